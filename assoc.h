@@ -1,0 +1,52 @@
+/*
+ * assoc.h - the key -> item hash table.  Every call except init, the
+ * expander control and assoc_walk expects the caller to hold the item lock
+ * for the key's hash (thread.h item_lock(hv)).
+ */
+#ifndef ASSOC_H
+#define ASSOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct item;
+
+/* hashpower: log2 of the initial bucket count (0 = default 16). */
+int assoc_init(int hashpower);
+void assoc_destroy(void);
+
+struct item *assoc_find(const char *key, size_t nkey, uint32_t hv);
+/* Insert an item whose key is not in the table. */
+void assoc_insert(struct item *it, uint32_t hv);
+/* Remove the item with this key, if any. */
+void assoc_delete(const char *key, size_t nkey, uint32_t hv);
+
+/* Background thread that grows the table one bucket at a time once it
+ * holds 1.5 items per bucket. */
+int assoc_start_expander(void);
+void assoc_stop_expander(void);
+/* Run one whole expansion now, on the calling thread (tests). */
+void assoc_expand_now(void);
+
+unsigned assoc_hashpower(void);
+bool assoc_is_expanding(void);
+uint64_t assoc_count(void);
+
+/*
+ * Visit every item, one bucket at a time.  For each bucket, fn is called
+ * with that bucket's item lock held, once per item; fn may unlink the item
+ * it is given.  Expansion waits while a walk runs.  fn returns false to
+ * stop the walk early.
+ */
+typedef bool (*assoc_walk_fn)(struct item *it, uint32_t hv, void *arg);
+void assoc_walk(assoc_walk_fn fn, void *arg);
+
+/* Visit buckets [start, start + n) of the current table (the range is
+ * clipped; indices shift if the table grows between calls, so an item may
+ * be seen twice or missed: fine for the crawler, not for a full copy).
+ * Returns the next start, or 0 when the end was reached. */
+uint64_t assoc_walk_buckets(uint64_t start, uint64_t n, assoc_walk_fn fn,
+                            void *arg);
+
+#endif

@@ -1,0 +1,1021 @@
+/*
+ * conn.c - client connections: the libevent callback, the per-connection
+ * state machine, read buffers, reply batching and sendmsg().  What a
+ * request means is the protocol modules' business (proto_text.c); this
+ * file only moves bytes.
+ *
+ *          +--------- value announced ---------+
+ *          v                                   |
+ *   CONN_NREAD / CONN_SWALLOW --done--> CONN_READ <----+
+ *                                          |  ^        |
+ *                           replies queued |  | sent   |
+ *                                          v  |        |
+ *                                       CONN_WRITE ----+ (EAGAIN: wait
+ *                                          |              for EV_WRITE)
+ *                                 quit/err v
+ *                                     CONN_CLOSING -> CONN_CLOSED
+ *
+ * A worker reads once per readable event, handles every complete request
+ * in the buffer, and sends all their replies with one sendmsg(): three
+ * system calls per request when clients do not pipeline.
+ */
+#include "memcached.h"
+#include "conn.h"
+#include "log.h"
+#include "proto_text.h"
+#include "settings.h"
+#include "stats.h"
+#include "thread.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define RBUF_INITIAL 16384
+#define WBLOCK_SIZE 4096
+#define IOV_INITIAL 64
+#define ILIST_INITIAL 32
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+
+static struct conn **conns;     /* by fd; structures are reused */
+static int conns_max;           /* slots in conns[] */
+
+static const char *const state_names[] = {
+    "listening", "read", "nread", "swallow", "write", "watch",
+    "closing", "closed"
+};
+
+const char *conn_state_name(enum conn_state s)
+{
+    return (s < CONN_MAX_STATE) ? state_names[s] : "invalid";
+}
+
+static void set_state(struct conn *c, enum conn_state s)
+{
+    if (c->state != s) {
+        log_trace("<%d %s -> %s", c->sfd, conn_state_name(c->state),
+                  conn_state_name(s));
+        c->state = s;
+    }
+}
+
+int conn_init(int maxfds)
+{
+    conns_max = maxfds;
+    conns = calloc((size_t)maxfds, sizeof(*conns));
+    return conns == NULL ? -1 : 0;
+}
+
+static void event_handler(evutil_socket_t fd, short which, void *arg);
+
+static bool update_event(struct conn *c, short flags)
+{
+    if (c->ev_flags == flags) {
+        return true;
+    }
+    if (event_del(c->ev) != 0 ||
+        event_assign(c->ev, event_get_base(c->ev), c->sfd, flags,
+                     event_handler, c) != 0 ||
+        event_add(c->ev, NULL) != 0) {
+        return false;
+    }
+    c->ev_flags = flags;
+    return true;
+}
+
+static void peer_name(struct conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN];
+
+    c->addr[0] = '\0';
+    if (c->is_unix || getpeername(c->sfd, (struct sockaddr *)&ss,
+                                  &len) != 0) {
+        return;
+    }
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        snprintf(c->addr, sizeof(c->addr), "tcp:%s:%u", host,
+                 ntohs(a->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        snprintf(c->addr, sizeof(c->addr), "tcp6:[%s]:%u", host,
+                 ntohs(a->sin6_port));
+    }
+}
+
+/* Allocate the buffers of a fresh structure. */
+static int conn_alloc_buffers(struct conn *c)
+{
+    c->rsize = RBUF_INITIAL;
+    c->rbuf = malloc(c->rsize);
+    c->iovsize = IOV_INITIAL;
+    c->iov = malloc(sizeof(*c->iov) * (size_t)c->iovsize);
+    c->isize = ILIST_INITIAL;
+    c->ilist = malloc(sizeof(*c->ilist) * (size_t)c->isize);
+    c->wfirst = malloc(sizeof(struct wblock) + WBLOCK_SIZE);
+    if (c->rbuf == NULL || c->iov == NULL || c->ilist == NULL ||
+        c->wfirst == NULL) {
+        return -1;
+    }
+    c->wfirst->next = NULL;
+    c->wfirst->size = WBLOCK_SIZE;
+    c->wfirst->used = 0;
+    c->wlast = c->wfirst;
+    return 0;
+}
+
+struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
+                      struct event_base *base)
+{
+    struct conn *c;
+
+    if (sfd < 0 || sfd >= conns_max) {
+        return NULL;
+    }
+    c = conns[sfd];
+    if (c == NULL) {
+        c = calloc(1, sizeof(*c));
+        if (c == NULL || conn_alloc_buffers(c) != 0 ||
+            (c->ev = event_new(base, sfd, EV_READ | EV_PERSIST,
+                               event_handler, c)) == NULL) {
+            /* Partial structures are leaked only if malloc keeps failing;
+             * release what we have. */
+            if (c != NULL) {
+                free(c->rbuf);
+                free(c->iov);
+                free(c->ilist);
+                free(c->wfirst);
+                free(c);
+            }
+            __atomic_add_fetch(&gstats.malloc_fails, 1, __ATOMIC_RELAXED);
+            return NULL;
+        }
+        __atomic_add_fetch(&gstats.conn_structs, 1, __ATOMIC_RELAXED);
+        conns[sfd] = c;
+    } else if (event_assign(c->ev, base, sfd, EV_READ | EV_PERSIST,
+                            event_handler, c) != 0) {
+        return NULL;
+    }
+    c->sfd = sfd;
+    c->thread = w;
+    c->proto = CPROTO_NEGOTIATE;
+    if (settings.binding_protocol == PROTO_ASCII) {
+        c->proto = CPROTO_TEXT;
+    }
+    c->rcurr = c->rbuf;
+    c->rbytes = 0;
+    c->iovused = c->iovdone = 0;
+    c->icount = 0;
+    c->nr.it = NULL;
+    c->sbytes = 0;
+    c->close_after_write = false;
+    c->noreply = false;
+    c->watch_flags = 0;
+    c->last_cmd_time = current_time;
+    c->is_unix = false;
+    c->listen_addr[0] = '\0';
+    c->ev_flags = EV_READ | EV_PERSIST;
+    if (event_add(c->ev, NULL) != 0) {
+        return NULL;
+    }
+    c->state = state;
+    peer_name(c);
+    if (w != NULL) {
+        c->wprev = NULL;
+        c->wnext = w->conns;
+        if (w->conns != NULL) {
+            w->conns->wprev = c;
+        }
+        w->conns = c;
+        __atomic_add_fetch(&gstats.curr_conns, 1, __ATOMIC_RELAXED);
+    }
+    __atomic_add_fetch(&gstats.total_conns, 1, __ATOMIC_RELAXED);
+    log_debug("<%d new connection %s", sfd, c->addr);
+    return c;
+}
+
+/* Release every item reference and extra text block of a sent batch. */
+static void release_reply(struct conn *c)
+{
+    struct wblock *b;
+    int i;
+
+    for (i = 0; i < c->icount; i++) {
+        item_remove(c->ilist[i]);
+    }
+    c->icount = 0;
+    b = c->wfirst->next;
+    while (b != NULL) {
+        struct wblock *next = b->next;
+        free(b);
+        b = next;
+    }
+    c->wfirst->next = NULL;
+    c->wfirst->used = 0;
+    c->wlast = c->wfirst;
+    c->iovused = c->iovdone = 0;
+}
+
+void conn_close(struct conn *c)
+{
+    struct worker *w = c->thread;
+
+    log_debug("<%d connection closed", c->sfd);
+    event_del(c->ev);
+    release_reply(c);
+    if (c->nr.it != NULL) {
+        item_remove(c->nr.it);
+        c->nr.it = NULL;
+    }
+    if (c->rsize > RBUF_INITIAL * 4) {
+        char *nb = realloc(c->rbuf, RBUF_INITIAL);
+        if (nb != NULL) {
+            c->rbuf = nb;
+            c->rsize = RBUF_INITIAL;
+        }
+    }
+    if (w != NULL) {
+        if (c->wprev != NULL) {
+            c->wprev->wnext = c->wnext;
+        } else {
+            w->conns = c->wnext;
+        }
+        if (c->wnext != NULL) {
+            c->wnext->wprev = c->wprev;
+        }
+        c->wnext = c->wprev = NULL;
+        __atomic_sub_fetch(&gstats.curr_conns, 1, __ATOMIC_RELAXED);
+    }
+    set_state(c, CONN_CLOSED);
+    close(c->sfd);
+}
+
+void conn_close_all(struct worker *w)
+{
+    while (w->conns != NULL) {
+        conn_close(w->conns);
+    }
+}
+
+void conn_close_idle(struct worker *w)
+{
+    struct conn *c = w->conns;
+
+    while (c != NULL) {
+        struct conn *next = c->wnext;
+        if (c->state == CONN_READ && c->iovused == 0 &&
+            current_time - c->last_cmd_time >
+                (uint32_t)settings.idle_timeout) {
+            log_info("<%d closing idle connection", c->sfd);
+            conn_close(c);
+        }
+        c = next;
+    }
+}
+
+/* --- reply building ----------------------------------------------------- */
+
+static int add_iov(struct conn *c, const void *base, size_t len)
+{
+    struct iovec *last;
+
+    /* Extend the last piece when contiguous, unless it was already sent
+     * (a partial flush while a value was being read). */
+    if (c->iovused > c->iovdone) {
+        last = &c->iov[c->iovused - 1];
+        if ((const char *)last->iov_base + last->iov_len == base) {
+            last->iov_len += len;
+            return 0;
+        }
+    }
+    if (c->iovused == c->iovsize) {
+        int n = c->iovsize * 2;
+        struct iovec *ni = realloc(c->iov, sizeof(*ni) * (size_t)n);
+        if (ni == NULL) {
+            return -1;
+        }
+        c->iov = ni;
+        c->iovsize = n;
+    }
+    c->iov[c->iovused].iov_base = (void *)base;
+    c->iov[c->iovused].iov_len = len;
+    c->iovused++;
+    return 0;
+}
+
+char *conn_out_reserve(struct conn *c, size_t len)
+{
+    struct wblock *b = c->wlast;
+
+    if (b->size - b->used < len) {
+        size_t size = len > WBLOCK_SIZE ? len : WBLOCK_SIZE;
+        b = malloc(sizeof(*b) + size);
+        if (b == NULL) {
+            return NULL;
+        }
+        b->next = NULL;
+        b->size = size;
+        b->used = 0;
+        c->wlast->next = b;
+        c->wlast = b;
+    }
+    return b->data + b->used;
+}
+
+void conn_out_commit(struct conn *c, size_t len)
+{
+    struct wblock *b = c->wlast;
+    char *p = b->data + b->used;
+
+    b->used += len;
+    if (add_iov(c, p, len) != 0) {
+        c->close_after_write = true;
+    }
+}
+
+int conn_out(struct conn *c, const char *s, size_t len)
+{
+    char *p = conn_out_reserve(c, len);
+
+    if (p == NULL) {
+        c->close_after_write = true;
+        return -1;
+    }
+    memcpy(p, s, len);
+    conn_out_commit(c, len);
+    return 0;
+}
+
+int conn_out_item(struct conn *c, struct item *it, const char *p,
+                  size_t len)
+{
+    if (c->icount == c->isize) {
+        int n = c->isize * 2;
+        struct item **nl = realloc(c->ilist, sizeof(*nl) * (size_t)n);
+        if (nl == NULL) {
+            item_remove(it);
+            c->close_after_write = true;
+            return -1;
+        }
+        c->ilist = nl;
+        c->isize = n;
+    }
+    c->ilist[c->icount++] = it;
+    if (add_iov(c, p, len) != 0) {
+        c->close_after_write = true;
+        return -1;
+    }
+    return 0;
+}
+
+void conn_out_reset(struct conn *c)
+{
+    release_reply(c);
+}
+
+void conn_close_after_write(struct conn *c)
+{
+    c->close_after_write = true;
+}
+
+void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
+                      uint64_t cas, bool noreply)
+{
+    c->nr.it = it;
+    c->nr.dst = ITEM_data(it);
+    c->nr.left = it->nbytes;
+    c->nr.mode = mode;
+    c->nr.cas = cas;
+    c->nr.noreply = noreply;
+    set_state(c, CONN_NREAD);
+}
+
+void conn_start_swallow(struct conn *c, size_t n)
+{
+    c->sbytes = n;
+    set_state(c, CONN_SWALLOW);
+}
+
+/* --- I/O ------------------------------------------------------------------ */
+
+enum io_result {
+    IO_DONE,                    /* all done */
+    IO_AGAIN,                   /* would block: wait for an event */
+    IO_ERROR                    /* peer gone or fatal: close */
+};
+
+/* Send queued replies.  Partially sent iovecs are trimmed in place. */
+static enum io_result transmit(struct conn *c)
+{
+    while (c->iovdone < c->iovused) {
+        struct msghdr msg;
+        ssize_t n;
+        int cnt = c->iovused - c->iovdone;
+
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_iov = &c->iov[c->iovdone];
+        msg.msg_iovlen = (size_t)(cnt > IOV_MAX ? IOV_MAX : cnt);
+        n = sendmsg(c->sfd, &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return IO_AGAIN;
+            }
+            return IO_ERROR;
+        }
+        STAT_ADD(bytes_written, (uint64_t)n);
+        while (n > 0) {
+            struct iovec *v = &c->iov[c->iovdone];
+            if ((size_t)n >= v->iov_len) {
+                n -= (ssize_t)v->iov_len;
+                c->iovdone++;
+            } else {
+                v->iov_base = (char *)v->iov_base + n;
+                v->iov_len -= (size_t)n;
+                n = 0;
+            }
+        }
+    }
+    return IO_DONE;
+}
+
+/* Make room at the end of rbuf: compact, and grow when full. */
+static bool rbuf_make_room(struct conn *c)
+{
+    if (c->rcurr != c->rbuf) {
+        if (c->rbytes > 0) {
+            memmove(c->rbuf, c->rcurr, c->rbytes);
+        }
+        c->rcurr = c->rbuf;
+    }
+    if (c->rbytes == c->rsize) {
+        size_t n = c->rsize * 2;
+        char *nb;
+        if (n > TEXT_GETLINE_MAX * 2) {
+            return false;
+        }
+        nb = realloc(c->rbuf, n);
+        if (nb == NULL) {
+            return false;
+        }
+        c->rbuf = c->rcurr = nb;
+        c->rsize = n;
+    }
+    return true;
+}
+
+/* One read(2) into rbuf.  *full tells whether it filled the space, in
+ * which case more may be waiting. */
+static enum io_result read_some(struct conn *c, bool *full)
+{
+    size_t room;
+    ssize_t n;
+
+    if (!rbuf_make_room(c)) {
+        return IO_ERROR;
+    }
+    room = c->rsize - c->rbytes;
+    for (;;) {
+        n = read(c->sfd, c->rbuf + c->rbytes, room);
+        if (n > 0) {
+            c->rbytes += (size_t)n;
+            *full = (size_t)n == room;
+            STAT_ADD(bytes_read, (uint64_t)n);
+            return IO_DONE;
+        }
+        if (n == 0) {
+            return IO_ERROR;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return IO_AGAIN;
+        }
+        return IO_ERROR;
+    }
+}
+
+/* Feed buffered bytes, then the socket, into the value being read. */
+static enum io_result fill_nread(struct conn *c)
+{
+    while (c->nr.left > 0) {
+        ssize_t n;
+        if (c->rbytes > 0) {
+            size_t k = c->rbytes < c->nr.left ? c->rbytes : c->nr.left;
+            memcpy(c->nr.dst, c->rcurr, k);
+            c->nr.dst += k;
+            c->nr.left -= k;
+            c->rcurr += k;
+            c->rbytes -= k;
+            continue;
+        }
+        n = read(c->sfd, c->nr.dst, c->nr.left);
+        if (n > 0) {
+            c->nr.dst += n;
+            c->nr.left -= (size_t)n;
+            STAT_ADD(bytes_read, (uint64_t)n);
+        } else if (n == 0) {
+            return IO_ERROR;
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return IO_AGAIN;
+        } else {
+            return IO_ERROR;
+        }
+    }
+    return IO_DONE;
+}
+
+static enum io_result do_swallow(struct conn *c)
+{
+    char junk[8192];
+
+    while (c->sbytes > 0) {
+        ssize_t n;
+        if (c->rbytes > 0) {
+            size_t k = c->rbytes < c->sbytes ? c->rbytes : c->sbytes;
+            c->rcurr += k;
+            c->rbytes -= k;
+            c->sbytes -= k;
+            continue;
+        }
+        n = read(c->sfd, junk,
+                 c->sbytes < sizeof(junk) ? c->sbytes : sizeof(junk));
+        if (n > 0) {
+            c->sbytes -= (size_t)n;
+            STAT_ADD(bytes_read, (uint64_t)n);
+        } else if (n == 0) {
+            return IO_ERROR;
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return IO_AGAIN;
+        } else {
+            return IO_ERROR;
+        }
+    }
+    return IO_DONE;
+}
+
+/*
+ * Handle buffered requests.  Returns false when the connection was closed
+ * or must wait (state already set), true to keep driving.
+ */
+static enum proto_result parse_requests(struct conn *c, int *handled)
+{
+    enum proto_result r = PROTO_NEED_MORE;
+
+    while (c->state == CONN_READ && c->rbytes > 0) {
+        if (*handled >= settings.reqs_per_event) {
+            STAT_INCR(conn_yields);
+            return PROTO_DONE;
+        }
+        r = proto_text_process(c);
+        if (r != PROTO_DONE) {
+            return r;
+        }
+        (*handled)++;
+        c->last_cmd_time = current_time;
+    }
+    return PROTO_NEED_MORE;
+}
+
+/* Flush queued replies; returns false if the caller must stop. */
+static bool flush_replies(struct conn *c)
+{
+    switch (transmit(c)) {
+    case IO_DONE:
+        release_reply(c);
+        if (c->close_after_write) {
+            conn_close(c);
+            return false;
+        }
+        if (c->state == CONN_WRITE) {
+            set_state(c, CONN_READ);
+        }
+        return update_event(c, EV_READ | EV_PERSIST) ||
+               (conn_close(c), false);
+    case IO_AGAIN:
+        if (!update_event(c, EV_WRITE | EV_PERSIST)) {
+            conn_close(c);
+            return false;
+        }
+        set_state(c, CONN_WRITE);
+        return false;
+    case IO_ERROR:
+    default:
+        conn_close(c);
+        return false;
+    }
+}
+
+/* The read path: parse what is buffered, read once more if needed. */
+static void drive_read(struct conn *c, bool readable)
+{
+    int handled = 0;
+    bool full = false;
+
+    for (;;) {
+        enum proto_result r = parse_requests(c, &handled);
+
+        if (r == PROTO_CLOSE) {
+            if (c->iovused > 0) {
+                c->close_after_write = true;
+                flush_replies(c);
+            } else {
+                conn_close(c);
+            }
+            return;
+        }
+        if (c->state == CONN_NREAD || c->state == CONN_SWALLOW) {
+            return;             /* caller's loop continues the state */
+        }
+        if (r == PROTO_DONE) {
+            /* -R reached: send what we have, come back next loop. */
+            if (c->iovused > 0 && !flush_replies(c)) {
+                return;
+            }
+            event_active(c->ev, EV_READ, 0);
+            return;
+        }
+        if (!readable || (handled > 0 && !full)) {
+            break;
+        }
+        switch (read_some(c, &full)) {
+        case IO_DONE:
+            readable = full;
+            continue;
+        case IO_AGAIN:
+            readable = false;
+            break;
+        case IO_ERROR:
+        default:
+            conn_close(c);
+            return;
+        }
+        break;
+    }
+    if (c->iovused > 0) {
+        flush_replies(c);
+    }
+}
+
+static void drive(struct conn *c, short which)
+{
+    bool readable = (which & EV_READ) != 0;
+
+    for (;;) {
+        switch (c->state) {
+        case CONN_READ:
+            drive_read(c, readable);
+            if (c->state != CONN_NREAD && c->state != CONN_SWALLOW) {
+                return;
+            }
+            readable = true;
+            break;
+        case CONN_NREAD:
+            switch (fill_nread(c)) {
+            case IO_DONE:
+                set_state(c, CONN_READ);
+                proto_text_complete_nread(c);
+                readable = c->rbytes == 0 ? false : readable;
+                break;
+            case IO_AGAIN:
+                if (c->iovused > 0) {
+                    /* Send earlier pipelined replies meanwhile. */
+                    if (transmit(c) == IO_ERROR) {
+                        conn_close(c);
+                    }
+                }
+                return;
+            default:
+                conn_close(c);
+                return;
+            }
+            break;
+        case CONN_SWALLOW:
+            switch (do_swallow(c)) {
+            case IO_DONE:
+                set_state(c, CONN_READ);
+                break;
+            case IO_AGAIN:
+                return;
+            default:
+                conn_close(c);
+                return;
+            }
+            break;
+        case CONN_WRITE:
+            if (flush_replies(c)) {
+                /* Back to reading what was buffered meanwhile. */
+                readable = false;
+                break;
+            }
+            return;
+        case CONN_CLOSING:
+            conn_close(c);
+            return;
+        default:
+            return;
+        }
+    }
+}
+
+static void event_handler(evutil_socket_t fd, short which, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    if (c->state == CONN_CLOSED) {
+        return;
+    }
+    drive(c, which);
+}
+
+/* --- stats conns ---------------------------------------------------------- */
+
+static const char *memcached_state_name(const struct conn *c)
+{
+    switch (c->state) {
+    case CONN_LISTENING:
+        return "conn_listening";
+    case CONN_READ:
+        return c->rbytes > 0 ? "conn_parse_cmd" : "conn_waiting";
+    case CONN_NREAD:
+        return "conn_nread";
+    case CONN_SWALLOW:
+        return "conn_swallow";
+    case CONN_WRITE:
+        return "conn_mwrite";
+    case CONN_WATCH:
+        return "conn_watch";
+    case CONN_CLOSING:
+        return "conn_closing";
+    default:
+        return "conn_closed";
+    }
+}
+
+void conn_stats(struct strbuf *sb)
+{
+    char name[64];
+    int fd;
+
+    for (fd = 0; fd < conns_max; fd++) {
+        struct conn *c = conns[fd];
+        if (c == NULL || c->state == CONN_CLOSED) {
+            continue;
+        }
+        snprintf(name, sizeof(name), "%d:addr", fd);
+        sb_stat(sb, name, "%s", c->is_unix ? "unix" : c->addr);
+        if (c->state != CONN_LISTENING) {
+            snprintf(name, sizeof(name), "%d:listen_addr", fd);
+            sb_stat(sb, name, "%s", c->listen_addr);
+        }
+        snprintf(name, sizeof(name), "%d:state", fd);
+        sb_stat(sb, name, "%s", memcached_state_name(c));
+        snprintf(name, sizeof(name), "%d:secs_since_last_cmd", fd);
+        sb_stat(sb, name, "%u", current_time - c->last_cmd_time);
+    }
+}
+
+/* --- listeners (main thread) ---------------------------------------------- */
+
+static void accept_one(struct conn *l)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int sfd;
+
+    sfd = accept4(l->sfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK);
+    if (sfd < 0) {
+        if (errno == EMFILE || errno == ENFILE) {
+            log_warn("too many open connections: %s", strerror(errno));
+            __atomic_add_fetch(&gstats.listen_disabled_num, 1,
+                               __ATOMIC_RELAXED);
+        }
+        return;
+    }
+    if (settings.maxconns_fast &&
+        __atomic_load_n(&gstats.curr_conns, __ATOMIC_RELAXED) + 1 +
+                gstats.reserved_fds >= (uint64_t)settings.maxconns - 1) {
+        static const char msg[] = "ERROR Too many open connections\r\n";
+        if (write(sfd, msg, sizeof(msg) - 1) < 0) {
+            /* The client is told by the close alone. */
+        }
+        close(sfd);
+        __atomic_add_fetch(&gstats.rejected_conns, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    if (!l->is_unix) {
+        int one = 1;
+        setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    workers_dispatch(sfd, l->is_unix, l->addr);
+}
+
+static void listen_handler(evutil_socket_t fd, short which, void *arg)
+{
+    (void)fd;
+    (void)which;
+    accept_one(arg);
+}
+
+static struct conn *listener_new(int sfd, struct event_base *base,
+                                 bool is_unix, const char *label)
+{
+    struct conn *c = conn_new(sfd, CONN_LISTENING, NULL, base);
+
+    if (c == NULL) {
+        return NULL;
+    }
+    event_del(c->ev);
+    event_assign(c->ev, base, sfd, EV_READ | EV_PERSIST, listen_handler, c);
+    event_add(c->ev, NULL);
+    c->is_unix = is_unix;
+    snprintf(c->addr, sizeof(c->addr), "%s", label);
+    return c;
+}
+
+static int listen_addrinfo(struct event_base *base, const char *host,
+                           int port)
+{
+    struct addrinfo hints, *ai, *p;
+    char portbuf[16];
+    int count = 0;
+    int err;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_flags = AI_PASSIVE;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    err = getaddrinfo(host, portbuf, &hints, &ai);
+    if (err != 0) {
+        log_warn("getaddrinfo(%s): %s", host ? host : "*",
+                 gai_strerror(err));
+        return -1;
+    }
+    for (p = ai; p != NULL; p = p->ai_next) {
+        char label[64], hostbuf[INET6_ADDRSTRLEN];
+        int one = 1;
+        int sfd = socket(p->ai_family, p->ai_socktype | SOCK_NONBLOCK,
+                         p->ai_protocol);
+        if (sfd < 0) {
+            continue;
+        }
+        setsockopt(sfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (p->ai_family == AF_INET6) {
+            setsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        }
+        if (bind(sfd, p->ai_addr, p->ai_addrlen) != 0 ||
+            listen(sfd, settings.backlog) != 0) {
+            log_warn("failed to listen on %s port %d: %s",
+                     host ? host : "*", port, strerror(errno));
+            close(sfd);
+            freeaddrinfo(ai);
+            return -1;
+        }
+        if (p->ai_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)p->ai_addr)->sin_addr,
+                      hostbuf, sizeof(hostbuf));
+            snprintf(label, sizeof(label), "tcp:%s:%d", hostbuf, port);
+        } else {
+            inet_ntop(AF_INET6,
+                      &((struct sockaddr_in6 *)p->ai_addr)->sin6_addr,
+                      hostbuf, sizeof(hostbuf));
+            snprintf(label, sizeof(label), "tcp6:[%s]:%d", hostbuf, port);
+        }
+        if (listener_new(sfd, base, false, label) == NULL) {
+            close(sfd);
+            continue;
+        }
+        count++;
+    }
+    freeaddrinfo(ai);
+    return count > 0 ? 0 : -1;
+}
+
+int conn_listen_tcp(struct event_base *base, const char *interfaces,
+                    int port)
+{
+    char *list, *save = NULL, *tok;
+    int rc = 0;
+
+    if (interfaces == NULL) {
+        return listen_addrinfo(base, NULL, port);
+    }
+    list = strdup(interfaces);
+    if (list == NULL) {
+        return -1;
+    }
+    for (tok = strtok_r(list, ";, ", &save); tok != NULL && rc == 0;
+         tok = strtok_r(NULL, ";, ", &save)) {
+        int p = port;
+        char *host = tok;
+        char *colon = strrchr(tok, ':');
+        /* host:port, or [v6]:port; a bare v6 address has several ':'. */
+        if (tok[0] == '[') {
+            char *end = strchr(tok, ']');
+            if (end != NULL) {
+                *end = '\0';
+                host = tok + 1;
+                if (end[1] == ':') {
+                    p = atoi(end + 2);
+                }
+            }
+        } else if (colon != NULL && strchr(tok, ':') == colon) {
+            *colon = '\0';
+            p = atoi(colon + 1);
+        }
+        rc = listen_addrinfo(base, host, p);
+    }
+    free(list);
+    return rc;
+}
+
+int conn_listen_unix(struct event_base *base, const char *path, int access)
+{
+    struct sockaddr_un addr;
+    int sfd;
+    mode_t old;
+
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        log_warn("unix socket path too long: %s", path);
+        return -1;
+    }
+    sfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (sfd < 0) {
+        return -1;
+    }
+    unlink(path);
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    strcpy(addr.sun_path, path);
+    old = umask((mode_t)(~access & 0777));
+    if (bind(sfd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+        listen(sfd, settings.backlog) != 0) {
+        umask(old);
+        log_warn("failed to listen on %s: %s", path, strerror(errno));
+        close(sfd);
+        return -1;
+    }
+    umask(old);
+    if (listener_new(sfd, base, true, path) == NULL) {
+        close(sfd);
+        return -1;
+    }
+    return 0;
+}
+
+void conn_out_mark(struct conn *c, struct out_mark *m)
+{
+    m->iovused = c->iovused;
+    m->icount = c->icount;
+    m->wlast = c->wlast;
+    m->wused = c->wlast->used;
+    m->last_iov_len = c->iovused > 0 ? c->iov[c->iovused - 1].iov_len : 0;
+}
+
+void conn_out_rollback(struct conn *c, const struct out_mark *m)
+{
+    struct wblock *b;
+
+    while (c->icount > m->icount) {
+        item_remove(c->ilist[--c->icount]);
+    }
+    b = m->wlast->next;
+    while (b != NULL) {
+        struct wblock *next = b->next;
+        free(b);
+        b = next;
+    }
+    m->wlast->next = NULL;
+    m->wlast->used = m->wused;
+    c->wlast = m->wlast;
+    c->iovused = m->iovused;
+    if (c->iovused > 0) {
+        c->iov[c->iovused - 1].iov_len = m->last_iov_len;
+    }
+}

@@ -1,0 +1,151 @@
+/*
+ * conn.h - client connections: sockets, buffers, the per-connection state
+ * machine and the reply-building API the protocol modules use.
+ */
+#ifndef CONN_H
+#define CONN_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "items.h"
+
+struct worker;
+
+enum conn_state {
+    CONN_LISTENING,             /* a listening socket */
+    CONN_READ,                  /* waiting for / parsing requests */
+    CONN_NREAD,                 /* reading a value into an item */
+    CONN_SWALLOW,               /* discarding a value we refused */
+    CONN_WRITE,                 /* sending queued replies */
+    CONN_WATCH,                 /* streaming `watch` log lines */
+    CONN_CLOSING,               /* to be closed once replies are sent */
+    CONN_CLOSED,                /* closed; structure free for reuse */
+    CONN_MAX_STATE
+};
+
+enum conn_proto {
+    CPROTO_NEGOTIATE,           /* first byte not seen yet */
+    CPROTO_TEXT,                /* text and meta */
+    CPROTO_BINARY               /* binary */
+};
+
+/* A block of reply text.  Blocks never move once written to, so iovecs
+ * may point into them. */
+struct wblock {
+    struct wblock *next;        /* next block of this reply batch */
+    size_t size;                /* bytes of data[] */
+    size_t used;                /* bytes written */
+    char data[];                /* the text */
+};
+
+/* What to do with a value once it has been read (CONN_NREAD). */
+struct nread {
+    struct item *it;            /* the item being filled */
+    char *dst;                  /* where the next byte goes */
+    size_t left;                /* bytes still to read */
+    enum store_mode mode;       /* store mode to apply */
+    uint64_t cas;               /* client's cas token */
+    bool noreply;               /* no reply on success */
+};
+
+struct conn {
+    int sfd;                    /* the socket */
+    enum conn_state state;      /* see enum conn_state */
+    enum conn_proto proto;      /* protocol spoken */
+    struct event *ev;           /* read/write event on sfd */
+    short ev_flags;             /* flags ev is registered with */
+    struct worker *thread;      /* owning worker (NULL: listener) */
+    bool is_unix;               /* unix domain socket */
+    char addr[64];              /* peer address for stats conns */
+    char listen_addr[64];       /* listener it arrived on */
+
+    char *rbuf;                 /* read buffer */
+    size_t rsize;               /* bytes allocated */
+    char *rcurr;                /* next unparsed byte */
+    size_t rbytes;              /* unparsed bytes at rcurr */
+
+    struct iovec *iov;          /* reply pieces, in order */
+    int iovsize;                /* slots in iov */
+    int iovused;                /* slots filled */
+    int iovdone;                /* slots fully sent */
+    struct wblock *wfirst;      /* text blocks of the pending reply */
+    struct wblock *wlast;       /* block being filled */
+    struct item **ilist;        /* items whose values iov points into */
+    int isize;                  /* slots in ilist */
+    int icount;                 /* slots filled */
+
+    struct nread nr;            /* value being read */
+    size_t sbytes;              /* bytes left to swallow */
+    bool close_after_write;     /* quit: close once replies are out */
+    bool noreply;               /* current command wants no reply */
+    uint32_t last_cmd_time;     /* for idle_timeout and stats conns */
+    unsigned watch_flags;       /* LOG_* categories for `watch` */
+    void *proto_state;          /* protocol module's own data */
+    struct conn *wnext;         /* next in the worker's list */
+    struct conn *wprev;         /* previous in the worker's list */
+};
+
+const char *conn_state_name(enum conn_state s);
+
+/* Set up the connection table for up to maxfds descriptors. */
+int conn_init(int maxfds);
+/* Create a connection for sfd on worker w (or the listener base). */
+struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
+                      struct event_base *base);
+void conn_close(struct conn *c);
+/* Close every connection of a worker (shutdown). */
+void conn_close_all(struct worker *w);
+/* Close connections idle longer than idle_timeout (worker timer). */
+void conn_close_idle(struct worker *w);
+
+/* --- reply building (protocol modules) --------------------------------- */
+/* Queue bytes to send (copied). Returns -1 when out of memory. */
+int conn_out(struct conn *c, const char *s, size_t len);
+#define conn_out_str(c, s) conn_out((c), (s), sizeof(s) - 1)
+/* Reserve len bytes of text to fill in place; commit with conn_out_commit. */
+char *conn_out_reserve(struct conn *c, size_t len);
+void conn_out_commit(struct conn *c, size_t len);
+/* Queue len bytes at p inside item it; takes over the caller's reference
+ * to it (released when sent). */
+int conn_out_item(struct conn *c, struct item *it, const char *p,
+                  size_t len);
+/* Drop everything queued but not yet sent (noreply, errors mid-batch). */
+void conn_out_reset(struct conn *c);
+
+/* Read `it`'s value (nr->left bytes) from the stream, then call the
+ * protocol's completion (proto_text_complete_nread). */
+void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
+                      uint64_t cas, bool noreply);
+/* Discard the next n bytes of input (a refused value). */
+void conn_start_swallow(struct conn *c, size_t n);
+/* Close once everything queued is sent. */
+void conn_close_after_write(struct conn *c);
+
+/* Listen on every address in `interfaces` (comma separated, NULL = all;
+ * "host:port" overrides port) or on a unix socket; 0 or -1. */
+int conn_listen_tcp(struct event_base *base, const char *interfaces,
+                    int port);
+int conn_listen_unix(struct event_base *base, const char *path, int access);
+
+/* "stats conns" lines. */
+struct strbuf;
+void conn_stats(struct strbuf *sb);
+
+
+/* A point in the reply queue to roll back to when a multi-part reply
+ * fails half way (a bad key in a multi-get). */
+struct out_mark {
+    int iovused;                /* iov slots at the mark */
+    int icount;                 /* item references at the mark */
+    struct wblock *wlast;       /* block being filled at the mark */
+    size_t wused;               /* its fill level */
+    size_t last_iov_len;        /* length of the last iov at the mark */
+};
+void conn_out_mark(struct conn *c, struct out_mark *m);
+void conn_out_rollback(struct conn *c, const struct out_mark *m);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * crawler.c - a thread that walks the hash table a slice of buckets at a
+ * time, reclaiming items that expired or were flushed, so that memory comes
+ * back without waiting for a read of each dead key.  It runs every
+ * CRAWL_INTERVAL seconds and on `lru_crawler crawl`.  The walk holds one
+ * stripe lock at a time (assoc_walk_buckets), never a global lock.
+ */
+#include "memcached.h"
+#include "crawler.h"
+#include "assoc.h"
+#include "items.h"
+#include "log.h"
+#include "settings.h"
+#include "slabs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CRAWL_INTERVAL 10       /* seconds between automatic passes */
+#define CRAWL_SLICE 1024        /* buckets per slice */
+
+static pthread_t tid;
+static bool running;            /* thread exists */
+static bool stop;               /* asked to exit */
+static bool requested;          /* a crawl was asked for */
+static bool busy;               /* a pass is in progress */
+static bool want[SLABS_MAX_CLASSES];    /* classes of the requested pass */
+static uint64_t starts;         /* passes started */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+
+/* Parse "all" or "1,2,3" into mask; false on a bad or unknown class. */
+static bool parse_classes(const char *list, bool *mask)
+{
+    char buf[256];
+    char *save = NULL, *tok;
+
+    memset(mask, 0, sizeof(bool) * SLABS_MAX_CLASSES);
+    if (strcmp(list, "all") == 0 || strcmp(list, "hash") == 0) {
+        memset(mask, 1, sizeof(bool) * SLABS_MAX_CLASSES);
+        return true;
+    }
+    if (strlen(list) >= sizeof(buf)) {
+        return false;
+    }
+    strcpy(buf, list);
+    for (tok = strtok_r(buf, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        uint32_t id;
+        if (!safe_strtoul(tok, &id) || id == 0 || id > slabs_count()) {
+            return false;
+        }
+        mask[id] = true;
+    }
+    return true;
+}
+
+bool crawler_class_list_ok(const char *list)
+{
+    bool mask[SLABS_MAX_CLASSES];
+
+    return parse_classes(list, mask);
+}
+
+static bool reclaim_cb(struct item *it, uint32_t hv, void *arg)
+{
+    const bool *mask = arg;
+    unsigned id = it->slabs_clsid;
+    bool reclaimed;
+
+    if (!mask[id]) {
+        return true;
+    }
+    reclaimed = item_reclaim_if_dead(it, hv);
+    items_count_crawl(id, reclaimed);
+    return true;
+}
+
+static void crawl_pass(const bool *mask)
+{
+    uint64_t next = 0;
+
+    do {
+        next = assoc_walk_buckets(next, CRAWL_SLICE, reclaim_cb,
+                                  (void *)mask);
+        if (settings.lru_crawler_sleep > 0 && next != 0) {
+            usleep(settings.lru_crawler_sleep);
+        }
+    } while (next != 0 && !stop);
+}
+
+static void *crawler_main(void *arg)
+{
+    bool mask[SLABS_MAX_CLASSES];
+
+    (void)arg;
+    pthread_mutex_lock(&lock);
+    while (!stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += CRAWL_INTERVAL;
+        while (!requested && !stop &&
+               pthread_cond_timedwait(&cond, &lock, &ts) != ETIMEDOUT) {
+        }
+        if (stop) {
+            break;
+        }
+        if (requested) {
+            memcpy(mask, want, sizeof(mask));
+        } else {
+            memset(mask, 1, sizeof(mask));
+        }
+        requested = false;
+        busy = true;
+        starts++;
+        pthread_mutex_unlock(&lock);
+        crawl_pass(mask);
+        pthread_mutex_lock(&lock);
+        busy = false;
+    }
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+int crawler_start(void)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&lock);
+    if (!running) {
+        stop = false;
+        if (pthread_create(&tid, NULL, crawler_main, NULL) != 0) {
+            rc = -1;
+        } else {
+            running = true;
+            settings.lru_crawler = true;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+void crawler_stop(void)
+{
+    pthread_mutex_lock(&lock);
+    if (!running) {
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    stop = true;
+    pthread_cond_signal(&cond);
+    pthread_mutex_unlock(&lock);
+    pthread_join(tid, NULL);
+    pthread_mutex_lock(&lock);
+    running = false;
+    settings.lru_crawler = false;
+    pthread_mutex_unlock(&lock);
+}
+
+enum crawler_result crawler_crawl(const char *list)
+{
+    bool mask[SLABS_MAX_CLASSES];
+    enum crawler_result r = CRAWLER_OK;
+
+    if (!parse_classes(list, mask)) {
+        return CRAWLER_BADCLASS;
+    }
+    pthread_mutex_lock(&lock);
+    if (!running) {
+        r = CRAWLER_NOTSTARTED;
+    } else if (busy || requested) {
+        r = CRAWLER_RUNNING;
+    } else {
+        memcpy(want, mask, sizeof(want));
+        requested = true;
+        pthread_cond_signal(&cond);
+    }
+    pthread_mutex_unlock(&lock);
+    return r;
+}
+
+/* Keys are printed URL-encoded, as memcached does. */
+static void append_key(struct strbuf *sb, const struct item *it)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char buf[KEY_MAX_LENGTH * 3 + 1];
+    size_t n = 0;
+    unsigned i;
+
+    for (i = 0; i < it->nkey; i++) {
+        unsigned char ch = (unsigned char)ITEM_key(it)[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+            (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+            ch == '_' || ch == '~') {
+            buf[n++] = (char)ch;
+        } else {
+            buf[n++] = '%';
+            buf[n++] = hex[ch >> 4];
+            buf[n++] = hex[ch & 15];
+        }
+    }
+    sb_append(sb, buf, n);
+}
+
+struct dump_arg {
+    const bool *mask;           /* classes to dump */
+    struct strbuf *sb;          /* output */
+};
+
+static bool dump_cb(struct item *it, uint32_t hv, void *arg)
+{
+    struct dump_arg *d = arg;
+
+    (void)hv;
+    if (!d->mask[it->slabs_clsid] || item_is_dead(it)) {
+        return true;
+    }
+    sb_append(d->sb, "key=", 4);
+    append_key(d->sb, it);
+    sb_printf(d->sb, " exp=%lld la=%u cas=%llu fetch=%s cls=%u size=%zu\n",
+              it->exptime == 0 ? -1LL : (long long)it->exptime, it->atime,
+              (unsigned long long)item_cas(it),
+              (it->it_flags & ITEM_FETCHED) ? "yes" : "no",
+              it->slabs_clsid, (size_t)ITEM_ntotal(it));
+    return !d->sb->oom;
+}
+
+void crawler_metadump(const char *list, struct strbuf *sb)
+{
+    bool mask[SLABS_MAX_CLASSES];
+    struct dump_arg d = {mask, sb};
+
+    if (!parse_classes(list, mask)) {
+        return;
+    }
+    assoc_walk(dump_cb, &d);
+}
+
+uint64_t crawler_starts(void)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&lock);
+    n = starts;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+bool crawler_running(void)
+{
+    bool b;
+
+    pthread_mutex_lock(&lock);
+    b = busy;
+    pthread_mutex_unlock(&lock);
+    return b;
+}

@@ -1,0 +1,794 @@
+/*
+ * items.c - the one storage path: allocation with eviction, link/unlink,
+ * reference counts, versions (CAS), the per-class LRU, expiry and flush.
+ * Protocol handlers and the replication stream call the item_* functions;
+ * the hash table (assoc.c) and the allocator (slabs.c) are used only from
+ * here.  The mutation hook observes every applied change.
+ *
+ * Locking: public functions take the key's stripe lock (item_lock) and
+ * call do_* helpers that expect it held.  LRU lists have one mutex per
+ * class, taken after the stripe lock.  Eviction walks an LRU tail holding
+ * that class's LRU lock and only trylocks stripes, so it never waits on a
+ * lock out of order.
+ */
+#include "memcached.h"
+#include "items.h"
+#include "assoc.h"
+#include "hash.h"
+#include "log.h"
+#include "settings.h"
+#include "slabs.h"
+#include "stats.h"
+#include "thread.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EVICT_SEARCH_DEPTH 5    /* tail items examined per eviction try */
+#define ALLOC_TRIES 10          /* evictions attempted per allocation */
+
+struct lru {
+    struct item *head;          /* most recently used */
+    struct item *tail;          /* eviction candidate */
+    struct lru_stats st;        /* counters for stats items */
+    pthread_mutex_t lock;       /* guards list and counters */
+};
+
+static struct lru lrus[SLABS_MAX_CLASSES];
+static item_mutation_fn mutation_hook;
+static uint64_t curr_items;     /* atomic */
+static uint64_t total_items;    /* atomic */
+
+/* --- versions (hybrid logical clock) ------------------------------------
+ *
+ * A version is (wall-clock ms << 20) | (counter << 8) | node id.  It only
+ * grows: when the clock stalls or steps back, the counter (and past it the
+ * ms field) keeps climbing.  Remote versions are folded in so that a local
+ * write after a replicated one always carries a higher version.
+ */
+#define VERSION_NODE_MASK 0xFFULL
+#define VERSION_TICK 0x100ULL
+static uint64_t last_version;   /* atomic */
+static uint64_t node_id;
+
+void items_set_node_id(unsigned id)
+{
+    node_id = id & VERSION_NODE_MASK;
+}
+
+uint64_t item_next_version(void)
+{
+    uint64_t pt = util_now_ms() << 20;
+    uint64_t last = __atomic_load_n(&last_version, __ATOMIC_RELAXED);
+    uint64_t next;
+
+    do {
+        uint64_t base = last & ~VERSION_NODE_MASK;
+        next = (pt > base) ? pt : base + VERSION_TICK;
+        next |= node_id;
+    } while (!__atomic_compare_exchange_n(&last_version, &last, next, true,
+                                          __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    return next;
+}
+
+void item_observe_version(uint64_t v)
+{
+    uint64_t last = __atomic_load_n(&last_version, __ATOMIC_RELAXED);
+
+    while (v > last &&
+           !__atomic_compare_exchange_n(&last_version, &last, v, true,
+                                        __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+    }
+}
+
+uint64_t item_cas(const struct item *it)
+{
+    return settings.use_cas ? it->version : 0;
+}
+
+/* --- flush --------------------------------------------------------------
+ * flush_all records a cutoff version and the second it takes effect; an
+ * item older than the cutoff is dead once that second has come.
+ */
+static uint64_t flush_cutoff;   /* atomic; 0 = no flush */
+static uint32_t flush_at;       /* unix time the cutoff applies from */
+
+bool item_is_dead(const struct item *it)
+{
+    uint64_t cutoff;
+
+    if (it->exptime != 0 && it->exptime <= current_time) {
+        return true;
+    }
+    cutoff = __atomic_load_n(&flush_cutoff, __ATOMIC_ACQUIRE);
+    return cutoff != 0 && it->version < cutoff && flush_at <= current_time;
+}
+
+void item_flush(uint32_t when)
+{
+    uint64_t cutoff;
+    uint32_t at;
+
+    if (when == 0 || when <= current_time) {
+        cutoff = item_next_version();
+        at = current_time;
+    } else {
+        cutoff = ((uint64_t)when * 1000) << 20;
+        at = when;
+    }
+    flush_at = at;
+    __atomic_store_n(&flush_cutoff, cutoff, __ATOMIC_RELEASE);
+    if (mutation_hook != NULL) {
+        mutation_hook(MUT_FLUSH, NULL, cutoff, at);
+    }
+}
+
+/* --- LRU ----------------------------------------------------------------
+ * Each class has one list; new and bumped items go to the head.  Callers
+ * of lru_link/lru_unlink do not hold the LRU lock; the _locked variants
+ * are for the eviction path that already does.
+ */
+static void lru_unlink_locked(struct lru *l, struct item *it)
+{
+    if (it->prev != NULL) {
+        it->prev->next = it->next;
+    } else {
+        l->head = it->next;
+    }
+    if (it->next != NULL) {
+        it->next->prev = it->prev;
+    } else {
+        l->tail = it->prev;
+    }
+    it->next = it->prev = NULL;
+    l->st.number--;
+    l->st.bytes -= ITEM_ntotal(it);
+}
+
+static void lru_link_locked(struct lru *l, struct item *it)
+{
+    it->prev = NULL;
+    it->next = l->head;
+    if (l->head != NULL) {
+        l->head->prev = it;
+    }
+    l->head = it;
+    if (l->tail == NULL) {
+        l->tail = it;
+    }
+    l->st.number++;
+    l->st.bytes += ITEM_ntotal(it);
+}
+
+/* Move to the head if not done in the last ITEM_UPDATE_INTERVAL seconds;
+ * skipped when the LRU is busy (a bump is only a hint). */
+static void lru_bump(struct item *it)
+{
+    struct lru *l = &lrus[it->slabs_clsid];
+
+    if (it->atime + ITEM_UPDATE_INTERVAL >= current_time) {
+        return;
+    }
+    if (pthread_mutex_trylock(&l->lock) != 0) {
+        return;
+    }
+    if (it->it_flags & ITEM_LINKED) {
+        lru_unlink_locked(l, it);
+        lru_link_locked(l, it);
+        l->st.moves_within_lru++;
+    }
+    it->atime = current_time;
+    pthread_mutex_unlock(&l->lock);
+}
+
+int items_init(void)
+{
+    unsigned i;
+
+    for (i = 0; i < SLABS_MAX_CLASSES; i++) {
+        memset(&lrus[i], 0, sizeof(lrus[i]));
+        pthread_mutex_init(&lrus[i].lock, NULL);
+    }
+    curr_items = 0;
+    total_items = 0;
+    flush_cutoff = 0;
+    flush_at = 0;
+    last_version = 0;
+    return 0;
+}
+
+void items_set_mutation_hook(item_mutation_fn fn)
+{
+    mutation_hook = fn;
+}
+
+/* --- references, link, unlink ------------------------------------------ */
+
+static void item_free(struct item *it)
+{
+    slabs_free(it, ITEM_ntotal(it), it->slabs_clsid);
+}
+
+void item_remove(struct item *it)
+{
+    if (__atomic_sub_fetch(&it->refcount, 1, __ATOMIC_ACQ_REL) == 0) {
+        item_free(it);
+    }
+}
+
+static void do_item_link(struct item *it, uint32_t hv)
+{
+    struct lru *l = &lrus[it->slabs_clsid];
+
+    it->it_flags |= ITEM_LINKED;
+    it->atime = current_time;
+    __atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
+    assoc_insert(it, hv);
+    pthread_mutex_lock(&l->lock);
+    lru_link_locked(l, it);
+    pthread_mutex_unlock(&l->lock);
+    __atomic_add_fetch(&curr_items, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&total_items, 1, __ATOMIC_RELAXED);
+}
+
+/* Unlink with the class's LRU lock already held (eviction path). */
+static void do_item_unlink_lru_locked(struct item *it, uint32_t hv)
+{
+    if (!(it->it_flags & ITEM_LINKED)) {
+        return;
+    }
+    it->it_flags &= ~ITEM_LINKED;
+    assoc_delete(ITEM_key(it), it->nkey, hv);
+    lru_unlink_locked(&lrus[it->slabs_clsid], it);
+    __atomic_sub_fetch(&curr_items, 1, __ATOMIC_RELAXED);
+    item_remove(it);
+}
+
+static void do_item_unlink(struct item *it, uint32_t hv)
+{
+    struct lru *l = &lrus[it->slabs_clsid];
+
+    if (!(it->it_flags & ITEM_LINKED)) {
+        return;
+    }
+    pthread_mutex_lock(&l->lock);
+    do_item_unlink_lru_locked(it, hv);
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* Replace old (linked) by new (unlinked) under the key's lock, giving the
+ * new item a fresh version unless it already carries one. */
+static void do_item_replace(struct item *old, struct item *it, uint32_t hv)
+{
+    do_item_unlink(old, hv);
+    do_item_link(it, hv);
+}
+
+static void notify(enum mutation_op op, const struct item *it)
+{
+    if (mutation_hook != NULL) {
+        mutation_hook(op, it, it->version, it->exptime);
+    }
+}
+
+/* --- allocation and eviction --------------------------------------------- */
+
+bool item_size_ok(size_t nkey, size_t nbytes)
+{
+    return slabs_clsid(ITEM_HDR_SIZE + nkey + nbytes) != 0;
+}
+
+/*
+ * Free one chunk of class id by taking an item off the tail of its LRU:
+ * a dead (expired/flushed) one always, a live one only when evicting is
+ * allowed.  Returns true if something was freed.
+ */
+static bool lru_pull_tail(unsigned id, bool evict)
+{
+    struct lru *l = &lrus[id];
+    struct item *it;
+    int depth = 0;
+    bool freed = false;
+
+    pthread_mutex_lock(&l->lock);
+    for (it = l->tail; it != NULL && depth < EVICT_SEARCH_DEPTH;
+         it = it->prev, depth++) {
+        uint32_t hv = hash(ITEM_key(it), it->nkey);
+        bool dead;
+
+        if (!item_trylock(hv)) {
+            l->st.lrutail_reflocked++;
+            continue;
+        }
+        if (__atomic_load_n(&it->refcount, __ATOMIC_ACQUIRE) != 1) {
+            /* Someone is sending it; leave it be. */
+            item_unlock(hv);
+            l->st.lrutail_reflocked++;
+            continue;
+        }
+        dead = item_is_dead(it);
+        if (!dead && !evict) {
+            item_unlock(hv);
+            break;
+        }
+        if (dead) {
+            l->st.reclaimed++;
+            if (!(it->it_flags & ITEM_FETCHED)) {
+                l->st.expired_unfetched++;
+            }
+        } else {
+            l->st.evicted++;
+            l->st.evicted_time = current_time - it->atime;
+            if (it->exptime != 0) {
+                l->st.evicted_nonzero++;
+            }
+            if (!(it->it_flags & ITEM_FETCHED)) {
+                l->st.evicted_unfetched++;
+            }
+            if (it->it_flags & ITEM_ACTIVE) {
+                l->st.evicted_active++;
+            }
+            l->st.direct_reclaims++;
+        }
+        do_item_unlink_lru_locked(it, hv);
+        item_unlock(hv);
+        freed = true;
+        break;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return freed;
+}
+
+struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
+                        uint32_t exptime, size_t nbytes,
+                        enum alloc_result *why)
+{
+    size_t ntotal = ITEM_HDR_SIZE + nkey + nbytes;
+    unsigned id = slabs_clsid(ntotal);
+    struct item *it = NULL;
+    int tries;
+
+    if (id == 0 || nkey > KEY_MAX_LENGTH) {
+        *why = ALLOC_TOO_LARGE;
+        return NULL;
+    }
+    for (tries = 0; tries < ALLOC_TRIES; tries++) {
+        it = slabs_alloc(ntotal, id);
+        if (it != NULL) {
+            break;
+        }
+        if (!lru_pull_tail(id, settings.evict_to_free)) {
+            break;
+        }
+    }
+    if (it == NULL) {
+        pthread_mutex_lock(&lrus[id].lock);
+        lrus[id].st.outofmemory++;
+        pthread_mutex_unlock(&lrus[id].lock);
+        *why = ALLOC_NO_MEMORY;
+        return NULL;
+    }
+    it->next = it->prev = it->h_next = NULL;
+    it->refcount = 1;
+    it->it_flags = 0;
+    it->nkey = (uint8_t)nkey;
+    it->nbytes = (uint32_t)nbytes;
+    it->flags = flags;
+    it->exptime = exptime;
+    it->version = 0;
+    it->atime = current_time;
+    memcpy(ITEM_key(it), key, nkey);
+    *why = ALLOC_OK;
+    return it;
+}
+
+/* --- lookups ------------------------------------------------------------- */
+
+/* Find a live item under the caller's stripe lock, reclaiming a dead one.
+ * Returns it with a new reference. */
+static struct item *do_item_get(const char *key, size_t nkey, uint32_t hv,
+                                enum get_result *why)
+{
+    struct item *it = assoc_find(key, nkey, hv);
+
+    if (it == NULL) {
+        *why = GET_MISS;
+        return NULL;
+    }
+    if (item_is_dead(it)) {
+        bool expired = it->exptime != 0 && it->exptime <= current_time;
+        do_item_unlink(it, hv);
+        *why = expired ? GET_EXPIRED : GET_FLUSHED;
+        return NULL;
+    }
+    __atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
+    *why = GET_HIT;
+    return it;
+}
+
+static void mark_fetched(struct item *it)
+{
+    if (it->it_flags & ITEM_FETCHED) {
+        it->it_flags |= ITEM_ACTIVE;
+    } else {
+        it->it_flags |= ITEM_FETCHED;
+    }
+    lru_bump(it);
+}
+
+struct item *item_get(const char *key, size_t nkey, enum get_result *why)
+{
+    uint32_t hv = hash(key, nkey);
+    struct item *it;
+
+    item_lock(hv);
+    it = do_item_get(key, nkey, hv, why);
+    if (it != NULL) {
+        mark_fetched(it);
+    }
+    item_unlock(hv);
+    return it;
+}
+
+struct item *item_touch(const char *key, size_t nkey, uint32_t exptime,
+                        enum get_result *why)
+{
+    uint32_t hv = hash(key, nkey);
+    struct item *it;
+
+    item_lock(hv);
+    it = do_item_get(key, nkey, hv, why);
+    if (it != NULL) {
+        it->exptime = exptime;
+        mark_fetched(it);
+        notify(MUT_TOUCH, it);
+    }
+    item_unlock(hv);
+    return it;
+}
+
+/* --- stores -------------------------------------------------------------- */
+
+/* Build old+new (append) or new+old (prepend) as a fresh item with old's
+ * flags and deadline.  NULL when out of memory. */
+static struct item *concat(struct item *old, struct item *it, bool append)
+{
+    size_t olen = old->nbytes - 2;
+    size_t nlen = it->nbytes - 2;
+    enum alloc_result why;
+    struct item *n;
+
+    n = item_alloc(ITEM_key(it), it->nkey, old->flags, old->exptime,
+                   olen + nlen + 2, &why);
+    if (n == NULL) {
+        return NULL;
+    }
+    if (append) {
+        memcpy(ITEM_data(n), ITEM_data(old), olen);
+        memcpy(ITEM_data(n) + olen, ITEM_data(it), nlen + 2);
+    } else {
+        memcpy(ITEM_data(n), ITEM_data(it), nlen);
+        memcpy(ITEM_data(n) + nlen, ITEM_data(old), olen + 2);
+    }
+    return n;
+}
+
+static enum store_result do_item_store(struct item *it, enum store_mode mode,
+                                       uint64_t *cas, uint32_t hv)
+{
+    enum get_result why;
+    struct item *old = do_item_get(ITEM_key(it), it->nkey, hv, &why);
+    struct item *linked = it;
+    enum store_result res = STORE_NOT_STORED;
+
+    switch (mode) {
+    case STORE_MODE_ADD:
+        if (old != NULL) {
+            /* memcached refreshes the existing item on a failed add. */
+            lru_bump(old);
+            goto out;
+        }
+        break;
+    case STORE_MODE_REPLACE:
+        if (old == NULL) {
+            goto out;
+        }
+        break;
+    case STORE_MODE_CAS:
+        if (old == NULL) {
+            res = STORE_NOT_FOUND;
+            goto out;
+        }
+        if (old->version != *cas) {
+            res = STORE_EXISTS;
+            goto out;
+        }
+        break;
+    case STORE_MODE_APPEND:
+    case STORE_MODE_PREPEND:
+        if (old == NULL) {
+            goto out;
+        }
+        if (*cas != 0 && old->version != *cas) {
+            res = STORE_EXISTS;
+            goto out;
+        }
+        linked = concat(old, it, mode == STORE_MODE_APPEND);
+        if (linked == NULL) {
+            /* memcached answers NOT_STORED when the result cannot be
+             * allocated, whether too large or out of memory. */
+            goto out;
+        }
+        break;
+    case STORE_MODE_SET:
+        break;
+    }
+    linked->version = item_next_version();
+    if (old != NULL) {
+        do_item_replace(old, linked, hv);
+    } else {
+        do_item_link(linked, hv);
+    }
+    *cas = item_cas(linked);
+    notify(MUT_STORE, linked);
+    if (linked != it) {
+        item_remove(linked);
+    }
+    res = STORE_STORED;
+out:
+    if (old != NULL) {
+        item_remove(old);
+    }
+    return res;
+}
+
+enum store_result item_store(struct item *it, enum store_mode mode,
+                             uint64_t *cas)
+{
+    uint32_t hv = hash(ITEM_key(it), it->nkey);
+    enum store_result res;
+
+    item_lock(hv);
+    res = do_item_store(it, mode, cas, hv);
+    item_unlock(hv);
+    return res;
+}
+
+bool item_delete(const char *key, size_t nkey, uint64_t cas, bool *exists)
+{
+    uint32_t hv = hash(key, nkey);
+    enum get_result why;
+    struct item *it;
+    bool deleted = false;
+
+    item_lock(hv);
+    it = do_item_get(key, nkey, hv, &why);
+    *exists = it != NULL;
+    if (it != NULL && (cas == 0 || cas == it->version)) {
+        do_item_unlink(it, hv);
+        if (mutation_hook != NULL) {
+            mutation_hook(MUT_DELETE, it, item_next_version(), 0);
+        }
+        deleted = true;
+    }
+    item_unlock(hv);
+    if (it != NULL) {
+        item_remove(it);
+    }
+    return deleted;
+}
+
+/* --- incr / decr --------------------------------------------------------- */
+
+static enum delta_result do_item_delta(struct item *it, bool incr,
+                                       uint64_t delta, uint64_t *value,
+                                       char *buf, uint64_t *cas, uint32_t hv)
+{
+    uint64_t v;
+    size_t len;
+
+    if (it->nbytes <= 2 || it->nbytes - 2 > MAX_NUMBER_LEN + 20) {
+        return DELTA_NON_NUMERIC;
+    }
+    if (*cas != 0 && it->version != *cas) {
+        return DELTA_EXISTS;
+    }
+    /* The value ends in "\r\n", which stops the parse. */
+    if (!safe_strtoull(ITEM_data(it), &v)) {
+        return DELTA_NON_NUMERIC;
+    }
+    if (incr) {
+        v += delta;
+    } else {
+        v = delta > v ? 0 : v - delta;
+    }
+    len = (size_t)util_u64toa(v, buf);
+    if (len + 2 <= it->nbytes &&
+        __atomic_load_n(&it->refcount, __ATOMIC_ACQUIRE) == 2) {
+        /* Only the table and we hold it: rewrite in place, padding with
+         * spaces as memcached does. */
+        memcpy(ITEM_data(it), buf, len);
+        memset(ITEM_data(it) + len, ' ', it->nbytes - len - 2);
+        it->version = item_next_version();
+        notify(MUT_STORE, it);
+    } else {
+        enum alloc_result why;
+        struct item *n = item_alloc(ITEM_key(it), it->nkey, it->flags,
+                                    it->exptime, len + 2, &why);
+        if (n == NULL) {
+            return DELTA_NO_MEMORY;
+        }
+        memcpy(ITEM_data(n), buf, len);
+        memcpy(ITEM_data(n) + len, "\r\n", 2);
+        n->version = item_next_version();
+        do_item_replace(it, n, hv);
+        notify(MUT_STORE, n);
+        item_remove(n);
+        it = n;
+    }
+    *value = v;
+    *cas = item_cas(it);
+    return DELTA_OK;
+}
+
+enum delta_result item_delta(const char *key, size_t nkey, bool incr,
+                             uint64_t delta, uint64_t *value, char *buf,
+                             uint64_t *cas)
+{
+    uint32_t hv = hash(key, nkey);
+    enum get_result why;
+    enum delta_result res;
+    struct item *it;
+
+    item_lock(hv);
+    it = do_item_get(key, nkey, hv, &why);
+    if (it == NULL) {
+        res = DELTA_NOT_FOUND;
+    } else {
+        res = do_item_delta(it, incr, delta, value, buf, cas, hv);
+        if (res == DELTA_OK) {
+            if (incr) {
+                SLAB_STAT_INCR(it->slabs_clsid, incr_hits);
+            } else {
+                SLAB_STAT_INCR(it->slabs_clsid, decr_hits);
+            }
+        }
+        item_remove(it);
+    }
+    item_unlock(hv);
+    return res;
+}
+
+/* --- crawler support ----------------------------------------------------- */
+
+bool item_reclaim_if_dead(struct item *it, uint32_t hv)
+{
+    if (!(it->it_flags & ITEM_LINKED) || !item_is_dead(it)) {
+        return false;
+    }
+    do_item_unlink(it, hv);
+    return true;
+}
+
+void items_count_crawl(unsigned id, bool reclaimed)
+{
+    struct lru *l = &lrus[id];
+
+    pthread_mutex_lock(&l->lock);
+    l->st.crawler_items_checked++;
+    if (reclaimed) {
+        l->st.crawler_reclaimed++;
+    }
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* --- stats --------------------------------------------------------------- */
+
+void items_lru_stats(unsigned id, struct lru_stats *out)
+{
+    struct lru *l = &lrus[id];
+
+    pthread_mutex_lock(&l->lock);
+    *out = l->st;
+    out->age = l->tail != NULL ? current_time - l->tail->atime : 0;
+    pthread_mutex_unlock(&l->lock);
+}
+
+void items_lru_totals(struct lru_stats *out)
+{
+    unsigned id;
+
+    memset(out, 0, sizeof(*out));
+    for (id = 1; id < SLABS_MAX_CLASSES; id++) {
+        struct lru_stats s;
+        items_lru_stats(id, &s);
+        out->number += s.number;
+        out->evicted += s.evicted;
+        out->evicted_unfetched += s.evicted_unfetched;
+        out->evicted_active += s.evicted_active;
+        out->outofmemory += s.outofmemory;
+        out->reclaimed += s.reclaimed;
+        out->expired_unfetched += s.expired_unfetched;
+        out->crawler_reclaimed += s.crawler_reclaimed;
+        out->crawler_items_checked += s.crawler_items_checked;
+        out->lrutail_reflocked += s.lrutail_reflocked;
+        out->moves_within_lru += s.moves_within_lru;
+        out->direct_reclaims += s.direct_reclaims;
+        out->bytes += s.bytes;
+    }
+}
+
+uint64_t items_curr(void)
+{
+    return __atomic_load_n(&curr_items, __ATOMIC_RELAXED);
+}
+
+void items_reset_total(void)
+{
+    __atomic_store_n(&total_items, 0, __ATOMIC_RELAXED);
+}
+
+uint64_t items_total(void)
+{
+    return __atomic_load_n(&total_items, __ATOMIC_RELAXED);
+}
+
+#define ITEM_STAT(field, value) \
+    do { \
+        snprintf(name, sizeof(name), "items:%u:%s", id, field); \
+        sb_stat(sb, name, "%llu", (unsigned long long)(value)); \
+    } while (0)
+
+void items_stats(struct strbuf *sb)
+{
+    char name[64];
+    unsigned id;
+
+    for (id = 1; id <= slabs_count(); id++) {
+        struct lru_stats s;
+        uint64_t used, nfree, requested;
+
+        items_lru_stats(id, &s);
+        if (s.number == 0 && s.evicted == 0 && s.outofmemory == 0) {
+            continue;
+        }
+        slabs_class_stats(id, &used, &nfree, &requested);
+        ITEM_STAT("number", s.number);
+        ITEM_STAT("number_hot", 0);
+        ITEM_STAT("number_warm", 0);
+        ITEM_STAT("number_cold", s.number);
+        ITEM_STAT("age_hot", 0);
+        ITEM_STAT("age_warm", 0);
+        ITEM_STAT("age", s.age);
+        ITEM_STAT("mem_requested", requested);
+        ITEM_STAT("evicted", s.evicted);
+        ITEM_STAT("evicted_nonzero", s.evicted_nonzero);
+        ITEM_STAT("evicted_time", s.evicted_time);
+        ITEM_STAT("outofmemory", s.outofmemory);
+        ITEM_STAT("tailrepairs", s.tailrepairs);
+        ITEM_STAT("reclaimed", s.reclaimed);
+        ITEM_STAT("expired_unfetched", s.expired_unfetched);
+        ITEM_STAT("evicted_unfetched", s.evicted_unfetched);
+        ITEM_STAT("evicted_active", s.evicted_active);
+        ITEM_STAT("crawler_reclaimed", s.crawler_reclaimed);
+        ITEM_STAT("crawler_items_checked", s.crawler_items_checked);
+        ITEM_STAT("lrutail_reflocked", s.lrutail_reflocked);
+        ITEM_STAT("moves_to_cold", 0);
+        ITEM_STAT("moves_to_warm", 0);
+        ITEM_STAT("moves_within_lru", s.moves_within_lru);
+        ITEM_STAT("direct_reclaims", s.direct_reclaims);
+        ITEM_STAT("hits_to_hot", 0);
+        ITEM_STAT("hits_to_warm", 0);
+        ITEM_STAT("hits_to_cold", 0);
+        ITEM_STAT("hits_to_temp", 0);
+    }
+}
+
+void items_stats_sizes(struct strbuf *sb)
+{
+    sb_stat(sb, "sizes_status", "disabled");
+}

@@ -1,0 +1,163 @@
+/*
+ * items.h - the storage API.  Every mutation from every protocol (and,
+ * later, from the replication stream) goes through the functions here;
+ * protocol code never touches the hash table or the LRU.
+ *
+ * Reference rules: functions returning a struct item * give the caller a
+ * reference, which it must drop with item_remove() when done (typically
+ * after the value has been written to the socket).
+ */
+#ifndef ITEMS_H
+#define ITEMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memcached.h"
+#include "util.h"
+
+enum store_mode {
+    STORE_MODE_SET,
+    STORE_MODE_ADD,
+    STORE_MODE_REPLACE,
+    STORE_MODE_APPEND,
+    STORE_MODE_PREPEND,
+    STORE_MODE_CAS
+};
+
+enum store_result {
+    STORE_STORED,
+    STORE_NOT_STORED,           /* add on existing, replace on missing */
+    STORE_EXISTS,               /* cas mismatch */
+    STORE_NOT_FOUND,            /* cas on missing */
+    STORE_NO_MEMORY             /* append/prepend could not allocate */
+};
+
+enum get_result {
+    GET_HIT,
+    GET_MISS,                   /* no such key */
+    GET_EXPIRED,                /* found, past its deadline: reclaimed */
+    GET_FLUSHED                 /* found, invalidated by flush_all */
+};
+
+enum delta_result {
+    DELTA_OK,
+    DELTA_NON_NUMERIC,
+    DELTA_NO_MEMORY,
+    DELTA_NOT_FOUND,
+    DELTA_EXISTS                /* cas mismatch */
+};
+
+enum alloc_result {
+    ALLOC_OK,
+    ALLOC_TOO_LARGE,            /* bigger than the largest slab class */
+    ALLOC_NO_MEMORY             /* full, and eviction off or impossible */
+};
+
+/* What a mutation hook is told. */
+enum mutation_op {
+    MUT_STORE,                  /* it is the newly linked item */
+    MUT_TOUCH,                  /* it had its deadline changed */
+    MUT_DELETE,                 /* key removed; it is the removed item */
+    MUT_FLUSH                   /* everything below version is gone */
+};
+
+/*
+ * Called after each applied mutation, with the item's stripe lock held
+ * (so calls for one key arrive in the order they were applied).  For
+ * MUT_FLUSH, it is NULL, version is the cutoff and exptime the unix time
+ * at which it takes effect.  Must not call back into items.c.
+ */
+typedef void (*item_mutation_fn)(enum mutation_op op, const struct item *it,
+                                 uint64_t version, uint32_t exptime);
+
+int items_init(void);
+void items_set_mutation_hook(item_mutation_fn fn);
+/* This node's id in the low bits of every version (0..255). */
+void items_set_node_id(unsigned id);
+
+/* A fresh version: above every version issued or seen. */
+uint64_t item_next_version(void);
+/* Fold a version seen elsewhere into the clock. */
+void item_observe_version(uint64_t v);
+
+/* True when an item of this key and value size could ever be stored. */
+bool item_size_ok(size_t nkey, size_t nbytes);
+/* A new unlinked item (refcount 1); nbytes includes "\r\n". exptime is an
+ * absolute deadline.  On failure returns NULL and sets *why. */
+struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
+                        uint32_t exptime, size_t nbytes,
+                        enum alloc_result *why);
+/* Drop a reference; the last one frees the chunk. */
+void item_remove(struct item *it);
+
+/* Look up a live item; *why says why not.  bump: refresh LRU position. */
+struct item *item_get(const char *key, size_t nkey, enum get_result *why);
+/* Look up and set a new deadline (touch, gat). */
+struct item *item_touch(const char *key, size_t nkey, uint32_t exptime,
+                        enum get_result *why);
+
+/* Store `it` (from item_alloc) with the given mode.  For STORE_MODE_CAS,
+ * *cas is the client's token.  On STORED, *cas is set to the new item's
+ * CAS.  The caller keeps its reference to `it`. */
+enum store_result item_store(struct item *it, enum store_mode mode,
+                             uint64_t *cas);
+
+/* Delete; cas != 0 makes it conditional.  Returns true if deleted; on
+ * false, *exists tells a cas mismatch from a miss. */
+bool item_delete(const char *key, size_t nkey, uint64_t cas, bool *exists);
+
+/* incr/decr.  On DELTA_OK the new value is in *value and its decimal text
+ * in buf (at least MAX_NUMBER_LEN + 1 bytes); *cas in: token (0 = any),
+ * out: new CAS. */
+enum delta_result item_delta(const char *key, size_t nkey, bool incr,
+                             uint64_t delta, uint64_t *value, char *buf,
+                             uint64_t *cas);
+
+/* flush_all: invalidate every item stored before `when` (unix time; 0 or
+ * a time not in the future means now). */
+void item_flush(uint32_t when);
+
+/* Reclaim it if it is expired or flushed; the caller holds its stripe
+ * lock.  Returns true if it was unlinked (crawler). */
+bool item_reclaim_if_dead(struct item *it, uint32_t hv);
+bool item_is_dead(const struct item *it);
+
+/* The CAS a client sees: the version, or 0 with -C. */
+uint64_t item_cas(const struct item *it);
+
+/* Per-class LRU counters, for stats items. */
+struct lru_stats {
+    uint64_t number;            /* items linked in this class */
+    uint64_t age;               /* seconds since the tail was accessed */
+    uint64_t evicted;           /* live items evicted */
+    uint64_t evicted_nonzero;   /* ... that had an expiry time */
+    uint64_t evicted_time;      /* age of the last evicted item */
+    uint64_t evicted_unfetched; /* evicted without ever being read */
+    uint64_t evicted_active;    /* evicted although recently active */
+    uint64_t outofmemory;       /* allocations that failed */
+    uint64_t tailrepairs;       /* always 0: no leaked references here */
+    uint64_t reclaimed;         /* expired items reused at allocation */
+    uint64_t expired_unfetched; /* reclaimed without ever being read */
+    uint64_t crawler_reclaimed; /* reclaimed by the crawler */
+    uint64_t crawler_items_checked; /* looked at by the crawler */
+    uint64_t lrutail_reflocked; /* tail items skipped: in use */
+    uint64_t moves_within_lru;  /* bumps to the head */
+    uint64_t direct_reclaims;   /* allocations that had to evict */
+    uint64_t bytes;             /* bytes of linked items */
+};
+void items_lru_stats(unsigned id, struct lru_stats *out);
+/* Totals over all classes. */
+void items_lru_totals(struct lru_stats *out);
+/* stats items and stats sizes output. */
+void items_stats(struct strbuf *sb);
+void items_stats_sizes(struct strbuf *sb);
+uint64_t items_curr(void);
+uint64_t items_total(void);
+void items_reset_total(void);
+
+/* Count a crawler visit / reclaim for class id (crawler.c). */
+void items_count_crawl(unsigned id, bool reclaimed);
+
+#endif

@@ -1,0 +1,714 @@
+/*
+ * memcached.c - main(): the command line into struct settings, start-up
+ * order (limits, storage, workers, listeners, privileges), signals, and a
+ * clean stop.  Everything else lives in the modules it starts.
+ */
+#include "memcached.h"
+#include "assoc.h"
+#include "conn.h"
+#include "crawler.h"
+#include "hash.h"
+#include "items.h"
+#include "log.h"
+#include "proto_text.h"
+#include "settings.h"
+#include "slabs.h"
+#include "stats.h"
+#include "thread.h"
+#include "util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+static struct event_base *main_base;
+
+static void usage(void)
+{
+    printf("memcached %s\n", SERVER_VERSION);
+    printf(
+"-p, --port=<num>          TCP port to listen on (default: 11211)\n"
+"-U, --udp-port=<num>      UDP port; only 0 (off, the default) is supported\n"
+"-s, --unix-socket=<file>  UNIX socket to listen on (disables network)\n"
+"-a, --unix-mask=<mask>    access mask for the UNIX socket, in octal\n"
+"                          (default: 700)\n"
+"-A, --enable-shutdown     enable ascii \"shutdown\" command\n"
+"-l, --listen=<addr>       interface to listen on (default: INADDR_ANY);\n"
+"                          several may be given, separated by commas\n"
+"-d, --daemon              run as a daemon\n"
+"-r, --enable-coredumps    maximize core file limit\n"
+"-u, --user=<user>         assume identity of <username> (only when run as\n"
+"                          root)\n"
+"-m, --memory-limit=<num>  item memory in megabytes (default: 64)\n"
+"-M, --disable-evictions   return error on memory exhausted instead of\n"
+"                          evicting\n"
+"-c, --conn-limit=<num>    max simultaneous connections (default: 1024)\n"
+"-k, --lock-memory         lock down all paged memory\n"
+"-v, --verbose             verbose (print errors/warnings while in event\n"
+"                          loop)\n"
+"-vv                       very verbose (also print client commands and\n"
+"                          state changes)\n"
+"-vvv                      extremely verbose (also print internal state\n"
+"                          transitions)\n"
+"-h, --help                print this help and exit\n"
+"-V, --version             print version and exit\n"
+"-P, --pidfile=<file>      save PID in <file>, only used with -d option\n"
+"-f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)\n"
+"-n, --slab-min-size=<bytes> min space used for key+value+flags\n"
+"                          (default: 48)\n"
+"-t, --threads=<num>       number of threads to use (default: 4)\n"
+"-R, --max-reqs-per-event  maximum number of requests per event, limits\n"
+"                          the requests processed per connection to\n"
+"                          prevent starvation (default: 20)\n"
+"-C, --disable-cas         disable use of CAS\n"
+"-b, --listen-backlog=<num> set the backlog queue limit (default: 1024)\n"
+"-B, --protocol=<name>     protocol - one of ascii, binary, or auto\n"
+"                          (default: auto-negotiate; binary arrives in a\n"
+"                          later release)\n"
+"-I, --max-item-size=<num> adjusts max item size (default: 1m, min: 1k,\n"
+"                          max: 1024m)\n"
+"-F, --disable-flush-all   disable flush_all command\n"
+"-X, --disable-dumping     disable stats cachedump and lru_crawler\n"
+"                          metadump\n"
+"-o, --extended            comma separated list of extended options\n"
+"                          most options have a 'no_' prefix to disable\n"
+"   - maxconns_fast:       immediately close new connections after limit\n"
+"                          (default: enabled)\n"
+"   - hashpower:           an integer multiplier for how large the hash\n"
+"                          table should be; grows on its own (default: 16)\n"
+"   - slab_reassign:       allow slab classes to give pages back\n"
+"                          (default: enabled)\n"
+"   - slab_automove:       0 off, 1 or 2 (default: 1)\n"
+"   - slab_chunk_max:      largest chunk before a single page class\n"
+"                          (default: 512k)\n"
+"   - lru_crawler:         enable the background expired-item crawler\n"
+"                          (default: enabled)\n"
+"   - lru_crawler_sleep:   microseconds to sleep between crawl slices\n"
+"                          (default: 100)\n"
+"   - lru_crawler_tocrawl: max items to crawl per slab per run\n"
+"                          (default: 0, unlimited)\n"
+"   - idle_timeout:        seconds before an idle connection is closed\n"
+"                          (default: 0, never)\n"
+"   - hash_algorithm:      murmur3 (default) or jenkins\n"
+"   - watcher_logbuf_size: size in kilobytes of per-watcher buffers\n"
+"                          (default: 256)\n"
+"   - worker_logbuf_size:  size in kilobytes of per-worker log buffers\n"
+"                          (default: 64)\n"
+"   - modern:              accepted for compatibility; the defaults are\n"
+"                          already the modern ones\n");
+}
+
+/* Parse "<num>[k|m|g]" as bytes. */
+static bool parse_size(const char *s, size_t *out)
+{
+    char buf[32];
+    size_t len = strlen(s);
+    uint64_t mult = 1;
+    uint64_t v;
+
+    if (len == 0 || len >= sizeof(buf)) {
+        return false;
+    }
+    memcpy(buf, s, len + 1);
+    switch (buf[len - 1]) {
+    case 'k': case 'K':
+        mult = 1024;
+        buf[len - 1] = '\0';
+        break;
+    case 'm': case 'M':
+        mult = 1024 * 1024;
+        buf[len - 1] = '\0';
+        break;
+    case 'g': case 'G':
+        mult = 1024ULL * 1024 * 1024;
+        buf[len - 1] = '\0';
+        break;
+    default:
+        break;
+    }
+    if (!safe_strtoull(buf, &v) || v > SIZE_MAX / mult) {
+        return false;
+    }
+    *out = (size_t)(v * mult);
+    return true;
+}
+
+static bool parse_int(const char *s, int min, int max, int *out)
+{
+    int32_t v;
+
+    if (!safe_strtol(s, &v) || v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* One -o key[=value] option; returns false with a message on error. */
+static bool extended_option(char *opt)
+{
+    char *val = strchr(opt, '=');
+    size_t sz;
+    int n;
+
+    if (val != NULL) {
+        *val++ = '\0';
+    }
+#define NEED_VAL() \
+    do { \
+        if (val == NULL) { \
+            fprintf(stderr, "Missing value for -o %s\n", opt); \
+            return false; \
+        } \
+    } while (0)
+    if (strcmp(opt, "maxconns_fast") == 0) {
+        settings.maxconns_fast = true;
+    } else if (strcmp(opt, "no_maxconns_fast") == 0) {
+        settings.maxconns_fast = false;
+    } else if (strcmp(opt, "hashpower") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 12, 32, &settings.hashpower_init)) {
+            fprintf(stderr, "Initial hashtable multiplier of %s is too "
+                            "low or too high\n", val);
+            return false;
+        }
+    } else if (strcmp(opt, "slab_reassign") == 0) {
+        settings.slab_reassign = true;
+    } else if (strcmp(opt, "no_slab_reassign") == 0) {
+        settings.slab_reassign = false;
+    } else if (strcmp(opt, "slab_automove") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, 2, &settings.slab_automove)) {
+            fprintf(stderr, "slab_automove must be between 0 and 2\n");
+            return false;
+        }
+    } else if (strcmp(opt, "slab_chunk_max") == 0) {
+        NEED_VAL();
+        if (!parse_size(val, &sz) || sz < 1024 || sz > 512 * 1024) {
+            fprintf(stderr, "slab_chunk_max must be between 1k and "
+                            "512k\n");
+            return false;
+        }
+        settings.slab_chunk_size_max = (int)sz;
+    } else if (strcmp(opt, "lru_crawler") == 0) {
+        settings.lru_crawler = true;
+    } else if (strcmp(opt, "no_lru_crawler") == 0) {
+        settings.lru_crawler = false;
+    } else if (strcmp(opt, "lru_crawler_sleep") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, 1000000, &n)) {
+            fprintf(stderr, "lru_crawler_sleep must be between 0 and 1 "
+                            "second\n");
+            return false;
+        }
+        settings.lru_crawler_sleep = (uint32_t)n;
+    } else if (strcmp(opt, "lru_crawler_tocrawl") == 0) {
+        NEED_VAL();
+        if (!safe_strtoul(val, &settings.lru_crawler_tocrawl)) {
+            fprintf(stderr, "lru_crawler_tocrawl takes a number\n");
+            return false;
+        }
+    } else if (strcmp(opt, "idle_timeout") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, INT32_MAX, &settings.idle_timeout)) {
+            fprintf(stderr, "idle_timeout takes a number of seconds\n");
+            return false;
+        }
+    } else if (strcmp(opt, "hash_algorithm") == 0) {
+        NEED_VAL();
+        if (hash_init(val) != 0) {
+            fprintf(stderr, "Unknown hash_algorithm option (jenkins, "
+                            "murmur3)\n");
+            return false;
+        }
+        settings.hash_algorithm_name = strdup(val);
+    } else if (strcmp(opt, "watcher_logbuf_size") == 0 ||
+               strcmp(opt, "worker_logbuf_size") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 1024 * 1024, &n)) {
+            fprintf(stderr, "%s takes a size in kilobytes\n", opt);
+            return false;
+        }
+        if (opt[1] == 'a') {
+            settings.watcher_logbuf_size = n * 1024;
+        } else {
+            settings.worker_logbuf_size = n * 1024;
+        }
+    } else if (strcmp(opt, "modern") == 0 || strcmp(opt, "no_modern") == 0) {
+        /* Our defaults are memcached 1.6's "modern" ones. */
+    } else {
+        fprintf(stderr, "Illegal suboption \"%s\"\n", opt);
+        return false;
+    }
+#undef NEED_VAL
+    return true;
+}
+
+static bool extended_options(const char *arg)
+{
+    char *copy = strdup(arg);
+    char *save = NULL, *tok;
+    bool ok = true;
+
+    if (copy == NULL) {
+        return false;
+    }
+    for (tok = strtok_r(copy, ",", &save); tok != NULL && ok;
+         tok = strtok_r(NULL, ",", &save)) {
+        ok = extended_option(tok);
+    }
+    free(copy);
+    return ok;
+}
+
+static const struct option long_opts[] = {
+    {"port", required_argument, NULL, 'p'},
+    {"udp-port", required_argument, NULL, 'U'},
+    {"unix-socket", required_argument, NULL, 's'},
+    {"unix-mask", required_argument, NULL, 'a'},
+    {"enable-shutdown", no_argument, NULL, 'A'},
+    {"listen", required_argument, NULL, 'l'},
+    {"daemon", no_argument, NULL, 'd'},
+    {"enable-coredumps", no_argument, NULL, 'r'},
+    {"user", required_argument, NULL, 'u'},
+    {"memory-limit", required_argument, NULL, 'm'},
+    {"disable-evictions", no_argument, NULL, 'M'},
+    {"conn-limit", required_argument, NULL, 'c'},
+    {"lock-memory", no_argument, NULL, 'k'},
+    {"verbose", optional_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"pidfile", required_argument, NULL, 'P'},
+    {"slab-growth-factor", required_argument, NULL, 'f'},
+    {"slab-min-size", required_argument, NULL, 'n'},
+    {"threads", required_argument, NULL, 't'},
+    {"max-reqs-per-event", required_argument, NULL, 'R'},
+    {"disable-cas", no_argument, NULL, 'C'},
+    {"listen-backlog", required_argument, NULL, 'b'},
+    {"protocol", required_argument, NULL, 'B'},
+    {"max-item-size", required_argument, NULL, 'I'},
+    {"disable-flush-all", no_argument, NULL, 'F'},
+    {"disable-dumping", no_argument, NULL, 'X'},
+    {"extended", required_argument, NULL, 'o'},
+    {NULL, 0, NULL, 0}
+};
+
+#define BAD(...) \
+    do { \
+        fprintf(stderr, __VA_ARGS__); \
+        fputc('\n', stderr); \
+        return -1; \
+    } while (0)
+
+/* Fill settings from argv.  Returns 0, 1 (exit 0: -h/-V) or -1. */
+static int parse_args(int argc, char **argv)
+{
+    size_t sz;
+    int c, mb;
+
+    while ((c = getopt_long(argc, argv,
+                            "p:U:s:a:Al:dru:m:Mc:kvhVP:f:n:t:R:Cb:B:I:FXo:",
+                            long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (!parse_int(optarg, 0, 65535, &settings.port)) {
+                BAD("Invalid port: %s", optarg);
+            }
+            break;
+        case 'U':
+            if (!parse_int(optarg, 0, 65535, &settings.udpport)) {
+                BAD("Invalid UDP port: %s", optarg);
+            }
+            if (settings.udpport != 0) {
+                BAD("UDP is not supported; use -U 0");
+            }
+            break;
+        case 's':
+            settings.socketpath = optarg;
+            break;
+        case 'a':
+            settings.access = (int)strtol(optarg, NULL, 8);
+            break;
+        case 'A':
+            settings.shutdown_command = true;
+            break;
+        case 'l':
+            settings.inter = optarg;
+            break;
+        case 'd':
+            settings.daemonize = true;
+            break;
+        case 'r':
+            settings.maximize_core = true;
+            break;
+        case 'u':
+            settings.username = optarg;
+            break;
+        case 'm':
+            if (!parse_int(optarg, 1, INT32_MAX, &mb)) {
+                BAD("Invalid memory limit: %s", optarg);
+            }
+            settings.maxbytes = (size_t)mb * 1024 * 1024;
+            break;
+        case 'M':
+            settings.evict_to_free = false;
+            break;
+        case 'c':
+            if (!parse_int(optarg, 1, INT32_MAX, &settings.maxconns)) {
+                BAD("Maximum connections must be greater than 0");
+            }
+            break;
+        case 'k':
+            settings.lock_memory = true;
+            break;
+        case 'v':
+            settings.verbose++;
+            break;
+        case 'h':
+            usage();
+            return 1;
+        case 'V':
+            printf("memcached %s\n", SERVER_VERSION);
+            return 1;
+        case 'P':
+            settings.pid_file = optarg;
+            break;
+        case 'f':
+            settings.factor = atof(optarg);
+            if (settings.factor <= 1.0) {
+                BAD("Factor must be greater than 1");
+            }
+            break;
+        case 'n':
+            if (!parse_int(optarg, 1, 1024 * 1024, &settings.chunk_size)) {
+                BAD("Chunk size must be greater than 0");
+            }
+            break;
+        case 't':
+            if (!parse_int(optarg, 1, 1024, &settings.num_threads)) {
+                BAD("Number of threads must be greater than 0");
+            }
+            if (settings.num_threads > 64) {
+                fprintf(stderr, "WARNING: Setting a high number of worker "
+                                "threads is not recommended.\n");
+            }
+            break;
+        case 'R':
+            if (!parse_int(optarg, 1, INT32_MAX, &settings.reqs_per_event)) {
+                BAD("Number of requests per event must be greater than 0");
+            }
+            break;
+        case 'C':
+            settings.use_cas = false;
+            break;
+        case 'b':
+            if (!parse_int(optarg, 1, INT32_MAX, &settings.backlog)) {
+                BAD("Invalid backlog: %s", optarg);
+            }
+            break;
+        case 'B':
+            if (strcmp(optarg, "auto") == 0) {
+                settings.binding_protocol = PROTO_AUTO;
+            } else if (strcmp(optarg, "ascii") == 0) {
+                settings.binding_protocol = PROTO_ASCII;
+            } else if (strcmp(optarg, "binary") == 0) {
+                settings.binding_protocol = PROTO_BINARY;
+            } else {
+                BAD("Invalid value for binding protocol: %s\n"
+                    " -- should be one of auto, binary, or ascii", optarg);
+            }
+            break;
+        case 'I':
+            if (!parse_size(optarg, &sz)) {
+                BAD("Invalid item size: %s", optarg);
+            }
+            if (sz < 1024) {
+                BAD("Item max size cannot be less than 1024 bytes.");
+            }
+            if (sz > 1024 * 1024 * 1024) {
+                BAD("Cannot set item size limit higher than 1 gigabyte.");
+            }
+            settings.item_size_max = (int)sz;
+            break;
+        case 'F':
+            settings.flush_enabled = false;
+            break;
+        case 'X':
+            settings.dump_enabled = false;
+            break;
+        case 'o':
+            if (!extended_options(optarg)) {
+                return -1;
+            }
+            break;
+        default:
+            fprintf(stderr, "Try `%s -h' for more information.\n", argv[0]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        BAD("Unexpected argument: %s", argv[optind]);
+    }
+    if ((size_t)settings.item_size_max > settings.maxbytes / 2) {
+        BAD("Cannot set item size limit higher than 1/2 of memory max.");
+    }
+    if (settings.slab_chunk_size_max > settings.item_size_max) {
+        settings.slab_chunk_size_max = settings.item_size_max;
+    }
+    return 0;
+}
+
+/* --- process setup --------------------------------------------------------- */
+
+static int raise_fd_limit(void)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)settings.maxconns + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return -1;
+    }
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        if (rl.rlim_max < want) {
+            rl.rlim_max = want;
+        }
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            fprintf(stderr, "failed to set rlimit for open files. Try "
+                            "starting as root or requesting smaller "
+                            "maxconns value.\n");
+            return -1;
+        }
+    }
+    return (int)rl.rlim_cur;
+}
+
+static int drop_privileges(void)
+{
+    struct passwd *pw;
+
+    if (getuid() != 0 && geteuid() != 0) {
+        return 0;
+    }
+    if (settings.username == NULL || *settings.username == '\0') {
+        fprintf(stderr, "can't run as root without the -u switch\n");
+        return -1;
+    }
+    pw = getpwnam(settings.username);
+    if (pw == NULL) {
+        fprintf(stderr, "can't find the user %s to switch to\n",
+                settings.username);
+        return -1;
+    }
+    if (setgroups(0, NULL) != 0 && pw->pw_uid != 0) {
+        fprintf(stderr, "failed to drop supplementary groups\n");
+        return -1;
+    }
+    if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+        fprintf(stderr, "failed to assume identity of user %s\n",
+                settings.username);
+        return -1;
+    }
+    return 0;
+}
+
+static int daemonize(void)
+{
+    int fd;
+
+    switch (fork()) {
+    case -1:
+        return -1;
+    case 0:
+        break;
+    default:
+        _exit(EXIT_SUCCESS);
+    }
+    if (setsid() == -1) {
+        return -1;
+    }
+    if (chdir("/") != 0) {
+        return -1;
+    }
+    fd = open("/dev/null", O_RDWR);
+    if (fd < 0) {
+        return -1;
+    }
+    dup2(fd, STDIN_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    if (fd > STDERR_FILENO) {
+        close(fd);
+    }
+    return 0;
+}
+
+static int write_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL) {
+        fprintf(stderr, "Could not open the pid file %s for writing: %s\n",
+                path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "%ld\n", (long)getpid());
+    if (fclose(f) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* --- events ------------------------------------------------------------------ */
+
+static void clock_cb(evutil_socket_t fd, short which, void *arg)
+{
+    (void)fd;
+    (void)which;
+    (void)arg;
+    util_clock_tick();
+}
+
+static void signal_cb(evutil_socket_t sig, short which, void *arg)
+{
+    (void)which;
+    (void)arg;
+    log_info("signal %d received, shutting down", (int)sig);
+    event_base_loopbreak(main_base);
+}
+
+static void request_shutdown(void)
+{
+    event_base_loopbreak(main_base);
+}
+
+static int start_storage(void)
+{
+    int hp = settings.hashpower_init ? settings.hashpower_init : 16;
+
+    if (slabs_init(settings.maxbytes, settings.factor,
+                   (size_t)settings.chunk_size,
+                   (size_t)settings.slab_chunk_size_max,
+                   (size_t)settings.item_size_max, settings.prealloc) != 0) {
+        fprintf(stderr, "failed to set up the slab allocator\n");
+        return -1;
+    }
+    if (item_locks_init((unsigned)(hp < 13 ? hp : 13)) != 0 ||
+        assoc_init(hp) != 0 || items_init() != 0) {
+        fprintf(stderr, "failed to allocate the hash table\n");
+        return -1;
+    }
+    items_set_node_id((unsigned)(getpid() & 0xFF));
+    return 0;
+}
+
+static int start_listeners(void)
+{
+    if (settings.socketpath != NULL) {
+        return conn_listen_unix(main_base, settings.socketpath,
+                                settings.access);
+    }
+    if (settings.port != 0 &&
+        conn_listen_tcp(main_base, settings.inter, settings.port) != 0) {
+        fprintf(stderr, "failed to listen on TCP port %d: %s\n",
+                settings.port, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct timeval one = {1, 0};
+    struct event *clock_ev, *sigterm, *sigint;
+    int maxfds;
+    int rc;
+
+    settings_init();
+    rc = parse_args(argc, argv);
+    if (rc != 0) {
+        return rc > 0 ? EXIT_SUCCESS : EX_USAGE;
+    }
+    if (settings.maximize_core) {
+        struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+        setrlimit(RLIMIT_CORE, &rl);
+    }
+    maxfds = raise_fd_limit();
+    if (maxfds < 0) {
+        return EX_OSERR;
+    }
+    if ((getuid() == 0 || geteuid() == 0) &&
+        (settings.username == NULL || *settings.username == '\0')) {
+        fprintf(stderr, "can't run as root without the -u switch\n");
+        return EX_USAGE;
+    }
+    if (settings.daemonize && daemonize() != 0) {
+        fprintf(stderr, "failed to daemon() in order to daemonize\n");
+        return EXIT_FAILURE;
+    }
+    if (settings.lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+        fprintf(stderr, "warning: -k invalid, mlockall() failed: %s\n",
+                strerror(errno));
+    }
+    signal(SIGPIPE, SIG_IGN);
+    util_clock_init();
+    if (start_storage() != 0 || stats_init(settings.num_threads) != 0 ||
+        conn_init(maxfds) != 0) {
+        return EX_OSERR;
+    }
+    main_base = event_base_new();
+    if (main_base == NULL || workers_start(settings.num_threads) != 0) {
+        fprintf(stderr, "failed to start the worker threads\n");
+        return EX_OSERR;
+    }
+    if (start_listeners() != 0) {
+        return EX_OSERR;
+    }
+    if (drop_privileges() != 0) {
+        return EX_OSERR;
+    }
+    if (settings.pid_file != NULL && write_pid_file(settings.pid_file) != 0) {
+        return EX_OSERR;
+    }
+    assoc_start_expander();
+    if (settings.lru_crawler && crawler_start() != 0) {
+        log_warn("failed to start the LRU crawler thread");
+    }
+    proto_shutdown_fn = request_shutdown;
+    clock_ev = event_new(main_base, -1, EV_PERSIST, clock_cb, NULL);
+    sigterm = evsignal_new(main_base, SIGTERM, signal_cb, NULL);
+    sigint = evsignal_new(main_base, SIGINT, signal_cb, NULL);
+    if (clock_ev == NULL || sigterm == NULL || sigint == NULL ||
+        event_add(clock_ev, &one) != 0 || event_add(sigterm, NULL) != 0 ||
+        event_add(sigint, NULL) != 0) {
+        fprintf(stderr, "failed to set up the main event loop\n");
+        return EX_OSERR;
+    }
+    log_info("paircached %s serving on port %d", SERVER_VERSION,
+             settings.port);
+    event_base_dispatch(main_base);
+
+    workers_stop();
+    crawler_stop();
+    assoc_stop_expander();
+    if (settings.pid_file != NULL) {
+        unlink(settings.pid_file);
+    }
+    event_free(clock_ev);
+    event_free(sigterm);
+    event_free(sigint);
+    log_info("shut down cleanly");
+    return EXIT_SUCCESS;
+}

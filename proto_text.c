@@ -1,0 +1,773 @@
+/*
+ * proto_text.c - memcached's text protocol: split a request line into
+ * tokens, call the storage API, and queue the reply bytes exactly as
+ * memcached 1.6 writes them.  No socket calls and no hash-table access
+ * here: bytes come from and go to conn.c, data from and to items.c.
+ */
+#include "memcached.h"
+#include "proto_text.h"
+#include "conn.h"
+#include "crawler.h"
+#include "items.h"
+#include "log.h"
+#include "settings.h"
+#include "slabs.h"
+#include "stats.h"
+#include "thread.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TOKENS 24
+
+void (*proto_shutdown_fn)(void);
+
+int proto_text_tokenize(char *line, struct token *tokens, int max,
+                        char **rest)
+{
+    char *s = line;
+    int n = 0;
+
+    *rest = NULL;
+    while (*s == ' ') {
+        s++;
+    }
+    while (*s != '\0') {
+        char *e;
+        if (n == max) {
+            *rest = s;
+            break;
+        }
+        e = s;
+        while (*e != ' ' && *e != '\0') {
+            e++;
+        }
+        tokens[n].value = s;
+        tokens[n].length = (size_t)(e - s);
+        n++;
+        if (*e == '\0') {
+            break;
+        }
+        *e = '\0';
+        s = e + 1;
+        while (*s == ' ') {
+            s++;
+        }
+    }
+    return n;
+}
+
+/* --- small reply helpers -------------------------------------------------- */
+
+static void reply(struct conn *c, const char *s)
+{
+    if (c->noreply) {
+        return;
+    }
+    conn_out(c, s, strlen(s));
+    conn_out(c, "\r\n", 2);
+}
+
+/* Errors are counted; noreply does not hide them from the counter. */
+static void client_error(struct conn *c, const char *s)
+{
+    STAT_INCR(client_errors);
+    reply(c, s);
+}
+
+static bool is_noreply(struct token *t, int ntok)
+{
+    if (ntok > 0 && t[ntok - 1].length == 7 &&
+        strcmp(t[ntok - 1].value, "noreply") == 0) {
+        return true;
+    }
+    return false;
+}
+
+/* A key must be 1..250 bytes.  As in memcached, the text protocol only
+ * splits on spaces: other bytes, control characters included, are part of
+ * the key. */
+static bool key_ok(const struct token *t)
+{
+    return t->length > 0 && t->length <= KEY_MAX_LENGTH;
+}
+
+/* --- retrieval ------------------------------------------------------------- */
+
+static void count_get(struct item *it, enum get_result why, bool touch)
+{
+    if (touch) {
+        STAT_INCR(touch_cmds);
+    } else {
+        STAT_INCR(get_cmds);
+    }
+    if (it != NULL) {
+        if (touch) {
+            SLAB_STAT_INCR(it->slabs_clsid, touch_hits);
+        } else {
+            SLAB_STAT_INCR(it->slabs_clsid, get_hits);
+        }
+        return;
+    }
+    if (touch) {
+        STAT_INCR(touch_misses);
+    } else {
+        STAT_INCR(get_misses);
+    }
+    if (why == GET_EXPIRED) {
+        STAT_INCR(get_expired);
+    } else if (why == GET_FLUSHED) {
+        STAT_INCR(get_flushed);
+    }
+}
+
+/* "VALUE <key> <flags> <bytes>[ <cas>]\r\n" then the value. */
+static int out_value(struct conn *c, struct item *it, bool with_cas)
+{
+    char *p = conn_out_reserve(c, 6 + KEY_MAX_LENGTH + 3 * 22 + 2);
+    char *s = p;
+
+    if (p == NULL) {
+        item_remove(it);
+        return -1;
+    }
+    memcpy(s, "VALUE ", 6);
+    s += 6;
+    memcpy(s, ITEM_key(it), it->nkey);
+    s += it->nkey;
+    *s++ = ' ';
+    s += util_u64toa(it->flags, s);
+    *s++ = ' ';
+    s += util_u64toa(it->nbytes - 2, s);
+    if (with_cas) {
+        *s++ = ' ';
+        s += util_u64toa(item_cas(it), s);
+    }
+    *s++ = '\r';
+    *s++ = '\n';
+    conn_out_commit(c, (size_t)(s - p));
+    return conn_out_item(c, it, ITEM_data(it), it->nbytes);
+}
+
+static void process_get(struct conn *c, struct token *t, int ntok,
+                        char *rest, bool with_cas, bool touch)
+{
+    struct out_mark mark;
+    uint32_t deadline = 0;
+    int first = 1;
+    int i;
+
+    if (touch) {
+        int32_t exptime;
+        if (ntok < 3) {
+            client_error(c, "ERROR");
+            return;
+        }
+        if (!safe_strtol(t[1].value, &exptime)) {
+            client_error(c, "CLIENT_ERROR invalid exptime argument");
+            return;
+        }
+        deadline = util_deadline(exptime, current_time, process_started);
+        first = 2;
+    } else if (ntok < 2) {
+        client_error(c, "ERROR");
+        return;
+    }
+    conn_out_mark(c, &mark);
+    for (;;) {
+        for (i = first; i < ntok; i++) {
+            enum get_result why;
+            struct item *it;
+
+            if (!key_ok(&t[i])) {
+                conn_out_rollback(c, &mark);
+                client_error(c, "CLIENT_ERROR bad command line format");
+                return;
+            }
+            it = touch ? item_touch(t[i].value, t[i].length, deadline, &why)
+                       : item_get(t[i].value, t[i].length, &why);
+            count_get(it, why, touch);
+            stats_detail_get(t[i].value, t[i].length, it != NULL);
+            if (it != NULL && out_value(c, it, with_cas) != 0) {
+                conn_out_rollback(c, &mark);
+                reply(c, "SERVER_ERROR out of memory writing get response");
+                return;
+            }
+        }
+        if (rest == NULL) {
+            break;
+        }
+        ntok = proto_text_tokenize(rest, t, MAX_TOKENS, &rest);
+        first = 0;
+    }
+    conn_out_str(c, "END\r\n");
+}
+
+/* --- storage --------------------------------------------------------------- */
+
+static void process_update(struct conn *c, struct token *t, int ntok,
+                           enum store_mode mode)
+{
+    bool with_cas = mode == STORE_MODE_CAS;
+    int want = with_cas ? 6 : 5;
+    uint32_t flags;
+    int32_t exptime, vlen;
+    uint64_t cas = 0;
+    enum alloc_result why;
+    struct item *it;
+
+    /* A token after the length that is not "noreply" is ignored. */
+    c->noreply = ntok == want + 1 && is_noreply(t, ntok);
+    if (t[1].length > KEY_MAX_LENGTH) {
+        client_error(c, "CLIENT_ERROR bad command line format");
+        return;
+    }
+    if (!safe_strtoul(t[2].value, &flags) ||
+        !safe_strtol(t[3].value, &exptime) ||
+        !safe_strtol(t[4].value, &vlen) ||
+        (with_cas && !safe_strtoull(t[5].value, &cas)) ||
+        vlen < 0 || vlen > INT32_MAX - 2) {
+        client_error(c, "CLIENT_ERROR bad command line format");
+        return;
+    }
+    it = item_alloc(t[1].value, t[1].length, flags,
+                    util_deadline(exptime, current_time, process_started),
+                    (size_t)vlen + 2, &why);
+    if (it == NULL) {
+        if (why == ALLOC_TOO_LARGE) {
+            STAT_INCR(store_too_large);
+            reply(c, "SERVER_ERROR object too large for cache");
+        } else {
+            STAT_INCR(store_no_memory);
+            reply(c, "SERVER_ERROR out of memory storing object");
+        }
+        /* A failed set must not leave the old value readable. */
+        if (mode == STORE_MODE_SET) {
+            bool exists;
+            item_delete(t[1].value, t[1].length, 0, &exists);
+        }
+        conn_start_swallow(c, (size_t)vlen + 2);
+        return;
+    }
+    conn_start_nread(c, it, mode, cas, c->noreply);
+}
+
+static void count_store(struct item *it, enum store_mode mode,
+                        enum store_result r)
+{
+    SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
+    if (mode != STORE_MODE_CAS) {
+        return;
+    }
+    if (r == STORE_STORED) {
+        SLAB_STAT_INCR(it->slabs_clsid, cas_hits);
+    } else if (r == STORE_EXISTS) {
+        SLAB_STAT_INCR(it->slabs_clsid, cas_badval);
+    } else if (r == STORE_NOT_FOUND) {
+        STAT_INCR(cas_misses);
+    }
+}
+
+void proto_text_complete_nread(struct conn *c)
+{
+    struct item *it = c->nr.it;
+    enum store_result r;
+    uint64_t cas = c->nr.cas;
+
+    c->nr.it = NULL;
+    c->noreply = c->nr.noreply;
+    if (memcmp(ITEM_data(it) + it->nbytes - 2, "\r\n", 2) != 0) {
+        SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
+        client_error(c, "CLIENT_ERROR bad data chunk");
+        item_remove(it);
+        c->noreply = false;
+        return;
+    }
+    r = item_store(it, c->nr.mode, &cas);
+    count_store(it, c->nr.mode, r);
+    stats_detail_set(ITEM_key(it), it->nkey);
+    switch (r) {
+    case STORE_STORED:
+        reply(c, "STORED");
+        break;
+    case STORE_EXISTS:
+        reply(c, "EXISTS");
+        break;
+    case STORE_NOT_FOUND:
+        reply(c, "NOT_FOUND");
+        break;
+    case STORE_NOT_STORED:
+        reply(c, "NOT_STORED");
+        break;
+    case STORE_NO_MEMORY:
+        STAT_INCR(store_no_memory);
+        reply(c, "SERVER_ERROR out of memory storing object");
+        break;
+    }
+    item_remove(it);
+    c->noreply = false;
+}
+
+/* --- other key commands ------------------------------------------------------ */
+
+static void process_delete(struct conn *c, struct token *t, int ntok)
+{
+    bool exists;
+
+    if (ntok > 2) {
+        bool hold_zero = strcmp(t[2].value, "0") == 0;
+        bool nr = is_noreply(t, ntok);
+        bool valid = (ntok == 3 && (hold_zero || nr)) ||
+                     (ntok == 4 && hold_zero && nr);
+        if (!valid) {
+            client_error(c, "CLIENT_ERROR bad command line format.  "
+                            "Usage: delete <key> [noreply]");
+            return;
+        }
+        c->noreply = nr;
+    }
+    if (!key_ok(&t[1])) {
+        client_error(c, "CLIENT_ERROR bad command line format");
+        return;
+    }
+    stats_detail_delete(t[1].value, t[1].length);
+    if (item_delete(t[1].value, t[1].length, 0, &exists)) {
+        /* Class of the deleted item is not known here any more; count
+         * under class 0, which stats folds into the total. */
+        SLAB_STAT_INCR(0, delete_hits);
+        reply(c, "DELETED");
+    } else {
+        STAT_INCR(delete_misses);
+        reply(c, "NOT_FOUND");
+    }
+}
+
+static void process_arith(struct conn *c, struct token *t, int ntok,
+                          bool incr)
+{
+    char buf[MAX_NUMBER_LEN + 1];
+    uint64_t delta, value, cas = 0;
+
+    c->noreply = is_noreply(t, ntok);
+    if (!key_ok(&t[1])) {
+        client_error(c, "CLIENT_ERROR bad command line format");
+        return;
+    }
+    if (!safe_strtoull(t[2].value, &delta)) {
+        client_error(c, "CLIENT_ERROR invalid numeric delta argument");
+        return;
+    }
+    switch (item_delta(t[1].value, t[1].length, incr, delta, &value, buf,
+                       &cas)) {
+    case DELTA_OK:
+        reply(c, buf);
+        break;
+    case DELTA_NON_NUMERIC:
+        client_error(c, "CLIENT_ERROR cannot increment or decrement "
+                        "non-numeric value");
+        break;
+    case DELTA_NO_MEMORY:
+        reply(c, "SERVER_ERROR out of memory");
+        break;
+    case DELTA_NOT_FOUND:
+    case DELTA_EXISTS:
+        if (incr) {
+            STAT_INCR(incr_misses);
+        } else {
+            STAT_INCR(decr_misses);
+        }
+        reply(c, "NOT_FOUND");
+        break;
+    }
+}
+
+static void process_touch(struct conn *c, struct token *t, int ntok)
+{
+    enum get_result why;
+    int32_t exptime;
+    struct item *it;
+
+    c->noreply = is_noreply(t, ntok);
+    if (!key_ok(&t[1])) {
+        client_error(c, "CLIENT_ERROR bad command line format");
+        return;
+    }
+    if (!safe_strtol(t[2].value, &exptime)) {
+        client_error(c, "CLIENT_ERROR invalid exptime argument");
+        return;
+    }
+    it = item_touch(t[1].value, t[1].length,
+                    util_deadline(exptime, current_time, process_started),
+                    &why);
+    STAT_INCR(touch_cmds);
+    if (it != NULL) {
+        SLAB_STAT_INCR(it->slabs_clsid, touch_hits);
+        item_remove(it);
+        reply(c, "TOUCHED");
+    } else {
+        STAT_INCR(touch_misses);
+        reply(c, "NOT_FOUND");
+    }
+}
+
+/* --- server commands ---------------------------------------------------------- */
+
+static void process_flush_all(struct conn *c, struct token *t, int ntok)
+{
+    int32_t delay = 0;
+    uint32_t when = 0;
+
+    c->noreply = is_noreply(t, ntok);
+    STAT_INCR(flush_cmds);
+    if (!settings.flush_enabled) {
+        client_error(c, "CLIENT_ERROR flush_all not allowed");
+        return;
+    }
+    if (ntok != (c->noreply ? 2 : 1)) {
+        if (!safe_strtol(t[1].value, &delay)) {
+            client_error(c, "CLIENT_ERROR invalid exptime argument");
+            return;
+        }
+    }
+    if (delay > 0) {
+        when = util_deadline(delay, current_time, process_started);
+    }
+    item_flush(when);
+    if (when == 0) {
+        /* Give the memory back now rather than at each key's next read;
+         * a pass already running or queued covers it too. */
+        crawler_crawl("all");
+    }
+    reply(c, "OK");
+}
+
+static void process_verbosity(struct conn *c, struct token *t, int ntok)
+{
+    uint32_t level;
+
+    c->noreply = is_noreply(t, ntok);
+    if (!safe_strtoul(t[1].value, &level)) {
+        client_error(c, "CLIENT_ERROR bad command line format");
+        return;
+    }
+    settings.verbose = level > 3 ? 3 : (int)level;
+    reply(c, "OK");
+}
+
+static void process_memlimit(struct conn *c, struct token *t, int ntok)
+{
+    uint32_t mb;
+
+    c->noreply = is_noreply(t, ntok);
+    if (!safe_strtoul(t[1].value, &mb)) {
+        client_error(c, "ERROR");
+    } else if (mb < 8) {
+        reply(c, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m");
+    } else if (mb > 1000000000) {
+        reply(c, "MEMLIMIT_ADJUST_FAILED input value is megabytes not "
+                 "bytes");
+    } else {
+        settings.maxbytes = (size_t)mb * 1024 * 1024;
+        slabs_set_mem_limit(settings.maxbytes);
+        reply(c, "OK");
+    }
+}
+
+static void out_sb(struct conn *c, struct strbuf *sb)
+{
+    if (sb->oom) {
+        reply(c, "SERVER_ERROR out of memory writing stats");
+    } else if (sb->len > 0) {
+        conn_out(c, sb->buf, sb->len);
+    }
+    sb_free(sb);
+}
+
+static void process_stats_detail(struct conn *c, const char *arg)
+{
+    struct strbuf sb;
+
+    if (arg != NULL && strcmp(arg, "on") == 0) {
+        settings.detail_enabled = true;
+        reply(c, "OK");
+    } else if (arg != NULL && strcmp(arg, "off") == 0) {
+        settings.detail_enabled = false;
+        reply(c, "OK");
+    } else if (arg != NULL && strcmp(arg, "dump") == 0) {
+        sb_init(&sb);
+        stats_detail_dump(&sb);
+        out_sb(c, &sb);
+        conn_out_str(c, "END\r\n");
+    } else {
+        client_error(c, "CLIENT_ERROR usage: stats detail on|off|dump");
+    }
+}
+
+static void process_stats(struct conn *c, struct token *t, int ntok)
+{
+    struct strbuf sb;
+    const char *sub = ntok > 1 ? t[1].value : NULL;
+
+    sb_init(&sb);
+    if (sub == NULL) {
+        stats_general(&sb);
+    } else if (strcmp(sub, "reset") == 0) {
+        stats_reset();
+        reply(c, "RESET");
+        return;
+    } else if (strcmp(sub, "detail") == 0) {
+        process_stats_detail(c, ntok > 2 ? t[2].value : NULL);
+        return;
+    } else if (strcmp(sub, "settings") == 0) {
+        stats_settings(&sb);
+    } else if (strcmp(sub, "items") == 0) {
+        items_stats(&sb);
+    } else if (strcmp(sub, "slabs") == 0) {
+        stats_slabs(&sb);
+    } else if (strcmp(sub, "sizes") == 0) {
+        items_stats_sizes(&sb);
+    } else if (strcmp(sub, "conns") == 0) {
+        conn_stats(&sb);
+    } else {
+        client_error(c, "ERROR");
+        return;
+    }
+    out_sb(c, &sb);
+    conn_out_str(c, "END\r\n");
+}
+
+static void process_shutdown(struct conn *c, struct token *t, int ntok)
+{
+    if (!settings.shutdown_command) {
+        client_error(c, "ERROR: shutdown not enabled");
+        return;
+    }
+    if (ntok > 2 || (ntok == 2 && strcmp(t[1].value, "graceful") != 0)) {
+        client_error(c, "CLIENT_ERROR invalid shutdown mode");
+        return;
+    }
+    log_info("shutdown requested by a client");
+    conn_close_after_write(c);
+    if (proto_shutdown_fn != NULL) {
+        proto_shutdown_fn();
+    }
+}
+
+static void process_lru_crawler(struct conn *c, struct token *t, int ntok)
+{
+    const char *sub = t[1].value;
+    uint32_t v;
+
+    if (strcmp(sub, "crawl") == 0 && ntok == 3) {
+        switch (crawler_crawl(t[2].value)) {
+        case CRAWLER_OK:
+            reply(c, "OK");
+            break;
+        case CRAWLER_RUNNING:
+            reply(c, "BUSY currently processing crawler request");
+            break;
+        case CRAWLER_BADCLASS:
+            reply(c, "BADCLASS invalid class id");
+            break;
+        case CRAWLER_NOTSTARTED:
+            reply(c, "NOTSTARTED no items to crawl");
+            break;
+        }
+    } else if (strcmp(sub, "metadump") == 0 && ntok == 3) {
+        struct strbuf sb;
+        if (!settings.dump_enabled) {
+            client_error(c, "ERROR metadump not allowed");
+            return;
+        }
+        if (!crawler_class_list_ok(t[2].value)) {
+            reply(c, "BADCLASS invalid class id");
+            return;
+        }
+        sb_init(&sb);
+        crawler_metadump(t[2].value, &sb);
+        out_sb(c, &sb);
+        conn_out_str(c, "END\r\n");
+    } else if (strcmp(sub, "tocrawl") == 0 && ntok == 3) {
+        if (!safe_strtoul(t[2].value, &v)) {
+            client_error(c, "CLIENT_ERROR bad command line format");
+            return;
+        }
+        settings.lru_crawler_tocrawl = v;
+        reply(c, "OK");
+    } else if (strcmp(sub, "sleep") == 0 && ntok == 3) {
+        if (!safe_strtoul(t[2].value, &v) || v > 1000000) {
+            client_error(c, "CLIENT_ERROR bad command line format");
+            return;
+        }
+        settings.lru_crawler_sleep = v;
+        reply(c, "OK");
+    } else if (strcmp(sub, "enable") == 0 && ntok == 2) {
+        if (crawler_start() == 0) {
+            reply(c, "OK");
+        } else {
+            reply(c, "ERROR failed to start lru crawler thread");
+        }
+    } else if (strcmp(sub, "disable") == 0 && ntok == 2) {
+        crawler_stop();
+        reply(c, "OK");
+    } else {
+        client_error(c, "ERROR");
+    }
+}
+
+static void process_slabs(struct conn *c, struct token *t, int ntok)
+{
+    int32_t src, dst, mode;
+
+    if (strcmp(t[1].value, "automove") == 0 && ntok == 3) {
+        if (!safe_strtol(t[2].value, &mode) || mode < 0 || mode > 2) {
+            client_error(c, "ERROR");
+            return;
+        }
+        settings.slab_automove = mode;
+        reply(c, "OK");
+    } else if (strcmp(t[1].value, "reassign") == 0 && ntok == 4) {
+        if (!safe_strtol(t[2].value, &src) ||
+            !safe_strtol(t[3].value, &dst)) {
+            client_error(c, "CLIENT_ERROR bad command line format");
+            return;
+        }
+        if (!settings.slab_reassign) {
+            reply(c, "DISABLED slab reassignment disabled");
+        } else if (src == dst) {
+            reply(c, "SAME src and dst class are identical");
+        } else if (src < -1 || src == 0 || src > (int)slabs_count() ||
+                   dst < 1 || dst > (int)slabs_count()) {
+            reply(c, "BADCLASS invalid src or dst class id");
+        } else {
+            reply(c, "NOSPARE source class has no spare pages");
+        }
+    } else {
+        client_error(c, "ERROR");
+    }
+}
+
+/* --- dispatch ------------------------------------------------------------------ */
+
+static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
+{
+    const char *cmd = t[0].value;
+    size_t n = t[0].length;
+
+#define IS(s) (n == sizeof(s) - 1 && memcmp(cmd, s, sizeof(s) - 1) == 0)
+    if (IS("get")) {
+        process_get(c, t, ntok, rest, false, false);
+    } else if (IS("set") && (ntok == 5 || ntok == 6)) {
+        process_update(c, t, ntok, STORE_MODE_SET);
+    } else if (IS("gets")) {
+        process_get(c, t, ntok, rest, true, false);
+    } else if (IS("add") && (ntok == 5 || ntok == 6)) {
+        process_update(c, t, ntok, STORE_MODE_ADD);
+    } else if (IS("replace") && (ntok == 5 || ntok == 6)) {
+        process_update(c, t, ntok, STORE_MODE_REPLACE);
+    } else if (IS("append") && (ntok == 5 || ntok == 6)) {
+        process_update(c, t, ntok, STORE_MODE_APPEND);
+    } else if (IS("prepend") && (ntok == 5 || ntok == 6)) {
+        process_update(c, t, ntok, STORE_MODE_PREPEND);
+    } else if (IS("cas") && (ntok == 6 || ntok == 7)) {
+        process_update(c, t, ntok, STORE_MODE_CAS);
+    } else if (IS("delete") && ntok >= 2 && ntok <= 4) {
+        process_delete(c, t, ntok);
+    } else if (IS("incr") && (ntok == 3 || ntok == 4)) {
+        process_arith(c, t, ntok, true);
+    } else if (IS("decr") && (ntok == 3 || ntok == 4)) {
+        process_arith(c, t, ntok, false);
+    } else if (IS("touch") && (ntok == 3 || ntok == 4)) {
+        process_touch(c, t, ntok);
+    } else if (IS("gat")) {
+        process_get(c, t, ntok, rest, false, true);
+    } else if (IS("gats")) {
+        process_get(c, t, ntok, rest, true, true);
+    } else if (IS("stats")) {
+        process_stats(c, t, ntok);
+    } else if (IS("flush_all") && ntok >= 1 && ntok <= 3) {
+        process_flush_all(c, t, ntok);
+    } else if (IS("version")) {
+        conn_out_str(c, "VERSION " SERVER_VERSION "\r\n");
+    } else if (IS("quit")) {
+        conn_close_after_write(c);
+    } else if (IS("verbosity") && (ntok == 2 || ntok == 3)) {
+        process_verbosity(c, t, ntok);
+    } else if (IS("cache_memlimit") && (ntok == 2 || ntok == 3)) {
+        process_memlimit(c, t, ntok);
+    } else if (IS("shutdown")) {
+        process_shutdown(c, t, ntok);
+    } else if (IS("lru_crawler") && ntok >= 2) {
+        process_lru_crawler(c, t, ntok);
+    } else if (IS("slabs") && ntok >= 2) {
+        process_slabs(c, t, ntok);
+    } else {
+        client_error(c, "ERROR");
+    }
+#undef IS
+}
+
+/* A line without "\n" in TEXT_LINE_MAX bytes is garbage unless it is a
+ * long multi-get, which may use up to TEXT_GETLINE_MAX. */
+static bool long_line_ok(const struct conn *c)
+{
+    const char *p = c->rcurr;
+    size_t left = c->rbytes;
+
+    while (left > 0 && *p == ' ') {
+        p++;
+        left--;
+    }
+    if (c->rbytes - left > 100 || c->rbytes >= TEXT_GETLINE_MAX) {
+        return false;
+    }
+    return (left >= 4 && memcmp(p, "get ", 4) == 0) ||
+           (left >= 5 && memcmp(p, "gets ", 5) == 0) ||
+           (left >= 4 && memcmp(p, "gat ", 4) == 0) ||
+           (left >= 5 && memcmp(p, "gats ", 5) == 0);
+}
+
+enum proto_result proto_text_process(struct conn *c)
+{
+    struct token tokens[MAX_TOKENS];
+    char *el, *line_end, *rest;
+    int ntok;
+
+    if (c->proto == CPROTO_NEGOTIATE) {
+        if ((unsigned char)c->rcurr[0] == 0x80 ||
+            settings.binding_protocol == PROTO_BINARY) {
+            /* Binary protocol arrives with issue #3; until then the
+             * connection is refused rather than misread. */
+            return PROTO_CLOSE;
+        }
+        c->proto = CPROTO_TEXT;
+    }
+    el = memchr(c->rcurr, '\n', c->rbytes);
+    if (el == NULL) {
+        if (c->rbytes > TEXT_LINE_MAX && !long_line_ok(c)) {
+            return PROTO_CLOSE;
+        }
+        return PROTO_NEED_MORE;
+    }
+    line_end = el;
+    if (line_end > c->rcurr && line_end[-1] == '\r') {
+        line_end--;
+    }
+    *line_end = '\0';
+    ntok = proto_text_tokenize(c->rcurr, tokens, MAX_TOKENS, &rest);
+    c->rbytes -= (size_t)(el + 1 - c->rcurr);
+    c->rcurr = el + 1;
+    c->noreply = false;
+    if (ntok == 0) {
+        client_error(c, "ERROR");
+        return PROTO_DONE;
+    }
+    log_trace("<%d %s", c->sfd, tokens[0].value);
+    dispatch(c, tokens, ntok, rest);
+    if (c->state != CONN_NREAD) {
+        c->noreply = false;
+    }
+    return c->close_after_write ? PROTO_CLOSE : PROTO_DONE;
+}

@@ -1,0 +1,50 @@
+/*
+ * settings.c - the one struct settings and its defaults.  Parsing the
+ * command line is memcached.c's job; printing is stats.c's.
+ */
+#include "settings.h"
+
+#include <string.h>
+
+struct settings settings;
+
+void settings_init(void)
+{
+    memset(&settings, 0, sizeof(settings));
+    settings.maxbytes = 64 * 1024 * 1024;
+    settings.maxconns = 1024;
+    settings.port = 11211;
+    settings.udpport = 0;
+    settings.inter = NULL;
+    settings.socketpath = NULL;
+    settings.access = 0700;
+    settings.verbose = 0;
+    settings.evict_to_free = true;
+    settings.factor = 1.25;
+    settings.chunk_size = 48;
+    settings.num_threads = 4;
+    settings.reqs_per_event = 20;
+    settings.use_cas = true;
+    settings.backlog = 1024;
+    settings.binding_protocol = PROTO_AUTO;
+    settings.item_size_max = 1024 * 1024;
+    settings.slab_chunk_size_max = 512 * 1024;
+    settings.slab_page_size = 1024 * 1024;
+    settings.maxconns_fast = true;
+    settings.hashpower_init = 0;
+    settings.slab_reassign = true;
+    settings.slab_automove = 1;
+    settings.lru_crawler = true;
+    settings.lru_crawler_sleep = 100;
+    settings.lru_crawler_tocrawl = 0;
+    settings.flush_enabled = true;
+    settings.dump_enabled = true;
+    settings.shutdown_command = false;
+    settings.hash_algorithm = HASH_MURMUR3;
+    settings.hash_algorithm_name = "murmur3";
+    settings.idle_timeout = 0;
+    settings.umask = 0700;
+    settings.watcher_logbuf_size = 256 * 1024;
+    settings.worker_logbuf_size = 64 * 1024;
+    settings.temporary_ttl = 61;
+}

@@ -1,0 +1,75 @@
+/*
+ * settings.h - struct settings: one field per command-line option, filled
+ * by memcached.c and read by everyone else.
+ */
+#ifndef SETTINGS_H
+#define SETTINGS_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum proto_mode {
+    PROTO_AUTO,                 /* detect per connection by first byte */
+    PROTO_ASCII,                /* text (and meta) only */
+    PROTO_BINARY                /* binary only */
+};
+
+enum hash_kind {
+    HASH_MURMUR3,
+    HASH_JENKINS
+};
+
+struct settings {
+    size_t maxbytes;            /* -m: memory limit for item storage */
+    int maxconns;               /* -c: simultaneous connections */
+    int port;                   /* -p: TCP port, 0 = none */
+    int udpport;                /* -U: UDP port; only 0 is supported */
+    char *inter;                /* -l: listen addresses, comma separated */
+    char *socketpath;           /* -s: unix socket path, NULL = none */
+    int access;                 /* -a: unix socket permissions */
+    int verbose;                /* -v count */
+    bool evict_to_free;         /* false with -M */
+    double factor;              /* -f: slab growth factor */
+    int chunk_size;             /* -n: minimum key+value+flags space */
+    int num_threads;            /* -t: worker threads */
+    int reqs_per_event;         /* -R: requests per event before yield */
+    bool use_cas;               /* false with -C */
+    int backlog;                /* -b: listen backlog */
+    enum proto_mode binding_protocol;   /* -B */
+    int item_size_max;          /* -I: largest item */
+    int slab_chunk_size_max;    /* -o slab_chunk_max */
+    int slab_page_size;         /* bytes per slab page */
+    bool maxconns_fast;         /* -o maxconns_fast: refuse at once */
+    int hashpower_init;         /* -o hashpower: initial table size log2 */
+    bool slab_reassign;         /* -o slab_reassign */
+    int slab_automove;          /* -o slab_automove: 0, 1 or 2 */
+    bool lru_crawler;           /* -o lru_crawler / no_lru_crawler */
+    uint32_t lru_crawler_sleep; /* -o lru_crawler_sleep: usec per item */
+    uint32_t lru_crawler_tocrawl;   /* -o lru_crawler_tocrawl: 0 = all */
+    bool flush_enabled;         /* false with -F */
+    bool dump_enabled;          /* false with -X */
+    bool shutdown_command;      /* true with -A */
+    enum hash_kind hash_algorithm;  /* -o hash_algorithm */
+    int idle_timeout;           /* -o idle_timeout: seconds, 0 = never */
+    bool lock_memory;           /* -k */
+    bool maximize_core;         /* -r */
+    bool detail_enabled;        /* stats detail on|off */
+    int umask;                  /* umask for the unix socket, octal */
+    char *username;             /* -u */
+    char *pid_file;             /* -P */
+    bool daemonize;             /* -d */
+    bool prealloc;              /* -L: allocate all memory at start */
+    int watcher_logbuf_size;    /* -o watcher_logbuf_size */
+    int worker_logbuf_size;     /* -o worker_logbuf_size */
+    bool temp_lru;              /* -o temporary_ttl given */
+    int temporary_ttl;          /* -o temporary_ttl */
+    char *hash_algorithm_name;  /* name as printed in stats settings */
+};
+
+extern struct settings settings;
+
+/* Fill settings with memcached 1.6's defaults. */
+void settings_init(void);
+
+#endif

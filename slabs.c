@@ -1,0 +1,295 @@
+/*
+ * slabs.c - the memory allocator for items: a table of size classes, each
+ * owning whole pages cut into equal chunks, with a free list per class and
+ * one byte limit over all pages.  It knows nothing of keys, LRUs or locks
+ * other than its own; items.c decides what to evict when a class is full.
+ *
+ * Locking: one mutex per class guards its free list and page list; the
+ * page total is an atomic so that classes never take each other's locks.
+ */
+#include "memcached.h"
+#include "slabs.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+struct slabclass {
+    size_t size;                /* chunk size in bytes */
+    unsigned perslab;           /* chunks per page */
+    size_t page_bytes;          /* bytes per page (perslab * size) */
+    struct item *free_list;     /* free chunks, linked through it->next */
+    unsigned free_count;        /* chunks on free_list */
+    unsigned total_pages;       /* pages owned */
+    char **pages;               /* their addresses */
+    unsigned pages_cap;         /* slots in pages[] */
+    uint64_t requested;         /* bytes asked for by used chunks */
+    pthread_mutex_t lock;       /* guards all of the above */
+};
+
+#define MEMCACHED_ITEM_HDR 48
+
+static struct slabclass classes[SLABS_MAX_CLASSES];
+static unsigned nclasses;       /* highest valid class id */
+static size_t mem_limit;        /* 0 = unlimited */
+static size_t mem_malloced;     /* bytes of pages allocated; atomic */
+
+static void add_class(size_t size, size_t page_size)
+{
+    struct slabclass *c = &classes[++nclasses];
+
+    c->size = size;
+    c->perslab = (unsigned)(page_size / size);
+    if (c->perslab == 0) {
+        c->perslab = 1;
+    }
+    c->page_bytes = (size_t)c->perslab * size;
+    pthread_mutex_init(&c->lock, NULL);
+}
+
+int slabs_init(size_t limit, double factor, size_t chunk_min,
+               size_t chunk_max, size_t item_max, bool prealloc)
+{
+    size_t page_size = chunk_max * 2;
+    /* memcached's first class is its 48-byte header plus chunk_min; use
+     * the same sizes so `stats slabs` reads the same for the same -n and
+     * -f.  Our header is smaller, so an item never needs a larger class
+     * than it would there. */
+    size_t size = MEMCACHED_ITEM_HDR + chunk_min;
+
+    if (factor <= 1.0 || chunk_min == 0 || chunk_max < size ||
+        item_max < size) {
+        return -1;
+    }
+    memset(classes, 0, sizeof(classes));
+    nclasses = 0;
+    mem_limit = limit;
+    mem_malloced = 0;
+    if (page_size < item_max) {
+        page_size = item_max;
+    }
+    while (nclasses < SLABS_MAX_CLASSES - 3 && size <= chunk_max / factor) {
+        if (size % 8) {
+            size += 8 - size % 8;
+        }
+        add_class(size, page_size);
+        size = (size_t)(size * factor);
+    }
+    add_class(chunk_max, page_size);
+    if (item_max > chunk_max) {
+        add_class(item_max, item_max);
+    }
+    (void)prealloc;
+    return 0;
+}
+
+void slabs_destroy(void)
+{
+    unsigned i, p;
+
+    for (i = 1; i <= nclasses; i++) {
+        for (p = 0; p < classes[i].total_pages; p++) {
+            free(classes[i].pages[p]);
+        }
+        free(classes[i].pages);
+        pthread_mutex_destroy(&classes[i].lock);
+    }
+    memset(classes, 0, sizeof(classes));
+    nclasses = 0;
+    mem_malloced = 0;
+}
+
+unsigned slabs_clsid(size_t size)
+{
+    unsigned lo = 1;
+    unsigned hi = nclasses;
+
+    if (size == 0 || nclasses == 0 || size > classes[nclasses].size) {
+        return 0;
+    }
+    /* Smallest class whose chunk fits: binary search. */
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (classes[mid].size >= size) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    return lo;
+}
+
+/* Add one page to class c, carving it onto the free list.  Caller holds
+ * c->lock.  The first page of a class is granted even over the limit, as
+ * memcached does, so that every size can be stored at least once. */
+static int grow(struct slabclass *c)
+{
+    size_t had = __atomic_load_n(&mem_malloced, __ATOMIC_RELAXED);
+    char *page;
+    unsigned i;
+
+    if (mem_limit && had + c->page_bytes > mem_limit && c->total_pages > 0) {
+        return -1;
+    }
+    if (c->total_pages == c->pages_cap) {
+        unsigned cap = c->pages_cap ? c->pages_cap * 2 : 16;
+        char **np = realloc(c->pages, cap * sizeof(*np));
+        if (np == NULL) {
+            return -1;
+        }
+        c->pages = np;
+        c->pages_cap = cap;
+    }
+    page = malloc(c->page_bytes);
+    if (page == NULL) {
+        return -1;
+    }
+    __atomic_add_fetch(&mem_malloced, c->page_bytes, __ATOMIC_RELAXED);
+    c->pages[c->total_pages++] = page;
+    /* Thread in reverse so chunks are handed out in address order. */
+    for (i = c->perslab; i-- > 0;) {
+        struct item *it = (struct item *)(page + (size_t)i * c->size);
+        it->it_flags = ITEM_SLABBED;
+        it->slabs_clsid = 0;
+        it->refcount = 0;
+        it->next = c->free_list;
+        c->free_list = it;
+    }
+    c->free_count += c->perslab;
+    return 0;
+}
+
+void *slabs_alloc(size_t size, unsigned id)
+{
+    struct slabclass *c;
+    struct item *it = NULL;
+
+    if (id == 0 || id > nclasses) {
+        return NULL;
+    }
+    c = &classes[id];
+    pthread_mutex_lock(&c->lock);
+    if (c->free_list != NULL || grow(c) == 0) {
+        it = c->free_list;
+        c->free_list = it->next;
+        c->free_count--;
+        c->requested += size;
+        it->it_flags = 0;
+        it->slabs_clsid = (uint8_t)id;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return it;
+}
+
+void slabs_free(void *ptr, size_t size, unsigned id)
+{
+    struct slabclass *c = &classes[id];
+    struct item *it = ptr;
+
+    pthread_mutex_lock(&c->lock);
+    it->it_flags = ITEM_SLABBED;
+    it->slabs_clsid = 0;
+    it->refcount = 0;
+    it->next = c->free_list;
+    c->free_list = it;
+    c->free_count++;
+    c->requested -= size;
+    pthread_mutex_unlock(&c->lock);
+}
+
+size_t slabs_chunk_size(unsigned id)
+{
+    return (id >= 1 && id <= nclasses) ? classes[id].size : 0;
+}
+
+unsigned slabs_largest_class(void)
+{
+    return nclasses;
+}
+
+unsigned slabs_count(void)
+{
+    return nclasses;
+}
+
+unsigned slabs_pages(unsigned id)
+{
+    unsigned n;
+
+    if (id == 0 || id > nclasses) {
+        return 0;
+    }
+    pthread_mutex_lock(&classes[id].lock);
+    n = classes[id].total_pages;
+    pthread_mutex_unlock(&classes[id].lock);
+    return n;
+}
+
+size_t slabs_mem_malloced(void)
+{
+    return __atomic_load_n(&mem_malloced, __ATOMIC_RELAXED);
+}
+
+size_t slabs_mem_limit(void)
+{
+    return mem_limit;
+}
+
+void slabs_set_mem_limit(size_t limit)
+{
+    mem_limit = limit;
+}
+
+void slabs_class_stats(unsigned id, uint64_t *used, uint64_t *nfree,
+                       uint64_t *requested)
+{
+    struct slabclass *c = &classes[id];
+
+    pthread_mutex_lock(&c->lock);
+    *used = (uint64_t)c->total_pages * c->perslab - c->free_count;
+    *nfree = c->free_count;
+    *requested = c->requested;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void slabs_stats(struct strbuf *sb, slabs_stats_fn extra)
+{
+    char name[64];
+    unsigned id;
+    unsigned active = 0;
+
+    for (id = 1; id <= nclasses; id++) {
+        struct slabclass *c = &classes[id];
+        uint64_t used, nfree, req;
+        unsigned pages;
+
+        pthread_mutex_lock(&c->lock);
+        pages = c->total_pages;
+        pthread_mutex_unlock(&c->lock);
+        if (pages == 0) {
+            continue;
+        }
+        slabs_class_stats(id, &used, &nfree, &req);
+        snprintf(name, sizeof(name), "%u:chunk_size", id);
+        sb_stat(sb, name, "%zu", c->size);
+        snprintf(name, sizeof(name), "%u:chunks_per_page", id);
+        sb_stat(sb, name, "%u", c->perslab);
+        snprintf(name, sizeof(name), "%u:total_pages", id);
+        sb_stat(sb, name, "%u", pages);
+        snprintf(name, sizeof(name), "%u:total_chunks", id);
+        sb_stat(sb, name, "%llu", (unsigned long long)pages * c->perslab);
+        snprintf(name, sizeof(name), "%u:used_chunks", id);
+        sb_stat(sb, name, "%llu", (unsigned long long)used);
+        snprintf(name, sizeof(name), "%u:free_chunks", id);
+        sb_stat(sb, name, "%llu", (unsigned long long)nfree);
+        snprintf(name, sizeof(name), "%u:free_chunks_end", id);
+        sb_stat(sb, name, "0");
+        if (extra != NULL) {
+            extra(sb, id);
+        }
+        active++;
+    }
+    sb_stat(sb, "active_slabs", "%u", active);
+    sb_stat(sb, "total_malloced", "%zu", slabs_mem_malloced());
+}

@@ -1,0 +1,49 @@
+/*
+ * slabs.h - size classes, pages and free lists under a memory limit.
+ */
+#ifndef SLABS_H
+#define SLABS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define SLABS_MAX_CLASSES 64        /* class ids 1..63; 0 = none */
+
+/*
+ * Build the classes: chunk sizes grow from hdr+chunk_min by `factor` up to
+ * chunk_max; one more class holds items up to item_max.  limit is the
+ * byte budget for pages (0 = unlimited).  Returns 0, or -1 on bad input.
+ */
+int slabs_init(size_t limit, double factor, size_t chunk_min,
+               size_t chunk_max, size_t item_max, bool prealloc);
+/* Free every page (tests and clean shutdown). */
+void slabs_destroy(void);
+
+/* Class id for an item of `size` total bytes, 0 if too large. */
+unsigned slabs_clsid(size_t size);
+/* A chunk from class id, or NULL when the class is full and no page can
+ * be added under the limit.  `size` is what the caller will use. */
+void *slabs_alloc(size_t size, unsigned id);
+void slabs_free(void *ptr, size_t size, unsigned id);
+
+size_t slabs_chunk_size(unsigned id);
+unsigned slabs_largest_class(void);
+unsigned slabs_count(void);
+/* Pages currently owned by class id. */
+unsigned slabs_pages(unsigned id);
+size_t slabs_mem_malloced(void);
+size_t slabs_mem_limit(void);
+/* Change the limit at run time (cache_memlimit); pages are not returned. */
+void slabs_set_mem_limit(size_t limit);
+
+/* "stats slabs": page and chunk figures per class in use, then totals.
+ * extra, if given, appends the per-class hit counters (stats.c). */
+typedef void (*slabs_stats_fn)(struct strbuf *sb, unsigned id);
+void slabs_stats(struct strbuf *sb, slabs_stats_fn extra);
+void slabs_class_stats(unsigned id, uint64_t *used, uint64_t *free,
+                       uint64_t *requested);
+
+#endif

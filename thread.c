@@ -1,0 +1,298 @@
+/*
+ * thread.c - worker threads and item stripe locks.  The main thread
+ * accepts connections and hands each to a worker through a queue and a
+ * notify pipe; from then on only that worker touches the connection.
+ *
+ *   main: accept() -> cq push -> write(notify_wr, "c")
+ *   worker: notify_ev -> cq pop -> conn_new() on its own event base
+ *
+ * A 'q' on the pipe asks the worker to close its connections and leave its
+ * loop (shutdown).
+ */
+#include "memcached.h"
+#include "thread.h"
+#include "conn.h"
+#include "log.h"
+#include "settings.h"
+#include "stats.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* --- item stripe locks --------------------------------------------------- */
+
+static pthread_mutex_t *item_locks;
+static unsigned item_lock_count;
+static unsigned item_lock_mask;
+static unsigned item_lock_power;
+
+int item_locks_init(unsigned power)
+{
+    unsigned i;
+
+    if (item_locks != NULL) {
+        for (i = 0; i < item_lock_count; i++) {
+            pthread_mutex_destroy(&item_locks[i]);
+        }
+        free(item_locks);
+    }
+    item_lock_power = power;
+    item_lock_count = 1u << power;
+    item_lock_mask = item_lock_count - 1;
+    item_locks = calloc(item_lock_count, sizeof(*item_locks));
+    if (item_locks == NULL) {
+        return -1;
+    }
+    for (i = 0; i < item_lock_count; i++) {
+        pthread_mutex_init(&item_locks[i], NULL);
+    }
+    return 0;
+}
+
+void item_lock(uint32_t hv)
+{
+    pthread_mutex_lock(&item_locks[hv & item_lock_mask]);
+}
+
+bool item_trylock(uint32_t hv)
+{
+    return pthread_mutex_trylock(&item_locks[hv & item_lock_mask]) == 0;
+}
+
+void item_unlock(uint32_t hv)
+{
+    pthread_mutex_unlock(&item_locks[hv & item_lock_mask]);
+}
+
+void item_lock_all(void)
+{
+    unsigned i;
+
+    for (i = 0; i < item_lock_count; i++) {
+        pthread_mutex_lock(&item_locks[i]);
+    }
+}
+
+void item_unlock_all(void)
+{
+    unsigned i;
+
+    for (i = 0; i < item_lock_count; i++) {
+        pthread_mutex_unlock(&item_locks[i]);
+    }
+}
+
+unsigned item_locks_power(void)
+{
+    return item_lock_power;
+}
+
+/* --- workers ------------------------------------------------------------- */
+
+struct cq_item {
+    int sfd;                    /* accepted socket */
+    bool is_unix;               /* from the unix socket listener */
+    char listen_addr[64];       /* listener it came from */
+    struct cq_item *next;       /* queue link */
+};
+
+static struct worker *workers;
+static int nworkers;
+static int next_worker;         /* round robin cursor (main thread) */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t init_cond = PTHREAD_COND_INITIALIZER;
+static int init_count;
+
+static struct cq_item *cq_pop(struct worker *w)
+{
+    struct cq_item *q;
+
+    pthread_mutex_lock(&w->q_lock);
+    q = w->q_head;
+    if (q != NULL) {
+        w->q_head = q->next;
+        if (w->q_head == NULL) {
+            w->q_tail = NULL;
+        }
+    }
+    pthread_mutex_unlock(&w->q_lock);
+    return q;
+}
+
+static void cq_push(struct worker *w, struct cq_item *q)
+{
+    q->next = NULL;
+    pthread_mutex_lock(&w->q_lock);
+    if (w->q_tail != NULL) {
+        w->q_tail->next = q;
+    } else {
+        w->q_head = q;
+    }
+    w->q_tail = q;
+    pthread_mutex_unlock(&w->q_lock);
+}
+
+static void adopt(struct worker *w)
+{
+    struct cq_item *q = cq_pop(w);
+    struct conn *c;
+
+    if (q == NULL) {
+        return;
+    }
+    c = conn_new(q->sfd, CONN_READ, w, w->base);
+    if (c == NULL) {
+        log_warn("cannot create connection for fd %d", q->sfd);
+        close(q->sfd);
+    } else {
+        c->is_unix = q->is_unix;
+        memcpy(c->listen_addr, q->listen_addr, sizeof(c->listen_addr));
+    }
+    free(q);
+}
+
+static void notify_cb(evutil_socket_t fd, short which, void *arg)
+{
+    struct worker *w = arg;
+    char buf[64];
+    ssize_t n;
+    ssize_t i;
+
+    (void)which;
+    n = read(fd, buf, sizeof(buf));
+    for (i = 0; i < n; i++) {
+        if (buf[i] == 'c') {
+            adopt(w);
+        } else if (buf[i] == 'q') {
+            conn_close_all(w);
+            event_base_loopbreak(w->base);
+        }
+    }
+}
+
+static void timer_cb(evutil_socket_t fd, short which, void *arg)
+{
+    (void)fd;
+    (void)which;
+    if (settings.idle_timeout > 0) {
+        conn_close_idle(arg);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+
+    tstats = w->stats;
+    pthread_mutex_lock(&init_lock);
+    init_count++;
+    pthread_cond_signal(&init_cond);
+    pthread_mutex_unlock(&init_lock);
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static int worker_setup(struct worker *w, int i)
+{
+    struct timeval one = {1, 0};
+    int fds[2];
+
+    w->index = i;
+    w->stats = stats_thread(i);
+    w->base = event_base_new();
+    if (w->base == NULL || pipe(fds) != 0) {
+        return -1;
+    }
+    w->notify_rd = fds[0];
+    w->notify_wr = fds[1];
+    evutil_make_socket_nonblocking(w->notify_rd);
+    pthread_mutex_init(&w->q_lock, NULL);
+    w->notify_ev = event_new(w->base, w->notify_rd, EV_READ | EV_PERSIST,
+                             notify_cb, w);
+    w->timer = event_new(w->base, -1, EV_PERSIST, timer_cb, w);
+    if (w->notify_ev == NULL || w->timer == NULL ||
+        event_add(w->notify_ev, NULL) != 0 ||
+        event_add(w->timer, &one) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int workers_start(int n)
+{
+    int i;
+
+    workers = calloc((size_t)n, sizeof(*workers));
+    if (workers == NULL) {
+        return -1;
+    }
+    nworkers = n;
+    for (i = 0; i < n; i++) {
+        if (worker_setup(&workers[i], i) != 0) {
+            log_warn("cannot set up worker thread %d", i);
+            return -1;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (pthread_create(&workers[i].tid, NULL, worker_main,
+                           &workers[i]) != 0) {
+            log_warn("cannot create worker thread: %s", strerror(errno));
+            return -1;
+        }
+    }
+    pthread_mutex_lock(&init_lock);
+    while (init_count < n) {
+        pthread_cond_wait(&init_cond, &init_lock);
+    }
+    pthread_mutex_unlock(&init_lock);
+    return 0;
+}
+
+static void notify(struct worker *w, char what)
+{
+    while (write(w->notify_wr, &what, 1) != 1) {
+        if (errno != EINTR && errno != EAGAIN) {
+            log_warn("worker notify failed: %s", strerror(errno));
+            return;
+        }
+    }
+}
+
+void workers_dispatch(int sfd, bool is_unix, const char *listen_addr)
+{
+    struct cq_item *q = malloc(sizeof(*q));
+    struct worker *w;
+
+    if (q == NULL) {
+        close(sfd);
+        return;
+    }
+    q->sfd = sfd;
+    q->is_unix = is_unix;
+    snprintf(q->listen_addr, sizeof(q->listen_addr), "%s", listen_addr);
+    w = &workers[next_worker];
+    next_worker = (next_worker + 1) % nworkers;
+    cq_push(w, q);
+    notify(w, 'c');
+}
+
+void workers_stop(void)
+{
+    int i;
+
+    for (i = 0; i < nworkers; i++) {
+        notify(&workers[i], 'q');
+    }
+    for (i = 0; i < nworkers; i++) {
+        pthread_join(workers[i].tid, NULL);
+    }
+}
+
+int workers_count(void)
+{
+    return nworkers;
+}

@@ -1,0 +1,56 @@
+/*
+ * thread.h - worker threads and the striped item locks.
+ *
+ * Lock order (see doc/threads.txt): item stripe lock -> LRU lock of a class
+ * -> slab class lock.  Never take a stripe lock while holding an LRU or
+ * slab lock except by trylock.
+ */
+#ifndef THREAD_H
+#define THREAD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Stripe locks keyed by the low bits of a key's hash.  power must not
+ * exceed the hash table's initial power (the stripe of a bucket must not
+ * change when the table grows). */
+int item_locks_init(unsigned power);
+void item_lock(uint32_t hv);
+bool item_trylock(uint32_t hv);
+void item_unlock(uint32_t hv);
+/* Every stripe, in index order (table swap during expansion). */
+void item_lock_all(void);
+void item_unlock_all(void);
+unsigned item_locks_power(void);
+
+
+struct event_base;
+struct thread_stats;
+struct conn;
+
+/* One worker: an event loop serving the connections handed to it. */
+struct worker {
+    pthread_t tid;              /* its thread */
+    int index;                  /* 0..n-1 */
+    struct event_base *base;    /* its event loop */
+    struct event *notify_ev;    /* readable when work is queued */
+    int notify_rd;              /* pipe: read end */
+    int notify_wr;              /* pipe: write end */
+    pthread_mutex_t q_lock;     /* guards q_head/q_tail */
+    struct cq_item *q_head;     /* new connections to adopt */
+    struct cq_item *q_tail;     /* last queued */
+    struct event *timer;        /* once a second: idle timeouts */
+    struct thread_stats *stats; /* its counters */
+    struct conn *conns;         /* its open connections */
+};
+
+/* Start n workers, each with its own event base; returns 0 or -1. */
+int workers_start(int n);
+/* Hand an accepted socket to the next worker, round robin. */
+void workers_dispatch(int sfd, bool is_unix, const char *listen_addr);
+/* Ask every worker to close its connections and exit; join them. */
+void workers_stop(void);
+int workers_count(void);
+
+#endif

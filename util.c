@@ -1,0 +1,260 @@
+/*
+ * util.c - parsing and time helpers with no state of their own except the
+ * process clock (current_time, process_started).
+ */
+#include "memcached.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+volatile uint32_t current_time;
+uint32_t process_started;
+
+/* A token ends at NUL or white space; anything else after the digits is
+ * garbage and fails the parse. */
+static bool ends_cleanly(const char *end)
+{
+    return *end == '\0' || isspace((unsigned char)*end);
+}
+
+bool safe_strtoull(const char *str, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(str, &end, 10);
+    if (errno == ERANGE || end == str || !ends_cleanly(end)) {
+        return false;
+    }
+    /* strtoull accepts "-1" and wraps it; a sign makes no sense here. */
+    while (isspace((unsigned char)*str)) {
+        str++;
+    }
+    if (*str == '-') {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool safe_strtoul(const char *str, uint32_t *out)
+{
+    uint64_t v;
+
+    if (!safe_strtoull(str, &v) || v > UINT32_MAX) {
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+bool safe_strtoll(const char *str, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(str, &end, 10);
+    if (errno == ERANGE || end == str || !ends_cleanly(end)) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool safe_strtol(const char *str, int32_t *out)
+{
+    int64_t v;
+
+    if (!safe_strtoll(str, &v) || v > INT32_MAX || v < INT32_MIN) {
+        return false;
+    }
+    *out = (int32_t)v;
+    return true;
+}
+
+bool safe_strtod(const char *str, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(str, &end);
+    if (errno == ERANGE || end == str || !ends_cleanly(end)) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+uint32_t util_deadline(int64_t exptime, uint32_t now, uint32_t started)
+{
+    if (exptime == 0) {
+        return 0;
+    }
+    if (exptime < 0) {
+        return 1;
+    }
+    if (exptime > REALTIME_MAXDELTA) {
+        if (exptime <= (int64_t)started) {
+            return 1;
+        }
+        if (exptime > UINT32_MAX) {
+            return UINT32_MAX;
+        }
+        return (uint32_t)exptime;
+    }
+    return now + (uint32_t)exptime;
+}
+
+int64_t util_ttl_left(uint32_t deadline, uint32_t now)
+{
+    if (deadline == 0) {
+        return -1;
+    }
+    if (deadline <= now) {
+        return -1;
+    }
+    return (int64_t)deadline - now;
+}
+
+uint64_t util_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t util_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void util_clock_tick(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    current_time = (uint32_t)tv.tv_sec;
+}
+
+void util_clock_init(void)
+{
+    util_clock_tick();
+    /* memcached starts its clock ITEM_UPDATE_INTERVAL + 2 seconds in the
+     * past; keep the same boundary for absolute expiry times. */
+    process_started = current_time - ITEM_UPDATE_INTERVAL - 2;
+}
+
+int util_u64toa(uint64_t v, char *buf)
+{
+    char tmp[MAX_NUMBER_LEN + 1];
+    int n = 0;
+    int i;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (i = 0; i < n; i++) {
+        buf[i] = tmp[n - 1 - i];
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+void sb_init(struct strbuf *sb)
+{
+    sb->buf = NULL;
+    sb->len = 0;
+    sb->cap = 0;
+    sb->oom = false;
+}
+
+void sb_free(struct strbuf *sb)
+{
+    free(sb->buf);
+    sb_init(sb);
+}
+
+static bool sb_reserve(struct strbuf *sb, size_t more)
+{
+    size_t need = sb->len + more + 1;
+    size_t cap;
+    char *nb;
+
+    if (sb->oom) {
+        return false;
+    }
+    if (need <= sb->cap) {
+        return true;
+    }
+    cap = sb->cap ? sb->cap : 1024;
+    while (cap < need) {
+        cap *= 2;
+    }
+    nb = realloc(sb->buf, cap);
+    if (nb == NULL) {
+        sb->oom = true;
+        return false;
+    }
+    sb->buf = nb;
+    sb->cap = cap;
+    return true;
+}
+
+void sb_append(struct strbuf *sb, const char *data, size_t len)
+{
+    if (!sb_reserve(sb, len)) {
+        return;
+    }
+    memcpy(sb->buf + sb->len, data, len);
+    sb->len += len;
+    sb->buf[sb->len] = '\0';
+}
+
+static void sb_vprintf(struct strbuf *sb, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    int n;
+
+    va_copy(ap2, ap);
+    n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0 || !sb_reserve(sb, (size_t)n)) {
+        return;
+    }
+    vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+    sb->len += (size_t)n;
+}
+
+void sb_printf(struct strbuf *sb, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    sb_vprintf(sb, fmt, ap);
+    va_end(ap);
+}
+
+void sb_stat(struct strbuf *sb, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+
+    sb_printf(sb, "STAT %s ", name);
+    va_start(ap, fmt);
+    sb_vprintf(sb, fmt, ap);
+    va_end(ap);
+    sb_append(sb, "\r\n", 2);
+}

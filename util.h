@@ -1,0 +1,65 @@
+/*
+ * util.h - number parsing with memcached's rules, expiry conversion, and
+ * the clock.
+ */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Parse a whole token.  Leading blanks are allowed, trailing garbage is
+ * not; out-of-range values and negative numbers for unsigned types fail.
+ * Return true on success. */
+bool safe_strtoull(const char *str, uint64_t *out);
+bool safe_strtoul(const char *str, uint32_t *out);
+bool safe_strtoll(const char *str, int64_t *out);
+bool safe_strtol(const char *str, int32_t *out);
+bool safe_strtod(const char *str, double *out);
+
+/*
+ * Turn a client exptime into an absolute unix deadline, as memcached does:
+ * 0 means never; negative means already expired; up to 30 days is relative
+ * to now; above that it is an absolute unix time, and one at or before the
+ * start of the process is already expired.  An expired deadline is
+ * returned as 1 (long past).
+ */
+uint32_t util_deadline(int64_t exptime, uint32_t now, uint32_t started);
+
+/* The remaining TTL as memcached shows it: -1 never, else seconds. */
+int64_t util_ttl_left(uint32_t deadline, uint32_t now);
+
+/* Wall clock, milliseconds since the unix epoch. */
+uint64_t util_now_ms(void);
+/* Monotonic clock, microseconds. */
+uint64_t util_mono_us(void);
+
+/* Refresh current_time from the wall clock (main thread's timer). */
+void util_clock_tick(void);
+/* Set process_started and current_time at start-up. */
+void util_clock_init(void);
+
+/* Write the decimal form of v into buf (>= 21 bytes); return length. */
+int util_u64toa(uint64_t v, char *buf);
+
+
+
+/* A growable text buffer for building multi-line replies (stats). */
+struct strbuf {
+    char *buf;                  /* malloc'd, NUL terminated when !oom */
+    size_t len;                 /* bytes used, without the NUL */
+    size_t cap;                 /* bytes allocated */
+    bool oom;                   /* an append failed; contents truncated */
+};
+
+void sb_init(struct strbuf *sb);
+void sb_free(struct strbuf *sb);
+void sb_append(struct strbuf *sb, const char *data, size_t len);
+void sb_printf(struct strbuf *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Append "STAT <name> <value>\r\n"; value formatted with fmt. */
+void sb_stat(struct strbuf *sb, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
