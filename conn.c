@@ -26,6 +26,7 @@
 #include "settings.h"
 #include "stats.h"
 #include "thread.h"
+#include "watch.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -238,6 +239,9 @@ void conn_close(struct conn *c)
     struct worker *w = c->thread;
 
     log_debug("<%d connection closed", c->sfd);
+    if (c->state == CONN_WATCH) {
+        watch_remove(c);
+    }
     event_del(c->ev);
     release_reply(c);
     if (c->nr.it != NULL) {
@@ -284,6 +288,7 @@ void conn_close_idle(struct worker *w)
             current_time - c->last_cmd_time >
                 (uint32_t)settings.idle_timeout) {
             log_info("<%d closing idle connection", c->sfd);
+            __atomic_add_fetch(&gstats.idle_kicks, 1, __ATOMIC_RELAXED);
             conn_close(c);
         }
         c = next;
@@ -648,7 +653,8 @@ static void drive_read(struct conn *c, bool readable)
             }
             return;
         }
-        if (c->state == CONN_NREAD || c->state == CONN_SWALLOW) {
+        if (c->state == CONN_NREAD || c->state == CONN_SWALLOW ||
+            c->state == CONN_WATCH) {
             return;             /* caller's loop continues the state */
         }
         if (r == PROTO_DONE) {
@@ -681,6 +687,43 @@ static void drive_read(struct conn *c, bool readable)
     }
 }
 
+/* A watcher only sends log lines; input is read and dropped so that a
+ * closed peer is noticed. */
+static void drive_watch(struct conn *c, bool readable)
+{
+    bool full = true;
+
+    while (readable && full) {
+        enum io_result r = read_some(c, &full);
+        c->rbytes = 0;
+        c->rcurr = c->rbuf;
+        if (r == IO_ERROR) {
+            conn_close(c);
+            return;
+        }
+        if (r == IO_AGAIN) {
+            break;
+        }
+    }
+    watch_flush(c);
+    switch (transmit(c)) {
+    case IO_DONE:
+        release_reply(c);
+        if (!update_event(c, EV_READ | EV_PERSIST)) {
+            conn_close(c);
+        }
+        break;
+    case IO_AGAIN:
+        if (!update_event(c, EV_READ | EV_WRITE | EV_PERSIST)) {
+            conn_close(c);
+        }
+        break;
+    default:
+        conn_close(c);
+        break;
+    }
+}
+
 static void drive(struct conn *c, short which)
 {
     bool readable = (which & EV_READ) != 0;
@@ -689,11 +732,15 @@ static void drive(struct conn *c, short which)
         switch (c->state) {
         case CONN_READ:
             drive_read(c, readable);
-            if (c->state != CONN_NREAD && c->state != CONN_SWALLOW) {
+            if (c->state != CONN_NREAD && c->state != CONN_SWALLOW &&
+                c->state != CONN_WATCH) {
                 return;
             }
-            readable = true;
+            readable = c->state != CONN_WATCH;
             break;
+        case CONN_WATCH:
+            drive_watch(c, readable);
+            return;
         case CONN_NREAD:
             switch (fill_nread(c)) {
             case IO_DONE:

@@ -20,11 +20,13 @@
 #include "slabs.h"
 #include "stats.h"
 #include "thread.h"
+#include "watch.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EVICT_SEARCH_DEPTH 5    /* tail items examined per eviction try */
 #define ALLOC_TRIES 10          /* evictions attempted per allocation */
@@ -282,6 +284,34 @@ bool item_size_ok(size_t nkey, size_t nbytes)
     return slabs_clsid(ITEM_HDR_SIZE + nkey + nbytes) != 0;
 }
 
+/* Count a tail item about to be reclaimed (dead) or evicted (live);
+ * caller holds the class's LRU lock. */
+static void count_removal(struct lru *l, struct item *it, bool dead)
+{
+    if (dead) {
+        l->st.reclaimed++;
+        if (!(it->it_flags & ITEM_FETCHED)) {
+            l->st.expired_unfetched++;
+        }
+        return;
+    }
+    l->st.evicted++;
+    l->st.evicted_time = current_time - it->atime;
+    if (it->exptime != 0) {
+        l->st.evicted_nonzero++;
+    }
+    if (!(it->it_flags & ITEM_FETCHED)) {
+        l->st.evicted_unfetched++;
+    }
+    if (it->it_flags & ITEM_ACTIVE) {
+        l->st.evicted_active++;
+    }
+    l->st.direct_reclaims++;
+    if (watch_mask & WATCH_EVICTIONS) {
+        watch_eviction(it);
+    }
+}
+
 /*
  * Free one chunk of class id by taking an item off the tail of its LRU:
  * a dead (expired/flushed) one always, a live one only when evicting is
@@ -291,15 +321,17 @@ static bool lru_pull_tail(unsigned id, bool evict)
 {
     struct lru *l = &lrus[id];
     struct item *it;
-    int depth = 0;
+    struct item *prev;
+    int depth;
     bool freed = false;
 
     pthread_mutex_lock(&l->lock);
-    for (it = l->tail; it != NULL && depth < EVICT_SEARCH_DEPTH;
-         it = it->prev, depth++) {
+    for (it = l->tail, depth = 0; it != NULL && depth < EVICT_SEARCH_DEPTH;
+         it = prev, depth++) {
         uint32_t hv = hash(ITEM_key(it), it->nkey);
         bool dead;
 
+        prev = it->prev;
         if (!item_trylock(hv)) {
             l->st.lrutail_reflocked++;
             continue;
@@ -311,29 +343,20 @@ static bool lru_pull_tail(unsigned id, bool evict)
             continue;
         }
         dead = item_is_dead(it);
+        if (!dead && evict && (it->it_flags & ITEM_ACTIVE)) {
+            /* Read since it last reached the tail: second chance. */
+            it->it_flags &= ~ITEM_ACTIVE;
+            lru_unlink_locked(l, it);
+            lru_link_locked(l, it);
+            l->st.moves_within_lru++;
+            item_unlock(hv);
+            continue;
+        }
         if (!dead && !evict) {
             item_unlock(hv);
             break;
         }
-        if (dead) {
-            l->st.reclaimed++;
-            if (!(it->it_flags & ITEM_FETCHED)) {
-                l->st.expired_unfetched++;
-            }
-        } else {
-            l->st.evicted++;
-            l->st.evicted_time = current_time - it->atime;
-            if (it->exptime != 0) {
-                l->st.evicted_nonzero++;
-            }
-            if (!(it->it_flags & ITEM_FETCHED)) {
-                l->st.evicted_unfetched++;
-            }
-            if (it->it_flags & ITEM_ACTIVE) {
-                l->st.evicted_active++;
-            }
-            l->st.direct_reclaims++;
-        }
+        count_removal(l, it, dead);
         do_item_unlink_lru_locked(it, hv);
         item_unlock(hv);
         freed = true;
@@ -410,13 +433,11 @@ static struct item *do_item_get(const char *key, size_t nkey, uint32_t hv,
     return it;
 }
 
+/* Every read sets ACTIVE, which buys the item one more trip through its
+ * LRU when it reaches the tail (second chance, CLOCK style). */
 static void mark_fetched(struct item *it)
 {
-    if (it->it_flags & ITEM_FETCHED) {
-        it->it_flags |= ITEM_ACTIVE;
-    } else {
-        it->it_flags |= ITEM_FETCHED;
-    }
+    it->it_flags |= ITEM_FETCHED | ITEM_ACTIVE;
     lru_bump(it);
 }
 
@@ -791,4 +812,148 @@ void items_stats(struct strbuf *sb)
 void items_stats_sizes(struct strbuf *sb)
 {
     sb_stat(sb, "sizes_status", "disabled");
+}
+
+/* --- slabs reassign -------------------------------------------------------
+ * The mover thread empties one page: every chunk still holding a linked
+ * item is unlinked (the item is evicted, as memcached does); chunks in use
+ * by a request in flight are waited for.  Freed chunks of the page stay
+ * off the free list (slabs_free), so nothing in the page is reused while
+ * it is emptied.
+ */
+#define MOVE_WAIT_US 1000
+#define MOVE_MAX_WAITS 30000    /* give up on a stuck page after ~30 s */
+
+struct move_req {
+    unsigned src;               /* class giving the page */
+    unsigned dst;               /* class getting it */
+    char *page;                 /* the page */
+    size_t chunk;               /* chunk size in src */
+    unsigned count;             /* chunks in the page */
+};
+
+static bool mover_running;      /* atomic */
+static uint64_t slabs_moved;    /* atomic */
+static uint64_t move_evictions; /* atomic */
+
+/* Try to unlink the item in chunk `it`; true if the chunk is free now. */
+static bool empty_chunk(struct item *it)
+{
+    uint8_t fl = __atomic_load_n(&it->it_flags, __ATOMIC_ACQUIRE);
+    uint32_t hv;
+    bool unlinked = false;
+
+    if (fl & ITEM_SLABBED) {
+        return true;
+    }
+    if (!(fl & ITEM_LINKED)) {
+        return false;           /* being filled or sent: wait */
+    }
+    hv = hash(ITEM_key(it), it->nkey);
+    item_lock(hv);
+    if ((it->it_flags & ITEM_LINKED) &&
+        assoc_find(ITEM_key(it), it->nkey, hv) == it) {
+        do_item_unlink(it, hv);
+        unlinked = true;
+    }
+    item_unlock(hv);
+    if (unlinked) {
+        __atomic_add_fetch(&move_evictions, 1, __ATOMIC_RELAXED);
+    }
+    return (__atomic_load_n(&it->it_flags, __ATOMIC_ACQUIRE) &
+            ITEM_SLABBED) != 0;
+}
+
+static void *mover_main(void *arg)
+{
+    struct move_req *m = arg;
+    unsigned waits;
+
+    for (waits = 0; waits < MOVE_MAX_WAITS; waits++) {
+        unsigned i, busy = 0;
+        for (i = 0; i < m->count; i++) {
+            if (!empty_chunk((struct item *)(m->page + (size_t)i * m->chunk))) {
+                busy++;
+            }
+        }
+        if (busy == 0) {
+            break;
+        }
+        usleep(MOVE_WAIT_US);
+    }
+    if (waits == MOVE_MAX_WAITS) {
+        log_warn("slabs reassign: page of class %u still busy; moving it "
+                 "anyway is unsafe, giving up", m->src);
+    } else {
+        slabs_reassign_finish(m->src, m->dst);
+        __atomic_add_fetch(&slabs_moved, 1, __ATOMIC_RELAXED);
+    }
+    free(m);
+    __atomic_store_n(&mover_running, false, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+enum reassign_result items_reassign(int src, unsigned dst, bool *busy)
+{
+    struct move_req *m;
+    enum reassign_result r;
+    pthread_t tid;
+    bool expected = false;
+
+    *busy = false;
+    if (!__atomic_compare_exchange_n(&mover_running, &expected, true, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        *busy = true;
+        return REASSIGN_OK;
+    }
+    m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        __atomic_store_n(&mover_running, false, __ATOMIC_RELEASE);
+        *busy = true;
+        return REASSIGN_OK;
+    }
+    m->dst = dst;
+    r = slabs_reassign_begin(src, dst, &m->src, &m->page, &m->chunk,
+                             &m->count);
+    if (r != REASSIGN_OK ||
+        pthread_create(&tid, NULL, mover_main, m) != 0) {
+        free(m);
+        __atomic_store_n(&mover_running, false, __ATOMIC_RELEASE);
+        return r;
+    }
+    pthread_detach(tid);
+    return REASSIGN_OK;
+}
+
+bool items_reassign_running(void)
+{
+    return __atomic_load_n(&mover_running, __ATOMIC_ACQUIRE);
+}
+
+uint64_t items_slabs_moved(void)
+{
+    return __atomic_load_n(&slabs_moved, __ATOMIC_RELAXED);
+}
+
+/* --- stats cachedump --------------------------------------------------- */
+
+bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb)
+{
+    struct lru *l;
+    struct item *it;
+    unsigned n = 0;
+
+    if (id < 1 || id > slabs_count()) {
+        return false;
+    }
+    l = &lrus[id];
+    pthread_mutex_lock(&l->lock);
+    for (it = l->head; it != NULL && (limit == 0 || n < limit) &&
+         sb->len < 2 * 1024 * 1024; it = it->next, n++) {
+        sb_append(sb, "ITEM ", 5);
+        sb_append(sb, ITEM_key(it), it->nkey);
+        sb_printf(sb, " [%u b; %u s]\r\n", it->nbytes - 2, it->exptime);
+    }
+    pthread_mutex_unlock(&l->lock);
+    return true;
 }

@@ -160,4 +160,14 @@ void items_reset_total(void);
 /* Count a crawler visit / reclaim for class id (crawler.c). */
 void items_count_crawl(unsigned id, bool reclaimed);
 
+/* slabs reassign: start moving a page from src (-1 = any) to dst in the
+ * background.  *busy when a move is already running. */
+#include "slabs.h"
+enum reassign_result items_reassign(int src, unsigned dst, bool *busy);
+bool items_reassign_running(void);
+uint64_t items_slabs_moved(void);
+
+/* stats cachedump: newest first; false for a bad class. */
+bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb);
+
 #endif

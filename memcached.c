@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
@@ -69,6 +70,8 @@ static void usage(void)
 "-n, --slab-min-size=<bytes> min space used for key+value+flags\n"
 "                          (default: 48)\n"
 "-t, --threads=<num>       number of threads to use (default: 4)\n"
+"-D <char>                 use <char> as the delimiter between key prefixes\n"
+"                          and IDs, for `stats detail` (default: \":\")\n"
 "-R, --max-reqs-per-event  maximum number of requests per event, limits\n"
 "                          the requests processed per connection to\n"
 "                          prevent starvation (default: 20)\n"
@@ -107,7 +110,10 @@ static void usage(void)
 "   - worker_logbuf_size:  size in kilobytes of per-worker log buffers\n"
 "                          (default: 64)\n"
 "   - modern:              accepted for compatibility; the defaults are\n"
-"                          already the modern ones\n");
+"                          already the modern ones\n"
+"   - hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor:\n"
+"                          accepted for compatibility and shown in stats\n"
+"                          settings; one LRU per class is used here\n");
 }
 
 /* Parse "<num>[k|m|g]" as bytes. */
@@ -179,9 +185,20 @@ static bool extended_option(char *opt)
         settings.maxconns_fast = false;
     } else if (strcmp(opt, "hashpower") == 0) {
         NEED_VAL();
-        if (!parse_int(val, 12, 32, &settings.hashpower_init)) {
-            fprintf(stderr, "Initial hashtable multiplier of %s is too "
-                            "low or too high\n", val);
+        if (!parse_int(val, 0, INT32_MAX, &settings.hashpower_init)) {
+            fprintf(stderr, "Invalid hashpower: %s\n", val);
+            return false;
+        }
+        if (settings.hashpower_init < 12) {
+            fprintf(stderr, "Initial hashtable multiplier of %d is too "
+                            "low\n", settings.hashpower_init);
+            return false;
+        }
+        if (settings.hashpower_init > 32) {
+            fprintf(stderr, "Initial hashtable multiplier of %d is too "
+                            "high\nChoose a value based on \"STAT "
+                            "hash_power_level\" from a running instance\n",
+                    settings.hashpower_init);
             return false;
         }
     } else if (strcmp(opt, "slab_reassign") == 0) {
@@ -246,6 +263,24 @@ static bool extended_option(char *opt)
         } else {
             settings.worker_logbuf_size = n * 1024;
         }
+    } else if (strcmp(opt, "hot_lru_pct") == 0 ||
+               strcmp(opt, "warm_lru_pct") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 80, &n)) {
+            fprintf(stderr, "%s must be between 1 and 80\n", opt);
+            return false;
+        }
+        *(opt[0] == 'h' ? &settings.hot_lru_pct : &settings.warm_lru_pct) = n;
+    } else if (strcmp(opt, "hot_max_factor") == 0 ||
+               strcmp(opt, "warm_max_factor") == 0) {
+        double f;
+        NEED_VAL();
+        if (!safe_strtod(val, &f) || f <= 0) {
+            fprintf(stderr, "%s must be greater than 0\n", opt);
+            return false;
+        }
+        *(opt[0] == 'h' ? &settings.hot_max_factor
+                        : &settings.warm_max_factor) = f;
     } else if (strcmp(opt, "modern") == 0 || strcmp(opt, "no_modern") == 0) {
         /* Our defaults are memcached 1.6's "modern" ones. */
     } else {
@@ -319,12 +354,12 @@ static int parse_args(int argc, char **argv)
     int c, mb;
 
     while ((c = getopt_long(argc, argv,
-                            "p:U:s:a:Al:dru:m:Mc:kvhVP:f:n:t:R:Cb:B:I:FXo:",
+                            "p:U:s:a:Al:dru:m:Mc:kvhVP:f:n:t:D:R:Cb:B:I:FXo:",
                             long_opts, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (!parse_int(optarg, 0, 65535, &settings.port)) {
-                BAD("Invalid port: %s", optarg);
+                BAD("ERROR: Invalid port number %s.", optarg);
             }
             break;
         case 'U':
@@ -404,6 +439,13 @@ static int parse_args(int argc, char **argv)
                 fprintf(stderr, "WARNING: Setting a high number of worker "
                                 "threads is not recommended.\n");
             }
+            break;
+        case 'D':
+            if (optarg[0] == '\0' || optarg[1] != '\0') {
+                BAD("No delimiter specified");
+            }
+            settings.prefix_delimiter = optarg[0];
+            settings.detail_enabled = true;
             break;
         case 'R':
             if (!parse_int(optarg, 1, INT32_MAX, &settings.reqs_per_event)) {
@@ -632,7 +674,7 @@ static int start_listeners(void)
 int main(int argc, char **argv)
 {
     struct timeval one = {1, 0};
-    struct event *clock_ev, *sigterm, *sigint;
+    struct event *clock_ev, *sigterm, *sigint, *sigusr1;
     int maxfds;
     int rc;
 
@@ -663,6 +705,10 @@ int main(int argc, char **argv)
                 strerror(errno));
     }
     signal(SIGPIPE, SIG_IGN);
+    if (evthread_use_pthreads() != 0) {
+        fprintf(stderr, "libevent has no pthreads support\n");
+        return EX_OSERR;
+    }
     util_clock_init();
     if (start_storage() != 0 || stats_init(settings.num_threads) != 0 ||
         conn_init(maxfds) != 0) {
@@ -690,9 +736,12 @@ int main(int argc, char **argv)
     clock_ev = event_new(main_base, -1, EV_PERSIST, clock_cb, NULL);
     sigterm = evsignal_new(main_base, SIGTERM, signal_cb, NULL);
     sigint = evsignal_new(main_base, SIGINT, signal_cb, NULL);
+    sigusr1 = evsignal_new(main_base, SIGUSR1, signal_cb, NULL);
+    signal(SIGHUP, SIG_IGN);
     if (clock_ev == NULL || sigterm == NULL || sigint == NULL ||
-        event_add(clock_ev, &one) != 0 || event_add(sigterm, NULL) != 0 ||
-        event_add(sigint, NULL) != 0) {
+        sigusr1 == NULL || event_add(clock_ev, &one) != 0 ||
+        event_add(sigterm, NULL) != 0 || event_add(sigint, NULL) != 0 ||
+        event_add(sigusr1, NULL) != 0) {
         fprintf(stderr, "failed to set up the main event loop\n");
         return EX_OSERR;
     }
@@ -709,6 +758,7 @@ int main(int argc, char **argv)
     event_free(clock_ev);
     event_free(sigterm);
     event_free(sigint);
+    event_free(sigusr1);
     log_info("shut down cleanly");
     return EXIT_SUCCESS;
 }

@@ -15,6 +15,7 @@
 #include "stats.h"
 #include "thread.h"
 #include "util.h"
+#include "watch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,12 @@ static void process_get(struct conn *c, struct token *t, int ntok,
             it = touch ? item_touch(t[i].value, t[i].length, deadline, &why)
                        : item_get(t[i].value, t[i].length, &why);
             count_get(it, why, touch);
+            if (watch_mask & WATCH_FETCHERS) {
+                watch_fetch(t[i].value, t[i].length, it,
+                            it ? "found" : why == GET_EXPIRED ? "expired"
+                            : why == GET_FLUSHED ? "flushed" : "not_found",
+                            c->sfd);
+            }
             stats_detail_get(t[i].value, t[i].length, it != NULL);
             if (it != NULL && out_value(c, it, with_cas) != 0) {
                 conn_out_rollback(c, &mark);
@@ -270,6 +277,22 @@ static void count_store(struct item *it, enum store_mode mode,
     }
 }
 
+static void log_store(struct conn *c, const struct item *it,
+                      enum store_result r)
+{
+    static const char *const cmds[] = {
+        "set", "add", "replace", "append", "prepend", "cas"
+    };
+    static const char *const results[] = {
+        "stored", "not_stored", "exists", "not_found", "no_memory"
+    };
+
+    watch_store(ITEM_key(it), it->nkey, results[r], cmds[c->nr.mode],
+                it->exptime == 0 ? 0 : util_ttl_left(it->exptime,
+                                                     current_time),
+                it->slabs_clsid, c->sfd, it->nbytes - 2);
+}
+
 void proto_text_complete_nread(struct conn *c)
 {
     struct item *it = c->nr.it;
@@ -287,6 +310,9 @@ void proto_text_complete_nread(struct conn *c)
     }
     r = item_store(it, c->nr.mode, &cas);
     count_store(it, c->nr.mode, r);
+    if (watch_mask & WATCH_MUTATIONS) {
+        log_store(c, it, r);
+    }
     stats_detail_set(ITEM_key(it), it->nkey);
     switch (r) {
     case STORE_STORED:
@@ -530,6 +556,22 @@ static void process_stats(struct conn *c, struct token *t, int ntok)
         items_stats_sizes(&sb);
     } else if (strcmp(sub, "conns") == 0) {
         conn_stats(&sb);
+    } else if (strcmp(sub, "cachedump") == 0) {
+        uint32_t id, limit;
+        if (ntok != 4) {
+            client_error(c, "CLIENT_ERROR bad command line");
+            return;
+        }
+        if (!settings.dump_enabled) {
+            client_error(c, "CLIENT_ERROR stats cachedump not allowed");
+            return;
+        }
+        if (!safe_strtoul(t[2].value, &id) ||
+            !safe_strtoul(t[3].value, &limit) ||
+            !items_cachedump(id, limit, &sb)) {
+            client_error(c, "CLIENT_ERROR Illegal slab id");
+            return;
+        }
     } else {
         client_error(c, "ERROR");
         return;
@@ -560,7 +602,10 @@ static void process_lru_crawler(struct conn *c, struct token *t, int ntok)
     const char *sub = t[1].value;
     uint32_t v;
 
-    if (strcmp(sub, "crawl") == 0 && ntok == 3) {
+    if ((strcmp(sub, "crawl") == 0 || strcmp(sub, "metadump") == 0) &&
+        ntok == 3 && !settings.lru_crawler) {
+        client_error(c, "CLIENT_ERROR lru crawler disabled");
+    } else if (strcmp(sub, "crawl") == 0 && ntok == 3) {
         switch (crawler_crawl(t[2].value)) {
         case CRAWLER_OK:
             reply(c, "OK");
@@ -597,8 +642,12 @@ static void process_lru_crawler(struct conn *c, struct token *t, int ntok)
         settings.lru_crawler_tocrawl = v;
         reply(c, "OK");
     } else if (strcmp(sub, "sleep") == 0 && ntok == 3) {
-        if (!safe_strtoul(t[2].value, &v) || v > 1000000) {
+        if (!safe_strtoul(t[2].value, &v)) {
             client_error(c, "CLIENT_ERROR bad command line format");
+            return;
+        }
+        if (v > 1000000) {
+            client_error(c, "CLIENT_ERROR sleep must be one second or less");
             return;
         }
         settings.lru_crawler_sleep = v;
@@ -622,7 +671,11 @@ static void process_slabs(struct conn *c, struct token *t, int ntok)
     int32_t src, dst, mode;
 
     if (strcmp(t[1].value, "automove") == 0 && ntok == 3) {
-        if (!safe_strtol(t[2].value, &mode) || mode < 0 || mode > 2) {
+        if (!safe_strtol(t[2].value, &mode)) {
+            client_error(c, "CLIENT_ERROR bad command line format");
+            return;
+        }
+        if (mode < 0 || mode > 2) {
             client_error(c, "ERROR");
             return;
         }
@@ -635,18 +688,49 @@ static void process_slabs(struct conn *c, struct token *t, int ntok)
             return;
         }
         if (!settings.slab_reassign) {
-            reply(c, "DISABLED slab reassignment disabled");
+            client_error(c, "CLIENT_ERROR slab reassignment disabled");
         } else if (src == dst) {
             reply(c, "SAME src and dst class are identical");
         } else if (src < -1 || src == 0 || src > (int)slabs_count() ||
                    dst < 1 || dst > (int)slabs_count()) {
             reply(c, "BADCLASS invalid src or dst class id");
         } else {
-            reply(c, "NOSPARE source class has no spare pages");
+            bool busy;
+            enum reassign_result r = items_reassign(src, (unsigned)dst,
+                                                    &busy);
+            if (busy) {
+                reply(c, "BUSY currently processing reassign request");
+            } else if (r == REASSIGN_OK) {
+                reply(c, "OK");
+            } else if (r == REASSIGN_NOSPARE) {
+                reply(c, "NOSPARE source class has no spare pages");
+            } else if (r == REASSIGN_SAME) {
+                reply(c, "SAME src and dst class are identical");
+            } else {
+                reply(c, "BADCLASS invalid src or dst class id");
+            }
         }
     } else {
         client_error(c, "ERROR");
     }
+}
+
+static void process_watch(struct conn *c, struct token *t, int ntok)
+{
+    char *args[MAX_TOKENS];
+    unsigned flags;
+    int i;
+
+    for (i = 1; i < ntok; i++) {
+        args[i - 1] = t[i].value;
+    }
+    if (!watch_parse(args, ntok - 1, &flags)) {
+        client_error(c, "ERROR");
+        return;
+    }
+    conn_out_str(c, "OK\r\n");
+    c->state = CONN_WATCH;
+    watch_add(c, flags);
 }
 
 /* --- dispatch ------------------------------------------------------------------ */
@@ -699,6 +783,8 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
         process_memlimit(c, t, ntok);
     } else if (IS("shutdown")) {
         process_shutdown(c, t, ntok);
+    } else if (IS("watch")) {
+        process_watch(c, t, ntok);
     } else if (IS("lru_crawler") && ntok >= 2) {
         process_lru_crawler(c, t, ntok);
     } else if (IS("slabs") && ntok >= 2) {

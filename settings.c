@@ -47,4 +47,9 @@ void settings_init(void)
     settings.watcher_logbuf_size = 256 * 1024;
     settings.worker_logbuf_size = 64 * 1024;
     settings.temporary_ttl = 61;
+    settings.prefix_delimiter = ':';
+    settings.hot_lru_pct = 20;
+    settings.warm_lru_pct = 40;
+    settings.hot_max_factor = 0.2;
+    settings.warm_max_factor = 2.0;
 }

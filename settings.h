@@ -65,6 +65,11 @@ struct settings {
     bool temp_lru;              /* -o temporary_ttl given */
     int temporary_ttl;          /* -o temporary_ttl */
     char *hash_algorithm_name;  /* name as printed in stats settings */
+    int hot_lru_pct;            /* -o hot_lru_pct: accepted, no effect */
+    int warm_lru_pct;           /* -o warm_lru_pct: accepted, no effect */
+    double hot_max_factor;      /* -o hot_max_factor: accepted, no effect */
+    double warm_max_factor;     /* -o warm_max_factor: accepted, no effect */
+    char prefix_delimiter;      /* -D: key prefix end for stats detail */
 };
 
 extern struct settings settings;

@@ -25,6 +25,7 @@ struct slabclass {
     char **pages;               /* their addresses */
     unsigned pages_cap;         /* slots in pages[] */
     uint64_t requested;         /* bytes asked for by used chunks */
+    char *moving;               /* page being emptied for reassign */
     pthread_mutex_t lock;       /* guards all of the above */
 };
 
@@ -188,14 +189,105 @@ void slabs_free(void *ptr, size_t size, unsigned id)
     struct item *it = ptr;
 
     pthread_mutex_lock(&c->lock);
-    it->it_flags = ITEM_SLABBED;
     it->slabs_clsid = 0;
     it->refcount = 0;
-    it->next = c->free_list;
-    c->free_list = it;
-    c->free_count++;
     c->requested -= size;
+    if (c->moving != NULL && (char *)ptr >= c->moving &&
+        (char *)ptr < c->moving + c->page_bytes) {
+        /* The page is being emptied: keep the chunk off the free list. */
+        __atomic_store_n(&it->it_flags, ITEM_SLABBED, __ATOMIC_RELEASE);
+    } else {
+        it->it_flags = ITEM_SLABBED;
+        it->next = c->free_list;
+        c->free_list = it;
+        c->free_count++;
+    }
     pthread_mutex_unlock(&c->lock);
+}
+
+/* --- page reassignment ---------------------------------------------------
+ * A page moves in three steps: begin (take it out of the class's free
+ * list and mark it moving), empty (items.c evicts what is still stored in
+ * it; chunks freed meanwhile stay off the free list), finish (the page
+ * leaves src and is carved into dst's chunks).
+ */
+enum reassign_result slabs_reassign_begin(int src, unsigned dst,
+                                          unsigned *src_out, char **page,
+                                          size_t *chunk, unsigned *count)
+{
+    struct slabclass *c;
+    struct item **pp;
+    unsigned id = (unsigned)src;
+    unsigned i;
+
+    if (src == -1) {
+        unsigned best = 0;
+        for (i = 1; i <= nclasses; i++) {
+            if (i != dst && classes[i].total_pages >
+                                (best ? classes[best].total_pages : 1)) {
+                best = i;
+            }
+        }
+        if (best == 0) {
+            return REASSIGN_NOSPARE;
+        }
+        id = best;
+    }
+    if (id < 1 || id > nclasses || dst < 1 || dst > nclasses) {
+        return REASSIGN_BADCLASS;
+    }
+    if (id == dst) {
+        return REASSIGN_SAME;
+    }
+    c = &classes[id];
+    pthread_mutex_lock(&c->lock);
+    if (c->total_pages < 2) {
+        pthread_mutex_unlock(&c->lock);
+        return REASSIGN_NOSPARE;
+    }
+    c->moving = c->pages[0];
+    pp = &c->free_list;
+    while (*pp != NULL) {
+        char *p = (char *)*pp;
+        if (p >= c->moving && p < c->moving + c->page_bytes) {
+            *pp = (*pp)->next;
+            c->free_count--;
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+    *src_out = id;
+    *page = c->moving;
+    *chunk = c->size;
+    *count = c->perslab;
+    pthread_mutex_unlock(&c->lock);
+    return REASSIGN_OK;
+}
+
+void slabs_reassign_finish(unsigned src, unsigned dst)
+{
+    struct slabclass *c = &classes[src];
+    struct slabclass *d = &classes[dst];
+    char *page;
+    unsigned i;
+
+    pthread_mutex_lock(&c->lock);
+    page = c->moving;
+    c->moving = NULL;
+    memmove(&c->pages[0], &c->pages[1],
+            sizeof(char *) * (c->total_pages - 1));
+    c->total_pages--;
+    pthread_mutex_unlock(&c->lock);
+    /* Pages are sized per class: give dst a fresh page of its own size
+     * from the freed budget. */
+    __atomic_sub_fetch(&mem_malloced, c->page_bytes, __ATOMIC_RELAXED);
+    free(page);
+    pthread_mutex_lock(&d->lock);
+    i = d->total_pages;
+    if (grow(d) != 0 && d->total_pages == i) {
+        /* Could not take the page; the budget stays free for later. */
+    }
+    pthread_mutex_unlock(&d->lock);
 }
 
 size_t slabs_chunk_size(unsigned id)

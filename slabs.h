@@ -46,4 +46,18 @@ void slabs_stats(struct strbuf *sb, slabs_stats_fn extra);
 void slabs_class_stats(unsigned id, uint64_t *used, uint64_t *free,
                        uint64_t *requested);
 
+enum reassign_result {
+    REASSIGN_OK,
+    REASSIGN_BADCLASS,
+    REASSIGN_NOSPARE,
+    REASSIGN_SAME
+};
+/* Start moving a page away from src (-1: the class with most pages) to
+ * dst: returns the page, its chunk size and count for items.c to empty. */
+enum reassign_result slabs_reassign_begin(int src, unsigned dst,
+                                          unsigned *src_out, char **page,
+                                          size_t *chunk, unsigned *count);
+/* Every chunk of the moving page is free: hand the memory to dst. */
+void slabs_reassign_finish(unsigned src, unsigned dst);
+
 #endif

@@ -11,6 +11,7 @@
 #include "settings.h"
 #include "slabs.h"
 #include "thread.h"
+#include "watch.h"
 
 #include <event2/event.h>
 #include <pthread.h>
@@ -152,6 +153,7 @@ void stats_general(struct strbuf *sb)
     U64("listen_disabled_num", gstats.listen_disabled_num);
     sb_stat(sb, "threads", "%d", settings.num_threads);
     U64("conn_yields", t.conn_yields);
+    U64("idle_kicks", gstats.idle_kicks);
     sb_stat(sb, "hash_power_level", "%u", assoc_hashpower());
     U64("hash_bytes", ((uint64_t)1 << assoc_hashpower()) * sizeof(void *));
     sb_stat(sb, "hash_is_expanding", "%d", assoc_is_expanding() ? 1 : 0);
@@ -162,17 +164,18 @@ void stats_general(struct strbuf *sb)
     U64("slab_reassign_inline_reclaim", 0);
     U64("slab_reassign_busy_items", 0);
     U64("slab_reassign_busy_deletes", 0);
-    sb_stat(sb, "slab_reassign_running", "0");
-    sb_stat(sb, "slabs_moved", "0");
+    sb_stat(sb, "slab_reassign_running", "%d",
+            items_reassign_running() ? 1 : 0);
+    U64("slabs_moved", items_slabs_moved());
     sb_stat(sb, "lru_crawler_running", "%d", crawler_running() ? 1 : 0);
     U64("lru_crawler_starts", crawler_starts());
     U64("lru_maintainer_juggles", 0);
     U64("malloc_fails", gstats.malloc_fails);
     U64("log_worker_dropped", 0);
     U64("log_worker_written", 0);
-    U64("log_watcher_skipped", 0);
-    U64("log_watcher_sent", 0);
-    U64("log_watchers", 0);
+    U64("log_watcher_skipped", watch_skipped());
+    U64("log_watcher_sent", watch_sent());
+    U64("log_watchers", watch_count());
     U64("client_errors", t.client_errors);
     U64("bytes", lru.bytes);
     U64("slab_global_page_pool", 0);
@@ -220,7 +223,7 @@ void stats_settings(struct strbuf *sb)
     sb_stat(sb, "chunk_size", "%d", settings.chunk_size);
     sb_stat(sb, "num_threads", "%d", settings.num_threads);
     sb_stat(sb, "num_threads_per_udp", "%d", settings.num_threads);
-    sb_stat(sb, "stat_key_prefix", "%c", ':');
+    sb_stat(sb, "stat_key_prefix", "%c", settings.prefix_delimiter);
     sb_stat(sb, "detail_enabled", "%s", yesno(settings.detail_enabled));
     sb_stat(sb, "reqs_per_event", "%d", settings.reqs_per_event);
     sb_stat(sb, "cas_enabled", "%s", yesno(settings.use_cas));
@@ -248,10 +251,10 @@ void stats_settings(struct strbuf *sb)
     sb_stat(sb, "lru_segmented", "no");
     /* Segmented-LRU tunables: printed for tools, unused (one LRU per
      * class here). */
-    sb_stat(sb, "hot_lru_pct", "20");
-    sb_stat(sb, "warm_lru_pct", "40");
-    sb_stat(sb, "hot_max_factor", "0.20");
-    sb_stat(sb, "warm_max_factor", "2.00");
+    sb_stat(sb, "hot_lru_pct", "%d", settings.hot_lru_pct);
+    sb_stat(sb, "warm_lru_pct", "%d", settings.warm_lru_pct);
+    sb_stat(sb, "hot_max_factor", "%.2f", settings.hot_max_factor);
+    sb_stat(sb, "warm_max_factor", "%.2f", settings.warm_max_factor);
     sb_stat(sb, "temp_lru", "%s", yesno(settings.temp_lru));
     sb_stat(sb, "temporary_ttl", "%d", settings.temporary_ttl);
     sb_stat(sb, "idle_timeout", "%d", settings.idle_timeout);
@@ -291,7 +294,7 @@ void stats_slabs(struct strbuf *sb)
 }
 
 /* --- stats detail ----------------------------------------------------------
- * Counters per key prefix (the part before the first ':'), in a small
+ * Counters per key prefix (the part before the first -D character), in a small
  * chained table under one mutex: only used while an operator has turned
  * detail on, as in memcached.
  */
@@ -318,7 +321,7 @@ static pthread_mutex_t prefix_lock = PTHREAD_MUTEX_INITIALIZER;
  * holds prefix_lock. */
 static struct prefix_stats *prefix_find(const char *key, size_t nkey)
 {
-    const char *colon = memchr(key, ':', nkey);
+    const char *colon = memchr(key, settings.prefix_delimiter, nkey);
     struct prefix_stats *p;
     unsigned h = 0;
     size_t len, i;

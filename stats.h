@@ -74,6 +74,7 @@ struct global_stats {
     uint64_t listen_disabled_num; /* times accept was paused for -c */
     uint64_t malloc_fails;      /* failed mallocs outside slabs */
     uint64_t reserved_fds;      /* fds kept back from -c */
+    uint64_t idle_kicks;        /* connections closed by idle_timeout */
     int accepting_conns;        /* 0 while accept is paused */
 };
 extern struct global_stats gstats;

@@ -111,8 +111,7 @@ is($srv->cmd('incr ' . ('k' x 251) . ' 1'),
 {
     $srv->mem_set('keep', '1', 7, 1000);
     $srv->cmd('incr keep 1');
-    my ($meta) = grep { /^key=keep / } split /\n/,
-        $srv->cmd_lines('lru_crawler metadump all');
+    my $meta = $srv->metadump_line('keep');
     my $st = $srv->stats;
     ok(defined $meta && $meta =~ /exp=(\d+)/ && $1 > $st->{time} + 900,
        'incr keeps the exptime') or diag($meta // 'no metadump line');

@@ -64,7 +64,8 @@ sub free_port {
 }
 
 # Poll $code every 20-50 ms until it returns true or $timeout seconds
-# pass.  Returns the last value of $code (false on timeout).
+# pass.  Returns the last value of $code (false on timeout).  On a
+# timeout, says what it waited for when $what is given.
 sub wait_until {
     my ($code, $timeout, $what) = @_;
     $timeout ||= 10;
@@ -75,7 +76,7 @@ sub wait_until {
         return $r if $r;
         if (time >= $deadline) {
             Test::More::diag("timed out after ${timeout}s waiting for "
-                . ($what // 'condition')) if $INC{'Test/More.pm'};
+                . $what) if defined $what && $INC{'Test/More.pm'};
             return $r;
         }
         sleep $delay;
@@ -565,6 +566,30 @@ sub cmd_lines {
         last if $l =~ $end;
     }
     return $raw;
+}
+
+# "lru_crawler metadump all", polled until the reply matches $want (a
+# regex; default: any complete reply).  memcached's crawler may miss an
+# item for a moment right after it was read or touched (the LRU moves
+# it), and answers BUSY while another crawl runs.  Returns the raw
+# reply of the last try.
+sub metadump {
+    my ($self, $want, $timeout, $s) = @_;
+    my $raw = '';
+    wait_until(sub {
+        $raw = $self->cmd_lines('lru_crawler metadump all', $s);
+        return 0 unless $raw =~ /(?:\A|\n)END\r\n\z/;
+        return defined $want ? scalar($raw =~ $want) : 1;
+    }, $timeout // 5);
+    return $raw;
+}
+
+# the metadump line of one key, waiting for it to show up; undef if it
+# never does within $timeout
+sub metadump_line {
+    my ($self, $key, $timeout) = @_;
+    my $raw = $self->metadump(qr/^key=\Q$key\E /m, $timeout);
+    return $raw =~ /^(key=\Q$key\E .*)$/m ? $1 : undef;
 }
 
 # value of one key (undef on miss); in list context (value, flags, cas)
