@@ -107,7 +107,11 @@ void assoc_insert(struct item *it, uint32_t hv)
     n = __atomic_add_fetch(&hash_items, 1, __ATOMIC_RELAXED);
     if (!expanding && n > (hashsize(hashpower) * 3) / 2 &&
         expander_running && hashpower < HASHPOWER_MAX) {
+        /* Signal under the lock so the wakeup cannot fall between the
+         * expander's check and its wait. */
+        pthread_mutex_lock(&maint_lock);
         pthread_cond_signal(&maint_cond);
+        pthread_mutex_unlock(&maint_lock);
     }
 }
 

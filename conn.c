@@ -22,6 +22,7 @@
 #include "memcached.h"
 #include "conn.h"
 #include "log.h"
+#include "proto_bin.h"
 #include "proto_text.h"
 #include "settings.h"
 #include "stats.h"
@@ -177,9 +178,7 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->sfd = sfd;
     c->thread = w;
     c->proto = CPROTO_NEGOTIATE;
-    if (settings.binding_protocol == PROTO_ASCII) {
-        c->proto = CPROTO_TEXT;
-    }
+    c->authenticated = false;
     c->rcurr = c->rbuf;
     c->rbytes = 0;
     c->iovused = c->iovdone = 0;
@@ -583,6 +582,24 @@ static enum io_result do_swallow(struct conn *c)
     return IO_DONE;
 }
 
+/* Pick the protocol from the first byte, as -B allows. */
+static void negotiate(struct conn *c)
+{
+    bool binary = (unsigned char)c->rcurr[0] == BIN_REQ_MAGIC;
+
+    switch (settings.binding_protocol) {
+    case PROTO_ASCII:
+        c->proto = CPROTO_TEXT;
+        break;
+    case PROTO_BINARY:
+        c->proto = CPROTO_BINARY;   /* a text request fails the magic */
+        break;
+    default:
+        c->proto = binary ? CPROTO_BINARY : CPROTO_TEXT;
+        break;
+    }
+}
+
 /*
  * Handle buffered requests.  Returns false when the connection was closed
  * or must wait (state already set), true to keep driving.
@@ -596,7 +613,11 @@ static enum proto_result parse_requests(struct conn *c, int *handled)
             STAT_INCR(conn_yields);
             return PROTO_DONE;
         }
-        r = proto_text_process(c);
+        if (c->proto == CPROTO_NEGOTIATE) {
+            negotiate(c);
+        }
+        r = c->proto == CPROTO_BINARY ? proto_bin_process(c)
+                                      : proto_text_process(c);
         if (r != PROTO_DONE) {
             return r;
         }
@@ -724,6 +745,19 @@ static void drive_watch(struct conn *c, bool readable)
     }
 }
 
+void conn_watch_wake(struct worker *w)
+{
+    struct conn *c = w->conns;
+
+    while (c != NULL) {
+        struct conn *next = c->wnext;
+        if (c->state == CONN_WATCH) {
+            drive_watch(c, false);
+        }
+        c = next;
+    }
+}
+
 static void drive(struct conn *c, short which)
 {
     bool readable = (which & EV_READ) != 0;
@@ -745,7 +779,11 @@ static void drive(struct conn *c, short which)
             switch (fill_nread(c)) {
             case IO_DONE:
                 set_state(c, CONN_READ);
-                proto_text_complete_nread(c);
+                if (c->proto == CPROTO_BINARY) {
+                    proto_bin_complete_nread(c);
+                } else {
+                    proto_text_complete_nread(c);
+                }
                 readable = c->rbytes == 0 ? false : readable;
                 break;
             case IO_AGAIN:

@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include "items.h"
+#include "proto_bin.h"
 
 struct worker;
 
@@ -85,6 +86,8 @@ struct conn {
     uint32_t last_cmd_time;     /* for idle_timeout and stats conns */
     unsigned watch_flags;       /* LOG_* categories for `watch` */
     void *proto_state;          /* protocol module's own data */
+    struct bin_req bin;         /* binary request being handled */
+    bool authenticated;         /* passed SASL or text auth */
     struct conn *wnext;         /* next in the worker's list */
     struct conn *wprev;         /* previous in the worker's list */
 };
@@ -99,6 +102,8 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
 void conn_close(struct conn *c);
 /* Close every connection of a worker (shutdown). */
 void conn_close_all(struct worker *w);
+/* Send pending watch lines of w's watcher connections (its thread). */
+void conn_watch_wake(struct worker *w);
 /* Close connections idle longer than idle_timeout (worker timer). */
 void conn_close_idle(struct worker *w);
 

@@ -30,6 +30,8 @@
 
 #define EVICT_SEARCH_DEPTH 5    /* tail items examined per eviction try */
 #define ALLOC_TRIES 10          /* evictions attempted per allocation */
+#define SECOND_CHANCE_MAX 1000  /* read items sent back per tail pull */
+#define MOVED_PULLS_MAX 100000  /* pulls that only gave second chances */
 
 struct lru {
     struct item *head;          /* most recently used */
@@ -115,12 +117,14 @@ void item_flush(uint32_t when)
     uint64_t cutoff;
     uint32_t at;
 
-    if (when == 0 || when <= current_time) {
+    /* As memcached: a deadline T takes effect at second T - 1 and covers
+     * everything stored up to the end of that second. */
+    if (when == 0 || when - 1 <= current_time) {
         cutoff = item_next_version();
         at = current_time;
     } else {
         cutoff = ((uint64_t)when * 1000) << 20;
-        at = when;
+        at = when - 1;
     }
     flush_at = at;
     __atomic_store_n(&flush_cutoff, cutoff, __ATOMIC_RELEASE);
@@ -312,22 +316,29 @@ static void count_removal(struct lru *l, struct item *it, bool dead)
     }
 }
 
+enum pull_result {
+    PULL_FREED,                 /* a chunk was freed */
+    PULL_MOVED,                 /* only second chances given: try again */
+    PULL_NOTHING                /* nothing could be freed */
+};
+
 /*
  * Free one chunk of class id by taking an item off the tail of its LRU:
  * a dead (expired/flushed) one always, a live one only when evicting is
- * allowed.  Returns true if something was freed.
+ * allowed.
  */
-static bool lru_pull_tail(unsigned id, bool evict)
+static enum pull_result lru_pull_tail(unsigned id, bool evict)
 {
     struct lru *l = &lrus[id];
     struct item *it;
     struct item *prev;
-    int depth;
+    int depth = 0;
+    int chances = 0;
     bool freed = false;
 
     pthread_mutex_lock(&l->lock);
-    for (it = l->tail, depth = 0; it != NULL && depth < EVICT_SEARCH_DEPTH;
-         it = prev, depth++) {
+    for (it = l->tail; it != NULL && depth < EVICT_SEARCH_DEPTH &&
+         chances < SECOND_CHANCE_MAX; it = prev, depth++) {
         uint32_t hv = hash(ITEM_key(it), it->nkey);
         bool dead;
 
@@ -350,6 +361,8 @@ static bool lru_pull_tail(unsigned id, bool evict)
             lru_link_locked(l, it);
             l->st.moves_within_lru++;
             item_unlock(hv);
+            chances++;
+            depth--;            /* a second chance is not a failed look */
             continue;
         }
         if (!dead && !evict) {
@@ -363,7 +376,7 @@ static bool lru_pull_tail(unsigned id, bool evict)
         break;
     }
     pthread_mutex_unlock(&l->lock);
-    return freed;
+    return freed ? PULL_FREED : chances > 0 ? PULL_MOVED : PULL_NOTHING;
 }
 
 struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
@@ -373,19 +386,26 @@ struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
     size_t ntotal = ITEM_HDR_SIZE + nkey + nbytes;
     unsigned id = slabs_clsid(ntotal);
     struct item *it = NULL;
-    int tries;
+    int tries, moves;
 
     if (id == 0 || nkey > KEY_MAX_LENGTH) {
         *why = ALLOC_TOO_LARGE;
         return NULL;
     }
-    for (tries = 0; tries < ALLOC_TRIES; tries++) {
+    for (tries = 0, moves = 0; tries < ALLOC_TRIES; tries++) {
+        enum pull_result r;
         it = slabs_alloc(ntotal, id);
         if (it != NULL) {
             break;
         }
-        if (!lru_pull_tail(id, settings.evict_to_free)) {
+        r = lru_pull_tail(id, settings.evict_to_free);
+        if (r == PULL_NOTHING) {
             break;
+        }
+        if (r == PULL_MOVED && moves++ < MOVED_PULLS_MAX) {
+            /* Read items were sent round once more; their bits are now
+             * clear, so this terminates. */
+            tries--;
         }
     }
     if (it == NULL) {

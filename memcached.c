@@ -11,6 +11,7 @@
 #include "items.h"
 #include "log.h"
 #include "proto_text.h"
+#include "sasl.h"
 #include "settings.h"
 #include "slabs.h"
 #include "stats.h"
@@ -19,7 +20,6 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
@@ -78,10 +78,12 @@ static void usage(void)
 "-C, --disable-cas         disable use of CAS\n"
 "-b, --listen-backlog=<num> set the backlog queue limit (default: 1024)\n"
 "-B, --protocol=<name>     protocol - one of ascii, binary, or auto\n"
-"                          (default: auto-negotiate; binary arrives in a\n"
-"                          later release)\n"
+"                          (default: auto-negotiate)\n"
 "-I, --max-item-size=<num> adjusts max item size (default: 1m, min: 1k,\n"
 "                          max: 1024m)\n"
+"-S, --enable-sasl         require SASL PLAIN authentication (binary\n"
+"                          protocol only); users come from -o sasl_pwdb or\n"
+"                          $MEMCACHED_SASL_PWDB, one \"user:password\" per line\n"
 "-F, --disable-flush-all   disable flush_all command\n"
 "-X, --disable-dumping     disable stats cachedump and lru_crawler\n"
 "                          metadump\n"
@@ -109,6 +111,7 @@ static void usage(void)
 "                          (default: 256)\n"
 "   - worker_logbuf_size:  size in kilobytes of per-worker log buffers\n"
 "                          (default: 64)\n"
+"   - sasl_pwdb:           password file for -S (\"user:password\" lines)\n"
 "   - modern:              accepted for compatibility; the defaults are\n"
 "                          already the modern ones\n"
 "   - hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor:\n"
@@ -281,6 +284,9 @@ static bool extended_option(char *opt)
         }
         *(opt[0] == 'h' ? &settings.hot_max_factor
                         : &settings.warm_max_factor) = f;
+    } else if (strcmp(opt, "sasl_pwdb") == 0) {
+        NEED_VAL();
+        settings.sasl_pwdb = strdup(val);
     } else if (strcmp(opt, "modern") == 0 || strcmp(opt, "no_modern") == 0) {
         /* Our defaults are memcached 1.6's "modern" ones. */
     } else {
@@ -334,6 +340,7 @@ static const struct option long_opts[] = {
     {"listen-backlog", required_argument, NULL, 'b'},
     {"protocol", required_argument, NULL, 'B'},
     {"max-item-size", required_argument, NULL, 'I'},
+    {"enable-sasl", no_argument, NULL, 'S'},
     {"disable-flush-all", no_argument, NULL, 'F'},
     {"disable-dumping", no_argument, NULL, 'X'},
     {"extended", required_argument, NULL, 'o'},
@@ -350,11 +357,12 @@ static const struct option long_opts[] = {
 /* Fill settings from argv.  Returns 0, 1 (exit 0: -h/-V) or -1. */
 static int parse_args(int argc, char **argv)
 {
+    bool protocol_given = false;
     size_t sz;
     int c, mb;
 
     while ((c = getopt_long(argc, argv,
-                            "p:U:s:a:Al:dru:m:Mc:kvhVP:f:n:t:D:R:Cb:B:I:FXo:",
+                            "p:U:s:a:Al:dru:m:Mc:kvhVP:f:n:t:D:R:Cb:B:I:SFXo:",
                             long_opts, NULL)) != -1) {
         switch (c) {
         case 'p':
@@ -461,6 +469,7 @@ static int parse_args(int argc, char **argv)
             }
             break;
         case 'B':
+            protocol_given = true;
             if (strcmp(optarg, "auto") == 0) {
                 settings.binding_protocol = PROTO_AUTO;
             } else if (strcmp(optarg, "ascii") == 0) {
@@ -484,6 +493,9 @@ static int parse_args(int argc, char **argv)
             }
             settings.item_size_max = (int)sz;
             break;
+        case 'S':
+            settings.sasl = true;
+            break;
         case 'F':
             settings.flush_enabled = false;
             break;
@@ -503,6 +515,17 @@ static int parse_args(int argc, char **argv)
     if (optind < argc) {
         BAD("Unexpected argument: %s", argv[optind]);
     }
+    if (settings.sasl) {
+        if (!protocol_given) {
+            settings.binding_protocol = PROTO_BINARY;
+        } else if (settings.binding_protocol != PROTO_BINARY) {
+            BAD("ERROR: You cannot allow the ASCII protocol while using "
+                "SASL.");
+        }
+        if (settings.sasl_pwdb == NULL) {
+            settings.sasl_pwdb = getenv("MEMCACHED_SASL_PWDB");
+        }
+    }
     if ((size_t)settings.item_size_max > settings.maxbytes / 2) {
         BAD("Cannot set item size limit higher than 1/2 of memory max.");
     }
@@ -514,27 +537,34 @@ static int parse_args(int argc, char **argv)
 
 /* --- process setup --------------------------------------------------------- */
 
+/* Room for -c connections plus listeners, pipes and log files. */
 static int raise_fd_limit(void)
 {
-    struct rlimit rl;
-    rlim_t want = (rlim_t)settings.maxconns + 64;
+    struct rlimit rl, want;
+    rlim_t need = (rlim_t)settings.maxconns + 64;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
         return -1;
     }
-    if (rl.rlim_cur < want) {
-        rl.rlim_cur = want;
-        if (rl.rlim_max < want) {
-            rl.rlim_max = want;
-        }
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-            fprintf(stderr, "failed to set rlimit for open files. Try "
-                            "starting as root or requesting smaller "
-                            "maxconns value.\n");
-            return -1;
-        }
+    if (rl.rlim_cur >= need) {
+        return (int)rl.rlim_cur;
     }
-    return (int)rl.rlim_cur;
+    want.rlim_cur = need;
+    want.rlim_max = rl.rlim_max > need ? rl.rlim_max : need;
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) {
+        return (int)need;
+    }
+    /* Not allowed to raise the hard limit: take what it gives, if that
+     * still holds -c connections. */
+    want.rlim_cur = rl.rlim_max;
+    want.rlim_max = rl.rlim_max;
+    if (rl.rlim_max >= (rlim_t)settings.maxconns &&
+        setrlimit(RLIMIT_NOFILE, &want) == 0) {
+        return (int)want.rlim_cur;
+    }
+    fprintf(stderr, "failed to set rlimit for open files. Try starting as "
+                    "root or requesting smaller maxconns value.\n");
+    return -1;
 }
 
 static int drop_privileges(void)
@@ -705,11 +735,10 @@ int main(int argc, char **argv)
                 strerror(errno));
     }
     signal(SIGPIPE, SIG_IGN);
-    if (evthread_use_pthreads() != 0) {
-        fprintf(stderr, "libevent has no pthreads support\n");
-        return EX_OSERR;
-    }
     util_clock_init();
+    if (settings.sasl && sasl_init(settings.sasl_pwdb) != 0) {
+        return EX_USAGE;
+    }
     if (start_storage() != 0 || stats_init(settings.num_threads) != 0 ||
         conn_init(maxfds) != 0) {
         return EX_OSERR;

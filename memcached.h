@@ -55,7 +55,8 @@ struct item {
 #define ITEM_LINKED   0x01      /* in the hash table and an LRU */
 #define ITEM_FETCHED  0x02      /* read at least once since stored */
 #define ITEM_SLABBED  0x04      /* on a slab free list */
-#define ITEM_ACTIVE   0x08      /* fetched again after the first fetch */
+#define ITEM_ACTIVE   0x08      /* read since it last reached its LRU tail:
+                                   earns one more trip (second chance) */
 
 #define ITEM_HDR_SIZE (offsetof(struct item, data))
 #define ITEM_key(it) ((it)->data)

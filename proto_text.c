@@ -821,15 +821,6 @@ enum proto_result proto_text_process(struct conn *c)
     char *el, *line_end, *rest;
     int ntok;
 
-    if (c->proto == CPROTO_NEGOTIATE) {
-        if ((unsigned char)c->rcurr[0] == 0x80 ||
-            settings.binding_protocol == PROTO_BINARY) {
-            /* Binary protocol arrives with issue #3; until then the
-             * connection is refused rather than misread. */
-            return PROTO_CLOSE;
-        }
-        c->proto = CPROTO_TEXT;
-    }
     el = memchr(c->rcurr, '\n', c->rbytes);
     if (el == NULL) {
         if (c->rbytes > TEXT_LINE_MAX && !long_line_ok(c)) {

@@ -69,6 +69,8 @@ struct settings {
     int warm_lru_pct;           /* -o warm_lru_pct: accepted, no effect */
     double hot_max_factor;      /* -o hot_max_factor: accepted, no effect */
     double warm_max_factor;     /* -o warm_max_factor: accepted, no effect */
+    bool sasl;                  /* -S: SASL required (binary only) */
+    char *sasl_pwdb;            /* -o sasl_pwdb / MEMCACHED_SASL_PWDB */
     char prefix_delimiter;      /* -D: key prefix end for stats detail */
 };
 

@@ -230,7 +230,7 @@ void stats_settings(struct strbuf *sb)
     sb_stat(sb, "tcp_backlog", "%d", settings.backlog);
     sb_stat(sb, "binding_protocol", "%s",
             protos[settings.binding_protocol]);
-    sb_stat(sb, "auth_enabled_sasl", "no");
+    sb_stat(sb, "auth_enabled_sasl", "%s", yesno(settings.sasl));
     sb_stat(sb, "auth_enabled_ascii", "no");
     sb_stat(sb, "item_size_max", "%d", settings.item_size_max);
     sb_stat(sb, "maxconns_fast", "%s", yesno(settings.maxconns_fast));

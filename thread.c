@@ -167,6 +167,8 @@ static void notify_cb(evutil_socket_t fd, short which, void *arg)
     for (i = 0; i < n; i++) {
         if (buf[i] == 'c') {
             adopt(w);
+        } else if (buf[i] == 'w') {
+            conn_watch_wake(w);
         } else if (buf[i] == 'q') {
             conn_close_all(w);
             event_base_loopbreak(w->base);
@@ -210,6 +212,7 @@ static int worker_setup(struct worker *w, int i)
     w->notify_rd = fds[0];
     w->notify_wr = fds[1];
     evutil_make_socket_nonblocking(w->notify_rd);
+    evutil_make_socket_nonblocking(w->notify_wr);
     pthread_mutex_init(&w->q_lock, NULL);
     w->notify_ev = event_new(w->base, w->notify_rd, EV_READ | EV_PERSIST,
                              notify_cb, w);
@@ -252,13 +255,27 @@ int workers_start(int n)
     return 0;
 }
 
+/* The pipe is non-blocking so that a flood of wake-ups can never block
+ * a sender; work items ('c', 'q') are retried until they fit. */
 static void notify(struct worker *w, char what)
 {
     while (write(w->notify_wr, &what, 1) != 1) {
-        if (errno != EINTR && errno != EAGAIN) {
+        if (errno == EAGAIN) {
+            usleep(100);
+        } else if (errno != EINTR) {
             log_warn("worker notify failed: %s", strerror(errno));
             return;
         }
+    }
+}
+
+void workers_wake_watchers(struct worker *w)
+{
+    char what = 'w';
+
+    /* A full pipe means the worker will wake anyway. */
+    if (write(w->notify_wr, &what, 1) != 1) {
+        return;
     }
 }
 

@@ -52,5 +52,7 @@ void workers_dispatch(int sfd, bool is_unix, const char *listen_addr);
 /* Ask every worker to close its connections and exit; join them. */
 void workers_stop(void);
 int workers_count(void);
+/* Ask worker w to flush its watcher connections (any thread). */
+void workers_wake_watchers(struct worker *w);
 
 #endif

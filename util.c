@@ -157,19 +157,35 @@ void util_clock_init(void)
     process_started = current_time - ITEM_UPDATE_INTERVAL - 2;
 }
 
+/* Two digits per step from a 200-byte table: the reply path formats
+ * flags, lengths and CAS values for every hit. */
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
 int util_u64toa(uint64_t v, char *buf)
 {
     char tmp[MAX_NUMBER_LEN + 1];
-    int n = 0;
-    int i;
+    char *p = tmp + sizeof(tmp);
+    int n;
 
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (i = 0; i < n; i++) {
-        buf[i] = tmp[n - 1 - i];
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        p[0] = digit_pairs[r * 2];
+        p[1] = digit_pairs[r * 2 + 1];
     }
+    if (v >= 10) {
+        p -= 2;
+        p[0] = digit_pairs[v * 2];
+        p[1] = digit_pairs[v * 2 + 1];
+    } else {
+        *--p = (char)('0' + v);
+    }
+    n = (int)(tmp + sizeof(tmp) - p);
+    memcpy(buf, p, (size_t)n);
     buf[n] = '\0';
     return n;
 }

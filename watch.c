@@ -12,8 +12,8 @@
 #include "watch.h"
 #include "conn.h"
 #include "settings.h"
+#include "thread.h"
 
-#include <event2/event.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -155,7 +155,8 @@ static void publish(unsigned flag, const char *fmt, ...)
     }
     gettimeofday(&tv, NULL);
     pthread_mutex_lock(&watch_lock);
-    hn = snprintf(head, sizeof(head), "ts=%ld.%06ld gid=%llu ",
+    /* memcached prints the microseconds without zero padding. */
+    hn = snprintf(head, sizeof(head), "ts=%ld.%ld gid=%llu ",
                   (long)tv.tv_sec, (long)tv.tv_usec,
                   (unsigned long long)++gid);
     for (w = watchers; w != NULL; w = w->next) {
@@ -168,9 +169,12 @@ static void publish(unsigned flag, const char *fmt, ...)
         }
         memcpy(w->buf + w->len, head, (size_t)hn);
         memcpy(w->buf + w->len + hn, line, (size_t)n);
+        if (w->len == 0) {
+            /* First line since the last flush: wake the owning worker. */
+            workers_wake_watchers(w->c->thread);
+        }
         w->len += (size_t)(hn + n);
         lines_sent++;
-        event_active(w->c->ev, EV_WRITE, 0);
     }
     pthread_mutex_unlock(&watch_lock);
 }

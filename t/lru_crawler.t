@@ -108,13 +108,18 @@ is($srv->cmd('lru_crawler'), "ERROR\r\n", 'lru_crawler alone: ERROR');
 
 # disable / enable
 is($srv->cmd('lru_crawler disable'), "OK\r\n", 'disable: OK');
-is($srv->stats('settings')->{lru_crawler}, 'no', 'settings lru_crawler no');
+# memcached stops the crawler thread asynchronously: poll
+ok(MemcTest::wait_until(sub {
+    $srv->stats('settings')->{lru_crawler} eq 'no' }, 5, 'crawler to stop'),
+   'settings lru_crawler no');
 is($srv->cmd('lru_crawler crawl all'),
    "CLIENT_ERROR lru crawler disabled\r\n", 'crawl while disabled');
 is($srv->cmd('lru_crawler metadump all'),
    "CLIENT_ERROR lru crawler disabled\r\n", 'metadump while disabled');
 is($srv->cmd('lru_crawler enable'), "OK\r\n", 'enable: OK');
-is($srv->stats('settings')->{lru_crawler}, 'yes', 'settings lru_crawler yes');
+ok(MemcTest::wait_until(sub {
+    $srv->stats('settings')->{lru_crawler} eq 'yes' }, 5, 'crawler to start'),
+   'settings lru_crawler yes');
 is($srv->cmd('lru_crawler sleep 0'), "OK\r\n", 'sleep 0: OK');
 
 # expired items are reclaimed by the crawler

@@ -11,7 +11,8 @@ use strict;
 use warnings;
 
 use Carp qw(croak);
-use Errno qw(EINTR EAGAIN EWOULDBLOCK EINPROGRESS);
+use Cwd ();
+use Errno qw(EINTR EAGAIN EWOULDBLOCK);
 use Exporter qw(import);
 use File::Spec;
 use File::Temp qw(tempdir);
@@ -19,7 +20,6 @@ use FindBin;
 use IO::Select;
 use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
-use Socket qw(SOL_SOCKET SO_REUSEADDR);
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(memc_bin srcdir wait_until free_port run_cmd tmp_dir
@@ -29,6 +29,8 @@ our $START_TIMEOUT = 10;    # seconds until the server must answer
 our $IO_TIMEOUT    = 10;    # default per-read timeout
 
 my %OWNED;                  # pid => pid of the process that started it
+our $SEQ = 0;               # server log file counter
+our $RUN_SEQ = 0;           # run_cmd file counter
 
 # ---------------------------------------------------------------------------
 # small free functions
@@ -37,13 +39,16 @@ sub memc_bin {
     return $ENV{MEMCACHED_BIN} || '/usr/bin/memcached';
 }
 
+# the source tree: $PAIRCACHED_SRCDIR (set by "make check"), else the
+# parent of the directory holding the running t/*.t file
 sub srcdir {
     return $ENV{PAIRCACHED_SRCDIR} if $ENV{PAIRCACHED_SRCDIR};
-    # t/lib/MemcTest.pm -> source dir is two levels up from this file
-    my $here = File::Spec->rel2abs(__FILE__);
-    my ($vol, $dir) = File::Spec->splitpath($here);
-    my $src = File::Spec->catdir($dir, File::Spec->updir, File::Spec->updir);
-    return File::Spec->canonpath($src);
+    my $t = $FindBin::Bin;
+    $t = File::Spec->catdir((File::Spec->splitpath(
+        File::Spec->rel2abs(__FILE__)))[1], File::Spec->updir)
+        unless -d $t && -d "$t/lib";
+    my $src = File::Spec->catdir($t, File::Spec->updir);
+    return Cwd::abs_path($src) // $src;
 }
 
 my $TMP;
@@ -197,7 +202,7 @@ sub start {
         next if $last_err =~ /in use|failed to listen|bind/i;
         last;
     }
-    croak "server did not start: $last_err";
+    croak "server did not start (" . memc_bin() . "): $last_err";
 }
 
 sub _spawn {
@@ -241,18 +246,31 @@ sub _spawn {
     return 0;
 }
 
+# true when the port answers "version" and the answering process is
+# ours ("stats" pid): with tests running in parallel another test's
+# server could hold the port while ours is failing to bind.  A
+# MEMCACHED_BIN wrapper script must therefore exec the server.
 sub _answers_version {
     my ($self) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => $self->{host},
                                   PeerPort => $self->{port},
                                   Proto => 'tcp', Timeout => 1)
         or return 0;
-    my $line = eval {
+    my $ok = eval {
         _write_all($s, "version\r\n", 2);
-        _read_line($s, 2);
+        my $line = _read_line($s, 2);
+        die "no version\n" unless defined $line && $line =~ /^VERSION /;
+        _write_all($s, "stats\r\n", 2);
+        my $pid;
+        while (defined(my $l = _read_line($s, 2))) {
+            $pid = $1 if $l =~ /^STAT pid (\d+)\r\n/;
+            last if $l eq "END\r\n" || $l =~ /ERROR/;
+        }
+        # a server without a pid stat is accepted on "version" alone
+        !defined $pid || $pid == $self->{pid};
     };
     close $s;
-    return defined $line && $line =~ /^VERSION /;
+    return $ok ? 1 : 0;
 }
 
 sub port { $_[0]{port} }
@@ -352,6 +370,16 @@ END {
 
 # a write to a connection the server closed must fail, not kill us
 $SIG{PIPE} = 'IGNORE';
+
+# a hung server must not hang "make check": each test file gets a
+# deadline (MEMCTEST_TIMEOUT seconds, default 300), then fails
+our $FILE_TIMEOUT = $ENV{MEMCTEST_TIMEOUT} || 300;
+$SIG{ALRM} = sub {
+    print STDOUT "not ok - test file timed out after ${FILE_TIMEOUT}s\n";
+    print STDERR "# test file timed out after ${FILE_TIMEOUT}s\n";
+    exit 124;
+};
+alarm $FILE_TIMEOUT;
 
 # make SIGINT/SIGTERM of the test itself run END
 $SIG{INT}  = sub { exit 130 } unless ref $SIG{INT};

@@ -1,0 +1,772 @@
+/*
+ * loadgen.c: closed-loop load generator for bench/run.sh.
+ * Owns: N non-blocking connections on one epoll, exactly one request in
+ * flight per connection, the text, binary and meta protocols, and a
+ * one-line summary.  Not: starting servers or statistics over rounds
+ * (bench/harness.pl does that).  Talks to loopback addresses only.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KEY_MAX 32          /* longest key we format, with the NUL */
+#define MAX_WIDTH 100       /* most keys in one multi-get */
+#define MAX_EVENTS 256      /* epoll_wait batch */
+
+/* binary protocol opcodes and magics (protocol_binary.h in memcached) */
+#define BIN_REQ 0x80
+#define BIN_RES 0x81
+#define BIN_GET 0x00
+#define BIN_SET 0x01
+#define BIN_GETQ 0x09
+#define BIN_NOOP 0x0a
+#define BIN_HDR 24
+
+enum proto {
+    PROTO_TEXT,
+    PROTO_BINARY,
+    PROTO_META
+};
+
+enum req_type {
+    REQ_GET,
+    REQ_SET
+};
+
+enum parse_result {
+    PARSE_MORE,             /* response incomplete: read more */
+    PARSE_DONE,             /* response complete */
+    PARSE_BROKEN            /* cannot make sense of the bytes: give up */
+};
+
+/* Command line, fixed for the whole run. */
+struct options {
+    int port;               /* server TCP port on host */
+    const char *host;       /* server address, must be 127.x.y.z */
+    int conns;              /* connections, one request in flight each */
+    uint32_t keys;          /* key space: key:00000000 .. keys-1 */
+    uint32_t value_len;     /* bytes per stored value */
+    double get_ratio;       /* fraction of requests that are gets */
+    int width;              /* keys per get (1: single get) */
+    enum proto proto;       /* wire protocol */
+    double duration;        /* stop issuing after this many seconds */
+    uint64_t count;         /* stop issuing after this many requests */
+    int preload;            /* set every key once, then stop */
+    double time_limit;      /* hard limit on the whole run, seconds */
+    uint64_t seed;          /* PRNG seed; connection i uses seed + i */
+    double wait;            /* >0: only wait for the server to answer */
+};
+
+/* One connection and its request in flight. */
+struct conn {
+    int fd;                 /* non-blocking socket */
+    int id;                 /* index, for the PRNG seed */
+    uint64_t rng;           /* xorshift64* state */
+    char *wbuf;             /* request being written */
+    size_t wcap;            /* wbuf size */
+    size_t wlen;            /* request length */
+    size_t woff;            /* bytes of it written so far */
+    char *rbuf;             /* response bytes read, unparsed from roff */
+    size_t rcap;            /* rbuf size */
+    size_t rlen;            /* bytes in rbuf */
+    size_t roff;            /* start of the first unparsed element */
+    enum req_type type;     /* what is in flight */
+    int width;              /* keys asked for by the get in flight */
+    int hits;               /* values received for it so far */
+    int busy;               /* 1 while a request is in flight */
+    int want_out;           /* 1 while EPOLLOUT is armed */
+};
+
+/* Counters for the summary line. */
+struct totals {
+    uint64_t issued;        /* requests sent (a multi-get counts once) */
+    uint64_t done;          /* responses complete */
+    uint64_t gets;          /* get requests complete */
+    uint64_t sets;          /* set requests complete */
+    uint64_t get_keys;      /* keys asked for by completed gets */
+    uint64_t hits;          /* values received */
+    uint64_t errors;        /* error replies and short values */
+    uint32_t next_key;      /* next key to store in preload mode */
+};
+
+static struct options opt;
+static struct totals tot;
+static char *value_buf;     /* value_len bytes of payload + "\r\n" */
+static double t_start;      /* first request issued */
+static double t_last;       /* last response completed */
+
+static double now_sec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+
+    if (p == NULL) {
+        die("malloc");
+    }
+    return p;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static int key_format(char *buf, uint32_t k)
+{
+    return snprintf(buf, KEY_MAX, "key:%08u", k);
+}
+
+/*
+ * Request building.  Each builder writes one whole request into c->wbuf,
+ * whose size was computed in conn_new() for the widest request.
+ */
+
+static size_t put(char *dst, const void *src, size_t n)
+{
+    memcpy(dst, src, n);
+    return n;
+}
+
+static size_t bin_header(char *p, uint8_t op, uint16_t keylen,
+                         uint8_t extlen, uint32_t bodylen, uint32_t opaque)
+{
+    uint16_t kl = htons(keylen);
+    uint32_t bl = htonl(bodylen);
+
+    memset(p, 0, BIN_HDR);
+    p[0] = (char)BIN_REQ;
+    p[1] = (char)op;
+    memcpy(p + 2, &kl, 2);
+    p[4] = (char)extlen;
+    memcpy(p + 8, &bl, 4);
+    memcpy(p + 12, &opaque, 4);
+    return BIN_HDR;
+}
+
+static size_t build_get(struct conn *c, const uint32_t *k, int n)
+{
+    char key[KEY_MAX];
+    char *p = c->wbuf;
+    int i, kl;
+
+    if (opt.proto == PROTO_TEXT) {
+        p += put(p, "get", 3);
+        for (i = 0; i < n; i++) {
+            kl = key_format(key, k[i]);
+            *p++ = ' ';
+            p += put(p, key, kl);
+        }
+        p += put(p, "\r\n", 2);
+    } else if (opt.proto == PROTO_META) {
+        for (i = 0; i < n; i++) {
+            kl = key_format(key, k[i]);
+            p += put(p, "mg ", 3);
+            p += put(p, key, kl);
+            p += put(p, n > 1 ? " v q\r\n" : " v\r\n", n > 1 ? 6 : 4);
+        }
+        if (n > 1) {
+            p += put(p, "mn\r\n", 4);
+        }
+    } else {
+        for (i = 0; i < n; i++) {
+            kl = key_format(key, k[i]);
+            p += bin_header(p, n > 1 ? BIN_GETQ : BIN_GET, kl, 0, kl, i);
+            p += put(p, key, kl);
+        }
+        if (n > 1) {
+            p += bin_header(p, BIN_NOOP, 0, 0, 0, n);
+        }
+    }
+    return p - c->wbuf;
+}
+
+static size_t build_set(struct conn *c, uint32_t k)
+{
+    char key[KEY_MAX];
+    char *p = c->wbuf;
+    int kl = key_format(key, k);
+
+    if (opt.proto == PROTO_TEXT) {
+        p += sprintf(p, "set %s 0 0 %u\r\n", key, opt.value_len);
+    } else if (opt.proto == PROTO_META) {
+        p += sprintf(p, "ms %s %u\r\n", key, opt.value_len);
+    } else {
+        p += bin_header(p, BIN_SET, kl, 8, 8 + kl + opt.value_len, 0);
+        memset(p, 0, 8);    /* flags 0, exptime 0 */
+        p += 8;
+        p += put(p, key, kl);
+        return (p - c->wbuf) + put(p, value_buf, opt.value_len);
+    }
+    return (p - c->wbuf) + put(p, value_buf, opt.value_len + 2);
+}
+
+/*
+ * Response parsing.  Each parser consumes whole elements (a status line,
+ * a value line with its data, a binary packet) from c->rbuf + c->roff and
+ * says whether the response to the request in flight is complete.
+ * Elements stay in the buffer until complete, so a parser only ever
+ * re-reads the one element that was cut short.
+ */
+
+static char *find_eol(struct conn *c)
+{
+    return memmem(c->rbuf + c->roff, c->rlen - c->roff, "\r\n", 2);
+}
+
+static int line_is(const char *line, size_t len, const char *word)
+{
+    size_t n = strlen(word);
+
+    return len >= n && memcmp(line, word, n) == 0
+        && (len == n || line[n] == ' ');
+}
+
+/* A value of `bytes` follows a header line of hdr bytes, CRLF included. */
+static enum parse_result take_value(struct conn *c, size_t hdr,
+                                    unsigned long bytes)
+{
+    size_t need = hdr + bytes + 2;
+
+    if (c->rlen - c->roff < need) {
+        return PARSE_MORE;
+    }
+    if (bytes != opt.value_len
+        || memcmp(c->rbuf + c->roff + hdr + bytes, "\r\n", 2) != 0) {
+        tot.errors++;
+    }
+    c->hits++;
+    c->roff += need;
+    return PARSE_DONE;
+}
+
+static enum parse_result parse_text(struct conn *c)
+{
+    for (;;) {
+        char *line = c->rbuf + c->roff;
+        char *eol = find_eol(c);
+        size_t len;
+        unsigned long bytes;
+
+        if (eol == NULL) {
+            return PARSE_MORE;
+        }
+        len = eol - line;
+        if (c->type == REQ_GET && line_is(line, len, "VALUE")) {
+            if (sscanf(line, "VALUE %*s %*u %lu", &bytes) != 1) {
+                return PARSE_BROKEN;
+            }
+            if (take_value(c, len + 2, bytes) == PARSE_MORE) {
+                return PARSE_MORE;
+            }
+            continue;
+        }
+        c->roff += len + 2;
+        if (c->type == REQ_GET ? !line_is(line, len, "END")
+                               : !line_is(line, len, "STORED")) {
+            tot.errors++;
+        }
+        return PARSE_DONE;
+    }
+}
+
+static enum parse_result parse_meta(struct conn *c)
+{
+    for (;;) {
+        char *line = c->rbuf + c->roff;
+        char *eol = find_eol(c);
+        size_t len;
+        unsigned long bytes;
+
+        if (eol == NULL) {
+            return PARSE_MORE;
+        }
+        len = eol - line;
+        if (c->type == REQ_GET && line_is(line, len, "VA")) {
+            if (sscanf(line, "VA %lu", &bytes) != 1) {
+                return PARSE_BROKEN;
+            }
+            if (take_value(c, len + 2, bytes) == PARSE_MORE) {
+                return PARSE_MORE;
+            }
+            if (c->width == 1) {
+                return PARSE_DONE;
+            }
+            continue;
+        }
+        c->roff += len + 2;
+        if (c->type == REQ_SET) {
+            tot.errors += !line_is(line, len, "HD");
+        } else if (c->width == 1) {
+            tot.errors += !line_is(line, len, "EN");
+        } else if (!line_is(line, len, "MN")) {
+            tot.errors++;
+            continue;       /* a quiet get's error: MN still comes */
+        }
+        return PARSE_DONE;
+    }
+}
+
+static enum parse_result parse_binary(struct conn *c)
+{
+    while (c->rlen - c->roff >= BIN_HDR) {
+        unsigned char *h = (unsigned char *)c->rbuf + c->roff;
+        uint32_t body;
+        uint16_t status;
+        uint8_t op = h[1];
+
+        memcpy(&body, h + 8, 4);
+        body = ntohl(body);
+        memcpy(&status, h + 6, 2);
+        status = ntohs(status);
+        if (h[0] != BIN_RES) {
+            return PARSE_BROKEN;
+        }
+        if (c->rlen - c->roff < BIN_HDR + (size_t)body) {
+            return PARSE_MORE;
+        }
+        c->roff += BIN_HDR + body;
+        if ((op == BIN_GET || op == BIN_GETQ) && status == 0) {
+            c->hits++;
+            if (body - h[4] - ((h[2] << 8) | h[3]) != opt.value_len) {
+                tot.errors++;
+            }
+        } else if (status != 0 && !(op == BIN_GET && status == 1)) {
+            tot.errors++;
+        }
+        if (op != BIN_GETQ) {
+            return PARSE_DONE;
+        }
+    }
+    return PARSE_MORE;
+}
+
+/*
+ * Connection life: conn_new() connects; issue() sends the next request
+ * or parks the connection when the run is over; on_readable() and
+ * on_writable() move bytes and call issue() again when a response is
+ * complete.  `inflight` counts busy connections; the run ends at zero.
+ */
+
+static int epfd;
+static int inflight;
+
+static void set_events(struct conn *c, int want_out)
+{
+    struct epoll_event ev;
+
+    if (c->want_out == want_out) {
+        return;
+    }
+    ev.events = EPOLLIN | (want_out ? EPOLLOUT : 0);
+    ev.data.ptr = c;
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+        die("epoll_ctl");
+    }
+    c->want_out = want_out;
+}
+
+static int host_is_loopback(const char *host)
+{
+    struct in_addr a;
+
+    if (inet_pton(AF_INET, host, &a) != 1) {
+        return 0;
+    }
+    return (ntohl(a.s_addr) >> 24) == 127;
+}
+
+static int connect_to_server(int nonblock)
+{
+    struct sockaddr_in sa;
+    int fd, one = 1;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(opt.port);
+    inet_pton(AF_INET, opt.host, &sa.sin_addr);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        die("socket");
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (nonblock && fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+        die("fcntl");
+    }
+    return fd;
+}
+
+static struct conn *conn_new(int id)
+{
+    struct conn *c = xmalloc(sizeof(*c));
+    struct epoll_event ev;
+    size_t per_key = KEY_MAX + BIN_HDR + 16;
+
+    memset(c, 0, sizeof(*c));
+    c->id = id;
+    c->rng = opt.seed + 0x9E3779B97F4A7C15ULL * (id + 1);
+    c->wcap = opt.value_len + 128 + per_key * (MAX_WIDTH + 1);
+    c->wbuf = xmalloc(c->wcap);
+    c->rcap = (opt.value_len + 128) * (size_t)opt.width + 4096;
+    c->rbuf = xmalloc(c->rcap);
+    c->fd = connect_to_server(1);
+    if (c->fd < 0) {
+        die("connect");
+    }
+    ev.events = EPOLLIN;
+    ev.data.ptr = c;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+        die("epoll_ctl");
+    }
+    return c;
+}
+
+static int may_issue(void)
+{
+    if (opt.preload) {
+        return tot.next_key < opt.keys;
+    }
+    if (opt.count > 0 && tot.issued >= opt.count) {
+        return 0;
+    }
+    if (opt.duration > 0 && now_sec() - t_start >= opt.duration) {
+        return 0;
+    }
+    return 1;
+}
+
+static int try_write(struct conn *c)
+{
+    while (c->woff < c->wlen) {
+        ssize_t n = write(c->fd, c->wbuf + c->woff, c->wlen - c->woff);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            set_events(c, 1);
+            return 0;
+        }
+        if (n < 0) {
+            die("write");
+        }
+        c->woff += n;
+    }
+    set_events(c, 0);
+    return 0;
+}
+
+static void issue(struct conn *c)
+{
+    uint32_t k[MAX_WIDTH];
+    int i;
+
+    if (!may_issue()) {
+        c->busy = 0;
+        inflight--;
+        return;
+    }
+    if (opt.preload) {
+        c->type = REQ_SET;
+        c->wlen = build_set(c, tot.next_key++);
+    } else if ((rng_next(&c->rng) >> 11) * 0x1.0p-53 < opt.get_ratio) {
+        c->type = REQ_GET;
+        for (i = 0; i < opt.width; i++) {
+            k[i] = rng_next(&c->rng) % opt.keys;
+        }
+        c->wlen = build_get(c, k, opt.width);
+    } else {
+        c->type = REQ_SET;
+        c->wlen = build_set(c, rng_next(&c->rng) % opt.keys);
+    }
+    c->width = c->type == REQ_GET ? opt.width : 0;
+    c->hits = 0;
+    c->woff = 0;
+    tot.issued++;
+    try_write(c);
+}
+
+static void complete(struct conn *c)
+{
+    size_t left = c->rlen - c->roff;
+
+    if (left > 0) {
+        /* depth is 1, so nothing should follow a complete response */
+        fprintf(stderr, "loadgen: %zu unexpected bytes\n", left);
+        exit(2);
+    }
+    c->rlen = c->roff = 0;
+    tot.done++;
+    if (c->type == REQ_GET) {
+        tot.gets++;
+        tot.get_keys += c->width;
+        tot.hits += c->hits;
+    } else {
+        tot.sets++;
+    }
+    t_last = now_sec();
+    issue(c);
+}
+
+static void on_readable(struct conn *c)
+{
+    enum parse_result r;
+    ssize_t n;
+
+    if (c->rlen == c->rcap) {
+        c->rcap *= 2;
+        c->rbuf = realloc(c->rbuf, c->rcap);
+        if (c->rbuf == NULL) {
+            die("realloc");
+        }
+    }
+    n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+        return;
+    }
+    if (n <= 0) {
+        fprintf(stderr, "loadgen: connection %d closed by server\n", c->id);
+        exit(2);
+    }
+    c->rlen += n;
+    if (!c->busy) {
+        fprintf(stderr, "loadgen: unsolicited bytes\n");
+        exit(2);
+    }
+    if (opt.proto == PROTO_TEXT) {
+        r = parse_text(c);
+    } else if (opt.proto == PROTO_META) {
+        r = parse_meta(c);
+    } else {
+        r = parse_binary(c);
+    }
+    if (r == PARSE_BROKEN) {
+        fprintf(stderr, "loadgen: cannot parse reply: %.40s\n",
+                c->rbuf + c->roff);
+        exit(2);
+    }
+    if (r == PARSE_DONE) {
+        complete(c);
+    }
+}
+
+/*
+ * Wait mode (-W): poll the server with "version" until it answers or the
+ * deadline passes.  Used by the harness instead of a bare sleep.
+ */
+static int wait_for_server(void)
+{
+    double deadline = now_sec() + opt.wait;
+    struct timeval tv = { 0, 200000 };
+    char buf[256];
+
+    while (now_sec() < deadline) {
+        int fd = connect_to_server(0);
+        ssize_t n = -1;
+
+        if (fd >= 0) {
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+            if (write(fd, "version\r\n", 9) == 9) {
+                n = read(fd, buf, sizeof(buf) - 1);
+            }
+            close(fd);
+            if (n > 8 && memcmp(buf, "VERSION ", 8) == 0) {
+                return 0;
+            }
+        }
+        usleep(20000);
+    }
+    fprintf(stderr, "loadgen: no answer on %s:%d\n", opt.host, opt.port);
+    return 1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+        "usage: loadgen -p PORT [options]\n"
+        "  -H HOST    server address, loopback only (127.0.0.1)\n"
+        "  -c N       connections, one request in flight each (1)\n"
+        "  -k N       key space key:00000000 .. N-1 (100000)\n"
+        "  -v BYTES   value size (1024)\n"
+        "  -g RATIO   fraction of requests that are gets (0.9)\n"
+        "  -w N       keys per get, multi-get when > 1 (1)\n"
+        "  -P PROTO   text, binary or meta (text)\n"
+        "  -d SEC     issue requests for SEC seconds\n"
+        "  -n N       issue N requests in all\n"
+        "  -L         preload: set each key once, then stop\n"
+        "  -T SEC     hard limit on the whole run (300)\n"
+        "  -s SEED    PRNG seed (1)\n"
+        "  -W SEC     only wait until the server answers 'version'\n"
+        "prints: requests= gets= sets= get_keys= hits= misses= errors=\n"
+        "        elapsed= rps=\n");
+    exit(2);
+}
+
+static enum proto parse_proto(const char *s)
+{
+    if (strcmp(s, "text") == 0) {
+        return PROTO_TEXT;
+    }
+    if (strcmp(s, "binary") == 0) {
+        return PROTO_BINARY;
+    }
+    if (strcmp(s, "meta") == 0) {
+        return PROTO_META;
+    }
+    usage();
+    return PROTO_TEXT;
+}
+
+static void parse_args(int argc, char **argv)
+{
+    int ch;
+
+    opt.host = "127.0.0.1";
+    opt.conns = 1;
+    opt.keys = 100000;
+    opt.value_len = 1024;
+    opt.get_ratio = 0.9;
+    opt.width = 1;
+    opt.time_limit = 300;
+    opt.seed = 1;
+    while ((ch = getopt(argc, argv, "p:H:c:k:v:g:w:P:d:n:LT:s:W:")) != -1) {
+        switch (ch) {
+        case 'p': opt.port = atoi(optarg); break;
+        case 'H': opt.host = optarg; break;
+        case 'c': opt.conns = atoi(optarg); break;
+        case 'k': opt.keys = strtoul(optarg, NULL, 10); break;
+        case 'v': opt.value_len = strtoul(optarg, NULL, 10); break;
+        case 'g': opt.get_ratio = atof(optarg); break;
+        case 'w': opt.width = atoi(optarg); break;
+        case 'P': opt.proto = parse_proto(optarg); break;
+        case 'd': opt.duration = atof(optarg); break;
+        case 'n': opt.count = strtoull(optarg, NULL, 10); break;
+        case 'L': opt.preload = 1; break;
+        case 'T': opt.time_limit = atof(optarg); break;
+        case 's': opt.seed = strtoull(optarg, NULL, 10); break;
+        case 'W': opt.wait = atof(optarg); break;
+        default: usage();
+        }
+    }
+    if (opt.port <= 0 || opt.conns < 1 || opt.keys < 1 || opt.width < 1
+        || opt.width > MAX_WIDTH || opt.time_limit <= 0) {
+        usage();
+    }
+    if (!host_is_loopback(opt.host)) {
+        fprintf(stderr, "loadgen: %s is not a loopback address\n",
+                opt.host);
+        exit(2);
+    }
+    if (!opt.preload && opt.wait <= 0 && opt.duration <= 0
+        && opt.count == 0) {
+        fprintf(stderr, "loadgen: give -d, -n or -L\n");
+        exit(2);
+    }
+}
+
+static void print_summary(void)
+{
+    double elapsed = t_last > t_start ? t_last - t_start : 0;
+
+    printf("requests=%llu gets=%llu sets=%llu get_keys=%llu hits=%llu "
+           "misses=%llu errors=%llu elapsed=%.6f rps=%.1f\n",
+           (unsigned long long)tot.done, (unsigned long long)tot.gets,
+           (unsigned long long)tot.sets, (unsigned long long)tot.get_keys,
+           (unsigned long long)tot.hits,
+           (unsigned long long)(tot.get_keys - tot.hits),
+           (unsigned long long)tot.errors, elapsed,
+           elapsed > 0 ? tot.done / elapsed : 0.0);
+}
+
+static void run(void)
+{
+    struct epoll_event evs[MAX_EVENTS];
+    struct conn **conns = xmalloc(sizeof(*conns) * opt.conns);
+    double hard_end;
+    int i, n;
+
+    for (i = 0; i < opt.conns; i++) {
+        conns[i] = conn_new(i);
+    }
+    t_start = t_last = now_sec();
+    hard_end = t_start + opt.time_limit;
+    for (i = 0; i < opt.conns; i++) {
+        conns[i]->busy = 1;
+        inflight++;
+        issue(conns[i]);
+    }
+    while (inflight > 0) {
+        n = epoll_wait(epfd, evs, MAX_EVENTS, 100);
+        if (n < 0 && errno != EINTR) {
+            die("epoll_wait");
+        }
+        for (i = 0; i < n; i++) {
+            struct conn *c = evs[i].data.ptr;
+
+            if (evs[i].events & EPOLLOUT) {
+                try_write(c);
+            }
+            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+                on_readable(c);
+            }
+        }
+        if (now_sec() > hard_end) {
+            fprintf(stderr, "loadgen: time limit hit, %d in flight\n",
+                    inflight);
+            print_summary();
+            exit(3);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    if (opt.wait > 0) {
+        return wait_for_server();
+    }
+    value_buf = xmalloc(opt.value_len + 2);
+    memset(value_buf, 'x', opt.value_len);
+    memcpy(value_buf + opt.value_len, "\r\n", 2);
+    epfd = epoll_create1(0);
+    if (epfd < 0) {
+        die("epoll_create1");
+    }
+    run();
+    print_summary();
+    return tot.errors > 0 ? 1 : 0;
+}

@@ -1,0 +1,33 @@
+# targets.pl: the servers a load runs against, read by harness.pl.
+# A target is a name and a list of server command lines; the load
+# generator talks to the first server, and CPU, RSS, system calls and
+# instructions are summed over all of them (so a replicated pair is a
+# target with two command lines).  Placeholders: %PORT% is this
+# server's port, %PORT0%, %PORT1%, ... the ports of the target's servers
+# by index.  Every server gets taskset -c 0 (and valgrind for callgrind
+# loads) put in front by the harness.
+#
+# Settings, the same for every target (see README.md, "Server settings"):
+# one worker thread on one pinned core, UDP off, loopback only, a 2 GiB
+# cache so that no load evicts, and the default 1024 connections written
+# out because valgrind needs it (harness.pl sets ulimit -n to it + 12).
+use strict;
+use warnings;
+
+my @server_args = (
+    '-p', '%PORT%', '-U', '0', '-l', '127.0.0.1',
+    '-t', '1', '-m', '2048', '-c', '1024',
+    ($> == 0 ? ('-u', 'root') : ()),
+);
+
+my $reference = $ENV{REFERENCE_BIN} || '/usr/bin/memcached';
+my $ours = $ENV{MEMCACHED_BIN} || die "MEMCACHED_BIN not set\n";
+
+[
+    { name => 'reference', servers => [[$reference, @server_args]] },
+    { name => 'ours', servers => [[$ours, @server_args]] },
+    # Later, a replicated pair:
+    # { name => 'ours-pair', servers => [
+    #       [$ours, @server_args, '--peer', '127.0.0.1:%PORT1%'],
+    #       [$ours, @server_args, '--peer', '127.0.0.1:%PORT0%'] ] },
+];
