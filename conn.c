@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "log.h"
 #include "proto_bin.h"
+#include "proto_meta.h"
 #include "proto_text.h"
 #include "settings.h"
 #include "stats.h"
@@ -408,6 +409,7 @@ void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
     c->nr.mode = mode;
     c->nr.cas = cas;
     c->nr.noreply = noreply;
+    c->nr.meta = false;
     set_state(c, CONN_NREAD);
 }
 
@@ -781,6 +783,8 @@ static void drive(struct conn *c, short which)
                 set_state(c, CONN_READ);
                 if (c->proto == CPROTO_BINARY) {
                     proto_bin_complete_nread(c);
+                } else if (c->nr.meta) {
+                    proto_meta_complete_nread(c);
                 } else {
                     proto_text_complete_nread(c);
                 }

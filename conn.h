@@ -51,6 +51,7 @@ struct nread {
     enum store_mode mode;       /* store mode to apply */
     uint64_t cas;               /* client's cas token */
     bool noreply;               /* no reply on success */
+    bool meta;                  /* an ms data block (proto_meta.c) */
 };
 
 struct conn {

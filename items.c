@@ -177,6 +177,7 @@ static void lru_bump(struct item *it)
     struct lru *l = &lrus[it->slabs_clsid];
 
     if (it->atime + ITEM_UPDATE_INTERVAL >= current_time) {
+        it->atime = current_time;
         return;
     }
     if (pthread_mutex_trylock(&l->lock) != 0) {
@@ -454,7 +455,8 @@ static struct item *do_item_get(const char *key, size_t nkey, uint32_t hv,
 }
 
 /* Every read sets ACTIVE, which buys the item one more trip through its
- * LRU when it reaches the tail (second chance, CLOCK style). */
+ * LRU when it reaches the tail (second chance, CLOCK style), and records
+ * the access time (meta l). */
 static void mark_fetched(struct item *it)
 {
     it->it_flags |= ITEM_FETCHED | ITEM_ACTIVE;
@@ -519,7 +521,8 @@ static struct item *concat(struct item *old, struct item *it, bool append)
 }
 
 static enum store_result do_item_store(struct item *it, enum store_mode mode,
-                                       uint64_t *cas, uint32_t hv)
+                                       uint64_t *cas, uint32_t hv,
+                                       bool invalidate)
 {
     enum get_result why;
     struct item *old = do_item_get(ITEM_key(it), it->nkey, hv, &why);
@@ -543,6 +546,13 @@ static enum store_result do_item_store(struct item *it, enum store_mode mode,
         if (old == NULL) {
             res = STORE_NOT_FOUND;
             goto out;
+        }
+        if (invalidate && *cas < old->version) {
+            /* An older writer: keep its value, but stale, with the
+             * current deadline and any recache token already handed out. */
+            it->it_flags |= ITEM_STALE | (old->it_flags & ITEM_TOKEN_SENT);
+            it->exptime = old->exptime;
+            break;
         }
         if (old->version != *cas) {
             res = STORE_EXISTS;
@@ -594,9 +604,136 @@ enum store_result item_store(struct item *it, enum store_mode mode,
     enum store_result res;
 
     item_lock(hv);
-    res = do_item_store(it, mode, cas, hv);
+    res = do_item_store(it, mode, cas, hv, false);
     item_unlock(hv);
     return res;
+}
+
+enum store_result item_store_meta(struct item *it, enum store_mode mode,
+                                  uint64_t *cas, bool invalidate)
+{
+    uint32_t hv = hash(ITEM_key(it), it->nkey);
+    enum store_result res;
+
+    item_lock(hv);
+    res = do_item_store(it, mode, cas, hv, invalidate);
+    item_unlock(hv);
+    return res;
+}
+
+bool item_delete_meta(const char *key, size_t nkey, uint64_t cas,
+                      bool invalidate, bool set_ttl, uint32_t exptime,
+                      bool *exists)
+{
+    uint32_t hv;
+    enum get_result why;
+    struct item *it;
+    bool done = false;
+
+    if (!invalidate) {
+        return item_delete(key, nkey, cas, exists);
+    }
+    hv = hash(key, nkey);
+    item_lock(hv);
+    it = do_item_get(key, nkey, hv, &why);
+    *exists = it != NULL;
+    if (it != NULL && (cas == 0 || cas == it->version)) {
+        it->it_flags |= ITEM_STALE;
+        it->it_flags &= ~ITEM_TOKEN_SENT;
+        it->version = item_next_version();
+        if (set_ttl) {
+            it->exptime = exptime;
+        }
+        notify(MUT_STORE, it);
+        done = true;
+    }
+    item_unlock(hv);
+    if (it != NULL) {
+        item_remove(it);
+    }
+    return done;
+}
+
+struct item *item_peek(const char *key, size_t nkey)
+{
+    uint32_t hv = hash(key, nkey);
+    enum get_result why;
+    struct item *it;
+
+    item_lock(hv);
+    it = do_item_get(key, nkey, hv, &why);
+    item_unlock(hv);
+    return it;
+}
+
+/* A miss with N: link an empty item this client is told to fill. */
+static struct item *vivify(const char *key, size_t nkey, uint32_t exptime,
+                           uint32_t hv)
+{
+    enum alloc_result why;
+    struct item *it = item_alloc(key, nkey, 0, exptime, 2, &why);
+
+    if (it == NULL) {
+        return NULL;
+    }
+    memcpy(ITEM_data(it), "\r\n", 2);
+    it->version = item_next_version();
+    do_item_link(it, hv);
+    notify(MUT_STORE, it);
+    return it;
+}
+
+struct item *item_get_meta(const char *key, size_t nkey,
+                           const struct meta_get_opts *o,
+                           struct meta_get_info *r, enum get_result *why)
+{
+    uint32_t hv = hash(key, nkey);
+    struct item *it;
+    bool created = false;
+
+    memset(r, 0, sizeof(*r));
+    item_lock(hv);
+    it = do_item_get(key, nkey, hv, why);
+    if (it == NULL && o->vivify) {
+        it = vivify(key, nkey, o->viv_exptime, hv);
+        created = it != NULL;
+    }
+    if (it == NULL) {
+        item_unlock(hv);
+        return NULL;
+    }
+    r->fetched_before = (it->it_flags & ITEM_FETCHED) != 0;
+    r->last_access = current_time - it->atime;
+    r->exptime_before = it->exptime;
+    r->won = created;
+    if (o->recache && !o->recache_after_touch && !created &&
+        it->exptime != 0 && it->exptime < o->recache_before) {
+        r->won = true;
+    }
+    if (o->touch) {
+        it->exptime = o->exptime;
+        notify(MUT_TOUCH, it);
+    }
+    if (o->recache && o->recache_after_touch && !created &&
+        it->exptime != 0 && it->exptime < o->recache_before) {
+        r->won = true;
+    }
+    r->token_sent = (it->it_flags & ITEM_TOKEN_SENT) != 0;
+    r->stale = (it->it_flags & ITEM_STALE) != 0;
+    if (r->token_sent) {
+        r->won = false;
+    } else if (r->stale) {
+        r->won = true;
+    }
+    if (r->won) {
+        it->it_flags |= ITEM_TOKEN_SENT;
+    }
+    if (!o->no_bump) {
+        mark_fetched(it);
+    }
+    item_unlock(hv);
+    *why = GET_HIT;
+    return it;
 }
 
 bool item_delete(const char *key, size_t nkey, uint64_t cas, bool *exists)

@@ -98,6 +98,48 @@ struct item *item_get(const char *key, size_t nkey, enum get_result *why);
 struct item *item_touch(const char *key, size_t nkey, uint32_t exptime,
                         enum get_result *why);
 
+/* Meta get (mg): what to do besides looking up. */
+struct meta_get_opts {
+    bool touch;                 /* T: set a new deadline */
+    uint32_t exptime;           /* ... this one */
+    bool vivify;                /* N: create an empty item on a miss */
+    uint32_t viv_exptime;       /* ... with this deadline */
+    bool recache;               /* R: win when the deadline is earlier */
+    uint32_t recache_before;    /* ... than this */
+    bool recache_after_touch;   /* R came after T in the request */
+    bool no_bump;               /* u: leave LRU and fetched state alone */
+};
+
+/* What mg learned about the item (all before this fetch changed it). */
+struct meta_get_info {
+    bool fetched_before;        /* h */
+    uint32_t last_access;       /* l: seconds since the previous access */
+    uint32_t exptime_before;    /* deadline before T applied */
+    bool won;                   /* W: this client should recache */
+    bool stale;                 /* X */
+    bool token_sent;            /* Z: someone else already won */
+};
+
+struct item *item_get_meta(const char *key, size_t nkey,
+                           const struct meta_get_opts *o,
+                           struct meta_get_info *r, enum get_result *why);
+
+/* Like item_store; with invalidate, a CAS token older than the item's
+ * still stores, but the new value is marked stale and keeps the old
+ * deadline (meta ms I). */
+enum store_result item_store_meta(struct item *it, enum store_mode mode,
+                                  uint64_t *cas, bool invalidate);
+
+/* Meta delete: with invalidate, mark stale (new CAS, optional new
+ * deadline) instead of removing.  Returns true if done; *exists tells a
+ * CAS mismatch from a miss. */
+bool item_delete_meta(const char *key, size_t nkey, uint64_t cas,
+                      bool invalidate, bool set_ttl, uint32_t exptime,
+                      bool *exists);
+
+/* A reference to the live item without counting a fetch (me, ma t). */
+struct item *item_peek(const char *key, size_t nkey);
+
 /* Store `it` (from item_alloc) with the given mode.  For STORE_MODE_CAS,
  * *cas is the client's token.  On STORED, *cas is set to the new item's
  * CAS.  The caller keeps its reference to `it`. */

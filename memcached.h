@@ -58,6 +58,10 @@ struct item {
 #define ITEM_ACTIVE   0x08      /* read since it last reached its LRU tail:
                                    earns one more trip (second chance) */
 
+#define ITEM_KEY_BINARY 0x10    /* key was given base64 (meta b flag) */
+#define ITEM_STALE    0x20      /* invalidated (meta I): served with X */
+#define ITEM_TOKEN_SENT 0x40    /* a meta client was told to recache (W) */
+
 #define ITEM_HDR_SIZE (offsetof(struct item, data))
 #define ITEM_key(it) ((it)->data)
 #define ITEM_data(it) ((it)->data + (it)->nkey)

@@ -13,7 +13,6 @@
 #include "memcached.h"
 #include "proto_bin.h"
 #include "conn.h"
-#include "crawler.h"
 #include "items.h"
 #include "log.h"
 #include "sasl.h"
@@ -490,10 +489,9 @@ static void process_flush(struct conn *c, const char *extras)
                                  process_started);
         }
     }
+    /* Unlike text flush_all, memcached's binary FLUSH leaves the memory
+     * to be reclaimed lazily; so do we (curr_items drops on access). */
     item_flush(when);
-    if (when == 0) {
-        crawler_crawl("all");
-    }
     reply_ok(c, 0);
 }
 
@@ -565,9 +563,11 @@ static bool is_storage(uint8_t op)
     }
 }
 
+/* memcached 1.6 has no binary VERBOSITY.  The SASL opcodes are known
+ * (their frames are checked) but answer UNKNOWN_COMMAND without -S. */
 static bool is_known(uint8_t op)
 {
-    return op <= BIN_GATKQ && op != 0x1f;
+    return op <= BIN_GATKQ && op != 0x1f && op != BIN_VERBOSITY;
 }
 
 /* Run a request whose fixed part (and for non-storage, whole body) is at
@@ -615,18 +615,17 @@ static void dispatch(struct conn *c, const char *p)
     case BIN_STAT:
         process_stat(c, key, r->keylen);
         break;
-    case BIN_VERBOSITY:
-        settings.verbose = load32(extras) > 3 ? 3 : (int)load32(extras);
-        reply_ok(c, 0);
-        break;
-    case BIN_SASL_LIST_MECHS: {
-        const char *mechs = sasl_mechs();
-        reply_head(c, BIN_OK, NULL, 0, NULL, 0, (uint32_t)strlen(mechs), 0);
-        conn_out(c, mechs, strlen(mechs));
-        break;
-    }
-    case BIN_SASL_AUTH: case BIN_SASL_STEP:
-        process_sasl(c, key, r->keylen, key + r->keylen, vlen);
+    case BIN_SASL_LIST_MECHS: case BIN_SASL_AUTH: case BIN_SASL_STEP:
+        if (!settings.sasl) {
+            reply_error(c, BIN_UNKNOWN_COMMAND, 0);
+        } else if (r->opcode == BIN_SASL_LIST_MECHS) {
+            const char *mechs = sasl_mechs();
+            reply_head(c, BIN_OK, NULL, 0, NULL, 0, (uint32_t)strlen(mechs),
+                       0);
+            conn_out(c, mechs, strlen(mechs));
+        } else {
+            process_sasl(c, key, r->keylen, key + r->keylen, vlen);
+        }
         break;
     default:
         break;

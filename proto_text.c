@@ -6,6 +6,7 @@
  */
 #include "memcached.h"
 #include "proto_text.h"
+#include "proto_meta.h"
 #include "conn.h"
 #include "crawler.h"
 #include "items.h"
@@ -741,6 +742,9 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
     size_t n = t[0].length;
 
 #define IS(s) (n == sizeof(s) - 1 && memcmp(cmd, s, sizeof(s) - 1) == 0)
+    if (n == 2 && cmd[0] == 'm' && proto_meta_dispatch(c, t, ntok)) {
+        return;
+    }
     if (IS("get")) {
         process_get(c, t, ntok, rest, false, false);
     } else if (IS("set") && (ntok == 5 || ntok == 6)) {

@@ -274,3 +274,75 @@ void sb_stat(struct strbuf *sb, const char *name, const char *fmt, ...)
     va_end(ap);
     sb_append(sb, "\r\n", 2);
 }
+
+static const char b64_chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int b64_value(char ch)
+{
+    const char *p;
+
+    if (ch == '\0') {
+        return -1;
+    }
+    p = strchr(b64_chars, ch);
+    return p == NULL ? -1 : (int)(p - b64_chars);
+}
+
+int util_b64_decode(const char *in, size_t inlen, char *out, size_t outlen)
+{
+    size_t i, n = 0;
+
+    if (inlen == 0 || inlen % 4 != 0) {
+        return -1;
+    }
+    for (i = 0; i < inlen; i += 4) {
+        int v[4], k, pad = 0;
+        for (k = 0; k < 4; k++) {
+            if (in[i + k] == '=' && i + 4 == inlen && k >= 2) {
+                v[k] = 0;
+                pad++;
+            } else if (pad > 0 || (v[k] = b64_value(in[i + k])) < 0) {
+                return -1;
+            }
+        }
+        if (n + 3 - (size_t)pad > outlen) {
+            return -1;
+        }
+        out[n++] = (char)(v[0] << 2 | v[1] >> 4);
+        if (pad < 2) {
+            out[n++] = (char)((v[1] & 15) << 4 | v[2] >> 2);
+        }
+        if (pad < 1) {
+            out[n++] = (char)((v[2] & 3) << 6 | v[3]);
+        }
+    }
+    return (int)n;
+}
+
+int util_b64_encode(const char *in, size_t inlen, char *out)
+{
+    const unsigned char *p = (const unsigned char *)in;
+    size_t i;
+    int n = 0;
+
+    for (i = 0; i + 2 < inlen; i += 3) {
+        out[n++] = b64_chars[p[i] >> 2];
+        out[n++] = b64_chars[(p[i] & 3) << 4 | p[i + 1] >> 4];
+        out[n++] = b64_chars[(p[i + 1] & 15) << 2 | p[i + 2] >> 6];
+        out[n++] = b64_chars[p[i + 2] & 63];
+    }
+    if (i < inlen) {
+        out[n++] = b64_chars[p[i] >> 2];
+        if (i + 1 < inlen) {
+            out[n++] = b64_chars[(p[i] & 3) << 4 | p[i + 1] >> 4];
+            out[n++] = b64_chars[(p[i + 1] & 15) << 2];
+        } else {
+            out[n++] = b64_chars[(p[i] & 3) << 4];
+            out[n++] = '=';
+        }
+        out[n++] = '=';
+    }
+    out[n] = '\0';
+    return n;
+}

@@ -45,6 +45,12 @@ int util_u64toa(uint64_t v, char *buf);
 
 
 
+/* Base64 (RFC 4648, with padding).  decode returns the length, or -1 on
+ * bad input or when out (outlen bytes) is too small. */
+int util_b64_decode(const char *in, size_t inlen, char *out, size_t outlen);
+/* encode writes 4 * ceil(inlen / 3) bytes plus a NUL; returns length. */
+int util_b64_encode(const char *in, size_t inlen, char *out);
+
 /* A growable text buffer for building multi-line replies (stats). */
 struct strbuf {
     char *buf;                  /* malloc'd, NUL terminated when !oom */
