@@ -180,6 +180,8 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->thread = w;
     c->proto = CPROTO_NEGOTIATE;
     c->authenticated = false;
+    c->sasl_step = false;
+    c->monitor = false;
     c->rcurr = c->rbuf;
     c->rbytes = 0;
     c->iovused = c->iovdone = 0;
@@ -268,7 +270,14 @@ void conn_close(struct conn *c)
         __atomic_sub_fetch(&gstats.curr_conns, 1, __ATOMIC_RELAXED);
     }
     set_state(c, CONN_CLOSED);
-    close(c->sfd);
+    /* Inside the event handler the descriptor is released only when the
+     * handler returns: until then its number cannot be handed to another
+     * worker, which would reuse this structure under our feet. */
+    if (c->in_handler) {
+        c->close_fd = true;
+    } else {
+        close(c->sfd);
+    }
 }
 
 void conn_close_all(struct worker *w)
@@ -410,6 +419,7 @@ void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
     c->nr.cas = cas;
     c->nr.noreply = noreply;
     c->nr.meta = false;
+    c->nr.auth = false;
     set_state(c, CONN_NREAD);
 }
 
@@ -839,7 +849,13 @@ static void event_handler(evutil_socket_t fd, short which, void *arg)
     if (c->state == CONN_CLOSED) {
         return;
     }
+    c->in_handler = true;
     drive(c, which);
+    c->in_handler = false;
+    if (c->close_fd) {
+        c->close_fd = false;
+        close(c->sfd);          /* c may be reused from here on */
+    }
 }
 
 /* --- stats conns ---------------------------------------------------------- */
@@ -921,7 +937,7 @@ static void accept_one(struct conn *l)
         int one = 1;
         setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    workers_dispatch(sfd, l->is_unix, l->addr);
+    workers_dispatch(sfd, l->is_unix, l->monitor, l->addr);
 }
 
 static void listen_handler(evutil_socket_t fd, short which, void *arg)
@@ -947,8 +963,21 @@ static struct conn *listener_new(int sfd, struct event_base *base,
     return c;
 }
 
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+    }
+    return false;
+}
+
 static int listen_addrinfo(struct event_base *base, const char *host,
-                           int port)
+                           int port, bool monitor)
 {
     struct addrinfo hints, *ai, *p;
     char portbuf[16];
@@ -996,9 +1025,21 @@ static int listen_addrinfo(struct event_base *base, const char *host,
                       hostbuf, sizeof(hostbuf));
             snprintf(label, sizeof(label), "tcp6:[%s]:%d", hostbuf, port);
         }
-        if (listener_new(sfd, base, false, label) == NULL) {
+        if (monitor && !is_loopback(p->ai_addr)) {
+            log_warn("monitor_listen %s is not a loopback address; the "
+                     "monitor port serves stats without authentication",
+                     label);
             close(sfd);
-            continue;
+            freeaddrinfo(ai);
+            return -1;
+        }
+        {
+            struct conn *l = listener_new(sfd, base, false, label);
+            if (l == NULL) {
+                close(sfd);
+                continue;
+            }
+            l->monitor = monitor;
         }
         count++;
     }
@@ -1007,13 +1048,13 @@ static int listen_addrinfo(struct event_base *base, const char *host,
 }
 
 int conn_listen_tcp(struct event_base *base, const char *interfaces,
-                    int port)
+                    int port, bool monitor)
 {
     char *list, *save = NULL, *tok;
     int rc = 0;
 
     if (interfaces == NULL) {
-        return listen_addrinfo(base, NULL, port);
+        return listen_addrinfo(base, NULL, port, monitor);
     }
     list = strdup(interfaces);
     if (list == NULL) {
@@ -1038,7 +1079,7 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
             *colon = '\0';
             p = atoi(colon + 1);
         }
-        rc = listen_addrinfo(base, host, p);
+        rc = listen_addrinfo(base, host, p, monitor);
     }
     free(list);
     return rc;

@@ -52,6 +52,7 @@ struct nread {
     uint64_t cas;               /* client's cas token */
     bool noreply;               /* no reply on success */
     bool meta;                  /* an ms data block (proto_meta.c) */
+    bool auth;                  /* the credentials of -Y authentication */
 };
 
 struct conn {
@@ -89,6 +90,10 @@ struct conn {
     void *proto_state;          /* protocol module's own data */
     struct bin_req bin;         /* binary request being handled */
     bool authenticated;         /* passed SASL or text auth */
+    bool sasl_step;             /* AUTH answered AUTH_CONTINUE: STEP next */
+    bool monitor;               /* from the monitor listener: stats only */
+    bool in_handler;            /* inside event_handler: defer close(2) */
+    bool close_fd;              /* close(2) when the handler returns */
     struct conn *wnext;         /* next in the worker's list */
     struct conn *wprev;         /* previous in the worker's list */
 };
@@ -134,7 +139,7 @@ void conn_close_after_write(struct conn *c);
 /* Listen on every address in `interfaces` (comma separated, NULL = all;
  * "host:port" overrides port) or on a unix socket; 0 or -1. */
 int conn_listen_tcp(struct event_base *base, const char *interfaces,
-                    int port);
+                    int port, bool monitor);
 int conn_listen_unix(struct event_base *base, const char *path, int access);
 
 /* "stats conns" lines. */

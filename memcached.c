@@ -84,6 +84,9 @@ static void usage(void)
 "-S, --enable-sasl         require SASL PLAIN authentication (binary\n"
 "                          protocol only); users come from -o sasl_pwdb or\n"
 "                          $MEMCACHED_SASL_PWDB, one \"user:password\" per line\n"
+"-Y, --auth-file=<file>    text protocol authentication: the first command\n"
+"                          must be \"set <any> 0 0 <len>\" with \"user pass\"\n"
+"                          as data; the file has \"user:pass\" lines\n"
 "-F, --disable-flush-all   disable flush_all command\n"
 "-X, --disable-dumping     disable stats cachedump and lru_crawler\n"
 "                          metadump\n"
@@ -112,6 +115,8 @@ static void usage(void)
 "   - worker_logbuf_size:  size in kilobytes of per-worker log buffers\n"
 "                          (default: 64)\n"
 "   - sasl_pwdb:           password file for -S (\"user:password\" lines)\n"
+"   - monitor_listen:      HOST:PORT on loopback for monitoring without\n"
+"                          authentication: only stats, version and quit\n"
 "   - modern:              accepted for compatibility; the defaults are\n"
 "                          already the modern ones\n"
 "   - hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor:\n"
@@ -284,6 +289,13 @@ static bool extended_option(char *opt)
         }
         *(opt[0] == 'h' ? &settings.hot_max_factor
                         : &settings.warm_max_factor) = f;
+    } else if (strcmp(opt, "monitor_listen") == 0) {
+        NEED_VAL();
+        if (strchr(val, ':') == NULL) {
+            fprintf(stderr, "monitor_listen takes HOST:PORT\n");
+            return false;
+        }
+        settings.monitor_listen = strdup(val);
     } else if (strcmp(opt, "sasl_pwdb") == 0) {
         NEED_VAL();
         settings.sasl_pwdb = strdup(val);
@@ -341,6 +353,7 @@ static const struct option long_opts[] = {
     {"protocol", required_argument, NULL, 'B'},
     {"max-item-size", required_argument, NULL, 'I'},
     {"enable-sasl", no_argument, NULL, 'S'},
+    {"auth-file", required_argument, NULL, 'Y'},
     {"disable-flush-all", no_argument, NULL, 'F'},
     {"disable-dumping", no_argument, NULL, 'X'},
     {"extended", required_argument, NULL, 'o'},
@@ -362,7 +375,7 @@ static int parse_args(int argc, char **argv)
     int c, mb;
 
     while ((c = getopt_long(argc, argv,
-                            "p:U:s:a:Al:dru:m:Mc:kvhVP:f:n:t:D:R:Cb:B:I:SFXo:",
+                            "p:U:s:a:Al:dru:m:Mc:kvhVP:f:n:t:D:R:Cb:B:I:SY:FXo:",
                             long_opts, NULL)) != -1) {
         switch (c) {
         case 'p':
@@ -496,6 +509,9 @@ static int parse_args(int argc, char **argv)
         case 'S':
             settings.sasl = true;
             break;
+        case 'Y':
+            settings.auth_file = optarg;
+            break;
         case 'F':
             settings.flush_enabled = false;
             break;
@@ -524,6 +540,14 @@ static int parse_args(int argc, char **argv)
         }
         if (settings.sasl_pwdb == NULL) {
             settings.sasl_pwdb = getenv("MEMCACHED_SASL_PWDB");
+        }
+    }
+    if (settings.auth_file != NULL) {
+        if (!protocol_given) {
+            settings.binding_protocol = PROTO_ASCII;
+        } else if (settings.binding_protocol != PROTO_ASCII) {
+            BAD("ERROR: You cannot allow the BINARY protocol while using "
+                "ascii authentication tokens.");
         }
     }
     if ((size_t)settings.item_size_max > settings.maxbytes / 2) {
@@ -692,8 +716,15 @@ static int start_listeners(void)
         return conn_listen_unix(main_base, settings.socketpath,
                                 settings.access);
     }
+    if (settings.monitor_listen != NULL &&
+        conn_listen_tcp(main_base, settings.monitor_listen, 0, true) != 0) {
+        fprintf(stderr, "failed to listen on monitor_listen %s\n",
+                settings.monitor_listen);
+        return -1;
+    }
     if (settings.port != 0 &&
-        conn_listen_tcp(main_base, settings.inter, settings.port) != 0) {
+        conn_listen_tcp(main_base, settings.inter, settings.port,
+                        false) != 0) {
         fprintf(stderr, "failed to listen on TCP port %d: %s\n",
                 settings.port, strerror(errno));
         return -1;
@@ -737,6 +768,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     util_clock_init();
     if (settings.sasl && sasl_init(settings.sasl_pwdb) != 0) {
+        return EX_USAGE;
+    }
+    if (settings.auth_file != NULL && sasl_init(settings.auth_file) != 0) {
         return EX_USAGE;
     }
     if (start_storage() != 0 || stats_init(settings.num_threads) != 0 ||

@@ -495,18 +495,36 @@ static void process_flush(struct conn *c, const char *extras)
     reply_ok(c, 0);
 }
 
+/* PLAIN carries the credentials in AUTH, or, when AUTH came without
+ * data, in the STEP that follows its AUTH_CONTINUE.  Any failure drops an
+ * earlier authentication of the connection. */
 static void process_sasl(struct conn *c, const char *key, uint16_t nkey,
                          const char *data, uint32_t dlen)
 {
+    static const char ok[] = "Authenticated";
+
+    bool step = c->sasl_step;
+
     STAT_INCR(auth_cmds);
-    if (c->bin.opcode == BIN_SASL_AUTH &&
-        sasl_check_plain(key, nkey, data, dlen)) {
-        static const char ok[] = "Authenticated";
-        c->authenticated = true;
-        reply_head(c, BIN_OK, NULL, 0, NULL, 0, sizeof(ok) - 1, 0);
-        conn_out(c, ok, sizeof(ok) - 1);
+    c->authenticated = false;
+    c->sasl_step = false;
+    if (!sasl_mech_ok(key, nkey) ||
+        (c->bin.opcode == BIN_SASL_STEP && !step)) {
+        goto fail;
+    }
+    if (c->bin.opcode == BIN_SASL_AUTH && dlen == 0) {
+        c->sasl_step = true;
+        reply_head(c, BIN_AUTH_CONTINUE, NULL, 0, NULL, 0, 0, 0);
         return;
     }
+    if (!sasl_check_plain(data, dlen)) {
+        goto fail;
+    }
+    c->authenticated = true;
+    reply_head(c, BIN_OK, NULL, 0, NULL, 0, sizeof(ok) - 1, 0);
+    conn_out(c, ok, sizeof(ok) - 1);
+    return;
+fail:
     STAT_INCR(auth_errors);
     reply_error(c, BIN_AUTH_ERROR, 0);
 }

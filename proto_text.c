@@ -7,6 +7,7 @@
 #include "memcached.h"
 #include "proto_text.h"
 #include "proto_meta.h"
+#include "sasl.h"
 #include "conn.h"
 #include "crawler.h"
 #include "items.h"
@@ -278,6 +279,29 @@ static void count_store(struct item *it, enum store_mode mode,
     }
 }
 
+static void complete_auth(struct conn *c, struct item *it)
+{
+    const char *data = ITEM_data(it);
+    size_t len = it->nbytes - 2;
+    const char *sp = memchr(data, ' ', len);
+
+    STAT_INCR(auth_cmds);
+    if (sp == NULL) {
+        STAT_INCR(auth_errors);
+        conn_out_str(c, "CLIENT_ERROR bad authentication token format\r\n");
+        return;
+    }
+    if (memcmp(data + len, "\r\n", 2) == 0 &&
+        sasl_check_user(data, (size_t)(sp - data), sp + 1,
+                        len - (size_t)(sp - data) - 1)) {
+        c->authenticated = true;
+        conn_out_str(c, "STORED\r\n");
+        return;
+    }
+    STAT_INCR(auth_errors);
+    conn_out_str(c, "CLIENT_ERROR authentication failure\r\n");
+}
+
 static void log_store(struct conn *c, const struct item *it,
                       enum store_result r)
 {
@@ -302,6 +326,13 @@ void proto_text_complete_nread(struct conn *c)
 
     c->nr.it = NULL;
     c->noreply = c->nr.noreply;
+    if (c->nr.auth) {
+        c->nr.auth = false;
+        c->noreply = false;
+        complete_auth(c, it);
+        item_remove(it);
+        return;
+    }
     if (memcmp(ITEM_data(it) + it->nbytes - 2, "\r\n", 2) != 0) {
         SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
         client_error(c, "CLIENT_ERROR bad data chunk");
@@ -736,10 +767,57 @@ static void process_watch(struct conn *c, struct token *t, int ntok)
 
 /* --- dispatch ------------------------------------------------------------------ */
 
+/* The monitor port answers only what a scraper needs. */
+static bool monitor_allowed(struct token *t, int ntok)
+{
+    const char *cmd = t[0].value;
+
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "quit") == 0) {
+        return true;
+    }
+    if (strcmp(cmd, "stats") != 0) {
+        return false;
+    }
+    return ntok == 1 || (strcmp(t[1].value, "reset") != 0 &&
+                         strcmp(t[1].value, "detail") != 0);
+}
+
+/*
+ * -Y: until a connection authenticates, only "set <any> <flags> <exptime>
+ * <len>" is accepted, its data being "user password"; anything else
+ * answers "CLIENT_ERROR unauthenticated", as memcached does.  Returns true
+ * when the request was handled here.
+ */
+static bool text_auth_gate(struct conn *c, struct token *t, int ntok)
+{
+    if (settings.auth_file == NULL || c->authenticated || c->monitor) {
+        return false;
+    }
+    if (strcmp(t[0].value, "set") == 0 && (ntok == 5 || ntok == 6)) {
+        process_update(c, t, ntok, STORE_MODE_SET);
+        if (c->state == CONN_NREAD) {
+            c->nr.auth = true;
+            return true;
+        }
+    }
+    STAT_INCR(auth_errors);
+    conn_out_str(c, "CLIENT_ERROR unauthenticated\r\n");
+    return true;
+}
+
+
 static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
 {
     const char *cmd = t[0].value;
     size_t n = t[0].length;
+
+    if (c->monitor && !monitor_allowed(t, ntok)) {
+        client_error(c, "CLIENT_ERROR not allowed on the monitor port");
+        return;
+    }
+    if (text_auth_gate(c, t, ntok)) {
+        return;
+    }
 
 #define IS(s) (n == sizeof(s) - 1 && memcmp(cmd, s, sizeof(s) - 1) == 0)
     if (n == 2 && cmd[0] == 'm' && proto_meta_dispatch(c, t, ntok)) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 struct sasl_user {
@@ -91,12 +92,16 @@ bool sasl_check_user(const char *user, size_t nuser, const char *pass,
     return false;
 }
 
-bool sasl_check_plain(const char *mech, size_t nmech, const char *data,
-                      uint32_t len)
+bool sasl_mech_ok(const char *mech, size_t nmech)
+{
+    return nmech == 5 && strncasecmp(mech, "PLAIN", 5) == 0;
+}
+
+bool sasl_check_plain(const char *data, uint32_t len)
 {
     const char *user, *pass, *end = data + len;
 
-    if (nmech != 5 || memcmp(mech, "PLAIN", 5) != 0) {
+    if (len == 0) {
         return false;
     }
     /* [authzid] NUL authcid NUL passwd */

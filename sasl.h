@@ -13,9 +13,10 @@
 int sasl_init(const char *path);
 /* The mechanisms we offer, space separated. */
 const char *sasl_mechs(void);
-/* Check a SASL_AUTH request: mech (key) and "[authzid]\0user\0pass". */
-bool sasl_check_plain(const char *mech, size_t nmech, const char *data,
-                      uint32_t len);
+/* Is mech (any case) one we offer? */
+bool sasl_mech_ok(const char *mech, size_t nmech);
+/* Check PLAIN credentials "[authzid]\0user\0pass". */
+bool sasl_check_plain(const char *data, uint32_t len);
 /* Check a user/password pair (text protocol authentication). */
 bool sasl_check_user(const char *user, size_t nuser, const char *pass,
                      size_t npass);

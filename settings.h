@@ -71,6 +71,8 @@ struct settings {
     double warm_max_factor;     /* -o warm_max_factor: accepted, no effect */
     bool sasl;                  /* -S: SASL required (binary only) */
     char *sasl_pwdb;            /* -o sasl_pwdb / MEMCACHED_SASL_PWDB */
+    char *auth_file;            /* -Y: text protocol users file */
+    char *monitor_listen;       /* -o monitor_listen: stats-only port */
     char prefix_delimiter;      /* -D: key prefix end for stats detail */
 };
 

@@ -231,7 +231,9 @@ void stats_settings(struct strbuf *sb)
     sb_stat(sb, "binding_protocol", "%s",
             protos[settings.binding_protocol]);
     sb_stat(sb, "auth_enabled_sasl", "%s", yesno(settings.sasl));
-    sb_stat(sb, "auth_enabled_ascii", "no");
+    /* memcached prints the file name here when -Y is on. */
+    sb_stat(sb, "auth_enabled_ascii", "%s",
+            settings.auth_file ? settings.auth_file : "no");
     sb_stat(sb, "item_size_max", "%d", settings.item_size_max);
     sb_stat(sb, "maxconns_fast", "%s", yesno(settings.maxconns_fast));
     sb_stat(sb, "hashpower_init", "%d", settings.hashpower_init);

@@ -96,6 +96,7 @@ unsigned item_locks_power(void)
 struct cq_item {
     int sfd;                    /* accepted socket */
     bool is_unix;               /* from the unix socket listener */
+    bool monitor;               /* from the monitor listener */
     char listen_addr[64];       /* listener it came from */
     struct cq_item *next;       /* queue link */
 };
@@ -150,6 +151,10 @@ static void adopt(struct worker *w)
         close(q->sfd);
     } else {
         c->is_unix = q->is_unix;
+        c->monitor = q->monitor;
+        if (q->monitor) {
+            c->proto = CPROTO_TEXT;
+        }
         memcpy(c->listen_addr, q->listen_addr, sizeof(c->listen_addr));
     }
     free(q);
@@ -279,7 +284,8 @@ void workers_wake_watchers(struct worker *w)
     }
 }
 
-void workers_dispatch(int sfd, bool is_unix, const char *listen_addr)
+void workers_dispatch(int sfd, bool is_unix, bool monitor,
+                      const char *listen_addr)
 {
     struct cq_item *q = malloc(sizeof(*q));
     struct worker *w;
@@ -290,6 +296,7 @@ void workers_dispatch(int sfd, bool is_unix, const char *listen_addr)
     }
     q->sfd = sfd;
     q->is_unix = is_unix;
+    q->monitor = monitor;
     snprintf(q->listen_addr, sizeof(q->listen_addr), "%s", listen_addr);
     w = &workers[next_worker];
     next_worker = (next_worker + 1) % nworkers;

@@ -21,7 +21,7 @@ my $srv = MemcTest->start();
 my $s = $srv->new_sock;
 
 # one request on the test's binary connection
-sub bc { return bin_cmd($srv, $s, @_); }
+sub bc { return bin_cmd($srv, $s, @_) // {}; }
 
 # the text "gets" of a key: (value, flags, cas) or () on a miss
 sub tget { return $srv->mem_get($_[0]); }
@@ -428,7 +428,8 @@ for my $sub (qw(settings slabs items)) {
 }
 
 # --- VERBOSITY: memcached 1.6 does not implement it in binary ----------
-bin_is(bc('VERBOSITY', opaque => 95), bin_err('VERBOSITY', 'UNKNOWN_COMMAND', 95),
+bin_is(bc('VERBOSITY', opaque => 95),
+       bin_err('VERBOSITY', 'UNKNOWN_COMMAND', 95),
        'VERBOSITY (no extras): UNKNOWN_COMMAND "Unknown command"');
 bin_is(bc('NOOP', opaque => 96), bin_res('NOOP', opaque => 96),
        '... and the connection goes on');
@@ -441,12 +442,14 @@ bin_is(bc('NOOP', opaque => 96), bin_res('NOOP', opaque => 96),
                    cas_hits cas_misses cas_badval cmd_flush curr_items
                    total_items);
     my $check = sub {
-        my ($name, $want, $code) = @_;
+        my ($name, $want, $code, @ignore) = @_;
+        my %ign = map { $_ => 1 } @ignore;
         my $a = $srv->stats;
         $code->();
         my $b = $srv->stats;
         my %d = map { $_ => $b->{$_} - $a->{$_} }
-                grep { ($b->{$_} // 0) != ($a->{$_} // 0) } @names;
+                grep { !$ign{$_} && ($b->{$_} // 0) != ($a->{$_} // 0) }
+                @names;
         is_deeply(\%d, $want, "stats after $name");
     };
     my $set = sub { bc('SET', key => $_[0], extras => set_extras(0, 0),
@@ -483,16 +486,19 @@ bin_is(bc('NOOP', opaque => 96), bin_res('NOOP', opaque => 96),
              sub { bc('DELETE', key => 's1') });
     $check->('DELETE miss', { delete_misses => 1 },
              sub { bc('DELETE', key => 's1') });
+    my $ix = sub {
+        bc($_[0], key => $_[1], extras => incr_extras(1, 1, $_[2]));
+    };
     $check->('INCREMENT miss, created', { curr_items => 1, total_items => 1 },
-             sub { bc('INCREMENT', key => 'c1', extras => incr_extras(1, 1, 0)) });
-    $check->('INCREMENT miss, not created', { incr_misses => 1 }, sub {
-        bc('INCREMENT', key => 'c9', extras => incr_extras(1, 1, 0xffffffff)) });
+             sub { $ix->('INCREMENT', 'c1', 0) });
+    $check->('INCREMENT miss, not created', { incr_misses => 1 },
+             sub { $ix->('INCREMENT', 'c9', 0xffffffff) });
     $check->('INCREMENT hit', { incr_hits => 1 },
-             sub { bc('INCREMENT', key => 'c1', extras => incr_extras(1, 1, 0)) });
+             sub { $ix->('INCREMENT', 'c1', 0) });
     $check->('DECREMENT hit', { decr_hits => 1 },
-             sub { bc('DECREMENT', key => 'c1', extras => incr_extras(1, 1, 0)) });
-    $check->('DECREMENT miss, not created', { decr_misses => 1 }, sub {
-        bc('DECREMENT', key => 'c9', extras => incr_extras(1, 1, 0xffffffff)) });
+             sub { $ix->('DECREMENT', 'c1', 0) });
+    $check->('DECREMENT miss, not created', { decr_misses => 1 },
+             sub { $ix->('DECREMENT', 'c9', 0xffffffff) });
     $set->('s2');
     $check->('TOUCH hit', { cmd_touch => 1, touch_hits => 1 },
              sub { bc('TOUCH', key => 's2', extras => pack('N', 0)) });
@@ -503,11 +509,12 @@ bin_is(bc('NOOP', opaque => 96), bin_res('NOOP', opaque => 96),
              sub { bc('GAT', key => 's2', extras => pack('N', 0)) });
     $check->('GATK miss', { cmd_touch => 1, touch_misses => 1 },
              sub { bc('GATK', key => 's9', extras => pack('N', 0)) });
-    $check->('FLUSH', { cmd_flush => 1 }, sub { bc('FLUSH') });
-    $check->('GET of a flushed item',
-             { cmd_get => 1, get_misses => 1, get_flushed => 1,
-               curr_items => -1 },
-             sub { bc('GET', key => 's2') });
+    # memcached's LRU crawler may reap flushed items at any moment
+    # (curr_items drops, and a GET then no longer counts get_flushed)
+    $check->('FLUSH', { cmd_flush => 1 }, sub { bc('FLUSH') },
+             'curr_items');
+    $check->('GET of a flushed item', { cmd_get => 1, get_misses => 1 },
+             sub { bc('GET', key => 's2') }, 'curr_items', 'get_flushed');
 }
 
 # --- text and binary clients at the same time -------------------------

@@ -301,7 +301,8 @@ healthy('values over -I');
 
 # --- absurd body lengths ----------------------------------------------------
 {
-    my ($r, $c) = fresh(bin_req('GET', key => 'witness', bodylen => 0x7fffffff));
+    my ($r, $c) = fresh(bin_req('GET', key => 'witness',
+                                bodylen => 0x7fffffff));
     bin_is($r, bin_err('GET', 'EINVAL'),
            'GET declaring a 2 GB body: EINVAL at once');
     ok(bin_closed($srv, $c, 3), '... and the connection is closed');

@@ -22,7 +22,7 @@ use MemcBin;
 my $srv = MemcTest->start();
 my $s = $srv->new_sock;
 
-sub bc { return bin_cmd($srv, $s, @_); }
+sub bc { return bin_cmd($srv, $s, @_) // {}; }
 
 # send @frames and a NOOP (opaque $noop) in one write; return the raw
 # bytes of every reply up to and including the NOOP's (undef if the

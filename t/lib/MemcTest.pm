@@ -239,7 +239,10 @@ sub _spawn {
             $self->{start_error} = "exited ($?): " . slurp($log);
             return 0;
         }
-        return 1 if $self->_answers_version;
+        # a caller may say how to tell the server is up (e.g. with -Y,
+        # where "version" is refused until the client authenticates)
+        return 1 if $opt->{ready} ? $opt->{ready}->($self)
+                                  : $self->_answers_version;
         sleep 0.03;
     }
     $self->{start_error} = "no answer within ${timeout}s: " . slurp($log);
