@@ -19,6 +19,7 @@
 #include "util.h"
 #include "watch.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +54,12 @@ struct meta_req {
     bool has_initial;           /* J */
     uint64_t initial;           /* ... initial value */
     char mode;                  /* M: mode letter, 0 if none */
-    char key[KEY_MAX_LENGTH + 1];   /* decoded key */
+    const char *key;            /* the key: the token, or keybuf */
     size_t nkey;                /* its length */
     const char *key_token;      /* key as sent */
     size_t key_token_len;       /* its length */
+    char keybuf[KEY_MAX_LENGTH + 1];    /* decoded base64 key; not
+                                           cleared between requests */
 };
 
 static const char *const ERR_FORMAT = "CLIENT_ERROR bad command line format";
@@ -85,13 +88,15 @@ static const char *parse_key(struct meta_req *m, const struct token *t)
         return ERR_FORMAT;
     }
     if (m->base64) {
-        int n = util_b64_decode(t->value, t->length, m->key, KEY_MAX_LENGTH);
+        int n = util_b64_decode(t->value, t->length, m->keybuf,
+                                KEY_MAX_LENGTH);
         if (n <= 0) {
             return "CLIENT_ERROR error decoding key";
         }
+        m->key = m->keybuf;
         m->nkey = (size_t)n;
     } else {
-        memcpy(m->key, t->value, t->length);
+        m->key = t->value;
         m->nkey = t->length;
     }
     return NULL;
@@ -250,11 +255,19 @@ static void out_opaque(struct conn *c, const struct meta_req *m)
     conn_out(c, m->opaque, m->opaque_len);
 }
 
+/* " <flag><number>" without printf: this runs for every returned flag. */
 static void out_num(struct conn *c, char flag, int64_t v)
 {
     char buf[32];
-    int n = snprintf(buf, sizeof(buf), " %c%lld", flag, (long long)v);
+    int n = 2;
 
+    buf[0] = ' ';
+    buf[1] = flag;
+    if (v < 0) {
+        buf[n++] = '-';
+        v = -v;
+    }
+    n += util_u64toa((uint64_t)v, buf + n);
     conn_out(c, buf, (size_t)n);
 }
 
@@ -295,8 +308,8 @@ static void meta_get_reply(struct conn *c, const struct meta_req *m,
 
     if (m->value) {
         char buf[16];
-        int n = snprintf(buf, sizeof(buf), "VA %u", it->nbytes - 2);
-        conn_out(c, buf, (size_t)n);
+        memcpy(buf, "VA ", 3);
+        conn_out(c, buf, 3 + (size_t)util_u64toa(it->nbytes - 2, buf + 3));
     } else {
         conn_out(c, "HD", 2);
     }
@@ -478,6 +491,11 @@ static void meta_set(struct conn *c, struct meta_req *m, int32_t vlen)
         return;
     }
     *(struct meta_req *)c->proto_state = *m;
+    if (m->base64) {
+        /* The copy's key must point at the copy's own buffer. */
+        ((struct meta_req *)c->proto_state)->key =
+            ((struct meta_req *)c->proto_state)->keybuf;
+    }
     conn_start_nread(c, it, mode, m->cas, m->quiet);
     c->nr.meta = true;
 }
@@ -762,7 +780,7 @@ bool proto_meta_dispatch(struct conn *c, struct token *t, int ntok)
         meta_error(c, cmd == 'e' ? ERR_FORMAT : "ERROR");
         return true;
     }
-    memset(&m, 0, sizeof(m));
+    memset(&m, 0, offsetof(struct meta_req, keybuf));
     if (cmd == 's') {
         if (ntok < 3 || !safe_strtol(t[2].value, &vlen) || vlen < 0 ||
             t[1].length > KEY_MAX_LENGTH) {

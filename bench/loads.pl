@@ -68,9 +68,31 @@ my %throughput_limits = (
         count => 20_000,
         limits => { 'instructions/set' => 0.8 },
     },
-    # Later issues, for example:
-    # { name => 'bin-get', kind => 'throughput', proto => 'binary',
-    #   desc => 'binary GET, 1 KB', get => 1.0 },
-    # { name => 'meta-mg', kind => 'throughput', proto => 'meta',
-    #   desc => 'meta mg, 1 KB', get => 1.0 },
+    # Issue #3: the binary protocol and the meta commands.
+    {
+        name => 'bin-get-heavy', kind => 'throughput', proto => 'binary',
+        desc => 'binary protocol, 90/10 GET/SET, 1 KB, 100k keys, 50 conns',
+        keys => 100_000, value => 1024, get => 0.9,
+        limits => {%throughput_limits},
+    },
+    {
+        name => 'meta-mg', kind => 'throughput', proto => 'meta',
+        desc => 'meta mg/ms, 90/10, 1 KB, 100k keys, 50 conns',
+        keys => 100_000, value => 1024, get => 0.9,
+        limits => {%throughput_limits},
+    },
+    {
+        name => 'instr-bin-get', kind => 'callgrind', proto => 'binary',
+        desc => 'instructions per 1 KB binary GET, 1 conn',
+        keys => 10_000, value => 1024, get => 1.0, conns => 1,
+        count => 20_000,
+        limits => { 'instructions/get' => 0.8 },
+    },
+    {
+        name => 'instr-meta-mg', kind => 'callgrind', proto => 'meta',
+        desc => 'instructions per 1 KB meta mg, 1 conn',
+        keys => 10_000, value => 1024, get => 1.0, conns => 1,
+        count => 20_000,
+        limits => { 'instructions/get' => 0.8 },
+    },
 ];
