@@ -254,8 +254,10 @@ bool crawler_running(void)
 {
     bool b;
 
+    /* A queued request counts as running: a client that waits for
+     * lru_crawler_running 0 must be able to start the next crawl. */
     pthread_mutex_lock(&lock);
-    b = busy;
+    b = busy || requested;
     pthread_mutex_unlock(&lock);
     return b;
 }
