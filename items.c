@@ -1114,3 +1114,94 @@ bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb)
     pthread_mutex_unlock(&l->lock);
     return true;
 }
+
+/* --- applying the peer's stream --------------------------------------------
+ * Called by the replication thread only.  The local item is looked up raw
+ * (dead or alive): a dead item with a higher version still wins over an
+ * older record, so that an expiry or delete seen here first is not undone
+ * by a late copy of what it replaced.
+ */
+enum apply_result item_apply_store(const char *key, size_t nkey,
+                                   uint32_t flags, uint32_t exptime,
+                                   uint64_t version, const char *data,
+                                   size_t len, bool key_binary)
+{
+    uint32_t hv = hash(key, nkey);
+    enum alloc_result why;
+    struct item *old, *it;
+
+    item_observe_version(version);
+    if (exptime != 0 && exptime <= current_time) {
+        /* Dead on arrival: it only removes older local state. */
+        return item_apply_delete(key, nkey, version);
+    }
+    it = item_alloc(key, nkey, flags, exptime, len + 2, &why);
+    if (it == NULL) {
+        return APPLY_NO_MEMORY;
+    }
+    memcpy(ITEM_data(it), data, len);
+    memcpy(ITEM_data(it) + len, "\r\n", 2);
+    it->version = version;
+    if (key_binary) {
+        it->it_flags |= ITEM_KEY_BINARY;
+    }
+    item_lock(hv);
+    old = assoc_find(key, nkey, hv);
+    if (old != NULL && old->version >= version) {
+        item_unlock(hv);
+        item_remove(it);
+        return APPLY_STALE;
+    }
+    if (old != NULL) {
+        do_item_replace(old, it, hv);
+    } else {
+        do_item_link(it, hv);
+    }
+    item_unlock(hv);
+    item_remove(it);
+    return APPLY_DONE;
+}
+
+enum apply_result item_apply_delete(const char *key, size_t nkey,
+                                    uint64_t version)
+{
+    uint32_t hv = hash(key, nkey);
+    enum apply_result r = APPLY_STALE;
+    struct item *old;
+
+    item_observe_version(version);
+    item_lock(hv);
+    old = assoc_find(key, nkey, hv);
+    if (old != NULL && old->version < version) {
+        do_item_unlink(old, hv);
+        r = APPLY_DONE;
+    }
+    item_unlock(hv);
+    return r;
+}
+
+enum apply_result item_apply_touch(const char *key, size_t nkey,
+                                   uint32_t exptime, uint64_t version)
+{
+    uint32_t hv = hash(key, nkey);
+    enum apply_result r = APPLY_STALE;
+    struct item *old;
+
+    item_lock(hv);
+    old = assoc_find(key, nkey, hv);
+    if (old != NULL && old->version == version) {
+        old->exptime = exptime;
+        r = APPLY_DONE;
+    }
+    item_unlock(hv);
+    return r;
+}
+
+void item_apply_flush(uint64_t cutoff, uint32_t at)
+{
+    item_observe_version(cutoff);
+    if (cutoff > __atomic_load_n(&flush_cutoff, __ATOMIC_ACQUIRE)) {
+        flush_at = at;
+        __atomic_store_n(&flush_cutoff, cutoff, __ATOMIC_RELEASE);
+    }
+}

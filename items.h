@@ -202,6 +202,25 @@ void items_reset_total(void);
 /* Count a crawler visit / reclaim for class id (crawler.c). */
 void items_count_crawl(unsigned id, bool reclaimed);
 
+/* --- applying the peer's stream (replication.c) ---------------------------
+ * Last writer wins: a record replaces local state only if its version is
+ * higher.  These never call the mutation hook (nothing echoes back).
+ */
+enum apply_result {
+    APPLY_DONE,                 /* changed local state */
+    APPLY_STALE,                /* local version is as new or newer */
+    APPLY_NO_MEMORY             /* could not allocate the item */
+};
+enum apply_result item_apply_store(const char *key, size_t nkey,
+                                   uint32_t flags, uint32_t exptime,
+                                   uint64_t version, const char *data,
+                                   size_t len, bool key_binary);
+enum apply_result item_apply_delete(const char *key, size_t nkey,
+                                    uint64_t version);
+enum apply_result item_apply_touch(const char *key, size_t nkey,
+                                   uint32_t exptime, uint64_t version);
+void item_apply_flush(uint64_t cutoff, uint32_t at);
+
 /* slabs reassign: start moving a page from src (-1 = any) to dst in the
  * background.  *busy when a move is already running. */
 #include "slabs.h"

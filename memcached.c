@@ -11,6 +11,7 @@
 #include "items.h"
 #include "log.h"
 #include "proto_text.h"
+#include "replication.h"
 #include "sasl.h"
 #include "settings.h"
 #include "slabs.h"
@@ -35,6 +36,8 @@
 #include <unistd.h>
 
 static struct event_base *main_base;
+static struct event *gate_ev;           /* fires when replication is ready */
+static int start_listeners(void);
 
 static void usage(void)
 {
@@ -90,6 +93,8 @@ static void usage(void)
 "-F, --disable-flush-all   disable flush_all command\n"
 "-X, --disable-dumping     disable stats cachedump and lru_crawler\n"
 "                          metadump\n"
+"-x, --peer=<host[:port]>  pair with the paircached node whose replication\n"
+"                          port is there (default port 11212)\n"
 "-o, --extended            comma separated list of extended options\n"
 "                          most options have a 'no_' prefix to disable\n"
 "   - maxconns_fast:       immediately close new connections after limit\n"
@@ -115,6 +120,16 @@ static void usage(void)
 "   - worker_logbuf_size:  size in kilobytes of per-worker log buffers\n"
 "                          (default: 64)\n"
 "   - sasl_pwdb:           password file for -S (\"user:password\" lines)\n"
+"   - repl_port:           this node's replication port (default: 11212)\n"
+"   - repl_listen:         its address (default: the first -l address)\n"
+"   - repl_secret_file:    shared secret for the pair (first line); needed\n"
+"                          when the replication port is not on loopback\n"
+"   - repl_timeout:        seconds without a word before the link is\n"
+"                          dropped and redialled (default: 5)\n"
+"   - repl_buffer_size:    megabytes queued for the peer before the link\n"
+"                          is dropped to resync (default: 64)\n"
+"   - repl_initial_sync_timeout: seconds the client port stays closed\n"
+"                          waiting for the first sync (default: 30)\n"
 "   - monitor_listen:      HOST:PORT on loopback for monitoring without\n"
 "                          authentication: only stats, version and quit\n"
 "   - modern:              accepted for compatibility; the defaults are\n"
@@ -289,6 +304,38 @@ static bool extended_option(char *opt)
         }
         *(opt[0] == 'h' ? &settings.hot_max_factor
                         : &settings.warm_max_factor) = f;
+    } else if (strcmp(opt, "repl_port") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 65535, &settings.repl_port)) {
+            fprintf(stderr, "repl_port must be a port number\n");
+            return false;
+        }
+    } else if (strcmp(opt, "repl_listen") == 0) {
+        NEED_VAL();
+        settings.repl_listen = strdup(val);
+    } else if (strcmp(opt, "repl_secret_file") == 0) {
+        NEED_VAL();
+        settings.repl_secret_file = strdup(val);
+    } else if (strcmp(opt, "repl_timeout") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 3600, &settings.repl_timeout)) {
+            fprintf(stderr, "repl_timeout takes 1..3600 seconds\n");
+            return false;
+        }
+    } else if (strcmp(opt, "repl_initial_sync_timeout") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, 86400,
+                       &settings.repl_initial_sync_timeout)) {
+            fprintf(stderr, "repl_initial_sync_timeout takes seconds\n");
+            return false;
+        }
+    } else if (strcmp(opt, "repl_buffer_size") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 1024 * 1024, &n)) {
+            fprintf(stderr, "repl_buffer_size takes megabytes\n");
+            return false;
+        }
+        settings.repl_buffer_size = (size_t)n * 1024 * 1024;
     } else if (strcmp(opt, "monitor_listen") == 0) {
         NEED_VAL();
         if (strchr(val, ':') == NULL) {
@@ -357,6 +404,7 @@ static const struct option long_opts[] = {
     {"disable-flush-all", no_argument, NULL, 'F'},
     {"disable-dumping", no_argument, NULL, 'X'},
     {"extended", required_argument, NULL, 'o'},
+    {"peer", required_argument, NULL, 'x'},
     {NULL, 0, NULL, 0}
 };
 
@@ -375,7 +423,7 @@ static int parse_args(int argc, char **argv)
     int c, mb;
 
     while ((c = getopt_long(argc, argv,
-                            "p:U:s:a:Al:dru:m:Mc:kvhVP:f:n:t:D:R:Cb:B:I:SY:FXo:",
+                            "p:U:s:a:Al:dru:m:Mc:kvhVP:f:n:t:D:R:Cb:B:I:SY:FXo:x:",
                             long_opts, NULL)) != -1) {
         switch (c) {
         case 'p':
@@ -522,6 +570,9 @@ static int parse_args(int argc, char **argv)
             if (!extended_options(optarg)) {
                 return -1;
             }
+            break;
+        case 'x':
+            settings.repl_peer = optarg;
             break;
         default:
             fprintf(stderr, "Try `%s -h' for more information.\n", argv[0]);
@@ -685,6 +736,18 @@ static void signal_cb(evutil_socket_t sig, short which, void *arg)
     event_base_loopbreak(main_base);
 }
 
+/* The replication thread says the client port may open. */
+static void gate_cb(evutil_socket_t fd, short which, void *arg)
+{
+    (void)fd;
+    (void)which;
+    (void)arg;
+    if (start_listeners() != 0) {
+        log_warn("cannot open the client port; stopping");
+        event_base_loopbreak(main_base);
+    }
+}
+
 static void request_shutdown(void)
 {
     event_base_loopbreak(main_base);
@@ -782,7 +845,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "failed to start the worker threads\n");
         return EX_OSERR;
     }
-    if (start_listeners() != 0) {
+    if (repl_configure() != 0) {
+        return EX_USAGE;
+    }
+    if (repl_enabled()) {
+        /* The client port opens when the first sync is done. */
+        int fds[2];
+        if (pipe(fds) != 0 || repl_start(fds[1]) != 0) {
+            fprintf(stderr, "failed to start replication\n");
+            return EX_OSERR;
+        }
+        gate_ev = event_new(main_base, fds[0], EV_READ, gate_cb, NULL);
+        if (gate_ev == NULL || event_add(gate_ev, NULL) != 0) {
+            return EX_OSERR;
+        }
+    } else if (start_listeners() != 0) {
         return EX_OSERR;
     }
     if (drop_privileges() != 0) {
@@ -812,6 +889,7 @@ int main(int argc, char **argv)
              settings.port);
     event_base_dispatch(main_base);
 
+    repl_stop();
     workers_stop();
     crawler_stop();
     assoc_stop_expander();

@@ -7,6 +7,7 @@
 #include "memcached.h"
 #include "proto_text.h"
 #include "proto_meta.h"
+#include "replication.h"
 #include "sasl.h"
 #include "conn.h"
 #include "crawler.h"
@@ -588,6 +589,8 @@ static void process_stats(struct conn *c, struct token *t, int ntok)
         items_stats_sizes(&sb);
     } else if (strcmp(sub, "conns") == 0) {
         conn_stats(&sb);
+    } else if (strcmp(sub, "replication") == 0) {
+        repl_stats(&sb);
     } else if (strcmp(sub, "cachedump") == 0) {
         uint32_t id, limit;
         if (ntok != 4) {

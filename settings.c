@@ -48,6 +48,10 @@ void settings_init(void)
     settings.worker_logbuf_size = 64 * 1024;
     settings.temporary_ttl = 61;
     settings.prefix_delimiter = ':';
+    settings.repl_port = 11212;
+    settings.repl_timeout = 5;
+    settings.repl_buffer_size = 64 * 1024 * 1024;
+    settings.repl_initial_sync_timeout = 30;
     settings.hot_lru_pct = 20;
     settings.warm_lru_pct = 40;
     settings.hot_max_factor = 0.2;

@@ -73,6 +73,13 @@ struct settings {
     char *sasl_pwdb;            /* -o sasl_pwdb / MEMCACHED_SASL_PWDB */
     char *auth_file;            /* -Y: text protocol users file */
     char *monitor_listen;       /* -o monitor_listen: stats-only port */
+    char *repl_peer;            /* -x: peer HOST[:PORT] */
+    int repl_port;              /* -o repl_port: our replication port */
+    char *repl_listen;          /* -o repl_listen: its address */
+    char *repl_secret_file;     /* -o repl_secret_file */
+    int repl_timeout;           /* -o repl_timeout: seconds */
+    size_t repl_buffer_size;    /* -o repl_buffer_size: bytes */
+    int repl_initial_sync_timeout;  /* -o repl_initial_sync_timeout */
     char prefix_delimiter;      /* -D: key prefix end for stats detail */
 };
 

@@ -1,0 +1,1607 @@
+/*
+ * replication.c - pair replication.  One thread owns the replication
+ * listener, the dialler, the link(s), the stream in both directions and
+ * the full resync walk.  Workers only append records to the outbound
+ * buffer through the mutation hook.  It does not own storage rules (last
+ * writer wins lives in items.c) nor the client ports (memcached.c opens
+ * them when the first sync is done).  Design: doc/replication.txt.
+ */
+#include "memcached.h"
+#include "replication.h"
+#include "assoc.h"
+#include "hash.h"
+#include "items.h"
+#include "log.h"
+#include "settings.h"
+#include "thread.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef ENABLE_TLS
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#endif
+
+#define REPL_PROTO_VERSION 1
+#define MAX_LINKS 4             /* dialled + accepted + spares */
+#define CRON_MS 100             /* timer period */
+#define BACKOFF_MIN_MS 100      /* first redial delay */
+#define BACKOFF_MAX_MS 5000     /* longest redial delay */
+#define SYNC_HIGH_WATER (4 * 1024 * 1024)   /* pause the walk above this */
+#define SYNC_SLICE 256          /* buckets walked per step */
+#define READ_CHUNK 65536        /* bytes per read(2) */
+#define REC_LINE_MAX 1024           /* longest record header */
+#define LAG_SAMPLES 256         /* send times kept for lag in ms */
+#define EVP_MAX_MD_SIZE_COMPAT 64   /* largest HMAC we print */
+
+/* A growable byte buffer. */
+struct rbuf {
+    char *data;                 /* bytes */
+    size_t len;                 /* used */
+    size_t cap;                 /* allocated */
+};
+
+/* One TCP connection to the peer. */
+struct link {
+    int fd;                     /* -1: slot free */
+    enum repl_state state;      /* REPL_HANDSHAKE .. REPL_LINKED */
+    bool dialled;               /* we connected out (else accepted) */
+    bool connecting;            /* non-blocking connect() pending */
+    struct event *ev;           /* read/write event */
+    short ev_flags;             /* what ev waits for */
+    char addr[64];              /* peer address, for logs */
+    struct rbuf in;             /* received, not yet parsed */
+    size_t in_off;              /* parse position in `in` */
+    struct rbuf tx;             /* to send (control, walk, stream) */
+    size_t tx_off;              /* bytes of tx already sent */
+    bool got_pair;              /* peer's PAIR line parsed */
+    bool authed;                /* peer proved the secret (or none) */
+    uint64_t peer_run_id;       /* from PAIR */
+    unsigned peer_node_id;      /* from PAIR */
+    char peer_nonce[65];        /* from PAIR, hex */
+    char nonce[65];             /* ours, hex */
+    uint64_t last_rx_us;        /* last byte received */
+    uint64_t last_ping_us;      /* last PING sent */
+    uint64_t since_us;          /* state entered */
+    uint64_t rx_offset;         /* stream bytes applied */
+    uint64_t acked_rx;          /* rx_offset last acknowledged */
+    uint64_t rx_items;          /* records applied */
+    uint64_t tx_offset;         /* stream bytes handed to the socket */
+    uint64_t peer_acked;        /* tx_offset the peer acknowledged */
+    bool walking;               /* full copy being sent */
+    uint64_t walk_next;         /* next bucket to walk (0 = start) */
+    bool walk_started;          /* walk has begun */
+    uint64_t walk_items;        /* items sent by the walk */
+    uint64_t walk_bytes;        /* bytes sent by the walk */
+    uint64_t walk_start_us;     /* walk start */
+    bool peer_synced;           /* received SYNCED */
+    int64_t skew_ms;            /* peer clock minus ours, from PAIR */
+};
+
+/* Counters and facts for `stats replication`. */
+struct repl_stats_s {
+    uint64_t bytes_sent;        /* stream bytes written */
+    uint64_t bytes_received;    /* stream bytes read */
+    uint64_t items_sent;        /* records queued for the peer */
+    uint64_t items_received;    /* records applied */
+    uint64_t items_stale;       /* records dropped by last writer wins */
+    uint64_t full_syncs;        /* full copies sent */
+    uint64_t reconnects;        /* links established after the first */
+    uint64_t links;             /* links established */
+    uint64_t overflows;         /* links dropped for a full buffer */
+    uint64_t auth_failures;     /* peers that failed the secret */
+    uint64_t dup_links;         /* duplicate links closed */
+    uint64_t last_sync_us;      /* duration of the last full copy */
+    uint64_t last_sync_items;   /* its items */
+    uint64_t last_sync_bytes;   /* its bytes */
+    char last_error[128];       /* why the last link ended */
+};
+
+static struct event_base *rbase;
+static pthread_t rtid;
+static bool running;
+static struct event *cron_ev;
+static struct event *listen_ev;
+static struct event *wake_ev;
+static int listen_fd = -1;
+static int wake_rd = -1, wake_wr = -1;
+static int ready_fd = -1;       /* written once: client port may open */
+static bool ready_sent;
+static uint64_t start_us;
+
+static struct link links[MAX_LINKS];
+static struct link *active;     /* the link carrying the stream */
+
+static char peer_host[256];     /* from -x */
+static char peer_port[16];
+static char *secret;            /* from repl_secret_file */
+static size_t secret_len;
+static uint64_t run_id;         /* random, this process */
+static unsigned node_id;        /* low byte of our versions */
+static uint64_t next_dial_us;   /* when to dial again */
+static unsigned backoff_ms;     /* current redial delay */
+
+/* Outbound stream, filled by workers (the hook) under out_lock. */
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rbuf outq;
+static bool out_enabled;        /* a link wants the stream */
+static bool out_woken;          /* a wake byte is pending */
+static bool out_overflow;       /* out grew past repl_buffer_size */
+static uint64_t out_items;      /* records queued since start */
+
+/* Lag: send time of each batch, by end offset. */
+static struct {
+    uint64_t end;               /* tx_offset after the batch */
+    uint64_t us;                /* when it was queued */
+} lag_ring[LAG_SAMPLES];
+static unsigned lag_head, lag_tail;
+
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct repl_stats_s rs;
+static enum repl_state shown_state = REPL_NONE;
+static uint64_t shown_since_us;
+static char shown_peer[64];
+static uint64_t lag_ms;          /* age of the oldest unacknowledged batch */
+
+/* The replication thread marks itself so that the hook ignores the
+ * writes it applies from the peer. */
+static __thread bool applying;
+
+static const char *const state_names[] = {
+    "none", "connecting", "handshake", "syncing", "linked"
+};
+
+const char *repl_state_name(enum repl_state s)
+{
+    return s < REPL_MAX_STATE ? state_names[s] : "invalid";
+}
+
+bool repl_enabled(void)
+{
+    return settings.repl_peer != NULL;
+}
+
+/* --- buffers -------------------------------------------------------------- */
+
+static bool rbuf_reserve(struct rbuf *b, size_t more)
+{
+    size_t cap;
+    char *nd;
+
+    if (b->len + more <= b->cap) {
+        return true;
+    }
+    cap = b->cap ? b->cap : 16384;
+    while (cap < b->len + more) {
+        cap *= 2;
+    }
+    nd = realloc(b->data, cap);
+    if (nd == NULL) {
+        return false;
+    }
+    b->data = nd;
+    b->cap = cap;
+    return true;
+}
+
+static bool rbuf_add(struct rbuf *b, const void *p, size_t n)
+{
+    if (!rbuf_reserve(b, n)) {
+        return false;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return true;
+}
+
+static void rbuf_free(struct rbuf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* --- records ----------------------------------------------------------------
+ * Keys with bytes a text line cannot carry travel in base64; " b" marks
+ * that, " B" also marks a key the client gave in base64 (meta b).
+ */
+static bool key_is_plain(const char *key, size_t nkey)
+{
+    size_t i;
+
+    for (i = 0; i < nkey; i++) {
+        unsigned char ch = (unsigned char)key[i];
+        if (ch <= 0x20 || ch == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    return p + util_u64toa(v, p);
+}
+
+/* Write "<op> <key>" into p; returns the end and sets *mark to the key
+ * marker to append at the end of the line (" b", " B" or ""). */
+static char *put_key(char *p, char op, const char *key, size_t nkey,
+                     bool binary, const char **mark)
+{
+    *p++ = op;
+    *p++ = ' ';
+    if (!binary && key_is_plain(key, nkey)) {
+        memcpy(p, key, nkey);
+        *mark = "";
+        return p + nkey;
+    }
+    *mark = binary ? " B" : " b";
+    return p + util_b64_encode(key, nkey, p);
+}
+
+/* Header of an S record for it; buf has REC_LINE_MAX bytes. */
+static size_t format_store(char *buf, const struct item *it)
+{
+    const char *mark;
+    char *p = put_key(buf, 'S', ITEM_key(it), it->nkey,
+                      (it->it_flags & ITEM_KEY_BINARY) != 0, &mark);
+
+    *p++ = ' ';
+    p = put_u64(p, it->flags);
+    *p++ = ' ';
+    p = put_u64(p, it->exptime);
+    *p++ = ' ';
+    p = put_u64(p, it->version);
+    *p++ = ' ';
+    p = put_u64(p, it->nbytes - 2);
+    memcpy(p, mark, strlen(mark));
+    p += strlen(mark);
+    *p++ = '\r';
+    *p++ = '\n';
+    return (size_t)(p - buf);
+}
+
+/* Wake the replication thread if the buffer just became non-empty.
+ * Caller holds out_lock. */
+static void wake_locked(void)
+{
+    if (!out_woken) {
+        char b = 'w';
+        out_woken = true;
+        if (write(wake_wr, &b, 1) != 1) {
+            /* Full pipe: a wake-up is pending anyway. */
+        }
+    }
+}
+
+/* The mutation hook (items.c), called by workers with the key's stripe
+ * lock held. */
+static void repl_feed(enum mutation_op op, const struct item *it,
+                      uint64_t version, uint32_t exptime)
+{
+    char hdr[REC_LINE_MAX];
+    size_t n;
+    const char *mark = "";
+    char *p;
+
+    if (applying || !__atomic_load_n(&out_enabled, __ATOMIC_ACQUIRE)) {
+        return;
+    }
+    switch (op) {
+    case MUT_STORE:
+        n = format_store(hdr, it);
+        break;
+    case MUT_DELETE:
+        p = put_key(hdr, 'D', ITEM_key(it), it->nkey,
+                    (it->it_flags & ITEM_KEY_BINARY) != 0, &mark);
+        *p++ = ' ';
+        p = put_u64(p, version);
+        n = (size_t)(p - hdr);
+        break;
+    case MUT_TOUCH:
+        p = put_key(hdr, 'T', ITEM_key(it), it->nkey,
+                    (it->it_flags & ITEM_KEY_BINARY) != 0, &mark);
+        *p++ = ' ';
+        p = put_u64(p, exptime);
+        *p++ = ' ';
+        p = put_u64(p, version);
+        n = (size_t)(p - hdr);
+        break;
+    case MUT_FLUSH:
+    default:
+        p = hdr;
+        *p++ = 'F';
+        *p++ = ' ';
+        p = put_u64(p, version);
+        *p++ = ' ';
+        p = put_u64(p, exptime);
+        n = (size_t)(p - hdr);
+        break;
+    }
+    if (op != MUT_STORE) {
+        memcpy(hdr + n, mark, strlen(mark));
+        n += strlen(mark);
+        hdr[n++] = '\r';
+        hdr[n++] = '\n';
+    }
+    pthread_mutex_lock(&out_lock);
+    if (out_overflow) {
+        pthread_mutex_unlock(&out_lock);
+        return;
+    }
+    if (outq.len + n + (op == MUT_STORE ? it->nbytes : 0) >
+            settings.repl_buffer_size ||
+        !rbuf_add(&outq, hdr, n) ||
+        (op == MUT_STORE && !rbuf_add(&outq, ITEM_data(it), it->nbytes))) {
+        /* The peer cannot keep up: the link will be dropped and the
+         * redial resyncs in full.  Never a silent stop. */
+        out_overflow = true;
+    } else {
+        out_items++;
+    }
+    wake_locked();
+    pthread_mutex_unlock(&out_lock);
+}
+
+/* --- link bookkeeping --------------------------------------------------------- */
+
+static uint64_t now_us(void)
+{
+    return util_mono_us();
+}
+
+static void set_shown(enum repl_state s, const char *peer)
+{
+    pthread_mutex_lock(&stats_lock);
+    if (shown_state != s) {
+        shown_state = s;
+        shown_since_us = now_us();
+    }
+    if (peer != NULL) {
+        snprintf(shown_peer, sizeof(shown_peer), "%s", peer);
+    }
+    pthread_mutex_unlock(&stats_lock);
+}
+
+static void link_set_state(struct link *l, enum repl_state s)
+{
+    if (l->state == s) {
+        return;
+    }
+    log_info("replication %s: %s -> %s", l->addr, repl_state_name(l->state),
+             repl_state_name(s));
+    l->state = s;
+    l->since_us = now_us();
+    if (l == active || s >= REPL_SYNCING) {
+        set_shown(s, l->addr);
+    }
+}
+
+static void link_error(struct link *l, const char *why)
+{
+    pthread_mutex_lock(&stats_lock);
+    snprintf(rs.last_error, sizeof(rs.last_error), "%s: %s", l->addr, why);
+    pthread_mutex_unlock(&stats_lock);
+}
+
+static void link_close(struct link *l, const char *why)
+{
+    if (l->fd < 0) {
+        return;
+    }
+    log_info("replication %s: link closed (%s)", l->addr, why);
+    link_error(l, why);
+    event_free(l->ev);
+    l->ev = NULL;
+    close(l->fd);
+    l->fd = -1;
+    rbuf_free(&l->in);
+    rbuf_free(&l->tx);
+    if (l == active) {
+        active = NULL;
+        __atomic_store_n(&out_enabled, false, __ATOMIC_RELEASE);
+        pthread_mutex_lock(&out_lock);
+        outq.len = 0;
+        out_overflow = false;
+        pthread_mutex_unlock(&out_lock);
+        set_shown(REPL_CONNECTING, NULL);
+        next_dial_us = now_us() + (uint64_t)backoff_ms * 1000;
+    }
+    l->state = REPL_NONE;
+}
+
+static struct link *link_slot(void)
+{
+    int i;
+
+    for (i = 0; i < MAX_LINKS; i++) {
+        if (links[i].fd < 0) {
+            return &links[i];
+        }
+    }
+    return NULL;
+}
+
+static void link_event(evutil_socket_t fd, short which, void *arg);
+
+static bool link_want(struct link *l, short flags)
+{
+    flags |= EV_PERSIST;
+    if (l->ev_flags == flags) {
+        return true;
+    }
+    event_del(l->ev);
+    if (event_assign(l->ev, rbase, l->fd, flags, link_event, l) != 0 ||
+        event_add(l->ev, NULL) != 0) {
+        return false;
+    }
+    l->ev_flags = flags;
+    return true;
+}
+
+static void random_hex(char *out, size_t nbytes)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[64];
+    size_t i;
+
+    if (nbytes > sizeof(raw) ||
+        getrandom(raw, nbytes, 0) != (ssize_t)nbytes) {
+        /* getrandom on Linux >= 3.17 does not fail for small sizes; fall
+         * back to the clock so that nonces still differ. */
+        uint64_t t = now_us() ^ (uint64_t)getpid();
+        for (i = 0; i < nbytes && i < sizeof(raw); i++) {
+            raw[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)i;
+        }
+    }
+    for (i = 0; i < nbytes; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[2 * nbytes] = '\0';
+}
+
+static bool link_open(struct link *l, int fd, bool dialled, const char *addr)
+{
+    char line[256];
+    int n;
+
+    memset(l, 0, sizeof(*l));
+    l->fd = fd;
+    l->dialled = dialled;
+    l->state = REPL_NONE;
+    snprintf(l->addr, sizeof(l->addr), "%s", addr);
+    l->ev = event_new(rbase, fd, EV_READ | EV_PERSIST, link_event, l);
+    if (l->ev == NULL || event_add(l->ev, NULL) != 0) {
+        close(fd);
+        l->fd = -1;
+        return false;
+    }
+    l->ev_flags = EV_READ | EV_PERSIST;
+    l->last_rx_us = now_us();
+    random_hex(l->nonce, 32);
+    link_set_state(l, REPL_HANDSHAKE);
+    n = snprintf(line, sizeof(line), "PAIR %d %llu %u %s %llu\r\n",
+                 REPL_PROTO_VERSION, (unsigned long long)run_id, node_id,
+                 l->nonce, (unsigned long long)util_now_ms());
+    rbuf_add(&l->tx, line, (size_t)n);
+    return true;
+}
+
+/* --- sending ----------------------------------------------------------------- */
+
+/* Move queued stream bytes into the active link's tx. */
+static void pull_stream(struct link *l)
+{
+    bool overflow;
+
+    pthread_mutex_lock(&out_lock);
+    overflow = out_overflow;
+    if (!overflow && outq.len > 0) {
+        if (l->tx.len == l->tx_off) {
+            /* tx is empty: swap buffers instead of copying. */
+            struct rbuf t = l->tx;
+            l->tx = outq;
+            outq = t;
+            outq.len = 0;
+            l->tx_off = 0;
+        } else if (!rbuf_add(&l->tx, outq.data, outq.len)) {
+            overflow = true;
+        } else {
+            outq.len = 0;
+        }
+    }
+    out_woken = false;
+    pthread_mutex_unlock(&out_lock);
+    if (overflow) {
+        pthread_mutex_lock(&stats_lock);
+        rs.overflows++;
+        pthread_mutex_unlock(&stats_lock);
+        log_warn("replication %s: outbound buffer over %zu bytes; dropping "
+                 "the link to resync", l->addr, settings.repl_buffer_size);
+        link_close(l, "outbound buffer overflow");
+    }
+}
+
+static void lag_note(uint64_t end)
+{
+    unsigned next = (lag_head + 1) % LAG_SAMPLES;
+
+    if (next == lag_tail) {
+        lag_tail = (lag_tail + 1) % LAG_SAMPLES;    /* drop the oldest */
+    }
+    lag_ring[lag_head].end = end;
+    lag_ring[lag_head].us = now_us();
+    lag_head = next;
+}
+
+/* Send what tx holds; false if the link was closed. */
+static bool link_flush(struct link *l)
+{
+    while (l->tx_off < l->tx.len) {
+        ssize_t n = send(l->fd, l->tx.data + l->tx_off,
+                         l->tx.len - l->tx_off, MSG_NOSIGNAL);
+        if (n > 0) {
+            l->tx_off += (size_t)n;
+            l->tx_offset += (uint64_t)n;
+            pthread_mutex_lock(&stats_lock);
+            rs.bytes_sent += (uint64_t)n;
+            pthread_mutex_unlock(&stats_lock);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return link_want(l, EV_READ | EV_WRITE) ||
+                   (link_close(l, "event error"), false);
+        }
+        link_close(l, n == 0 ? "peer closed" : strerror(errno));
+        return false;
+    }
+    l->tx.len = l->tx_off = 0;
+    if (l->tx.cap > 4 * SYNC_HIGH_WATER) {
+        rbuf_free(&l->tx);
+    }
+    return link_want(l, EV_READ) || (link_close(l, "event error"), false);
+}
+
+static void send_line(struct link *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void send_line(struct link *l, const char *fmt, ...)
+{
+    char line[REC_LINE_MAX];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n > 0 && (size_t)n < sizeof(line)) {
+        rbuf_add(&l->tx, line, (size_t)n);
+    }
+}
+
+/* --- handshake -------------------------------------------------------------- */
+
+static void hmac_hex(const char *peer_nonce, const char *own_nonce,
+                     uint64_t own_run, char *out)
+{
+#ifdef ENABLE_TLS
+    static const char hex[] = "0123456789abcdef";
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mlen = 0;
+    char msg[256];
+    int n = snprintf(msg, sizeof(msg), "paircached-v1|%s|%s|%llu",
+                     peer_nonce, own_nonce, (unsigned long long)own_run);
+    unsigned int i;
+
+    HMAC(EVP_sha256(), secret, (int)secret_len, (unsigned char *)msg,
+         (size_t)n, mac, &mlen);
+    for (i = 0; i < mlen; i++) {
+        out[2 * i] = hex[mac[i] >> 4];
+        out[2 * i + 1] = hex[mac[i] & 15];
+    }
+    out[2 * mlen] = '\0';
+#else
+    (void)peer_nonce;
+    (void)own_nonce;
+    (void)own_run;
+    out[0] = '\0';
+#endif
+}
+
+static bool same_secret_proof(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), i;
+    unsigned char d = (unsigned char)(la != lb);
+
+    for (i = 0; i < la && i < lb; i++) {
+        d |= (unsigned char)(a[i] ^ b[i]);
+    }
+    return d == 0;
+}
+
+/* The preferred link is the one dialled by the node with the smaller run
+ * id; both sides compute the same answer. */
+static bool preferred(const struct link *l)
+{
+    bool dialled_by_lower = l->dialled ? run_id < l->peer_run_id
+                                       : l->peer_run_id < run_id;
+    return dialled_by_lower;
+}
+
+static void start_sync(struct link *l);
+
+/* A link passed the handshake: keep it, or close it as a duplicate. */
+static void link_established(struct link *l)
+{
+    if (active != NULL && active != l) {
+        if (!preferred(l) || preferred(active)) {
+            pthread_mutex_lock(&stats_lock);
+            rs.dup_links++;
+            pthread_mutex_unlock(&stats_lock);
+            link_close(l, "duplicate link");
+            return;
+        }
+        pthread_mutex_lock(&stats_lock);
+        rs.dup_links++;
+        pthread_mutex_unlock(&stats_lock);
+        link_close(active, "duplicate link");
+    }
+    if (l->peer_node_id == node_id && run_id > l->peer_run_id) {
+        /* Same low byte in both nodes' versions: the larger run id moves
+         * away, so versions stay unique across the pair. */
+        node_id = (node_id + 1 + (unsigned)(run_id % 254)) & 0xFF;
+        if (node_id == l->peer_node_id) {
+            node_id = (node_id + 1) & 0xFF;
+        }
+        items_set_node_id(node_id);
+        log_info("replication: node id clashes with the peer's; now %u",
+                 node_id);
+    }
+    active = l;
+    backoff_ms = BACKOFF_MIN_MS;
+    pthread_mutex_lock(&stats_lock);
+    if (rs.links++ > 0) {
+        rs.reconnects++;
+    }
+    pthread_mutex_unlock(&stats_lock);
+    start_sync(l);
+}
+
+static bool parse_pair(struct link *l, char *line)
+{
+    unsigned version, pnode;
+    unsigned long long prun, pms;
+    char nonce[80];
+
+    if (sscanf(line, "PAIR %u %llu %u %70s %llu", &version, &prun, &pnode,
+               nonce, &pms) != 5 || version != REPL_PROTO_VERSION ||
+        strlen(nonce) != 64) {
+        return false;
+    }
+    if (prun == run_id) {
+        return false;           /* talking to ourselves */
+    }
+    l->peer_run_id = prun;
+    l->peer_node_id = pnode;
+    snprintf(l->peer_nonce, sizeof(l->peer_nonce), "%s", nonce);
+    l->skew_ms = (int64_t)pms - (int64_t)util_now_ms();
+    l->got_pair = true;
+    if (l->skew_ms > 1000 || l->skew_ms < -1000) {
+        log_warn("replication %s: peer clock differs from ours by %lld ms",
+                 l->addr, (long long)l->skew_ms);
+    }
+    if (secret != NULL) {
+        char mac[2 * EVP_MAX_MD_SIZE_COMPAT + 1];
+        hmac_hex(l->peer_nonce, l->nonce, run_id, mac);
+        send_line(l, "AUTH %s\r\n", mac);
+    } else {
+        l->authed = true;
+    }
+    return true;
+}
+
+static bool parse_auth(struct link *l, const char *line)
+{
+    char want[2 * EVP_MAX_MD_SIZE_COMPAT + 1];
+
+    if (!l->got_pair || strncmp(line, "AUTH ", 5) != 0) {
+        return false;
+    }
+    /* The peer computed it with our nonce as "peer nonce". */
+    hmac_hex(l->nonce, l->peer_nonce, l->peer_run_id, want);
+    if (!same_secret_proof(line + 5, want)) {
+        return false;
+    }
+    l->authed = true;
+    return true;
+}
+
+/* Handle one handshake line; false closes the link. */
+static bool handshake_line(struct link *l, char *line)
+{
+    if (!l->got_pair) {
+        if (!parse_pair(l, line)) {
+            return false;
+        }
+    } else if (!l->authed) {
+        if (!parse_auth(l, line)) {
+            pthread_mutex_lock(&stats_lock);
+            rs.auth_failures++;
+            pthread_mutex_unlock(&stats_lock);
+            log_warn("replication %s: peer failed authentication", l->addr);
+            return false;
+        }
+    }
+    if (l->got_pair && l->authed) {
+        link_established(l);
+    }
+    return true;
+}
+
+/* --- full copy ----------------------------------------------------------------
+ * Sent bucket slice by bucket slice from the cron and after each flush of
+ * tx, while tx holds less than SYNC_HIGH_WATER.  Live writes go into the
+ * same stream meanwhile; last writer wins makes the order irrelevant.
+ */
+static void start_sync(struct link *l)
+{
+    link_set_state(l, REPL_SYNCING);
+    /* Live writes from now on; the walk covers everything before. */
+    pthread_mutex_lock(&out_lock);
+    outq.len = 0;
+    out_overflow = false;
+    pthread_mutex_unlock(&out_lock);
+    __atomic_store_n(&out_enabled, true, __ATOMIC_RELEASE);
+    l->walking = true;
+    l->walk_started = false;
+    l->walk_next = 0;
+    l->walk_items = 0;
+    l->walk_bytes = 0;
+    l->walk_start_us = now_us();
+    send_line(l, "SYNC %llu\r\n", (unsigned long long)items_curr());
+}
+
+static bool walk_cb(struct item *it, uint32_t hv, void *arg)
+{
+    struct link *l = arg;
+    char hdr[REC_LINE_MAX];
+    size_t n;
+
+    (void)hv;
+    if (item_is_dead(it)) {
+        return true;
+    }
+    n = format_store(hdr, it);
+    if (!rbuf_add(&l->tx, hdr, n) ||
+        !rbuf_add(&l->tx, ITEM_data(it), it->nbytes)) {
+        return false;
+    }
+    l->walk_items++;
+    l->walk_bytes += n + it->nbytes;
+    return true;
+}
+
+static void walk_step(struct link *l)
+{
+    while (l->walking && l->tx.len - l->tx_off < SYNC_HIGH_WATER) {
+        uint64_t next = assoc_walk_buckets(l->walk_next, SYNC_SLICE, walk_cb,
+                                           l);
+        l->walk_started = true;
+        if (next == 0) {
+            uint64_t took = now_us() - l->walk_start_us;
+            l->walking = false;
+            send_line(l, "SYNCED %llu\r\n",
+                      (unsigned long long)l->walk_items);
+            pthread_mutex_lock(&stats_lock);
+            rs.full_syncs++;
+            rs.last_sync_us = took;
+            rs.last_sync_items = l->walk_items;
+            rs.last_sync_bytes = l->walk_bytes;
+            rs.items_sent += l->walk_items;
+            pthread_mutex_unlock(&stats_lock);
+            log_info("replication %s: full copy sent, %llu items in %llu ms",
+                     l->addr, (unsigned long long)l->walk_items,
+                     (unsigned long long)(took / 1000));
+            if (l->peer_synced) {
+                link_set_state(l, REPL_LINKED);
+            }
+            break;
+        }
+        l->walk_next = next;
+    }
+}
+
+static void signal_ready(const char *why)
+{
+    char b = 'r';
+
+    if (ready_sent) {
+        return;
+    }
+    ready_sent = true;
+    log_info("replication: opening the client port (%s)", why);
+    if (ready_fd >= 0 && write(ready_fd, &b, 1) != 1) {
+        log_warn("replication: cannot signal the main thread");
+    }
+}
+
+/* --- receiving ------------------------------------------------------------------ */
+
+/* Split "key ... [b|B]" handling: decode a marked key into buf. */
+static bool decode_key(char *tok, size_t len, const char *mark, char *buf,
+                       const char **key, size_t *nkey, bool *binary)
+{
+    *binary = mark != NULL && mark[0] == 'B';
+    if (mark == NULL) {
+        if (len == 0 || len > KEY_MAX_LENGTH) {
+            return false;
+        }
+        *key = tok;
+        *nkey = len;
+        return true;
+    }
+    {
+        int n = util_b64_decode(tok, len, buf, KEY_MAX_LENGTH);
+        if (n <= 0) {
+            return false;
+        }
+        *key = buf;
+        *nkey = (size_t)n;
+    }
+    return true;
+}
+
+static void count_applied(enum apply_result r)
+{
+    pthread_mutex_lock(&stats_lock);
+    rs.items_received++;
+    if (r == APPLY_STALE) {
+        rs.items_stale++;
+    }
+    pthread_mutex_unlock(&stats_lock);
+}
+
+/*
+ * Parse and apply one record at in_off.  Returns 1 when one was consumed,
+ * 0 when more bytes are needed, -1 on a protocol error.
+ */
+static int apply_one(struct link *l)
+{
+    const char *start = l->in.data + l->in_off;
+    size_t avail = l->in.len - l->in_off;
+    const char *eol = memchr(start, '\n', avail);
+    char line[REC_LINE_MAX + 1];
+    char *tok[8], *save = NULL, *w;
+    char keybuf[KEY_MAX_LENGTH + 1];
+    const char *mark = NULL, *key;
+    size_t linelen, nkey, copy;
+    int ntok = 0;
+    bool binary;
+
+    if (eol == NULL) {
+        return avail > REC_LINE_MAX ? -1 : 0;
+    }
+    linelen = (size_t)(eol - start) + 1;
+    if (linelen > REC_LINE_MAX) {
+        return -1;
+    }
+    /* Tokenize a copy: the buffer stays intact if the data is not all
+     * here yet. */
+    copy = linelen - 1;
+    if (copy > 0 && start[copy - 1] == '\r') {
+        copy--;
+    }
+    memcpy(line, start, copy);
+    line[copy] = '\0';
+    if (!l->authed || !l->got_pair || l->state < REPL_SYNCING) {
+        l->in_off += linelen;
+        return handshake_line(l, line) ? 1 : -1;
+    }
+    for (w = strtok_r(line, " ", &save); w != NULL && ntok < 8;
+         w = strtok_r(NULL, " ", &save)) {
+        tok[ntok++] = w;
+    }
+    if (ntok == 0) {
+        return -1;
+    }
+    if (ntok > 2 && (strcmp(tok[ntok - 1], "b") == 0 ||
+                     strcmp(tok[ntok - 1], "B") == 0) &&
+        (tok[0][0] == 'S' || tok[0][0] == 'D' || tok[0][0] == 'T') &&
+        tok[0][1] == '\0') {
+        mark = tok[--ntok];
+    }
+    if (strcmp(tok[0], "S") == 0 && ntok == 6) {
+        uint64_t flags, exptime, version, len;
+        enum apply_result r;
+        if (!safe_strtoull(tok[2], &flags) || !safe_strtoull(tok[3], &exptime)
+            || !safe_strtoull(tok[4], &version) ||
+            !safe_strtoull(tok[5], &len) || flags > UINT32_MAX ||
+            exptime > UINT32_MAX ||
+            !decode_key(tok[1], strlen(tok[1]), mark, keybuf, &key, &nkey,
+                        &binary)) {
+            return -1;
+        }
+        if (avail < linelen + len + 2) {
+            return 0;           /* the data is not all here yet */
+        }
+        r = item_apply_store(key, nkey, (uint32_t)flags, (uint32_t)exptime,
+                             version, start + linelen, (size_t)len, binary);
+        l->in_off += linelen + (size_t)len + 2;
+        l->rx_items++;
+        count_applied(r);
+        return 1;
+    }
+    l->in_off += linelen;
+    if (strcmp(tok[0], "D") == 0 && ntok == 3) {
+        uint64_t version;
+        if (!safe_strtoull(tok[2], &version) ||
+            !decode_key(tok[1], strlen(tok[1]), mark, keybuf, &key, &nkey,
+                        &binary)) {
+            return -1;
+        }
+        count_applied(item_apply_delete(key, nkey, version));
+    } else if (strcmp(tok[0], "T") == 0 && ntok == 4) {
+        uint64_t exptime, version;
+        if (!safe_strtoull(tok[2], &exptime) ||
+            !safe_strtoull(tok[3], &version) || exptime > UINT32_MAX ||
+            !decode_key(tok[1], strlen(tok[1]), mark, keybuf, &key, &nkey,
+                        &binary)) {
+            return -1;
+        }
+        count_applied(item_apply_touch(key, nkey, (uint32_t)exptime,
+                                       version));
+    } else if (strcmp(tok[0], "F") == 0 && ntok == 3) {
+        uint64_t cutoff, at;
+        if (!safe_strtoull(tok[1], &cutoff) || !safe_strtoull(tok[2], &at)) {
+            return -1;
+        }
+        item_apply_flush(cutoff, (uint32_t)at);
+        count_applied(APPLY_DONE);
+    } else if (strcmp(tok[0], "PING") == 0) {
+        /* Liveness only; last_rx_us is already updated. */
+    } else if (strcmp(tok[0], "ACK") == 0 && ntok == 2) {
+        uint64_t off;
+        if (!safe_strtoull(tok[1], &off)) {
+            return -1;
+        }
+        l->peer_acked = off;
+        while (lag_tail != lag_head && lag_ring[lag_tail].end <= off) {
+            lag_tail = (lag_tail + 1) % LAG_SAMPLES;
+        }
+    } else if (strcmp(tok[0], "SYNC") == 0) {
+        log_info("replication %s: receiving a full copy", l->addr);
+    } else if (strcmp(tok[0], "SYNCED") == 0) {
+        l->peer_synced = true;
+        signal_ready("first sync with the peer done");
+        if (!l->walking) {
+            link_set_state(l, REPL_LINKED);
+        }
+    } else {
+        return -1;
+    }
+    l->rx_items++;
+    return 1;
+}
+
+static void link_read(struct link *l)
+{
+    for (;;) {
+        ssize_t n;
+        if (!rbuf_reserve(&l->in, READ_CHUNK)) {
+            link_close(l, "out of memory");
+            return;
+        }
+        n = read(l->fd, l->in.data + l->in.len, READ_CHUNK);
+        if (n > 0) {
+            l->in.len += (size_t)n;
+            l->last_rx_us = now_us();
+            pthread_mutex_lock(&stats_lock);
+            rs.bytes_received += (uint64_t)n;
+            pthread_mutex_unlock(&stats_lock);
+            if (n < READ_CHUNK) {
+                break;
+            }
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        link_close(l, n == 0 ? "peer closed" : strerror(errno));
+        return;
+    }
+    applying = true;
+    for (;;) {
+        size_t before = l->in_off;
+        int r = apply_one(l);
+        if (l->fd < 0) {
+            break;
+        }
+        if (r < 0) {
+            applying = false;
+            link_close(l, "protocol error");
+            return;
+        }
+        if (r == 0) {
+            break;
+        }
+        if (l->state >= REPL_SYNCING) {
+            l->rx_offset += l->in_off - before;
+        }
+    }
+    applying = false;
+    if (l->fd < 0) {
+        return;
+    }
+    /* Compact what was consumed. */
+    if (l->in_off > 0) {
+        memmove(l->in.data, l->in.data + l->in_off, l->in.len - l->in_off);
+        l->in.len -= l->in_off;
+        l->in_off = 0;
+    }
+}
+
+/* --- events ------------------------------------------------------------------- */
+
+/* Move stream bytes to the active link and send; then continue a walk. */
+static void pump(struct link *l)
+{
+    size_t before;
+
+    if (l->fd < 0) {
+        return;
+    }
+    if (l == active) {
+        before = l->tx.len;
+        pull_stream(l);
+        if (l->fd < 0) {
+            return;
+        }
+        if (l->tx.len > before) {
+            lag_note(l->tx_offset + (l->tx.len - l->tx_off));
+        }
+    }
+    if (l->walking) {
+        walk_step(l);
+    }
+    link_flush(l);
+}
+
+static void finish_connect(struct link *l)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    l->connecting = false;
+    if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
+        link_close(l, err ? strerror(err) : "connect failed");
+        return;
+    }
+    log_info("replication %s: connected", l->addr);
+}
+
+static void link_event(evutil_socket_t fd, short which, void *arg)
+{
+    struct link *l = arg;
+
+    (void)fd;
+    if (l->connecting) {
+        finish_connect(l);
+        if (l->fd < 0) {
+            return;
+        }
+    }
+    if (which & EV_READ) {
+        link_read(l);
+        if (l->fd < 0) {
+            return;
+        }
+    }
+    pump(l);
+}
+
+static void wake_cb(evutil_socket_t fd, short which, void *arg)
+{
+    char buf[256];
+
+    (void)which;
+    (void)arg;
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    if (active != NULL) {
+        pump(active);
+    } else {
+        pthread_mutex_lock(&out_lock);
+        out_woken = false;
+        outq.len = 0;
+        pthread_mutex_unlock(&out_lock);
+    }
+}
+
+static void peer_name(const struct sockaddr *sa, char *out, size_t n)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        port = ntohs(a->sin_port);
+        snprintf(out, n, "%s:%u", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        port = ntohs(a->sin6_port);
+        snprintf(out, n, "[%s]:%u", host, port);
+    } else {
+        snprintf(out, n, "?");
+    }
+}
+
+static void tune_socket(int fd)
+{
+    int one = 1;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+static void accept_cb(evutil_socket_t fd, short which, void *arg)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    struct link *l;
+    char addr[64];
+    int cfd;
+
+    (void)which;
+    (void)arg;
+    cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK);
+    if (cfd < 0) {
+        return;
+    }
+    peer_name((struct sockaddr *)&ss, addr, sizeof(addr));
+    l = link_slot();
+    if (l == NULL) {
+        log_info("replication: refusing %s, too many links", addr);
+        close(cfd);
+        return;
+    }
+    tune_socket(cfd);
+    log_info("replication %s: accepted", addr);
+    if (link_open(l, cfd, false, addr)) {
+        link_flush(l);
+    }
+}
+
+/* Dial the peer unless a link (or a dial) is already there. */
+static void dial(void)
+{
+    struct addrinfo hints, *ai = NULL, *p;
+    struct link *l;
+    char addr[300];
+    int i, fd = -1;
+
+    for (i = 0; i < MAX_LINKS; i++) {
+        if (links[i].fd >= 0 && (links[i].dialled ||
+                                 links[i].state >= REPL_SYNCING)) {
+            return;
+        }
+    }
+    l = link_slot();
+    if (l == NULL) {
+        return;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(peer_host, peer_port, &hints, &ai) != 0) {
+        snprintf(rs.last_error, sizeof(rs.last_error),
+                 "cannot resolve %.100s", peer_host);
+        return;
+    }
+    for (p = ai; p != NULL; p = p->ai_next) {
+        fd = socket(p->ai_family, p->ai_socktype | SOCK_NONBLOCK,
+                    p->ai_protocol);
+        if (fd < 0) {
+            continue;
+        }
+        if (connect(fd, p->ai_addr, p->ai_addrlen) == 0 ||
+            errno == EINPROGRESS) {
+            break;
+        }
+        close(fd);
+        fd = -1;
+    }
+    if (fd >= 0) {
+        peer_name(p->ai_addr, addr, sizeof(addr));
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        return;
+    }
+    tune_socket(fd);
+    if (link_open(l, fd, true, addr)) {
+        l->connecting = true;
+        link_want(l, EV_READ | EV_WRITE);
+    }
+}
+
+static void ack_and_ping(struct link *l, uint64_t now)
+{
+    if (l->state >= REPL_SYNCING && l->rx_offset != l->acked_rx) {
+        send_line(l, "ACK %llu\r\n", (unsigned long long)l->rx_offset);
+        l->acked_rx = l->rx_offset;
+    }
+    if (now - l->last_ping_us >= 1000000 && l->state >= REPL_SYNCING) {
+        send_line(l, "PING %llu %llu\r\n",
+                  (unsigned long long)util_now_ms(),
+                  (unsigned long long)l->tx_offset);
+        l->last_ping_us = now;
+    }
+}
+
+/* Every CRON_MS: timeouts, heartbeats, acks, redials, the start gate. */
+static void repl_cron(evutil_socket_t fd, short which, void *arg)
+{
+    uint64_t now = now_us();
+    int i;
+
+    (void)fd;
+    (void)which;
+    (void)arg;
+    for (i = 0; i < MAX_LINKS; i++) {
+        struct link *l = &links[i];
+        if (l->fd < 0) {
+            continue;
+        }
+        if (now - l->last_rx_us > (uint64_t)settings.repl_timeout * 1000000) {
+            link_close(l, "timeout");
+            continue;
+        }
+        ack_and_ping(l, now);
+        pump(l);
+    }
+    if (active == NULL && now >= next_dial_us) {
+        dial();
+        next_dial_us = now + (uint64_t)backoff_ms * 1000;
+        backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                     : backoff_ms * 2;
+    }
+    if (!ready_sent && now - start_us >
+            (uint64_t)settings.repl_initial_sync_timeout * 1000000) {
+        log_warn("replication: no sync with %s:%s within %d s; serving "
+                 "what this node has", peer_host, peer_port,
+                 settings.repl_initial_sync_timeout);
+        signal_ready("initial sync timed out");
+    }
+    pthread_mutex_lock(&stats_lock);
+    lag_ms = lag_tail == lag_head ? 0 : (now - lag_ring[lag_tail].us) / 1000;
+    pthread_mutex_unlock(&stats_lock);
+}
+
+static void *repl_main(void *arg)
+{
+    (void)arg;
+    event_base_dispatch(rbase);
+    return NULL;
+}
+
+/* --- configuration and start -------------------------------------------------- */
+
+/* Split -x "host[:port]" / "[v6]:port" into peer_host and peer_port. */
+static int parse_peer(const char *spec)
+{
+    const char *colon;
+
+    snprintf(peer_port, sizeof(peer_port), "11212");
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (end == NULL || (size_t)(end - spec - 1) >= sizeof(peer_host)) {
+            return -1;
+        }
+        memcpy(peer_host, spec + 1, (size_t)(end - spec - 1));
+        peer_host[end - spec - 1] = '\0';
+        if (end[1] == ':') {
+            snprintf(peer_port, sizeof(peer_port), "%s", end + 2);
+        }
+        return 0;
+    }
+    colon = strrchr(spec, ':');
+    if (colon != NULL && strchr(spec, ':') == colon) {
+        if ((size_t)(colon - spec) >= sizeof(peer_host)) {
+            return -1;
+        }
+        memcpy(peer_host, spec, (size_t)(colon - spec));
+        peer_host[colon - spec] = '\0';
+        snprintf(peer_port, sizeof(peer_port), "%s", colon + 1);
+    } else {
+        snprintf(peer_host, sizeof(peer_host), "%s", spec);
+    }
+    return peer_host[0] ? 0 : -1;
+}
+
+static int read_secret(const char *path)
+{
+    char line[1024];
+    struct stat st;
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+#ifndef ENABLE_TLS
+    fprintf(stderr, "repl_secret_file needs OpenSSL; this build has none\n");
+    return -1;
+#endif
+    if (f == NULL) {
+        fprintf(stderr, "cannot read repl_secret_file %s: %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0077)) {
+        log_warn("repl_secret_file %s is readable by other users", path);
+    }
+    if (fgets(line, sizeof(line), f) == NULL) {
+        fclose(f);
+        fprintf(stderr, "repl_secret_file %s is empty\n", path);
+        return -1;
+    }
+    fclose(f);
+    n = strcspn(line, "\r\n");
+    if (n < 16) {
+        fprintf(stderr, "repl_secret_file %s: the secret must have at least "
+                        "16 characters\n", path);
+        return -1;
+    }
+    secret = malloc(n);
+    if (secret == NULL) {
+        return -1;
+    }
+    memcpy(secret, line, n);
+    secret_len = n;
+    return 0;
+}
+
+int repl_configure(void)
+{
+    if (settings.repl_peer == NULL) {
+        return 0;
+    }
+    if (parse_peer(settings.repl_peer) != 0) {
+        fprintf(stderr, "bad -x peer address: %s\n", settings.repl_peer);
+        return -1;
+    }
+    if (settings.repl_secret_file != NULL &&
+        read_secret(settings.repl_secret_file) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static bool addr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+    }
+    return false;
+}
+
+/* The listen address: repl_listen, else the first -l address, else all. */
+static int open_listener(void)
+{
+    struct addrinfo hints, *ai = NULL;
+    char host[256] = "", port[16];
+    const char *spec = settings.repl_listen ? settings.repl_listen
+                                            : settings.inter;
+    int one = 1, fd, rc;
+
+    if (spec != NULL) {
+        size_t n = strcspn(spec, ",; ");
+        if (n >= sizeof(host)) {
+            return -1;
+        }
+        memcpy(host, spec, n);
+        host[n] = '\0';
+        if (host[0] == '[') {
+            memmove(host, host + 1, strlen(host));
+            host[strcspn(host, "]")] = '\0';
+        } else if (strchr(host, ':') == strrchr(host, ':') &&
+                   strchr(host, ':') != NULL) {
+            *strchr(host, ':') = '\0';      /* drop a -l host:port port */
+        }
+    }
+    snprintf(port, sizeof(port), "%d", settings.repl_port);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+    if (rc != 0) {
+        fprintf(stderr, "replication listener %s: %s\n", host,
+                gai_strerror(rc));
+        return -1;
+    }
+    if (!addr_is_loopback(ai->ai_addr) && secret == NULL) {
+        fprintf(stderr, "the replication listener on %s is not on loopback: "
+                "give -o repl_secret_file=PATH (the same secret on both "
+                "nodes), or -o repl_listen=127.0.0.1\n",
+                host[0] ? host : "all addresses");
+        freeaddrinfo(ai);
+        return -1;
+    }
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK,
+                ai->ai_protocol);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 16) != 0) {
+        fprintf(stderr, "replication listener on port %d: %s\n",
+                settings.repl_port, strerror(errno));
+        close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    listen_fd = fd;
+    return 0;
+}
+
+int repl_start(int ready)
+{
+    uint64_t r = 0;
+    struct timeval tick = {0, CRON_MS * 1000};
+    int fds[2], i;
+
+    ready_fd = ready;
+    if (settings.repl_peer == NULL) {
+        return 0;
+    }
+    for (i = 0; i < MAX_LINKS; i++) {
+        links[i].fd = -1;
+    }
+    if (getrandom(&r, sizeof(r), 0) != sizeof(r)) {
+        r = now_us() ^ ((uint64_t)getpid() << 32);
+    }
+    run_id = r | 1;
+    node_id = (unsigned)(r >> 8) & 0xFF;
+    items_set_node_id(node_id);
+    if (open_listener() != 0 || pipe2(fds, O_NONBLOCK) != 0) {
+        return -1;
+    }
+    wake_rd = fds[0];
+    wake_wr = fds[1];
+    rbase = event_base_new();
+    if (rbase == NULL) {
+        return -1;
+    }
+    listen_ev = event_new(rbase, listen_fd, EV_READ | EV_PERSIST, accept_cb,
+                          NULL);
+    wake_ev = event_new(rbase, wake_rd, EV_READ | EV_PERSIST, wake_cb, NULL);
+    cron_ev = event_new(rbase, -1, EV_PERSIST, repl_cron, NULL);
+    if (listen_ev == NULL || wake_ev == NULL || cron_ev == NULL ||
+        event_add(listen_ev, NULL) != 0 || event_add(wake_ev, NULL) != 0 ||
+        event_add(cron_ev, &tick) != 0) {
+        return -1;
+    }
+    start_us = now_us();
+    backoff_ms = BACKOFF_MIN_MS;
+    next_dial_us = 0;
+    set_shown(REPL_CONNECTING, NULL);
+    items_set_mutation_hook(repl_feed);
+    if (pthread_create(&rtid, NULL, repl_main, NULL) != 0) {
+        return -1;
+    }
+    running = true;
+    log_info("replication: run id %016llx, node id %u, listening on port "
+             "%d, peer %s:%s", (unsigned long long)run_id, node_id,
+             settings.repl_port, peer_host, peer_port);
+    return 0;
+}
+
+void repl_stop(void)
+{
+    if (!running) {
+        return;
+    }
+    event_base_loopbreak(rbase);
+    pthread_join(rtid, NULL);
+    running = false;
+}
+
+/* --- stats replication ----------------------------------------------------------- */
+
+void repl_stats(struct strbuf *sb)
+{
+    struct repl_stats_s c;
+    enum repl_state st;
+    uint64_t since, lagms, queued;
+    char peer[64];
+    struct link *l = active;
+
+    if (settings.repl_peer == NULL) {
+        sb_stat(sb, "role", "none");
+        return;
+    }
+    pthread_mutex_lock(&stats_lock);
+    c = rs;
+    st = shown_state;
+    since = shown_since_us;
+    lagms = lag_ms;
+    snprintf(peer, sizeof(peer), "%s", shown_peer);
+    pthread_mutex_unlock(&stats_lock);
+    pthread_mutex_lock(&out_lock);
+    queued = out_items;
+    pthread_mutex_unlock(&out_lock);
+    sb_stat(sb, "role", "pair");
+    sb_stat(sb, "peer", "%s:%s", peer_host, peer_port);
+    sb_stat(sb, "peer_addr", "%s", peer[0] ? peer : "none");
+    sb_stat(sb, "run_id", "%016llx", (unsigned long long)run_id);
+    sb_stat(sb, "node_id", "%u", node_id);
+    sb_stat(sb, "link_state", "%s", repl_state_name(st));
+    sb_stat(sb, "link_state_secs", "%llu",
+            (unsigned long long)((now_us() - since) / 1000000));
+    sb_stat(sb, "initial_sync_done", "%s", ready_sent ? "yes" : "no");
+    sb_stat(sb, "bytes_sent", "%llu", (unsigned long long)c.bytes_sent);
+    sb_stat(sb, "bytes_received", "%llu",
+            (unsigned long long)c.bytes_received);
+    sb_stat(sb, "items_queued", "%llu", (unsigned long long)queued);
+    sb_stat(sb, "items_received", "%llu",
+            (unsigned long long)c.items_received);
+    sb_stat(sb, "items_stale", "%llu", (unsigned long long)c.items_stale);
+    if (l != NULL) {
+        sb_stat(sb, "lag_bytes", "%llu",
+                (unsigned long long)(l->tx_offset > l->peer_acked
+                                     ? l->tx_offset - l->peer_acked : 0));
+    } else {
+        sb_stat(sb, "lag_bytes", "0");
+    }
+    sb_stat(sb, "lag_ms", "%llu", (unsigned long long)lagms);
+    sb_stat(sb, "full_syncs", "%llu", (unsigned long long)c.full_syncs);
+    sb_stat(sb, "last_sync_ms", "%llu",
+            (unsigned long long)(c.last_sync_us / 1000));
+    sb_stat(sb, "last_sync_items", "%llu",
+            (unsigned long long)c.last_sync_items);
+    sb_stat(sb, "last_sync_bytes", "%llu",
+            (unsigned long long)c.last_sync_bytes);
+    sb_stat(sb, "sync_in_progress", "%d",
+            l != NULL && l->walking ? 1 : 0);
+    sb_stat(sb, "sync_items_sent", "%llu",
+            (unsigned long long)(l != NULL ? l->walk_items : 0));
+    sb_stat(sb, "links", "%llu", (unsigned long long)c.links);
+    sb_stat(sb, "reconnects", "%llu", (unsigned long long)c.reconnects);
+    sb_stat(sb, "duplicate_links", "%llu", (unsigned long long)c.dup_links);
+    sb_stat(sb, "buffer_overflows", "%llu", (unsigned long long)c.overflows);
+    sb_stat(sb, "auth_failures", "%llu",
+            (unsigned long long)c.auth_failures);
+    sb_stat(sb, "clock_skew_ms", "%lld",
+            (long long)(l != NULL ? l->skew_ms : 0));
+    sb_stat(sb, "last_error", "%s", c.last_error[0] ? c.last_error : "none");
+}

@@ -1,0 +1,38 @@
+/*
+ * replication.h - pair replication: the link to the peer, the stream of
+ * mutations, full resync, reconnect, and the start-up gate that keeps the
+ * client port closed until the first sync.  See doc/replication.txt.
+ */
+#ifndef REPLICATION_H
+#define REPLICATION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+enum repl_state {
+    REPL_NONE,                  /* no -x: replication off */
+    REPL_CONNECTING,            /* no link; dialling / waiting for one */
+    REPL_HANDSHAKE,             /* link up, proving identities */
+    REPL_SYNCING,               /* sending/receiving the full copy */
+    REPL_LINKED,                /* streaming live writes */
+    REPL_MAX_STATE
+};
+
+const char *repl_state_name(enum repl_state s);
+
+/* Parse -x and the repl_* options' values into settings; 0 or -1 with a
+ * message.  Called after option parsing. */
+int repl_configure(void);
+/* Start the replication thread (listener, dialer, timers).  ready_fd is
+ * written once the first sync is done (or timed out): the caller opens
+ * the client port then. */
+int repl_start(int ready_fd);
+void repl_stop(void);
+bool repl_enabled(void);
+
+/* "stats replication" lines. */
+void repl_stats(struct strbuf *sb);
+
+#endif
