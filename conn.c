@@ -25,6 +25,7 @@
 #include "proto_bin.h"
 #include "proto_meta.h"
 #include "proto_text.h"
+#include "replication.h"
 #include "settings.h"
 #include "stats.h"
 #include "thread.h"
@@ -852,6 +853,12 @@ static void event_handler(evutil_socket_t fd, short which, void *arg)
     c->in_handler = true;
     drive(c, which);
     c->in_handler = false;
+    if (repl_dirty && c->thread != NULL && !c->thread->repl_scheduled) {
+        /* Send this loop iteration's replicated writes once, after every
+         * other ready connection has been served. */
+        c->thread->repl_scheduled = true;
+        event_active(c->thread->repl_ev, 0, 0);
+    }
     if (c->close_fd) {
         c->close_fd = false;
         close(c->sfd);          /* c may be reused from here on */

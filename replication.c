@@ -82,6 +82,7 @@ struct link {
     uint64_t rx_offset;         /* stream bytes applied */
     uint64_t acked_rx;          /* rx_offset last acknowledged */
     uint64_t rx_items;          /* records applied */
+    uint64_t peer_acked_items;  /* records the peer says it applied */
     uint64_t tx_offset;         /* stream bytes handed to the socket */
     uint64_t peer_acked;        /* tx_offset the peer acknowledged */
     bool walking;               /* full copy being sent */
@@ -142,8 +143,20 @@ static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rbuf outq;
 static bool out_enabled;        /* a link wants the stream */
 static bool out_woken;          /* a wake byte is pending */
-static bool out_overflow;       /* out grew past repl_buffer_size */
+static bool out_overflow;       /* outq grew past repl_buffer_size */
 static uint64_t out_items;      /* records queued since start */
+/* The active link's socket as seen by workers: they send outq themselves
+ * at the end of each event (repl_worker_push), so a replicated write
+ * costs no thread switch in the common case. */
+static int stream_fd = -1;      /* -1: no active link */
+static size_t outq_off;         /* bytes of outq already sent */
+static bool stream_blocked;     /* socket full: the thread waits EV_WRITE */
+static int stream_errno;        /* a send failed: the thread closes */
+static uint64_t stream_queued;  /* bytes ever queued on this link */
+static uint64_t stream_sent;    /* bytes ever sent on this link */
+static uint64_t stream_records; /* data records queued on this link */
+
+__thread bool repl_dirty;
 
 /* Lag: send time of each batch, by end offset. */
 static struct {
@@ -151,6 +164,7 @@ static struct {
     uint64_t us;                /* when it was queued */
 } lag_ring[LAG_SAMPLES];
 static unsigned lag_head, lag_tail;
+static uint64_t lag_last_end;   /* records count of the newest sample */
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct repl_stats_s rs;
@@ -290,6 +304,8 @@ static void wake_locked(void)
     }
 }
 
+static void lag_note_locked(uint64_t end);
+
 /* The mutation hook (items.c), called by workers with the key's stripe
  * lock held. */
 static void repl_feed(enum mutation_op op, const struct item *it,
@@ -345,17 +361,65 @@ static void repl_feed(enum mutation_op op, const struct item *it,
         pthread_mutex_unlock(&out_lock);
         return;
     }
-    if (outq.len + n + (op == MUT_STORE ? it->nbytes : 0) >
+    if (outq.len - outq_off + n + (op == MUT_STORE ? it->nbytes : 0) >
             settings.repl_buffer_size ||
         !rbuf_add(&outq, hdr, n) ||
         (op == MUT_STORE && !rbuf_add(&outq, ITEM_data(it), it->nbytes))) {
         /* The peer cannot keep up: the link will be dropped and the
          * redial resyncs in full.  Never a silent stop. */
         out_overflow = true;
+        wake_locked();
     } else {
         out_items++;
+        stream_records++;
+        stream_queued += n + (op == MUT_STORE ? it->nbytes : 0);
+        repl_dirty = true;
     }
-    wake_locked();
+    pthread_mutex_unlock(&out_lock);
+}
+
+/* Send what outq holds on the active link's socket, without blocking.
+ * Caller holds out_lock (a worker, or the replication thread). */
+static void push_locked(bool by_thread)
+{
+    if (stream_fd < 0 || stream_blocked || stream_errno != 0) {
+        return;
+    }
+    if (outq_off < outq.len) {
+        lag_note_locked(stream_records);
+    }
+    while (outq_off < outq.len) {
+        ssize_t n = send(stream_fd, outq.data + outq_off, outq.len - outq_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            outq_off += (size_t)n;
+            stream_sent += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            stream_blocked = true;      /* the thread waits for EV_WRITE */
+        } else {
+            stream_errno = n == 0 ? EPIPE : errno;
+        }
+        if (!by_thread) {
+            wake_locked();
+        }
+        return;
+    }
+    outq.len = outq_off = 0;
+    if (outq.cap > 4 * SYNC_HIGH_WATER) {
+        rbuf_free(&outq);
+    }
+}
+
+void repl_worker_push(void)
+{
+    repl_dirty = false;
+    pthread_mutex_lock(&out_lock);
+    push_locked(false);
     pthread_mutex_unlock(&out_lock);
 }
 
@@ -407,6 +471,17 @@ static void link_close(struct link *l, const char *why)
     }
     log_info("replication %s: link closed (%s)", l->addr, why);
     link_error(l, why);
+    if (l == active) {
+        pthread_mutex_lock(&out_lock);
+        stream_fd = -1;         /* workers stop sending before close(2) */
+        out_enabled = false;
+        outq.len = outq_off = 0;
+        out_overflow = false;
+        stream_blocked = false;
+        stream_errno = 0;
+        lag_head = lag_tail = 0;
+        pthread_mutex_unlock(&out_lock);
+    }
     event_free(l->ev);
     l->ev = NULL;
     close(l->fd);
@@ -415,11 +490,6 @@ static void link_close(struct link *l, const char *why)
     rbuf_free(&l->tx);
     if (l == active) {
         active = NULL;
-        __atomic_store_n(&out_enabled, false, __ATOMIC_RELEASE);
-        pthread_mutex_lock(&out_lock);
-        outq.len = 0;
-        out_overflow = false;
-        pthread_mutex_unlock(&out_lock);
         set_shown(REPL_CONNECTING, NULL);
         next_dial_us = now_us() + (uint64_t)backoff_ms * 1000;
     }
@@ -506,43 +576,15 @@ static bool link_open(struct link *l, int fd, bool dialled, const char *addr)
 
 /* --- sending ----------------------------------------------------------------- */
 
-/* Move queued stream bytes into the active link's tx. */
-static void pull_stream(struct link *l)
-{
-    bool overflow;
 
-    pthread_mutex_lock(&out_lock);
-    overflow = out_overflow;
-    if (!overflow && outq.len > 0) {
-        if (l->tx.len == l->tx_off) {
-            /* tx is empty: swap buffers instead of copying. */
-            struct rbuf t = l->tx;
-            l->tx = outq;
-            outq = t;
-            outq.len = 0;
-            l->tx_off = 0;
-        } else if (!rbuf_add(&l->tx, outq.data, outq.len)) {
-            overflow = true;
-        } else {
-            outq.len = 0;
-        }
-    }
-    out_woken = false;
-    pthread_mutex_unlock(&out_lock);
-    if (overflow) {
-        pthread_mutex_lock(&stats_lock);
-        rs.overflows++;
-        pthread_mutex_unlock(&stats_lock);
-        log_warn("replication %s: outbound buffer over %zu bytes; dropping "
-                 "the link to resync", l->addr, settings.repl_buffer_size);
-        link_close(l, "outbound buffer overflow");
-    }
-}
-
-static void lag_note(uint64_t end)
+static void lag_note_locked(uint64_t end)
 {
     unsigned next = (lag_head + 1) % LAG_SAMPLES;
 
+    if (end <= lag_last_end) {
+        return;                 /* no new records since the last note */
+    }
+    lag_last_end = end;
     if (next == lag_tail) {
         lag_tail = (lag_tail + 1) % LAG_SAMPLES;    /* drop the oldest */
     }
@@ -551,9 +593,40 @@ static void lag_note(uint64_t end)
     lag_head = next;
 }
 
-/* Send what tx holds; false if the link was closed. */
-static bool link_flush(struct link *l)
+/* Send what the link has queued; false if the link was closed.  writable:
+ * called for EV_WRITE, so a blocked stream may try again. */
+static bool link_flush(struct link *l, bool writable)
 {
+    if (l == active) {
+        bool blocked, overflow;
+        int err;
+        pthread_mutex_lock(&out_lock);
+        if (writable) {
+            stream_blocked = false;
+        }
+        push_locked(true);
+        blocked = stream_blocked;
+        err = stream_errno;
+        overflow = out_overflow;
+        out_woken = false;
+        pthread_mutex_unlock(&out_lock);
+        if (overflow) {
+            pthread_mutex_lock(&stats_lock);
+            rs.overflows++;
+            pthread_mutex_unlock(&stats_lock);
+            log_warn("replication %s: outbound buffer over %zu bytes; "
+                     "dropping the link to resync", l->addr,
+                     settings.repl_buffer_size);
+            link_close(l, "outbound buffer overflow");
+            return false;
+        }
+        if (err != 0) {
+            link_close(l, strerror(err));
+            return false;
+        }
+        return link_want(l, blocked ? EV_READ | EV_WRITE : EV_READ) ||
+               (link_close(l, "event error"), false);
+    }
     while (l->tx_off < l->tx.len) {
         ssize_t n = send(l->fd, l->tx.data + l->tx_off,
                          l->tx.len - l->tx_off, MSG_NOSIGNAL);
@@ -594,7 +667,16 @@ static void send_line(struct link *l, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    if (n > 0 && (size_t)n < sizeof(line)) {
+    if (n <= 0 || (size_t)n >= sizeof(line)) {
+        return;
+    }
+    if (l == active) {
+        pthread_mutex_lock(&out_lock);
+        if (rbuf_add(&outq, line, (size_t)n)) {
+            stream_queued += (uint64_t)n;
+        }
+        pthread_mutex_unlock(&out_lock);
+    } else {
         rbuf_add(&l->tx, line, (size_t)n);
     }
 }
@@ -766,12 +848,25 @@ static bool handshake_line(struct link *l, char *line)
 static void start_sync(struct link *l)
 {
     link_set_state(l, REPL_SYNCING);
-    /* Live writes from now on; the walk covers everything before. */
+    /* Live writes from now on; the walk covers everything before.  Bytes
+     * the handshake had not sent yet go first. */
     pthread_mutex_lock(&out_lock);
-    outq.len = 0;
+    outq.len = outq_off = 0;
     out_overflow = false;
-    pthread_mutex_unlock(&out_lock);
+    stream_blocked = false;
+    stream_errno = 0;
+    stream_queued = stream_sent = 0;
+    stream_records = 0;
+    lag_head = lag_tail = 0;
+    lag_last_end = 0;
+    if (l->tx_off < l->tx.len) {
+        rbuf_add(&outq, l->tx.data + l->tx_off, l->tx.len - l->tx_off);
+        stream_queued = l->tx.len - l->tx_off;
+    }
+    l->tx.len = l->tx_off = 0;
+    stream_fd = l->fd;
     __atomic_store_n(&out_enabled, true, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&out_lock);
     l->walking = true;
     l->walk_started = false;
     l->walk_next = 0;
@@ -801,12 +896,33 @@ static bool walk_cb(struct item *it, uint32_t hv, void *arg)
     return true;
 }
 
+static size_t stream_pending(void)
+{
+    size_t n;
+
+    pthread_mutex_lock(&out_lock);
+    n = outq.len - outq_off;
+    pthread_mutex_unlock(&out_lock);
+    return n;
+}
+
+/* Walk slices into l->tx, then queue them behind the live stream. */
 static void walk_step(struct link *l)
 {
-    while (l->walking && l->tx.len - l->tx_off < SYNC_HIGH_WATER) {
+    while (l->walking && stream_pending() < SYNC_HIGH_WATER) {
+        uint64_t before = l->walk_items;
         uint64_t next = assoc_walk_buckets(l->walk_next, SYNC_SLICE, walk_cb,
                                            l);
         l->walk_started = true;
+        if (l->tx.len > 0) {
+            pthread_mutex_lock(&out_lock);
+            if (rbuf_add(&outq, l->tx.data, l->tx.len)) {
+                stream_queued += l->tx.len;
+                stream_records += l->walk_items - before;
+            }
+            pthread_mutex_unlock(&out_lock);
+            l->tx.len = 0;
+        }
         if (next == 0) {
             uint64_t took = now_us() - l->walk_start_us;
             l->walking = false;
@@ -828,6 +944,9 @@ static void walk_step(struct link *l)
             break;
         }
         l->walk_next = next;
+        if (l->tx.cap > 4 * SYNC_HIGH_WATER) {
+            rbuf_free(&l->tx);
+        }
     }
 }
 
@@ -847,159 +966,231 @@ static void signal_ready(const char *why)
 
 /* --- receiving ------------------------------------------------------------------ */
 
-/* Split "key ... [b|B]" handling: decode a marked key into buf. */
-static bool decode_key(char *tok, size_t len, const char *mark, char *buf,
-                       const char **key, size_t *nkey, bool *binary)
+
+/* Only the replication thread writes these two; stats reads them racily
+ * (64-bit aligned, never torn on the platforms we build for). */
+static void count_applied(enum apply_result r)
 {
-    *binary = mark != NULL && mark[0] == 'B';
-    if (mark == NULL) {
-        if (len == 0 || len > KEY_MAX_LENGTH) {
+    __atomic_store_n(&rs.items_received, rs.items_received + 1,
+                     __ATOMIC_RELAXED);
+    if (r == APPLY_STALE) {
+        __atomic_store_n(&rs.items_stale, rs.items_stale + 1,
+                         __ATOMIC_RELAXED);
+    }
+}
+
+/* Decimal digits only, no sign, no overflow past 64 bits. */
+static bool parse_u64(const char *p, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    if (len == 0 || len > 20) {
+        return false;
+    }
+    /* 19 digits never overflow; only a 20th needs checking. */
+    for (i = 0; i < len && i < 19; i++) {
+        unsigned d = (unsigned)(p[i] - '0');
+        if (d > 9) {
             return false;
         }
-        *key = tok;
-        *nkey = len;
-        return true;
+        v = v * 10 + d;
     }
-    {
-        int n = util_b64_decode(tok, len, buf, KEY_MAX_LENGTH);
-        if (n <= 0) {
+    if (len == 20) {
+        unsigned d = (unsigned)(p[19] - '0');
+        if (d > 9 || v > (UINT64_MAX - d) / 10) {
             return false;
         }
-        *key = buf;
-        *nkey = (size_t)n;
+        v = v * 10 + d;
     }
+    *out = v;
     return true;
 }
 
-static void count_applied(enum apply_result r)
+struct field {
+    const char *p;              /* first byte */
+    size_t len;                 /* bytes */
+};
+
+/* Split line[0..len) on single spaces into at most max fields. */
+static int split(const char *line, size_t len, struct field *f, int max)
 {
-    pthread_mutex_lock(&stats_lock);
-    rs.items_received++;
-    if (r == APPLY_STALE) {
-        rs.items_stale++;
+    int n = 0;
+    size_t i, start = 0;
+
+    for (i = 0; i <= len && n < max; i++) {
+        if (i == len || line[i] == ' ') {
+            f[n].p = line + start;
+            f[n].len = i - start;
+            n++;
+            start = i + 1;
+        }
     }
-    pthread_mutex_unlock(&stats_lock);
+    return (i <= len) ? -1 : n;     /* -1: more fields than max */
+}
+
+static bool field_is(const struct field *f, const char *word)
+{
+    size_t n = strlen(word);
+    return f->len == n && memcmp(f->p, word, n) == 0;
+}
+
+static bool field_u64(const struct field *f, uint64_t *out)
+{
+    return parse_u64(f->p, f->len, out);
 }
 
 /*
  * Parse and apply one record at in_off.  Returns 1 when one was consumed,
- * 0 when more bytes are needed, -1 on a protocol error.
+ * 0 when more bytes are needed, -1 on a protocol error.  The buffer is
+ * only read: a record whose data has not all arrived is parsed again.
  */
 static int apply_one(struct link *l)
 {
     const char *start = l->in.data + l->in_off;
     size_t avail = l->in.len - l->in_off;
-    const char *eol = memchr(start, '\n', avail);
-    char line[REC_LINE_MAX + 1];
-    char *tok[8], *save = NULL, *w;
+    const char *eol = memchr(start, '\n', avail > REC_LINE_MAX ? REC_LINE_MAX
+                                                               : avail);
     char keybuf[KEY_MAX_LENGTH + 1];
-    const char *mark = NULL, *key;
-    size_t linelen, nkey, copy;
-    int ntok = 0;
-    bool binary;
+    struct field f[8];
+    const char *key = NULL;
+    const struct field *mark = NULL;
+    size_t linelen, len, nkey = 0;
+    int nf;
+    bool binary = false;
 
     if (eol == NULL) {
-        return avail > REC_LINE_MAX ? -1 : 0;
+        return avail >= REC_LINE_MAX ? -1 : 0;
     }
     linelen = (size_t)(eol - start) + 1;
-    if (linelen > REC_LINE_MAX) {
-        return -1;
+    len = linelen - 1;
+    if (len > 0 && start[len - 1] == '\r') {
+        len--;
     }
-    /* Tokenize a copy: the buffer stays intact if the data is not all
-     * here yet. */
-    copy = linelen - 1;
-    if (copy > 0 && start[copy - 1] == '\r') {
-        copy--;
-    }
-    memcpy(line, start, copy);
-    line[copy] = '\0';
     if (!l->authed || !l->got_pair || l->state < REPL_SYNCING) {
+        char line[REC_LINE_MAX + 1];
+        memcpy(line, start, len);
+        line[len] = '\0';
         l->in_off += linelen;
         return handshake_line(l, line) ? 1 : -1;
     }
-    for (w = strtok_r(line, " ", &save); w != NULL && ntok < 8;
-         w = strtok_r(NULL, " ", &save)) {
-        tok[ntok++] = w;
-    }
-    if (ntok == 0) {
+    nf = split(start, len, f, 8);
+    if (nf <= 0) {
         return -1;
     }
-    if (ntok > 2 && (strcmp(tok[ntok - 1], "b") == 0 ||
-                     strcmp(tok[ntok - 1], "B") == 0) &&
-        (tok[0][0] == 'S' || tok[0][0] == 'D' || tok[0][0] == 'T') &&
-        tok[0][1] == '\0') {
-        mark = tok[--ntok];
+    if (nf > 2 && f[0].len == 1 && strchr("SDT", f[0].p[0]) != NULL &&
+        (field_is(&f[nf - 1], "b") || field_is(&f[nf - 1], "B"))) {
+        mark = &f[--nf];
     }
-    if (strcmp(tok[0], "S") == 0 && ntok == 6) {
-        uint64_t flags, exptime, version, len;
-        enum apply_result r;
-        if (!safe_strtoull(tok[2], &flags) || !safe_strtoull(tok[3], &exptime)
-            || !safe_strtoull(tok[4], &version) ||
-            !safe_strtoull(tok[5], &len) || flags > UINT32_MAX ||
-            exptime > UINT32_MAX ||
-            !decode_key(tok[1], strlen(tok[1]), mark, keybuf, &key, &nkey,
-                        &binary)) {
+    if (f[0].len == 1 && strchr("SDT", f[0].p[0]) != NULL) {
+        if (nf < 2 || f[1].len == 0) {
             return -1;
         }
-        if (avail < linelen + len + 2) {
+        binary = mark != NULL && mark->p[0] == 'B';
+        if (mark == NULL) {
+            if (f[1].len > KEY_MAX_LENGTH) {
+                return -1;
+            }
+            key = f[1].p;
+            nkey = f[1].len;
+        } else {
+            int n = util_b64_decode(f[1].p, f[1].len, keybuf, KEY_MAX_LENGTH);
+            if (n <= 0) {
+                return -1;
+            }
+            key = keybuf;
+            nkey = (size_t)n;
+        }
+    }
+    switch (f[0].len == 1 ? f[0].p[0] : 0) {
+    case 'S': {
+        uint64_t flags, exptime, version, vlen;
+        if (f[0].len != 1 || nf != 6 || !field_u64(&f[2], &flags) ||
+            !field_u64(&f[3], &exptime) || !field_u64(&f[4], &version) ||
+            !field_u64(&f[5], &vlen) || flags > UINT32_MAX ||
+            exptime > UINT32_MAX) {
+            return -1;
+        }
+        if (avail < linelen + vlen + 2) {
             return 0;           /* the data is not all here yet */
         }
-        r = item_apply_store(key, nkey, (uint32_t)flags, (uint32_t)exptime,
-                             version, start + linelen, (size_t)len, binary);
-        l->in_off += linelen + (size_t)len + 2;
+        count_applied(item_apply_store(key, nkey, (uint32_t)flags,
+                                       (uint32_t)exptime, version,
+                                       start + linelen, (size_t)vlen,
+                                       binary));
+        l->in_off += linelen + (size_t)vlen + 2;
         l->rx_items++;
-        count_applied(r);
         return 1;
     }
-    l->in_off += linelen;
-    if (strcmp(tok[0], "D") == 0 && ntok == 3) {
+    case 'D': {
         uint64_t version;
-        if (!safe_strtoull(tok[2], &version) ||
-            !decode_key(tok[1], strlen(tok[1]), mark, keybuf, &key, &nkey,
-                        &binary)) {
+        if (f[0].len != 1 || nf != 3 || !field_u64(&f[2], &version)) {
             return -1;
         }
         count_applied(item_apply_delete(key, nkey, version));
-    } else if (strcmp(tok[0], "T") == 0 && ntok == 4) {
+        l->rx_items++;
+        break;
+    }
+    case 'T': {
         uint64_t exptime, version;
-        if (!safe_strtoull(tok[2], &exptime) ||
-            !safe_strtoull(tok[3], &version) || exptime > UINT32_MAX ||
-            !decode_key(tok[1], strlen(tok[1]), mark, keybuf, &key, &nkey,
-                        &binary)) {
+        if (f[0].len != 1 || nf != 4 || !field_u64(&f[2], &exptime) ||
+            !field_u64(&f[3], &version) || exptime > UINT32_MAX) {
             return -1;
         }
         count_applied(item_apply_touch(key, nkey, (uint32_t)exptime,
                                        version));
-    } else if (strcmp(tok[0], "F") == 0 && ntok == 3) {
+        l->rx_items++;
+        break;
+    }
+    case 'F': {
         uint64_t cutoff, at;
-        if (!safe_strtoull(tok[1], &cutoff) || !safe_strtoull(tok[2], &at)) {
+        if (f[0].len != 1 || nf != 3 || !field_u64(&f[1], &cutoff) ||
+            !field_u64(&f[2], &at) || at > UINT32_MAX) {
             return -1;
         }
         item_apply_flush(cutoff, (uint32_t)at);
         count_applied(APPLY_DONE);
-    } else if (strcmp(tok[0], "PING") == 0) {
-        /* Liveness only; last_rx_us is already updated. */
-    } else if (strcmp(tok[0], "ACK") == 0 && ntok == 2) {
-        uint64_t off;
-        if (!safe_strtoull(tok[1], &off)) {
+        l->rx_items++;
+        break;
+    }
+    default:
+        if (field_is(&f[0], "PING") && nf == 2) {
+            uint64_t ms;
+            /* Liveness (last_rx_us is already updated), and the peer's
+             * wall clock for the skew, ignoring the one-way delay. */
+            if (field_u64(&f[1], &ms)) {
+                l->skew_ms = (int64_t)ms - (int64_t)util_now_ms();
+                if (l->skew_ms > 1000 || l->skew_ms < -1000) {
+                    log_warn("replication %s: peer clock differs from ours "
+                             "by %lld ms", l->addr, (long long)l->skew_ms);
+                }
+            }
+        } else if (field_is(&f[0], "ACK") && nf == 3) {
+            uint64_t off, items;
+            if (!field_u64(&f[1], &off) || !field_u64(&f[2], &items)) {
+                return -1;
+            }
+            l->peer_acked = off;
+            l->peer_acked_items = items;
+            pthread_mutex_lock(&out_lock);
+            while (lag_tail != lag_head && lag_ring[lag_tail].end <= items) {
+                lag_tail = (lag_tail + 1) % LAG_SAMPLES;
+            }
+            pthread_mutex_unlock(&out_lock);
+        } else if (field_is(&f[0], "SYNC")) {
+            log_info("replication %s: receiving a full copy", l->addr);
+        } else if (field_is(&f[0], "SYNCED")) {
+            l->peer_synced = true;
+            signal_ready("first sync with the peer done");
+            if (!l->walking) {
+                link_set_state(l, REPL_LINKED);
+            }
+        } else {
             return -1;
         }
-        l->peer_acked = off;
-        while (lag_tail != lag_head && lag_ring[lag_tail].end <= off) {
-            lag_tail = (lag_tail + 1) % LAG_SAMPLES;
-        }
-    } else if (strcmp(tok[0], "SYNC") == 0) {
-        log_info("replication %s: receiving a full copy", l->addr);
-    } else if (strcmp(tok[0], "SYNCED") == 0) {
-        l->peer_synced = true;
-        signal_ready("first sync with the peer done");
-        if (!l->walking) {
-            link_set_state(l, REPL_LINKED);
-        }
-    } else {
-        return -1;
+        break;
     }
-    l->rx_items++;
+    l->in_off += linelen;
     return 1;
 }
 
@@ -1066,27 +1257,15 @@ static void link_read(struct link *l)
 /* --- events ------------------------------------------------------------------- */
 
 /* Move stream bytes to the active link and send; then continue a walk. */
-static void pump(struct link *l)
+static void pump(struct link *l, bool writable)
 {
-    size_t before;
-
     if (l->fd < 0) {
         return;
-    }
-    if (l == active) {
-        before = l->tx.len;
-        pull_stream(l);
-        if (l->fd < 0) {
-            return;
-        }
-        if (l->tx.len > before) {
-            lag_note(l->tx_offset + (l->tx.len - l->tx_off));
-        }
     }
     if (l->walking) {
         walk_step(l);
     }
-    link_flush(l);
+    link_flush(l, writable);
 }
 
 static void finish_connect(struct link *l)
@@ -1119,7 +1298,7 @@ static void link_event(evutil_socket_t fd, short which, void *arg)
             return;
         }
     }
-    pump(l);
+    pump(l, (which & EV_WRITE) != 0);
 }
 
 static void wake_cb(evutil_socket_t fd, short which, void *arg)
@@ -1131,11 +1310,11 @@ static void wake_cb(evutil_socket_t fd, short which, void *arg)
     while (read(fd, buf, sizeof(buf)) > 0) {
     }
     if (active != NULL) {
-        pump(active);
+        pump(active, false);    /* handles errors and overflow */
     } else {
         pthread_mutex_lock(&out_lock);
         out_woken = false;
-        outq.len = 0;
+        outq.len = outq_off = 0;
         pthread_mutex_unlock(&out_lock);
     }
 }
@@ -1192,7 +1371,7 @@ static void accept_cb(evutil_socket_t fd, short which, void *arg)
     tune_socket(cfd);
     log_info("replication %s: accepted", addr);
     if (link_open(l, cfd, false, addr)) {
-        link_flush(l);
+        link_flush(l, true);
     }
 }
 
@@ -1252,13 +1431,12 @@ static void dial(void)
 static void ack_and_ping(struct link *l, uint64_t now)
 {
     if (l->state >= REPL_SYNCING && l->rx_offset != l->acked_rx) {
-        send_line(l, "ACK %llu\r\n", (unsigned long long)l->rx_offset);
+        send_line(l, "ACK %llu %llu\r\n", (unsigned long long)l->rx_offset,
+                  (unsigned long long)l->rx_items);
         l->acked_rx = l->rx_offset;
     }
     if (now - l->last_ping_us >= 1000000 && l->state >= REPL_SYNCING) {
-        send_line(l, "PING %llu %llu\r\n",
-                  (unsigned long long)util_now_ms(),
-                  (unsigned long long)l->tx_offset);
+        send_line(l, "PING %llu\r\n", (unsigned long long)util_now_ms());
         l->last_ping_us = now;
     }
 }
@@ -1282,7 +1460,7 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
             continue;
         }
         ack_and_ping(l, now);
-        pump(l);
+        pump(l, false);
     }
     if (active == NULL && now >= next_dial_us) {
         dial();
@@ -1297,9 +1475,11 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
                  settings.repl_initial_sync_timeout);
         signal_ready("initial sync timed out");
     }
-    pthread_mutex_lock(&stats_lock);
-    lag_ms = lag_tail == lag_head ? 0 : (now - lag_ring[lag_tail].us) / 1000;
-    pthread_mutex_unlock(&stats_lock);
+    now = now_us();     /* pump() above may have noted newer samples */
+    pthread_mutex_lock(&out_lock);
+    lag_ms = lag_tail == lag_head || lag_ring[lag_tail].us > now
+             ? 0 : (now - lag_ring[lag_tail].us) / 1000;
+    pthread_mutex_unlock(&out_lock);
 }
 
 static void *repl_main(void *arg)
@@ -1576,12 +1756,17 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "items_received", "%llu",
             (unsigned long long)c.items_received);
     sb_stat(sb, "items_stale", "%llu", (unsigned long long)c.items_stale);
-    if (l != NULL) {
-        sb_stat(sb, "lag_bytes", "%llu",
-                (unsigned long long)(l->tx_offset > l->peer_acked
-                                     ? l->tx_offset - l->peer_acked : 0));
-    } else {
-        sb_stat(sb, "lag_bytes", "0");
+    {
+        uint64_t unsent, records;
+        pthread_mutex_lock(&out_lock);
+        unsent = outq.len - outq_off;
+        records = stream_records;
+        pthread_mutex_unlock(&out_lock);
+        sb_stat(sb, "buffer_bytes", "%llu", (unsigned long long)unsent);
+        sb_stat(sb, "lag_items", "%llu",
+                (unsigned long long)(l != NULL && records >
+                                     l->peer_acked_items
+                                     ? records - l->peer_acked_items : 0));
     }
     sb_stat(sb, "lag_ms", "%llu", (unsigned long long)lagms);
     sb_stat(sb, "full_syncs", "%llu", (unsigned long long)c.full_syncs);

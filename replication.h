@@ -32,6 +32,12 @@ int repl_start(int ready_fd);
 void repl_stop(void);
 bool repl_enabled(void);
 
+/* Set by the mutation hook when a worker queued records for the peer;
+ * the worker then calls repl_worker_push() once its event is handled, so
+ * that one send(2) carries all of that event's writes. */
+extern __thread bool repl_dirty;
+void repl_worker_push(void);
+
 /* "stats replication" lines. */
 void repl_stats(struct strbuf *sb);
 

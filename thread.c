@@ -13,6 +13,7 @@
 #include "thread.h"
 #include "conn.h"
 #include "log.h"
+#include "replication.h"
 #include "settings.h"
 #include "stats.h"
 
@@ -190,6 +191,18 @@ static void timer_cb(evutil_socket_t fd, short which, void *arg)
     }
 }
 
+/* Runs after every client event of a loop iteration (lowest priority),
+ * so one send(2) carries all replicated writes of the iteration. */
+static void repl_push_cb(evutil_socket_t fd, short which, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)which;
+    w->repl_scheduled = false;
+    repl_worker_push();
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -211,7 +224,14 @@ static int worker_setup(struct worker *w, int i)
     w->index = i;
     w->stats = stats_thread(i);
     w->base = event_base_new();
-    if (w->base == NULL || pipe(fds) != 0) {
+    /* Three priorities: 1 (the default) for connections, 2 for the
+     * replication push that should run after them. */
+    if (w->base == NULL || event_base_priority_init(w->base, 3) != 0 ||
+        pipe(fds) != 0) {
+        return -1;
+    }
+    w->repl_ev = event_new(w->base, -1, 0, repl_push_cb, w);
+    if (w->repl_ev == NULL || event_priority_set(w->repl_ev, 2) != 0) {
         return -1;
     }
     w->notify_rd = fds[0];

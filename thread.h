@@ -43,6 +43,8 @@ struct worker {
     struct event *timer;        /* once a second: idle timeouts */
     struct thread_stats *stats; /* its counters */
     struct conn *conns;         /* its open connections */
+    struct event *repl_ev;      /* lowest priority: push replication */
+    bool repl_scheduled;        /* repl_ev is active */
 };
 
 /* Start n workers, each with its own event base; returns 0 or -1. */

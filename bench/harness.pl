@@ -300,10 +300,13 @@ sub free_port {
 sub start_target {
     my ($target, $tag, $valgrind) = @_;
     my @ports = map { free_port() } @{$target->{servers}};
+    # a second port per server, for the replication listener of a pair
+    my @rports = map { free_port() } @{$target->{servers}};
     my @procs;
 
     for my $i (0 .. $#ports) {
-        my @argv = map { expand($_, $i, \@ports) } @{$target->{servers}[$i]};
+        my @argv = map { expand($_, $i, \@ports, \@rports) }
+                   @{$target->{servers}[$i]};
         my %p = (port => $ports[$i], log => "$OUT/logs/$tag-s$i.log",
                  name => "$tag-s$i");
         die "$argv[0]: not executable\n" unless -x $argv[0];
@@ -315,7 +318,24 @@ sub start_target {
                 "--callgrind-out-file=$p{cgout}";
         }
         push @procs, \%p;
-        start_server(\%p, $valgrind);
+        if (@ports == 1) {
+            start_server(\%p, $valgrind);
+        }
+    }
+    if (@ports > 1) {
+        # A pair opens its client ports only once both nodes have synced:
+        # start every server first, then wait for each.
+        for my $p (@procs) {
+            my $nofile = $valgrind ? max_conns($p->{argv})
+                                     + $VALGRIND_FD_RESERVE : undef;
+            unlink glob("$p->{cgout}*") if $p->{cgout};
+            $p->{pid} = spawn([@{$p->{cmd}}, @{$p->{argv}}], $p->{log},
+                              $nofile);
+        }
+        for my $p (@procs) {
+            wait_ready($p, $valgrind ? 60 : 20)
+                or die "$p->{name} exited at start-up:\n" . tail($p->{log});
+        }
     }
     return \@procs;
 }
@@ -352,10 +372,12 @@ sub start_server {
 }
 
 sub expand {
-    my ($arg, $i, $ports) = @_;
+    my ($arg, $i, $ports, $rports) = @_;
 
     $arg =~ s/%PORT%/$ports->[$i]/g;
     $arg =~ s/%PORT(\d+)%/$ports->[$1]/g;
+    $arg =~ s/%RPORT%/$rports->[$i]/g;
+    $arg =~ s/%RPORT(\d+)%/$rports->[$1]/g;
     return $arg;
 }
 

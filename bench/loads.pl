@@ -95,4 +95,26 @@ my %throughput_limits = (
         count => 20_000,
         limits => { 'instructions/get' => 0.8 },
     },
+    # Issue #4: a replicated pair against a single memcached.
+    {
+        name => 'pair-get-heavy', kind => 'throughput',
+        desc => 'pair: 90/10 get/set, 1 KB, 100k keys, 50 conns',
+        keys => 100_000, value => 1024, get => 0.9,
+        targets => ['reference', 'ours-pair'],
+        limits => { 'CPU us/request' => 1.05 },
+    },
+    {
+        name => 'pair-set-heavy', kind => 'throughput',
+        desc => 'pair: 10/90 get/set, 4 KB, 100k keys, 50 conns',
+        keys => 100_000, value => 4096, get => 0.1,
+        targets => ['reference', 'ours-pair'],
+        limits => { 'CPU us/request' => 1.4 },
+    },
+    {
+        name => 'instr-pair-set', kind => 'callgrind',
+        desc => 'pair: instructions per 1 KB set, both nodes, 1 conn',
+        keys => 10_000, value => 1024, get => 0.0, conns => 1,
+        count => 20_000, targets => ['reference', 'ours-pair'],
+        limits => {},
+    },
 ];

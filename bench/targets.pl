@@ -4,7 +4,8 @@
 # instructions are summed over all of them (so a replicated pair is a
 # target with two command lines).  Placeholders: %PORT% is this
 # server's port, %PORT0%, %PORT1%, ... the ports of the target's servers
-# by index.  Every server gets taskset -c 0 (and valgrind for callgrind
+# by index, %RPORT% / %RPORTn% a second free port per server (the
+# replication port of a pair).  Every server gets taskset -c 0 (and valgrind for callgrind
 # loads) put in front by the harness.
 #
 # Settings, the same for every target (see README.md, "Server settings"):
@@ -26,8 +27,12 @@ my $ours = $ENV{MEMCACHED_BIN} || die "MEMCACHED_BIN not set\n";
 [
     { name => 'reference', servers => [[$reference, @server_args]] },
     { name => 'ours', servers => [[$ours, @server_args]] },
-    # Later, a replicated pair:
-    # { name => 'ours-pair', servers => [
-    #       [$ours, @server_args, '--peer', '127.0.0.1:%PORT1%'],
-    #       [$ours, @server_args, '--peer', '127.0.0.1:%PORT0%'] ] },
+    # A replicated pair: the load goes to node 0, node 1 is its peer.
+    # %RPORTn% is the replication port of server n.  CPU, syscalls and
+    # instructions are summed over both nodes.
+    { name => 'ours-pair', servers => [
+          [$ours, @server_args, '-o', 'repl_port=%RPORT0%',
+           '-x', '127.0.0.1:%RPORT1%'],
+          [$ours, @server_args, '-o', 'repl_port=%RPORT1%',
+           '-x', '127.0.0.1:%RPORT0%'] ] },
 ];
