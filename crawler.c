@@ -216,7 +216,8 @@ static bool dump_cb(struct item *it, uint32_t hv, void *arg)
     struct dump_arg *d = arg;
 
     (void)hv;
-    if (!d->mask[it->slabs_clsid] || item_is_dead(it)) {
+    if (!d->mask[it->slabs_clsid] || item_is_dead(it) ||
+        (it->it_flags & ITEM_TOMBSTONE)) {
         return true;
     }
     sb_append(d->sb, "key=", 4);

@@ -42,7 +42,9 @@ struct lru {
 
 static struct lru lrus[SLABS_MAX_CLASSES];
 static item_mutation_fn mutation_hook;
-static uint64_t curr_items;     /* atomic */
+static uint64_t curr_items;     /* atomic; includes tombstones */
+static uint64_t tombstones;     /* atomic; linked tombstones */
+static uint32_t tombstone_ttl;  /* seconds; 0 = deletes just unlink */
 static uint64_t total_items;    /* atomic */
 
 /* --- versions (hybrid logical clock) ------------------------------------
@@ -234,6 +236,9 @@ static void do_item_link(struct item *it, uint32_t hv)
     it->it_flags |= ITEM_LINKED;
     it->atime = current_time;
     __atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
+    if (it->it_flags & ITEM_TOMBSTONE) {
+        __atomic_add_fetch(&tombstones, 1, __ATOMIC_RELAXED);
+    }
     assoc_insert(it, hv);
     pthread_mutex_lock(&l->lock);
     lru_link_locked(l, it);
@@ -252,6 +257,9 @@ static void do_item_unlink_lru_locked(struct item *it, uint32_t hv)
     assoc_delete(ITEM_key(it), it->nkey, hv);
     lru_unlink_locked(&lrus[it->slabs_clsid], it);
     __atomic_sub_fetch(&curr_items, 1, __ATOMIC_RELAXED);
+    if (it->it_flags & ITEM_TOMBSTONE) {
+        __atomic_sub_fetch(&tombstones, 1, __ATOMIC_RELAXED);
+    }
     item_remove(it);
 }
 
@@ -445,13 +453,79 @@ static struct item *do_item_get(const char *key, size_t nkey, uint32_t hv,
     }
     if (item_is_dead(it)) {
         bool expired = it->exptime != 0 && it->exptime <= current_time;
+        bool tomb = (it->it_flags & ITEM_TOMBSTONE) != 0;
         do_item_unlink(it, hv);
-        *why = expired ? GET_EXPIRED : GET_FLUSHED;
+        *why = tomb ? GET_MISS : expired ? GET_EXPIRED : GET_FLUSHED;
+        return NULL;
+    }
+    if (it->it_flags & ITEM_TOMBSTONE) {
+        *why = GET_MISS;
         return NULL;
     }
     __atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
     *why = GET_HIT;
     return it;
+}
+
+/* Link it, replacing whatever the table holds for its key (a tombstone,
+ * or a dead item not yet reclaimed). */
+static void do_item_link_replacing(struct item *it, uint32_t hv)
+{
+    struct item *raw = assoc_find(ITEM_key(it), it->nkey, hv);
+
+    if (raw != NULL) {
+        do_item_replace(raw, it, hv);
+    } else {
+        do_item_link(it, hv);
+    }
+}
+
+/* A tombstone for key with version v, or NULL when out of memory. */
+static struct item *make_tombstone(const char *key, size_t nkey, uint64_t v)
+{
+    enum alloc_result why;
+    struct item *t = item_alloc(key, nkey, 0, current_time + tombstone_ttl,
+                                2, &why);
+
+    if (t == NULL) {
+        return NULL;
+    }
+    memcpy(ITEM_data(t), "\r\n", 2);
+    t->it_flags |= ITEM_TOMBSTONE;
+    t->version = v;
+    return t;
+}
+
+/* Remove the key: with tombstones on, put one in its place carrying
+ * version v; else just unlink.  Caller holds the stripe lock; old may be
+ * NULL (remote deletes of keys we never had). */
+static void do_item_bury(struct item *old, const char *key, size_t nkey,
+                         uint64_t v, uint32_t hv)
+{
+    struct item *t = tombstone_ttl ? make_tombstone(key, nkey, v) : NULL;
+
+    if (t == NULL) {
+        if (old != NULL) {
+            do_item_unlink(old, hv);
+        }
+        return;
+    }
+    if (old != NULL) {
+        do_item_replace(old, t, hv);
+    } else {
+        do_item_link(t, hv);
+    }
+    item_remove(t);
+}
+
+void items_set_tombstone_ttl(uint32_t ttl)
+{
+    tombstone_ttl = ttl;
+}
+
+uint64_t items_tombstones(void)
+{
+    return __atomic_load_n(&tombstones, __ATOMIC_RELAXED);
 }
 
 /* Every read sets ACTIVE, which buys the item one more trip through its
@@ -582,7 +656,7 @@ static enum store_result do_item_store(struct item *it, enum store_mode mode,
     if (old != NULL) {
         do_item_replace(old, linked, hv);
     } else {
-        do_item_link(linked, hv);
+        do_item_link_replacing(linked, hv);
     }
     *cas = item_cas(linked);
     notify(MUT_STORE, linked);
@@ -678,7 +752,7 @@ static struct item *vivify(const char *key, size_t nkey, uint32_t exptime,
     }
     memcpy(ITEM_data(it), "\r\n", 2);
     it->version = item_next_version();
-    do_item_link(it, hv);
+    do_item_link_replacing(it, hv);
     notify(MUT_STORE, it);
     return it;
 }
@@ -747,9 +821,10 @@ bool item_delete(const char *key, size_t nkey, uint64_t cas, bool *exists)
     it = do_item_get(key, nkey, hv, &why);
     *exists = it != NULL;
     if (it != NULL && (cas == 0 || cas == it->version)) {
-        do_item_unlink(it, hv);
+        uint64_t v = item_next_version();
+        do_item_bury(it, key, nkey, v, hv);
         if (mutation_hook != NULL) {
-            mutation_hook(MUT_DELETE, it, item_next_version(), 0);
+            mutation_hook(MUT_DELETE, it, v, 0);
         }
         deleted = true;
     }
@@ -902,7 +977,8 @@ void items_lru_totals(struct lru_stats *out)
 
 uint64_t items_curr(void)
 {
-    return __atomic_load_n(&curr_items, __ATOMIC_RELAXED);
+    return __atomic_load_n(&curr_items, __ATOMIC_RELAXED) -
+           __atomic_load_n(&tombstones, __ATOMIC_RELAXED);
 }
 
 void items_reset_total(void)
@@ -1106,7 +1182,11 @@ bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb)
     l = &lrus[id];
     pthread_mutex_lock(&l->lock);
     for (it = l->head; it != NULL && (limit == 0 || n < limit) &&
-         sb->len < 2 * 1024 * 1024; it = it->next, n++) {
+         sb->len < 2 * 1024 * 1024; it = it->next) {
+        if (it->it_flags & ITEM_TOMBSTONE) {
+            continue;
+        }
+        n++;
         sb_append(sb, "ITEM ", 5);
         sb_append(sb, ITEM_key(it), it->nkey);
         sb_printf(sb, " [%u b; %u s]\r\n", it->nbytes - 2, it->exptime);
@@ -1172,9 +1252,11 @@ enum apply_result item_apply_delete(const char *key, size_t nkey,
     item_observe_version(version);
     item_lock(hv);
     old = assoc_find(key, nkey, hv);
-    if (old != NULL && old->version < version) {
-        do_item_unlink(old, hv);
-        r = APPLY_DONE;
+    if (old == NULL || old->version < version) {
+        /* A tombstone even for a key we never had: an older copy of it
+         * arriving later must not bring it back. */
+        do_item_bury(old, key, nkey, version, hv);
+        r = old != NULL ? APPLY_DONE : APPLY_STALE;
     }
     item_unlock(hv);
     return r;
@@ -1195,6 +1277,12 @@ enum apply_result item_apply_touch(const char *key, size_t nkey,
     }
     item_unlock(hv);
     return r;
+}
+
+void items_flush_state(uint64_t *cutoff, uint32_t *at)
+{
+    *cutoff = __atomic_load_n(&flush_cutoff, __ATOMIC_ACQUIRE);
+    *at = flush_at;
 }
 
 void item_apply_flush(uint64_t cutoff, uint32_t at)

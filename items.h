@@ -73,6 +73,10 @@ typedef void (*item_mutation_fn)(enum mutation_op op, const struct item *it,
                                  uint64_t version, uint32_t exptime);
 
 int items_init(void);
+/* With replication, deletes leave a tombstone for ttl seconds (0: off). */
+void items_set_tombstone_ttl(uint32_t ttl);
+/* Tombstones currently linked. */
+uint64_t items_tombstones(void);
 void items_set_mutation_hook(item_mutation_fn fn);
 /* This node's id in the low bits of every version (0..255). */
 void items_set_node_id(unsigned id);
@@ -220,6 +224,8 @@ enum apply_result item_apply_delete(const char *key, size_t nkey,
 enum apply_result item_apply_touch(const char *key, size_t nkey,
                                    uint32_t exptime, uint64_t version);
 void item_apply_flush(uint64_t cutoff, uint32_t at);
+/* The current flush_all cutoff (0: none) and when it applies. */
+void items_flush_state(uint64_t *cutoff, uint32_t *at);
 
 /* slabs reassign: start moving a page from src (-1 = any) to dst in the
  * background.  *busy when a move is already running. */

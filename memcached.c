@@ -128,6 +128,8 @@ static void usage(void)
 "                          dropped and redialled (default: 5)\n"
 "   - repl_buffer_size:    megabytes queued for the peer before the link\n"
 "                          is dropped to resync (default: 64)\n"
+"   - repl_tombstone_ttl:  seconds a deleted key is remembered, so that a\n"
+"                          resync cannot bring it back (default: 3600)\n"
 "   - repl_initial_sync_timeout: seconds the client port stays closed\n"
 "                          waiting for the first sync (default: 30)\n"
 "   - monitor_listen:      HOST:PORT on loopback for monitoring without\n"
@@ -327,6 +329,12 @@ static bool extended_option(char *opt)
         if (!parse_int(val, 0, 86400,
                        &settings.repl_initial_sync_timeout)) {
             fprintf(stderr, "repl_initial_sync_timeout takes seconds\n");
+            return false;
+        }
+    } else if (strcmp(opt, "repl_tombstone_ttl") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 30 * 86400, &settings.repl_tombstone_ttl)) {
+            fprintf(stderr, "repl_tombstone_ttl takes 1..2592000 seconds\n");
             return false;
         }
     } else if (strcmp(opt, "repl_buffer_size") == 0) {

@@ -61,6 +61,9 @@ struct item {
 #define ITEM_KEY_BINARY 0x10    /* key was given base64 (meta b flag) */
 #define ITEM_STALE    0x20      /* invalidated (meta I): served with X */
 #define ITEM_TOKEN_SENT 0x40    /* a meta client was told to recache (W) */
+#define ITEM_TOMBSTONE 0x80     /* a replicated delete: invisible to
+                                   clients, kept so an older copy of the
+                                   key cannot come back (replication) */
 
 #define ITEM_HDR_SIZE (offsetof(struct item, data))
 #define ITEM_key(it) ((it)->data)

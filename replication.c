@@ -874,6 +874,18 @@ static void start_sync(struct link *l)
     l->walk_bytes = 0;
     l->walk_start_us = now_us();
     send_line(l, "SYNC %llu\r\n", (unsigned long long)items_curr());
+    {
+        /* A flush_all the peer may have missed while unlinked. */
+        uint64_t cutoff;
+        uint32_t at;
+        items_flush_state(&cutoff, &at);
+        if (cutoff != 0) {
+            send_line(l, "F %llu %u\r\n", (unsigned long long)cutoff, at);
+            pthread_mutex_lock(&out_lock);
+            stream_records++;
+            pthread_mutex_unlock(&out_lock);
+        }
+    }
 }
 
 static bool walk_cb(struct item *it, uint32_t hv, void *arg)
@@ -884,6 +896,23 @@ static bool walk_cb(struct item *it, uint32_t hv, void *arg)
 
     (void)hv;
     if (item_is_dead(it)) {
+        return true;
+    }
+    if (it->it_flags & ITEM_TOMBSTONE) {
+        const char *mark;
+        char *p = put_key(hdr, 'D', ITEM_key(it), it->nkey, false, &mark);
+        *p++ = ' ';
+        p = put_u64(p, it->version);
+        memcpy(p, mark, strlen(mark));
+        p += strlen(mark);
+        *p++ = '\r';
+        *p++ = '\n';
+        n = (size_t)(p - hdr);
+        if (!rbuf_add(&l->tx, hdr, n)) {
+            return false;
+        }
+        l->walk_items++;
+        l->walk_bytes += n;
         return true;
     }
     n = format_store(hdr, it);
@@ -1696,6 +1725,7 @@ int repl_start(int ready)
     next_dial_us = 0;
     set_shown(REPL_CONNECTING, NULL);
     items_set_mutation_hook(repl_feed);
+    items_set_tombstone_ttl((uint32_t)settings.repl_tombstone_ttl);
     if (pthread_create(&rtid, NULL, repl_main, NULL) != 0) {
         return -1;
     }
@@ -1786,6 +1816,7 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "buffer_overflows", "%llu", (unsigned long long)c.overflows);
     sb_stat(sb, "auth_failures", "%llu",
             (unsigned long long)c.auth_failures);
+    sb_stat(sb, "tombstones", "%llu", (unsigned long long)items_tombstones());
     sb_stat(sb, "clock_skew_ms", "%lld",
             (long long)(l != NULL ? l->skew_ms : 0));
     sb_stat(sb, "last_error", "%s", c.last_error[0] ? c.last_error : "none");

@@ -80,6 +80,7 @@ struct settings {
     int repl_timeout;           /* -o repl_timeout: seconds */
     size_t repl_buffer_size;    /* -o repl_buffer_size: bytes */
     int repl_initial_sync_timeout;  /* -o repl_initial_sync_timeout */
+    int repl_tombstone_ttl;     /* -o repl_tombstone_ttl: seconds */
     char prefix_delimiter;      /* -D: key prefix end for stats detail */
 };
 

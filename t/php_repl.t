@@ -85,6 +85,13 @@ for my $name (sort keys %CLIENT) {
         return MemcPHP::run_json(ini_for($ext, $proto, $node), 'session.php',
                                  @args);
     };
+    # "read" = start + close: releases the lock ("peek", read_and_close,
+    # leaves pecl memcache's lock behind until lock_timeout)
+    my $read = sub {
+        my ($node, $id) = @_;
+        my $r = $php->($node, "read", $id);
+        return MemcPHP::sess_data($r && $r->{data_read}), $r;
+    };
     my $sid = new_sid('r');
 
     my $r = $php->($A, 'write', $sid, 'k', 'v');
@@ -92,25 +99,22 @@ for my $name (sort keys %CLIENT) {
     ok(wait_same($A, $B, $key->($sid), 5)
        && defined $B->item($key->($sid)),
        "$name: the session item is on B, same on both");
-    $r = $php->($B, 'peek', $sid);
-    is_deeply(MemcPHP::sess_data($r && $r->{data}), { k => 'v' },
-              "$name: read via B");
-    is_deeply($r && $r->{warnings}, [], "$name: no PHP warnings via B");
+    my ($d, $rr) = $read->($B, $sid);
+    is_deeply($d, { k => 'v' }, "$name: read via B");
+    is_deeply($rr && $rr->{warnings}, [], "$name: no PHP warnings via B");
 
     $A->kill9;
-    $r = $php->($B, 'peek', $sid);
-    is_deeply(MemcPHP::sess_data($r && $r->{data}), { k => 'v' },
-              "$name: read via B with A killed");
+    ($d) = $read->($B, $sid);
+    is_deeply($d, { k => 'v' }, "$name: read via B with A killed");
     $r = $php->($B, 'write', $sid, 'k2', 'while A was down');
     ok($r && $r->{start} && $r->{close}, "$name: update via B while A is "
        . 'down');
 
     $A->restart;
-    $r = $php->($A, 'peek', $sid);
-    is_deeply(MemcPHP::sess_data($r && $r->{data}),
-              { k => 'v', k2 => 'while A was down' },
+    ($d, $rr) = $read->($A, $sid);
+    is_deeply($d, { k => 'v', k2 => 'while A was down' },
               "$name: the restarted A serves the update at once");
-    is_deeply($r && $r->{warnings}, [], "$name: no PHP warnings via A");
+    is_deeply($rr && $rr->{warnings}, [], "$name: no PHP warnings via A");
 
     # and a normal read-modify-write via A reaches B again
     $r = $php->($A, 'write', $sid, 'k3', 'after');
@@ -119,9 +123,8 @@ for my $name (sort keys %CLIENT) {
         my $it = $B->item($key->($sid));
         ref $it && index($it->{value}, 'k3|s:5:"after"') >= 0;
     }, 5), "$name: it reaches B");
-    $r = $php->($B, 'peek', $sid);
-    is_deeply(MemcPHP::sess_data($r && $r->{data}),
-              { k => 'v', k2 => 'while A was down', k3 => 'after' },
+    ($d) = $read->($B, $sid);
+    is_deeply($d, { k => 'v', k2 => 'while A was down', k3 => 'after' },
               "$name: read via B");
 }
 

@@ -1,0 +1,360 @@
+package MemcPair;
+
+# Starts a paircached pair for the t/repl_*.t tests: two nodes on
+# 127.0.0.1, each with a client port and a replication port, each
+# pointed (-x) at the other's replication port, directly or through a
+# TcpRelay so that a test can cut the network.  Both processes are
+# started before we wait for either, since a node with -x keeps its
+# client port closed until its first sync with the peer.
+#
+# The nodes are MemcTest objects (MemcPair::Node) with a few more
+# methods: restart, kill9, sigstop, sigcont, repl_stats, item.  The
+# helpers poll with a deadline (wait_linked, wait_value, wait_same);
+# nothing here sleeps blindly.  MemcTest's END kills every process we
+# started, restarted ones included; a stopped node is killed too.
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Exporter qw(import);
+use IO::Socket::INET;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use MemcTest;
+use TcpRelay;
+
+our @EXPORT = qw(require_pair_build start_pair wait_linked wait_value
+                 wait_same wait_stat free_ports refused esc);
+
+# plan skip_all unless MEMCACHED_BIN is a build with pair replication
+sub require_pair_build {
+    my $bin = MemcTest::memc_bin();
+    plan skip_all => "$bin not found" unless -x $bin;
+    my (undef, $help) = MemcTest::run_cmd([$bin, '-h'], timeout => 10);
+    plan skip_all => "$bin has no pair replication (-h does not mention "
+        . '--peer); set MEMCACHED_BIN to the paircached build'
+        unless ($help // '') =~ /--peer/;
+    return $bin;
+}
+
+# $n distinct free ports on 127.0.0.1
+sub free_ports {
+    my ($n) = @_;
+    my %seen;
+    my @p;
+    while (@p < $n) {
+        my $p = MemcTest::free_port();
+        push @p, $p unless $seen{$p}++;
+    }
+    return @p;
+}
+
+# printable form of bytes for diagnostics
+sub esc {
+    my ($x) = @_;
+    return 'undef' unless defined $x;
+    $x = substr($x, 0, 200) . '...(' . length($x) . ' bytes)'
+        if length $x > 240;
+    $x =~ s/\\/\\\\/g;
+    $x =~ s/\r/\\r/g;
+    $x =~ s/\n/\\n/g;
+    $x =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge;
+    return $x;
+}
+
+# true when nothing listens on 127.0.0.1:$port (connection refused)
+sub refused {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $port, Proto => 'tcp',
+                                  Timeout => 1);
+    return 1 unless $s;
+    close $s;
+    return 0;
+}
+
+# start_pair(%o) -> ($a, $b)
+#   o        => [k=v, ...]  -o settings for both nodes
+#   o_a, o_b => [k=v, ...]  for one node
+#   args, args_a, args_b => [...]  more command-line arguments
+#   repl_timeout => SECS    shorthand for o => ['repl_timeout=SECS']
+#   relay    => 1           each node dials its peer through a TcpRelay
+#                           ($a->{relay} forwards to B's repl port,
+#                           $b->{relay} to A's)
+#   wait     => 0           return at once after spawning both
+#   start_timeout => SECS   until both client ports answer (20)
+#   linked   => 1           also wait until both report "linked"
+sub start_pair {
+    my (%o) = @_;
+    my $last = '';
+    for my $try (1 .. 3) {
+        my ($a, $b) = eval { _start_pair_once(%o) };
+        return ($a, $b) if $a;
+        $last = $@;
+        # another process took a port between free_port and bind
+        next if $last =~ /in use|failed to listen|bind/i;
+        last;
+    }
+    croak "pair did not start: $last";
+}
+
+sub _start_pair_once {
+    my (%o) = @_;
+    my ($pa, $pb, $ra, $rb) = free_ports(4);
+    my %relay;
+    my ($xa, $xb) = ($rb, $ra);           # where A and B dial
+    if ($o{relay}) {
+        $relay{a} = TcpRelay->new(target => $rb);
+        $relay{b} = TcpRelay->new(target => $ra);
+        ($xa, $xb) = ($relay{a}->port, $relay{b}->port);
+    }
+    my @o = @{ $o{o} || [] };
+    push @o, "repl_timeout=$o{repl_timeout}" if $o{repl_timeout};
+    my $a = MemcPair::Node->create(
+        name => 'A', port => $pa, repl_port => $ra, dial => $xa,
+        o => [@o, @{ $o{o_a} || [] }],
+        args => [@{ $o{args} || [] }, @{ $o{args_a} || [] }],
+        relay => $relay{a});
+    my $b = MemcPair::Node->create(
+        name => 'B', port => $pb, repl_port => $rb, dial => $xb,
+        o => [@o, @{ $o{o_b} || [] }],
+        args => [@{ $o{args} || [] }, @{ $o{args_b} || [] }],
+        relay => $relay{b});
+    $a->{peer_node} = $b;
+    $b->{peer_node} = $a;
+    $_->spawn for $a, $b;
+    return ($a, $b) if defined $o{wait} && !$o{wait};
+    my $t = $o{start_timeout} // 20;
+    for my $n ($a, $b) {
+        $n->wait_ready($t) or croak "node $n->{name} did not open its client"
+            . " port within ${t}s: " . ($n->{start_error} // '');
+    }
+    if ($o{linked}) {
+        wait_linked($a, $b, $t) or croak 'pair did not link';
+    }
+    return ($a, $b);
+}
+
+# poll until both nodes report link_state linked; false (with a diag of
+# both states) after $timeout seconds
+sub wait_linked {
+    my ($a, $b, $timeout) = @_;
+    my ($sa, $sb);
+    my $ok = wait_until(sub {
+        $sa = $a->repl_stats;
+        $sb = $b->repl_stats;
+        return $sa && $sb && ($sa->{link_state} // '') eq 'linked'
+            && ($sb->{link_state} // '') eq 'linked';
+    }, $timeout // 10);
+    if (!$ok) {
+        diag("not linked within " . ($timeout // 10) . "s: A "
+             . _state($sa) . ", B " . _state($sb));
+    }
+    return $ok ? 1 : 0;
+}
+
+sub _state {
+    my ($s) = @_;
+    return 'no answer' unless $s;
+    return join ' ', map { "$_=" . ($s->{$_} // '?') }
+        qw(link_state link_state_secs initial_sync_done reconnects
+           auth_failures last_error);
+}
+
+# poll until a stats replication field satisfies $test (a code ref on
+# the value, or a value to equal); returns the last value seen
+sub wait_stat {
+    my ($node, $name, $test, $timeout) = @_;
+    my $code = ref $test eq 'CODE' ? $test
+             : sub { defined $_[0] && $_[0] eq $test };
+    my $v;
+    my $ok = wait_until(sub {
+        my $s = $node->repl_stats or return 0;
+        $v = $s->{$name};
+        return $code->($v);
+    }, $timeout // 10);
+    return wantarray ? ($ok, $v) : $ok;
+}
+
+# Poll $node until key $key matches $want: undef = absent; a string =
+# that value; a hash ref = those of value, flags, cas (the others are
+# not compared).  Returns true on a match; the last item seen (or
+# undef for a miss) is left in $node->{last_item}.
+sub wait_value {
+    my ($node, $key, $want, $timeout) = @_;
+    my $ok = wait_until(sub {
+        my $it = $node->item($key);
+        return 0 if defined $it && !ref $it;        # an I/O error
+        $node->{last_item} = $it;
+        return !defined $it if !defined $want;
+        return 0 unless $it;
+        if (!ref $want) {
+            return $it->{value} eq $want;
+        }
+        for my $f (qw(value flags cas)) {
+            next unless exists $want->{$f};
+            return 0 unless defined $it->{$f} && $it->{$f} eq $want->{$f};
+        }
+        return 1;
+    }, $timeout // 10);
+    return $ok ? 1 : 0;
+}
+
+# Poll until $key reads the same (present with equal value, flags and
+# cas, or absent) on both nodes.  Returns (ok, item_a, item_b).
+sub wait_same {
+    my ($a, $b, $key, $timeout) = @_;
+    my ($ia, $ib);
+    my $ok = wait_until(sub {
+        $ia = $a->item($key);
+        $ib = $b->item($key);
+        return 0 if defined $ia && !ref $ia || defined $ib && !ref $ib;
+        return 1 if !$ia && !$ib;
+        return 0 unless $ia && $ib;
+        return $ia->{value} eq $ib->{value} && $ia->{flags} eq $ib->{flags}
+            && $ia->{cas} eq $ib->{cas};
+    }, $timeout // 10);
+    return ($ok ? 1 : 0, $ia, $ib);
+}
+
+# ---------------------------------------------------------------------------
+
+package MemcPair::Node;
+our @ISA = ('MemcTest');
+
+use Carp qw(croak);
+use IO::Socket::INET;
+use Time::HiRes qw(time sleep);
+
+sub create {
+    my ($class, %o) = @_;
+    my @o = ("repl_port=$o{repl_port}", @{ $o{o} || [] });
+    my @args = ('-v', '-o', join(',', @o), '-x', "127.0.0.1:$o{dial}",
+                @{ $o{args} || [] });
+    return bless {
+        port => $o{port}, host => '127.0.0.1', args => \@args,
+        owner => $$, name => $o{name}, repl_port => $o{repl_port},
+        dial => $o{dial}, relay => $o{relay},
+    }, $class;
+}
+
+sub name      { $_[0]{name} }
+sub repl_port { $_[0]{repl_port} }
+sub relay     { $_[0]{relay} }
+
+# fork the server and return at once (its client port may stay closed
+# until the first sync); dies if it exits immediately
+sub spawn {
+    my ($self) = @_;
+    croak "node $self->{name} is running" if $self->{pid};
+    $self->reset_sock;
+    delete $self->{stopped};
+    $self->{spawned_at} = time;
+    $self->_spawn({ ready => sub { 1 } })
+        or croak "node $self->{name} failed: $self->{start_error}";
+    return $self;
+}
+
+# wait until the client port answers "version" from this process; false
+# (and {start_error}) if it exits or the time runs out
+sub wait_ready {
+    my ($self, $timeout) = @_;
+    my $ok = MemcTest::wait_until(sub {
+        if (!$self->is_alive) {
+            $self->{start_error} = 'exited (' . ($self->exit_status // '?')
+                . '): ' . $self->log_text;
+            return -1;
+        }
+        return $self->_answers_version;
+    }, $timeout // 20);
+    $self->{start_error} //= "no answer: " . $self->log_tail(20) unless $ok;
+    return $ok && $ok > 0 ? 1 : 0;
+}
+
+sub kill9 {
+    my ($self) = @_;
+    $self->stop('KILL', 5);
+    delete $self->{stopped};
+}
+
+sub sigstop {
+    my ($self) = @_;
+    kill 'STOP', $self->{pid} or croak "SIGSTOP $self->{name}: $!";
+    $self->{stopped} = 1;
+    $self->reset_sock;
+}
+
+sub sigcont {
+    my ($self) = @_;
+    kill 'CONT', $self->{pid} or croak "SIGCONT $self->{name}: $!";
+    delete $self->{stopped};
+}
+
+# kill -9 (if running) and start again on the same ports; waits until
+# the client port answers unless nowait => 1
+sub restart {
+    my ($self, %o) = @_;
+    $self->kill9 if $self->{pid};
+    $self->spawn;
+    return $self if $o{nowait};
+    $self->wait_ready($o{timeout} // 20)
+        or croak "node $self->{name} did not come back: "
+               . ($self->{start_error} // '');
+    return $self;
+}
+
+sub log_tail {
+    my ($self, $n) = @_;
+    my @l = split /\n/, $self->log_text;
+    @l = @l[-$n .. -1] if @l > $n;
+    return join("\n", @l);
+}
+
+# "stats replication" as a hash ref, from a fresh connection with short
+# timeouts; undef when the node does not answer
+sub repl_stats {
+    my ($self) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{port}, Proto => 'tcp',
+                                  Timeout => 1) or return undef;
+    binmode $s;
+    local $MemcTest::IO_TIMEOUT = 2;
+    my $h = eval { $self->stats('replication', $s) };
+    close $s;
+    return undef unless $h && !$h->{_error} && $h->{link_state};
+    return $h;
+}
+
+sub stats_fresh {
+    my ($self, $type) = @_;
+    my $s = eval { $self->new_sock(timeout => 2) } or return undef;
+    local $MemcTest::IO_TIMEOUT = 5;
+    my $h = eval { $self->stats($type, $s) };
+    close $s;
+    return $h;
+}
+
+# gets of one key: undef on a miss, {value, flags, cas} on a hit, the
+# string 'error' when the node does not answer properly
+sub item {
+    my ($self, $key) = @_;
+    my $r = eval {
+        local $MemcTest::IO_TIMEOUT = 3;
+        my $s = $self->sock;
+        MemcTest::_write_all($s, "gets $key\r\n", 3);
+        my ($raw, $items, $err) = $self->read_values($s, 3);
+        die "gets: " . ($err // '') . " $raw\n" if $err;
+        my ($it) = grep { $_->{key} eq $key } @$items;
+        $it ? { value => $it->{value}, flags => $it->{flags},
+                cas => $it->{cas} } : 'miss';
+    };
+    if (!defined $r) {
+        $self->reset_sock;
+        $self->{last_error} = $@;
+        return 'error';
+    }
+    return $r eq 'miss' ? undef : $r;
+}
+
+1;
