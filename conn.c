@@ -970,18 +970,6 @@ static struct conn *listener_new(int sfd, struct event_base *base,
     return c;
 }
 
-static bool is_loopback(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-        return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-        return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
-    }
-    return false;
-}
 
 static int listen_addrinfo(struct event_base *base, const char *host,
                            int port, bool monitor)
@@ -1032,7 +1020,7 @@ static int listen_addrinfo(struct event_base *base, const char *host,
                       hostbuf, sizeof(hostbuf));
             snprintf(label, sizeof(label), "tcp6:[%s]:%d", hostbuf, port);
         }
-        if (monitor && !is_loopback(p->ai_addr)) {
+        if (monitor && !util_is_loopback(p->ai_addr)) {
             log_warn("monitor_listen %s is not a loopback address; the "
                      "monitor port serves stats without authentication",
                      label);

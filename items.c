@@ -916,6 +916,28 @@ enum delta_result item_delta(const char *key, size_t nkey, bool incr,
     return res;
 }
 
+enum delta_result item_create_counter(const char *key, size_t nkey,
+                                      uint64_t initial, uint32_t exptime,
+                                      uint64_t *cas)
+{
+    char buf[MAX_NUMBER_LEN + 1];
+    enum alloc_result why;
+    enum store_result r;
+    struct item *it;
+    int len = util_u64toa(initial, buf);
+
+    it = item_alloc(key, nkey, 0, exptime, (size_t)len + 2, &why);
+    if (it == NULL) {
+        return DELTA_NO_MEMORY;
+    }
+    memcpy(ITEM_data(it), buf, (size_t)len);
+    memcpy(ITEM_data(it) + len, "\r\n", 2);
+    *cas = 0;
+    r = item_store(it, STORE_MODE_ADD, cas);
+    item_remove(it);
+    return r == STORE_STORED ? DELTA_OK : DELTA_NOT_FOUND;
+}
+
 /* --- crawler support ----------------------------------------------------- */
 
 bool item_reclaim_if_dead(struct item *it, uint32_t hv)
@@ -1166,6 +1188,57 @@ bool items_reassign_running(void)
 uint64_t items_slabs_moved(void)
 {
     return __atomic_load_n(&slabs_moved, __ATOMIC_RELAXED);
+}
+
+/* --- slab_automove --------------------------------------------------------
+ * Once per window (30 s with mode 1, every second with mode 2), move one
+ * page to the class that evicted the most in that window, from a class
+ * that has at least two pages' worth of free chunks.  Nothing moves while
+ * a move is running or when no class evicts.
+ */
+#define AUTOMOVE_WINDOW 30
+
+static uint64_t am_last_evicted[SLABS_MAX_CLASSES];
+static unsigned am_ticks;
+
+void items_automove_tick(void)
+{
+    uint64_t best_ev = 0, best_free = 0;
+    unsigned id, dst = 0, src = 0;
+    bool busy;
+
+    if (settings.slab_automove == 0 || !settings.slab_reassign) {
+        return;
+    }
+    if (++am_ticks < (settings.slab_automove == 2 ? 1u : AUTOMOVE_WINDOW)) {
+        return;
+    }
+    am_ticks = 0;
+    for (id = 1; id <= slabs_count(); id++) {
+        struct lru_stats st;
+        uint64_t used, nfree, req, ev;
+
+        items_lru_stats(id, &st);
+        ev = st.evicted - am_last_evicted[id];
+        am_last_evicted[id] = st.evicted;
+        if (ev > best_ev) {
+            best_ev = ev;
+            dst = id;
+        }
+        slabs_class_stats(id, &used, &nfree, &req);
+        if (slabs_pages(id) > 1 && nfree >= 2ULL * slabs_perslab(id) &&
+            nfree > best_free) {
+            best_free = nfree;
+            src = id;
+        }
+    }
+    if (dst == 0 || src == 0 || src == dst || items_reassign_running()) {
+        return;
+    }
+    if (items_reassign((int)src, dst, &busy) == REASSIGN_OK && !busy) {
+        log_info("slab_automove: moving a page from class %u to class %u",
+                 src, dst);
+    }
 }
 
 /* --- stats cachedump --------------------------------------------------- */

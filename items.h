@@ -161,6 +161,12 @@ enum delta_result item_delta(const char *key, size_t nkey, bool incr,
                              uint64_t delta, uint64_t *value, char *buf,
                              uint64_t *cas);
 
+/* Create a missing counter holding `initial` (binary INCREMENT and meta
+ * ma with N).  DELTA_NOT_FOUND: someone else created it first. */
+enum delta_result item_create_counter(const char *key, size_t nkey,
+                                      uint64_t initial, uint32_t exptime,
+                                      uint64_t *cas);
+
 /* flush_all: invalidate every item stored before `when` (unix time; 0 or
  * a time not in the future means now). */
 void item_flush(uint32_t when);
@@ -232,6 +238,8 @@ void items_flush_state(uint64_t *cutoff, uint32_t *at);
 #include "slabs.h"
 enum reassign_result items_reassign(int src, unsigned dst, bool *busy);
 bool items_reassign_running(void);
+/* slab_automove: called once a second (main thread). */
+void items_automove_tick(void);
 uint64_t items_slabs_moved(void);
 
 /* stats cachedump: newest first; false for a bad class. */

@@ -734,6 +734,7 @@ static void clock_cb(evutil_socket_t fd, short which, void *arg)
     (void)which;
     (void)arg;
     util_clock_tick();
+    items_automove_tick();
 }
 
 static void signal_cb(evutil_socket_t sig, short which, void *arg)

@@ -330,31 +330,6 @@ static void process_delete(struct conn *c, const char *key, uint16_t nkey)
     }
 }
 
-/* Create the counter on a miss with the initial value (binary only). */
-static enum delta_result create_counter(const char *key, uint16_t nkey,
-                                        uint64_t initial, uint32_t exptime,
-                                        uint64_t *cas)
-{
-    char buf[MAX_NUMBER_LEN + 1];
-    enum alloc_result why;
-    enum store_result r;
-    struct item *it;
-    int len = util_u64toa(initial, buf);
-
-    it = item_alloc(key, nkey, 0,
-                    util_deadline((int32_t)exptime, current_time,
-                                  process_started), (size_t)len + 2, &why);
-    if (it == NULL) {
-        return DELTA_NO_MEMORY;
-    }
-    memcpy(ITEM_data(it), buf, (size_t)len);
-    memcpy(ITEM_data(it) + len, "\r\n", 2);
-    *cas = 0;
-    r = item_store(it, STORE_MODE_ADD, cas);
-    item_remove(it);
-    /* Lost a race with another creator: count on its value. */
-    return r == STORE_STORED ? DELTA_OK : DELTA_NOT_FOUND;
-}
 
 static void process_arith(struct conn *c, const char *key, uint16_t nkey,
                           const char *extras)
@@ -378,7 +353,10 @@ static void process_arith(struct conn *c, const char *key, uint16_t nkey,
         if (exptime == 0xffffffffU) {
             break;
         }
-        r = create_counter(key, nkey, initial, exptime, &cas);
+        /* Lost a race with another creator: count on its value. */
+        r = item_create_counter(key, nkey, initial,
+                                util_deadline((int32_t)exptime, current_time,
+                                              process_started), &cas);
         if (r == DELTA_OK) {
             value = initial;
             break;

@@ -595,29 +595,6 @@ static void meta_delete(struct conn *c, struct meta_req *m)
 
 /* --- ma ------------------------------------------------------------------------ */
 
-/* Create the counter on a miss (N), with J as its value. */
-static enum delta_result ma_create(struct meta_req *m, uint64_t *value,
-                                   uint64_t *cas)
-{
-    char buf[MAX_NUMBER_LEN + 1];
-    enum alloc_result why;
-    enum store_result r;
-    struct item *it;
-    int len = util_u64toa(m->initial, buf);
-
-    it = item_alloc(m->key, m->nkey, 0, deadline(m->vivify_ttl),
-                    (size_t)len + 2, &why);
-    if (it == NULL) {
-        return DELTA_NO_MEMORY;
-    }
-    memcpy(ITEM_data(it), buf, (size_t)len);
-    memcpy(ITEM_data(it) + len, "\r\n", 2);
-    *cas = 0;
-    r = item_store(it, STORE_MODE_ADD, cas);
-    item_remove(it);
-    *value = m->initial;
-    return r == STORE_STORED ? DELTA_OK : DELTA_NOT_FOUND;
-}
 
 static void ma_reply(struct conn *c, struct meta_req *m, uint64_t value,
                      uint64_t cas, bool created)
@@ -690,7 +667,9 @@ static void meta_arith(struct conn *c, struct meta_req *m)
     r = item_delta(m->key, m->nkey, incr, m->has_delta ? m->delta : 1,
                    &value, buf, &cas);
     if (r == DELTA_NOT_FOUND && m->has_vivify && !m->has_cas) {
-        r = ma_create(m, &value, &cas);
+        r = item_create_counter(m->key, m->nkey, m->initial,
+                                deadline(m->vivify_ttl), &cas);
+        value = m->initial;
         created = r == DELTA_OK;
         if (r == DELTA_NOT_FOUND) {
             cas = m->cas;

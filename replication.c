@@ -1608,18 +1608,6 @@ int repl_configure(void)
     return 0;
 }
 
-static bool addr_is_loopback(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-        return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-        return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
-    }
-    return false;
-}
 
 /* The listen address: repl_listen, else the first -l address, else all. */
 static int open_listener(void)
@@ -1656,7 +1644,7 @@ static int open_listener(void)
                 gai_strerror(rc));
         return -1;
     }
-    if (!addr_is_loopback(ai->ai_addr) && secret == NULL) {
+    if (!util_is_loopback(ai->ai_addr) && secret == NULL) {
         fprintf(stderr, "the replication listener on %s is not on loopback: "
                 "give -o repl_secret_file=PATH (the same secret on both "
                 "nodes), or -o repl_listen=127.0.0.1\n",

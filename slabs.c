@@ -295,6 +295,11 @@ size_t slabs_chunk_size(unsigned id)
     return (id >= 1 && id <= nclasses) ? classes[id].size : 0;
 }
 
+unsigned slabs_perslab(unsigned id)
+{
+    return (id >= 1 && id <= nclasses) ? classes[id].perslab : 0;
+}
+
 unsigned slabs_largest_class(void)
 {
     return nclasses;

@@ -30,6 +30,8 @@ void *slabs_alloc(size_t size, unsigned id);
 void slabs_free(void *ptr, size_t size, unsigned id);
 
 size_t slabs_chunk_size(unsigned id);
+/* Chunks per page of class id. */
+unsigned slabs_perslab(unsigned id);
 unsigned slabs_largest_class(void);
 unsigned slabs_count(void);
 /* Pages currently owned by class id. */

@@ -40,6 +40,10 @@ void util_clock_tick(void);
 /* Set process_started and current_time at start-up. */
 void util_clock_init(void);
 
+struct sockaddr;
+/* True for 127.0.0.0/8 and ::1. */
+bool util_is_loopback(const struct sockaddr *sa);
+
 /* Write the decimal form of v into buf (>= 21 bytes); return length. */
 int util_u64toa(uint64_t v, char *buf);
 
