@@ -938,6 +938,55 @@ enum delta_result item_create_counter(const char *key, size_t nkey,
     return r == STORE_STORED ? DELTA_OK : DELTA_NOT_FOUND;
 }
 
+/* --- pair digest -----------------------------------------------------------
+ * Each live item hashes to 64 bits; the digest is their sum modulo 2^64,
+ * so it does not depend on the order of the walk.  Takes one stripe lock
+ * at a time (assoc_walk).
+ */
+struct digest_acc {
+    uint64_t sum;               /* sum of item hashes */
+    uint64_t count;             /* items summed */
+};
+
+static uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static bool digest_cb(struct item *it, uint32_t hv, void *arg)
+{
+    struct digest_acc *d = arg;
+    uint64_t h;
+
+    if ((it->it_flags & ITEM_TOMBSTONE) || item_is_dead(it)) {
+        return true;
+    }
+    /* murmur3 whatever -o hash_algorithm says: both nodes must agree. */
+    (void)hv;
+    h = mix64(((uint64_t)hash_murmur3(ITEM_key(it), it->nkey) << 32) |
+              hash_murmur3(ITEM_data(it), it->nbytes - 2));
+    h = mix64(h ^ it->version);
+    h = mix64(h ^ (((uint64_t)it->flags << 32) | it->exptime));
+    h = mix64(h ^ it->nbytes);
+    d->sum += h;
+    d->count++;
+    return true;
+}
+
+void items_digest(uint64_t *digest, uint64_t *count)
+{
+    struct digest_acc d = {0, 0};
+
+    assoc_walk(digest_cb, &d);
+    *digest = d.sum;
+    *count = d.count;
+}
+
 /* --- crawler support ----------------------------------------------------- */
 
 bool item_reclaim_if_dead(struct item *it, uint32_t hv)

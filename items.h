@@ -161,6 +161,10 @@ enum delta_result item_delta(const char *key, size_t nkey, bool incr,
                              uint64_t delta, uint64_t *value, char *buf,
                              uint64_t *cas);
 
+/* Order-independent digest of every live item (key, value, flags,
+ * deadline, version): equal on two nodes holding the same data. */
+void items_digest(uint64_t *digest, uint64_t *count);
+
 /* Create a missing counter holding `initial` (binary INCREMENT and meta
  * ma with N).  DELTA_NOT_FOUND: someone else created it first. */
 enum delta_result item_create_counter(const char *key, size_t nkey,

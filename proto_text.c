@@ -589,6 +589,12 @@ static void process_stats(struct conn *c, struct token *t, int ntok)
         items_stats_sizes(&sb);
     } else if (strcmp(sub, "conns") == 0) {
         conn_stats(&sb);
+    } else if (strcmp(sub, "replication") == 0 && ntok == 3 &&
+               strcmp(t[2].value, "digest") == 0) {
+        uint64_t digest, count;
+        items_digest(&digest, &count);
+        sb_stat(&sb, "digest", "%016llx", (unsigned long long)digest);
+        sb_stat(&sb, "digest_items", "%llu", (unsigned long long)count);
     } else if (strcmp(sub, "replication") == 0) {
         repl_stats(&sb);
     } else if (strcmp(sub, "cachedump") == 0) {
