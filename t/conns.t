@@ -74,7 +74,9 @@ for my $i (0 .. $#socks) {
 is($good, $NCONN, 'every connection read its neighbour\'s key');
 
 my $st = $srv->stats;
-ok($st->{curr_connections} >= $base + $NCONN,
+# $base may still count the start-up probe, whose close the server may
+# not have seen yet: only the lower bound is exact
+ok($st->{curr_connections} >= $NCONN + 1,
    "curr_connections counts them all ($st->{curr_connections})");
 is($st->{rejected_connections}, 0, 'none rejected');
 is($st->{curr_items}, $NCONN, "$NCONN items");
