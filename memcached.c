@@ -128,6 +128,9 @@ static void usage(void)
 "                          dropped and redialled (default: 5)\n"
 "   - repl_buffer_size:    megabytes queued for the peer before the link\n"
 "                          is dropped to resync (default: 64)\n"
+"   - repl_backlog_size:   megabytes of recent writes kept so that a peer\n"
+"                          returning within them only gets what it missed\n"
+"                          (default: 64; 0: always resync in full)\n"
 "   - repl_tombstone_ttl:  seconds a deleted key is remembered, so that a\n"
 "                          resync cannot bring it back (default: 3600)\n"
 "   - repl_initial_sync_timeout: seconds the client port stays closed\n"
@@ -337,6 +340,13 @@ static bool extended_option(char *opt)
             fprintf(stderr, "repl_tombstone_ttl takes 1..2592000 seconds\n");
             return false;
         }
+    } else if (strcmp(opt, "repl_backlog_size") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, 64 * 1024, &n)) {
+            fprintf(stderr, "repl_backlog_size takes megabytes (0: none)\n");
+            return false;
+        }
+        settings.repl_backlog_size = (size_t)n * 1024 * 1024;
     } else if (strcmp(opt, "repl_buffer_size") == 0) {
         NEED_VAL();
         if (!parse_int(val, 1, 1024 * 1024, &n)) {

@@ -91,7 +91,9 @@ struct link {
     uint64_t walk_items;        /* items sent by the walk */
     uint64_t walk_bytes;        /* bytes sent by the walk */
     uint64_t walk_start_us;     /* walk start */
-    bool peer_synced;           /* received SYNCED */
+    bool peer_synced;           /* received SYNCED or PSYNC */
+    bool established;           /* passed the handshake, kept */
+    bool resumed;               /* peer's RESUME handled */
     int64_t skew_ms;            /* peer clock minus ours, from PAIR */
 };
 
@@ -103,6 +105,7 @@ struct repl_stats_s {
     uint64_t items_received;    /* records applied */
     uint64_t items_stale;       /* records dropped by last writer wins */
     uint64_t full_syncs;        /* full copies sent */
+    uint64_t partial_syncs;     /* backlog catch-ups sent */
     uint64_t reconnects;        /* links established after the first */
     uint64_t links;             /* links established */
     uint64_t overflows;         /* links dropped for a full buffer */
@@ -157,6 +160,18 @@ static uint64_t stream_sent;    /* bytes ever sent on this link */
 static uint64_t stream_records; /* data records queued on this link */
 
 __thread bool repl_dirty;
+
+/* Backlog: the last repl_backlog_size bytes of this node's record stream
+ * (S/D/T/F records only), by stream offset.  A peer that comes back with
+ * an offset still in here gets only what it missed.  Under out_lock. */
+static char *ring;              /* repl_backlog_size bytes */
+static size_t ring_cap;         /* its size */
+static uint64_t ring_end;       /* stream offset after the last record */
+
+/* What we have applied of the peer's stream (replication thread only):
+ * kept across links, lost with the process. */
+static uint64_t peer_run_applied;   /* the peer run id it belongs to */
+static uint64_t peer_off_applied;   /* its stream offset */
 
 /* Lag: send time of each batch, by end offset. */
 static struct {
@@ -269,11 +284,12 @@ static char *put_key(char *p, char op, const char *key, size_t nkey,
     return p + util_b64_encode(key, nkey, p);
 }
 
-/* Header of an S record for it; buf has REC_LINE_MAX bytes. */
-static size_t format_store(char *buf, const struct item *it)
+/* Header of an S record for it (op 's' in a full copy, which does not
+ * count towards stream offsets); buf has REC_LINE_MAX bytes. */
+static size_t format_store_op(char *buf, const struct item *it, char op)
 {
     const char *mark;
-    char *p = put_key(buf, 'S', ITEM_key(it), it->nkey,
+    char *p = put_key(buf, op, ITEM_key(it), it->nkey,
                       (it->it_flags & ITEM_KEY_BINARY) != 0, &mark);
 
     *p++ = ' ';
@@ -291,6 +307,11 @@ static size_t format_store(char *buf, const struct item *it)
     return (size_t)(p - buf);
 }
 
+static size_t format_store(char *buf, const struct item *it)
+{
+    return format_store_op(buf, it, 'S');
+}
+
 /* Wake the replication thread if the buffer just became non-empty.
  * Caller holds out_lock. */
 static void wake_locked(void)
@@ -306,6 +327,41 @@ static void wake_locked(void)
 
 static void lag_note_locked(uint64_t end);
 
+static void ring_put_locked(const char *p, size_t n)
+{
+    while (n > 0 && ring_cap > 0) {
+        size_t pos = (size_t)(ring_end % ring_cap);
+        size_t k = ring_cap - pos < n ? ring_cap - pos : n;
+        memcpy(ring + pos, p, k);
+        ring_end += k;
+        p += k;
+        n -= k;
+    }
+}
+
+/* Oldest offset still in the ring. */
+static uint64_t ring_start_locked(void)
+{
+    return ring_end > ring_cap ? ring_end - ring_cap : 0;
+}
+
+/* Copy ring[from, ring_end) behind outq. */
+static bool ring_to_outq_locked(uint64_t from)
+{
+    while (from < ring_end) {
+        size_t pos = (size_t)(from % ring_cap);
+        size_t k = ring_cap - pos;
+        if (k > ring_end - from) {
+            k = (size_t)(ring_end - from);
+        }
+        if (!rbuf_add(&outq, ring + pos, k)) {
+            return false;
+        }
+        from += k;
+    }
+    return true;
+}
+
 /* The mutation hook (items.c), called by workers with the key's stripe
  * lock held. */
 static void repl_feed(enum mutation_op op, const struct item *it,
@@ -316,7 +372,7 @@ static void repl_feed(enum mutation_op op, const struct item *it,
     const char *mark = "";
     char *p;
 
-    if (applying || !__atomic_load_n(&out_enabled, __ATOMIC_ACQUIRE)) {
+    if (applying || !running) {
         return;
     }
     switch (op) {
@@ -357,7 +413,11 @@ static void repl_feed(enum mutation_op op, const struct item *it,
         hdr[n++] = '\n';
     }
     pthread_mutex_lock(&out_lock);
-    if (out_overflow) {
+    ring_put_locked(hdr, n);
+    if (op == MUT_STORE) {
+        ring_put_locked(ITEM_data(it), it->nbytes);
+    }
+    if (!out_enabled || out_overflow) {
         pthread_mutex_unlock(&out_lock);
         return;
     }
@@ -597,7 +657,7 @@ static void lag_note_locked(uint64_t end)
  * called for EV_WRITE, so a blocked stream may try again. */
 static bool link_flush(struct link *l, bool writable)
 {
-    if (l == active) {
+    if (l == active && out_enabled) {
         bool blocked, overflow;
         int err;
         pthread_mutex_lock(&out_lock);
@@ -670,7 +730,7 @@ static void send_line(struct link *l, const char *fmt, ...)
     if (n <= 0 || (size_t)n >= sizeof(line)) {
         return;
     }
-    if (l == active) {
+    if (l == active && out_enabled) {
         pthread_mutex_lock(&out_lock);
         if (rbuf_add(&outq, line, (size_t)n)) {
             stream_queued += (uint64_t)n;
@@ -731,6 +791,7 @@ static bool preferred(const struct link *l)
 }
 
 static void start_sync(struct link *l);
+static bool handle_resume(struct link *l, const char *line);
 
 /* A link passed the handshake: keep it, or close it as a duplicate. */
 static void link_established(struct link *l)
@@ -760,13 +821,20 @@ static void link_established(struct link *l)
                  node_id);
     }
     active = l;
+    l->established = true;
     backoff_ms = BACKOFF_MIN_MS;
     pthread_mutex_lock(&stats_lock);
     if (rs.links++ > 0) {
         rs.reconnects++;
     }
     pthread_mutex_unlock(&stats_lock);
-    start_sync(l);
+    /* Tell the peer how much of its stream we have; it answers with the
+     * missing part (PSYNC) or a full copy (SYNC). */
+    send_line(l, "RESUME %llu %llu\r\n",
+              (unsigned long long)(peer_run_applied == l->peer_run_id
+                                   ? peer_run_applied : 0),
+              (unsigned long long)(peer_run_applied == l->peer_run_id
+                                   ? peer_off_applied : 0));
 }
 
 static bool parse_pair(struct link *l, char *line)
@@ -821,6 +889,9 @@ static bool parse_auth(struct link *l, const char *line)
 /* Handle one handshake line; false closes the link. */
 static bool handshake_line(struct link *l, char *line)
 {
+    if (l->established) {
+        return handle_resume(l, line);
+    }
     if (!l->got_pair) {
         if (!parse_pair(l, line)) {
             return false;
@@ -847,9 +918,13 @@ static bool handshake_line(struct link *l, char *line)
  */
 static void start_sync(struct link *l)
 {
+    uint64_t items = items_curr();
+    char line[96];
+    int n;
+
     link_set_state(l, REPL_SYNCING);
-    /* Live writes from now on; the walk covers everything before.  Bytes
-     * the handshake had not sent yet go first. */
+    /* In one critical section: bytes the handshake had not sent yet, then
+     * SYNC with the stream offset from which live records follow it. */
     pthread_mutex_lock(&out_lock);
     outq.len = outq_off = 0;
     out_overflow = false;
@@ -861,9 +936,12 @@ static void start_sync(struct link *l)
     lag_last_end = 0;
     if (l->tx_off < l->tx.len) {
         rbuf_add(&outq, l->tx.data + l->tx_off, l->tx.len - l->tx_off);
-        stream_queued = l->tx.len - l->tx_off;
     }
     l->tx.len = l->tx_off = 0;
+    n = snprintf(line, sizeof(line), "SYNC %llu %llu\r\n",
+                 (unsigned long long)items, (unsigned long long)ring_end);
+    rbuf_add(&outq, line, (size_t)n);
+    stream_queued = outq.len;
     stream_fd = l->fd;
     __atomic_store_n(&out_enabled, true, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&out_lock);
@@ -873,19 +951,75 @@ static void start_sync(struct link *l)
     l->walk_items = 0;
     l->walk_bytes = 0;
     l->walk_start_us = now_us();
-    send_line(l, "SYNC %llu\r\n", (unsigned long long)items_curr());
     {
         /* A flush_all the peer may have missed while unlinked. */
         uint64_t cutoff;
         uint32_t at;
         items_flush_state(&cutoff, &at);
         if (cutoff != 0) {
-            send_line(l, "F %llu %u\r\n", (unsigned long long)cutoff, at);
-            pthread_mutex_lock(&out_lock);
-            stream_records++;
-            pthread_mutex_unlock(&out_lock);
+            send_line(l, "f %llu %u\r\n", (unsigned long long)cutoff, at);
         }
     }
+}
+
+/* The peer still has our stream up to `from`: send it what followed,
+ * from the backlog, then the live records.  Caller checked `from`. */
+static void start_partial(struct link *l, uint64_t from)
+{
+    char line[64];
+    int n;
+
+    pthread_mutex_lock(&out_lock);
+    outq.len = outq_off = 0;
+    out_overflow = false;
+    stream_blocked = false;
+    stream_errno = 0;
+    stream_records = 0;
+    lag_head = lag_tail = 0;
+    lag_last_end = 0;
+    if (l->tx_off < l->tx.len) {
+        rbuf_add(&outq, l->tx.data + l->tx_off, l->tx.len - l->tx_off);
+    }
+    l->tx.len = l->tx_off = 0;
+    n = snprintf(line, sizeof(line), "PSYNC %llu\r\n",
+                 (unsigned long long)from);
+    rbuf_add(&outq, line, (size_t)n);
+    if (!ring_to_outq_locked(from)) {
+        out_overflow = true;        /* dropped and retried in full */
+    }
+    stream_queued = outq.len;
+    stream_fd = l->fd;
+    __atomic_store_n(&out_enabled, true, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&out_lock);
+    l->walking = false;
+    pthread_mutex_lock(&stats_lock);
+    rs.partial_syncs++;
+    pthread_mutex_unlock(&stats_lock);
+    log_info("replication %s: partial resync, %llu bytes from the backlog",
+             l->addr, (unsigned long long)(ring_end - from));
+    link_set_state(l, l->peer_synced ? REPL_LINKED : REPL_SYNCING);
+}
+
+/* The peer told us how much of our stream it has. */
+static bool handle_resume(struct link *l, const char *line)
+{
+    unsigned long long prun, poff;
+    bool partial;
+
+    if (sscanf(line, "RESUME %llu %llu", &prun, &poff) != 2 || l->resumed) {
+        return false;
+    }
+    l->resumed = true;
+    pthread_mutex_lock(&out_lock);
+    partial = prun == run_id && ring_cap > 0 && poff <= ring_end &&
+              poff >= ring_start_locked();
+    pthread_mutex_unlock(&out_lock);
+    if (partial) {
+        start_partial(l, poff);
+    } else {
+        start_sync(l);
+    }
+    return true;
 }
 
 static bool walk_cb(struct item *it, uint32_t hv, void *arg)
@@ -900,7 +1034,7 @@ static bool walk_cb(struct item *it, uint32_t hv, void *arg)
     }
     if (it->it_flags & ITEM_TOMBSTONE) {
         const char *mark;
-        char *p = put_key(hdr, 'D', ITEM_key(it), it->nkey, false, &mark);
+        char *p = put_key(hdr, 'd', ITEM_key(it), it->nkey, false, &mark);
         *p++ = ' ';
         p = put_u64(p, it->version);
         memcpy(p, mark, strlen(mark));
@@ -915,7 +1049,7 @@ static bool walk_cb(struct item *it, uint32_t hv, void *arg)
         l->walk_bytes += n;
         return true;
     }
-    n = format_store(hdr, it);
+    n = format_store_op(hdr, it, 's');
     if (!rbuf_add(&l->tx, hdr, n) ||
         !rbuf_add(&l->tx, ITEM_data(it), it->nbytes)) {
         return false;
@@ -1086,7 +1220,7 @@ static int apply_one(struct link *l)
     const struct field *mark = NULL;
     size_t linelen, len, nkey = 0;
     int nf;
-    bool binary = false;
+    bool binary = false, live;
 
     if (eol == NULL) {
         return avail >= REC_LINE_MAX ? -1 : 0;
@@ -1096,7 +1230,7 @@ static int apply_one(struct link *l)
     if (len > 0 && start[len - 1] == '\r') {
         len--;
     }
-    if (!l->authed || !l->got_pair || l->state < REPL_SYNCING) {
+    if (!l->established || !l->resumed) {
         char line[REC_LINE_MAX + 1];
         memcpy(line, start, len);
         line[len] = '\0';
@@ -1107,11 +1241,14 @@ static int apply_one(struct link *l)
     if (nf <= 0) {
         return -1;
     }
-    if (nf > 2 && f[0].len == 1 && strchr("SDT", f[0].p[0]) != NULL &&
+    if (nf > 2 && f[0].len == 1 && strchr("SDTsd", f[0].p[0]) != NULL &&
         (field_is(&f[nf - 1], "b") || field_is(&f[nf - 1], "B"))) {
         mark = &f[--nf];
     }
-    if (f[0].len == 1 && strchr("SDT", f[0].p[0]) != NULL) {
+    /* Upper case: a record of the peer's stream, counted in its offset;
+     * lower case: the same record from a full copy, not counted. */
+    live = f[0].len == 1 && strchr("SDTF", f[0].p[0]) != NULL;
+    if (f[0].len == 1 && strchr("SDTsd", f[0].p[0]) != NULL) {
         if (nf < 2 || f[1].len == 0) {
             return -1;
         }
@@ -1132,7 +1269,7 @@ static int apply_one(struct link *l)
         }
     }
     switch (f[0].len == 1 ? f[0].p[0] : 0) {
-    case 'S': {
+    case 'S': case 's': {
         uint64_t flags, exptime, version, vlen;
         if (f[0].len != 1 || nf != 6 || !field_u64(&f[2], &flags) ||
             !field_u64(&f[3], &exptime) || !field_u64(&f[4], &version) ||
@@ -1149,9 +1286,12 @@ static int apply_one(struct link *l)
                                        binary));
         l->in_off += linelen + (size_t)vlen + 2;
         l->rx_items++;
+        if (live) {
+            peer_off_applied += linelen + (size_t)vlen + 2;
+        }
         return 1;
     }
-    case 'D': {
+    case 'D': case 'd': {
         uint64_t version;
         if (f[0].len != 1 || nf != 3 || !field_u64(&f[2], &version)) {
             return -1;
@@ -1171,7 +1311,7 @@ static int apply_one(struct link *l)
         l->rx_items++;
         break;
     }
-    case 'F': {
+    case 'F': case 'f': {
         uint64_t cutoff, at;
         if (f[0].len != 1 || nf != 3 || !field_u64(&f[1], &cutoff) ||
             !field_u64(&f[2], &at) || at > UINT32_MAX) {
@@ -1206,9 +1346,32 @@ static int apply_one(struct link *l)
                 lag_tail = (lag_tail + 1) % LAG_SAMPLES;
             }
             pthread_mutex_unlock(&out_lock);
-        } else if (field_is(&f[0], "SYNC")) {
-            log_info("replication %s: receiving a full copy", l->addr);
+        } else if (field_is(&f[0], "SYNC") && nf == 3) {
+            uint64_t items, base;
+            if (!field_u64(&f[1], &items) || !field_u64(&f[2], &base)) {
+                return -1;
+            }
+            /* The offset only counts once the copy is complete: a copy
+             * cut short must be redone in full, not resumed. */
+            peer_run_applied = 0;
+            peer_off_applied = base;
+            log_info("replication %s: receiving a full copy (%llu items)",
+                     l->addr, (unsigned long long)items);
+        } else if (field_is(&f[0], "PSYNC") && nf == 2) {
+            uint64_t from;
+            if (!field_u64(&f[1], &from) || peer_run_applied !=
+                    l->peer_run_id || from != peer_off_applied) {
+                return -1;
+            }
+            log_info("replication %s: catching up from the peer's backlog",
+                     l->addr);
+            l->peer_synced = true;
+            signal_ready("caught up with the peer");
+            if (!l->walking) {
+                link_set_state(l, REPL_LINKED);
+            }
         } else if (field_is(&f[0], "SYNCED")) {
+            peer_run_applied = l->peer_run_id;
             l->peer_synced = true;
             signal_ready("first sync with the peer done");
             if (!l->walking) {
@@ -1218,6 +1381,9 @@ static int apply_one(struct link *l)
             return -1;
         }
         break;
+    }
+    if (live) {
+        peer_off_applied += linelen;
     }
     l->in_off += linelen;
     return 1;
@@ -1688,6 +1854,13 @@ int repl_start(int ready)
         r = now_us() ^ ((uint64_t)getpid() << 32);
     }
     run_id = r | 1;
+    ring_cap = settings.repl_backlog_size;
+    ring = ring_cap ? malloc(ring_cap) : NULL;
+    if (ring_cap && ring == NULL) {
+        fprintf(stderr, "cannot allocate the %zu-byte replication backlog\n",
+                ring_cap);
+        return -1;
+    }
     node_id = (unsigned)(r >> 8) & 0xFF;
     items_set_node_id(node_id);
     if (open_listener() != 0 || pipe2(fds, O_NONBLOCK) != 0) {
@@ -1788,6 +1961,21 @@ void repl_stats(struct strbuf *sb)
     }
     sb_stat(sb, "lag_ms", "%llu", (unsigned long long)lagms);
     sb_stat(sb, "full_syncs", "%llu", (unsigned long long)c.full_syncs);
+    sb_stat(sb, "partial_syncs", "%llu",
+            (unsigned long long)c.partial_syncs);
+    {
+        uint64_t end, start;
+        pthread_mutex_lock(&out_lock);
+        end = ring_end;
+        start = ring_start_locked();
+        pthread_mutex_unlock(&out_lock);
+        sb_stat(sb, "backlog_size", "%zu", ring_cap);
+        sb_stat(sb, "backlog_first_offset", "%llu",
+                (unsigned long long)start);
+        sb_stat(sb, "backlog_end_offset", "%llu", (unsigned long long)end);
+        sb_stat(sb, "peer_offset_applied", "%llu",
+                (unsigned long long)peer_off_applied);
+    }
     sb_stat(sb, "last_sync_ms", "%llu",
             (unsigned long long)(c.last_sync_us / 1000));
     sb_stat(sb, "last_sync_items", "%llu",

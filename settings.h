@@ -81,6 +81,7 @@ struct settings {
     size_t repl_buffer_size;    /* -o repl_buffer_size: bytes */
     int repl_initial_sync_timeout;  /* -o repl_initial_sync_timeout */
     int repl_tombstone_ttl;     /* -o repl_tombstone_ttl: seconds */
+    size_t repl_backlog_size;   /* -o repl_backlog_size: bytes, 0 = none */
     char prefix_delimiter;      /* -D: key prefix end for stats detail */
 };
 
