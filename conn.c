@@ -58,7 +58,7 @@ static struct conn **conns;     /* by fd; structures are reused */
 static int conns_max;           /* slots in conns[] */
 
 static const char *const state_names[] = {
-    "listening", "read", "nread", "swallow", "write", "watch",
+    "listening", "read", "nread", "swallow", "write", "watch", "sync_wait",
     "closing", "closed"
 };
 
@@ -244,6 +244,9 @@ void conn_close(struct conn *c)
     log_debug("<%d connection closed", c->sfd);
     if (c->state == CONN_WATCH) {
         watch_remove(c);
+    }
+    if (c->state == CONN_SYNC_WAIT && w != NULL) {
+        worker_sync_waiter(w, -1);
     }
     event_del(c->ev);
     release_reply(c);
@@ -613,6 +616,31 @@ static void negotiate(struct conn *c)
     }
 }
 
+/* A request queued a replicated write in sync mode: hold its reply (and
+ * everything after it) until the peer has applied it.  Returns false when
+ * there is nothing to wait for. */
+static bool sync_hold(struct conn *c)
+{
+    uint64_t off = repl_fed_off;
+
+    repl_fed_off = 0;
+    if (!repl_linked()) {
+        repl_count_sync(false, true);
+        return false;
+    }
+    if (repl_acked_off() >= off || c->thread == NULL ||
+        c->state != CONN_READ) {
+        repl_count_sync(false, false);
+        return false;
+    }
+    c->sync_off = off;
+    c->sync_deadline_us = util_mono_us() +
+                          (uint64_t)settings.repl_sync_timeout * 1000;
+    set_state(c, CONN_SYNC_WAIT);
+    worker_sync_waiter(c->thread, 1);
+    return true;
+}
+
 /*
  * Handle buffered requests.  Returns false when the connection was closed
  * or must wait (state already set), true to keep driving.
@@ -629,8 +657,13 @@ static enum proto_result parse_requests(struct conn *c, int *handled)
         if (c->proto == CPROTO_NEGOTIATE) {
             negotiate(c);
         }
+        repl_fed_off = 0;
         r = c->proto == CPROTO_BINARY ? proto_bin_process(c)
                                       : proto_text_process(c);
+        if (repl_fed_off != 0 && settings.repl_sync && sync_hold(c)) {
+            (*handled)++;
+            return PROTO_DONE;  /* state is CONN_SYNC_WAIT */
+        }
         if (r != PROTO_DONE) {
             return r;
         }
@@ -688,7 +721,7 @@ static void drive_read(struct conn *c, bool readable)
             return;
         }
         if (c->state == CONN_NREAD || c->state == CONN_SWALLOW ||
-            c->state == CONN_WATCH) {
+            c->state == CONN_WATCH || c->state == CONN_SYNC_WAIT) {
             return;             /* caller's loop continues the state */
         }
         if (r == PROTO_DONE) {
@@ -758,6 +791,33 @@ static void drive_watch(struct conn *c, bool readable)
     }
 }
 
+static void drive(struct conn *c, short which);
+
+void conn_sync_check(struct worker *w)
+{
+    struct conn *c = w->conns;
+    uint64_t acked = repl_acked_off();
+    uint64_t now = util_mono_us();
+
+    while (c != NULL) {
+        struct conn *next = c->wnext;
+        if (c->state == CONN_SYNC_WAIT &&
+            (acked >= c->sync_off || now >= c->sync_deadline_us ||
+             !repl_linked())) {
+            repl_count_sync(acked < c->sync_off, false);
+            worker_sync_waiter(w, -1);
+            set_state(c, CONN_READ);
+            c->last_cmd_time = current_time;
+            /* Send the held replies, then go on with buffered requests
+             * in whatever state they lead to. */
+            if (c->iovused == 0 || flush_replies(c)) {
+                drive(c, 0);
+            }
+        }
+        c = next;
+    }
+}
+
 void conn_watch_wake(struct worker *w)
 {
     struct conn *c = w->conns;
@@ -788,16 +848,23 @@ static void drive(struct conn *c, short which)
         case CONN_WATCH:
             drive_watch(c, readable);
             return;
+        case CONN_SYNC_WAIT:
+            return;             /* conn_sync_check() resumes it */
         case CONN_NREAD:
             switch (fill_nread(c)) {
             case IO_DONE:
                 set_state(c, CONN_READ);
+                repl_fed_off = 0;
                 if (c->proto == CPROTO_BINARY) {
                     proto_bin_complete_nread(c);
                 } else if (c->nr.meta) {
                     proto_meta_complete_nread(c);
                 } else {
                     proto_text_complete_nread(c);
+                }
+                if (repl_fed_off != 0 && settings.repl_sync &&
+                    sync_hold(c)) {
+                    return;     /* conn_sync_check() resumes it */
                 }
                 readable = c->rbytes == 0 ? false : readable;
                 break;

@@ -23,6 +23,7 @@ enum conn_state {
     CONN_SWALLOW,               /* discarding a value we refused */
     CONN_WRITE,                 /* sending queued replies */
     CONN_WATCH,                 /* streaming `watch` log lines */
+    CONN_SYNC_WAIT,             /* holding replies until the peer acks */
     CONN_CLOSING,               /* to be closed once replies are sent */
     CONN_CLOSED,                /* closed; structure free for reuse */
     CONN_MAX_STATE
@@ -94,6 +95,8 @@ struct conn {
     bool monitor;               /* from the monitor listener: stats only */
     bool in_handler;            /* inside event_handler: defer close(2) */
     bool close_fd;              /* close(2) when the handler returns */
+    uint64_t sync_off;          /* stream offset the peer must reach */
+    uint64_t sync_deadline_us;  /* reply anyway after this */
     struct conn *wnext;         /* next in the worker's list */
     struct conn *wprev;         /* previous in the worker's list */
 };
@@ -108,6 +111,10 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
 void conn_close(struct conn *c);
 /* Close every connection of a worker (shutdown). */
 void conn_close_all(struct worker *w);
+/* Release connections whose synchronous writes were acknowledged or
+ * timed out (w's thread). */
+void conn_sync_check(struct worker *w);
+
 /* Send pending watch lines of w's watcher connections (its thread). */
 void conn_watch_wake(struct worker *w);
 /* Close connections idle longer than idle_timeout (worker timer). */

@@ -128,6 +128,9 @@ static void usage(void)
 "                          dropped and redialled (default: 5)\n"
 "   - repl_buffer_size:    megabytes queued for the peer before the link\n"
 "                          is dropped to resync (default: 64)\n"
+"   - repl_sync:           1: a write is answered only once the peer has\n"
+"                          applied it, or after repl_sync_timeout\n"
+"   - repl_sync_timeout:   milliseconds a synchronous write waits (50)\n"
 "   - repl_backlog_size:   megabytes of recent writes kept so that a peer\n"
 "                          returning within them only gets what it missed\n"
 "                          (default: 64; 0: always resync in full)\n"
@@ -338,6 +341,19 @@ static bool extended_option(char *opt)
         NEED_VAL();
         if (!parse_int(val, 1, 30 * 86400, &settings.repl_tombstone_ttl)) {
             fprintf(stderr, "repl_tombstone_ttl takes 1..2592000 seconds\n");
+            return false;
+        }
+    } else if (strcmp(opt, "repl_sync") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, 1, &n)) {
+            fprintf(stderr, "repl_sync takes 0 or 1\n");
+            return false;
+        }
+        settings.repl_sync = n == 1;
+    } else if (strcmp(opt, "repl_sync_timeout") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 60000, &settings.repl_sync_timeout)) {
+            fprintf(stderr, "repl_sync_timeout takes 1..60000 ms\n");
             return false;
         }
     } else if (strcmp(opt, "repl_backlog_size") == 0) {

@@ -160,6 +160,9 @@ static uint64_t stream_sent;    /* bytes ever sent on this link */
 static uint64_t stream_records; /* data records queued on this link */
 
 __thread bool repl_dirty;
+__thread uint64_t repl_fed_off;
+static uint64_t acked_off;      /* atomic: our stream offset the peer applied */
+static uint64_t sync_waits, sync_timeouts, sync_unlinked;  /* atomic */
 
 /* Backlog: the last repl_backlog_size bytes of this node's record stream
  * (S/D/T/F records only), by stream offset.  A peer that comes back with
@@ -417,6 +420,7 @@ static void repl_feed(enum mutation_op op, const struct item *it,
     if (op == MUT_STORE) {
         ring_put_locked(ITEM_data(it), it->nbytes);
     }
+    repl_fed_off = ring_end;
     if (!out_enabled || out_overflow) {
         pthread_mutex_unlock(&out_lock);
         return;
@@ -1334,10 +1338,17 @@ static int apply_one(struct link *l)
                              "by %lld ms", l->addr, (long long)l->skew_ms);
                 }
             }
-        } else if (field_is(&f[0], "ACK") && nf == 3) {
-            uint64_t off, items;
-            if (!field_u64(&f[1], &off) || !field_u64(&f[2], &items)) {
+        } else if (field_is(&f[0], "ACK") && nf == 4) {
+            uint64_t off, items, soff;
+            if (!field_u64(&f[1], &off) || !field_u64(&f[2], &items) ||
+                !field_u64(&f[3], &soff)) {
                 return -1;
+            }
+            if (soff > __atomic_load_n(&acked_off, __ATOMIC_ACQUIRE)) {
+                __atomic_store_n(&acked_off, soff, __ATOMIC_RELEASE);
+                if (settings.repl_sync) {
+                    workers_wake_repl();
+                }
             }
             l->peer_acked = off;
             l->peer_acked_items = items;
@@ -1440,6 +1451,14 @@ static void link_read(struct link *l)
     applying = false;
     if (l->fd < 0) {
         return;
+    }
+    if (settings.repl_sync && l->rx_offset != l->acked_rx) {
+        /* Synchronous writes wait for this: acknowledge at once. */
+        send_line(l, "ACK %llu %llu %llu\r\n",
+                  (unsigned long long)l->rx_offset,
+                  (unsigned long long)l->rx_items,
+                  (unsigned long long)peer_off_applied);
+        l->acked_rx = l->rx_offset;
     }
     /* Compact what was consumed. */
     if (l->in_off > 0) {
@@ -1626,8 +1645,10 @@ static void dial(void)
 static void ack_and_ping(struct link *l, uint64_t now)
 {
     if (l->state >= REPL_SYNCING && l->rx_offset != l->acked_rx) {
-        send_line(l, "ACK %llu %llu\r\n", (unsigned long long)l->rx_offset,
-                  (unsigned long long)l->rx_items);
+        send_line(l, "ACK %llu %llu %llu\r\n",
+                  (unsigned long long)l->rx_offset,
+                  (unsigned long long)l->rx_items,
+                  (unsigned long long)peer_off_applied);
         l->acked_rx = l->rx_offset;
     }
     if (now - l->last_ping_us >= 1000000 && l->state >= REPL_SYNCING) {
@@ -1993,7 +2014,48 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "auth_failures", "%llu",
             (unsigned long long)c.auth_failures);
     sb_stat(sb, "tombstones", "%llu", (unsigned long long)items_tombstones());
+    sb_stat(sb, "sync_mode", "%s", settings.repl_sync ? "on" : "off");
+    sb_stat(sb, "sync_writes", "%llu",
+            (unsigned long long)__atomic_load_n(&sync_waits,
+                                                __ATOMIC_RELAXED));
+    sb_stat(sb, "sync_timeouts", "%llu",
+            (unsigned long long)__atomic_load_n(&sync_timeouts,
+                                                __ATOMIC_RELAXED));
+    sb_stat(sb, "sync_unlinked", "%llu",
+            (unsigned long long)__atomic_load_n(&sync_unlinked,
+                                                __ATOMIC_RELAXED));
+    sb_stat(sb, "acked_offset", "%llu",
+            (unsigned long long)repl_acked_off());
     sb_stat(sb, "clock_skew_ms", "%lld",
             (long long)(l != NULL ? l->skew_ms : 0));
     sb_stat(sb, "last_error", "%s", c.last_error[0] ? c.last_error : "none");
+}
+
+/* --- synchronous writes -------------------------------------------------- */
+
+uint64_t repl_acked_off(void)
+{
+    return __atomic_load_n(&acked_off, __ATOMIC_ACQUIRE);
+}
+
+bool repl_linked(void)
+{
+    return __atomic_load_n(&out_enabled, __ATOMIC_ACQUIRE);
+}
+
+void repl_count_sync(bool timed_out, bool unlinked)
+{
+    __atomic_add_fetch(&sync_waits, 1, __ATOMIC_RELAXED);
+    if (timed_out) {
+        if (__atomic_add_fetch(&sync_timeouts, 1, __ATOMIC_RELAXED) % 1000
+                == 1) {
+            log_warn("replication: a synchronous write was not acknowledged "
+                     "by the peer within %d ms; answered anyway (%llu so "
+                     "far)", settings.repl_sync_timeout,
+                     (unsigned long long)sync_timeouts);
+        }
+    }
+    if (unlinked) {
+        __atomic_add_fetch(&sync_unlinked, 1, __ATOMIC_RELAXED);
+    }
 }

@@ -38,6 +38,14 @@ bool repl_enabled(void);
 extern __thread bool repl_dirty;
 void repl_worker_push(void);
 
+/* Synchronous writes (-o repl_sync=1).  repl_fed_off is set by the hook
+ * to the stream offset just after the record a worker queued; the worker
+ * then holds the client's reply until repl_acked_off() reaches it. */
+extern __thread uint64_t repl_fed_off;
+uint64_t repl_acked_off(void);
+bool repl_linked(void);
+void repl_count_sync(bool timed_out, bool unlinked);
+
 /* "stats replication" lines. */
 void repl_stats(struct strbuf *sb);
 

@@ -82,6 +82,8 @@ struct settings {
     int repl_initial_sync_timeout;  /* -o repl_initial_sync_timeout */
     int repl_tombstone_ttl;     /* -o repl_tombstone_ttl: seconds */
     size_t repl_backlog_size;   /* -o repl_backlog_size: bytes, 0 = none */
+    bool repl_sync;             /* -o repl_sync=1: reply after peer ack */
+    int repl_sync_timeout;      /* -o repl_sync_timeout: milliseconds */
     char prefix_delimiter;      /* -D: key prefix end for stats detail */
 };
 

@@ -175,6 +175,8 @@ static void notify_cb(evutil_socket_t fd, short which, void *arg)
             adopt(w);
         } else if (buf[i] == 'w') {
             conn_watch_wake(w);
+        } else if (buf[i] == 'a') {
+            conn_sync_check(w);
         } else if (buf[i] == 'q') {
             conn_close_all(w);
             event_base_loopbreak(w->base);
@@ -216,6 +218,13 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static void sync_timer_cb(evutil_socket_t fd, short which, void *arg)
+{
+    (void)fd;
+    (void)which;
+    conn_sync_check(arg);
+}
+
 static int worker_setup(struct worker *w, int i)
 {
     struct timeval one = {1, 0};
@@ -231,6 +240,10 @@ static int worker_setup(struct worker *w, int i)
         return -1;
     }
     w->repl_ev = event_new(w->base, -1, 0, repl_push_cb, w);
+    w->sync_timer = event_new(w->base, -1, EV_PERSIST, sync_timer_cb, w);
+    if (w->sync_timer == NULL) {
+        return -1;
+    }
     if (w->repl_ev == NULL || event_priority_set(w->repl_ev, 2) != 0) {
         return -1;
     }
@@ -290,6 +303,33 @@ static void notify(struct worker *w, char what)
         } else if (errno != EINTR) {
             log_warn("worker notify failed: %s", strerror(errno));
             return;
+        }
+    }
+}
+
+
+void worker_sync_waiter(struct worker *w, int delta)
+{
+    struct timeval tick = {0, 5000};
+
+    w->repl_waiters += delta;
+    if (w->repl_waiters == delta && delta > 0) {
+        event_add(w->sync_timer, &tick);
+    } else if (w->repl_waiters == 0) {
+        event_del(w->sync_timer);
+    }
+}
+
+void workers_wake_repl(void)
+{
+    int i;
+
+    for (i = 0; i < nworkers; i++) {
+        if (__atomic_load_n(&workers[i].repl_waiters, __ATOMIC_RELAXED) > 0) {
+            char what = 'a';
+            if (write(workers[i].notify_wr, &what, 1) != 1) {
+                /* Full pipe: a wake-up is pending; the timer also runs. */
+            }
         }
     }
 }

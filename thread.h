@@ -45,6 +45,8 @@ struct worker {
     struct conn *conns;         /* its open connections */
     struct event *repl_ev;      /* lowest priority: push replication */
     bool repl_scheduled;        /* repl_ev is active */
+    int repl_waiters;           /* connections holding a sync write */
+    struct event *sync_timer;   /* 5 ms while repl_waiters > 0 */
 };
 
 /* Start n workers, each with its own event base; returns 0 or -1. */
@@ -55,6 +57,12 @@ void workers_dispatch(int sfd, bool is_unix, bool monitor,
 /* Ask every worker to close its connections and exit; join them. */
 void workers_stop(void);
 int workers_count(void);
+/* Wake every worker that holds synchronous writes (replication thread,
+ * after an acknowledgement). */
+void workers_wake_repl(void);
+/* Start/stop worker w's sync timer as its waiter count changes. */
+void worker_sync_waiter(struct worker *w, int delta);
+
 /* Ask worker w to flush its watcher connections (any thread). */
 void workers_wake_watchers(struct worker *w);
 
