@@ -182,6 +182,8 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->proto = CPROTO_NEGOTIATE;
     c->authenticated = false;
     c->sasl_step = false;
+    c->last_write_off = 0;
+    c->wait_cmd = false;
     c->monitor = false;
     c->rcurr = c->rbuf;
     c->rbytes = 0;
@@ -619,6 +621,20 @@ static void negotiate(struct conn *c)
 /* A request queued a replicated write in sync mode: hold its reply (and
  * everything after it) until the peer has applied it.  Returns false when
  * there is nothing to wait for. */
+bool conn_repl_wait(struct conn *c, uint32_t timeout_ms)
+{
+    if (!repl_linked() || repl_acked_off() >= c->last_write_off ||
+        c->thread == NULL) {
+        return false;
+    }
+    c->sync_off = c->last_write_off;
+    c->sync_deadline_us = util_mono_us() + (uint64_t)timeout_ms * 1000;
+    c->wait_cmd = true;
+    set_state(c, CONN_SYNC_WAIT);
+    worker_sync_waiter(c->thread, 1);
+    return true;
+}
+
 static bool sync_hold(struct conn *c)
 {
     uint64_t off = repl_fed_off;
@@ -660,6 +676,13 @@ static enum proto_result parse_requests(struct conn *c, int *handled)
         repl_fed_off = 0;
         r = c->proto == CPROTO_BINARY ? proto_bin_process(c)
                                       : proto_text_process(c);
+        if (repl_fed_off != 0) {
+            c->last_write_off = repl_fed_off;
+        }
+        if (c->state == CONN_SYNC_WAIT) {
+            (*handled)++;
+            return PROTO_DONE;  /* held by repl_wait */
+        }
         if (repl_fed_off != 0 && settings.repl_sync && sync_hold(c)) {
             (*handled)++;
             return PROTO_DONE;  /* state is CONN_SYNC_WAIT */
@@ -804,7 +827,16 @@ void conn_sync_check(struct worker *w)
         if (c->state == CONN_SYNC_WAIT &&
             (acked >= c->sync_off || now >= c->sync_deadline_us ||
              !repl_linked())) {
-            repl_count_sync(acked < c->sync_off, false);
+            if (c->wait_cmd) {
+                c->wait_cmd = false;
+                if (acked >= c->sync_off) {
+                    conn_out_str(c, "OK\r\n");
+                } else {
+                    conn_out_str(c, "TIMEOUT\r\n");
+                }
+            } else {
+                repl_count_sync(acked < c->sync_off, false);
+            }
             worker_sync_waiter(w, -1);
             set_state(c, CONN_READ);
             c->last_cmd_time = current_time;
@@ -861,6 +893,9 @@ static void drive(struct conn *c, short which)
                     proto_meta_complete_nread(c);
                 } else {
                     proto_text_complete_nread(c);
+                }
+                if (repl_fed_off != 0) {
+                    c->last_write_off = repl_fed_off;
                 }
                 if (repl_fed_off != 0 && settings.repl_sync &&
                     sync_hold(c)) {

@@ -96,6 +96,9 @@ struct conn {
     bool in_handler;            /* inside event_handler: defer close(2) */
     bool close_fd;              /* close(2) when the handler returns */
     uint64_t sync_off;          /* stream offset the peer must reach */
+    uint64_t last_write_off;    /* stream offset past this conn's last
+                                   replicated write (repl_wait) */
+    bool wait_cmd;              /* held by repl_wait: answer OK/TIMEOUT */
     uint64_t sync_deadline_us;  /* reply anyway after this */
     struct conn *wnext;         /* next in the worker's list */
     struct conn *wprev;         /* previous in the worker's list */
@@ -111,6 +114,11 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
 void conn_close(struct conn *c);
 /* Close every connection of a worker (shutdown). */
 void conn_close_all(struct worker *w);
+/* repl_wait: hold c until the peer applied its last write or timeout_ms
+ * pass, then answer OK or TIMEOUT.  Returns false (nothing to wait for:
+ * answer at once) when already applied or when there is no link. */
+bool conn_repl_wait(struct conn *c, uint32_t timeout_ms);
+
 /* Release connections whose synchronous writes were acknowledged or
  * timed out (w's thread). */
 void conn_sync_check(struct worker *w);

@@ -756,6 +756,26 @@ static void process_slabs(struct conn *c, struct token *t, int ntok)
     }
 }
 
+/* repl_wait [timeout_ms]: wait until the peer has applied this
+ * connection's last write.  OK: applied there; TIMEOUT: not yet; NOLINK:
+ * replication is off or no link is up. */
+static void process_repl_wait(struct conn *c, struct token *t, int ntok)
+{
+    uint32_t ms = (uint32_t)settings.repl_sync_timeout;
+
+    if (ntok == 2 && (!safe_strtoul(t[1].value, &ms) || ms > 600000)) {
+        client_error(c, "CLIENT_ERROR bad command line format");
+        return;
+    }
+    if (!repl_enabled() || !repl_linked()) {
+        reply(c, "NOLINK");
+        return;
+    }
+    if (!conn_repl_wait(c, ms)) {
+        reply(c, "OK");
+    }
+}
+
 static void process_watch(struct conn *c, struct token *t, int ntok)
 {
     char *args[MAX_TOKENS];
@@ -874,6 +894,8 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
         process_memlimit(c, t, ntok);
     } else if (IS("shutdown")) {
         process_shutdown(c, t, ntok);
+    } else if (IS("repl_wait") && (ntok == 1 || ntok == 2)) {
+        process_repl_wait(c, t, ntok);
     } else if (IS("watch")) {
         process_watch(c, t, ntok);
     } else if (IS("lru_crawler") && ntok >= 2) {
