@@ -80,7 +80,7 @@ struct link {
     uint64_t last_ping_us;      /* last PING sent */
     uint64_t since_us;          /* state entered */
     uint64_t rx_offset;         /* stream bytes applied */
-    uint64_t acked_rx;          /* rx_offset last acknowledged */
+    uint64_t acked_rx;          /* rx_items last acknowledged */
     uint64_t rx_items;          /* records applied */
     uint64_t peer_acked_items;  /* records the peer says it applied */
     uint64_t tx_offset;         /* stream bytes handed to the socket */
@@ -157,6 +157,7 @@ static bool stream_blocked;     /* socket full: the thread waits EV_WRITE */
 static int stream_errno;        /* a send failed: the thread closes */
 static uint64_t stream_queued;  /* bytes ever queued on this link */
 static uint64_t stream_sent;    /* bytes ever sent on this link */
+static uint64_t stream_sent_total;  /* stream bytes sent, all links */
 static uint64_t stream_records; /* data records queued on this link */
 
 __thread bool repl_dirty;
@@ -458,6 +459,7 @@ static void push_locked(bool by_thread)
         if (n > 0) {
             outq_off += (size_t)n;
             stream_sent += (uint64_t)n;
+            stream_sent_total += (uint64_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR) {
@@ -1452,13 +1454,13 @@ static void link_read(struct link *l)
     if (l->fd < 0) {
         return;
     }
-    if (settings.repl_sync && l->rx_offset != l->acked_rx) {
+    if (settings.repl_sync && l->rx_items != l->acked_rx) {
         /* Synchronous writes wait for this: acknowledge at once. */
         send_line(l, "ACK %llu %llu %llu\r\n",
                   (unsigned long long)l->rx_offset,
                   (unsigned long long)l->rx_items,
                   (unsigned long long)peer_off_applied);
-        l->acked_rx = l->rx_offset;
+        l->acked_rx = l->rx_items;
     }
     /* Compact what was consumed. */
     if (l->in_off > 0) {
@@ -1644,12 +1646,14 @@ static void dial(void)
 
 static void ack_and_ping(struct link *l, uint64_t now)
 {
-    if (l->state >= REPL_SYNCING && l->rx_offset != l->acked_rx) {
+    /* Acknowledge records, not bytes: ACK and PING lines must not be
+     * acknowledged, or two nodes would answer each other forever. */
+    if (l->state >= REPL_SYNCING && l->rx_items != l->acked_rx) {
         send_line(l, "ACK %llu %llu %llu\r\n",
                   (unsigned long long)l->rx_offset,
                   (unsigned long long)l->rx_items,
                   (unsigned long long)peer_off_applied);
-        l->acked_rx = l->rx_offset;
+        l->acked_rx = l->rx_items;
     }
     if (now - l->last_ping_us >= 1000000 && l->state >= REPL_SYNCING) {
         send_line(l, "PING %llu\r\n", (unsigned long long)util_now_ms());
@@ -1961,7 +1965,14 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "link_state_secs", "%llu",
             (unsigned long long)((now_us() - since) / 1000000));
     sb_stat(sb, "initial_sync_done", "%s", ready_sent ? "yes" : "no");
-    sb_stat(sb, "bytes_sent", "%llu", (unsigned long long)c.bytes_sent);
+    {
+        uint64_t streamed;
+        pthread_mutex_lock(&out_lock);
+        streamed = stream_sent_total;
+        pthread_mutex_unlock(&out_lock);
+        sb_stat(sb, "bytes_sent", "%llu",
+                (unsigned long long)(c.bytes_sent + streamed));
+    }
     sb_stat(sb, "bytes_received", "%llu",
             (unsigned long long)c.bytes_received);
     sb_stat(sb, "items_queued", "%llu", (unsigned long long)queued);

@@ -193,8 +193,8 @@ static void timer_cb(evutil_socket_t fd, short which, void *arg)
     }
 }
 
-/* Runs after every client event of a loop iteration (lowest priority),
- * so one send(2) carries all replicated writes of the iteration. */
+/* Runs after the client events already ready in this loop pass, so one
+ * send(2) carries all of their replicated writes. */
 static void repl_push_cb(evutil_socket_t fd, short which, void *arg)
 {
     struct worker *w = arg;
