@@ -2,8 +2,11 @@
  * loadgen.c: closed-loop load generator for bench/run.sh.
  * Owns: N non-blocking connections on one epoll, exactly one request in
  * flight per connection, the text, binary and meta protocols, and a
- * one-line summary.  Not: starting servers or statistics over rounds
- * (bench/harness.pl does that).  Talks to loopback addresses only.
+ * one-line summary.  Optional: a request rate limit (-r), a latency
+ * histogram (-l), a per-request latency dump (-O), and a replication lag
+ * probe of a pair (-Y).  Not: starting servers or statistics over rounds
+ * (bench/harness.pl, bench/repl.sh do that).  Talks to loopback
+ * addresses only.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -12,18 +15,23 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #define KEY_MAX 32          /* longest key we format, with the NUL */
 #define MAX_WIDTH 100       /* most keys in one multi-get */
 #define MAX_EVENTS 256      /* epoll_wait batch */
+#define HIST_FINE 100000    /* 1 us latency buckets below 100 ms ... */
+#define HIST_COARSE 100000  /* ... then 1 ms buckets up to 100 s */
 
 /* binary protocol opcodes and magics (protocol_binary.h in memcached) */
 #define BIN_REQ 0x80
@@ -67,6 +75,11 @@ struct options {
     double time_limit;      /* hard limit on the whole run, seconds */
     uint64_t seed;          /* PRNG seed; connection i uses seed + i */
     double wait;            /* >0: only wait for the server to answer */
+    double rate;            /* >0: requests per second, all conns */
+    int latency;            /* print the latency percentiles line */
+    const char *dump;       /* per-request latency file, or NULL */
+    int probe_port;         /* >0: lag probe mode, peer's client port */
+    double probe_gap;       /* lag probe: seconds between probes */
 };
 
 /* One connection and its request in flight. */
@@ -87,6 +100,7 @@ struct conn {
     int hits;               /* values received for it so far */
     int busy;               /* 1 while a request is in flight */
     int want_out;           /* 1 while EPOLLOUT is armed */
+    double t_req;           /* latency origin of the request in flight */
 };
 
 /* Counters for the summary line. */
@@ -106,6 +120,24 @@ static struct totals tot;
 static char *value_buf;     /* value_len bytes of payload + "\r\n" */
 static double t_start;      /* first request issued */
 static double t_last;       /* last response completed */
+
+/* Latency: a histogram of every completed request, in microseconds,
+ * from its send.  With -r, a request that found no free connection at
+ * its scheduled time is timed from that time instead, so that a server
+ * stall also counts for the requests it held back (no coordinated
+ * omission); the lateness of our own timer is not counted. */
+static uint64_t *hist;      /* HIST_FINE + HIST_COARSE buckets */
+static double lat_max;      /* seconds */
+static double lat_sum;      /* seconds */
+
+/* -O: one record per completed request */
+struct lat_rec {
+    double t;               /* latency origin, CLOCK_MONOTONIC seconds */
+    float us;               /* latency, microseconds */
+    char type;              /* 'g' or 's' */
+};
+static struct lat_rec *recs;
+static size_t nrecs, caprecs;
 
 static double now_sec(void)
 {
@@ -406,14 +438,14 @@ static int host_is_loopback(const char *host)
     return (ntohl(a.s_addr) >> 24) == 127;
 }
 
-static int connect_to_server(int nonblock)
+static int connect_to_port(int port, int nonblock)
 {
     struct sockaddr_in sa;
     int fd, one = 1;
 
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
-    sa.sin_port = htons(opt.port);
+    sa.sin_port = htons(port);
     inet_pton(AF_INET, opt.host, &sa.sin_addr);
     fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) {
@@ -428,6 +460,11 @@ static int connect_to_server(int nonblock)
         die("fcntl");
     }
     return fd;
+}
+
+static int connect_to_server(int nonblock)
+{
+    return connect_to_port(opt.port, nonblock);
 }
 
 static struct conn *conn_new(int id)
@@ -455,8 +492,21 @@ static struct conn *conn_new(int id)
     return c;
 }
 
+/* SIGINT/SIGTERM: stop issuing, finish what is in flight, print the
+ * summary (and the -O file) as if the duration had ended. */
+static volatile sig_atomic_t stop_now;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_now = 1;
+}
+
 static int may_issue(void)
 {
+    if (stop_now) {
+        return 0;
+    }
     if (opt.preload) {
         return tot.next_key < opt.keys;
     }
@@ -490,6 +540,58 @@ static int try_write(struct conn *c)
     return 0;
 }
 
+/*
+ * Rate limit (-r): request i may leave at t_start + i / rate.  A
+ * connection that is free before its slot waits on a stack of idle
+ * connections, and a timerfd on the same epoll wakes the loop at the
+ * next slot.  A slot already past is used at once (catching up).
+ */
+static int timer_fd = -1;
+static double next_slot;    /* send time of the next request */
+static struct conn **idle;  /* connections waiting for a slot */
+static int nidle;
+static int timer_armed;
+static int from_timer;      /* issue() called for an idle connection */
+
+static void arm_timer(void)
+{
+    struct itimerspec its;
+    double t = next_slot;
+
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t)t;
+    its.it_value.tv_nsec = (long)((t - (time_t)t) * 1e9);
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) {
+        its.it_value.tv_nsec = 1;
+    }
+    if (timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
+        die("timerfd_settime");
+    }
+    timer_armed = 1;
+}
+
+static void issue(struct conn *c);
+
+static void on_timer(void)
+{
+    uint64_t ticks;
+    double now;
+
+    if (read(timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN) {
+        die("read timerfd");
+    }
+    timer_armed = 0;
+    now = now_sec();
+    while (nidle > 0 && (now >= next_slot || !may_issue())) {
+        from_timer = 1;
+        issue(idle[--nidle]);
+        from_timer = 0;
+    }
+    if (nidle > 0 && !timer_armed) {
+        arm_timer();
+    }
+}
+
 static void issue(struct conn *c)
 {
     uint32_t k[MAX_WIDTH];
@@ -499,6 +601,24 @@ static void issue(struct conn *c)
         c->busy = 0;
         inflight--;
         return;
+    }
+    if (opt.rate > 0) {
+        double now = now_sec();
+
+        if (now < next_slot) {
+            idle[nidle++] = c;
+            if (!timer_armed) {
+                arm_timer();
+            }
+            return;
+        }
+        /* A connection was free at the slot and only our timer woke late:
+         * time from the actual send.  No connection was free: the
+         * request waited for the server, so time from the slot. */
+        c->t_req = from_timer || nidle > 0 ? now : next_slot;
+        next_slot += 1.0 / opt.rate;
+    } else {
+        c->t_req = now_sec();
     }
     if (opt.preload) {
         c->type = REQ_SET;
@@ -520,6 +640,64 @@ static void issue(struct conn *c)
     try_write(c);
 }
 
+static void lat_note(struct conn *c, double sec)
+{
+    double us = sec * 1e6;
+    size_t b;
+
+    if (us < 0) {
+        us = 0;
+    }
+    b = us < HIST_FINE ? (size_t)us
+      : HIST_FINE + (us / 1000 < HIST_COARSE ? (size_t)(us / 1000)
+                                             : HIST_COARSE - 1);
+    hist[b]++;
+    lat_sum += sec;
+    if (sec > lat_max) {
+        lat_max = sec;
+    }
+    if (opt.dump != NULL) {
+        if (nrecs == caprecs) {
+            caprecs = caprecs ? caprecs * 2 : 65536;
+            recs = realloc(recs, caprecs * sizeof(*recs));
+            if (recs == NULL) {
+                die("realloc");
+            }
+        }
+        recs[nrecs].t = c->t_req;
+        recs[nrecs].us = (float)us;
+        recs[nrecs].type = c->type == REQ_GET ? 'g' : 's';
+        nrecs++;
+    }
+}
+
+/* The smallest latency (us) at or below which a fraction q of the
+ * requests completed: exact to 1 us below 100 ms, to 1 ms above. */
+static double hist_quantile(double q)
+{
+    uint64_t n = 0, want, seen = 0;
+    size_t b;
+
+    for (b = 0; b < HIST_FINE + HIST_COARSE; b++) {
+        n += hist[b];
+    }
+    if (n == 0) {
+        return 0;
+    }
+    want = (uint64_t)(q * n + 0.999999);
+    if (want < 1) {
+        want = 1;
+    }
+    for (b = 0; b < HIST_FINE + HIST_COARSE; b++) {
+        seen += hist[b];
+        if (seen >= want) {
+            return b < HIST_FINE ? b + 1.0
+                                 : (b - HIST_FINE + 1) * 1000.0;
+        }
+    }
+    return lat_max * 1e6;
+}
+
 static void complete(struct conn *c)
 {
     size_t left = c->rlen - c->roff;
@@ -531,6 +709,8 @@ static void complete(struct conn *c)
     }
     c->rlen = c->roff = 0;
     tot.done++;
+    t_last = now_sec();
+    lat_note(c, t_last - c->t_req);
     if (c->type == REQ_GET) {
         tot.gets++;
         tot.get_keys += c->width;
@@ -538,7 +718,6 @@ static void complete(struct conn *c)
     } else {
         tot.sets++;
     }
-    t_last = now_sec();
     issue(c);
 }
 
@@ -614,6 +793,197 @@ static int wait_for_server(void)
     return 1;
 }
 
+/*
+ * Lag probe (-Y): one blocking connection to each node of a pair.  Each
+ * probe stores a new unique 24-byte value under one probe key on node A
+ * (-p), then polls node B (-Y) with "mg <key> v" back to back until B
+ * returns that value.  The lag is the time from just before the set is
+ * written to A until B's reply with the value is read; ack_lag starts
+ * when A's STORED has been read instead.  The resolution is one poll
+ * round trip to B.  A probe not seen within 1 s counts as a timeout.
+ */
+struct rd {
+    int fd;
+    char buf[4096];
+    size_t len;
+};
+
+static void rd_fill(struct rd *r)
+{
+    ssize_t n;
+
+    if (r->len == sizeof(r->buf)) {
+        fprintf(stderr, "loadgen: probe reply too long\n");
+        exit(2);
+    }
+    n = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
+    if (n < 0 && errno == EINTR) {
+        return;
+    }
+    if (n <= 0) {
+        fprintf(stderr, "loadgen: probe connection: %s\n",
+                n == 0 ? "closed" : strerror(errno));
+        exit(2);
+    }
+    r->len += n;
+}
+
+/* Read one CRLF line (returned NUL-terminated in out, CRLF dropped). */
+static void rd_line(struct rd *r, char *out, size_t outsz)
+{
+    char *eol;
+    size_t n;
+
+    while ((eol = memmem(r->buf, r->len, "\r\n", 2)) == NULL) {
+        rd_fill(r);
+    }
+    n = eol - r->buf;
+    if (n >= outsz) {
+        n = outsz - 1;
+    }
+    memcpy(out, r->buf, n);
+    out[n] = '\0';
+    n = eol - r->buf + 2;
+    memmove(r->buf, r->buf + n, r->len - n);
+    r->len -= n;
+}
+
+static void rd_bytes(struct rd *r, char *out, size_t n)
+{
+    while (r->len < n) {
+        rd_fill(r);
+    }
+    memcpy(out, r->buf, n);
+    memmove(r->buf, r->buf + n, r->len - n);
+    r->len -= n;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            die("probe write");
+        }
+        p += w;
+        n -= w;
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double q)
+{
+    size_t i;
+
+    if (n == 0) {
+        return 0;
+    }
+    i = (size_t)(q * n + 0.999999);
+    i = i < 1 ? 0 : i - 1;
+    return v[i < n ? i : n - 1];
+}
+
+static int lag_probe(void)
+{
+    struct rd a = { 0 }, b = { 0 };
+    struct timeval tv = { 2, 0 };
+    uint64_t n = opt.count, i, polls = 0, timeouts = 0;
+    double *lag = xmalloc(n * sizeof(double));
+    double *ack = xmalloc(n * sizeof(double));
+    double *rtt = xmalloc(n * sizeof(double));
+    char key[KEY_MAX], val[48], got[64], line[256], cmd[128];
+    int klen, clen;
+    unsigned tag = (unsigned)getpid();
+    double hard_end = now_sec() + opt.time_limit;
+
+    a.fd = connect_to_port(opt.port, 0);
+    b.fd = connect_to_port(opt.probe_port, 0);
+    if (a.fd < 0 || b.fd < 0) {
+        die("probe connect");
+    }
+    setsockopt(a.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(b.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    klen = snprintf(key, sizeof(key), "lagprobe:%u", tag);
+    clen = snprintf(cmd, sizeof(cmd), "mg %s v\r\n", key);
+    for (i = 0; i < n && now_sec() < hard_end; i++) {
+        char set[160];
+        int sl;
+        double t0, t1, t2;
+        int seen = 0;
+
+        snprintf(val, sizeof(val), "probe%011llu%08x",
+                 (unsigned long long)i, tag);
+        sl = snprintf(set, sizeof(set), "set %.*s 0 0 24\r\n%s\r\n",
+                      klen, key, val);
+        t0 = now_sec();
+        write_all(a.fd, set, sl);
+        rd_line(&a, line, sizeof(line));
+        t1 = now_sec();
+        if (strcmp(line, "STORED") != 0) {
+            fprintf(stderr, "loadgen: probe set: %s\n", line);
+            exit(2);
+        }
+        for (;;) {
+            unsigned long len;
+
+            write_all(b.fd, cmd, clen);
+            rd_line(&b, line, sizeof(line));
+            polls++;
+            t2 = now_sec();
+            if (sscanf(line, "VA %lu", &len) == 1) {
+                if (len + 2 > sizeof(got)) {
+                    fprintf(stderr, "loadgen: probe value too long\n");
+                    exit(2);
+                }
+                rd_bytes(&b, got, len + 2);
+                if (len == 24 && memcmp(got, val, 24) == 0) {
+                    seen = 1;
+                    break;
+                }
+            } else if (strncmp(line, "EN", 2) != 0) {
+                fprintf(stderr, "loadgen: probe poll: %s\n", line);
+                exit(2);
+            }
+            if (t2 - t0 > 1.0) {
+                break;
+            }
+        }
+        timeouts += !seen;
+        lag[i] = (t2 - t0) * 1e6;
+        ack[i] = (t2 - t1) * 1e6;
+        rtt[i] = (t1 - t0) * 1e6;
+        if (opt.probe_gap > 0) {
+            struct timespec ts;
+
+            ts.tv_sec = (time_t)opt.probe_gap;
+            ts.tv_nsec = (long)((opt.probe_gap - ts.tv_sec) * 1e9);
+            nanosleep(&ts, NULL);
+        }
+    }
+    n = i;
+    qsort(lag, n, sizeof(double), cmp_double);
+    qsort(ack, n, sizeof(double), cmp_double);
+    qsort(rtt, n, sizeof(double), cmp_double);
+    printf("probes=%llu timeouts=%llu polls=%llu lag_p50_us=%.1f "
+           "lag_p99_us=%.1f lag_max_us=%.1f ack_lag_p50_us=%.1f "
+           "ack_lag_p99_us=%.1f ack_lag_max_us=%.1f set_p50_us=%.1f\n",
+           (unsigned long long)n, (unsigned long long)timeouts,
+           (unsigned long long)polls, pct(lag, n, 0.5), pct(lag, n, 0.99),
+           n ? lag[n - 1] : 0.0, pct(ack, n, 0.5), pct(ack, n, 0.99),
+           n ? ack[n - 1] : 0.0, pct(rtt, n, 0.5));
+    return timeouts > 0 ? 1 : 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -631,8 +1001,20 @@ static void usage(void)
         "  -T SEC     hard limit on the whole run (300)\n"
         "  -s SEED    PRNG seed (1)\n"
         "  -W SEC     only wait until the server answers 'version'\n"
+        "  -r OPS     rate limit: OPS requests/s over all connections\n"
+        "  -l         also print latency percentiles (us)\n"
+        "  -O FILE    write 'origin_us latency_us g|s' per request\n"
+        "  -Y PORT    lag probe: set a probe key on -p, poll the pair's\n"
+        "             other node on PORT with mg until it returns the\n"
+        "             value; -n probes (2000), -i gap between them\n"
+        "  -i USEC    lag probe: pause between probes (1000)\n"
+        "SIGINT or SIGTERM ends a load run early, with its summary.\n"
         "prints: requests= gets= sets= get_keys= hits= misses= errors=\n"
-        "        elapsed= rps=\n");
+        "        elapsed= rps=\n"
+        "  with -l: latency_us p50= p90= p99= p999= max= mean=\n"
+        "  with -Y: probes= timeouts= polls= lag_p50_us= lag_p99_us=\n"
+        "        lag_max_us= ack_lag_p50_us= ack_lag_p99_us=\n"
+        "        ack_lag_max_us= set_p50_us=\n");
     exit(2);
 }
 
@@ -663,7 +1045,9 @@ static void parse_args(int argc, char **argv)
     opt.width = 1;
     opt.time_limit = 300;
     opt.seed = 1;
-    while ((ch = getopt(argc, argv, "p:H:c:k:v:g:w:P:d:n:LT:s:W:")) != -1) {
+    opt.probe_gap = 0.001;
+    while ((ch = getopt(argc, argv, "p:H:c:k:v:g:w:P:d:n:LT:s:W:r:lO:Y:i:"))
+           != -1) {
         switch (ch) {
         case 'p': opt.port = atoi(optarg); break;
         case 'H': opt.host = optarg; break;
@@ -679,6 +1063,11 @@ static void parse_args(int argc, char **argv)
         case 'T': opt.time_limit = atof(optarg); break;
         case 's': opt.seed = strtoull(optarg, NULL, 10); break;
         case 'W': opt.wait = atof(optarg); break;
+        case 'r': opt.rate = atof(optarg); break;
+        case 'l': opt.latency = 1; break;
+        case 'O': opt.dump = optarg; break;
+        case 'Y': opt.probe_port = atoi(optarg); break;
+        case 'i': opt.probe_gap = atof(optarg) / 1e6; break;
         default: usage();
         }
     }
@@ -690,6 +1079,9 @@ static void parse_args(int argc, char **argv)
         fprintf(stderr, "loadgen: %s is not a loopback address\n",
                 opt.host);
         exit(2);
+    }
+    if (opt.probe_port > 0 && opt.count == 0) {
+        opt.count = 2000;
     }
     if (!opt.preload && opt.wait <= 0 && opt.duration <= 0
         && opt.count == 0) {
@@ -710,6 +1102,35 @@ static void print_summary(void)
            (unsigned long long)(tot.get_keys - tot.hits),
            (unsigned long long)tot.errors, elapsed,
            elapsed > 0 ? tot.done / elapsed : 0.0);
+    if (opt.latency) {
+        printf("latency_us p50=%.0f p90=%.0f p99=%.0f p999=%.0f max=%.0f "
+               "mean=%.1f\n", hist_quantile(0.50), hist_quantile(0.90),
+               hist_quantile(0.99), hist_quantile(0.999), lat_max * 1e6,
+               tot.done ? lat_sum * 1e6 / tot.done : 0.0);
+    }
+}
+
+/* -O: "origin_us latency_us type" per request, origin on CLOCK_MONOTONIC
+ * (the clock of Time::HiRes::clock_gettime(CLOCK_MONOTONIC) in perl). */
+static void write_dump(void)
+{
+    FILE *f;
+    size_t i;
+
+    if (opt.dump == NULL) {
+        return;
+    }
+    f = fopen(opt.dump, "w");
+    if (f == NULL) {
+        die(opt.dump);
+    }
+    for (i = 0; i < nrecs; i++) {
+        fprintf(f, "%.1f %.1f %c\n", recs[i].t * 1e6, recs[i].us,
+                recs[i].type);
+    }
+    if (fclose(f) != 0) {
+        die(opt.dump);
+    }
 }
 
 static void run(void)
@@ -722,7 +1143,31 @@ static void run(void)
     for (i = 0; i < opt.conns; i++) {
         conns[i] = conn_new(i);
     }
+    if (opt.rate > 0) {
+        struct epoll_event ev;
+
+        idle = xmalloc(sizeof(*idle) * opt.conns);
+        prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);     /* wake on the slot */
+        timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+        if (timer_fd < 0) {
+            die("timerfd_create");
+        }
+        ev.events = EPOLLIN;
+        ev.data.ptr = NULL;
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, timer_fd, &ev) < 0) {
+            die("epoll_ctl");
+        }
+    }
+    {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_stop_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
     t_start = t_last = now_sec();
+    next_slot = t_start;
     hard_end = t_start + opt.time_limit;
     for (i = 0; i < opt.conns; i++) {
         conns[i]->busy = 1;
@@ -737,6 +1182,10 @@ static void run(void)
         for (i = 0; i < n; i++) {
             struct conn *c = evs[i].data.ptr;
 
+            if (c == NULL) {
+                on_timer();
+                continue;
+            }
             if (evs[i].events & EPOLLOUT) {
                 try_write(c);
             }
@@ -748,7 +1197,11 @@ static void run(void)
             fprintf(stderr, "loadgen: time limit hit, %d in flight\n",
                     inflight);
             print_summary();
+            write_dump();
             exit(3);
+        }
+        while (stop_now && nidle > 0) {
+            issue(idle[--nidle]);       /* releases it: may_issue() is 0 */
         }
     }
 }
@@ -762,11 +1215,19 @@ int main(int argc, char **argv)
     value_buf = xmalloc(opt.value_len + 2);
     memset(value_buf, 'x', opt.value_len);
     memcpy(value_buf + opt.value_len, "\r\n", 2);
+    hist = calloc(HIST_FINE + HIST_COARSE, sizeof(*hist));
+    if (hist == NULL) {
+        die("calloc");
+    }
+    if (opt.probe_port > 0) {
+        return lag_probe();
+    }
     epfd = epoll_create1(0);
     if (epfd < 0) {
         die("epoll_create1");
     }
     run();
     print_summary();
+    write_dump();
     return tot.errors > 0 ? 1 : 0;
 }
