@@ -277,15 +277,7 @@ void proto_bin_complete_nread(struct conn *c)
     c->nr.it = NULL;
     r = item_store(it, mode, &cas);
     SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
-    if (mode == STORE_MODE_CAS) {
-        if (r == STORE_STORED) {
-            SLAB_STAT_INCR(it->slabs_clsid, cas_hits);
-        } else if (r == STORE_EXISTS) {
-            SLAB_STAT_INCR(it->slabs_clsid, cas_badval);
-        } else if (r == STORE_NOT_FOUND) {
-            STAT_INCR(cas_misses);
-        }
-    }
+    proto_count_cas(it->slabs_clsid, mode, r);
     switch (r) {
     case STORE_STORED:
         reply_ok(c, cas);

@@ -519,15 +519,7 @@ void proto_meta_complete_nread(struct conn *c)
         return;
     }
     r = item_store_meta(it, mode, &cas, m->invalidate);
-    if (mode == STORE_MODE_CAS) {
-        if (r == STORE_STORED) {
-            SLAB_STAT_INCR(it->slabs_clsid, cas_hits);
-        } else if (r == STORE_EXISTS) {
-            SLAB_STAT_INCR(it->slabs_clsid, cas_badval);
-        } else if (r == STORE_NOT_FOUND) {
-            STAT_INCR(cas_misses);
-        }
-    }
+    proto_count_cas(it->slabs_clsid, mode, r);
     switch (r) {
     case STORE_STORED:
         code = "HD";

@@ -264,20 +264,26 @@ static void process_update(struct conn *c, struct token *t, int ntok,
     conn_start_nread(c, it, mode, cas, c->noreply);
 }
 
-static void count_store(struct item *it, enum store_mode mode,
-                        enum store_result r)
+void proto_count_cas(unsigned clsid, enum store_mode mode,
+                     enum store_result r)
 {
-    SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
     if (mode != STORE_MODE_CAS) {
         return;
     }
     if (r == STORE_STORED) {
-        SLAB_STAT_INCR(it->slabs_clsid, cas_hits);
+        SLAB_STAT_INCR(clsid, cas_hits);
     } else if (r == STORE_EXISTS) {
-        SLAB_STAT_INCR(it->slabs_clsid, cas_badval);
+        SLAB_STAT_INCR(clsid, cas_badval);
     } else if (r == STORE_NOT_FOUND) {
         STAT_INCR(cas_misses);
     }
+}
+
+static void count_store(struct item *it, enum store_mode mode,
+                        enum store_result r)
+{
+    SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
+    proto_count_cas(it->slabs_clsid, mode, r);
 }
 
 static void complete_auth(struct conn *c, struct item *it)

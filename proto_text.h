@@ -36,6 +36,12 @@ struct token {
 int proto_text_tokenize(char *line, struct token *tokens, int max,
                         char **rest);
 
+/* cas_hits / cas_badval / cas_misses after a store in mode `mode` (all
+ * protocols). */
+#include "items.h"
+void proto_count_cas(unsigned clsid, enum store_mode mode,
+                     enum store_result r);
+
 /* Called by `shutdown` (with -A); set by main. */
 extern void (*proto_shutdown_fn)(void);
 
