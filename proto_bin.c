@@ -167,25 +167,14 @@ static void process_get(struct conn *c, const char *key, uint16_t nkey,
         it = item_touch(key, nkey,
                         util_deadline((int32_t)exptime, current_time,
                                       process_started), &why);
-        STAT_INCR(touch_cmds);
     } else {
         it = item_get(key, nkey, &why);
-        STAT_INCR(get_cmds);
     }
+    proto_count_get(it, why, touch);
     if (watch_mask & WATCH_FETCHERS) {
         watch_fetch(key, nkey, it, it ? "found" : "not_found", c->sfd);
     }
     if (it == NULL) {
-        if (touch) {
-            STAT_INCR(touch_misses);
-        } else {
-            STAT_INCR(get_misses);
-            if (why == GET_EXPIRED) {
-                STAT_INCR(get_expired);
-            } else if (why == GET_FLUSHED) {
-                STAT_INCR(get_flushed);
-            }
-        }
         if (is_quiet(op)) {
             return;
         }
@@ -195,11 +184,6 @@ static void process_get(struct conn *c, const char *key, uint16_t nkey,
             reply_error(c, BIN_KEY_ENOENT, 0);
         }
         return;
-    }
-    if (touch) {
-        SLAB_STAT_INCR(it->slabs_clsid, touch_hits);
-    } else {
-        SLAB_STAT_INCR(it->slabs_clsid, get_hits);
     }
     {
         uint32_t flags = htonl(it->flags);

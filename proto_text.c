@@ -100,7 +100,9 @@ static bool key_ok(const struct token *t)
 
 /* --- retrieval ------------------------------------------------------------- */
 
-static void count_get(struct item *it, enum get_result why, bool touch)
+/* Counters of one retrieval key (get/gets/gat/gats, binary GET/GAT,
+ * meta mg): every protocol counts the way memcached does. */
+void proto_count_get(const struct item *it, enum get_result why, bool touch)
 {
     if (touch) {
         STAT_INCR(touch_cmds);
@@ -192,7 +194,7 @@ static void process_get(struct conn *c, struct token *t, int ntok,
             }
             it = touch ? item_touch(t[i].value, t[i].length, deadline, &why)
                        : item_get(t[i].value, t[i].length, &why);
-            count_get(it, why, touch);
+            proto_count_get(it, why, touch);
             if (watch_mask & WATCH_FETCHERS) {
                 watch_fetch(t[i].value, t[i].length, it,
                             it ? "found" : why == GET_EXPIRED ? "expired"

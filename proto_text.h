@@ -41,6 +41,9 @@ int proto_text_tokenize(char *line, struct token *tokens, int max,
 #include "items.h"
 void proto_count_cas(unsigned clsid, enum store_mode mode,
                      enum store_result r);
+/* get/touch hit and miss counters for one key (all protocols). */
+void proto_count_get(const struct item *it, enum get_result why,
+                     bool touch);
 
 /* Called by `shutdown` (with -A); set by main. */
 extern void (*proto_shutdown_fn)(void);

@@ -917,6 +917,24 @@ static bool handshake_line(struct link *l, char *line)
     return true;
 }
 
+/* Fresh stream state for link l becoming the active one, starting with
+ * whatever its handshake had not sent yet.  Caller holds out_lock. */
+static void stream_begin_locked(struct link *l)
+{
+    outq.len = outq_off = 0;
+    out_overflow = false;
+    stream_blocked = false;
+    stream_errno = 0;
+    stream_queued = stream_sent = 0;
+    stream_records = 0;
+    lag_head = lag_tail = 0;
+    lag_last_end = 0;
+    if (l->tx_off < l->tx.len) {
+        rbuf_add(&outq, l->tx.data + l->tx_off, l->tx.len - l->tx_off);
+    }
+    l->tx.len = l->tx_off = 0;
+}
+
 /* --- full copy ----------------------------------------------------------------
  * Sent bucket slice by bucket slice from the cron and after each flush of
  * tx, while tx holds less than SYNC_HIGH_WATER.  Live writes go into the
@@ -932,18 +950,7 @@ static void start_sync(struct link *l)
     /* In one critical section: bytes the handshake had not sent yet, then
      * SYNC with the stream offset from which live records follow it. */
     pthread_mutex_lock(&out_lock);
-    outq.len = outq_off = 0;
-    out_overflow = false;
-    stream_blocked = false;
-    stream_errno = 0;
-    stream_queued = stream_sent = 0;
-    stream_records = 0;
-    lag_head = lag_tail = 0;
-    lag_last_end = 0;
-    if (l->tx_off < l->tx.len) {
-        rbuf_add(&outq, l->tx.data + l->tx_off, l->tx.len - l->tx_off);
-    }
-    l->tx.len = l->tx_off = 0;
+    stream_begin_locked(l);
     n = snprintf(line, sizeof(line), "SYNC %llu %llu\r\n",
                  (unsigned long long)items, (unsigned long long)ring_end);
     rbuf_add(&outq, line, (size_t)n);
@@ -976,17 +983,7 @@ static void start_partial(struct link *l, uint64_t from)
     int n;
 
     pthread_mutex_lock(&out_lock);
-    outq.len = outq_off = 0;
-    out_overflow = false;
-    stream_blocked = false;
-    stream_errno = 0;
-    stream_records = 0;
-    lag_head = lag_tail = 0;
-    lag_last_end = 0;
-    if (l->tx_off < l->tx.len) {
-        rbuf_add(&outq, l->tx.data + l->tx_off, l->tx.len - l->tx_off);
-    }
-    l->tx.len = l->tx_off = 0;
+    stream_begin_locked(l);
     n = snprintf(line, sizeof(line), "PSYNC %llu\r\n",
                  (unsigned long long)from);
     rbuf_add(&outq, line, (size_t)n);
