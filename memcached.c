@@ -124,6 +124,11 @@ static void usage(void)
 "   - repl_listen:         its address (default: the first -l address)\n"
 "   - repl_secret_file:    shared secret for the pair (first line); needed\n"
 "                          when the replication port is not on loopback\n"
+"   - repl_tls:            1: encrypt the replication link with TLS\n"
+"   - repl_tls_cert:       this node's certificate chain (PEM)\n"
+"   - repl_tls_key:        its private key (PEM)\n"
+"   - repl_tls_ca:         CA certificates (PEM): both nodes must present\n"
+"                          a certificate signed by one of them\n"
 "   - repl_timeout:        seconds without a word before the link is\n"
 "                          dropped and redialled (default: 5)\n"
 "   - repl_buffer_size:    megabytes queued for the peer before the link\n"
@@ -324,6 +329,22 @@ static bool extended_option(char *opt)
     } else if (strcmp(opt, "repl_secret_file") == 0) {
         NEED_VAL();
         settings.repl_secret_file = strdup(val);
+    } else if (strcmp(opt, "repl_tls") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, 1, &n)) {
+            fprintf(stderr, "repl_tls takes 0 or 1\n");
+            return false;
+        }
+        settings.repl_tls = n == 1;
+    } else if (strcmp(opt, "repl_tls_cert") == 0) {
+        NEED_VAL();
+        settings.repl_tls_cert = strdup(val);
+    } else if (strcmp(opt, "repl_tls_key") == 0) {
+        NEED_VAL();
+        settings.repl_tls_key = strdup(val);
+    } else if (strcmp(opt, "repl_tls_ca") == 0) {
+        NEED_VAL();
+        settings.repl_tls_ca = strdup(val);
     } else if (strcmp(opt, "repl_timeout") == 0) {
         NEED_VAL();
         if (!parse_int(val, 1, 3600, &settings.repl_timeout)) {

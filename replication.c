@@ -8,6 +8,7 @@
  */
 #include "memcached.h"
 #include "replication.h"
+#include "repl_tls.h"
 #include "assoc.h"
 #include "hash.h"
 #include "items.h"
@@ -95,6 +96,11 @@ struct link {
     bool established;           /* passed the handshake, kept */
     bool resumed;               /* peer's RESUME handled */
     int64_t skew_ms;            /* peer clock minus ours, from PAIR */
+    struct repl_tls *tls;       /* TLS session, NULL without repl_tls */
+    bool tls_pending;           /* TLS handshake not finished */
+    bool read_wants_write;      /* a TLS read waits for writability */
+    char channel[65];           /* TLS exported key, binds AUTH; or "" */
+    char tls_desc[64];          /* protocol and cipher, for stats */
 };
 
 /* Counters and facts for `stats replication`. */
@@ -110,6 +116,7 @@ struct repl_stats_s {
     uint64_t links;             /* links established */
     uint64_t overflows;         /* links dropped for a full buffer */
     uint64_t auth_failures;     /* peers that failed the secret */
+    uint64_t tls_failures;      /* TLS handshakes that failed */
     uint64_t dup_links;         /* duplicate links closed */
     uint64_t last_sync_us;      /* duration of the last full copy */
     uint64_t last_sync_items;   /* its items */
@@ -152,6 +159,9 @@ static uint64_t out_items;      /* records queued since start */
  * at the end of each event (repl_worker_push), so a replicated write
  * costs no thread switch in the common case. */
 static int stream_fd = -1;      /* -1: no active link */
+/* With TLS only the replication thread touches the session: workers then
+ * wake it instead of sending. */
+static struct repl_tls *stream_tls;
 static size_t outq_off;         /* bytes of outq already sent */
 static bool stream_blocked;     /* socket full: the thread waits EV_WRITE */
 static int stream_errno;        /* a send failed: the thread closes */
@@ -443,6 +453,17 @@ static void repl_feed(enum mutation_op op, const struct item *it,
     pthread_mutex_unlock(&out_lock);
 }
 
+/* send(2) without blocking, through TLS when the link has it. */
+static ssize_t io_send(int fd, struct repl_tls *tls, const char *p, size_t n)
+{
+    enum repl_tls_want want;
+
+    if (tls != NULL) {
+        return repl_tls_write(tls, p, n, &want);
+    }
+    return send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* Send what outq holds on the active link's socket, without blocking.
  * Caller holds out_lock (a worker, or the replication thread). */
 static void push_locked(bool by_thread)
@@ -450,12 +471,18 @@ static void push_locked(bool by_thread)
     if (stream_fd < 0 || stream_blocked || stream_errno != 0) {
         return;
     }
+    if (stream_tls != NULL && !by_thread) {
+        if (outq_off < outq.len) {
+            wake_locked();
+        }
+        return;
+    }
     if (outq_off < outq.len) {
         lag_note_locked(stream_records);
     }
     while (outq_off < outq.len) {
-        ssize_t n = send(stream_fd, outq.data + outq_off, outq.len - outq_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = io_send(stream_fd, stream_tls, outq.data + outq_off,
+                            outq.len - outq_off);
         if (n > 0) {
             outq_off += (size_t)n;
             stream_sent += (uint64_t)n;
@@ -540,6 +567,7 @@ static void link_close(struct link *l, const char *why)
     if (l == active) {
         pthread_mutex_lock(&out_lock);
         stream_fd = -1;         /* workers stop sending before close(2) */
+        stream_tls = NULL;
         out_enabled = false;
         outq.len = outq_off = 0;
         out_overflow = false;
@@ -550,6 +578,8 @@ static void link_close(struct link *l, const char *why)
     }
     event_free(l->ev);
     l->ev = NULL;
+    repl_tls_free(l->tls);
+    l->tls = NULL;
     close(l->fd);
     l->fd = -1;
     rbuf_free(&l->in);
@@ -579,6 +609,9 @@ static void link_event(evutil_socket_t fd, short which, void *arg);
 static bool link_want(struct link *l, short flags)
 {
     flags |= EV_PERSIST;
+    if (l->read_wants_write) {
+        flags |= EV_WRITE;
+    }
     if (l->ev_flags == flags) {
         return true;
     }
@@ -631,6 +664,17 @@ static bool link_open(struct link *l, int fd, bool dialled, const char *addr)
     }
     l->ev_flags = EV_READ | EV_PERSIST;
     l->last_rx_us = now_us();
+    if (repl_tls_enabled()) {
+        l->tls = repl_tls_new(fd, dialled);
+        if (l->tls == NULL) {
+            event_free(l->ev);
+            l->ev = NULL;
+            close(fd);
+            l->fd = -1;
+            return false;
+        }
+        l->tls_pending = true;
+    }
     random_hex(l->nonce, 32);
     link_set_state(l, REPL_HANDSHAKE);
     n = snprintf(line, sizeof(line), "PAIR %d %llu %u %s %llu\r\n",
@@ -663,6 +707,9 @@ static void lag_note_locked(uint64_t end)
  * called for EV_WRITE, so a blocked stream may try again. */
 static bool link_flush(struct link *l, bool writable)
 {
+    if (l->connecting || l->tls_pending) {
+        return true;            /* link_tls_step() sends when it is done */
+    }
     if (l == active && out_enabled) {
         bool blocked, overflow;
         int err;
@@ -694,8 +741,8 @@ static bool link_flush(struct link *l, bool writable)
                (link_close(l, "event error"), false);
     }
     while (l->tx_off < l->tx.len) {
-        ssize_t n = send(l->fd, l->tx.data + l->tx_off,
-                         l->tx.len - l->tx_off, MSG_NOSIGNAL);
+        ssize_t n = io_send(l->fd, l->tls, l->tx.data + l->tx_off,
+                            l->tx.len - l->tx_off);
         if (n > 0) {
             l->tx_off += (size_t)n;
             l->tx_offset += (uint64_t)n;
@@ -750,15 +797,19 @@ static void send_line(struct link *l, const char *fmt, ...)
 /* --- handshake -------------------------------------------------------------- */
 
 static void hmac_hex(const char *peer_nonce, const char *own_nonce,
-                     uint64_t own_run, char *out)
+                     uint64_t own_run, const char *channel, char *out)
 {
 #ifdef ENABLE_TLS
     static const char hex[] = "0123456789abcdef";
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mlen = 0;
     char msg[256];
-    int n = snprintf(msg, sizeof(msg), "paircached-v1|%s|%s|%llu",
-                     peer_nonce, own_nonce, (unsigned long long)own_run);
+    /* Over TLS the proof also covers key material exported from the
+     * session, so a relay that terminates TLS on each side cannot pass
+     * one node's proof to the other. */
+    int n = snprintf(msg, sizeof(msg), "paircached-v1|%s|%s|%llu%s%s",
+                     peer_nonce, own_nonce, (unsigned long long)own_run,
+                     channel[0] ? "|" : "", channel);
     unsigned int i;
 
     HMAC(EVP_sha256(), secret, (int)secret_len, (unsigned char *)msg,
@@ -772,6 +823,7 @@ static void hmac_hex(const char *peer_nonce, const char *own_nonce,
     (void)peer_nonce;
     (void)own_nonce;
     (void)own_run;
+    (void)channel;
     out[0] = '\0';
 #endif
 }
@@ -868,7 +920,7 @@ static bool parse_pair(struct link *l, char *line)
     }
     if (secret != NULL) {
         char mac[2 * EVP_MAX_MD_SIZE_COMPAT + 1];
-        hmac_hex(l->peer_nonce, l->nonce, run_id, mac);
+        hmac_hex(l->peer_nonce, l->nonce, run_id, l->channel, mac);
         send_line(l, "AUTH %s\r\n", mac);
     } else {
         l->authed = true;
@@ -884,7 +936,7 @@ static bool parse_auth(struct link *l, const char *line)
         return false;
     }
     /* The peer computed it with our nonce as "peer nonce". */
-    hmac_hex(l->nonce, l->peer_nonce, l->peer_run_id, want);
+    hmac_hex(l->nonce, l->peer_nonce, l->peer_run_id, l->channel, want);
     if (!same_secret_proof(line + 5, want)) {
         return false;
     }
@@ -956,6 +1008,7 @@ static void start_sync(struct link *l)
     rbuf_add(&outq, line, (size_t)n);
     stream_queued = outq.len;
     stream_fd = l->fd;
+    stream_tls = l->tls;
     __atomic_store_n(&out_enabled, true, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&out_lock);
     l->walking = true;
@@ -992,6 +1045,7 @@ static void start_partial(struct link *l, uint64_t from)
     }
     stream_queued = outq.len;
     stream_fd = l->fd;
+    stream_tls = l->tls;
     __atomic_store_n(&out_enabled, true, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&out_lock);
     l->walking = false;
@@ -1407,14 +1461,23 @@ static void link_read(struct link *l)
             link_close(l, "out of memory");
             return;
         }
-        n = read(l->fd, l->in.data + l->in.len, READ_CHUNK);
+        if (l->tls != NULL) {
+            enum repl_tls_want want;
+            n = repl_tls_read(l->tls, l->in.data + l->in.len, READ_CHUNK,
+                              &want);
+            l->read_wants_write = n < 0 && want == TLS_WANT_WRITE;
+        } else {
+            n = read(l->fd, l->in.data + l->in.len, READ_CHUNK);
+        }
         if (n > 0) {
             l->in.len += (size_t)n;
             l->last_rx_us = now_us();
             pthread_mutex_lock(&stats_lock);
             rs.bytes_received += (uint64_t)n;
             pthread_mutex_unlock(&stats_lock);
-            if (n < READ_CHUNK) {
+            /* A short plain read drained the socket; TLS may still hold
+             * decrypted bytes that no event will announce. */
+            if (n < READ_CHUNK && l->tls == NULL) {
                 break;
             }
             continue;
@@ -1494,6 +1557,37 @@ static void finish_connect(struct link *l)
     log_info("replication %s: connected", l->addr);
 }
 
+/* Drive the TLS handshake; true once it is done and the link may talk. */
+static bool link_tls_step(struct link *l)
+{
+    enum repl_tls_want want;
+    const char *why = NULL;
+    int rc = repl_tls_handshake(l->tls, &want, &why);
+
+    if (rc < 0) {
+        pthread_mutex_lock(&stats_lock);
+        rs.tls_failures++;
+        pthread_mutex_unlock(&stats_lock);
+        log_warn("replication %s: %s", l->addr, why);
+        link_close(l, why);
+        return false;
+    }
+    if (rc == 0) {
+        if (!link_want(l, want == TLS_WANT_WRITE ? EV_READ | EV_WRITE
+                                                 : EV_READ)) {
+            link_close(l, "event error");
+        }
+        return false;
+    }
+    l->tls_pending = false;
+    repl_tls_describe(l->tls, l->tls_desc, sizeof(l->tls_desc));
+    if (!repl_tls_channel_id(l->tls, l->channel)) {
+        l->channel[0] = '\0';
+    }
+    log_info("replication %s: TLS established (%s)", l->addr, l->tls_desc);
+    return true;
+}
+
 static void link_event(evutil_socket_t fd, short which, void *arg)
 {
     struct link *l = arg;
@@ -1505,7 +1599,15 @@ static void link_event(evutil_socket_t fd, short which, void *arg)
             return;
         }
     }
-    if (which & EV_READ) {
+    if (l->tls_pending) {
+        if (!link_tls_step(l)) {
+            return;
+        }
+        /* The peer's first lines may already sit decrypted in the
+         * session: read them now, no event will tell. */
+        which |= EV_READ;
+    }
+    if (which & EV_READ || (l->read_wants_write && (which & EV_WRITE))) {
         link_read(l);
         if (l->fd < 0) {
             return;
@@ -1793,7 +1895,7 @@ int repl_configure(void)
         read_secret(settings.repl_secret_file) != 0) {
         return -1;
     }
-    return 0;
+    return repl_tls_configure();
 }
 
 
@@ -1832,10 +1934,12 @@ static int open_listener(void)
                 gai_strerror(rc));
         return -1;
     }
-    if (!util_is_loopback(ai->ai_addr) && secret == NULL) {
+    if (!util_is_loopback(ai->ai_addr) && secret == NULL &&
+        !repl_tls_verifies_peer()) {
         fprintf(stderr, "the replication listener on %s is not on loopback: "
                 "give -o repl_secret_file=PATH (the same secret on both "
-                "nodes), or -o repl_listen=127.0.0.1\n",
+                "nodes) or repl_tls=1 with repl_tls_ca=PATH, or "
+                "-o repl_listen=127.0.0.1\n",
                 host[0] ? host : "all addresses");
         freeaddrinfo(ai);
         return -1;
@@ -2021,6 +2125,12 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "buffer_overflows", "%llu", (unsigned long long)c.overflows);
     sb_stat(sb, "auth_failures", "%llu",
             (unsigned long long)c.auth_failures);
+    sb_stat(sb, "tls", "%s", repl_tls_enabled()
+            ? (repl_tls_verifies_peer() ? "verify" : "on") : "off");
+    sb_stat(sb, "tls_failures", "%llu", (unsigned long long)c.tls_failures);
+    sb_stat(sb, "link_tls", "%s",
+            l != NULL && l->tls != NULL && l->tls_desc[0] ? l->tls_desc
+                                                          : "none");
     sb_stat(sb, "tombstones", "%llu", (unsigned long long)items_tombstones());
     sb_stat(sb, "sync_mode", "%s", settings.repl_sync ? "on" : "off");
     sb_stat(sb, "sync_writes", "%llu",

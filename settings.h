@@ -77,6 +77,10 @@ struct settings {
     int repl_port;              /* -o repl_port: our replication port */
     char *repl_listen;          /* -o repl_listen: its address */
     char *repl_secret_file;     /* -o repl_secret_file */
+    bool repl_tls;              /* -o repl_tls=1: TLS on the link */
+    char *repl_tls_cert;        /* -o repl_tls_cert: PEM chain */
+    char *repl_tls_key;         /* -o repl_tls_key: PEM key */
+    char *repl_tls_ca;          /* -o repl_tls_ca: PEM CAs to verify */
     int repl_timeout;           /* -o repl_timeout: seconds */
     size_t repl_buffer_size;    /* -o repl_buffer_size: bytes */
     int repl_initial_sync_timeout;  /* -o repl_initial_sync_timeout */

@@ -82,6 +82,7 @@ sub refused {
 #   relay    => 1           each node dials its peer through a TcpRelay
 #                           ($a->{relay} forwards to B's repl port,
 #                           $b->{relay} to A's)
+#   capture  => FILE        with relay: append every relayed byte to FILE
 #   wait     => 0           return at once after spawning both
 #   start_timeout => SECS   until both client ports answer (20)
 #   linked   => 1           also wait until both report "linked"
@@ -105,8 +106,8 @@ sub _start_pair_once {
     my %relay;
     my ($xa, $xb) = ($rb, $ra);           # where A and B dial
     if ($o{relay}) {
-        $relay{a} = TcpRelay->new(target => $rb);
-        $relay{b} = TcpRelay->new(target => $ra);
+        $relay{a} = TcpRelay->new(target => $rb, capture => $o{capture});
+        $relay{b} = TcpRelay->new(target => $ra, capture => $o{capture});
         ($xa, $xb) = ($relay{a}->port, $relay{b}->port);
     }
     my @o = @{ $o{o} || [] };

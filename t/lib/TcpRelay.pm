@@ -20,6 +20,9 @@ package TcpRelay;
 #                     accepted during the cut are closed
 #   counts()          {accepted, active, refused, bytes}
 #
+# With capture => FILE every byte relayed (both directions) is also
+# appended to FILE, so a test can check what crossed the wire.
+#
 # The child exits when the control socket closes (the test ended or
 # died), and MemcTest's END kills it anyway.  Only 127.0.0.1 is used.
 
@@ -38,7 +41,7 @@ use MemcTest ();
 my $BUF_MAX = 1 << 20;      # bytes buffered per direction before we
                             # stop reading that side
 
-# TcpRelay->new(target => PORT [, listen => PORT])
+# TcpRelay->new(target => PORT [, listen => PORT] [, capture => FILE])
 sub new {
     my ($class, %o) = @_;
     my $target = $o{target} or croak 'TcpRelay: target port needed';
@@ -55,7 +58,8 @@ sub new {
     my $pid = fork // croak "fork: $!";
     if ($pid == 0) {
         close $mine;
-        my $rc = eval { _child($lsock, $theirs, $target); 0 } // do {
+        my $rc = eval { _child($lsock, $theirs, $target, $o{capture}); 0 }
+            // do {
             print STDERR "# TcpRelay child: $@";
             1;
         };
@@ -138,7 +142,13 @@ sub _nb {
 }
 
 sub _child {
-    my ($lsock, $ctl, $target) = @_;
+    my ($lsock, $ctl, $target, $capture) = @_;
+    my $cap;
+    if (defined $capture) {
+        open $cap, '>>', $capture or die "capture $capture: $!";
+        binmode $cap;
+        $cap->autoflush(1);
+    }
     $SIG{PIPE} = 'IGNORE';
     $SIG{ALRM} = 'DEFAULT';
     alarm 0;
@@ -236,6 +246,8 @@ sub _child {
                 if ($ready_r{ 0 + $l->{$from} }) {
                     my $got = sysread($l->{$from}, $l->{$buf}, 65536,
                                       length $l->{$buf});
+                    print {$cap} substr($l->{$buf}, -$got)
+                        if $cap && $got;
                     if (defined $got && $got == 0
                         || !defined $got && $! != EINTR && $! != EAGAIN
                            && $! != EWOULDBLOCK) {
