@@ -233,8 +233,11 @@ static int worker_setup(struct worker *w, int i)
     w->index = i;
     w->stats = stats_thread(i);
     w->base = event_base_new();
-    /* Three priorities: 1 (the default) for connections, 2 for the
-     * replication push that should run after them. */
+    /* Three priorities; connections, the notify pipe, the timers and the
+     * replication push all use 1 (the default).  The push is activated
+     * from a connection's handler, so it is queued behind the connections
+     * already active in this pass and runs after them; a lower priority
+     * would starve it while clients keep the worker busy. */
     if (w->base == NULL || event_base_priority_init(w->base, 3) != 0 ||
         pipe(fds) != 0) {
         return -1;
@@ -244,7 +247,7 @@ static int worker_setup(struct worker *w, int i)
     if (w->sync_timer == NULL) {
         return -1;
     }
-    if (w->repl_ev == NULL || event_priority_set(w->repl_ev, 2) != 0) {
+    if (w->repl_ev == NULL || event_priority_set(w->repl_ev, 1) != 0) {
         return -1;
     }
     w->notify_rd = fds[0];
