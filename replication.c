@@ -162,6 +162,10 @@ static int stream_fd = -1;      /* -1: no active link */
 /* With TLS only the replication thread touches the session: workers then
  * wake it instead of sending. */
 static struct repl_tls *stream_tls;
+/* A full copy is being walked: the replication thread sends the stream
+ * (copy and live records) itself, so that workers never spend a client's
+ * time pushing megabytes of copy into the socket. */
+static bool stream_walking;
 static size_t outq_off;         /* bytes of outq already sent */
 static bool stream_blocked;     /* socket full: the thread waits EV_WRITE */
 static int stream_errno;        /* a send failed: the thread closes */
@@ -471,6 +475,9 @@ static void push_locked(bool by_thread)
     if (stream_fd < 0 || stream_blocked || stream_errno != 0) {
         return;
     }
+    if (stream_walking && !by_thread) {
+        return;                 /* the walking thread sends it shortly */
+    }
     if (stream_tls != NULL && !by_thread) {
         if (outq_off < outq.len) {
             wake_locked();
@@ -568,6 +575,7 @@ static void link_close(struct link *l, const char *why)
         pthread_mutex_lock(&out_lock);
         stream_fd = -1;         /* workers stop sending before close(2) */
         stream_tls = NULL;
+        stream_walking = false;
         out_enabled = false;
         outq.len = outq_off = 0;
         out_overflow = false;
@@ -979,6 +987,7 @@ static void stream_begin_locked(struct link *l)
     stream_errno = 0;
     stream_queued = stream_sent = 0;
     stream_records = 0;
+    stream_walking = false;
     lag_head = lag_tail = 0;
     lag_last_end = 0;
     if (l->tx_off < l->tx.len) {
@@ -1009,6 +1018,7 @@ static void start_sync(struct link *l)
     stream_queued = outq.len;
     stream_fd = l->fd;
     stream_tls = l->tls;
+    stream_walking = true;
     __atomic_store_n(&out_enabled, true, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&out_lock);
     l->walking = true;
@@ -1146,6 +1156,9 @@ static void walk_step(struct link *l)
         if (next == 0) {
             uint64_t took = now_us() - l->walk_start_us;
             l->walking = false;
+            pthread_mutex_lock(&out_lock);
+            stream_walking = false;
+            pthread_mutex_unlock(&out_lock);
             send_line(l, "SYNCED %llu\r\n",
                       (unsigned long long)l->walk_items);
             pthread_mutex_lock(&stats_lock);
@@ -1712,8 +1725,10 @@ static void dial(void)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     if (getaddrinfo(peer_host, peer_port, &hints, &ai) != 0) {
+        pthread_mutex_lock(&stats_lock);
         snprintf(rs.last_error, sizeof(rs.last_error),
                  "cannot resolve %.100s", peer_host);
+        pthread_mutex_unlock(&stats_lock);
         return;
     }
     for (p = ai; p != NULL; p = p->ai_next) {
@@ -1726,6 +1741,11 @@ static void dial(void)
             errno == EINPROGRESS) {
             break;
         }
+        /* Refused or unreachable at once (no route, interface down). */
+        pthread_mutex_lock(&stats_lock);
+        snprintf(rs.last_error, sizeof(rs.last_error), "%.60s:%.8s: %.50s",
+                 peer_host, peer_port, strerror(errno));
+        pthread_mutex_unlock(&stats_lock);
         close(fd);
         fd = -1;
     }
