@@ -47,6 +47,7 @@
 #define SYNC_HIGH_WATER (4 * 1024 * 1024)   /* pause the walk above this */
 #define SYNC_SLICE 256          /* buckets walked per step */
 #define READ_CHUNK 65536        /* bytes per read(2) */
+#define CATCHUP_CHUNK (256 * 1024)  /* backlog bytes copied per lock */
 #define REC_LINE_MAX 1024           /* longest record header */
 #define LAG_SAMPLES 256         /* send times kept for lag in ms */
 #define EVP_MAX_MD_SIZE_COMPAT 64   /* largest HMAC we print */
@@ -83,7 +84,7 @@ struct link {
     uint64_t rx_offset;         /* stream bytes applied */
     uint64_t acked_rx;          /* rx_items last acknowledged */
     uint64_t rx_items;          /* records applied */
-    uint64_t peer_acked_items;  /* records the peer says it applied */
+    uint64_t peer_acked_items;  /* of ring_records, what the peer applied */
     uint64_t tx_offset;         /* stream bytes handed to the socket */
     uint64_t peer_acked;        /* tx_offset the peer acknowledged */
     bool walking;               /* full copy being sent */
@@ -166,13 +167,17 @@ static struct repl_tls *stream_tls;
  * (copy and live records) itself, so that workers never spend a client's
  * time pushing megabytes of copy into the socket. */
 static bool stream_walking;
+/* A partial resync is catching up: live records go only to the backlog,
+ * and the replication thread sends ring[psync_next, ring_end) until it
+ * reaches the end, in chunks, so that no lock is held for long. */
+static bool stream_catchup;
+static uint64_t psync_next;
 static size_t outq_off;         /* bytes of outq already sent */
 static bool stream_blocked;     /* socket full: the thread waits EV_WRITE */
 static int stream_errno;        /* a send failed: the thread closes */
 static uint64_t stream_queued;  /* bytes ever queued on this link */
 static uint64_t stream_sent;    /* bytes ever sent on this link */
 static uint64_t stream_sent_total;  /* stream bytes sent, all links */
-static uint64_t stream_records; /* data records queued on this link */
 
 __thread bool repl_dirty;
 __thread uint64_t repl_fed_off;
@@ -185,11 +190,13 @@ static uint64_t sync_waits, sync_timeouts, sync_unlinked;  /* atomic */
 static char *ring;              /* repl_backlog_size bytes */
 static size_t ring_cap;         /* its size */
 static uint64_t ring_end;       /* stream offset after the last record */
+static uint64_t ring_records;   /* records fed since start (lag_items) */
 
 /* What we have applied of the peer's stream (replication thread only):
  * kept across links, lost with the process. */
 static uint64_t peer_run_applied;   /* the peer run id it belongs to */
 static uint64_t peer_off_applied;   /* its stream offset */
+static uint64_t peer_rec_applied;   /* its records, counted like the offset */
 
 /* Lag: send time of each batch, by end offset. */
 static struct {
@@ -363,21 +370,28 @@ static uint64_t ring_start_locked(void)
     return ring_end > ring_cap ? ring_end - ring_cap : 0;
 }
 
-/* Copy ring[from, ring_end) behind outq. */
-static bool ring_to_outq_locked(uint64_t from)
+/* Append up to max bytes of ring[from, ring_end) to b; returns how many
+ * (0 on allocation failure).  `from` must still be in the ring. */
+static size_t ring_copy_locked(uint64_t from, size_t max, struct rbuf *b)
 {
-    while (from < ring_end) {
+    size_t done = 0;
+
+    while (from < ring_end && done < max) {
         size_t pos = (size_t)(from % ring_cap);
         size_t k = ring_cap - pos;
         if (k > ring_end - from) {
             k = (size_t)(ring_end - from);
         }
-        if (!rbuf_add(&outq, ring + pos, k)) {
-            return false;
+        if (k > max - done) {
+            k = max - done;
+        }
+        if (!rbuf_add(b, ring + pos, k)) {
+            return 0;
         }
         from += k;
+        done += k;
     }
-    return true;
+    return done;
 }
 
 /* The mutation hook (items.c), called by workers with the key's stripe
@@ -436,7 +450,8 @@ static void repl_feed(enum mutation_op op, const struct item *it,
         ring_put_locked(ITEM_data(it), it->nbytes);
     }
     repl_fed_off = ring_end;
-    if (!out_enabled || out_overflow) {
+    ring_records++;
+    if (!out_enabled || out_overflow || stream_catchup) {
         pthread_mutex_unlock(&out_lock);
         return;
     }
@@ -450,7 +465,6 @@ static void repl_feed(enum mutation_op op, const struct item *it,
         wake_locked();
     } else {
         out_items++;
-        stream_records++;
         stream_queued += n + (op == MUT_STORE ? it->nbytes : 0);
         repl_dirty = true;
     }
@@ -485,7 +499,7 @@ static void push_locked(bool by_thread)
         return;
     }
     if (outq_off < outq.len) {
-        lag_note_locked(stream_records);
+        lag_note_locked(ring_records);
     }
     while (outq_off < outq.len) {
         ssize_t n = io_send(stream_fd, stream_tls, outq.data + outq_off,
@@ -704,11 +718,89 @@ static void lag_note_locked(uint64_t end)
     }
     lag_last_end = end;
     if (next == lag_tail) {
-        lag_tail = (lag_tail + 1) % LAG_SAMPLES;    /* drop the oldest */
+        /* Full: extend the newest batch instead of dropping the oldest,
+         * which would hide the age of what the peer has not applied. */
+        lag_ring[(lag_head + LAG_SAMPLES - 1) % LAG_SAMPLES].end = end;
+        return;
     }
     lag_ring[lag_head].end = end;
     lag_ring[lag_head].us = now_us();
     lag_head = next;
+}
+
+/* Send l->tx: 1 all sent, 0 the socket is full (EV_WRITE asked for),
+ * -1 the link was closed. */
+static int tx_send(struct link *l)
+{
+    while (l->tx_off < l->tx.len) {
+        ssize_t n = io_send(l->fd, l->tls, l->tx.data + l->tx_off,
+                            l->tx.len - l->tx_off);
+        if (n > 0) {
+            l->tx_off += (size_t)n;
+            l->tx_offset += (uint64_t)n;
+            pthread_mutex_lock(&stats_lock);
+            rs.bytes_sent += (uint64_t)n;
+            pthread_mutex_unlock(&stats_lock);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!link_want(l, EV_READ | EV_WRITE)) {
+                link_close(l, "event error");
+                return -1;
+            }
+            return 0;
+        }
+        link_close(l, n == 0 ? "peer closed" : strerror(errno));
+        return -1;
+    }
+    l->tx.len = l->tx_off = 0;
+    if (l->tx.cap > 4 * SYNC_HIGH_WATER) {
+        rbuf_free(&l->tx);
+    }
+    return 1;
+}
+
+/* A partial resync: send l->tx (PSYNC), then the backlog from psync_next
+ * in chunks of CATCHUP_CHUNK, until the live end of the backlog is
+ * reached; from then on live records go to outq again.  1 caught up (the
+ * stream may follow), 0 waiting for the socket, -1 closed. */
+static int catch_up(struct link *l)
+{
+    for (;;) {
+        int r = tx_send(l);
+        bool lost = false;
+        if (r <= 0) {
+            return r;
+        }
+        pthread_mutex_lock(&out_lock);
+        if (!stream_catchup) {
+            pthread_mutex_unlock(&out_lock);
+            return 1;
+        }
+        if (psync_next < ring_start_locked()) {
+            lost = true;        /* overwritten before we sent it */
+        } else if (psync_next == ring_end) {
+            stream_catchup = false;
+            stream_walking = l->walking;
+            pthread_mutex_unlock(&out_lock);
+            log_info("replication %s: caught up from the backlog", l->addr);
+            return 1;
+        } else {
+            size_t k = ring_copy_locked(psync_next, CATCHUP_CHUNK, &l->tx);
+            lost = k == 0;
+            psync_next += k;
+        }
+        pthread_mutex_unlock(&out_lock);
+        if (lost) {
+            log_warn("replication %s: the backlog moved past what the peer "
+                     "still needed; a full resync follows", l->addr);
+            link_close(l, "backlog overrun during catch-up");
+            return -1;
+        }
+    }
 }
 
 /* Send what the link has queued; false if the link was closed.  writable:
@@ -721,6 +813,10 @@ static bool link_flush(struct link *l, bool writable)
     if (l == active && out_enabled) {
         bool blocked, overflow;
         int err;
+        int r = catch_up(l);
+        if (r <= 0) {
+            return r == 0;      /* waiting for the socket, or closed */
+        }
         pthread_mutex_lock(&out_lock);
         if (writable) {
             stream_blocked = false;
@@ -748,30 +844,13 @@ static bool link_flush(struct link *l, bool writable)
         return link_want(l, blocked ? EV_READ | EV_WRITE : EV_READ) ||
                (link_close(l, "event error"), false);
     }
-    while (l->tx_off < l->tx.len) {
-        ssize_t n = io_send(l->fd, l->tls, l->tx.data + l->tx_off,
-                            l->tx.len - l->tx_off);
-        if (n > 0) {
-            l->tx_off += (size_t)n;
-            l->tx_offset += (uint64_t)n;
-            pthread_mutex_lock(&stats_lock);
-            rs.bytes_sent += (uint64_t)n;
-            pthread_mutex_unlock(&stats_lock);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            return link_want(l, EV_READ | EV_WRITE) ||
-                   (link_close(l, "event error"), false);
-        }
-        link_close(l, n == 0 ? "peer closed" : strerror(errno));
+    switch (tx_send(l)) {
+    case 1:
+        break;
+    case 0:
+        return true;            /* EV_WRITE asked for */
+    default:
         return false;
-    }
-    l->tx.len = l->tx_off = 0;
-    if (l->tx.cap > 4 * SYNC_HIGH_WATER) {
-        rbuf_free(&l->tx);
     }
     return link_want(l, EV_READ) || (link_close(l, "event error"), false);
 }
@@ -896,11 +975,13 @@ static void link_established(struct link *l)
     pthread_mutex_unlock(&stats_lock);
     /* Tell the peer how much of its stream we have; it answers with the
      * missing part (PSYNC) or a full copy (SYNC). */
-    send_line(l, "RESUME %llu %llu\r\n",
+    send_line(l, "RESUME %llu %llu %llu\r\n",
               (unsigned long long)(peer_run_applied == l->peer_run_id
                                    ? peer_run_applied : 0),
               (unsigned long long)(peer_run_applied == l->peer_run_id
-                                   ? peer_off_applied : 0));
+                                   ? peer_off_applied : 0),
+              (unsigned long long)(peer_run_applied == l->peer_run_id
+                                   ? peer_rec_applied : 0));
 }
 
 static bool parse_pair(struct link *l, char *line)
@@ -979,17 +1060,20 @@ static bool handshake_line(struct link *l, char *line)
 
 /* Fresh stream state for link l becoming the active one, starting with
  * whatever its handshake had not sent yet.  Caller holds out_lock. */
-static void stream_begin_locked(struct link *l)
+static void stream_begin_locked(struct link *l, bool take_tx)
 {
     outq.len = outq_off = 0;
     out_overflow = false;
     stream_blocked = false;
     stream_errno = 0;
     stream_queued = stream_sent = 0;
-    stream_records = 0;
     stream_walking = false;
+    stream_catchup = false;
     lag_head = lag_tail = 0;
     lag_last_end = 0;
+    if (!take_tx) {
+        return;
+    }
     if (l->tx_off < l->tx.len) {
         rbuf_add(&outq, l->tx.data + l->tx_off, l->tx.len - l->tx_off);
     }
@@ -1011,9 +1095,11 @@ static void start_sync(struct link *l)
     /* In one critical section: bytes the handshake had not sent yet, then
      * SYNC with the stream offset from which live records follow it. */
     pthread_mutex_lock(&out_lock);
-    stream_begin_locked(l);
-    n = snprintf(line, sizeof(line), "SYNC %llu %llu\r\n",
-                 (unsigned long long)items, (unsigned long long)ring_end);
+    stream_begin_locked(l, true);
+    n = snprintf(line, sizeof(line), "SYNC %llu %llu %llu\r\n",
+                 (unsigned long long)items, (unsigned long long)ring_end,
+                 (unsigned long long)ring_records);
+    l->peer_acked_items = ring_records;
     rbuf_add(&outq, line, (size_t)n);
     stream_queued = outq.len;
     stream_fd = l->fd;
@@ -1040,20 +1126,22 @@ static void start_sync(struct link *l)
 
 /* The peer still has our stream up to `from`: send it what followed,
  * from the backlog, then the live records.  Caller checked `from`. */
-static void start_partial(struct link *l, uint64_t from)
+static void start_partial(struct link *l, uint64_t from, uint64_t records)
 {
     char line[64];
     int n;
 
-    pthread_mutex_lock(&out_lock);
-    stream_begin_locked(l);
+    /* PSYNC goes out first, from l->tx, then link_flush() sends the
+     * backlog from `from` on, then the live stream. */
     n = snprintf(line, sizeof(line), "PSYNC %llu\r\n",
                  (unsigned long long)from);
-    rbuf_add(&outq, line, (size_t)n);
-    if (!ring_to_outq_locked(from)) {
-        out_overflow = true;        /* dropped and retried in full */
-    }
-    stream_queued = outq.len;
+    rbuf_add(&l->tx, line, (size_t)n);
+    pthread_mutex_lock(&out_lock);
+    stream_begin_locked(l, false);
+    stream_catchup = true;
+    stream_walking = true;          /* only this thread sends */
+    psync_next = from;
+    l->peer_acked_items = records;
     stream_fd = l->fd;
     stream_tls = l->tls;
     __atomic_store_n(&out_enabled, true, __ATOMIC_RELEASE);
@@ -1070,10 +1158,11 @@ static void start_partial(struct link *l, uint64_t from)
 /* The peer told us how much of our stream it has. */
 static bool handle_resume(struct link *l, const char *line)
 {
-    unsigned long long prun, poff;
+    unsigned long long prun, poff, prec = 0;
     bool partial;
 
-    if (sscanf(line, "RESUME %llu %llu", &prun, &poff) != 2 || l->resumed) {
+    if (sscanf(line, "RESUME %llu %llu %llu", &prun, &poff, &prec) < 2 ||
+        l->resumed) {
         return false;
     }
     l->resumed = true;
@@ -1082,7 +1171,7 @@ static bool handle_resume(struct link *l, const char *line)
               poff >= ring_start_locked();
     pthread_mutex_unlock(&out_lock);
     if (partial) {
-        start_partial(l, poff);
+        start_partial(l, poff, prec);
     } else {
         start_sync(l);
     }
@@ -1140,7 +1229,6 @@ static size_t stream_pending(void)
 static void walk_step(struct link *l)
 {
     while (l->walking && stream_pending() < SYNC_HIGH_WATER) {
-        uint64_t before = l->walk_items;
         uint64_t next = assoc_walk_buckets(l->walk_next, SYNC_SLICE, walk_cb,
                                            l);
         l->walk_started = true;
@@ -1148,7 +1236,6 @@ static void walk_step(struct link *l)
             pthread_mutex_lock(&out_lock);
             if (rbuf_add(&outq, l->tx.data, l->tx.len)) {
                 stream_queued += l->tx.len;
-                stream_records += l->walk_items - before;
             }
             pthread_mutex_unlock(&out_lock);
             l->tx.len = 0;
@@ -1358,6 +1445,7 @@ static int apply_one(struct link *l)
         l->rx_items++;
         if (live) {
             peer_off_applied += linelen + (size_t)vlen + 2;
+            peer_rec_applied++;
         }
         return 1;
     }
@@ -1404,10 +1492,11 @@ static int apply_one(struct link *l)
                              "by %lld ms", l->addr, (long long)l->skew_ms);
                 }
             }
-        } else if (field_is(&f[0], "ACK") && nf == 4) {
+        } else if (field_is(&f[0], "ACK") && (nf == 4 || nf == 5)) {
             uint64_t off, items, soff;
             if (!field_u64(&f[1], &off) || !field_u64(&f[2], &items) ||
-                !field_u64(&f[3], &soff)) {
+                !field_u64(&f[3], &soff) ||
+                (nf == 5 && !field_u64(&f[4], &items))) {
                 return -1;
             }
             if (soff > __atomic_load_n(&acked_off, __ATOMIC_ACQUIRE)) {
@@ -1423,11 +1512,13 @@ static int apply_one(struct link *l)
                 lag_tail = (lag_tail + 1) % LAG_SAMPLES;
             }
             pthread_mutex_unlock(&out_lock);
-        } else if (field_is(&f[0], "SYNC") && nf == 3) {
-            uint64_t items, base;
-            if (!field_u64(&f[1], &items) || !field_u64(&f[2], &base)) {
+        } else if (field_is(&f[0], "SYNC") && (nf == 3 || nf == 4)) {
+            uint64_t items, base, records = 0;
+            if (!field_u64(&f[1], &items) || !field_u64(&f[2], &base) ||
+                (nf == 4 && !field_u64(&f[3], &records))) {
                 return -1;
             }
+            peer_rec_applied = records;
             /* The offset only counts once the copy is complete: a copy
              * cut short must be redone in full, not resumed. */
             peer_run_applied = 0;
@@ -1461,6 +1552,7 @@ static int apply_one(struct link *l)
     }
     if (live) {
         peer_off_applied += linelen;
+        peer_rec_applied++;
     }
     l->in_off += linelen;
     return 1;
@@ -1529,10 +1621,11 @@ static void link_read(struct link *l)
     }
     if (settings.repl_sync && l->rx_items != l->acked_rx) {
         /* Synchronous writes wait for this: acknowledge at once. */
-        send_line(l, "ACK %llu %llu %llu\r\n",
+        send_line(l, "ACK %llu %llu %llu %llu\r\n",
                   (unsigned long long)l->rx_offset,
                   (unsigned long long)l->rx_items,
-                  (unsigned long long)peer_off_applied);
+                  (unsigned long long)peer_off_applied,
+                  (unsigned long long)peer_rec_applied);
         l->acked_rx = l->rx_items;
     }
     /* Compact what was consumed. */
@@ -1768,10 +1861,11 @@ static void ack_and_ping(struct link *l, uint64_t now)
     /* Acknowledge records, not bytes: ACK and PING lines must not be
      * acknowledged, or two nodes would answer each other forever. */
     if (l->state >= REPL_SYNCING && l->rx_items != l->acked_rx) {
-        send_line(l, "ACK %llu %llu %llu\r\n",
+        send_line(l, "ACK %llu %llu %llu %llu\r\n",
                   (unsigned long long)l->rx_offset,
                   (unsigned long long)l->rx_items,
-                  (unsigned long long)peer_off_applied);
+                  (unsigned long long)peer_off_applied,
+                  (unsigned long long)peer_rec_applied);
         l->acked_rx = l->rx_items;
     }
     if (now - l->last_ping_us >= 1000000 && l->state >= REPL_SYNCING) {
@@ -2104,7 +2198,7 @@ void repl_stats(struct strbuf *sb)
         uint64_t unsent, records;
         pthread_mutex_lock(&out_lock);
         unsent = outq.len - outq_off;
-        records = stream_records;
+        records = ring_records;
         pthread_mutex_unlock(&out_lock);
         sb_stat(sb, "buffer_bytes", "%llu", (unsigned long long)unsent);
         sb_stat(sb, "lag_items", "%llu",

@@ -33,6 +33,8 @@ sub stop_until_unlinked {
     stop_until_unlinked($A, $B);
     is($A->mem_set('during', 'cut'), "STORED\r\n", 'write on A while B is away');
     is($A->cmd('delete k001'), "DELETED\r\n", 'delete on A while B is away');
+    $A->send(join '', map { "set cut$_ 0 0 1 noreply\r\nc\r\n" } 1 .. 500);
+    $A->cmd('version');
     $B->sigcont;
     ok(wait_linked($A, $B, 15), 'relinked');
     ok(rs($A, 'partial_syncs') >= 1, 'A sent a partial resync');
@@ -43,6 +45,24 @@ sub stop_until_unlinked {
     is(scalar $B->mem_get('k002'), 'v002', 'older data kept');
     is($A->stats('replication digest')->{digest},
        $B->stats('replication digest')->{digest}, 'digests agree');
+
+    # lag after a partial resync: records B has not applied are counted
+    ok(MemcTest::wait_until(sub { rs($A, 'lag_items') == 0 }, 5, 'lag 0'),
+       'lag_items 0 once B has applied everything');
+    $B->sigstop;
+    $A->send(join '', map { "set lag$_ 0 0 1 noreply\r\nx\r\n" } 1 .. 100);
+    $A->cmd('version');
+    my $lag = MemcTest::wait_until(sub { rs($A, 'lag_items') >= 100 }, 3,
+                                   'lag 100');
+    my $ms = MemcTest::wait_until(sub { rs($A, 'lag_ms') >= 300 }, 3,
+                                  'lag_ms');
+    $B->sigcont;
+    ok($lag, 'after a partial resync, lag_items counts the 100 records a '
+       . 'stopped B has not applied') or diag('lag_items '
+       . rs($A, 'lag_items') . ', partial_syncs ' . rs($A, 'partial_syncs'));
+    ok($ms, 'and lag_ms grows past 300 while B is stopped');
+    ok(MemcTest::wait_until(sub { rs($A, 'lag_items') == 0 }, 5, 'lag 0'),
+       'lag_items back to 0 once B applies them');
 
     # --- a restart: new run id, full copy --------------------------------
     $B->kill9;
