@@ -1,11 +1,13 @@
 #!/usr/bin/perl
 # repl.pl: replication figures of a paircached pair, run by bench/repl.sh
 # (see bench/README.md, "Replication").  Owns: starting pairs and single
-# servers, the four replication measurements (lag, full resync with the
-# GET latency during it, a set burst, syscalls per replicated set), the
-# comparison with Debian's memcached, the table.  Not: generating load
-# (loadgen.c) or building it (repl.sh).  repl.sh runs this script on
-# CPU 1; every server is started on CPU 0 with taskset.
+# servers, the replication measurements (lag, full resync with the GET
+# latency during it, a set burst, syscalls per replicated set, the cost
+# of synchronous mode, partial resync after a link cut through a relay,
+# the pair digest of 1M items), the comparison with Debian's memcached,
+# the tables.  Not: generating load (loadgen.c) or building it
+# (repl.sh).  repl.sh runs this script on CPU 1; every server is started
+# on CPU 0 with taskset.
 use strict;
 use warnings;
 use Cwd qw(abs_path);
@@ -13,7 +15,9 @@ use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use Getopt::Long;
 use IO::Socket::INET;
+use List::Util qw(sum0);
 use POSIX qw(:sys_wait_h strftime);
+use Socket qw(AF_UNIX SOCK_STREAM PF_UNSPEC);
 use Time::HiRes qw(time sleep clock_gettime CLOCK_MONOTONIC);
 
 my $BENCH = dirname(abs_path($0));
@@ -43,11 +47,26 @@ my %P = (
     burst_secs => 10, burst_keys => 1_000_000, burst_conns => 50,
     # 5. syscalls per replicated set, 1 connection
     sc_sets => 10_000, sc_keys => 10_000,
+    # 6. synchronous mode: set-heavy load (bench/loads.pl) closed loop,
+    # then at a fixed rate; memcached, async pair, sync pair per round
+    cost_runs => 5, cost_keys => 100_000, cost_value => 4096,
+    cost_get => 0.1, cost_conns => 50, cost_secs => 5,
+    cost_rate => 20_000, cost_rate_secs => 3,
+    # 7. partial resync: steady sets on A, the link cut for cut_secs
+    cut_secs => 30, psync_keys => 100_000, psync_value => 100,
+    psync_rate => 10_000, psync_conns => 10, psync_warm => 2,
+    # 8. digest of digest_items x sync_value B on both nodes
+    digest_items => 1_000_000, digest_runs => 5,
 );
 my %QUICK = (runs => 1, max_secs => 2, probes => 1000, idle_probes => 500,
              full_probes => 100, full_probe_secs => 3,
-             burst_secs => 5, sc_sets => 5_000, base_secs => 1);
-my @SECTIONS = qw(lag resync burst syscalls);
+             burst_secs => 5, sc_sets => 5_000, base_secs => 1,
+             cost_runs => 2, cost_secs => 2, cost_rate_secs => 2,
+             cut_secs => 5, digest_runs => 3);
+my @SECTIONS = qw(lag resync burst syscalls sync-cost psync digest);
+my @COST = qw(ref async sync);          # sync-cost: the targets
+my %COST_NAME = (ref => 'memcached', async => 'async pair',
+                 sync => 'sync pair');
 
 my %LIVE;               # pid => name, killed at exit
 my @NOTES;              # printed under the table
@@ -64,10 +83,14 @@ exit 0;
 
 sub usage {
     print STDERR <<"EOF";
-usage: bench/repl.sh [--quick] [--runs N] [--only lag,resync,burst,syscalls]
-  --quick   one run of each, shorter (about 1 minute)
-  --runs    runs per figure (default 3; the median is shown)
-  --only    run only these sections
+usage: bench/repl.sh [--quick] [--runs N] [--only SECTION,...] [--cut SECS]
+  --quick   one run of each, shorter (about 2 minutes)
+  --runs    runs per figure (default 3, sync-cost 5, digest 5; the
+            median is shown)
+  --only    run only these sections (they run in this order): lag,
+            resync, burst, syscalls, sync-cost, psync, digest
+  --list    print the sections and exit
+  --cut     psync: how long the link stays cut, seconds (30; quick: 5)
   --wait-quiet SECS  before each section, wait up to SECS (15) for the
             other processes on the machine to use under 10% of a CPU
 env: MEMCACHED_BIN (ours), REFERENCE_BIN (default /usr/bin/memcached)
@@ -77,11 +100,18 @@ EOF
 
 sub main {
     my %opt = (quick => 0, runs => 0, only => '', 'wait-quiet' => 15);
-    GetOptions(\%opt, 'quick', 'runs=i', 'only=s', 'wait-quiet=i', 'help')
-        or usage();
+    GetOptions(\%opt, 'quick', 'runs=i', 'only=s', 'wait-quiet=i', 'help',
+               'list', 'cut=f') or usage();
     usage() if $opt{help};
+    if ($opt{list}) {
+        print "$_\n" for @SECTIONS;
+        exit 0;
+    }
     %P = (%P, %QUICK) if $opt{quick};
-    $P{runs} = $opt{runs} if $opt{runs} > 0;
+    $P{$_} = $opt{runs} for $opt{runs} > 0 ? qw(runs cost_runs digest_runs)
+                                           : ();
+    $P{cut_secs} = $opt{cut} if defined $opt{cut};
+    die "--cut must be positive\n" unless $P{cut_secs} > 0;
     my %want = map { $_ => 1 } $opt{only} ? split(/,/, $opt{only})
                                           : @SECTIONS;
     for my $s (keys %want) {
@@ -93,7 +123,9 @@ sub main {
     make_path($LOG);
     my $t0 = time;
     my %run = (lag => \&section_lag, resync => \&section_resync,
-               burst => \&section_burst, syscalls => \&section_syscalls);
+               burst => \&section_burst, syscalls => \&section_syscalls,
+               'sync-cost' => \&section_sync_cost,
+               psync => \&section_psync, digest => \&section_digest);
     for my $s (grep { $want{$_} } @SECTIONS) {
         wait_quiet($s, $opt{'wait-quiet'});
         my $m = cpu_mark();
@@ -205,10 +237,22 @@ sub wait_ready {
 # A node of a pair (ours) or a single server (ours or the reference).
 sub node_cmd {
     my ($bin, $port, $rport, $peer_rport, @extra) = @_;
+    wait_binary($bin);
     my @cmd = ('taskset', '-c', $SERVER_CPU, $bin, '-p', $port, @COMMON);
     push @cmd, '-o', "repl_port=$rport", '-x', "127.0.0.1:$peer_rport"
         if $rport;
     return [@cmd, @extra];
+}
+
+# Another session may be rebuilding the binary: wait for it to be back.
+sub wait_binary {
+    my ($bin) = @_;
+    my $deadline = time + 120;
+    until (-x $bin) {
+        die "$bin missing for 120 s\n" if time > $deadline;
+        progress("$bin missing (being rebuilt?), waiting");
+        sleep 2;
+    }
 }
 
 sub start_server {
@@ -228,14 +272,14 @@ sub start_single {
 }
 
 # Both nodes first, then wait: a node's client port opens only after its
-# first sync with the other.
+# first sync with the other.  @extra goes to both nodes.
 sub start_pair {
-    my ($name) = @_;
+    my ($name, @extra) = @_;
     my %p = map { $_ => free_port() } qw(pa pb ra rb);
-    my $a = start_server("$name-A", node_cmd($OURS, $p{pa}, $p{ra}, $p{rb}),
-                         $p{pa}, 1);
-    my $b = start_server("$name-B", node_cmd($OURS, $p{pb}, $p{rb}, $p{ra}),
-                         $p{pb}, 1);
+    my $a = start_server("$name-A", node_cmd($OURS, $p{pa}, $p{ra}, $p{rb},
+                                             @extra), $p{pa}, 1);
+    my $b = start_server("$name-B", node_cmd($OURS, $p{pb}, $p{rb}, $p{ra},
+                                             @extra), $p{pb}, 1);
     wait_ready($_, 30) for $a, $b;
     return { a => $a, b => $b, %p, name => $name };
 }
@@ -443,13 +487,15 @@ sub pct {
 }
 
 # Latencies (us) of the requests in a loadgen -O file whose origin lies
-# in [from, to] (CLOCK_MONOTONIC seconds; undef = unbounded), sorted.
+# in [from, to] (CLOCK_MONOTONIC seconds; undef = unbounded), sorted;
+# only gets or sets when $type is 'g' or 's'.
 sub dump_latencies {
-    my ($file, $from, $to) = @_;
+    my ($file, $from, $to, $type) = @_;
     open(my $fh, '<', $file) or die "$file: $!\n";
     my @v;
     while (my $line = <$fh>) {
-        my ($t, $us) = split ' ', $line;
+        my ($t, $us, $ty) = split ' ', $line;
+        next if defined $type && $ty ne $type;
         $t /= 1e6;
         next if defined $from && $t < $from;
         next if defined $to && $t > $to;
@@ -843,6 +889,532 @@ sub section_syscalls {
 }
 
 # ---------------------------------------------------------------------
+# 6. The cost of synchronous mode: a pair with -o repl_sync=1 against
+#    the asynchronous pair and one memcached, on the set-heavy load.
+# ---------------------------------------------------------------------
+
+sub cost_args {
+    my ($srv) = @_;
+    return ('-p', $srv->{port}, '-k', $P{cost_keys}, '-v', $P{cost_value},
+            '-g', $P{cost_get}, '-c', $P{cost_conns});
+}
+
+# Server CPU seconds of a target: both nodes of a pair.
+sub target_cpu {
+    my ($t) = @_;
+    return sum0(map { proc_cpu($_->{pid}) } grep { defined } @$t{qw(a b)});
+}
+
+# One target of one round: fresh servers, the preload, a closed-loop run
+# (ops/s, CPU per request, set latency), then the same load at a fixed
+# rate (set latency without queueing).  Returns figure => value.
+sub cost_target {
+    my ($target, $run) = @_;
+    my $t = $target eq 'ref'
+          ? { a => start_single("cost-ref-r$run", $REF),
+              name => "cost-ref-r$run" }
+          : start_pair("cost-$target-r$run",
+                       $target eq 'sync' ? ('-o', 'repl_sync=1') : ());
+    my @srv = grep { defined } @$t{qw(a b)};
+    preload($t->{a}, $P{cost_keys}, $P{cost_value});
+    wait_converged($t, 30) if $t->{b};
+    settle(@srv);
+    my $s0 = $t->{b} ? stats($t->{a}, 'replication') : undef;
+    my $dump = "$LOG/cost-$target-r$run.txt";
+    my $cpu0 = target_cpu($t);
+    my $r = loadgen("cost $target", cost_args($t->{a}),
+                    '-d', $P{cost_secs}, '-O', $dump);
+    # the pair's CPU includes B applying what A sent during the run
+    wait_converged($t, 30) if $t->{b};
+    my $cpu = target_cpu($t) - $cpu0;
+    my $sets = dump_latencies($dump, undef, undef, 's');
+    unlink $dump;           # about 10 MB per run, read once
+    my %f = ('ops/s' => $r->{rps},
+             'CPU us/request' => $cpu * 1e6 / $r->{requests},
+             'set p50 us' => pct($sets, 0.5),
+             'set p99 us' => pct($sets, 0.99));
+    my $rdump = "$LOG/cost-$target-r$run-rate.txt";
+    my $rr = loadgen("cost $target at $P{cost_rate}/s", cost_args($t->{a}),
+                     '-r', $P{cost_rate}, '-d', $P{cost_rate_secs},
+                     '-O', $rdump);
+    note(sprintf('cost-%s-r%d: fixed-rate run reached %.0f of %d ops/s',
+                 $target, $run, $rr->{rps}, $P{cost_rate}))
+        if $rr->{rps} < 0.97 * $P{cost_rate};
+    $sets = dump_latencies($rdump, undef, undef, 's');
+    $f{'rate set p50 us'} = pct($sets, 0.5);
+    $f{'rate set p99 us'} = pct($sets, 0.99);
+    if ($target eq 'sync') {
+        my $s1 = stats($t->{a}, 'replication');
+        my %d = map { $_ => $s1->{$_} - $s0->{$_} }
+                qw(sync_writes sync_timeouts sync_unlinked);
+        $f{'sync timeouts+unlinked'} = $d{sync_timeouts}
+                                       + $d{sync_unlinked};
+        note("cost-sync-r$run: sync_mode $s1->{sync_mode}, sync_writes "
+             . "+$d{sync_writes}, sync_timeouts +$d{sync_timeouts}, "
+             . "sync_unlinked +$d{sync_unlinked}")
+            if $s1->{sync_mode} ne 'on' || $d{sync_timeouts}
+               || $d{sync_unlinked} || $d{sync_writes} == 0;
+    }
+    stop_servers(@srv);
+    return \%f;
+}
+
+sub section_sync_cost {
+    progress("== sync-cost: set-heavy ($P{cost_get} gets, "
+             . "$P{cost_value} B, $P{cost_conns} conns), memcached / async "
+             . "pair / sync pair ($P{cost_runs} rounds)");
+    my @figs = ('ops/s', 'CPU us/request', 'set p50 us', 'set p99 us',
+                'rate set p50 us', 'rate set p99 us');
+    for my $run (1 .. $P{cost_runs}) {
+        # rotate the order each round, so that a drift hits all three
+        my @order = @COST[map { ($_ + $run - 1) % 3 } 0 .. 2];
+        my %f;
+        for my $tg (@order) {
+            $f{$tg} = cost_target($tg, $run);
+        }
+        for my $tg (@COST) {
+            put('sync-cost', $run, $tg, "cost $_", $f{$tg}{$_}) for @figs;
+        }
+        put('sync-cost', $run, 'sync', 'cost sync timeouts+unlinked',
+            $f{sync}{'sync timeouts+unlinked'});
+        for my $q (['sync', 'ref'], ['sync', 'async'], ['async', 'ref']) {
+            my ($x, $y) = @$q;
+            for my $fig (@figs) {
+                my ($vx, $vy) = ($f{$x}{$fig}, $f{$y}{$fig});
+                put('sync-cost', $run, "$x/$y", "cost $fig", $vx / $vy)
+                    if defined $vx && defined $vy && $vy > 0;
+            }
+        }
+        progress(sprintf('cost-r%d: %s', $run, join('; ', map {
+            sprintf('%s %.0f ops/s, %.2f us CPU/req, set p50/p99 %.0f/%.0f '
+                    . 'us, at %d/s %.0f/%.0f us', $COST_NAME{$_},
+                    @{$f{$_}}{'ops/s', 'CPU us/request', 'set p50 us',
+                              'set p99 us'}, $P{cost_rate},
+                    @{$f{$_}}{'rate set p50 us', 'rate set p99 us'})
+        } @order)));
+    }
+}
+
+# ---------------------------------------------------------------------
+# 7. Partial resync after a link cut, through a TCP relay.
+# ---------------------------------------------------------------------
+
+# The relay: a child process that listens on one port per target and
+# forwards every connection, both ways, to that target on 127.0.0.1, so
+# that the link of a pair can be cut while both nodes keep running.  The
+# script talks to it over a socketpair, one line per command, answered
+# before relay() returns:
+#   cut       close every relayed connection; close new ones at once
+#   restore   forward again
+#   stat      "first=<CLOCK_MONOTONIC s of the first connection forwarded
+#             since the last restore, or 0> accepted=N bytes=N"
+sub relay_start {
+    my (@targets) = @_;
+    my @ls = map {
+        IO::Socket::INET->new(Listen => 64, LocalAddr => '127.0.0.1',
+                              LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+            or die "relay: cannot listen: $!\n";
+    } @targets;
+    socketpair(my $mine, my $theirs, AF_UNIX, SOCK_STREAM, PF_UNSPEC)
+        or die "socketpair: $!\n";
+    my $pid = fork();
+    die "fork: $!\n" unless defined $pid;
+    if ($pid == 0) {
+        # never run the parent's END or signal handlers: they kill servers
+        %LIVE = ();
+        $SIG{INT} = $SIG{TERM} = 'DEFAULT';
+        close $mine;
+        eval { relay_loop(\@ls, \@targets, $theirs) };
+        print STDERR "relay: $@" if $@;
+        POSIX::_exit($@ ? 1 : 0);
+    }
+    close $theirs;
+    my @ports = map { $_->sockport } @ls;
+    close $_ for @ls;
+    $LIVE{$pid} = 'relay';
+    $mine->autoflush(1);
+    my $r = { pid => $pid, ctl => $mine, ports => \@ports };
+    relay($r, 'stat');
+    return $r;
+}
+
+sub relay {
+    my ($r, $cmd) = @_;
+    my $ctl = $r->{ctl};
+    print $ctl "$cmd\n" or die "relay: $!\n";
+    my $line = <$ctl> // die "relay: no answer to '$cmd'\n";
+    chomp $line;
+    return { $line =~ /(\w+)=([\d.]+)/g } if $cmd eq 'stat';
+    die "relay: '$cmd': $line\n" unless $line eq 'ok';
+    return 1;
+}
+
+sub relay_stop {
+    my ($r) = @_;
+    close $r->{ctl};            # the child exits when it reads EOF
+    stop_pid($r->{pid});
+}
+
+# The relay's select loop; $ls->[i] forwards to port $targets->[i].
+sub relay_loop {
+    my ($ls, $targets, $ctl) = @_;
+    my $cut = 0;
+    my @links;                  # { fh => [a, b], buf => [a->b, b->a] }
+    my %n = (first => 0, accepted => 0, bytes => 0);
+    my $ctlbuf = '';
+
+    $SIG{PIPE} = 'IGNORE';
+    $_->blocking(0) for @$ls;
+    while (1) {
+        @links = grep { !$_->{dead} } @links;
+        my ($rin, $win) = ('', '');
+        vec($rin, fileno($_), 1) = 1 for $ctl, @$ls;
+        for my $l (@links) {
+            for my $i (0, 1) {
+                my $o = 1 - $i;
+                # read side i while less than 1 MB waits for side o
+                vec($rin, fileno($l->{fh}[$i]), 1) = 1
+                    if length $l->{buf}[$i] < (1 << 20);
+                vec($win, fileno($l->{fh}[$o]), 1) = 1
+                    if length $l->{buf}[$i];
+            }
+        }
+        my ($rout, $wout) = ($rin, length $win ? $win : undef);
+        my $nready = select($rout, $wout, undef, 1);
+        next if $nready <= 0;
+        if (vec($rout, fileno($ctl), 1)) {
+            my $got = sysread($ctl, $ctlbuf, 4096, length $ctlbuf);
+            return if !$got;    # the script is gone
+            while ($ctlbuf =~ s/\A([^\n]*)\n//) {
+                my $cmd = $1;
+                if ($cmd eq 'cut') {
+                    $cut = 1;
+                    relay_drop($_) for @links;
+                } elsif ($cmd eq 'restore') {
+                    ($cut, $n{first}) = (0, 0);
+                }
+                syswrite($ctl, $cmd eq 'stat'
+                         ? join(' ', map { "$_=$n{$_}" } sort keys %n) . "\n"
+                         : "ok\n");
+            }
+        }
+        for my $k (0 .. $#$ls) {
+            next unless vec($rout, fileno($ls->[$k]), 1);
+            while (my $c = $ls->[$k]->accept) {
+                $n{accepted}++;
+                my $t = $cut ? undef
+                      : IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                              PeerPort => $targets->[$k],
+                                              Proto => 'tcp');
+                if (!$t) {
+                    close $c;
+                    next;
+                }
+                $n{first} ||= mono();
+                $_->blocking(0) for $c, $t;
+                push @links, { fh => [$c, $t], buf => ['', ''] };
+            }
+        }
+        for my $l (@links) {
+            relay_move($l, $rout, $wout, \%n);
+        }
+    }
+}
+
+# Move bytes on one relayed connection; when either side closes or
+# fails, close both (what the other side had not taken yet is lost, as
+# in a network cut).
+sub relay_move {
+    my ($l, $rout, $wout, $n) = @_;
+    for my $i (0, 1) {
+        my $fh = $l->{fh}[$i];
+        next if $l->{dead} || !vec($rout, fileno($fh), 1);
+        my $got = sysread($fh, $l->{buf}[$i], 262144, length $l->{buf}[$i]);
+        next if !defined $got && ($!{EAGAIN} || $!{EINTR});
+        return relay_drop($l) if !$got;
+    }
+    for my $i (0, 1) {
+        my $fh = $l->{fh}[1 - $i];
+        next if $l->{dead} || !length $l->{buf}[$i] || !defined $wout
+                || !vec($wout, fileno($fh), 1);
+        my $put = syswrite($fh, $l->{buf}[$i]);
+        if (!defined $put) {
+            next if $!{EAGAIN} || $!{EINTR};
+            return relay_drop($l);
+        }
+        $n->{bytes} += $put;
+        substr($l->{buf}[$i], 0, $put, '');
+    }
+}
+
+sub relay_drop {
+    my ($l) = @_;
+    close $_ for @{$l->{fh}};
+    $l->{dead} = 1;
+}
+
+# With no more writes: wait until both nodes are linked and B has applied
+# A's whole stream (B peer_offset_applied = A backlog_end_offset).  Unlike
+# wait_converged, this does not trust A's lag_items.
+sub wait_applied {
+    my ($pair, $limit) = @_;
+    my $t0 = mono();
+    my ($sa, $sb);
+    while (mono() - $t0 < $limit) {
+        ($sa, $sb) = repl_pair_stats($pair->{a}, $pair->{b});
+        return mono() - $t0
+            if $sa->{link_state} eq 'linked' && $sb->{link_state} eq 'linked'
+               && $sb->{peer_offset_applied} >= $sa->{backlog_end_offset};
+        sleep 0.01;
+    }
+    note("$pair->{name}: B applied $sb->{peer_offset_applied} of A's "
+         . "$sa->{backlog_end_offset} stream bytes after ${limit}s");
+    return undef;
+}
+
+# Both nodes' "stats replication", and the time it was read.
+sub repl_pair_stats {
+    my ($a, $b) = @_;
+    return (stats($a, 'replication'), stats($b, 'replication'), mono());
+}
+
+sub section_psync {
+    progress("== psync: sets at $P{psync_rate}/s on A ($P{psync_value} B), "
+             . "link cut for $P{cut_secs} s ($P{runs} runs)");
+    for my $run (1 .. $P{runs}) {
+        my $o = psync_run($run);
+        put('psync', $run, 'ours', "psync $_", $o->{$_}) for keys %$o;
+        progress(sprintf('psync-r%d: %.0f bytes behind at restore; linked '
+                         . '%.3f s after restore (first dial %.3f s), '
+                         . 'caught up %.3f s after restore, %.3f s after '
+                         . 'the link was back; partial_syncs +%d, '
+                         . 'full_syncs +%d', $run,
+                         map { $_ // -1 } @$o{'bytes behind', 'linked s',
+                         'dial s', 'caught up s', 'link to caught up s',
+                         'partial_syncs', 'full_syncs'}));
+    }
+}
+
+# A pair whose links both run through one relay: A's -x points at the
+# relay port that forwards to B's replication port, and B's at the one
+# that forwards to A's.
+sub start_relayed_pair {
+    my ($name) = @_;
+    my %p = map { $_ => free_port() } qw(pa pb ra rb);
+    my $relay = relay_start($p{ra}, $p{rb});
+    my ($xa, $xb) = @{$relay->{ports}};
+    my $a = start_server("$name-A", node_cmd($OURS, $p{pa}, $p{ra}, $xb),
+                         $p{pa}, 1);
+    my $b = start_server("$name-B", node_cmd($OURS, $p{pb}, $p{rb}, $xa),
+                         $p{pb}, 1);
+    wait_ready($_, 30) for $a, $b;
+    return { a => $a, b => $b, relay => $relay, name => $name };
+}
+
+# After the restore, poll both nodes every 5 ms until both are linked and
+# B has applied A's stream up to $end (stream offsets: A's lag_items
+# cannot tell, see bench/README.md), for at most 60 s.  Returns the
+# times both were first seen linked and caught up (undef: never), and
+# the last stats read.
+sub watch_catch_up {
+    my ($pair, $end) = @_;
+    my $t0 = mono();
+    my ($t_link, $sa, $sb, $t);
+    while (mono() - $t0 < 60) {
+        ($sa, $sb, $t) = repl_pair_stats($pair->{a}, $pair->{b});
+        my $linked = $sa->{link_state} eq 'linked'
+                     && $sb->{link_state} eq 'linked';
+        $t_link //= $t if $linked;
+        return ($t_link, $t, $sa, $sb)
+            if $linked && $sb->{peer_offset_applied} >= $end;
+        sleep 0.005;
+    }
+    return ($t_link, undef, $sa, $sb);
+}
+
+sub psync_run {
+    my ($run) = @_;
+    my $name = "psync-r$run";
+    my $pair = start_relayed_pair($name);
+    my ($a, $b, $relay) = @$pair{qw(a b relay)};
+    preload($a, $P{psync_keys}, $P{psync_value});
+    wait_converged($pair, 30);
+    my $dump = "$LOG/$name-sets.txt";
+    my $bg = start_bg('-p', $a->{port}, '-k', $P{psync_keys},
+                      '-v', $P{psync_value}, '-g', 0,
+                      '-c', $P{psync_conns}, '-r', $P{psync_rate},
+                      '-d', $P{cut_secs} + 120, '-l', '-O', $dump);
+    sleep $P{psync_warm};
+    my ($a0, $b0) = repl_pair_stats($a, $b);
+    note("$name: link $a0->{link_state}/$b0->{link_state} before the cut")
+        if $a0->{link_state} ne 'linked' || $b0->{link_state} ne 'linked';
+    relay($relay, 'cut');
+    my $t_cut = mono();
+    sleep 0.01 while mono() - $t_cut < $P{cut_secs};
+    my ($ac, $bc) = repl_pair_stats($a, $b);
+    note("$name: link $ac->{link_state}/$bc->{link_state} at the end of "
+         . 'the cut, not down') if $ac->{link_state} eq 'linked';
+    relay($relay, 'restore');
+    my $t_res = mono();
+    # from here the load goes on while B catches up
+    my %o = ('bytes behind' => $ac->{backlog_end_offset}
+                               - $bc->{peer_offset_applied});
+    my ($t_link, $t_up, $sa, $sb) = watch_catch_up($pair,
+                                                   $ac->{backlog_end_offset});
+    my $rs = relay($relay, 'stat');
+    my $bgr = finish_bg($bg, "$name sets");
+    note(sprintf('%s: the set load reached %.0f of %d sets/s', $name,
+                 $bgr->{rps}, $P{psync_rate}))
+        if $bgr->{rps} < 0.97 * $P{psync_rate};
+    wait_applied($pair, 30);
+    my ($a1, $b1) = repl_pair_stats($a, $b);
+    my ($da, $db) = map { stats($_, 'replication digest')->{digest} } $a, $b;
+    %o = (%o,
+          'cut bytes' => $ac->{backlog_end_offset} - $a0->{backlog_end_offset},
+          'linked s' => defined $t_link ? $t_link - $t_res : undef,
+          'dial s' => $rs->{first} ? $rs->{first} - $t_res : undef,
+          'caught up s' => defined $t_up ? $t_up - $t_res : undef,
+          'link to caught up s' => defined $t_up && $rs->{first}
+                                   ? $t_up - $rs->{first} : undef,
+          'partial_syncs' => $a1->{partial_syncs} - $a0->{partial_syncs},
+          'full_syncs' => $a1->{full_syncs} - $a0->{full_syncs}
+                          + $b1->{full_syncs} - $b0->{full_syncs},
+          'B partial_syncs' => $b1->{partial_syncs} - $b0->{partial_syncs},
+          'set p99 us' => $bgr->{p99},
+          'ok' => (defined $t_up && $da eq $db
+                   && $a1->{partial_syncs} > $a0->{partial_syncs}
+                   && $a1->{full_syncs} == $a0->{full_syncs}
+                   && $b1->{full_syncs} == $b0->{full_syncs}) ? 1 : 0);
+    $o{'catch-up MB/s'} = $o{'bytes behind'} / 1e6 / $o{'link to caught up s'}
+        if $o{'link to caught up s'};
+    if (defined $t_up && $rs->{first}) {
+        # the sets A took while it sent its backlog to B
+        my $v = dump_latencies($dump, $rs->{first}, $t_up);
+        $o{'catch-up sets'} = scalar @$v;
+        $o{'catch-up set p50 us'} = pct($v, 0.5);
+        $o{'catch-up set p99 us'} = pct($v, 0.99);
+        $o{'catch-up set max us'} = pct($v, 1);
+    }
+    note("$name: not caught up 60 s after the restore: A link "
+         . "$sa->{link_state}, B link $sb->{link_state}, B applied "
+         . "$sb->{peer_offset_applied} of $ac->{backlog_end_offset}")
+        unless defined $t_up;
+    if (psync_notes($name, $a0, $b0, $a1, $b1, $ac, $o{'bytes behind'})) {
+        # B's offset jumps at the start of a full copy: no catch-up time
+        delete @o{grep { /caught up|catch-up/ } keys %o};
+    }
+    note("$name: digests differ after the resync: A $da, B $db")
+        if $da ne $db;
+    relay_stop($relay);
+    stop_servers($a, $b);
+    return \%o;
+}
+
+# Say so when the resync was not the partial one expected; true if a
+# full sync happened.
+sub psync_notes {
+    my ($name, $a0, $b0, $a1, $b1, $ac, $behind) = @_;
+    my $full = $a1->{full_syncs} != $a0->{full_syncs}
+               || $b1->{full_syncs} != $b0->{full_syncs};
+    note("$name: a FULL sync instead of a partial one (full_syncs A "
+         . "$a0->{full_syncs} -> $a1->{full_syncs}, B $b0->{full_syncs} "
+         . "-> $b1->{full_syncs}; A backlog_size $ac->{backlog_size}, "
+         . "$behind bytes behind at the restore); its catch-up time is "
+         . 'not reported') if $full;
+    note("$name: A partial_syncs did not grow ($a0->{partial_syncs} -> "
+         . "$a1->{partial_syncs})")
+        if $a1->{partial_syncs} <= $a0->{partial_syncs};
+    return $full;
+}
+
+# ---------------------------------------------------------------------
+# 8. "stats replication digest" of 1M items, on both nodes of a pair.
+# ---------------------------------------------------------------------
+
+# One digest: wall time from the request to END, and the server's CPU.
+sub time_digest {
+    my ($srv) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $srv->{port}, Timeout => 60)
+        or die "$srv->{name}: cannot connect: $!\n";
+    my %h;
+    my $cpu0 = proc_cpu($srv->{pid});
+    my $t0 = mono();
+    print $s "stats replication digest\r\n";
+    while (my $line = <$s>) {
+        last if $line =~ /^(END|ERROR|SERVER_ERROR|CLIENT_ERROR)/;
+        $h{$1} = $2 if $line =~ /^STAT (\S+) (.*?)\r?$/;
+    }
+    my $t1 = mono();
+    close $s;
+    die "$srv->{name}: no digest in the reply\n" unless defined $h{digest};
+    return { ms => ($t1 - $t0) * 1e3,
+             cpu_ms => (proc_cpu($srv->{pid}) - $cpu0) * 1e3, %h };
+}
+
+sub section_digest {
+    progress("== digest: $P{digest_items} x $P{sync_value} B on a linked "
+             . "pair ($P{digest_runs} runs per node)");
+    my $pair = start_pair('digest');
+    my ($a, $b) = @$pair{qw(a b)};
+    pipeline_preload($a, $P{digest_items}, $P{sync_value});
+    wait_converged($pair, 60);
+    settle($a, $b);
+    for my $run (1 .. $P{digest_runs}) {
+        my %d;
+        # alternate which node goes first
+        for my $n ($run % 2 ? qw(a b) : qw(b a)) {
+            $d{$n} = time_digest($pair->{$n});
+            put('digest', $run, 'ours', "digest ms $n", $d{$n}{ms});
+            put('digest', $run, 'ours', "digest cpu ms $n", $d{$n}{cpu_ms});
+            put('digest', $run, 'ours', "digest items $n",
+                $d{$n}{digest_items});
+        }
+        my $same = $d{a}{digest} eq $d{b}{digest}
+                   && $d{a}{digest_items} == $d{b}{digest_items};
+        put('digest', $run, 'ours', 'digest equal', $same ? 1 : 0);
+        note("digest-r$run: A $d{a}{digest} ($d{a}{digest_items} items) "
+             . "!= B $d{b}{digest} ($d{b}{digest_items} items)")
+            unless $same;
+        progress(sprintf('digest-r%d: A %.0f ms, B %.0f ms, %s items, '
+                         . '%s', $run, $d{a}{ms}, $d{b}{ms},
+                         $d{a}{digest_items}, $same ? "equal ($d{a}{digest})"
+                                                    : 'DIFFERENT'));
+    }
+    for my $run (1 .. $P{digest_runs}) {
+        digest_under_load($a, $run);
+    }
+    stop_servers($a, $b);
+}
+
+# A digest of A while a GET load runs on A ($P{get_rate}/s, as in section
+# 3): the latency of the GETs that started while the digest ran.
+sub digest_under_load {
+    my ($a, $run) = @_;
+    my $dump = "$LOG/digest-r$run-gets.txt";
+    my $bg = start_bg('-p', $a->{port}, '-k', $P{digest_items},
+                      '-v', $P{sync_value}, '-g', 1, '-c', $P{get_conns},
+                      '-r', $P{get_rate}, '-d', 60, '-O', $dump);
+    sleep 0.3;
+    my $t0 = mono();
+    my $d = time_digest($a);
+    my $t1 = mono();
+    sleep 0.3;
+    finish_bg($bg, "digest-r$run GETs");
+    my $v = dump_latencies($dump, $t0, $t1);
+    my $before = dump_latencies($dump, undef, $t0);
+    put('digest', $run, 'ours', 'digest loaded ms', $d->{ms});
+    put('digest', $run, 'ours', "digest GET $_->[0] us", pct($v, $_->[1]))
+        for ['p50', 0.5], ['p99', 0.99], ['max', 1];
+    put('digest', $run, 'ours', 'digest GET before p99 us',
+        pct($before, 0.99));
+    progress(sprintf('digest-r%d: under %d gets/s, A digest %.0f ms; GETs '
+                     . 'started meanwhile: %d, p50 %.0f us, max %.0f us',
+                     $run, $P{get_rate}, $d->{ms}, scalar @$v,
+                     pct($v, 0.5) // -1, pct($v, 1) // -1));
+}
+
+# ---------------------------------------------------------------------
 # Report.
 # ---------------------------------------------------------------------
 
@@ -869,6 +1441,89 @@ sub verdict {
     my $ok = $op eq '<=' ? $v <= $limit : $op eq '<' ? $v < $limit
                                                      : $v >= $limit;
     return $ok ? 'met' : 'NOT met';
+}
+
+# The rows of sections 7 and 8 in the main table.
+sub report_psync_digest {
+    my ($rows, $row) = @_;
+    # "k of n" runs where figure $fig is 1
+    my $count = sub {
+        my ($what, $fig) = @_;
+        return unless exists $R{$fig};
+        my @v = @{$R{$fig}{ours}};
+        my $ok = grep { $_ } @v;
+        push @$rows, sprintf('| %s | %d of %d | - | all | %s |', $what, $ok,
+                             scalar @v, $ok == @v ? 'met' : 'NOT met');
+    };
+    $row->("partial resync after a $P{cut_secs} s link cut, with "
+           . "$P{psync_rate} sets/s of $P{psync_value} B on A throughout: "
+           . 'restore until both linked and B has applied all A wrote '
+           . 'before the restore, s', '%.3f', 'psync caught up s');
+    $row->('... of which: restore until the next redial passes the relay '
+           . '/ from there until caught up, s', '%.3f',
+           ['psync dial s', 'psync link to caught up s']);
+    $row->('... restore until both nodes show link_state linked, s',
+           '%.3f', 'psync linked s');
+    $row->('... bytes behind at restore (A backlog_end_offset - B '
+           . 'peer_offset_applied); stream bytes written during the cut',
+           '%.0f', ['psync bytes behind', 'psync cut bytes']);
+    $row->('... catch-up rate, MB/s (bytes behind / time from the redial '
+           . 'to caught up)', '%.1f', 'psync catch-up MB/s');
+    $count->('... runs where A partial_syncs grew, full_syncs stayed on '
+             . 'both nodes, and the digests were equal after', 'psync ok');
+    $row->('... sets on A from the redial until caught up: p50 / p99 / '
+           . 'max, us; count', '%.0f', ['psync catch-up set p50 us',
+           'psync catch-up set p99 us', 'psync catch-up set max us',
+           'psync catch-up sets']);
+    $row->('... set p99 on A over the whole run (cut and catch-up '
+           . 'included), us', '%.0f', 'psync set p99 us');
+    $row->("stats replication digest of $P{digest_items} x $P{sync_value} B "
+           . 'items on a linked, idle pair, ms, A / B', '%.0f',
+           ['digest ms a', 'digest ms b']);
+    $row->('... server CPU per digest, ms, A / B', '%.0f',
+           ['digest cpu ms a', 'digest cpu ms b']);
+    $row->('... digest_items, A / B', '%.0f',
+           ['digest items a', 'digest items b']);
+    $count->('... runs where A and B gave the same digest', 'digest equal');
+    $row->("... with $P{get_rate} GETs/s on A ($P{get_conns} conns): "
+           . 'digest of A, ms; GETs started during it, p50 / p99 / max, '
+           . 'us', '%.0f', ['digest loaded ms', 'digest GET p50 us',
+           'digest GET p99 us', 'digest GET max us']);
+    $row->('... GET p99 on A in the 0.3 s before the digest, us', '%.0f',
+           'digest GET before p99 us');
+}
+
+# Section 6 as its own table: three targets and per-round ratios.
+sub report_cost {
+    my @t = ('', "### Synchronous mode: memcached, an asynchronous pair and "
+             . 'a pair with -o repl_sync=1',
+             '', "Set-heavy load: $P{cost_get} gets, $P{cost_value} B, "
+             . "$P{cost_keys} keys, $P{cost_conns} conns, on A; medians of "
+             . "$P{cost_runs} rounds, ratios are medians of the per-round "
+             . 'ratios.', '',
+             '| figure | memcached | async pair | sync pair | sync / '
+             . 'memcached | sync / async | async / memcached |',
+             '|---|---:|---:|---:|---:|---:|---:|');
+    my @figs = (['ops/s', "ops/s, closed loop, $P{cost_secs} s", '%.0f'],
+                ['CPU us/request', 'server CPU per request, us (pair: both '
+                 . 'nodes)', '%.2f'],
+                ['set p50 us', 'set p50, closed loop, us', '%.0f'],
+                ['set p99 us', 'set p99, closed loop, us', '%.0f'],
+                ['rate set p50 us', "set p50 at $P{cost_rate} requests/s, "
+                 . 'us', '%.0f'],
+                ['rate set p99 us', "set p99 at $P{cost_rate} requests/s, "
+                 . 'us', '%.0f']);
+    for my $f (@figs) {
+        my ($fig, $what, $fmt) = @$f;
+        push @t, sprintf('| %s | %s | %s | %s | %s | %s | %s |', $what,
+                         map({ fmt($fmt, med("cost $fig", $_)) } @COST),
+                         map({ fmt('%.3f', med("cost $fig", $_)) }
+                             qw(sync/ref sync/async async/ref)));
+    }
+    my $to = sum0(@{$R{'cost sync timeouts+unlinked'}{sync} || []});
+    push @t, '', "Sync pair: sync_timeouts + sync_unlinked over all rounds: "
+             . "$to.";
+    return @t;
 }
 
 sub version_of {
@@ -967,10 +1622,13 @@ sub report {
             join(', ', map { sprintf('%s %.3f', s/^perf syscalls\/set: //r,
                                      med($_)) } @split));
     }
+    report_psync_digest(\@rows, $row);
     my @md = ('# paircached replication benchmark', '',
-        sprintf('%s, %s, %d run(s) per figure (median), %.0f s, %s',
+        sprintf('%s, %s, %d run(s) per figure (median; sync-cost %d '
+                . 'rounds, digest %d runs), %.0f s, %s',
                 strftime('%Y-%m-%d %H:%M', localtime),
-                $quick ? 'quick mode' : 'default mode', $P{runs}, $secs,
+                $quick ? 'quick mode' : 'default mode', $P{runs},
+                $P{cost_runs}, $P{digest_runs}, $secs,
                 `uname -sr` =~ s/\s+$//r),
         sprintf('- ours: a pair of `%s` (%s, built %s), both nodes on CPU '
                 . '%d: `%s`', $OURS, version_of($OURS),
@@ -985,9 +1643,10 @@ sub report {
         . join(', ', map { sprintf('%.0f%% of a CPU during %s',
                                    100 * ($FOREIGN{$_} // 0), $_) }
                grep { exists $FOREIGN{$_} } @SECTIONS)
-        . ' (/proc/stat busy time minus ours)', '',
-        '| figure | paircached pair | memcached (1 node) | target | verdict |',
-        '|---|---:|---:|---|---|', @rows);
+        . ' (/proc/stat busy time minus ours)');
+    push @md, '', '| figure | paircached pair | memcached (1 node) | target '
+              . '| verdict |', '|---|---:|---:|---|---|', @rows if @rows;
+    push @md, report_cost() if exists $R{'cost ops/s'};
     push @md, '', 'Notes:', map { "- $_" } @NOTES if @NOTES;
     my $text = join("\n", @md) . "\n";
     print $text;
