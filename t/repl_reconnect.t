@@ -25,41 +25,6 @@ require_pair_build();
 
 my $TMO = 2;    # repl_timeout of every pair here
 
-sub stat_of {
-    my ($node, $name) = @_;
-    my $s = $node->repl_stats or return undef;
-    return $s->{$name};
-}
-
-# every key of %$want (undef = absent) reads so on $node
-sub has_all {
-    my ($node, $want) = @_;
-    for my $k (sort keys %$want) {
-        my $it = $node->item($k);
-        return 0 if defined $it && !ref $it;
-        if (defined $want->{$k}) {
-            return 0 unless $it && $it->{value} eq $want->{$k};
-        } else {
-            return 0 if $it;
-        }
-    }
-    return 1;
-}
-
-sub missing {
-    my ($node, $want) = @_;
-    my @m;
-    for my $k (sort keys %$want) {
-        my $it = $node->item($k);
-        my $got = !defined $it ? undef : ref $it ? $it->{value} : $it;
-        push @m, "$k: want " . ($want->{$k} // 'absent') . ', got '
-            . ($got // 'absent')
-            if (defined $got xor defined $want->{$k})
-               || defined $got && $got ne $want->{$k};
-    }
-    return join('; ', @m[0 .. ($#m < 9 ? $#m : 9)])
-        . (@m > 10 ? ' ... (' . scalar(@m) . ' keys)' : '');
-}
 
 # --- kill -9 B, restart --------------------------------------------------
 {

@@ -25,7 +25,8 @@ use MemcTest;
 use TcpRelay;
 
 our @EXPORT = qw(require_pair_build start_pair wait_linked wait_value
-                 wait_same wait_stat free_ports refused esc);
+                 wait_same wait_stat free_ports refused esc stat_of has_all
+                 missing);
 
 # plan skip_all unless MEMCACHED_BIN is a build with pair replication
 sub require_pair_build {
@@ -135,6 +136,44 @@ sub _start_pair_once {
         wait_linked($a, $b, $t) or croak 'pair did not link';
     }
     return ($a, $b);
+}
+
+# one "stats replication" field of $node; undef if it does not answer
+sub stat_of {
+    my ($node, $name) = @_;
+    my $s = $node->repl_stats or return undef;
+    return $s->{$name};
+}
+
+# true when every key of %$want (undef = absent) reads so on $node
+sub has_all {
+    my ($node, $want) = @_;
+    for my $k (sort keys %$want) {
+        my $it = $node->item($k);
+        return 0 if defined $it && !ref $it;
+        if (defined $want->{$k}) {
+            return 0 unless $it && $it->{value} eq $want->{$k};
+        } else {
+            return 0 if $it;
+        }
+    }
+    return 1;
+}
+
+# the keys of %$want that $node does not hold as wanted, for diagnostics
+sub missing {
+    my ($node, $want) = @_;
+    my @m;
+    for my $k (sort keys %$want) {
+        my $it = $node->item($k);
+        my $got = !defined $it ? undef : ref $it ? $it->{value} : $it;
+        push @m, "$k: want " . ($want->{$k} // 'absent') . ', got '
+            . ($got // 'absent')
+            if (defined $got xor defined $want->{$k})
+               || defined $got && $got ne $want->{$k};
+    }
+    return join('; ', @m[0 .. ($#m < 9 ? $#m : 9)])
+        . (@m > 10 ? ' ... (' . scalar(@m) . ' keys)' : '');
 }
 
 # poll until both nodes report link_state linked; false (with a diag of
