@@ -175,8 +175,6 @@ static uint64_t psync_next;
 static size_t outq_off;         /* bytes of outq already sent */
 static bool stream_blocked;     /* socket full: the thread waits EV_WRITE */
 static int stream_errno;        /* a send failed: the thread closes */
-static uint64_t stream_queued;  /* bytes ever queued on this link */
-static uint64_t stream_sent;    /* bytes ever sent on this link */
 static uint64_t stream_sent_total;  /* stream bytes sent, all links */
 
 __thread bool repl_dirty;
@@ -465,7 +463,6 @@ static void repl_feed(enum mutation_op op, const struct item *it,
         wake_locked();
     } else {
         out_items++;
-        stream_queued += n + (op == MUT_STORE ? it->nbytes : 0);
         repl_dirty = true;
     }
     pthread_mutex_unlock(&out_lock);
@@ -506,7 +503,6 @@ static void push_locked(bool by_thread)
                             outq.len - outq_off);
         if (n > 0) {
             outq_off += (size_t)n;
-            stream_sent += (uint64_t)n;
             stream_sent_total += (uint64_t)n;
             continue;
         }
@@ -872,8 +868,8 @@ static void send_line(struct link *l, const char *fmt, ...)
     }
     if (l == active && out_enabled) {
         pthread_mutex_lock(&out_lock);
-        if (rbuf_add(&outq, line, (size_t)n)) {
-            stream_queued += (uint64_t)n;
+        if (!rbuf_add(&outq, line, (size_t)n)) {
+            out_overflow = true;        /* out of memory: resync */
         }
         pthread_mutex_unlock(&out_lock);
     } else {
@@ -1066,7 +1062,6 @@ static void stream_begin_locked(struct link *l, bool take_tx)
     out_overflow = false;
     stream_blocked = false;
     stream_errno = 0;
-    stream_queued = stream_sent = 0;
     stream_walking = false;
     stream_catchup = false;
     lag_head = lag_tail = 0;
@@ -1101,7 +1096,6 @@ static void start_sync(struct link *l)
                  (unsigned long long)ring_records);
     l->peer_acked_items = ring_records;
     rbuf_add(&outq, line, (size_t)n);
-    stream_queued = outq.len;
     stream_fd = l->fd;
     stream_tls = l->tls;
     stream_walking = true;
@@ -1234,8 +1228,8 @@ static void walk_step(struct link *l)
         l->walk_started = true;
         if (l->tx.len > 0) {
             pthread_mutex_lock(&out_lock);
-            if (rbuf_add(&outq, l->tx.data, l->tx.len)) {
-                stream_queued += l->tx.len;
+            if (!rbuf_add(&outq, l->tx.data, l->tx.len)) {
+                out_overflow = true;    /* out of memory: resync */
             }
             pthread_mutex_unlock(&out_lock);
             l->tx.len = 0;

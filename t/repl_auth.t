@@ -28,16 +28,6 @@ require_pair_build();
 my $TMO = 2;
 my $SECRET_VALUE = 'TOP-SECRET-VALUE-93e1';
 
-sub secret_file {
-    my ($name, $secret) = @_;
-    my $f = tmp_dir() . "/$name";
-    open my $fh, '>', $f or die "$f: $!";
-    print $fh "$secret\n";
-    close $fh;
-    chmod 0600, $f;
-    return $f;
-}
-
 my $s1 = secret_file('secret1', 'correct horse battery staple 1');
 my $s2 = secret_file('secret2', 'correct horse battery staple 2');
 
@@ -171,19 +161,9 @@ sub no_item_data {
        . 'initial-sync timeout');
     $C->mem_set('wrong_secret', 'must not cross');
     $D->mem_set('wrong_secret_d', 'must not cross either');
-    my $linked = 0;
-    my $t0 = time;
-    my ($fc, $fd) = (0, 0);
-    while (time - $t0 < 4) {
-        for my $n ($C, $D) {
-            my $st = $n->repl_stats or next;
-            $linked++ if ($st->{link_state} // '') eq 'linked';
-            ($n == $C ? $fc : $fd) = $st->{auth_failures} // 0;
-        }
-        sleep 0.1;
-    }
+    my ($linked, $seen) = never_link($C, $D, 4);
     is($linked, 0, 'different secrets: never linked (4 s of polling)');
-    cmp_ok($fc + $fd, '>', 0, "auth_failures grows (C $fc, D $fd)");
+    cmp_ok($seen->{auth_failures}, '>', 0, 'auth_failures grows');
     ok(!defined $D->item('wrong_secret'), 'no data crossed C -> D');
     ok(!defined $C->item('wrong_secret_d'), 'no data crossed D -> C');
     like($C->log_text . $D->log_text, qr/auth/i,
@@ -191,26 +171,6 @@ sub no_item_data {
 }
 
 # --- refusing to start -------------------------------------------------------
-sub must_refuse {
-    my ($name, $o, $want_log) = @_;
-    my ($port, $rport, $peer) = free_ports(3);
-    my $n = MemcPair::Node->create(name => $name, port => $port,
-                                   repl_port => $rport, dial => $peer,
-                                   o => $o);
-    $n->spawn;
-    my $bound = 0;
-    my $exited = wait_until(sub {
-        $bound++ if !refused($port) || !refused($rport);
-        return !$n->is_alive;
-    }, 10);
-    ok($exited, "$name: the server exits") or $n->kill9;
-    my $st = $n->exit_status;
-    ok(defined $st && $st != 0, "$name: with a failure status ("
-       . ($st // 'none') . ')');
-    is($bound, 0, "$name: nothing was listening on 127.0.0.1 meanwhile");
-    like($n->log_text, $want_log, "$name: says why") or diag($n->log_text);
-}
-
 must_refuse('repl_listen=0.0.0.0 without a secret',
             ['repl_listen=0.0.0.0'], qr/secret|loopback/i);
 my $short = secret_file('short', 'tooshort');

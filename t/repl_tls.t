@@ -61,8 +61,6 @@ my @tls_b = ('repl_tls=1', make_cert('nodeb', 'pairca'),
 my @tls_rogue = ('repl_tls=1', make_cert('rogue', 'rogueca'),
                  "repl_tls_ca=$dir/rogueca.pem");
 
-sub rs { my ($n, $k) = @_; my $s = $n->repl_stats; return $s && $s->{$k} }
-
 sub slurp_bin {
     my ($f) = @_;
     open my $fh, '<', $f or return '';
@@ -70,25 +68,6 @@ sub slurp_bin {
     local $/;
     my $d = <$fh>;
     return $d // '';
-}
-
-# both nodes stay apart for $secs: never linked; returns the max
-# tls_failures / auth_failures seen
-sub never_link {
-    my ($c, $d, $secs) = @_;
-    my ($linked, %max) = (0);
-    my $t0 = time;
-    while (time - $t0 < $secs) {
-        for my $n ($c, $d) {
-            my $st = $n->repl_stats or next;
-            $linked++ if ($st->{link_state} // '') eq 'linked';
-            for my $k (qw(tls_failures auth_failures)) {
-                $max{$k} += $st->{$k} // 0;
-            }
-        }
-        select(undef, undef, undef, 0.2);
-    }
-    return ($linked, \%max);
 }
 
 my $MARK = 'plaintext-marker-' . ('q' x 24);
@@ -102,8 +81,8 @@ my $MARK = 'plaintext-marker-' . ('q' x 24);
     ok(wait_value($B, 'plainkey', $MARK, 5), 'plain pair: data crosses');
     ok(index(slurp_bin($cap), $MARK) >= 0,
        'plain pair: the relay saw the value in clear (the check works)');
-    is(rs($A, 'tls'), 'off', 'plain pair: tls off');
-    is(rs($A, 'link_tls'), 'none', 'plain pair: link_tls none');
+    is(stat_of($A, 'tls'), 'off', 'plain pair: tls off');
+    is(stat_of($A, 'link_tls'), 'none', 'plain pair: link_tls none');
 }
 
 # --- a verified TLS pair ---------------------------------------------------
@@ -113,10 +92,10 @@ my $MARK = 'plaintext-marker-' . ('q' x 24);
                              repl_timeout => $TMO, o_a => \@tls_a,
                              o_b => \@tls_b);
     ok(1, 'TLS pair links');
-    is(rs($A, 'tls'), 'verify', 'A: tls verify');
-    like(rs($A, 'link_tls'), qr/^TLSv1\.[23] \S+$/,
+    is(stat_of($A, 'tls'), 'verify', 'A: tls verify');
+    like(stat_of($A, 'link_tls'), qr/^TLSv1\.[23] \S+$/,
          'A: link_tls names protocol and cipher');
-    like(rs($B, 'link_tls'), qr/^TLSv1\.[23] \S+$/, 'B: link_tls too');
+    like(stat_of($B, 'link_tls'), qr/^TLSv1\.[23] \S+$/, 'B: link_tls too');
     like($A->log_text . $B->log_text, qr/TLS established/,
          'the log says TLS is established');
 
@@ -146,16 +125,16 @@ my $MARK = 'plaintext-marker-' . ('q' x 24);
     ok(index($wire, 'burst') < 0, 'no key in clear on the wire');
 
     # a link cut: relinks over TLS with a partial resync
-    my $p0 = rs($A, 'partial_syncs') + rs($B, 'partial_syncs');
+    my $p0 = stat_of($A, 'partial_syncs') + stat_of($B, 'partial_syncs');
     $_->relay->cut('close') for $A, $B;
-    ok(MemcTest::wait_until(sub { (rs($A, 'link_state') // '') ne 'linked' },
+    ok(MemcTest::wait_until(sub { (stat_of($A, 'link_state') // '') ne 'linked' },
                             10, 'A unlinked'), 'cut: A sees the link drop');
     $A->mem_set('during_cut', 'yes');
     $_->relay->restore for $A, $B;
     ok(wait_linked($A, $B, 15), 'cut: relinked over TLS');
     ok(wait_value($B, 'during_cut', 'yes', 5), 'cut: the write made during '
        . 'the cut arrives');
-    cmp_ok(rs($A, 'partial_syncs') + rs($B, 'partial_syncs'), '>', $p0,
+    cmp_ok(stat_of($A, 'partial_syncs') + stat_of($B, 'partial_syncs'), '>', $p0,
            'cut: caught up by a partial resync');
 
     # kill -9 B and restart it: a full copy over TLS of 20k items
@@ -164,17 +143,17 @@ my $MARK = 'plaintext-marker-' . ('q' x 24);
                             " noreply\r\n" . ('m' x (100 + $_ % 900)) .
                             "\r\n" } 1 .. 20000);
     $A->cmd('version');
-    my $f0 = rs($A, 'full_syncs');
+    my $f0 = stat_of($A, 'full_syncs');
     $B->restart;
     ok(wait_linked($A, $B, 20), 'restart: relinked over TLS');
-    cmp_ok(rs($A, 'full_syncs'), '>', $f0, 'restart: A sent a full copy');
+    cmp_ok(stat_of($A, 'full_syncs'), '>', $f0, 'restart: A sent a full copy');
     ok(wait_value($B, 'many20000', 'm' x (100 + 20000 % 900), 10),
        'restart: B has the last item');
     ok(MemcTest::wait_until(sub {
         $A->stats('replication digest')->{digest} eq
             $B->stats('replication digest')->{digest} }, 10, 'digests'),
        'restart: digests agree after the full copy');
-    is(rs($A, 'tls_failures'), 0, 'no TLS failures on A');
+    is(stat_of($A, 'tls_failures'), 0, 'no TLS failures on A');
 }
 
 # --- a certificate from another CA ---------------------------------------
@@ -201,27 +180,21 @@ my $MARK = 'plaintext-marker-' . ('q' x 24);
     $C->mem_set('secret_c', $MARK);
     my ($linked, $max) = never_link($C, $D, 3);
     is($linked, 0, 'plain peer: never linked');
-    cmp_ok(rs($C, 'tls_failures'), '>', 0, 'plain peer: tls_failures on the '
+    cmp_ok(stat_of($C, 'tls_failures'), '>', 0, 'plain peer: tls_failures on the '
            . 'TLS node');
     ok(!defined $D->item('secret_c'), 'plain peer: no data');
 }
 
 # --- TLS plus a shared secret ------------------------------------------------
 {
-    my $s1 = "$dir/s1";
-    my $s2 = "$dir/s2";
-    for ([$s1, 'the pair secret number one'], [$s2, 'another pair secret two']) {
-        open my $fh, '>', $_->[0] or die;
-        print $fh "$_->[1]\n";
-        close $fh;
-        chmod 0600, $_->[0];
-    }
+    my $s1 = secret_file('s1', 'the pair secret number one');
+    my $s2 = secret_file('s2', 'another pair secret two');
     my ($A, $B) = start_pair(o_a => [@tls_a, "repl_secret_file=$s1"],
                              o_b => [@tls_b, "repl_secret_file=$s1"],
                              linked => 1, repl_timeout => $TMO);
     $A->mem_set('both', 'ok');
     ok(wait_value($B, 'both', 'ok', 5), 'TLS + same secret: data crosses');
-    is(rs($A, 'auth_failures'), 0, 'TLS + same secret: no auth failure');
+    is(stat_of($A, 'auth_failures'), 0, 'TLS + same secret: no auth failure');
 
     my ($C, $D) = start_pair(o_a => [@tls_a, "repl_secret_file=$s1"],
                              o_b => [@tls_b, "repl_secret_file=$s2"],
@@ -236,20 +209,6 @@ my $MARK = 'plaintext-marker-' . ('q' x 24);
 }
 
 # --- refusing to start -------------------------------------------------------
-sub must_refuse {
-    my ($name, $o, $want_log) = @_;
-    my ($port, $rport, $peer) = free_ports(3);
-    my $n = MemcPair::Node->create(name => $name, port => $port,
-                                   repl_port => $rport, dial => $peer,
-                                   o => $o);
-    $n->spawn;
-    my $exited = MemcTest::wait_until(sub { !$n->is_alive }, 10);
-    ok($exited, "$name: the server exits") or $n->kill9;
-    my $st = $n->exit_status;
-    ok(defined $st && $st != 0, "$name: with a failure status");
-    like($n->log_text, $want_log, "$name: says why") or diag($n->log_text);
-}
-
 must_refuse('repl_tls without a certificate', ['repl_tls=1'],
             qr/repl_tls_cert/);
 {

@@ -26,7 +26,7 @@ use TcpRelay;
 
 our @EXPORT = qw(require_pair_build start_pair wait_linked wait_value
                  wait_same wait_stat free_ports refused esc stat_of has_all
-                 missing);
+                 missing secret_file never_link must_refuse);
 
 # plan skip_all unless MEMCACHED_BIN is a build with pair replication
 sub require_pair_build {
@@ -174,6 +174,58 @@ sub missing {
     }
     return join('; ', @m[0 .. ($#m < 9 ? $#m : 9)])
         . (@m > 10 ? ' ... (' . scalar(@m) . ' keys)' : '');
+}
+
+# a 0600 file in the test directory whose first line is $secret
+sub secret_file {
+    my ($name, $secret) = @_;
+    my $f = MemcTest::tmp_dir() . "/$name";
+    open my $fh, '>', $f or die "$f: $!";
+    print $fh "$secret\n";
+    close $fh;
+    chmod 0600, $f;
+    return $f;
+}
+
+# poll both nodes for $secs; returns how many polls saw "linked" and the
+# sums of the tls_failures and auth_failures seen (> 0: some failed)
+sub never_link {
+    my ($c, $d, $secs) = @_;
+    my ($linked, %max) = (0);
+    my $t0 = time;
+    while (time - $t0 < $secs) {
+        for my $n ($c, $d) {
+            my $st = $n->repl_stats or next;
+            $linked++ if ($st->{link_state} // '') eq 'linked';
+            for my $k (qw(tls_failures auth_failures)) {
+                $max{$k} += $st->{$k} // 0;
+            }
+        }
+        select(undef, undef, undef, 0.2);
+    }
+    return ($linked, \%max);
+}
+
+# start a node with -o $o and check that it refuses to start: exits with
+# a failure status, never listens, and its log matches $want_log
+sub must_refuse {
+    my ($name, $o, $want_log) = @_;
+    my ($port, $rport, $peer) = free_ports(3);
+    my $n = MemcPair::Node->create(name => $name, port => $port,
+                                   repl_port => $rport, dial => $peer,
+                                   o => $o);
+    $n->spawn;
+    my $bound = 0;
+    my $exited = MemcTest::wait_until(sub {
+        $bound++ if !refused($port) || !refused($rport);
+        return !$n->is_alive;
+    }, 10);
+    ok($exited, "$name: the server exits") or $n->kill9;
+    my $st = $n->exit_status;
+    ok(defined $st && $st != 0, "$name: with a failure status ("
+       . ($st // 'none') . ')');
+    is($bound, 0, "$name: nothing was listening on 127.0.0.1 meanwhile");
+    like($n->log_text, $want_log, "$name: says why") or diag($n->log_text);
 }
 
 # poll until both nodes report link_state linked; false (with a diag of
