@@ -31,6 +31,7 @@ static unsigned hashpower;      /* log2 of primary's bucket count */
 static bool expanding;          /* old != NULL */
 static uint64_t expand_bucket;  /* old buckets below this have moved */
 static uint64_t hash_items;     /* items in the table; atomic */
+static uint64_t reserved;       /* items announced (assoc_reserve) */
 
 static pthread_t expander_tid;
 static bool expander_running;
@@ -42,6 +43,7 @@ static pthread_mutex_t walk_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #define hashsize(p) ((uint64_t)1 << (p))
 #define hashmask(p) (hashsize(p) - 1)
+#define WALK_AHEAD 64           /* buckets prefetched ahead of a walk */
 
 int assoc_init(int power)
 {
@@ -190,12 +192,23 @@ void assoc_expand_now(void)
     expand();
 }
 
+void assoc_reserve(uint64_t items)
+{
+    pthread_mutex_lock(&maint_lock);
+    reserved = items;
+    pthread_cond_signal(&maint_cond);
+    pthread_mutex_unlock(&maint_lock);
+}
+
 static void *expander_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&maint_lock);
     while (!expander_stop) {
         uint64_t n = __atomic_load_n(&hash_items, __ATOMIC_RELAXED);
+        if (reserved > n) {
+            n = reserved;
+        }
         if (n > (hashsize(hashpower) * 3) / 2 && hashpower < HASHPOWER_MAX) {
             pthread_mutex_unlock(&maint_lock);
             if (expand() != 0) {
@@ -255,14 +268,26 @@ static uint64_t walk_range(uint64_t b, uint64_t end, assoc_walk_fn fn,
                            void *arg, bool *more)
 {
     bool go = true;
+    uint64_t size = hashsize(hashpower);
 
     for (; b < end && go; b++) {
         struct item *it;
+        /* Items sit at random places in memory, so a walk is bound by
+         * cache and TLB misses.  Start loading the chain heads a few
+         * buckets ahead; reading a head without its lock is only a hint
+         * (a stale pointer still points into slab memory). */
+        if (b + WALK_AHEAD < size) {
+            struct item *ahead = __atomic_load_n(&primary[b + WALK_AHEAD],
+                                                 __ATOMIC_RELAXED);
+            if (ahead != NULL) {
+                __builtin_prefetch(ahead);
+            }
+        }
         item_lock((uint32_t)b);
         it = primary[b];
         while (it != NULL && go) {
             struct item *next = it->h_next;
-            go = fn(it, hash(ITEM_key(it), it->nkey), arg);
+            go = fn(it, arg);
             it = next;
         }
         item_unlock((uint32_t)b);

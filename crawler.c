@@ -8,6 +8,7 @@
 #include "memcached.h"
 #include "crawler.h"
 #include "assoc.h"
+#include "hash.h"
 #include "items.h"
 #include "log.h"
 #include "settings.h"
@@ -66,7 +67,7 @@ bool crawler_class_list_ok(const char *list)
     return parse_classes(list, mask);
 }
 
-static bool reclaim_cb(struct item *it, uint32_t hv, void *arg)
+static bool reclaim_cb(struct item *it, void *arg)
 {
     const bool *mask = arg;
     unsigned id = it->slabs_clsid;
@@ -75,7 +76,7 @@ static bool reclaim_cb(struct item *it, uint32_t hv, void *arg)
     if (!mask[id]) {
         return true;
     }
-    reclaimed = item_reclaim_if_dead(it, hv);
+    reclaimed = item_reclaim_if_dead(it, hash(ITEM_key(it), it->nkey));
     items_count_crawl(id, reclaimed);
     return true;
 }
@@ -211,11 +212,10 @@ struct dump_arg {
     struct strbuf *sb;          /* output */
 };
 
-static bool dump_cb(struct item *it, uint32_t hv, void *arg)
+static bool dump_cb(struct item *it, void *arg)
 {
     struct dump_arg *d = arg;
 
-    (void)hv;
     if (!d->mask[it->slabs_clsid] || item_is_dead(it) ||
         (it->it_flags & ITEM_TOMBSTONE)) {
         return true;

@@ -958,7 +958,7 @@ static uint64_t mix64(uint64_t h)
     return h;
 }
 
-static bool digest_cb(struct item *it, uint32_t hv, void *arg)
+static bool digest_cb(struct item *it, void *arg)
 {
     struct digest_acc *d = arg;
     uint64_t h;
@@ -967,7 +967,6 @@ static bool digest_cb(struct item *it, uint32_t hv, void *arg)
         return true;
     }
     /* murmur3 whatever -o hash_algorithm says: both nodes must agree. */
-    (void)hv;
     h = mix64(((uint64_t)hash_murmur3(ITEM_key(it), it->nkey) << 32) |
               hash_murmur3(ITEM_data(it), it->nbytes - 2));
     h = mix64(h ^ it->version);

@@ -136,6 +136,9 @@ static void usage(void)
 "   - repl_sync:           1: a write is answered only once the peer has\n"
 "                          applied it, or after repl_sync_timeout\n"
 "   - repl_sync_timeout:   milliseconds a synchronous write waits (50)\n"
+"   - repl_idle_copy:      1 (default): a full copy runs at idle CPU\n"
+"                          priority, so clients on the machine come first;\n"
+"                          0: at normal priority\n"
 "   - repl_backlog_size:   megabytes of recent writes kept so that a peer\n"
 "                          returning within them only gets what it missed\n"
 "                          (default: 64; 0: always resync in full)\n"
@@ -336,6 +339,13 @@ static bool extended_option(char *opt)
             return false;
         }
         settings.repl_tls = n == 1;
+    } else if (strcmp(opt, "repl_idle_copy") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, 1, &n)) {
+            fprintf(stderr, "repl_idle_copy takes 0 or 1\n");
+            return false;
+        }
+        settings.repl_idle_copy = n == 1;
     } else if (strcmp(opt, "repl_tls_cert") == 0) {
         NEED_VAL();
         settings.repl_tls_cert = strdup(val);

@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,8 @@
 #define CATCHUP_CHUNK (256 * 1024)  /* backlog bytes copied per lock */
 #define REC_LINE_MAX 1024           /* longest record header */
 #define LAG_SAMPLES 256         /* send times kept for lag in ms */
+#define SEND_SLICE (256 * 1024)  /* most bytes per send(2) of the stream */
+#define COPY_STARVED_MS 500     /* cron this late: copy at normal priority */
 #define EVP_MAX_MD_SIZE_COMPAT 64   /* largest HMAC we print */
 
 /* A growable byte buffer. */
@@ -481,28 +484,43 @@ static ssize_t io_send(int fd, struct repl_tls *tls, const char *p, size_t n)
 
 /* Send what outq holds on the active link's socket, without blocking.
  * Caller holds out_lock (a worker, or the replication thread). */
-static void push_locked(bool by_thread)
+/* Send the stream, at most SEND_SLICE bytes: one send(2) of megabytes
+ * over loopback is milliseconds in the kernel, where (with the usual
+ * voluntary-preemption kernels) nothing preempts it, all under out_lock.
+ * Returns true when bytes are left for another call. */
+static bool push_locked(bool by_thread)
 {
+    size_t sent = 0;
+
     if (stream_fd < 0 || stream_blocked || stream_errno != 0) {
-        return;
+        return false;
     }
     if (stream_walking && !by_thread) {
-        return;                 /* the walking thread sends it shortly */
+        return false;           /* the walking thread sends it shortly */
     }
     if (stream_tls != NULL && !by_thread) {
         if (outq_off < outq.len) {
             wake_locked();
         }
-        return;
+        return false;
     }
     if (outq_off < outq.len) {
         lag_note_locked(ring_records);
     }
     while (outq_off < outq.len) {
-        ssize_t n = io_send(stream_fd, stream_tls, outq.data + outq_off,
-                            outq.len - outq_off);
+        size_t want = outq.len - outq_off;
+        ssize_t n;
+        if (sent >= SEND_SLICE) {
+            if (!by_thread) {
+                wake_locked();  /* the thread sends the rest */
+            }
+            return true;
+        }
+        n = io_send(stream_fd, stream_tls, outq.data + outq_off,
+                    want < SEND_SLICE ? want : SEND_SLICE);
         if (n > 0) {
             outq_off += (size_t)n;
+            sent += (size_t)n;
             stream_sent_total += (uint64_t)n;
             continue;
         }
@@ -517,12 +535,13 @@ static void push_locked(bool by_thread)
         if (!by_thread) {
             wake_locked();
         }
-        return;
+        return false;
     }
     outq.len = outq_off = 0;
     if (outq.cap > 4 * SYNC_HIGH_WATER) {
         rbuf_free(&outq);
     }
+    return false;
 }
 
 void repl_worker_push(void)
@@ -574,6 +593,39 @@ static void link_error(struct link *l, const char *why)
     pthread_mutex_unlock(&stats_lock);
 }
 
+/* --- scheduling class of the replication thread -------------------------------
+ * A full copy is bulk work: while this node sends one (walk) or receives
+ * one (between SYNC and SYNCED), the replication thread runs as
+ * SCHED_IDLE (-o repl_idle_copy=1, the default), so a client request on
+ * the machine preempts it at once instead of waiting for the end of its
+ * time slice.  Normal class again when the copy ends or the link closes.
+ * An idle-class thread still gets a sliver of a saturated CPU; if the
+ * cron runs that late (COPY_STARVED_MS), the rest of the copy goes at
+ * normal priority, so a busy machine cannot stall a copy or time out a
+ * link. */
+static bool copy_out, copy_in, copy_idle, copy_starved;
+static uint64_t copy_starved_count;     /* stats: copies moved to normal */
+
+static void copy_sched_update(void)
+{
+    bool want = settings.repl_idle_copy && (copy_out || copy_in) &&
+                !copy_starved;
+    struct sched_param sp = { .sched_priority = 0 };
+
+    if (!copy_out && !copy_in) {
+        copy_starved = false;
+    }
+    if (want == copy_idle) {
+        return;
+    }
+    if (sched_setscheduler(0, want ? SCHED_IDLE : SCHED_OTHER, &sp) != 0) {
+        log_warn("replication: cannot change the thread's scheduling "
+                 "class: %s", strerror(errno));
+        return;
+    }
+    __atomic_store_n(&copy_idle, want, __ATOMIC_RELAXED);
+}
+
 static void link_close(struct link *l, const char *why)
 {
     if (l->fd < 0) {
@@ -593,6 +645,8 @@ static void link_close(struct link *l, const char *why)
         stream_errno = 0;
         lag_head = lag_tail = 0;
         pthread_mutex_unlock(&out_lock);
+        copy_out = copy_in = false;
+        copy_sched_update();
     }
     event_free(l->ev);
     l->ev = NULL;
@@ -817,7 +871,12 @@ static bool link_flush(struct link *l, bool writable)
         if (writable) {
             stream_blocked = false;
         }
-        push_locked(true);
+        /* Drop the lock between slices so that writers are not held up
+         * behind a long transfer. */
+        while (push_locked(true)) {
+            pthread_mutex_unlock(&out_lock);
+            pthread_mutex_lock(&out_lock);
+        }
         blocked = stream_blocked;
         err = stream_errno;
         overflow = out_overflow;
@@ -1107,6 +1166,8 @@ static void start_sync(struct link *l)
     l->walk_items = 0;
     l->walk_bytes = 0;
     l->walk_start_us = now_us();
+    copy_out = true;
+    copy_sched_update();
     {
         /* A flush_all the peer may have missed while unlinked. */
         uint64_t cutoff;
@@ -1172,13 +1233,12 @@ static bool handle_resume(struct link *l, const char *line)
     return true;
 }
 
-static bool walk_cb(struct item *it, uint32_t hv, void *arg)
+static bool walk_cb(struct item *it, void *arg)
 {
     struct link *l = arg;
     char hdr[REC_LINE_MAX];
     size_t n;
 
-    (void)hv;
     if (item_is_dead(it)) {
         return true;
     }
@@ -1240,6 +1300,8 @@ static void walk_step(struct link *l)
             pthread_mutex_lock(&out_lock);
             stream_walking = false;
             pthread_mutex_unlock(&out_lock);
+            copy_out = false;
+            copy_sched_update();
             send_line(l, "SYNCED %llu\r\n",
                       (unsigned long long)l->walk_items);
             pthread_mutex_lock(&stats_lock);
@@ -1519,6 +1581,13 @@ static int apply_one(struct link *l)
             peer_off_applied = base;
             log_info("replication %s: receiving a full copy (%llu items)",
                      l->addr, (unsigned long long)items);
+            copy_in = true;
+            copy_sched_update();
+            /* Size the hash table for the copy, but never beyond what
+             * -m can hold (an item takes at least 64 bytes). */
+            assoc_reserve(assoc_count() +
+                          (items < settings.maxbytes / 64 ? items :
+                           settings.maxbytes / 64));
         } else if (field_is(&f[0], "PSYNC") && nf == 2) {
             uint64_t from;
             if (!field_u64(&f[1], &from) || peer_run_applied !=
@@ -1533,6 +1602,8 @@ static int apply_one(struct link *l)
                 link_set_state(l, REPL_LINKED);
             }
         } else if (field_is(&f[0], "SYNCED")) {
+            copy_in = false;
+            copy_sched_update();
             peer_run_applied = l->peer_run_id;
             l->peer_synced = true;
             signal_ready("first sync with the peer done");
@@ -1871,18 +1942,33 @@ static void ack_and_ping(struct link *l, uint64_t now)
 /* Every CRON_MS: timeouts, heartbeats, acks, redials, the start gate. */
 static void repl_cron(evutil_socket_t fd, short which, void *arg)
 {
+    static uint64_t last_cron_us;
     uint64_t now = now_us();
+    uint64_t gap_ms = last_cron_us != 0 ? (now - last_cron_us) / 1000 : 0;
+    bool late = gap_ms > COPY_STARVED_MS;
     int i;
 
     (void)fd;
     (void)which;
     (void)arg;
+    last_cron_us = now;
+    if (late && copy_idle) {
+        log_info("replication: the copy is starved of CPU (%llu ms between "
+                 "two timer ticks); it goes on at normal priority",
+                 (unsigned long long)gap_ms);
+        copy_starved = true;
+        __atomic_add_fetch(&copy_starved_count, 1, __ATOMIC_RELAXED);
+        copy_sched_update();
+    }
     for (i = 0; i < MAX_LINKS; i++) {
         struct link *l = &links[i];
         if (l->fd < 0) {
             continue;
         }
-        if (now - l->last_rx_us > (uint64_t)settings.repl_timeout * 1000000) {
+        /* After a late tick the peer's bytes may be sitting unread in
+         * the socket: judge the timeout on the next tick. */
+        if (!late &&
+            now - l->last_rx_us > (uint64_t)settings.repl_timeout * 1000000) {
             link_close(l, "timeout");
             continue;
         }
@@ -2227,6 +2313,11 @@ void repl_stats(struct strbuf *sb)
             l != NULL && l->walking ? 1 : 0);
     sb_stat(sb, "sync_items_sent", "%llu",
             (unsigned long long)(l != NULL ? l->walk_items : 0));
+    sb_stat(sb, "copy_priority", "%s",
+            __atomic_load_n(&copy_idle, __ATOMIC_RELAXED) ? "idle"
+                                                         : "normal");
+    sb_stat(sb, "copy_starved", "%llu", (unsigned long long)
+            __atomic_load_n(&copy_starved_count, __ATOMIC_RELAXED));
     sb_stat(sb, "links", "%llu", (unsigned long long)c.links);
     sb_stat(sb, "reconnects", "%llu", (unsigned long long)c.reconnects);
     sb_stat(sb, "duplicate_links", "%llu", (unsigned long long)c.dup_links);

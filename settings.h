@@ -88,6 +88,7 @@ struct settings {
     size_t repl_backlog_size;   /* -o repl_backlog_size: bytes, 0 = none */
     bool repl_sync;             /* -o repl_sync=1: reply after peer ack */
     int repl_sync_timeout;      /* -o repl_sync_timeout: milliseconds */
+    bool repl_idle_copy;        /* -o repl_idle_copy: full copy SCHED_IDLE */
     char prefix_delimiter;      /* -D: key prefix end for stats detail */
 };
 

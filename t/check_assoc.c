@@ -333,15 +333,16 @@ struct visits {
     unsigned count[NITEMS];     /* visits per item index */
     unsigned total;             /* fn calls */
     unsigned stop_after;        /* return false after this many; 0 = never */
-    bool bad_hv;                /* a call passed the wrong hash */
+    bool bad_hv;                /* a visited item was not findable */
     bool unlink;                /* delete each visited item */
 };
 
-static bool visit(struct item *it, uint32_t hv, void *arg)
+static bool visit(struct item *it, void *arg)
 {
     struct visits *v = arg;
+    uint32_t hv = hv_of(it);
 
-    if (hv != hv_of(it)) {
+    if (assoc_find(ITEM_key(it), it->nkey, hv) != it) {
         v->bad_hv = true;
     }
     v->count[it->flags]++;
@@ -465,6 +466,37 @@ START_TEST(test_walk_buckets_past_end_returns_zero)
 }
 END_TEST
 
+/* The table doubles in the middle of a sliced walk (as it may during a
+ * full copy): every item is still visited, some of them twice.  The walk
+ * has covered 1, 3, 8 or 15 of the 16 buckets when the table grows. */
+static const uint64_t grow_after[] = {1, 3, 8, 15};
+
+START_TEST(test_walk_buckets_across_expansion_misses_nothing)
+{
+    static struct visits v;
+    uint64_t stop_at = grow_after[_i];
+    uint64_t start = 0;
+    unsigned i;
+
+    insert_many(NITEMS);
+    memset(&v, 0, sizeof(v));
+    while (start < stop_at) {
+        start = assoc_walk_buckets(start, 1, visit, &v);
+        ck_assert_uint_ne(start, 0);
+    }
+    assoc_expand_now();
+    ck_assert_uint_eq(assoc_hashpower(), HASHPOWER + 1);
+    do {
+        start = assoc_walk_buckets(start, 3, visit, &v);
+    } while (start != 0);
+    ck_assert(!v.bad_hv);
+    for (i = 0; i < nitems; i++) {
+        ck_assert_uint_ge(v.count[i], 1);
+        ck_assert_uint_le(v.count[i], 2);
+    }
+}
+END_TEST
+
 static Suite *assoc_suite(void)
 {
     Suite *s = suite_create("assoc");
@@ -500,6 +532,9 @@ static Suite *assoc_suite(void)
     tcase_add_loop_test(buckets, test_walk_buckets_slices_cover_table, 0,
                         sizeof(slice_sizes) / sizeof(slice_sizes[0]));
     tcase_add_test(buckets, test_walk_buckets_past_end_returns_zero);
+    tcase_add_loop_test(buckets,
+                        test_walk_buckets_across_expansion_misses_nothing, 0,
+                        sizeof(grow_after) / sizeof(grow_after[0]));
     return s;
 }
 

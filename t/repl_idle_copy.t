@@ -1,0 +1,183 @@
+#!/usr/bin/perl
+# A full copy runs at idle CPU priority (doc/replication.txt, "Full
+# resync", -o repl_idle_copy).  The copy is held in the middle by stopping
+# the receiver, and the kernel's view of each thread is read from
+# /proc/PID/task/TID/stat (field 41, the scheduling policy):
+#  - default: while A sends a copy, exactly one of A's threads is
+#    SCHED_IDLE and "stats replication" says copy_priority idle; B's
+#    receiving thread is SCHED_IDLE too;
+#  - after the copy both nodes are back to normal (no SCHED_IDLE thread,
+#    copy_priority normal) and B holds every item;
+#  - with repl_idle_copy=0 no thread of A is ever SCHED_IDLE during a copy;
+#  - repl_idle_copy takes only 0 or 1.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(time);
+use MemcTest;
+use MemcPair;
+
+require_pair_build();
+plan skip_all => 'needs /proc/PID/task' unless -d "/proc/$$/task";
+
+use constant SCHED_IDLE => 5;
+my $N = 40_000;                 # x 1 KB: far more than the socket buffers
+my $V = 'v' x 1000;
+
+# policy of each thread of $pid: { tid => policy }
+sub policies {
+    my ($pid) = @_;
+    my %p;
+    opendir(my $d, "/proc/$pid/task") or return \%p;
+    for my $tid (grep { /^\d+$/ } readdir $d) {
+        my $st = MemcTest::slurp("/proc/$pid/task/$tid/stat");
+        $st =~ s/^.*\)\s+//s or next;       # past "pid (comm)"
+        my @f = split /\s+/, $st;
+        $p{$tid} = $f[41 - 3];              # field 41, counting from 1
+    }
+    closedir $d;
+    return \%p;
+}
+
+sub idle_threads {
+    my ($pid) = @_;
+    my $p = policies($pid);
+    return scalar grep { $_ == SCHED_IDLE } values %$p;
+}
+
+sub preload {
+    my ($n) = @_;
+    my $s = $n->new_sock;
+    my $buf = '';
+    for my $i (1 .. $N) {
+        $buf .= "set k$i 0 0 " . length($V) . " noreply\r\n$V\r\n";
+        if (length $buf > 262144) {
+            $n->send($buf, $s);
+            $buf = '';
+        }
+    }
+    $n->send($buf, $s);
+    like($n->cmd('version', $s), qr/^VERSION /, "$N sets sent to A");
+}
+
+# Restart B empty and stop it once A is in the middle of sending the copy
+# (and, when $b_idle, once B's receiving thread shows as SCHED_IDLE).
+sub hold_copy {
+    my ($A, $B, $b_idle) = @_;
+    $B->kill9;
+    $B->restart(nowait => 1);
+    my $held = wait_until(sub {
+        return -1 unless $B->is_alive;
+        my $r = $A->repl_stats or return 0;
+        return 0 unless ($r->{sync_in_progress} // 0) == 1;
+        return 0 if $b_idle && idle_threads($B->pid) != 1;
+        $B->sigstop;
+        return 1;
+    }, 20);
+    ok($held && $held > 0, 'B stopped while A sends it a full copy')
+        or diag($B->log_tail(10));
+    return $held && $held > 0;
+}
+
+{
+    my ($A, $B) = start_pair(linked => 1, args => ['-m', '256'],
+                             repl_timeout => 30);
+    preload($A);
+    my $r0 = $A->repl_stats;
+    is($r0 && $r0->{copy_priority}, 'normal',
+       'linked and idle: copy_priority normal');
+    is(idle_threads($A->pid), 0, 'linked and idle: no SCHED_IDLE thread');
+
+    if (hold_copy($A, $B, 1)) {
+        my $r = $A->repl_stats;
+        is($r && $r->{sync_in_progress}, 1, 'A is still sending the copy');
+        is($r && $r->{copy_priority}, 'idle', 'A: copy_priority idle');
+        is(idle_threads($A->pid), 1,
+           "A: one thread is SCHED_IDLE while it sends");
+        is(idle_threads($B->pid), 1,
+           "B: one thread is SCHED_IDLE while it receives");
+        $B->sigcont;
+    }
+    ok(wait_linked($A, $B, 30), 'the copy completes');
+    ok(wait_until(sub {
+        my $r = $A->repl_stats;
+        return $r && $r->{copy_priority} eq 'normal'
+            && idle_threads($A->pid) == 0 && idle_threads($B->pid) == 0;
+    }, 10), 'both nodes back to normal priority after the copy');
+    my ($ca, $cb) = map { $_->stats_fresh->{curr_items} } $A, $B;
+    is($cb, $ca, "B holds A's $ca items");
+    cmp_ok($ca, '>=', $N, "A holds at least the $N preloaded items");
+    is($A->repl_stats->{copy_starved}, 0,
+       'A never had to leave idle priority');
+    like($A->log_text, qr/full copy sent, \d+ items/, 'A logged the copy');
+}
+
+{
+    my ($A, $B) = start_pair(linked => 1, args => ['-m', '256'],
+                             repl_timeout => 30, o => ['repl_idle_copy=0']);
+    preload($A);
+    if (hold_copy($A, $B, 0)) {
+        my $r = $A->repl_stats;
+        is($r && $r->{copy_priority}, 'normal',
+           'repl_idle_copy=0: copy_priority normal during the copy');
+        is(idle_threads($A->pid), 0,
+           'repl_idle_copy=0: no SCHED_IDLE thread on A during the copy');
+        $B->sigcont;
+    }
+    ok(wait_linked($A, $B, 30), 'repl_idle_copy=0: the copy completes');
+    is($B->stats_fresh->{curr_items}, $A->stats_fresh->{curr_items},
+       'repl_idle_copy=0: B holds all of A');
+}
+
+# A saturated CPU: both nodes and two busy loops share CPU 0.  An idle
+# class thread gets a sliver of it, so the copy falls back to normal
+# priority (copy_starved) and completes instead of stalling.
+SKIP: {
+    my $cpus = () = (MemcTest::slurp('/proc/cpuinfo') =~ /^processor\s/mg);
+    skip 'taskset not found', 5 unless grep { -x "$_/taskset" }
+        split /:/, $ENV{PATH};
+    my ($A, $B) = start_pair(linked => 1, args => ['-m', '256'],
+                             repl_timeout => 30);
+    preload($A);
+    my @hogs;
+    for (1 .. 2) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            exec('taskset', '-c', '0', $^X, '-e', '1 while 1') or exit 1;
+        }
+        MemcTest::adopt_pid($pid);
+        push @hogs, $pid;
+    }
+    my $pin = sub {
+        system("taskset -a -p -c 0 $_[0] >/dev/null") == 0;
+    };
+    ok($pin->($A->pid), 'A pinned to CPU 0 with two busy loops');
+    $B->kill9;
+    $B->restart(nowait => 1);
+    $pin->($B->pid);
+    my $t0 = time;
+    my $done = wait_linked($A, $B, 60);
+    ok($done, sprintf 'the copy completes on a saturated CPU (%.1f s)',
+       time - $t0) or diag($A->log_tail(5), "
+", $B->log_tail(5));
+    kill 'KILL', @hogs;
+    for (@hogs) { waitpid($_, 0); MemcTest::disown_pid($_); }
+    my $starved = ($A->repl_stats->{copy_starved} // 0)
+                + ($B->repl_stats->{copy_starved} // 0);
+    cmp_ok($starved, '>=', 1, 'the copy left idle priority (copy_starved '
+           . "$starved)");
+    like($A->log_text . $B->log_text, qr/starved of CPU/,
+         'and said so in the log');
+    is($B->stats_fresh->{curr_items}, $A->stats_fresh->{curr_items},
+       'B holds all of A');
+}
+
+must_refuse('repl_idle_copy=2', ['repl_idle_copy=2'],
+            qr/repl_idle_copy takes 0 or 1/);
+must_refuse('repl_idle_copy=yes', ['repl_idle_copy=yes'],
+            qr/repl_idle_copy takes 0 or 1/);
+
+done_testing();
