@@ -724,6 +724,19 @@ static int drop_privileges(void)
                 settings.username);
         return -1;
     }
+    {
+        /* Let the process return a thread from SCHED_IDLE to nice 0
+         * (a full copy runs idle; doc/replication.txt).  It allows no
+         * priority above the default. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NICE, &rl) == 0 && rl.rlim_cur < 20) {
+            rl.rlim_cur = 20;
+            if (rl.rlim_max < 20) {
+                rl.rlim_max = 20;
+            }
+            (void)setrlimit(RLIMIT_NICE, &rl);
+        }
+    }
     if (setgroups(0, NULL) != 0 && pw->pw_uid != 0) {
         fprintf(stderr, "failed to drop supplementary groups\n");
         return -1;
@@ -792,6 +805,9 @@ static void clock_cb(evutil_socket_t fd, short which, void *arg)
     (void)arg;
     util_clock_tick();
     items_automove_tick();
+    if (repl_enabled()) {
+        repl_watchdog();
+    }
 }
 
 static void signal_cb(evutil_socket_t sig, short which, void *arg)

@@ -599,23 +599,64 @@ static void link_error(struct link *l, const char *why)
  * SCHED_IDLE (-o repl_idle_copy=1, the default), so a client request on
  * the machine preempts it at once instead of waiting for the end of its
  * time slice.  Normal class again when the copy ends or the link closes.
- * An idle-class thread still gets a sliver of a saturated CPU; if the
- * cron runs that late (COPY_STARVED_MS), the rest of the copy goes at
- * normal priority, so a busy machine cannot stall a copy or time out a
- * link. */
+ * An idle-class thread gets only a sliver of a saturated CPU, and may
+ * not even get to notice that.  So the main thread watches it (once a
+ * second, repl_watchdog): when the replication timer has not run for
+ * COPY_STARVED_MS, it moves the thread back to the normal class for the
+ * rest of the copy; a busy machine slows a copy down but cannot stall it
+ * or time the link out.  copy_idle and copy_starved are shared with the
+ * main thread: atomics. */
 static bool copy_out, copy_in, copy_idle, copy_starved;
 static uint64_t copy_starved_count;     /* stats: copies moved to normal */
+static pid_t repl_tid;                  /* the replication thread */
+static uint64_t cron_last_us;           /* its timer's last run; atomic */
+
+static void *sched_probe_main(void *arg)
+{
+    bool *ok = arg;
+    struct sched_param sp = { .sched_priority = 0 };
+
+    *ok = sched_setscheduler(0, SCHED_IDLE, &sp) == 0 &&
+          sched_setscheduler(0, SCHED_OTHER, &sp) == 0;
+    return NULL;
+}
+
+/* Any thread may enter SCHED_IDLE, but only CAP_SYS_NICE or an
+ * RLIMIT_NICE of 20 lets it leave (memcached.c raises the limit before
+ * dropping root).  A throwaway thread tries both ways once. */
+static bool idle_copy_possible(void)
+{
+    static int known = -1;      /* replication thread only */
+    bool ok = false;
+    pthread_t t;
+
+    if (known >= 0) {
+        return known == 1;
+    }
+    if (pthread_create(&t, NULL, sched_probe_main, &ok) == 0) {
+        pthread_join(t, NULL);
+    }
+    known = ok ? 1 : 0;
+    if (!ok) {
+        log_warn("replication: a thread cannot return from idle CPU "
+                 "priority here (needs CAP_SYS_NICE or RLIMIT_NICE 20); "
+                 "full copies run at normal priority");
+    }
+    return ok;
+}
 
 static void copy_sched_update(void)
 {
-    bool want = settings.repl_idle_copy && (copy_out || copy_in) &&
-                !copy_starved;
+    bool want;
     struct sched_param sp = { .sched_priority = 0 };
 
     if (!copy_out && !copy_in) {
-        copy_starved = false;
+        __atomic_store_n(&copy_starved, false, __ATOMIC_RELAXED);
     }
-    if (want == copy_idle) {
+    want = settings.repl_idle_copy && (copy_out || copy_in) &&
+           !__atomic_load_n(&copy_starved, __ATOMIC_RELAXED);
+    if (want == __atomic_load_n(&copy_idle, __ATOMIC_RELAXED) ||
+        (want && !idle_copy_possible())) {
         return;
     }
     if (sched_setscheduler(0, want ? SCHED_IDLE : SCHED_OTHER, &sp) != 0) {
@@ -1940,6 +1981,30 @@ static void ack_and_ping(struct link *l, uint64_t now)
 }
 
 /* Every CRON_MS: timeouts, heartbeats, acks, redials, the start gate. */
+void repl_watchdog(void)
+{
+    struct sched_param sp = { .sched_priority = 0 };
+    uint64_t last = __atomic_load_n(&cron_last_us, __ATOMIC_RELAXED);
+    uint64_t now = now_us();
+
+    if (!__atomic_load_n(&copy_idle, __ATOMIC_RELAXED) || last == 0 ||
+        now - last < (uint64_t)COPY_STARVED_MS * 1000) {
+        return;
+    }
+    __atomic_store_n(&copy_starved, true, __ATOMIC_RELAXED);
+    if (sched_setscheduler(__atomic_load_n(&repl_tid, __ATOMIC_RELAXED),
+                           SCHED_OTHER, &sp) != 0) {
+        log_warn("replication: cannot change the thread's scheduling "
+                 "class: %s", strerror(errno));
+        return;
+    }
+    __atomic_store_n(&copy_idle, false, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&copy_starved_count, 1, __ATOMIC_RELAXED);
+    log_info("replication: the copy is starved of CPU (timer %llu ms "
+             "late); it goes on at normal priority",
+             (unsigned long long)((now - last) / 1000));
+}
+
 static void repl_cron(evutil_socket_t fd, short which, void *arg)
 {
     static uint64_t last_cron_us;
@@ -1952,14 +2017,7 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     (void)which;
     (void)arg;
     last_cron_us = now;
-    if (late && copy_idle) {
-        log_info("replication: the copy is starved of CPU (%llu ms between "
-                 "two timer ticks); it goes on at normal priority",
-                 (unsigned long long)gap_ms);
-        copy_starved = true;
-        __atomic_add_fetch(&copy_starved_count, 1, __ATOMIC_RELAXED);
-        copy_sched_update();
-    }
+    __atomic_store_n(&cron_last_us, now, __ATOMIC_RELAXED);
     for (i = 0; i < MAX_LINKS; i++) {
         struct link *l = &links[i];
         if (l->fd < 0) {
@@ -1998,6 +2056,7 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
 static void *repl_main(void *arg)
 {
     (void)arg;
+    __atomic_store_n(&repl_tid, gettid(), __ATOMIC_RELAXED);
     event_base_dispatch(rbase);
     return NULL;
 }

@@ -48,5 +48,8 @@ void repl_count_sync(bool timed_out, bool unlinked);
 
 /* "stats replication" lines. */
 void repl_stats(struct strbuf *sb);
+/* Called once a second from the main thread: moves a full copy that the
+ * CPU starves back to normal priority (doc/replication.txt). */
+void repl_watchdog(void);
 
 #endif
