@@ -26,20 +26,9 @@ my ($A, $B) = start_pair(linked => 1, args => ['-m', '128']);
 
 # 20,000 items so that B's copy takes a moment
 my $N = 20_000;
-{
-    my $s = $A->new_sock;
-    my $buf = '';
-    for my $i (1 .. $N) {
-        my $v = "value-$i-" . ('x' x ($i % 50));
-        $buf .= "set g$i 0 0 " . length($v) . " noreply\r\n$v\r\n";
-        if (length $buf > 65536) {
-            $A->send($buf, $s);
-            $buf = '';
-        }
-    }
-    $A->send($buf, $s);
-    like($A->cmd('version', $s), qr/^VERSION /, "$N items preloaded on A");
-}
+like(preload_noreply($A, $N,
+                     sub { ("g$_[0]", "value-$_[0]-" . ('x' x ($_[0] % 50))) }),
+     qr/^VERSION /, "$N items preloaded on A");
 $A->mem_set('gate_key', 'the right value', 3);
 ok(wait_until(sub { my $h = $B->stats_fresh; $h && ($h->{curr_items} // 0)
                     >= $N + 1 }, 20), 'B has them all');

@@ -50,17 +50,8 @@ sub idle_threads {
 
 sub preload {
     my ($n) = @_;
-    my $s = $n->new_sock;
-    my $buf = '';
-    for my $i (1 .. $N) {
-        $buf .= "set k$i 0 0 " . length($V) . " noreply\r\n$V\r\n";
-        if (length $buf > 262144) {
-            $n->send($buf, $s);
-            $buf = '';
-        }
-    }
-    $n->send($buf, $s);
-    like($n->cmd('version', $s), qr/^VERSION /, "$N sets sent to A");
+    like(preload_noreply($n, $N, sub { ("k$_[0]", $V) }), qr/^VERSION /,
+         "$N sets sent to A");
 }
 
 # Restart B empty and stop it once A is in the middle of sending the copy

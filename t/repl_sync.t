@@ -33,19 +33,8 @@ sub val {
 $B->kill9;
 {
     my $t0 = time;
-    my $s = $A->new_sock;
-    my $buf = '';
-    for my $i (1 .. $N) {
-        my $v = val($i);
-        $buf .= "set s$i " . ($i % 65536) . ' 0 ' . length($v)
-              . " noreply\r\n$v\r\n";
-        if (length $buf > 262144) {
-            $A->send($buf, $s);
-            $buf = '';
-        }
-    }
-    $A->send($buf, $s);
-    like($A->cmd('version', $s), qr/^VERSION /, "$N sets sent to A");
+    like(preload_noreply($A, $N, sub { ("s$_[0]", val($_[0]), $_[0] % 65536) }),
+         qr/^VERSION /, "$N sets sent to A");
     my $h = $A->stats_fresh;
     is($h && $h->{curr_items}, $N, "A holds $N items");
     is($h && $h->{evictions}, 0, 'no evictions on A');

@@ -26,7 +26,7 @@ use TcpRelay;
 
 our @EXPORT = qw(require_pair_build start_pair wait_linked wait_value
                  wait_same wait_stat free_ports refused esc stat_of has_all
-                 missing secret_file never_link must_refuse);
+                 missing secret_file never_link must_refuse preload_noreply);
 
 # plan skip_all unless MEMCACHED_BIN is a build with pair replication
 sub require_pair_build {
@@ -136,6 +136,26 @@ sub _start_pair_once {
         wait_linked($a, $b, $t) or croak 'pair did not link';
     }
     return ($a, $b);
+}
+
+# store $n items on $node with pipelined "set ... noreply" (much faster
+# than a round trip each), then wait for "version"; $item->($i) returns
+# (key, value, flags) for i = 1..$n.  Returns the version reply.
+sub preload_noreply {
+    my ($node, $n, $item) = @_;
+    my $s = $node->new_sock;
+    my $buf = '';
+    for my $i (1 .. $n) {
+        my ($k, $v, $f) = $item->($i);
+        $buf .= "set $k " . ($f // 0) . ' 0 ' . length($v)
+              . " noreply\r\n$v\r\n";
+        if (length $buf > 262144) {
+            $node->send($buf, $s);
+            $buf = '';
+        }
+    }
+    $node->send($buf, $s);
+    return $node->cmd('version', $s);
 }
 
 # one "stats replication" field of $node; undef if it does not answer
