@@ -1528,7 +1528,10 @@ static int apply_one(struct link *l)
         if (f[0].len != 1 || nf != 6 || !field_u64(&f[2], &flags) ||
             !field_u64(&f[3], &exptime) || !field_u64(&f[4], &version) ||
             !field_u64(&f[5], &vlen) || flags > UINT32_MAX ||
-            exptime > UINT32_MAX) {
+            exptime > UINT32_MAX ||
+            vlen > (uint64_t)settings.item_size_max) {
+            /* No item can be that large (-I): a broken peer, which must
+             * not make us wait for, or buffer, gigabytes. */
             return -1;
         }
         if (avail < linelen + vlen + 2) {
