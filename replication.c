@@ -91,6 +91,7 @@ struct link {
     uint64_t tx_offset;         /* stream bytes handed to the socket */
     uint64_t peer_acked;        /* tx_offset the peer acknowledged */
     bool walking;               /* full copy being sent */
+    bool copy_in;               /* full copy being received */
     uint64_t walk_next;         /* next bucket to walk (0 = start) */
     bool walk_started;          /* walk has begun */
     uint64_t walk_items;        /* items sent by the walk */
@@ -482,12 +483,12 @@ static ssize_t io_send(int fd, struct repl_tls *tls, const char *p, size_t n)
     return send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-/* Send what outq holds on the active link's socket, without blocking.
- * Caller holds out_lock (a worker, or the replication thread). */
-/* Send the stream, at most SEND_SLICE bytes: one send(2) of megabytes
- * over loopback is milliseconds in the kernel, where (with the usual
- * voluntary-preemption kernels) nothing preempts it, all under out_lock.
- * Returns true when bytes are left for another call. */
+/* Send what outq holds on the active link's socket, without blocking,
+ * and at most SEND_SLICE bytes: one send(2) of megabytes over loopback is
+ * milliseconds in the kernel, where (with the usual voluntary-preemption
+ * kernels) nothing preempts it, all under out_lock.  Caller holds
+ * out_lock (a worker, or the replication thread).  Returns true when
+ * bytes are left for another call. */
 static bool push_locked(bool by_thread)
 {
     size_t sent = 0;
@@ -606,7 +607,7 @@ static void link_error(struct link *l, const char *why)
  * rest of the copy; a busy machine slows a copy down but cannot stall it
  * or time the link out.  copy_idle and copy_starved are shared with the
  * main thread: atomics. */
-static bool copy_out, copy_in, copy_idle, copy_starved;
+static bool copy_idle, copy_starved;
 static uint64_t copy_starved_count;     /* stats: copies moved to normal */
 static pid_t repl_tid;                  /* the replication thread */
 static uint64_t cron_last_us;           /* its timer's last run; atomic */
@@ -645,15 +646,23 @@ static bool idle_copy_possible(void)
     return ok;
 }
 
+/* Call after a link starts or ends sending or receiving a copy, or
+ * closes: the class follows whether any open link is copying. */
 static void copy_sched_update(void)
 {
-    bool want;
+    bool copying = false, want;
     struct sched_param sp = { .sched_priority = 0 };
+    int i;
 
-    if (!copy_out && !copy_in) {
+    for (i = 0; i < MAX_LINKS; i++) {
+        if (links[i].fd >= 0 && (links[i].walking || links[i].copy_in)) {
+            copying = true;
+        }
+    }
+    if (!copying) {
         __atomic_store_n(&copy_starved, false, __ATOMIC_RELAXED);
     }
-    want = settings.repl_idle_copy && (copy_out || copy_in) &&
+    want = settings.repl_idle_copy && copying &&
            !__atomic_load_n(&copy_starved, __ATOMIC_RELAXED);
     if (want == __atomic_load_n(&copy_idle, __ATOMIC_RELAXED) ||
         (want && !idle_copy_possible())) {
@@ -686,8 +695,6 @@ static void link_close(struct link *l, const char *why)
         stream_errno = 0;
         lag_head = lag_tail = 0;
         pthread_mutex_unlock(&out_lock);
-        copy_out = copy_in = false;
-        copy_sched_update();
     }
     event_free(l->ev);
     l->ev = NULL;
@@ -697,6 +704,7 @@ static void link_close(struct link *l, const char *why)
     l->fd = -1;
     rbuf_free(&l->in);
     rbuf_free(&l->tx);
+    copy_sched_update();        /* fd is -1: this link copies no more */
     if (l == active) {
         active = NULL;
         set_shown(REPL_CONNECTING, NULL);
@@ -1207,7 +1215,6 @@ static void start_sync(struct link *l)
     l->walk_items = 0;
     l->walk_bytes = 0;
     l->walk_start_us = now_us();
-    copy_out = true;
     copy_sched_update();
     {
         /* A flush_all the peer may have missed while unlinked. */
@@ -1341,7 +1348,6 @@ static void walk_step(struct link *l)
             pthread_mutex_lock(&out_lock);
             stream_walking = false;
             pthread_mutex_unlock(&out_lock);
-            copy_out = false;
             copy_sched_update();
             send_line(l, "SYNCED %llu\r\n",
                       (unsigned long long)l->walk_items);
@@ -1625,7 +1631,7 @@ static int apply_one(struct link *l)
             peer_off_applied = base;
             log_info("replication %s: receiving a full copy (%llu items)",
                      l->addr, (unsigned long long)items);
-            copy_in = true;
+            l->copy_in = true;
             copy_sched_update();
             /* Size the hash table for the copy, but never beyond what
              * -m can hold (an item takes at least 64 bytes). */
@@ -1646,7 +1652,7 @@ static int apply_one(struct link *l)
                 link_set_state(l, REPL_LINKED);
             }
         } else if (field_is(&f[0], "SYNCED")) {
-            copy_in = false;
+            l->copy_in = false;
             copy_sched_update();
             peer_run_applied = l->peer_run_id;
             l->peer_synced = true;
