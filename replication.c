@@ -1673,6 +1673,18 @@ static int apply_one(struct link *l)
     return 1;
 }
 
+/* Tell the peer what we applied: bytes and records on this link, and
+ * its stream offset and record count. */
+static void send_ack(struct link *l)
+{
+    send_line(l, "ACK %llu %llu %llu %llu\r\n",
+              (unsigned long long)l->rx_offset,
+              (unsigned long long)l->rx_items,
+              (unsigned long long)peer_off_applied,
+              (unsigned long long)peer_rec_applied);
+    l->acked_rx = l->rx_items;
+}
+
 static void link_read(struct link *l)
 {
     for (;;) {
@@ -1736,12 +1748,7 @@ static void link_read(struct link *l)
     }
     if (settings.repl_sync && l->rx_items != l->acked_rx) {
         /* Synchronous writes wait for this: acknowledge at once. */
-        send_line(l, "ACK %llu %llu %llu %llu\r\n",
-                  (unsigned long long)l->rx_offset,
-                  (unsigned long long)l->rx_items,
-                  (unsigned long long)peer_off_applied,
-                  (unsigned long long)peer_rec_applied);
-        l->acked_rx = l->rx_items;
+        send_ack(l);
     }
     /* Compact what was consumed. */
     if (l->in_off > 0) {
@@ -1976,12 +1983,7 @@ static void ack_and_ping(struct link *l, uint64_t now)
     /* Acknowledge records, not bytes: ACK and PING lines must not be
      * acknowledged, or two nodes would answer each other forever. */
     if (l->state >= REPL_SYNCING && l->rx_items != l->acked_rx) {
-        send_line(l, "ACK %llu %llu %llu %llu\r\n",
-                  (unsigned long long)l->rx_offset,
-                  (unsigned long long)l->rx_items,
-                  (unsigned long long)peer_off_applied,
-                  (unsigned long long)peer_rec_applied);
-        l->acked_rx = l->rx_items;
+        send_ack(l);
     }
     if (now - l->last_ping_us >= 1000000 && l->state >= REPL_SYNCING) {
         send_line(l, "PING %llu\r\n", (unsigned long long)util_now_ms());
