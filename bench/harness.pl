@@ -13,6 +13,8 @@ use Getopt::Long;
 use IO::Socket::INET;
 use POSIX qw(:sys_wait_h strftime);
 use Time::HiRes qw(time sleep);
+use lib dirname(abs_path($0));
+use BenchProc;
 
 my $BENCH = dirname(abs_path($0));
 my $OUT = "$BENCH/out";
@@ -48,7 +50,6 @@ my %METRICS = (
     ],
 );
 
-my %LIVE;                   # pid => what, for cleanup at exit
 my @NOTES;                  # warnings printed under the table
 my %RESULTS;                # load => metric => target => [values]
 my %RATIOS;                 # load => metric => [per-round ratios]
@@ -288,15 +289,6 @@ sub check_run {
 # start is kept in %LIVE so that an error or ^C never leaves one behind.
 # ---------------------------------------------------------------------
 
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, Proto => 'tcp')
-        or die "cannot bind a free port: $!\n";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
 sub start_target {
     my ($target, $tag, $valgrind) = @_;
     my @ports = map { free_port() } @{$target->{servers}};
@@ -330,11 +322,11 @@ sub start_target {
                                      + $VALGRIND_FD_RESERVE : undef;
             unlink glob("$p->{cgout}*") if $p->{cgout};
             $p->{pid} = spawn([@{$p->{cmd}}, @{$p->{argv}}], $p->{log},
-                              $nofile);
+                              nofile => $nofile);
         }
         for my $p (@procs) {
-            wait_ready($p, $valgrind ? 60 : 20)
-                or die "$p->{name} exited at start-up:\n" . tail($p->{log});
+            answers_within($p, $valgrind ? 60 : 20, $LOADGEN)
+                or die "$p->{name} exited at start-up:\n" . tail_log($p->{log});
         }
     }
     return \@procs;
@@ -360,15 +352,15 @@ sub start_server {
     for my $nofile (@limits) {
         unlink glob("$p->{cgout}*") if $p->{cgout};
         $p->{pid} = spawn([@{$p->{cmd}}, @{$p->{argv}}], $p->{log},
-                          $nofile);
-        if (wait_ready($p, $valgrind ? 60 : 10)) {
+                          nofile => $nofile);
+        if (answers_within($p, $valgrind ? 60 : 10, $LOADGEN)) {
             $VALGRIND_NOFILE{$bin} = $nofile if $valgrind;
             return;
         }
         progress("$p->{name} exited at start-up with fd limit "
                  . ($nofile // 'inherited'));
     }
-    die "$p->{name} exited at start-up:\n" . tail($p->{log});
+    die "$p->{name} exited at start-up:\n" . tail_log($p->{log});
 }
 
 sub expand {
@@ -393,82 +385,11 @@ sub max_conns {
 # Start a process with output to $log; with $nofile, under that fd
 # limit (valgrind lowers the hard limit and then refuses the server's
 # setrlimit unless it asks for exactly that limit).
-sub spawn {
-    my ($cmd, $log, $nofile) = @_;
-    my $pid = fork();
-
-    die "fork: $!\n" unless defined $pid;
-    if ($pid == 0) {
-        open(STDIN, "<", "/dev/null");
-        if (!open(STDOUT, ">", $log) || !open(STDERR, ">&", \*STDOUT)) {
-            print STDERR "$log: $!\n";
-            POSIX::_exit(127);
-        }
-        my @argv = $nofile
-            ? ('bash', '-c', 'ulimit -n "$0" && exec "$@"', $nofile, @$cmd)
-            : @$cmd;
-        exec { $argv[0] } @argv or do {
-            print STDERR "exec $cmd->[0]: $!\n";
-            POSIX::_exit(127);
-        };
-    }
-    $LIVE{$pid} = "@$cmd";
-    return $pid;
-}
-
-sub wait_ready {
-    my ($p, $limit) = @_;
-    my $deadline = time + $limit;
-
-    while (time < $deadline) {
-        if (waitpid($p->{pid}, WNOHANG) == $p->{pid}) {
-            delete $LIVE{$p->{pid}};
-            return 0;
-        }
-        return 1 if system("'$LOADGEN' -p $p->{port} -W 0.5 2>/dev/null") == 0;
-    }
-    die "$p->{name} did not answer within ${limit}s:\n" . tail($p->{log});
-}
-
-sub tail {
-    my ($file) = @_;
-    open(my $fh, '<', $file) or return "(no log)\n";
-    my @lines = <$fh>;
-    return join('', @lines[($#lines > 9 ? $#lines - 9 : 0) .. $#lines]);
-}
-
-sub stop_pid {
-    my ($pid, $sig, $limit) = @_;
-    my $deadline = time + $limit;
-
-    return unless $LIVE{$pid};
-    kill $sig, $pid;
-    while (time < $deadline) {
-        if (waitpid($pid, WNOHANG) != 0) {
-            delete $LIVE{$pid};
-            return;
-        }
-        sleep 0.05;
-    }
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
-    delete $LIVE{$pid};
-}
-
 sub stop_target {
     my ($procs) = @_;
     stop_pid($_->{pid}, 'TERM', 30) for @$procs;
 }
 
-sub cleanup {
-    for my $pid (keys %LIVE) {
-        kill 'KILL', $pid;
-        waitpid($pid, 0);
-    }
-    %LIVE = ();
-}
-
-END { cleanup() }
 
 # ---------------------------------------------------------------------
 # Measurements.
@@ -585,7 +506,7 @@ sub strace_run {
     my $deadline = time + 10;
 
     while (attached_count("$out.log") < @$procs) {
-        die "$tag: strace did not attach:\n" . tail("$out.log")
+        die "$tag: strace did not attach:\n" . tail_log("$out.log")
             if time > $deadline || waitpid($pid, WNOHANG) == $pid;
         sleep 0.05;
     }
@@ -639,25 +560,6 @@ sub dump_ir {
 # of the per-round ratios (rounds are paired), so it need not equal the
 # quotient of the two medians.
 # ---------------------------------------------------------------------
-
-sub median {
-    my @v = sort { $a <=> $b } grep { defined } @_;
-    return undef unless @v;
-    return $v[$#v / 2] if @v % 2;
-    return ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
-}
-
-sub fmt {
-    my ($f, $v) = @_;
-    return defined $v ? sprintf($f, $v) : 'n/a';
-}
-
-sub version_of {
-    my ($bin) = @_;
-    my $v = `timeout 2 '$bin' -V 2>/dev/null`;
-    chomp $v;
-    return $v || '?';
-}
 
 sub report {
     my ($loads, $targets, $mode, $mode_name, $secs) = @_;

@@ -19,6 +19,8 @@ use List::Util qw(sum0);
 use POSIX qw(:sys_wait_h strftime);
 use Socket qw(AF_UNIX SOCK_STREAM PF_UNSPEC);
 use Time::HiRes qw(time sleep clock_gettime CLOCK_MONOTONIC);
+use lib dirname(abs_path($0));
+use BenchProc;
 
 my $BENCH = dirname(abs_path($0));
 my $OUT = "$BENCH/out";
@@ -68,7 +70,6 @@ my @COST = qw(ref async sync);          # sync-cost: the targets
 my %COST_NAME = (ref => 'memcached', async => 'async pair',
                  sync => 'sync pair');
 
-my %LIVE;               # pid => name, killed at exit
 my @NOTES;              # printed under the table
 my %R;                  # figure => target => [per-run values]
 my @RUNS;               # "section\trun\ttarget\tfigure\tvalue"
@@ -172,77 +173,12 @@ sub put {
 # Servers.  Every pid started is kept in %LIVE and killed at exit.
 # ---------------------------------------------------------------------
 
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, Proto => 'tcp')
-        or die "cannot bind a free port: $!\n";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
-sub spawn {
-    my ($cmd, $log, $name) = @_;
-    my $pid = fork();
-
-    die "fork: $!\n" unless defined $pid;
-    if ($pid == 0) {
-        open(STDIN, '<', '/dev/null');
-        open(STDOUT, '>', $log) or POSIX::_exit(127);
-        open(STDERR, '>&', \*STDOUT) or POSIX::_exit(127);
-        exec { $cmd->[0] } @$cmd or POSIX::_exit(127);
-    }
-    $LIVE{$pid} = $name;
-    return $pid;
-}
-
-sub stop_pid {
-    my ($pid, $sig) = @_;
-    return unless $pid && $LIVE{$pid};
-    kill $sig // 'TERM', $pid;
-    my $deadline = time + 20;
-    while (time < $deadline) {
-        if (waitpid($pid, WNOHANG) != 0) {
-            delete $LIVE{$pid};
-            return;
-        }
-        sleep 0.02;
-    }
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
-    delete $LIVE{$pid};
-}
-
-sub cleanup {
-    for my $pid (keys %LIVE) {
-        kill 'KILL', $pid;
-        waitpid($pid, 0);
-    }
-    %LIVE = ();
-}
-
-END { cleanup() }
-
-sub tail_log {
-    my ($file) = @_;
-    open(my $fh, '<', $file) or return "(no log)\n";
-    my @l = <$fh>;
-    return join('', @l[($#l > 9 ? $#l - 9 : 0) .. $#l]);
-}
 
 # Wait until the server answers "version" (loadgen -W), or die.
 sub wait_ready {
     my ($srv, $limit) = @_;
-    my $deadline = time + $limit;
-    while (time < $deadline) {
-        if (waitpid($srv->{pid}, WNOHANG) == $srv->{pid}) {
-            delete $LIVE{$srv->{pid}};
-            die "$srv->{name} exited at start-up:\n" . tail_log($srv->{log});
-        }
-        return if system("'$LOADGEN' -p $srv->{port} -W 0.5 2>/dev/null")
-                  == 0;
-    }
-    die "$srv->{name} did not answer in ${limit}s:\n" . tail_log($srv->{log});
+    answers_within($srv, $limit, $LOADGEN)
+        or die "$srv->{name} exited at start-up:\n" . tail_log($srv->{log});
 }
 
 # A node of a pair (ours) or a single server (ours or the reference).
@@ -271,7 +207,7 @@ sub start_server {
     my $log = "$LOG/$name.log";
     my %srv = (name => $name, port => $port, log => $log, cmd => $cmd);
     $srv{t_spawn} = mono();
-    $srv{pid} = spawn($cmd, $log, $name);
+    $srv{pid} = spawn($cmd, $log, name => $name);
     wait_ready(\%srv, 30) unless $nowait;
     return \%srv;
 }
@@ -810,7 +746,7 @@ sub strace_sets {
     my ($srv, $tag) = @_;
     my $out = "$LOG/strace-$tag.txt";
     my $st = spawn(['strace', '-c', '-f', '-o', $out, '-p', $srv->{pid}],
-                   "$out.log", 'strace');
+                   "$out.log", name => 'strace');
     my $deadline = time + 10;
     while (!attached("$out.log")) {
         die "$tag: strace did not attach:\n" . tail_log("$out.log")
@@ -835,7 +771,7 @@ sub perf_sets {
     my $out = "$LOG/perf-$tag.txt";
     my $pf = spawn(['perf', 'stat', '-x', ',', '-o', $out,
                     '-e', join(',', @PERF_EVENTS), '-p', $srv->{pid}],
-                   "$out.log", 'perf');
+                   "$out.log", name => 'perf');
     sleep 0.5;
     if (waitpid($pf, WNOHANG) == $pf) {
         delete $LIVE{$pf};
@@ -1452,21 +1388,9 @@ sub digest_under_load {
 # Report.
 # ---------------------------------------------------------------------
 
-sub median {
-    my @v = sort { $a <=> $b } grep { defined } @_;
-    return undef unless @v;
-    return $v[$#v / 2] if @v % 2;
-    return ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
-}
-
 sub med {
     my ($figure, $target) = @_;
     return median(@{$R{$figure}{$target || 'ours'} || []});
-}
-
-sub fmt {
-    my ($f, $v) = @_;
-    return defined $v ? sprintf($f, $v) : 'n/a';
 }
 
 sub verdict {
@@ -1558,13 +1482,6 @@ sub report_cost {
     push @t, '', "Sync pair: sync_timeouts + sync_unlinked over all rounds: "
              . "$to.";
     return @t;
-}
-
-sub version_of {
-    my ($bin) = @_;
-    my $v = `timeout 2 '$bin' -V 2>/dev/null`;
-    chomp $v;
-    return $v || '?';
 }
 
 sub report {
