@@ -41,8 +41,9 @@ uint64_t assoc_count(void);
  * Visit every item, one bucket at a time.  For each bucket, fn is called
  * with that bucket's item lock held, once per item; fn may unlink the item
  * it is given (it computes the key's hash itself: most walks never need
- * it, and hashing every key costs a full copy about 4% of its CPU).  Expansion waits while a walk runs.  fn returns false to
- * stop the walk early.
+ * it, and hashing every key costs a full copy about 4% of its CPU).
+ * Expansion waits while a walk runs.  fn returns false to stop the walk
+ * early.
  */
 typedef bool (*assoc_walk_fn)(struct item *it, void *arg);
 void assoc_walk(assoc_walk_fn fn, void *arg);

@@ -201,6 +201,19 @@ static bool parse_int(const char *s, int min, int max, int *out)
     return true;
 }
 
+/* A 0|1 option value; false with a message naming the option. */
+static bool parse_flag(const char *name, const char *val, bool *out)
+{
+    int n;
+
+    if (!parse_int(val, 0, 1, &n)) {
+        fprintf(stderr, "%s takes 0 or 1\n", name);
+        return false;
+    }
+    *out = n == 1;
+    return true;
+}
+
 /* One -o key[=value] option; returns false with a message on error. */
 static bool extended_option(char *opt)
 {
@@ -334,18 +347,14 @@ static bool extended_option(char *opt)
         settings.repl_secret_file = strdup(val);
     } else if (strcmp(opt, "repl_tls") == 0) {
         NEED_VAL();
-        if (!parse_int(val, 0, 1, &n)) {
-            fprintf(stderr, "repl_tls takes 0 or 1\n");
+        if (!parse_flag(opt, val, &settings.repl_tls)) {
             return false;
         }
-        settings.repl_tls = n == 1;
     } else if (strcmp(opt, "repl_idle_copy") == 0) {
         NEED_VAL();
-        if (!parse_int(val, 0, 1, &n)) {
-            fprintf(stderr, "repl_idle_copy takes 0 or 1\n");
+        if (!parse_flag(opt, val, &settings.repl_idle_copy)) {
             return false;
         }
-        settings.repl_idle_copy = n == 1;
     } else if (strcmp(opt, "repl_tls_cert") == 0) {
         NEED_VAL();
         settings.repl_tls_cert = strdup(val);
@@ -376,11 +385,9 @@ static bool extended_option(char *opt)
         }
     } else if (strcmp(opt, "repl_sync") == 0) {
         NEED_VAL();
-        if (!parse_int(val, 0, 1, &n)) {
-            fprintf(stderr, "repl_sync takes 0 or 1\n");
+        if (!parse_flag(opt, val, &settings.repl_sync)) {
             return false;
         }
-        settings.repl_sync = n == 1;
     } else if (strcmp(opt, "repl_sync_timeout") == 0) {
         NEED_VAL();
         if (!parse_int(val, 1, 60000, &settings.repl_sync_timeout)) {
