@@ -24,6 +24,7 @@ enum conn_state {
     CONN_WRITE,                 /* sending queued replies */
     CONN_WATCH,                 /* streaming `watch` log lines */
     CONN_SYNC_WAIT,             /* holding replies until the peer acks */
+    CONN_DIGEST,                /* computing `stats replication digest` */
     CONN_CLOSING,               /* to be closed once replies are sent */
     CONN_CLOSED,                /* closed; structure free for reuse */
     CONN_MAX_STATE
@@ -83,6 +84,7 @@ struct conn {
     int icount;                 /* slots filled */
 
     struct nread nr;            /* value being read */
+    struct digest_walk digest;  /* CONN_DIGEST: the walk so far */
     size_t sbytes;              /* bytes left to swallow */
     bool close_after_write;     /* quit: close once replies are out */
     bool noreply;               /* current command wants no reply */
@@ -150,6 +152,9 @@ void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
 void conn_start_swallow(struct conn *c, size_t n);
 /* Close once everything queued is sent. */
 void conn_close_after_write(struct conn *c);
+/* Answer `stats replication digest` a slice of the table per event-loop
+ * turn, after the replies already queued; buffered requests follow. */
+void conn_start_digest(struct conn *c);
 
 /* Listen on every address in `interfaces` (comma separated, NULL = all;
  * "host:port" overrides port) or on a unix socket; 0 or -1. */

@@ -940,14 +940,9 @@ enum delta_result item_create_counter(const char *key, size_t nkey,
 
 /* --- pair digest -----------------------------------------------------------
  * Each live item hashes to 64 bits; the digest is their sum modulo 2^64,
- * so it does not depend on the order of the walk.  Takes one stripe lock
- * at a time (assoc_walk).
+ * so it does not depend on the order of the walk.  Each slice takes the
+ * walk lock and one stripe lock at a time (assoc_walk_buckets).
  */
-struct digest_acc {
-    uint64_t sum;               /* sum of item hashes */
-    uint64_t count;             /* items summed */
-};
-
 static uint64_t mix64(uint64_t h)
 {
     h ^= h >> 33;
@@ -960,7 +955,7 @@ static uint64_t mix64(uint64_t h)
 
 static bool digest_cb(struct item *it, void *arg)
 {
-    struct digest_acc *d = arg;
+    struct digest_walk *d = arg;
     uint64_t h;
 
     if ((it->it_flags & ITEM_TOMBSTONE) || item_is_dead(it)) {
@@ -977,13 +972,31 @@ static bool digest_cb(struct item *it, void *arg)
     return true;
 }
 
-void items_digest(uint64_t *digest, uint64_t *count)
+void items_digest_begin(struct digest_walk *d)
 {
-    struct digest_acc d = {0, 0};
+    d->sum = 0;
+    d->count = 0;
+    d->next = 0;
+    d->power = assoc_hashpower();
+}
 
-    assoc_walk(digest_cb, &d);
-    *digest = d.sum;
-    *count = d.count;
+bool items_digest_step(struct digest_walk *d, uint64_t buckets)
+{
+    uint64_t next;
+
+    if (assoc_hashpower() != d->power) {
+        items_digest_begin(d);
+    }
+    next = assoc_walk_buckets(d->next, buckets, digest_cb, d);
+    if (assoc_hashpower() != d->power) {
+        /* The table doubled before this slice took the walk lock: its
+         * buckets were numbered anew, and items already summed may have
+         * moved ahead of the walk.  Only a fresh walk counts each once. */
+        items_digest_begin(d);
+        return false;
+    }
+    d->next = next;
+    return next == 0;
 }
 
 /* --- crawler support ----------------------------------------------------- */

@@ -163,7 +163,19 @@ enum delta_result item_delta(const char *key, size_t nkey, bool incr,
 
 /* Order-independent digest of every live item (key, value, flags,
  * deadline, version): equal on two nodes holding the same data. */
-void items_digest(uint64_t *digest, uint64_t *count);
+/* The pair digest (`stats replication digest`), a slice of the hash
+ * table at a time, so that the worker computing it goes on serving its
+ * other connections in between.  Each live item is counted once even if
+ * the table doubles meanwhile (the walk then starts over). */
+struct digest_walk {
+    uint64_t sum;               /* the digest so far */
+    uint64_t count;             /* live items summed */
+    uint64_t next;              /* first bucket of the next slice */
+    unsigned power;             /* table size (log2) the walk is on */
+};
+void items_digest_begin(struct digest_walk *d);
+/* Sum up to `buckets` more buckets; true when d holds the digest. */
+bool items_digest_step(struct digest_walk *d, uint64_t buckets);
 
 /* Create a missing counter holding `initial` (binary INCREMENT and meta
  * ma with N).  DELTA_NOT_FOUND: someone else created it first. */

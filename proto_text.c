@@ -599,10 +599,9 @@ static void process_stats(struct conn *c, struct token *t, int ntok)
         conn_stats(&sb);
     } else if (strcmp(sub, "replication") == 0 && ntok == 3 &&
                strcmp(t[2].value, "digest") == 0) {
-        uint64_t digest, count;
-        items_digest(&digest, &count);
-        sb_stat(&sb, "digest", "%016llx", (unsigned long long)digest);
-        sb_stat(&sb, "digest_items", "%llu", (unsigned long long)count);
+        sb_free(&sb);
+        conn_start_digest(c);
+        return;
     } else if (strcmp(sub, "replication") == 0) {
         repl_stats(&sb);
     } else if (strcmp(sub, "cachedump") == 0) {

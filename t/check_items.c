@@ -1089,6 +1089,68 @@ START_TEST(test_hook_silent_on_failures)
 }
 END_TEST
 
+/* --- pair digest, a slice at a time ---------------------------------------- */
+
+static void digest_all(struct digest_walk *d, uint64_t slice)
+{
+    int steps = 0;
+
+    items_digest_begin(d);
+    while (!items_digest_step(d, slice)) {
+        ck_assert_int_lt(++steps, 1 << 20);
+    }
+}
+
+START_TEST(test_digest_same_in_any_slice_size)
+{
+    struct digest_walk whole, sliced;
+    char key[32];
+    int i;
+
+    for (i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        set(key, "v");
+    }
+    digest_all(&whole, (uint64_t)1 << 40);
+    digest_all(&sliced, 7);
+    ck_assert_uint_eq(whole.count, 3000);
+    ck_assert_uint_eq(sliced.count, 3000);
+    ck_assert_uint_eq(sliced.sum, whole.sum);
+    set("k1", "other");
+    digest_all(&sliced, 100);
+    ck_assert_uint_eq(sliced.count, 3000);
+    ck_assert_uint_ne(sliced.sum, whole.sum);
+}
+END_TEST
+
+/* The table doubles halfway through: items already summed move to
+ * buckets the walk has not reached yet.  The walk must start over, not
+ * count them twice. */
+START_TEST(test_digest_across_table_doubling)
+{
+    struct digest_walk whole, d;
+    char key[32];
+    int i, steps = 0;
+
+    for (i = 0; i < 5000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        set(key, "v");
+    }
+    digest_all(&whole, (uint64_t)1 << 40);
+    items_digest_begin(&d);
+    for (i = 0; i < 10; i++) {
+        ck_assert(!items_digest_step(&d, 200));
+    }
+    ck_assert_uint_gt(d.count, 0);
+    assoc_expand_now();
+    while (!items_digest_step(&d, 200)) {
+        ck_assert_int_lt(++steps, 1 << 20);
+    }
+    ck_assert_uint_eq(d.count, 5000);
+    ck_assert_uint_eq(d.sum, whole.sum);
+}
+END_TEST
+
 static Suite *items_suite(void)
 {
     Suite *s = suite_create("items");
@@ -1103,8 +1165,9 @@ static Suite *items_suite(void)
     TCase *evict = tcase_create("eviction");
     TCase *lru = tcase_create("lru");
     TCase *hook = tcase_create("mutation_hook");
+    TCase *digest = tcase_create("digest");
     TCase *plain[] = {store, version, expiry, flush, del, delta, refs,
-                      limits, lru};
+                      limits, lru, digest};
     size_t i;
 
     for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
@@ -1151,6 +1214,8 @@ static Suite *items_suite(void)
     tcase_add_test(lru, test_bump_at_most_once_a_minute);
     tcase_add_test(hook, test_hook_sees_each_mutation);
     tcase_add_test(hook, test_hook_silent_on_failures);
+    tcase_add_test(digest, test_digest_same_in_any_slice_size);
+    tcase_add_test(digest, test_digest_across_table_doubling);
     suite_add_tcase(s, store);
     suite_add_tcase(s, version);
     suite_add_tcase(s, expiry);
@@ -1162,6 +1227,7 @@ static Suite *items_suite(void)
     suite_add_tcase(s, evict);
     suite_add_tcase(s, lru);
     suite_add_tcase(s, hook);
+    suite_add_tcase(s, digest);
     return s;
 }
 

@@ -68,4 +68,44 @@ isnt((digest($A))[0], $before, 'a new deadline changes the digest');
 ok(MemcTest::wait_until(sub { (digest($B))[0] eq (digest($A))[0] }, 10,
                         'B to follow the touch'), 'B follows the touch');
 
+# A digest of many items is summed a slice of the table per event-loop
+# turn: another client of the same worker (-t 1) is answered meanwhile,
+# and a request pipelined behind the digest is answered after it.
+{
+    my $n = 400_000;
+    my $s = MemcTest->start('-t', '1', '-m', '256');
+    like(MemcPair::preload_noreply($s, $n, sub { ("k$_[0]", 'v') }),
+         qr/^VERSION /, "single node: $n items stored");
+    my $ref = $s->stats('replication digest');
+    is($ref->{digest_items}, $n, "single node: $n items in the digest");
+    my $version = $s->cmd('version');
+    my ($meanwhile, $reply) = (0, '');
+    # Three tries: this process may be descheduled for the whole digest
+    # between its two sends on a busy machine.
+    for my $try (1 .. 3) {
+        my ($x, $y) = ($s->new_sock, $s->new_sock);
+        $s->send("stats replication digest\r\nversion\r\n", $x);
+        my $v = $s->cmd('version', $y);
+        my $rin = '';
+        vec($rin, fileno($x), 1) = 1;
+        my $x_pending = select(my $rout = $rin, undef, undef, 0) == 0;
+        $reply = '';
+        while (defined(my $l = $s->read_line($x))) {
+            $reply .= $l;
+            last if $l =~ /^VERSION /;
+        }
+        if ($v eq $version && $x_pending) {
+            $meanwhile = 1;
+            last;
+        }
+    }
+    ok($meanwhile, 'another client of the worker is answered while a '
+                   . 'digest runs');
+    is($reply, "STAT digest $ref->{digest}\r\nSTAT digest_items $n\r\n"
+               . "END\r\n$version",
+       'the digest reply is whole and unchanged, and the pipelined '
+       . 'request follows it');
+    $s->stop;
+}
+
 done_testing();
