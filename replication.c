@@ -48,6 +48,8 @@
 #define SYNC_HIGH_WATER (4 * 1024 * 1024)   /* pause the walk above this */
 #define SYNC_SLICE 256          /* buckets walked per step */
 #define READ_CHUNK 65536        /* bytes per read(2) */
+#define SKEW_SAMPLES 8          /* clock samples the skew is taken from */
+#define SKEW_WARN_MS 1000       /* log a skew larger than this */
 #define CATCHUP_CHUNK (256 * 1024)  /* backlog bytes copied per lock */
 #define REC_LINE_MAX 1024           /* longest record header */
 #define LAG_SAMPLES 256         /* send times kept for lag in ms */
@@ -100,7 +102,10 @@ struct link {
     bool peer_synced;           /* received SYNCED or PSYNC */
     bool established;           /* passed the handshake, kept */
     bool resumed;               /* peer's RESUME handled */
-    int64_t skew_ms;            /* peer clock minus ours, from PAIR */
+    int64_t skew_ms;            /* peer clock minus ours: note_skew() */
+    int64_t skew_seen[SKEW_SAMPLES];    /* the last samples, PAIR and PINGs */
+    unsigned skew_n;            /* samples taken on this link */
+    bool skew_far;              /* skew_ms is over SKEW_WARN_MS (logged) */
     struct repl_tls *tls;       /* TLS session, NULL without repl_tls */
     bool tls_pending;           /* TLS handshake not finished */
     bool read_wants_write;      /* a TLS read waits for writability */
@@ -1088,6 +1093,41 @@ static void link_established(struct link *l)
                                    ? peer_rec_applied : 0));
 }
 
+/*
+ * A sample of the peer's wall clock (PAIR, PING), in ms.  Each sample
+ * is the true skew minus however long the line took to be sent, carried
+ * and handled, never plus, so the largest of the last few is the best
+ * estimate: a line handled late (a starved thread, a stopped peer
+ * resumed) does not move it.  Logged once when it goes over
+ * SKEW_WARN_MS either way, and once when it is back.
+ */
+static void note_skew(struct link *l, uint64_t peer_ms)
+{
+    int64_t best;
+    unsigned i, n;
+    bool far;
+
+    l->skew_seen[l->skew_n++ % SKEW_SAMPLES] =
+        (int64_t)peer_ms - (int64_t)util_now_ms();
+    n = l->skew_n < SKEW_SAMPLES ? l->skew_n : SKEW_SAMPLES;
+    best = l->skew_seen[0];
+    for (i = 1; i < n; i++) {
+        if (l->skew_seen[i] > best) {
+            best = l->skew_seen[i];
+        }
+    }
+    l->skew_ms = best;
+    far = best > SKEW_WARN_MS || best < -SKEW_WARN_MS;
+    if (far && !l->skew_far) {
+        log_warn("replication %s: peer clock differs from ours by %lld ms",
+                 l->addr, (long long)best);
+    } else if (!far && l->skew_far) {
+        log_info("replication %s: peer clock within %d ms of ours again "
+                 "(%lld ms)", l->addr, SKEW_WARN_MS, (long long)best);
+    }
+    l->skew_far = far;
+}
+
 static bool parse_pair(struct link *l, char *line)
 {
     unsigned version, pnode;
@@ -1105,12 +1145,8 @@ static bool parse_pair(struct link *l, char *line)
     l->peer_run_id = prun;
     l->peer_node_id = pnode;
     snprintf(l->peer_nonce, sizeof(l->peer_nonce), "%s", nonce);
-    l->skew_ms = (int64_t)pms - (int64_t)util_now_ms();
+    note_skew(l, pms);
     l->got_pair = true;
-    if (l->skew_ms > 1000 || l->skew_ms < -1000) {
-        log_warn("replication %s: peer clock differs from ours by %lld ms",
-                 l->addr, (long long)l->skew_ms);
-    }
     if (secret != NULL) {
         char mac[2 * EVP_MAX_MD_SIZE_COMPAT + 1];
         hmac_hex(l->peer_nonce, l->nonce, run_id, l->channel, mac);
@@ -1590,13 +1626,9 @@ static int apply_one(struct link *l)
         if (field_is(&f[0], "PING") && nf == 2) {
             uint64_t ms;
             /* Liveness (last_rx_us is already updated), and the peer's
-             * wall clock for the skew, ignoring the one-way delay. */
+             * wall clock for the skew. */
             if (field_u64(&f[1], &ms)) {
-                l->skew_ms = (int64_t)ms - (int64_t)util_now_ms();
-                if (l->skew_ms > 1000 || l->skew_ms < -1000) {
-                    log_warn("replication %s: peer clock differs from ours "
-                             "by %lld ms", l->addr, (long long)l->skew_ms);
-                }
+                note_skew(l, ms);
             }
         } else if (field_is(&f[0], "ACK") && (nf == 4 || nf == 5)) {
             uint64_t off, items, soff;

@@ -13,7 +13,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use IO::Socket::INET;
 use Time::HiRes qw(time);
 use MemcTest;
 use MemcPair;
@@ -28,27 +27,10 @@ my $A = MemcPair::Node->create(name => 'A', port => $port,
 $A->spawn;
 ok($A->wait_ready(15), 'the node serves after its initial-sync timeout');
 
-my $run = 4242424242;
-
-# Connect as a peer; returns the socket once the node has answered the
-# handshake (its PAIR line) and been sent our RESUME.
-sub fake_peer {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $rport, Proto => 'tcp',
-                                  Timeout => 2) or return undef;
-    binmode $s;
-    my $ms = int(time * 1000);
-    $run++;
-    MemcTest::_write_all($s, "PAIR 1 $run 77 " . ('ab' x 32) . " $ms\r\n"
-                             . "RESUME 0 0 0\r\n", 2);
-    my $line = MemcTest::_read_line($s, 5) // '';
-    return $line =~ /^PAIR / ? $s : undef;
-}
-
 # Send $bytes as the peer; true when the node closed the link within 5 s.
 sub closes_on {
     my ($bytes) = @_;
-    my $s = fake_peer() or return 0;
+    my $s = fake_peer($rport) or return 0;
     eval { MemcTest::_write_all($s, $bytes, 2) };
     my $deadline = time + 5;
     while (time < $deadline) {
@@ -59,7 +41,7 @@ sub closes_on {
 }
 
 {
-    my $s = fake_peer();
+    my $s = fake_peer($rport);
     ok($s, 'the fake peer gets through the handshake');
     MemcTest::_write_all($s, "S good 5 0 " . (1 << 48) . " 4\r\nfine\r\n", 2)
         if $s;
@@ -82,7 +64,7 @@ my @cases = (
 for my $c (@cases) {
     my ($name, $bytes) = @$c;
     # a clean goodbye first, so that last_error is not the previous case's
-    my $bye = fake_peer();
+    my $bye = fake_peer($rport);
     close $bye if $bye;
     ok(wait_until(sub { (stat_of($A, 'last_error') // '') =~ /peer closed/ },
                   5), "$name: last_error reset by a clean close");

@@ -26,7 +26,8 @@ use TcpRelay;
 
 our @EXPORT = qw(require_pair_build start_pair wait_linked wait_value
                  wait_same wait_stat free_ports refused esc stat_of has_all
-                 missing secret_file never_link must_refuse preload_noreply);
+                 missing secret_file never_link must_refuse preload_noreply
+                 fake_peer);
 
 # plan skip_all unless MEMCACHED_BIN is a build with pair replication
 sub require_pair_build {
@@ -156,6 +157,25 @@ sub preload_noreply {
     }
     $node->send($buf, $s);
     return $node->cmd('version', $s);
+}
+
+# Play a peer on replication port $rport of a node without a secret
+# (loopback): send PAIR, with our wall clock in ms ($o{clock_ms}, default
+# now; each call is a new run id), and RESUME from nothing.  Returns the
+# socket once the node has answered with its own PAIR line, else undef.
+my $fake_run = 4242424242;
+sub fake_peer {
+    my ($rport, %o) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $rport, Proto => 'tcp',
+                                  Timeout => 2) or return undef;
+    binmode $s;
+    my $ms = $o{clock_ms} // int(time * 1000);
+    $fake_run++;
+    MemcTest::_write_all($s, "PAIR 1 $fake_run 77 " . ('ab' x 32)
+                             . " $ms\r\nRESUME 0 0 0\r\n", 2);
+    my $line = MemcTest::_read_line($s, 5) // '';
+    return $line =~ /^PAIR / ? $s : undef;
 }
 
 # one "stats replication" field of $node; undef if it does not answer
