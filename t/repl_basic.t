@@ -163,7 +163,12 @@ replicated('t_add', undef, 'delete: gone from B');
         !defined $A->item('t_ttl') && !defined $B->item('t_ttl')
     }, 5);
     ok($gone, 'TTL 2: expired on both within 5 s');
-    cmp_ok(time - $t0, '>=', 0.9, 'not before its time');
+    # memcached's expiry rule: a 2 s TTL ends at the second tick of the
+    # server's 1 s clock, 1-2 s after the set, or sooner when that tick
+    # was late (a loaded machine: 0.88 s was seen under make check).
+    # What this guards against is a deadline lost on the way: gone at
+    # once.
+    cmp_ok(time - $t0, '>=', 0.5, 'not before its time');
 }
 
 # immediate flush_all: everything before it dies on both, later writes
