@@ -47,7 +47,7 @@
 #define BACKOFF_MAX_MS 5000     /* longest redial delay */
 #define SYNC_HIGH_WATER (4 * 1024 * 1024)   /* pause the walk above this */
 #define SYNC_SLICE 256          /* buckets walked per step */
-#define READ_CHUNK 65536        /* bytes per read(2) */
+#define READ_CHUNK (256 * 1024) /* bytes per read(2) */
 #define SKEW_SAMPLES 8          /* clock samples the skew is taken from */
 #define SKEW_WARN_MS 1000       /* log a skew larger than this */
 #define CATCHUP_CHUNK (256 * 1024)  /* backlog bytes copied per lock */
