@@ -42,16 +42,22 @@ sub skew_near {
     return $ok;
 }
 
+# Send $n PINGs with the clock $clock_ms, then a record; true once the
+# node has applied the record, so has handled the PINGs before it.
+sub pings {
+    my ($s, $clock_ms, $n, $key) = @_;
+    MemcTest::_write_all($s, "PING $clock_ms\r\n", 2) for 1 .. $n;
+    MemcTest::_write_all($s, "S $key 0 0 " . (1 << 48) . " 2\r\nok\r\n", 2);
+    return wait_until(sub { my $it = $A->item($key); $it && ref $it }, 5);
+}
+
 # A peer whose clock is 5 s ahead: one warning, however many pings.
 {
     my $before = warnings_logged();
     my $s = fake_peer($rport, clock_ms => now_ms() + 5000);
     ok($s, 'a peer 5 s ahead gets through the handshake');
     ok(skew_near(5000, 500), 'clock_skew_ms reads about 5000');
-    MemcTest::_write_all($s, 'PING ' . (now_ms() + 5000) . "\r\n", 2)
-        for 1 .. 4;
-    MemcTest::_write_all($s, "S ahead 0 0 " . (1 << 48) . " 2\r\nok\r\n", 2);
-    ok(wait_until(sub { my $it = $A->item('ahead'); $it && ref $it }, 5),
+    ok(pings($s, now_ms() + 5000, 4, 'ahead'),
        'the node has handled the pings (a record after them applied)');
     ok(skew_near(5000, 500), '... and still after 4 pings');
     is(warnings_logged() - $before, 1, 'one warning logged, not one per line');
@@ -67,16 +73,13 @@ sub skew_near {
     my $s = fake_peer($rport);
     ok($s, 'a peer with our clock gets through the handshake');
     ok(skew_near(0, 500), 'clock_skew_ms reads about 0');
-    MemcTest::_write_all($s, 'PING ' . (now_ms() - 3000) . "\r\n", 2)
-        for 1 .. 3;
-    MemcTest::_write_all($s, "S late 0 0 " . (1 << 48) . " 2\r\nok\r\n", 2);
-    ok(wait_until(sub { my $it = $A->item('late'); $it && ref $it }, 5),
+    ok(pings($s, now_ms() - 3000, 3, 'late'),
        'the node has handled the late pings (a record after them applied)');
     ok(skew_near(0, 500), 'late pings leave clock_skew_ms about 0');
     is(warnings_logged() - $before, 0, 'and log no warning');
 
     # A clock that really moves ahead is seen at once.
-    MemcTest::_write_all($s, 'PING ' . (now_ms() + 4000) . "\r\n", 2);
+    ok(pings($s, now_ms() + 4000, 1, 'jump'), 'one more ping handled');
     ok(skew_near(4000, 500), 'a peer clock that jumps 4 s ahead is seen');
     is(warnings_logged() - $before, 1, 'and logged once');
     close $s;
