@@ -759,11 +759,17 @@ static void drive_read(struct conn *c, bool readable)
             return;
         }
         if (r == PROTO_DONE) {
-            /* -R reached: send what we have, come back next loop. */
+            /* -R reached: send what we have, and go on only after the
+             * worker has polled its other connections.  The socket is
+             * writable at once, so EV_WRITE brings us back after the
+             * next epoll_wait; event_active() would run us again in
+             * this same pass, before anything new is polled. */
             if (c->iovused > 0 && !flush_replies(c)) {
                 return;
             }
-            event_active(c->ev, EV_READ, 0);
+            if (!update_event(c, EV_WRITE | EV_PERSIST)) {
+                conn_close(c);
+            }
             return;
         }
         if (!readable || (handled > 0 && !full)) {
@@ -785,6 +791,9 @@ static void drive_read(struct conn *c, bool readable)
     }
     if (c->iovused > 0) {
         flush_replies(c);
+    } else if ((c->ev_flags & EV_WRITE) != 0 &&
+               !update_event(c, EV_READ | EV_PERSIST)) {
+        conn_close(c);          /* back from a yield with nothing to send */
     }
 }
 
@@ -893,7 +902,9 @@ void conn_watch_wake(struct worker *w)
 
 static void drive(struct conn *c, short which)
 {
-    bool readable = (which & EV_READ) != 0;
+    /* EV_WRITE in CONN_READ: back from a -R yield; read on as well. */
+    bool readable = (which & EV_READ) != 0 ||
+                    (c->state == CONN_READ && (which & EV_WRITE) != 0);
 
     for (;;) {
         switch (c->state) {
