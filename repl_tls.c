@@ -170,6 +170,16 @@ int repl_tls_handshake(struct repl_tls *t, enum repl_tls_want *want,
     if (classify(t, rc, want) < 0 && *want != TLS_WANT_NONE) {
         return 0;
     }
+    if (BIO_number_read(SSL_get_rbio(t->ssl)) == 0) {
+        /* Whatever OpenSSL makes of it (3.0 reports an unexpected EOF
+         * as a protocol error), no TLS was spoken. */
+        snprintf(reason, sizeof(reason), "%s before the TLS handshake",
+                 errno && errno != ECONNRESET ? strerror(errno)
+                                              : "connection closed");
+        ERR_clear_error();
+        *why = reason;
+        return -2;
+    }
     {
         long v = SSL_get_verify_result(t->ssl);
         unsigned long e = ERR_peek_last_error();

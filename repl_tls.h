@@ -32,7 +32,9 @@ struct repl_tls *repl_tls_new(int fd, bool dialled);
 void repl_tls_free(struct repl_tls *t);
 
 /* Drive the handshake: 1 done, 0 not yet (*want says on what), -1 failed
- * (why: a short reason for the log). */
+ * (why: a short reason for the log), -2 the connection ended before the
+ * peer sent a byte (a relay with nothing behind it, a peer killed
+ * meanwhile): a network failure, not a TLS one. */
 int repl_tls_handshake(struct repl_tls *t, enum repl_tls_want *want,
                        const char **why);
 

@@ -1824,6 +1824,11 @@ static bool link_tls_step(struct link *l)
     const char *why = NULL;
     int rc = repl_tls_handshake(l->tls, &want, &why);
 
+    if (rc == -2) {
+        log_info("replication %s: %s", l->addr, why);
+        link_close(l, why);
+        return false;
+    }
     if (rc < 0) {
         pthread_mutex_lock(&stats_lock);
         rs.tls_failures++;

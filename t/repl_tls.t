@@ -17,6 +17,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use IO::Socket::INET;
 use Time::HiRes qw(time);
 use MemcTest;
 use MemcPair;
@@ -154,6 +155,27 @@ my $MARK = 'plaintext-marker-' . ('q' x 24);
             $B->stats('replication digest')->{digest} }, 10, 'digests'),
        'restart: digests agree after the full copy');
     is(stat_of($A, 'tls_failures'), 0, 'no TLS failures on A');
+
+    # A connection that ends before sending a byte (what a relay whose
+    # peer is down does) is not a TLS failure; one that sends plain text
+    # is.
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $A->repl_port, Proto => 'tcp')
+        or die "connect: $!";
+    close $c;
+    ok(MemcTest::wait_until(sub { (stat_of($A, 'last_error') // '')
+                                      =~ /before the TLS handshake/ }, 5,
+                            'last_error'),
+       'silent connection: last_error says it closed before the handshake');
+    is(stat_of($A, 'tls_failures'), 0, 'silent connection: no TLS failure');
+    $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                               PeerPort => $A->repl_port, Proto => 'tcp')
+        or die "connect: $!";
+    print $c "PAIR 1 2 3 4 5\r\n" x 20;
+    close $c;
+    ok(MemcTest::wait_until(sub { (stat_of($A, 'tls_failures') // 0) == 1 },
+                            5, 'tls_failures'),
+       'plain-text connection: one TLS failure');
 }
 
 # --- a certificate from another CA ---------------------------------------
