@@ -161,11 +161,11 @@ enum delta_result item_delta(const char *key, size_t nkey, bool incr,
                              uint64_t delta, uint64_t *value, char *buf,
                              uint64_t *cas);
 
-/* Order-independent digest of every live item (key, value, flags,
- * deadline, version): equal on two nodes holding the same data. */
-/* The pair digest (`stats replication digest`), a slice of the hash
+/* The pair digest (`stats replication digest`): an order-independent
+ * digest of every live item (key, value, flags, deadline, version),
+ * equal on two nodes holding the same data.  Summed a slice of the hash
  * table at a time, so that the worker computing it goes on serving its
- * other connections in between.  Each live item is counted once even if
+ * other connections in between; each live item is counted once even if
  * the table doubles meanwhile (the walk then starts over). */
 struct digest_walk {
     uint64_t sum;               /* the digest so far */

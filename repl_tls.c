@@ -173,9 +173,11 @@ int repl_tls_handshake(struct repl_tls *t, enum repl_tls_want *want,
     if (BIO_number_read(SSL_get_rbio(t->ssl)) == 0) {
         /* Whatever OpenSSL makes of it (3.0 reports an unexpected EOF
          * as a protocol error), no TLS was spoken. */
+        /* classify() leaves ECONNRESET for a plain EOF and EPROTO for
+         * OpenSSL's own verdict; any other errno is the socket's. */
         snprintf(reason, sizeof(reason), "%s before the TLS handshake",
-                 errno && errno != ECONNRESET ? strerror(errno)
-                                              : "connection closed");
+                 errno != 0 && errno != ECONNRESET && errno != EPROTO
+                     ? strerror(errno) : "connection closed");
         ERR_clear_error();
         *why = reason;
         return -2;
