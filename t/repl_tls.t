@@ -62,15 +62,6 @@ my @tls_b = ('repl_tls=1', make_cert('nodeb', 'pairca'),
 my @tls_rogue = ('repl_tls=1', make_cert('rogue', 'rogueca'),
                  "repl_tls_ca=$dir/rogueca.pem");
 
-sub slurp_bin {
-    my ($f) = @_;
-    open my $fh, '<', $f or return '';
-    binmode $fh;
-    local $/;
-    my $d = <$fh>;
-    return $d // '';
-}
-
 my $MARK = 'plaintext-marker-' . ('q' x 24);
 
 # --- control: a plain pair through a capturing relay shows the value ----
@@ -80,7 +71,7 @@ my $MARK = 'plaintext-marker-' . ('q' x 24);
                              repl_timeout => $TMO);
     $A->mem_set('plainkey', $MARK);
     ok(wait_value($B, 'plainkey', $MARK, 5), 'plain pair: data crosses');
-    ok(index(slurp_bin($cap), $MARK) >= 0,
+    ok(index(MemcTest::slurp($cap), $MARK) >= 0,
        'plain pair: the relay saw the value in clear (the check works)');
     is(stat_of($A, 'tls'), 'off', 'plain pair: tls off');
     is(stat_of($A, 'link_tls'), 'none', 'plain pair: link_tls none');
@@ -117,7 +108,7 @@ my $MARK = 'plaintext-marker-' . ('q' x 24);
             $B->stats('replication digest')->{digest} }, 10, 'digests'),
        'burst: digests agree');
 
-    my $wire = slurp_bin($cap);
+    my $wire = MemcTest::slurp($cap);
     cmp_ok(length $wire, '>', 5000 * 700, 'the relay saw the traffic ('
            . length($wire) . ' bytes)');
     ok(index($wire, 'plaintext-marker') < 0, 'no value in clear on the wire');

@@ -95,9 +95,9 @@ is($srv->mem_set('k', 'v' x 100), "STORED\r\n", 'a value to get');
     ok(wait_until(sub { $srv->stats->{conn_yields} >= $yields + 40 }, 10),
        '100 noreply deletes served, yielding');
     my $cpu = sub {
-        open my $fh, '<', '/proc/' . $srv->pid . '/stat' or return undef;
-        my @f = split ' ', (<$fh> =~ s/^.*\) //r);
-        return ($f[11] + $f[12]);       # utime + stime, clock ticks
+        my @f = split ' ', (MemcTest::slurp('/proc/' . $srv->pid . '/stat')
+                            =~ s/^.*\) //r);
+        return $f[11] + $f[12];         # utime + stime, clock ticks
     };
     my $before = $cpu->();
     select(undef, undef, undef, 0.5);   # the measured idle interval
