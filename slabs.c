@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,6 +31,79 @@ struct slabclass {
 };
 
 #define MEMCACHED_ITEM_HDR 48
+
+/*
+ * Pages come from 2 MB-aligned blocks the kernel may back with huge pages
+ * (madvise; transparent_hugepage=madvise is Debian's default): items are
+ * reached at random, and with 4 KB pages nearly every item touched costs
+ * a TLB miss, which under a hypervisor is a two-level page walk.  A block
+ * holds one or more page slots of the largest page size; a slot freed by
+ * slab reassign is reused, never returned to the system (the byte limit
+ * is what bounds them).  Guarded by arena_lock, taken inside a class lock.
+ */
+#define BLOCK_ALIGN ((size_t)2 * 1024 * 1024)
+
+struct free_slot {
+    struct free_slot *next;
+};
+
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t slot_bytes;       /* every page fits in one slot */
+static char *carve_next;        /* unused part of the newest block */
+static size_t carve_left;
+static struct free_slot *free_slots;
+static void **blocks;           /* for slabs_destroy */
+static size_t nblocks, blocks_cap;
+
+static void *arena_get(void)
+{
+    void *p = NULL;
+
+    pthread_mutex_lock(&arena_lock);
+    if (free_slots != NULL) {
+        p = free_slots;
+        free_slots = free_slots->next;
+    } else {
+        if (carve_left < slot_bytes) {
+            size_t want = (slot_bytes + BLOCK_ALIGN - 1) & ~(BLOCK_ALIGN - 1);
+            void *b = NULL;
+            if (nblocks == blocks_cap) {
+                size_t cap = blocks_cap ? blocks_cap * 2 : 64;
+                void **nb = realloc(blocks, cap * sizeof(*nb));
+                if (nb == NULL) {
+                    goto out;
+                }
+                blocks = nb;
+                blocks_cap = cap;
+            }
+            if (posix_memalign(&b, BLOCK_ALIGN, want) != 0) {
+                goto out;
+            }
+#ifdef MADV_HUGEPAGE
+            (void)madvise(b, want, MADV_HUGEPAGE);
+#endif
+            blocks[nblocks++] = b;
+            carve_next = b;
+            carve_left = want;
+        }
+        p = carve_next;
+        carve_next += slot_bytes;
+        carve_left -= slot_bytes;
+    }
+out:
+    pthread_mutex_unlock(&arena_lock);
+    return p;
+}
+
+static void arena_put(void *page)
+{
+    struct free_slot *f = page;
+
+    pthread_mutex_lock(&arena_lock);
+    f->next = free_slots;
+    free_slots = f;
+    pthread_mutex_unlock(&arena_lock);
+}
 
 static struct slabclass classes[SLABS_MAX_CLASSES];
 static unsigned nclasses;       /* highest valid class id */
@@ -70,6 +144,7 @@ int slabs_init(size_t limit, double factor, size_t chunk_min,
     if (page_size < item_max) {
         page_size = item_max;
     }
+    slot_bytes = (page_size + 63) & ~(size_t)63;
     while (nclasses < SLABS_MAX_CLASSES - 3 && size <= chunk_max / factor) {
         if (size % 8) {
             size += 8 - size % 8;
@@ -87,18 +162,25 @@ int slabs_init(size_t limit, double factor, size_t chunk_min,
 
 void slabs_destroy(void)
 {
-    unsigned i, p;
+    unsigned i;
+    size_t p;
 
     for (i = 1; i <= nclasses; i++) {
-        for (p = 0; p < classes[i].total_pages; p++) {
-            free(classes[i].pages[p]);
-        }
         free(classes[i].pages);
         pthread_mutex_destroy(&classes[i].lock);
     }
     memset(classes, 0, sizeof(classes));
     nclasses = 0;
     mem_malloced = 0;
+    for (p = 0; p < nblocks; p++) {
+        free(blocks[p]);
+    }
+    free(blocks);
+    blocks = NULL;
+    nblocks = blocks_cap = 0;
+    carve_next = NULL;
+    carve_left = 0;
+    free_slots = NULL;
 }
 
 unsigned slabs_clsid(size_t size)
@@ -142,7 +224,7 @@ static int grow(struct slabclass *c)
         c->pages = np;
         c->pages_cap = cap;
     }
-    page = malloc(c->page_bytes);
+    page = arena_get();
     if (page == NULL) {
         return -1;
     }
@@ -181,6 +263,15 @@ void *slabs_alloc(size_t size, unsigned id)
     }
     pthread_mutex_unlock(&c->lock);
     return it;
+}
+
+void slabs_resize(unsigned id, size_t from, size_t to)
+{
+    struct slabclass *c = &classes[id];
+
+    pthread_mutex_lock(&c->lock);
+    c->requested = c->requested - from + to;
+    pthread_mutex_unlock(&c->lock);
 }
 
 void slabs_free(void *ptr, size_t size, unsigned id)
@@ -281,7 +372,7 @@ void slabs_reassign_finish(unsigned src, unsigned dst)
     /* Pages are sized per class: give dst a fresh page of its own size
      * from the freed budget. */
     __atomic_sub_fetch(&mem_malloced, c->page_bytes, __ATOMIC_RELAXED);
-    free(page);
+    arena_put(page);
     pthread_mutex_lock(&d->lock);
     i = d->total_pages;
     if (grow(d) != 0 && d->total_pages == i) {

@@ -28,6 +28,8 @@ unsigned slabs_clsid(size_t size);
  * be added under the limit.  `size` is what the caller will use. */
 void *slabs_alloc(size_t size, unsigned id);
 void slabs_free(void *ptr, size_t size, unsigned id);
+/* A used chunk of class id now holds `to` bytes instead of `from`. */
+void slabs_resize(unsigned id, size_t from, size_t to);
 
 size_t slabs_chunk_size(unsigned id);
 /* Chunks per page of class id. */

@@ -331,6 +331,38 @@ START_TEST(test_class_stats_count_requested_bytes)
 }
 END_TEST
 
+START_TEST(test_pages_come_from_2mb_aligned_blocks)
+{
+    char *a = slabs_alloc(96, 1);
+    char *b = slabs_alloc(100, 2);
+    size_t block = 2 * 1024 * 1024;
+
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    /* The first page starts a block; the next class's page follows it in
+     * the same block when two fit. */
+    ck_assert_uint_eq((uintptr_t)a % block, 0);
+    if (2 * slabs_chunk_size(slabs_largest_class()) <= block) {
+        ck_assert_uint_eq((uintptr_t)b / block, (uintptr_t)a / block);
+    }
+}
+END_TEST
+
+START_TEST(test_resize_moves_requested_bytes)
+{
+    uint64_t used, nfree, req;
+    void *a = slabs_alloc(100, 2);
+
+    ck_assert_ptr_nonnull(a);
+    slabs_resize(2, 100, 120);
+    slabs_class_stats(2, &used, &nfree, &req);
+    ck_assert_uint_eq(req, 120);
+    slabs_free(a, 120, 2);
+    slabs_class_stats(2, &used, &nfree, &req);
+    ck_assert_uint_eq(req, 0);
+}
+END_TEST
+
 START_TEST(test_stats_text_lists_only_classes_with_pages)
 {
     struct strbuf sb;
@@ -405,6 +437,12 @@ START_TEST(test_reassign_moves_first_page)
     slabs_reassign_finish(1, 2);
     ck_assert_uint_eq(slabs_pages(1), 1);
     ck_assert_uint_eq(slabs_pages(2), 1);
+    /* Class 2's new page is the memory class 1 gave up. */
+    {
+        char *c2 = slabs_alloc(100, 2);
+        ck_assert(c2 >= page && c2 < page + per * chunk);
+        slabs_free(c2, 100, 2);
+    }
     /* The chunk from the second page is still good. */
     ck_assert_uint_eq(((struct item *)chunks[per])->slabs_clsid, 1);
     for (i = 0; i < 5; i++) {
@@ -425,6 +463,7 @@ static Suite *slabs_suite(void)
     TCase *acct = tcase_create("accounting");
     TCase *move = tcase_create("reassign");
     TCase *all[] = {sizes, init, lookup, limit, reuse, acct, move};
+
     size_t i;
 
     for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -449,6 +488,8 @@ static Suite *slabs_suite(void)
     tcase_add_test(reuse, test_chunks_handed_out_in_address_order);
     tcase_add_test(reuse, test_chunk_flags_track_state);
     tcase_add_test(acct, test_class_stats_count_requested_bytes);
+    tcase_add_test(acct, test_resize_moves_requested_bytes);
+    tcase_add_test(reuse, test_pages_come_from_2mb_aligned_blocks);
     tcase_add_test(acct, test_stats_text_lists_only_classes_with_pages);
     tcase_add_test(move, test_reassign_refusals);
     tcase_add_test(move, test_reassign_moves_first_page);
