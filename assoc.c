@@ -86,6 +86,11 @@ static struct item **bucket_for(uint32_t hv)
     return &primary[hv & hashmask(hashpower)];
 }
 
+struct item *assoc_peek(uint32_t hv)
+{
+    return __atomic_load_n(bucket_for(hv), __ATOMIC_RELAXED);
+}
+
 struct item *assoc_find(const char *key, size_t nkey, uint32_t hv)
 {
     struct item *it = *bucket_for(hv);

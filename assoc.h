@@ -17,6 +17,12 @@ int assoc_init(int hashpower);
 void assoc_destroy(void);
 
 struct item *assoc_find(const char *key, size_t nkey, uint32_t hv);
+/* The first item of hv's bucket, for prefetching only.  The caller holds
+ * some stripe lock (any: that keeps both tables allocated), not
+ * necessarily hv's, so what it returns may be stale or on its way to the
+ * slab free list: its memory stays mapped, but nothing in it may be
+ * trusted. */
+struct item *assoc_peek(uint32_t hv);
 /* Insert an item whose key is not in the table. */
 void assoc_insert(struct item *it, uint32_t hv);
 /* Remove the item with this key, if any. */

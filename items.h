@@ -237,10 +237,13 @@ enum apply_result {
     APPLY_STALE,                /* local version is as new or newer */
     APPLY_NO_MEMORY             /* could not allocate the item */
 };
+/* next_hv, when not NULL, is the hash of the key the caller will apply
+ * next: its bucket is prefetched while this one is locked. */
 enum apply_result item_apply_store(const char *key, size_t nkey,
                                    uint32_t flags, uint32_t exptime,
                                    uint64_t version, const char *data,
-                                   size_t len, bool key_binary);
+                                   size_t len, bool key_binary,
+                                   const uint32_t *next_hv);
 enum apply_result item_apply_delete(const char *key, size_t nkey,
                                     uint64_t version);
 enum apply_result item_apply_touch(const char *key, size_t nkey,

@@ -1504,6 +1504,29 @@ static bool field_u64(const struct field *f, uint64_t *out)
  * 0 when more bytes are needed, -1 on a protocol error.  The buffer is
  * only read: a record whose data has not all arrived is parsed again.
  */
+/* The hash of the key of the store record at p, if one is there whole and
+ * its key is plain: a hint for prefetching, so any doubt is a no. */
+static bool next_store_hash(const char *p, size_t avail, uint32_t *hv)
+{
+    const char *k, *end, *eol;
+
+    if (avail < 4 || (p[0] != 'S' && p[0] != 's') || p[1] != ' ') {
+        return false;
+    }
+    eol = memchr(p, '\n', avail > REC_LINE_MAX ? REC_LINE_MAX : avail);
+    if (eol == NULL || eol[-1] == 'b' || eol[-1] == 'B' ||
+        (eol[-1] == '\r' && (eol[-2] == 'b' || eol[-2] == 'B'))) {
+        return false;           /* base64 key: not worth decoding twice */
+    }
+    k = p + 2;
+    end = memchr(k, ' ', (size_t)(eol - k));
+    if (end == NULL || end == k || end - k > KEY_MAX_LENGTH) {
+        return false;
+    }
+    *hv = hash(k, (size_t)(end - k));
+    return true;
+}
+
 static int apply_one(struct link *l)
 {
     const char *start = l->in.data + l->in_off;
@@ -1567,6 +1590,8 @@ static int apply_one(struct link *l)
     switch (f[0].len == 1 ? f[0].p[0] : 0) {
     case 'S': case 's': {
         uint64_t flags, exptime, version, vlen;
+        uint32_t next_hv;
+        bool have_next;
         if (f[0].len != 1 || nf != 6 || !field_u64(&f[2], &flags) ||
             !field_u64(&f[3], &exptime) || !field_u64(&f[4], &version) ||
             !field_u64(&f[5], &vlen) || flags > UINT32_MAX ||
@@ -1579,10 +1604,12 @@ static int apply_one(struct link *l)
         if (avail < linelen + vlen + 2) {
             return 0;           /* the data is not all here yet */
         }
+        have_next = next_store_hash(start + linelen + vlen + 2,
+                                    avail - (linelen + vlen + 2), &next_hv);
         count_applied(item_apply_store(key, nkey, (uint32_t)flags,
                                        (uint32_t)exptime, version,
                                        start + linelen, (size_t)vlen,
-                                       binary));
+                                       binary, have_next ? &next_hv : NULL));
         l->in_off += linelen + (size_t)vlen + 2;
         l->rx_items++;
         if (live) {

@@ -1151,6 +1151,110 @@ START_TEST(test_digest_across_table_doubling)
 }
 END_TEST
 
+/* --- applying the peer's stream ------------------------------------------ */
+
+static enum apply_result apply(const char *key, const char *val,
+                               uint32_t flags, uint64_t version)
+{
+    return item_apply_store(key, strlen(key), flags, 0, version, val,
+                            strlen(val), false, NULL);
+}
+
+static uint64_t requested_bytes(unsigned id)
+{
+    uint64_t used, nfree, req;
+
+    slabs_class_stats(id, &used, &nfree, &req);
+    return req;
+}
+
+START_TEST(test_apply_rewrites_unheld_item_in_place)
+{
+    struct item *it, *again;
+    struct lru_stats st;
+    unsigned id;
+
+    ck_assert_int_eq(apply("k", "first", 1, 100), APPLY_DONE);
+    it = item_peek("k", 1);
+    ck_assert_ptr_nonnull(it);
+    id = it->slabs_clsid;
+    it->it_flags |= ITEM_FETCHED;
+    item_remove(it);
+    /* Same class, another length: the same chunk, with the new value. */
+    ck_assert_int_eq(apply("k", "second!", 2, 200), APPLY_DONE);
+    again = item_peek("k", 1);
+    ck_assert_ptr_eq(again, it);
+    ck_assert(value_is(again, "second!"));
+    ck_assert_uint_eq(again->flags, 2);
+    ck_assert_uint_eq(again->version, 200);
+    ck_assert_uint_eq(again->it_flags & ITEM_FETCHED, 0);
+    ck_assert_uint_ne(again->it_flags & ITEM_LINKED, 0);
+    item_remove(again);
+    ck_assert_uint_eq(items_curr(), 1);
+    ck_assert_uint_eq(items_total(), 2);
+    /* Byte counts follow the new length. */
+    items_lru_stats(id, &st);
+    ck_assert_uint_eq(st.number, 1);
+    ck_assert_uint_eq(st.bytes, ITEM_HDR_SIZE + 1 + 9);
+    ck_assert_uint_eq(requested_bytes(id), ITEM_HDR_SIZE + 1 + 9);
+    /* An older record changes nothing. */
+    ck_assert_int_eq(apply("k", "old", 3, 150), APPLY_STALE);
+    assert_value("k", "second!");
+    assert_no_leak();
+}
+END_TEST
+
+START_TEST(test_apply_never_rewrites_a_held_item)
+{
+    enum get_result why;
+    struct item *held, *now;
+
+    ck_assert_int_eq(apply("k", "one", 0, 100), APPLY_DONE);
+    held = item_get("k", 1, &why);
+    ck_assert_ptr_nonnull(held);
+    ck_assert_int_eq(apply("k", "two", 0, 200), APPLY_DONE);
+    /* The reader still sees what it was given. */
+    ck_assert(value_is(held, "one"));
+    ck_assert_uint_eq(held->it_flags & ITEM_LINKED, 0);
+    now = item_peek("k", 1);
+    ck_assert_ptr_ne(now, held);
+    item_remove(now);
+    assert_value("k", "two");
+    item_remove(held);
+    assert_no_leak();
+}
+END_TEST
+
+START_TEST(test_apply_other_class_or_tombstone_relinks)
+{
+    char big[600];
+    struct item *it, *again;
+    bool exists;
+
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ck_assert_int_eq(apply("k", "small", 0, 100), APPLY_DONE);
+    it = item_peek("k", 1);
+    item_remove(it);
+    ck_assert_int_eq(apply("k", big, 0, 200), APPLY_DONE);
+    again = item_peek("k", 1);
+    ck_assert_ptr_ne(again, it);
+    ck_assert_uint_ne(again->slabs_clsid, it->slabs_clsid);
+    item_remove(again);
+    assert_value("k", big);
+    /* A tombstone is replaced, not revived in place. */
+    items_set_tombstone_ttl(60);
+    ck_assert(item_delete("k", 1, 0, &exists));
+    ck_assert_uint_eq(items_tombstones(), 1);
+    ck_assert_int_eq(apply("k", "back", 0, item_next_version() + 1000),
+                     APPLY_DONE);
+    ck_assert_uint_eq(items_tombstones(), 0);
+    assert_value("k", "back");
+    items_set_tombstone_ttl(0);
+    assert_no_leak();
+}
+END_TEST
+
 static Suite *items_suite(void)
 {
     Suite *s = suite_create("items");
@@ -1166,8 +1270,9 @@ static Suite *items_suite(void)
     TCase *lru = tcase_create("lru");
     TCase *hook = tcase_create("mutation_hook");
     TCase *digest = tcase_create("digest");
+    TCase *apply_tc = tcase_create("apply");
     TCase *plain[] = {store, version, expiry, flush, del, delta, refs,
-                      limits, lru, digest};
+                      limits, lru, digest, apply_tc};
     size_t i;
 
     for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
@@ -1176,6 +1281,9 @@ static Suite *items_suite(void)
     tcase_add_checked_fixture(evict, setup_tiny, teardown);
     tcase_add_checked_fixture(hook, hook_setup, teardown);
 
+    tcase_add_test(apply_tc, test_apply_rewrites_unheld_item_in_place);
+    tcase_add_test(apply_tc, test_apply_never_rewrites_a_held_item);
+    tcase_add_test(apply_tc, test_apply_other_class_or_tombstone_relinks);
     tcase_add_loop_test(store, test_store_modes, 0,
                         sizeof(store_cases) / sizeof(store_cases[0]));
     tcase_add_test(store, test_set_replaces_but_holder_keeps_old);
@@ -1228,6 +1336,7 @@ static Suite *items_suite(void)
     suite_add_tcase(s, lru);
     suite_add_tcase(s, hook);
     suite_add_tcase(s, digest);
+    suite_add_tcase(s, apply_tc);
     return s;
 }
 
