@@ -412,9 +412,26 @@ sub kill9 {
     delete $self->{stopped};
 }
 
+# kill(2) only queues SIGSTOP: one thread takes it and then stops the
+# others, so a thread the kernel has not got round to yet may still run
+# (and, for example, acknowledge a record) after kill returns.  Wait until
+# every thread of the process is stopped.
 sub sigstop {
     my ($self) = @_;
-    kill 'STOP', $self->{pid} or croak "SIGSTOP $self->{name}: $!";
+    my $pid = $self->{pid};
+    kill 'STOP', $pid or croak "SIGSTOP $self->{name}: $!";
+    my $all = MemcTest::wait_until(sub {
+        opendir(my $d, "/proc/$pid/task") or return 0;
+        my @tids = grep { /^\d+$/ } readdir $d;
+        closedir $d;
+        for my $tid (@tids) {
+            my $stat = MemcTest::slurp("/proc/$pid/task/$tid/stat") // '';
+            return 0 unless $stat =~ /\)\s+([A-Za-z])/ && $1 eq 'T';
+        }
+        return @tids ? 1 : 0;
+    }, 5);
+    diag("SIGSTOP $self->{name}: not every thread stopped within 5 s")
+        unless $all;
     $self->{stopped} = 1;
     $self->reset_sock;
 }
