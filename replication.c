@@ -182,6 +182,16 @@ static bool stream_walking;
 static bool stream_catchup;
 static uint64_t psync_next;
 static size_t outq_off;         /* bytes of outq already sent */
+/* Direct: in the steady state (no copy, no catch-up, no TLS) records go
+ * only to the backlog and are sent from there, from ring_sent on; outq
+ * then holds only control lines (ACK, PING), sent when ring_sent reaches
+ * ctrl_at, the record boundary at which the first of them was queued.
+ * This saves a copy of every record.  Used only when the backlog is at
+ * least repl_buffer_size, so that bytes not yet sent cannot be
+ * overwritten before the overflow rule drops the link. */
+static bool stream_direct;
+static uint64_t ring_sent;      /* backlog offset sent up to (direct) */
+static uint64_t ctrl_at;        /* where outq's control lines go (direct) */
 static bool stream_blocked;     /* socket full: the thread waits EV_WRITE */
 static int stream_errno;        /* a send failed: the thread closes */
 static uint64_t stream_sent_total;  /* stream bytes sent, all links */
@@ -462,6 +472,17 @@ static void repl_feed(enum mutation_op op, const struct item *it,
         pthread_mutex_unlock(&out_lock);
         return;
     }
+    if (stream_direct) {
+        if (ring_end - ring_sent > settings.repl_buffer_size) {
+            out_overflow = true;        /* see below */
+            wake_locked();
+        } else {
+            out_items++;
+            repl_dirty = true;
+        }
+        pthread_mutex_unlock(&out_lock);
+        return;
+    }
     if (outq.len - outq_off + n + (op == MUT_STORE ? it->nbytes : 0) >
             settings.repl_buffer_size ||
         !rbuf_add(&outq, hdr, n) ||
@@ -510,22 +531,48 @@ static bool push_locked(bool by_thread)
         }
         return false;
     }
-    if (outq_off < outq.len) {
+    if (stream_direct && out_overflow) {
+        return false;           /* unsent bytes may be overwritten: resync */
+    }
+    if (outq_off < outq.len || (stream_direct && ring_sent < ring_end)) {
         lag_note_locked(ring_records);
     }
-    while (outq_off < outq.len) {
-        size_t want = outq.len - outq_off;
+    for (;;) {
+        const char *p;
+        size_t want;
         ssize_t n;
+        bool from_ring;
+
+        if (outq_off < outq.len && (!stream_direct || ring_sent == ctrl_at)) {
+            p = outq.data + outq_off;
+            want = outq.len - outq_off;
+            from_ring = false;
+        } else if (stream_direct && ring_sent < ring_end) {
+            uint64_t to = outq_off < outq.len ? ctrl_at : ring_end;
+            size_t pos = (size_t)(ring_sent % ring_cap);
+            p = ring + pos;
+            want = (size_t)(to - ring_sent);
+            if (want > ring_cap - pos) {
+                want = ring_cap - pos;  /* up to the wrap; then the rest */
+            }
+            from_ring = true;
+        } else {
+            break;
+        }
         if (sent >= SEND_SLICE) {
             if (!by_thread) {
                 wake_locked();  /* the thread sends the rest */
             }
             return true;
         }
-        n = io_send(stream_fd, stream_tls, outq.data + outq_off,
+        n = io_send(stream_fd, stream_tls, p,
                     want < SEND_SLICE ? want : SEND_SLICE);
         if (n > 0) {
-            outq_off += (size_t)n;
+            if (from_ring) {
+                ring_sent += (uint64_t)n;
+            } else {
+                outq_off += (size_t)n;
+            }
             sent += (size_t)n;
             stream_sent_total += (uint64_t)n;
             continue;
@@ -546,6 +593,13 @@ static bool push_locked(bool by_thread)
     outq.len = outq_off = 0;
     if (outq.cap > 4 * SYNC_HIGH_WATER) {
         rbuf_free(&outq);
+    }
+    if (!stream_direct && !stream_walking && !stream_catchup &&
+        stream_tls == NULL && ring_cap >= settings.repl_buffer_size) {
+        /* Everything fed so far is sent: from here on, send from the
+         * backlog. */
+        stream_direct = true;
+        ring_sent = ring_end;
     }
     return false;
 }
@@ -693,6 +747,7 @@ static void link_close(struct link *l, const char *why)
         stream_fd = -1;         /* workers stop sending before close(2) */
         stream_tls = NULL;
         stream_walking = false;
+        stream_direct = false;
         out_enabled = false;
         outq.len = outq_off = 0;
         out_overflow = false;
@@ -981,6 +1036,9 @@ static void send_line(struct link *l, const char *fmt, ...)
     }
     if (l == active && out_enabled) {
         pthread_mutex_lock(&out_lock);
+        if (stream_direct && outq_off == outq.len) {
+            ctrl_at = ring_end;         /* after the records fed so far */
+        }
         if (!rbuf_add(&outq, line, (size_t)n)) {
             out_overflow = true;        /* out of memory: resync */
         }
@@ -1208,6 +1266,7 @@ static void stream_begin_locked(struct link *l, bool take_tx)
     stream_errno = 0;
     stream_walking = false;
     stream_catchup = false;
+    stream_direct = false;
     lag_head = lag_tail = 0;
     lag_last_end = 0;
     if (!take_tx) {
@@ -2411,7 +2470,8 @@ void repl_stats(struct strbuf *sb)
     {
         uint64_t unsent, records;
         pthread_mutex_lock(&out_lock);
-        unsent = outq.len - outq_off;
+        unsent = outq.len - outq_off +
+                 (stream_direct ? ring_end - ring_sent : 0);
         records = ring_records;
         pthread_mutex_unlock(&out_lock);
         sb_stat(sb, "buffer_bytes", "%llu", (unsigned long long)unsent);
