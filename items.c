@@ -1420,9 +1420,11 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
         item_unlock(hv);
         return APPLY_DONE;
     }
-    item_unlock(hv);
+    /* Allocated under the lock, so the key is looked up once: eviction
+     * only ever trylocks other items' stripes. */
     it = item_alloc(key, nkey, flags, exptime, len + 2, &why);
     if (it == NULL) {
+        item_unlock(hv);
         return APPLY_NO_MEMORY;
     }
     memcpy(ITEM_data(it), data, len);
@@ -1430,14 +1432,6 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
     it->version = version;
     if (key_binary) {
         it->it_flags |= ITEM_KEY_BINARY;
-    }
-    item_lock(hv);
-    /* Again: the table may have changed while the lock was dropped. */
-    old = assoc_find(key, nkey, hv);
-    if (old != NULL && old->version >= version) {
-        item_unlock(hv);
-        item_remove(it);
-        return APPLY_STALE;
     }
     if (old != NULL) {
         do_item_replace(old, it, hv);
