@@ -438,6 +438,13 @@ struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
     return it;
 }
 
+/* Fill an item's value: the data and the "\r\n" every value ends with. */
+static void set_value(struct item *it, const char *data, size_t len)
+{
+    memcpy(ITEM_data(it), data, len);
+    memcpy(ITEM_data(it) + len, "\r\n", 2);
+}
+
 /* --- lookups ------------------------------------------------------------- */
 
 /* Find a live item under the caller's stripe lock, reclaiming a dead one.
@@ -875,8 +882,7 @@ static enum delta_result do_item_delta(struct item *it, bool incr,
         if (n == NULL) {
             return DELTA_NO_MEMORY;
         }
-        memcpy(ITEM_data(n), buf, len);
-        memcpy(ITEM_data(n) + len, "\r\n", 2);
+        set_value(n, buf, len);
         n->version = item_next_version();
         do_item_replace(it, n, hv);
         notify(MUT_STORE, n);
@@ -930,8 +936,7 @@ enum delta_result item_create_counter(const char *key, size_t nkey,
     if (it == NULL) {
         return DELTA_NO_MEMORY;
     }
-    memcpy(ITEM_data(it), buf, (size_t)len);
-    memcpy(ITEM_data(it) + len, "\r\n", 2);
+    set_value(it, buf, (size_t)len);
     *cas = 0;
     r = item_store(it, STORE_MODE_ADD, cas);
     item_remove(it);
@@ -1357,8 +1362,7 @@ static bool rewrite_in_place(struct item *old, uint32_t flags,
         old->nbytes = (uint32_t)(len + 2);
         pthread_mutex_unlock(&l->lock);
     }
-    memcpy(ITEM_data(old), data, len);
-    memcpy(ITEM_data(old) + len, "\r\n", 2);
+    set_value(old, data, len);
     old->flags = flags;
     old->exptime = exptime;
     old->version = version;
@@ -1392,12 +1396,12 @@ static void prefetch_next(uint32_t hv)
  * by a late copy of what it replaced.
  */
 enum apply_result item_apply_store(const char *key, size_t nkey,
+                                   uint32_t hv,
                                    uint32_t flags, uint32_t exptime,
                                    uint64_t version, const char *data,
                                    size_t len, bool key_binary,
                                    const uint32_t *next_hv)
 {
-    uint32_t hv = hash(key, nkey);
     enum alloc_result why;
     struct item *old, *it;
 
@@ -1427,8 +1431,7 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
         item_unlock(hv);
         return APPLY_NO_MEMORY;
     }
-    memcpy(ITEM_data(it), data, len);
-    memcpy(ITEM_data(it) + len, "\r\n", 2);
+    set_value(it, data, len);
     it->version = version;
     if (key_binary) {
         it->it_flags |= ITEM_KEY_BINARY;

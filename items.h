@@ -237,9 +237,11 @@ enum apply_result {
     APPLY_STALE,                /* local version is as new or newer */
     APPLY_NO_MEMORY             /* could not allocate the item */
 };
-/* next_hv, when not NULL, is the hash of the key the caller will apply
- * next: its bucket is prefetched while this one is locked. */
+/* hv is hash(key, nkey).  next_hv, when not NULL, is the hash of the key
+ * the caller will apply next: its bucket is prefetched while this one is
+ * locked. */
 enum apply_result item_apply_store(const char *key, size_t nkey,
+                                   uint32_t hv,
                                    uint32_t flags, uint32_t exptime,
                                    uint64_t version, const char *data,
                                    size_t len, bool key_binary,

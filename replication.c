@@ -75,6 +75,12 @@ struct link {
     char addr[64];              /* peer address, for logs */
     struct rbuf in;             /* received, not yet parsed */
     size_t in_off;              /* parse position in `in` */
+    /* The next record's key hash, worked out while the previous record
+     * was applied (for prefetching) and used again when it is applied:
+     * valid while hint_ok, for the record at in.data + hint_off. */
+    bool hint_ok;
+    size_t hint_off;
+    uint32_t hint_hv;
     struct rbuf tx;             /* to send (control, walk, stream) */
     size_t tx_off;              /* bytes of tx already sent */
     bool got_pair;              /* peer's PAIR line parsed */
@@ -763,6 +769,7 @@ static void link_close(struct link *l, const char *why)
     close(l->fd);
     l->fd = -1;
     rbuf_free(&l->in);
+    l->hint_ok = false;
     rbuf_free(&l->tx);
     copy_sched_update();        /* fd is -1: this link copies no more */
     if (l == active) {
@@ -1649,8 +1656,7 @@ static int apply_one(struct link *l)
     switch (f[0].len == 1 ? f[0].p[0] : 0) {
     case 'S': case 's': {
         uint64_t flags, exptime, version, vlen;
-        uint32_t next_hv;
-        bool have_next;
+        uint32_t hv;
         if (f[0].len != 1 || nf != 6 || !field_u64(&f[2], &flags) ||
             !field_u64(&f[3], &exptime) || !field_u64(&f[4], &version) ||
             !field_u64(&f[5], &vlen) || flags > UINT32_MAX ||
@@ -1663,12 +1669,17 @@ static int apply_one(struct link *l)
         if (avail < linelen + vlen + 2) {
             return 0;           /* the data is not all here yet */
         }
-        have_next = next_store_hash(start + linelen + vlen + 2,
-                                    avail - (linelen + vlen + 2), &next_hv);
-        count_applied(item_apply_store(key, nkey, (uint32_t)flags,
+        hv = l->hint_ok && l->hint_off == l->in_off && mark == NULL
+                 ? l->hint_hv : hash(key, nkey);
+        l->hint_off = l->in_off + linelen + (size_t)vlen + 2;
+        l->hint_ok = next_store_hash(start + linelen + vlen + 2,
+                                     avail - (linelen + vlen + 2),
+                                     &l->hint_hv);
+        count_applied(item_apply_store(key, nkey, hv, (uint32_t)flags,
                                        (uint32_t)exptime, version,
                                        start + linelen, (size_t)vlen,
-                                       binary, have_next ? &next_hv : NULL));
+                                       binary,
+                                       l->hint_ok ? &l->hint_hv : NULL));
         l->in_off += linelen + (size_t)vlen + 2;
         l->rx_items++;
         if (live) {
@@ -1872,6 +1883,11 @@ static void link_read(struct link *l)
     if (l->in_off > 0) {
         memmove(l->in.data, l->in.data + l->in_off, l->in.len - l->in_off);
         l->in.len -= l->in_off;
+        if (l->hint_ok && l->hint_off >= l->in_off) {
+            l->hint_off -= l->in_off;
+        } else {
+            l->hint_ok = false;
+        }
         l->in_off = 0;
     }
 }

@@ -6,6 +6,7 @@
  */
 #include "memcached.h"
 #include "assoc.h"
+#include "hash.h"
 #include "items.h"
 #include "settings.h"
 #include "slabs.h"
@@ -1156,8 +1157,8 @@ END_TEST
 static enum apply_result apply(const char *key, const char *val,
                                uint32_t flags, uint64_t version)
 {
-    return item_apply_store(key, strlen(key), flags, 0, version, val,
-                            strlen(val), false, NULL);
+    return item_apply_store(key, strlen(key), hash(key, strlen(key)), flags,
+                            0, version, val, strlen(val), false, NULL);
 }
 
 static uint64_t requested_bytes(unsigned id)
