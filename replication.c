@@ -1012,7 +1012,12 @@ static bool link_flush(struct link *l, bool writable)
             link_close(l, strerror(err));
             return false;
         }
-        return link_want(l, blocked ? EV_READ | EV_WRITE : EV_READ) ||
+        /* A walk that was paused above SYNC_HIGH_WATER resumes on the
+         * next event; when this flush emptied the queue without filling
+         * the socket, no other event may come for a while, so ask for
+         * EV_WRITE, which fires at once while the socket has room. */
+        return link_want(l, blocked || l->walking ? EV_READ | EV_WRITE
+                                                  : EV_READ) ||
                (link_close(l, "event error"), false);
     }
     switch (tx_send(l)) {
