@@ -67,27 +67,57 @@ bool crawler_class_list_ok(const char *list)
     return parse_classes(list, mask);
 }
 
+/* One pass: which classes it covers, and what it has counted since the
+ * counts were last handed to items.c (once per slice, not per item, so
+ * that a pass over millions of items does not take an LRU lock for each
+ * one). */
+struct pass {
+    const bool *mask;
+    uint64_t checked[SLABS_MAX_CLASSES];
+    uint64_t reclaimed[SLABS_MAX_CLASSES];
+};
+
 static bool reclaim_cb(struct item *it, void *arg)
 {
-    const bool *mask = arg;
+    struct pass *p = arg;
     unsigned id = it->slabs_clsid;
-    bool reclaimed;
 
-    if (!mask[id]) {
+    if (!p->mask[id]) {
         return true;
     }
-    reclaimed = item_reclaim_if_dead(it, hash(ITEM_key(it), it->nkey));
-    items_count_crawl(id, reclaimed);
+    p->checked[id]++;
+    /* Most items are alive: test that before hashing the key, which only
+     * the unlink needs.  The walk holds the item's stripe lock. */
+    if ((it->it_flags & ITEM_LINKED) && item_is_dead(it) &&
+        item_reclaim_if_dead(it, hash(ITEM_key(it), it->nkey))) {
+        p->reclaimed[id]++;
+    }
     return true;
+}
+
+static void pass_flush(struct pass *p)
+{
+    unsigned id;
+
+    for (id = 0; id < SLABS_MAX_CLASSES; id++) {
+        if (p->checked[id] != 0) {
+            items_count_crawl(id, p->checked[id], p->reclaimed[id]);
+            p->checked[id] = 0;
+            p->reclaimed[id] = 0;
+        }
+    }
 }
 
 static void crawl_pass(const bool *mask)
 {
+    struct pass p;
     uint64_t next = 0;
 
+    memset(&p, 0, sizeof(p));
+    p.mask = mask;
     do {
-        next = assoc_walk_buckets(next, CRAWL_SLICE, reclaim_cb,
-                                  (void *)mask);
+        next = assoc_walk_buckets(next, CRAWL_SLICE, reclaim_cb, &p);
+        pass_flush(&p);
         if (settings.lru_crawler_sleep > 0 && next != 0) {
             usleep(settings.lru_crawler_sleep);
         }

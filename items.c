@@ -1015,15 +1015,13 @@ bool item_reclaim_if_dead(struct item *it, uint32_t hv)
     return true;
 }
 
-void items_count_crawl(unsigned id, bool reclaimed)
+void items_count_crawl(unsigned id, uint64_t checked, uint64_t reclaimed)
 {
     struct lru *l = &lrus[id];
 
     pthread_mutex_lock(&l->lock);
-    l->st.crawler_items_checked++;
-    if (reclaimed) {
-        l->st.crawler_reclaimed++;
-    }
+    l->st.crawler_items_checked += checked;
+    l->st.crawler_reclaimed += reclaimed;
     pthread_mutex_unlock(&l->lock);
 }
 

@@ -225,8 +225,8 @@ uint64_t items_curr(void);
 uint64_t items_total(void);
 void items_reset_total(void);
 
-/* Count a crawler visit / reclaim for class id (crawler.c). */
-void items_count_crawl(unsigned id, bool reclaimed);
+/* Add what a crawler slice checked and reclaimed in class id (crawler.c). */
+void items_count_crawl(unsigned id, uint64_t checked, uint64_t reclaimed);
 
 /* --- applying the peer's stream (replication.c) ---------------------------
  * Last writer wins: a record replaces local state only if its version is
