@@ -136,6 +136,8 @@ static void usage(void)
 "   - repl_sync:           1: a write is answered only once the peer has\n"
 "                          applied it, or after repl_sync_timeout\n"
 "   - repl_sync_timeout:   milliseconds a synchronous write waits (50)\n"
+"   - repl_tcp_congestion: TCP congestion control of the replication\n"
+"                          link (default: cubic; system: the kernel's)\n"
 "   - repl_idle_copy:      1 (default): a full copy runs at idle CPU\n"
 "                          priority, so clients on the machine come first;\n"
 "                          0: at normal priority\n"
@@ -350,6 +352,14 @@ static bool extended_option(char *opt)
         if (!parse_flag(opt, val, &settings.repl_tls)) {
             return false;
         }
+    } else if (strcmp(opt, "repl_tcp_congestion") == 0) {
+        NEED_VAL();
+        if (val[0] == '\0' || strlen(val) >= 16) {
+            fprintf(stderr, "repl_tcp_congestion takes an algorithm name "
+                    "(at most 15 characters) or \"system\"\n");
+            return false;
+        }
+        settings.repl_tcp_congestion = strdup(val);
     } else if (strcmp(opt, "repl_idle_copy") == 0) {
         NEED_VAL();
         if (!parse_flag(opt, val, &settings.repl_idle_copy)) {

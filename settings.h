@@ -77,6 +77,7 @@ struct settings {
     int repl_port;              /* -o repl_port: our replication port */
     char *repl_listen;          /* -o repl_listen: its address */
     char *repl_secret_file;     /* -o repl_secret_file */
+    char *repl_tcp_congestion;  /* -o repl_tcp_congestion (NULL: cubic) */
     bool repl_tls;              /* -o repl_tls=1: TLS on the link */
     char *repl_tls_cert;        /* -o repl_tls_cert: PEM chain */
     char *repl_tls_key;         /* -o repl_tls_key: PEM key */
