@@ -24,7 +24,10 @@ require_pair_build();
 plan skip_all => 'needs /proc/PID/task' unless -d "/proc/$$/task";
 
 use constant SCHED_IDLE => 5;
-my $N = 40_000;                 # x 1 KB: far more than the socket buffers
+# x 1 KB.  Far more than the socket buffers can hold (a receiver's may grow
+# to net.ipv4.tcp_rmem's maximum, 32 MB here): a stopped B must hold A's
+# walk back, or the copy can finish behind B's back before a check.
+my $N = 150_000;
 my $V = 'v' x 1000;
 
 # policy of each thread of $pid: { tid => policy }
@@ -74,7 +77,7 @@ sub hold_copy {
 }
 
 {
-    my ($A, $B) = start_pair(linked => 1, args => ['-m', '256'],
+    my ($A, $B) = start_pair(linked => 1, args => ['-m', '512'],
                              repl_timeout => 30);
     preload($A);
     my $r0 = $A->repl_stats;
@@ -106,7 +109,7 @@ sub hold_copy {
 }
 
 {
-    my ($A, $B) = start_pair(linked => 1, args => ['-m', '256'],
+    my ($A, $B) = start_pair(linked => 1, args => ['-m', '512'],
                              repl_timeout => 30, o => ['repl_idle_copy=0']);
     preload($A);
     if (hold_copy($A, $B, 0)) {
@@ -129,7 +132,7 @@ sub hold_copy {
 SKIP: {
     skip 'needs root and a "nobody" user', 5
         unless $> == 0 && defined getpwnam('nobody');
-    my ($A, $B) = start_pair(linked => 1, args => ['-m', '256', '-u',
+    my ($A, $B) = start_pair(linked => 1, args => ['-m', '512', '-u',
                                                    'nobody']);
     preload($A);
     $B->kill9;
@@ -153,7 +156,7 @@ SKIP: {
 SKIP: {
     skip 'taskset not found', 6 unless grep { -x "$_/taskset" }
         split /:/, $ENV{PATH};
-    my ($A, $B) = start_pair(linked => 1, args => ['-m', '256'],
+    my ($A, $B) = start_pair(linked => 1, args => ['-m', '512'],
                              repl_timeout => 30);
     preload($A);
     my @hogs;
