@@ -88,7 +88,7 @@ static bool reclaim_cb(struct item *it, void *arg)
     p->checked[id]++;
     /* Most items are alive: test that before hashing the key, which only
      * the unlink needs.  The walk holds the item's stripe lock. */
-    if ((it->it_flags & ITEM_LINKED) && item_is_dead(it) &&
+    if (item_is_dead(it) &&
         item_reclaim_if_dead(it, hash(ITEM_key(it), it->nkey))) {
         p->reclaimed[id]++;
     }

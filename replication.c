@@ -2075,7 +2075,6 @@ static void peer_name(const struct sockaddr *sa, char *out, size_t n)
     }
 }
 
-
 static void accept_cb(evutil_socket_t fd, short which, void *arg)
 {
     struct sockaddr_storage ss;
