@@ -285,8 +285,18 @@ static uint64_t walk_range(uint64_t b, uint64_t end, assoc_walk_fn fn,
             struct item *ahead = __atomic_load_n(&primary[b + WALK_AHEAD],
                                                  __ATOMIC_RELAXED);
             if (ahead != NULL) {
+                /* the header, and the key and value after it, which
+                 * usually run into the next line */
                 __builtin_prefetch(ahead);
+                __builtin_prefetch((const char *)ahead + 64);
             }
+        }
+        /* An empty bucket is skipped without its lock.  Seeing it empty
+         * is the same as locking it a moment earlier: an item linked
+         * right after is one the walk could have missed anyway (a copy
+         * gets it from the live stream; the crawler on its next pass). */
+        if (__atomic_load_n(&primary[b], __ATOMIC_RELAXED) == NULL) {
+            continue;
         }
         item_lock((uint32_t)b);
         it = primary[b];
