@@ -104,6 +104,8 @@ static void usage(void)
 "   - slab_reassign:       allow slab classes to give pages back\n"
 "                          (default: enabled)\n"
 "   - slab_automove:       0 off, 1 or 2 (default: 1)\n"
+"   - slab_hugepages:      1 (default): ask for transparent huge pages\n"
+"                          for item memory; 0: 4 KB pages\n"
 "   - slab_chunk_max:      largest chunk before a single page class\n"
 "                          (default: 512k)\n"
 "   - lru_crawler:         enable the background expired-item crawler\n"
@@ -259,6 +261,11 @@ static bool extended_option(char *opt)
         settings.slab_reassign = true;
     } else if (strcmp(opt, "no_slab_reassign") == 0) {
         settings.slab_reassign = false;
+    } else if (strcmp(opt, "slab_hugepages") == 0) {
+        NEED_VAL();
+        if (!parse_flag(opt, val, &settings.slab_hugepages)) {
+            return false;
+        }
     } else if (strcmp(opt, "slab_automove") == 0) {
         NEED_VAL();
         if (!parse_int(val, 0, 2, &settings.slab_automove)) {
@@ -856,6 +863,7 @@ static int start_storage(void)
 {
     int hp = settings.hashpower_init ? settings.hashpower_init : 16;
 
+    slabs_set_hugepages(settings.slab_hugepages);
     if (slabs_init(settings.maxbytes, settings.factor,
                    (size_t)settings.chunk_size,
                    (size_t)settings.slab_chunk_size_max,

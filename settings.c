@@ -33,6 +33,7 @@ void settings_init(void)
     settings.maxconns_fast = true;
     settings.hashpower_init = 0;
     settings.slab_reassign = true;
+    settings.slab_hugepages = true;
     settings.slab_automove = 1;
     settings.lru_crawler = true;
     settings.lru_crawler_sleep = 100;

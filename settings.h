@@ -43,6 +43,7 @@ struct settings {
     bool maxconns_fast;         /* -o maxconns_fast: refuse at once */
     int hashpower_init;         /* -o hashpower: initial table size log2 */
     bool slab_reassign;         /* -o slab_reassign */
+    bool slab_hugepages;        /* -o slab_hugepages: MADV_HUGEPAGE */
     int slab_automove;          /* -o slab_automove: 0, 1 or 2 */
     bool lru_crawler;           /* -o lru_crawler / no_lru_crawler */
     uint32_t lru_crawler_sleep; /* -o lru_crawler_sleep: usec per item */

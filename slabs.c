@@ -48,6 +48,7 @@ struct free_slot {
 };
 
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool use_hugepages = true; /* advise new blocks MADV_HUGEPAGE */
 static size_t slot_bytes;       /* every page fits in one slot */
 static char *carve_next;        /* unused part of the newest block */
 static size_t carve_left;
@@ -80,7 +81,10 @@ static void *arena_get(void)
                 goto out;
             }
 #ifdef MADV_HUGEPAGE
-            (void)madvise(b, want, MADV_HUGEPAGE);
+            /* Off means 4 KB pages even where the system's THP mode is
+             * "always". */
+            (void)madvise(b, want, use_hugepages ? MADV_HUGEPAGE
+                                                 : MADV_NOHUGEPAGE);
 #endif
             blocks[nblocks++] = b;
             carve_next = b;
@@ -121,6 +125,11 @@ static void add_class(size_t size, size_t page_size)
     }
     c->page_bytes = (size_t)c->perslab * size;
     pthread_mutex_init(&c->lock, NULL);
+}
+
+void slabs_set_hugepages(bool on)
+{
+    use_hugepages = on;
 }
 
 int slabs_init(size_t limit, double factor, size_t chunk_min,

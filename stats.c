@@ -242,6 +242,7 @@ void stats_settings(struct strbuf *sb)
     sb_stat(sb, "slab_automove_ratio", "0.80");
     sb_stat(sb, "slab_automove_window", "30");
     sb_stat(sb, "slab_chunk_max", "%d", settings.slab_chunk_size_max);
+    sb_stat(sb, "slab_hugepages", "%s", yesno(settings.slab_hugepages));
     sb_stat(sb, "lru_crawler", "%s", yesno(settings.lru_crawler));
     sb_stat(sb, "lru_crawler_sleep", "%u", settings.lru_crawler_sleep);
     sb_stat(sb, "lru_crawler_tocrawl", "%u", settings.lru_crawler_tocrawl);
