@@ -48,7 +48,7 @@ struct free_slot {
 };
 
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool use_hugepages = true; /* advise new blocks MADV_HUGEPAGE */
+static bool use_hugepages = true; /* new blocks: MADV_HUGEPAGE, else NOHUGEPAGE */
 static size_t slot_bytes;       /* every page fits in one slot */
 static char *carve_next;        /* unused part of the newest block */
 static size_t carve_left;

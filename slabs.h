@@ -12,14 +12,15 @@
 
 #define SLABS_MAX_CLASSES 64        /* class ids 1..63; 0 = none */
 
+/* Whether blocks allocated from now on are advised for transparent huge
+ * pages (-o slab_hugepages; default on). */
+void slabs_set_hugepages(bool on);
+
 /*
  * Build the classes: chunk sizes grow from hdr+chunk_min by `factor` up to
  * chunk_max; one more class holds items up to item_max.  limit is the
  * byte budget for pages (0 = unlimited).  Returns 0, or -1 on bad input.
  */
-/* Whether blocks allocated from now on are advised for transparent huge
- * pages (-o slab_hugepages; default on). */
-void slabs_set_hugepages(bool on);
 int slabs_init(size_t limit, double factor, size_t chunk_min,
                size_t chunk_max, size_t item_max, bool prealloc);
 /* Free every page (tests and clean shutdown). */
