@@ -2346,8 +2346,14 @@ int repl_configure(void)
         /* Asked for by name: a typo or a missing module is an error now,
          * not a quiet fallback on every link. */
         int fd = socket(AF_INET, SOCK_STREAM, 0);
-        bool ok = fd >= 0 && set_congestion(fd, settings.repl_tcp_congestion);
-        int err = errno;
+        bool ok;
+        int err;
+
+        if (fd < 0) {
+            fd = socket(AF_INET6, SOCK_STREAM, 0);    /* IPv6-only host */
+        }
+        ok = fd >= 0 && set_congestion(fd, settings.repl_tcp_congestion);
+        err = errno;
         if (fd >= 0) {
             close(fd);
         }
