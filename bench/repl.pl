@@ -462,6 +462,24 @@ sub dump_latencies {
     return [sort { $a <=> $b } @v];
 }
 
+# CPU time of the kernel's DAMON threads (kdamond), in ms.  Where a
+# DAMON scheme runs (this VM: physical-address monitoring with a pageout
+# scheme), kdamond wakes every sample interval and can hold a CPU for
+# milliseconds without yielding, so every tail latency taken while it ran
+# carries that stall (bench/README.md, "Machine noise: kdamond").
+sub kdamond_ms {
+    my $ns = 0;
+    for my $dir (glob '/proc/[0-9]*') {
+        open(my $c, '<', "$dir/comm") or next;
+        my $comm = <$c> // '';
+        next unless $comm =~ /^kdamond/;
+        open(my $s, '<', "$dir/schedstat") or next;
+        my ($run) = split ' ', (<$s> // '');
+        $ns += $run // 0;
+    }
+    return $ns / 1e6;
+}
+
 # ---------------------------------------------------------------------
 # 1. Replication lag at half load.
 # ---------------------------------------------------------------------
@@ -601,11 +619,13 @@ sub section_resync {
         my $dump = "$LOG/sync-r$run-gets.txt";
         my $bg = start_bg(get_args($a), '-d', 60, '-O', $dump);
         sleep 0.3;
+        my $kd0 = kdamond_ms();
         # B starts empty; its client port opens once it has received
         # SYNCED from A, i.e. when the whole copy has arrived.
         $b = start_server("sync-B-r$run", node_cmd($OURS, $p{pb}, $p{rb},
                           $p{ra}), $p{pb}, 1);
         my $t_open = wait_open($b, 60);
+        my $kd = kdamond_ms() - $kd0;
         sleep 0.3;
         my $bgr = finish_bg($bg, "sync-r$run GETs");
         my $s1 = stats($a, 'replication');
@@ -632,6 +652,7 @@ sub section_resync {
             pct($during, $_->[1])) for ['p50', 0.5], ['p99', 0.99],
                                        ['p999', 0.999], ['max', 1];
         put('resync', $run, 'ours', 'GETs during sync', scalar @$during);
+        put('resync', $run, 'ours', 'kdamond ms during sync', $kd);
         # The same GET load on A, linked and idle.
         wait_converged({ a => $a, b => $b, name => "sync-r$run" }, 10);
         settle($a, $b);
@@ -643,10 +664,10 @@ sub section_resync {
             pct($base, $_->[1])) for ['p50', 0.5], ['p99', 0.99];
         progress(sprintf('sync-r%d: %d items, A walk %d ms, B open after '
                          . '%.3f s; GET p99 %.0f us during (%d GETs), '
-                         . '%.0f us linked idle', $run,
+                         . '%.0f us linked idle; kdamond %.1f ms', $run,
                          $s1->{last_sync_items}, $s1->{last_sync_ms}, $secs,
                          pct($during, 0.99) // -1, scalar @$during,
-                         pct($base, 0.99)));
+                         pct($base, 0.99), $kd));
     }
     stop_servers($a, $b);
     for my $run (1 .. $P{runs}) {
@@ -1544,6 +1565,9 @@ sub report {
                     'GET during sync max us'], 'GET no sync p50 us');
     $row->('... GET p50 / p99 on A, linked, no resync, us', '%.0f',
            ['GET no sync p50 us', 'GET no sync p99 us']);
+    $row->('... CPU time of the kernel\'s kdamond threads from B\'s start '
+           . 'to its client port opening, ms (machine noise, see README)',
+           '%.1f', 'kdamond ms during sync');
     $row->("1 KB set burst, sets/s ($P{burst_conns} conns, "
            . "$P{burst_secs} s; pair: on A)", '%.0f', 'burst sets/s',
            'burst sets/s', '140,000 (issue)', '>=', 140_000);
