@@ -466,7 +466,7 @@ sub dump_latencies {
 # DAMON scheme runs (this VM: physical-address monitoring with a pageout
 # scheme), kdamond wakes every sample interval and can hold a CPU for
 # milliseconds without yielding, so every tail latency taken while it ran
-# carries that stall (bench/README.md, "Machine noise: kdamond").
+# carries that stall (bench/README.md, "Caveats").
 sub kdamond_ms {
     my $ns = 0;
     for my $dir (glob '/proc/[0-9]*') {
