@@ -361,9 +361,10 @@ static bool extended_option(char *opt)
         }
     } else if (strcmp(opt, "repl_tcp_congestion") == 0) {
         NEED_VAL();
-        if (val[0] == '\0' || strlen(val) >= 16) {
+        if (val[0] == '\0' || strlen(val) >= REPL_CC_NAME_MAX) {
             fprintf(stderr, "repl_tcp_congestion takes an algorithm name "
-                    "(at most 15 characters) or \"system\"\n");
+                    "(at most %d characters) or \"system\"\n",
+                    REPL_CC_NAME_MAX - 1);
             return false;
         }
         settings.repl_tcp_congestion = strdup(val);

@@ -117,7 +117,7 @@ struct link {
     bool read_wants_write;      /* a TLS read waits for writability */
     char channel[65];           /* TLS exported key, binds AUTH; or "" */
     char tls_desc[64];          /* protocol and cipher, for stats */
-    char congestion[16];        /* TCP congestion control, for stats */
+    char congestion[REPL_CC_NAME_MAX]; /* TCP congestion control, for stats */
 };
 
 /* Counters and facts for `stats replication`. */

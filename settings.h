@@ -20,6 +20,10 @@ enum hash_kind {
     HASH_JENKINS
 };
 
+/* Longest TCP congestion control name, NUL included (the kernel's
+ * TCP_CA_NAME_MAX). */
+#define REPL_CC_NAME_MAX 16
+
 struct settings {
     size_t maxbytes;            /* -m: memory limit for item storage */
     int maxconns;               /* -c: simultaneous connections */
