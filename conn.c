@@ -242,6 +242,44 @@ static void release_reply(struct conn *c)
     c->iovused = c->iovdone = 0;
 }
 
+/* --- replies held for the replication push ------------------------------
+ * A worker feeds its replicated writes to the link once per loop pass,
+ * after every connection that was ready (repl_push_cb), so that one
+ * send(2) carries them all.  A reply to a request that fed the stream
+ * waits for that push: in the steady state the write is in the link's
+ * socket before its client hears STORED, and a crash of this node right
+ * after the reply cannot lose it.  Any pending record holds the reply,
+ * whichever connection fed it; the wait ends within the same pass. */
+static void unhold(struct conn *c)
+{
+    struct conn **pp = &c->thread->held;
+
+    while (*pp != NULL && *pp != c) {
+        pp = &(*pp)->hnext;
+    }
+    if (*pp == c) {
+        *pp = c->hnext;
+    }
+    c->hnext = NULL;
+    c->held = false;
+}
+
+/* Returns true when c's replies must wait for the push (now queued). */
+static bool hold_replies(struct conn *c)
+{
+    if (c->held) {
+        return true;
+    }
+    if (!repl_dirty || c->thread == NULL) {
+        return false;
+    }
+    c->held = true;
+    c->hnext = c->thread->held;
+    c->thread->held = c;
+    worker_repl_schedule(c->thread);
+    return true;
+}
+
 void conn_close(struct conn *c)
 {
     struct worker *w = c->thread;
@@ -252,6 +290,9 @@ void conn_close(struct conn *c)
     }
     if (c->state == CONN_SYNC_WAIT && w != NULL) {
         worker_sync_waiter(w, -1);
+    }
+    if (c->held) {
+        unhold(c);
     }
     event_del(c->ev);
     release_reply(c);
@@ -739,6 +780,9 @@ static void drive_read(struct conn *c, bool readable)
 
         if (r == PROTO_CLOSE) {
             if (c->iovused > 0) {
+                if (repl_dirty) {
+                    repl_worker_push();     /* rare: no batching */
+                }
                 c->close_after_write = true;
                 flush_replies(c);
             } else {
@@ -764,6 +808,9 @@ static void drive_read(struct conn *c, bool readable)
              * writable at once, so EV_WRITE brings us back after the
              * next epoll_wait; event_active() would run us again in
              * this same pass, before anything new is polled. */
+            if (repl_dirty && c->iovused > 0) {
+                repl_worker_push();     /* the batch of -R requests */
+            }
             if (c->iovused > 0 && !flush_replies(c)) {
                 return;
             }
@@ -790,7 +837,9 @@ static void drive_read(struct conn *c, bool readable)
         break;
     }
     if (c->iovused > 0) {
-        flush_replies(c);
+        if (!hold_replies(c)) {
+            flush_replies(c);
+        }
     } else if ((c->ev_flags & EV_WRITE) != 0 &&
                !update_event(c, EV_READ | EV_PERSIST)) {
         conn_close(c);          /* back from a yield with nothing to send */
@@ -887,6 +936,25 @@ void conn_sync_check(struct worker *w)
     }
 }
 
+void conn_release_held(struct worker *w)
+{
+    while (w->held != NULL) {
+        struct conn *c = w->held;
+
+        w->held = c->hnext;
+        c->hnext = NULL;
+        c->held = false;
+        if (c->iovused == 0) {
+            continue;
+        }
+        if (c->state == CONN_READ) {
+            flush_replies(c);
+        } else if (c->state == CONN_NREAD && transmit(c) == IO_ERROR) {
+            conn_close(c);      /* the rest of the value is still due */
+        }
+    }
+}
+
 void conn_watch_wake(struct worker *w)
 {
     struct conn *c = w->conns;
@@ -952,7 +1020,7 @@ static void drive(struct conn *c, short which)
                 readable = c->rbytes == 0 ? false : readable;
                 break;
             case IO_AGAIN:
-                if (c->iovused > 0) {
+                if (c->iovused > 0 && !hold_replies(c)) {
                     /* Send earlier pipelined replies meanwhile. */
                     if (transmit(c) == IO_ERROR) {
                         conn_close(c);
@@ -1003,11 +1071,10 @@ static void event_handler(evutil_socket_t fd, short which, void *arg)
     c->in_handler = true;
     drive(c, which);
     c->in_handler = false;
-    if (repl_dirty && c->thread != NULL && !c->thread->repl_scheduled) {
+    if (repl_dirty && c->thread != NULL) {
         /* Send this loop iteration's replicated writes once, after every
          * other ready connection has been served. */
-        c->thread->repl_scheduled = true;
-        event_active(c->thread->repl_ev, 0, 0);
+        worker_repl_schedule(c->thread);
     }
     if (c->close_fd) {
         c->close_fd = false;

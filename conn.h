@@ -102,6 +102,8 @@ struct conn {
                                    replicated write (repl_wait) */
     bool wait_cmd;              /* held by repl_wait: answer OK/TIMEOUT */
     uint64_t sync_deadline_us;  /* reply anyway after this */
+    bool held;                  /* replies wait for the pass's push */
+    struct conn *hnext;         /* next in the worker's held list */
     struct conn *wnext;         /* next in the worker's list */
     struct conn *wprev;         /* previous in the worker's list */
 };
@@ -124,6 +126,10 @@ bool conn_repl_wait(struct conn *c, uint32_t timeout_ms);
 /* Release connections whose synchronous writes were acknowledged or
  * timed out (w's thread). */
 void conn_sync_check(struct worker *w);
+
+/* After the worker pushed its replicated writes to the link: send the
+ * replies that were held for them (w's thread). */
+void conn_release_held(struct worker *w);
 
 /* Send pending watch lines of w's watcher connections (its thread). */
 void conn_watch_wake(struct worker *w);

@@ -203,6 +203,15 @@ static void repl_push_cb(evutil_socket_t fd, short which, void *arg)
     (void)which;
     w->repl_scheduled = false;
     repl_worker_push();
+    conn_release_held(w);
+}
+
+void worker_repl_schedule(struct worker *w)
+{
+    if (!w->repl_scheduled) {
+        w->repl_scheduled = true;
+        event_active(w->repl_ev, 0, 0);
+    }
 }
 
 static void *worker_main(void *arg)

@@ -45,6 +45,7 @@ struct worker {
     struct conn *conns;         /* its open connections */
     struct event *repl_ev;      /* lowest priority: push replication */
     bool repl_scheduled;        /* repl_ev is active */
+    struct conn *held;          /* replies held until repl_ev has run */
     int repl_waiters;           /* connections holding a sync write */
     struct event *sync_timer;   /* 5 ms while repl_waiters > 0 */
 };
@@ -62,6 +63,10 @@ int workers_count(void);
 void workers_wake_repl(void);
 /* Start/stop worker w's sync timer as its waiter count changes. */
 void worker_sync_waiter(struct worker *w, int delta);
+
+/* Run w's replication push after the connections ready in this loop
+ * pass (w's thread). */
+void worker_repl_schedule(struct worker *w);
 
 /* Ask worker w to flush its watcher connections (any thread). */
 void workers_wake_watchers(struct worker *w);
