@@ -208,6 +208,7 @@ void assoc_reserve(uint64_t items)
 static void *expander_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "mc-hashexp");
     pthread_mutex_lock(&maint_lock);
     while (!expander_stop) {
         uint64_t n = __atomic_load_n(&hash_items, __ATOMIC_RELAXED);

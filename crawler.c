@@ -129,6 +129,7 @@ static void *crawler_main(void *arg)
     bool mask[SLABS_MAX_CLASSES];
 
     (void)arg;
+    pthread_setname_np(pthread_self(), "mc-lrucrawler");
     pthread_mutex_lock(&lock);
     while (!stop) {
         struct timespec ts;

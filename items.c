@@ -1188,6 +1188,8 @@ static void *mover_main(void *arg)
     struct move_req *m = arg;
     unsigned waits;
 
+    pthread_setname_np(pthread_self(), "mc-slabmover");
+
     for (waits = 0; waits < MOVE_MAX_WAITS; waits++) {
         unsigned i, busy = 0;
         for (i = 0; i < m->count; i++) {

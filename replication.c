@@ -2250,6 +2250,7 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
 static void *repl_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "mc-repl");
     __atomic_store_n(&repl_tid, gettid(), __ATOMIC_RELAXED);
     event_base_dispatch(rbase);
     return NULL;

@@ -218,6 +218,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
 
+    pthread_setname_np(pthread_self(), "mc-worker");
     tstats = w->stats;
     pthread_mutex_lock(&init_lock);
     init_count++;

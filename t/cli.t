@@ -165,4 +165,20 @@ for my $case (
     $srv->stop;
 }
 
+# Threads carry memcached's names, so that top -H, ps -L and perf show
+# which is which (Linux: /proc/PID/task/TID/comm).
+SKIP: {
+    skip 'no /proc', 2 unless -d "/proc/$$/task";
+    my $srv = MemcTest->start('-t', '3');
+    my @names = map { MemcTest::slurp($_) =~ s/\s+\z//r }
+                glob('/proc/' . $srv->pid . '/task/*/comm');
+    my %n;
+    $n{$_}++ for @names;
+    is($n{'mc-worker'} // 0, 3, 'three threads named mc-worker')
+        or diag("threads: @names");
+    ok($n{'mc-hashexp'} && $n{'mc-lrucrawler'},
+       'the expander and the crawler are named') or diag("threads: @names");
+    $srv->stop;
+}
+
 done_testing();

@@ -21,6 +21,9 @@ my ($strace) = grep { -x $_ } map { "$_/strace" } split /:/, $ENV{PATH} // '';
 plan skip_all => 'strace(1) not installed' unless $strace;
 
 my ($A, $B) = start_pair(linked => 1, args => ['-t', '1']);
+ok((grep { MemcTest::slurp($_) =~ /\Amc-repl\s*\z/ }
+    glob('/proc/' . $A->pid . '/task/*/comm')) == 1,
+   'one thread named mc-repl');
 my $dir = tmp_dir();
 my $out = "$dir/strace.out";
 my $err = "$dir/strace.err";
