@@ -17,6 +17,7 @@
 #include "hash.h"
 #include "log.h"
 #include "thread.h"
+#include "util.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ static pthread_mutex_t walk_lock = PTHREAD_MUTEX_INITIALIZER;
 #define hashsize(p) ((uint64_t)1 << (p))
 #define hashmask(p) (hashsize(p) - 1)
 #define WALK_AHEAD 64           /* buckets prefetched ahead of a walk */
+#define EXPAND_YIELD 256        /* buckets moved per preemption point */
 
 int assoc_init(int power)
 {
@@ -161,6 +163,7 @@ static int expand(void)
     struct item **bigger;
     uint64_t nold;
     uint64_t ob;
+    uint64_t yield_us = 0;
 
     bigger = calloc(hashsize(hashpower + 1), sizeof(*bigger));
     if (bigger == NULL) {
@@ -181,6 +184,9 @@ static int expand(void)
         move_bucket(ob);
         expand_bucket = ob + 1;
         item_unlock((uint32_t)ob);
+        if ((ob + 1) % EXPAND_YIELD == 0) {
+            util_preempt_point(&yield_us);
+        }
     }
     item_lock_all();
     free(old);

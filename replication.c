@@ -54,6 +54,7 @@
 #define REC_LINE_MAX 1024           /* longest record header */
 #define LAG_SAMPLES 256         /* send times kept for lag in ms */
 #define SEND_SLICE (256 * 1024)  /* most bytes per send(2) of the stream */
+#define APPLY_YIELD 64          /* records applied per preemption point */
 #define COPY_STARVED_MS 500     /* cron this late: copy at normal priority */
 #define EVP_MAX_MD_SIZE_COMPAT 64   /* largest HMAC we print */
 
@@ -236,6 +237,9 @@ static enum repl_state shown_state = REPL_NONE;
 static uint64_t shown_since_us;
 static char shown_peer[64];
 static uint64_t lag_ms;          /* age of the oldest unacknowledged batch */
+
+/* The replication thread's last yield (util_preempt_point). */
+static uint64_t yield_us;
 
 /* The replication thread marks itself so that the hook ignores the
  * writes it applies from the peer. */
@@ -1489,6 +1493,7 @@ static void walk_step(struct link *l)
     while (l->walking && stream_pending() < SYNC_HIGH_WATER) {
         uint64_t next = assoc_walk_buckets(l->walk_next, SYNC_SLICE, walk_cb,
                                            l);
+        util_preempt_point(&yield_us);
         l->walk_started = true;
         if (l->tx.len > 0) {
             pthread_mutex_lock(&out_lock);
@@ -1907,9 +1912,12 @@ static void link_read(struct link *l)
         return;
     }
     applying = true;
-    for (;;) {
+    for (unsigned done = 1;; done++) {
         size_t before = l->in_off;
         int r = apply_one(l);
+        if (done % APPLY_YIELD == 0) {
+            util_preempt_point(&yield_us);
+        }
         if (l->fd < 0) {
             break;
         }

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -142,6 +144,21 @@ uint64_t util_mono_us(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Give the CPU to a thread woken meanwhile, at most once per
+ * YIELD_EVERY_US: a kernel that preempts lazily lets a task that stays in
+ * user space run on until its next tick (4 ms at HZ=250), even when a
+ * worker was woken by a request.  *last is the caller's own record. */
+#define YIELD_EVERY_US 1000
+void util_preempt_point(uint64_t *last)
+{
+    uint64_t now = util_mono_us();
+
+    if (now - *last >= YIELD_EVERY_US) {
+        sched_yield();
+        *last = util_mono_us();
+    }
 }
 
 void util_clock_tick(void)

@@ -34,6 +34,9 @@ int64_t util_ttl_left(uint32_t deadline, uint32_t now);
 uint64_t util_now_ms(void);
 /* Monotonic clock, microseconds. */
 uint64_t util_mono_us(void);
+/* A preemption point for long background loops (doc/threads.txt, "Yield
+ * points"); *last starts at 0. */
+void util_preempt_point(uint64_t *last);
 
 /* Refresh current_time from the wall clock (main thread's timer). */
 void util_clock_tick(void);

@@ -75,6 +75,29 @@ START_TEST(test_u64toa)
 }
 END_TEST
 
+START_TEST(test_preempt_point_throttles)
+{
+    uint64_t last = 0;
+    uint64_t t0 = util_mono_us();
+    uint64_t first;
+
+    /* Due at once from 0: yields and records when. */
+    util_preempt_point(&last);
+    ck_assert_uint_ge(last, t0);
+    first = last;
+    /* Not again before a millisecond has passed. */
+    util_preempt_point(&last);
+    if (util_mono_us() - first < 1000) {
+        ck_assert_uint_eq(last, first);
+    }
+    /* Due again once it has. */
+    while (util_mono_us() - first < 1000) {
+    }
+    util_preempt_point(&last);
+    ck_assert_uint_gt(last, first);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -86,6 +109,7 @@ static Suite *util_suite(void)
     tcase_add_test(parse, test_strtoull_rejects_garbage_sign_and_overflow);
     tcase_add_test(parse, test_strtol_range);
     tcase_add_test(time, test_deadline_rules);
+    tcase_add_test(time, test_preempt_point_throttles);
     tcase_add_test(fmt, test_u64toa);
     suite_add_tcase(s, parse);
     suite_add_tcase(s, time);
