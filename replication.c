@@ -972,7 +972,8 @@ static int tx_send(struct link *l)
             }
             return 0;
         }
-        link_close(l, n == 0 ? "peer closed" : strerror(errno));
+        link_close(l, n == 0 || errno == EPIPE ? "peer closed"
+                                               : strerror(errno));
         return -1;
     }
     l->tx.len = l->tx_off = 0;
@@ -1062,7 +1063,8 @@ static bool link_flush(struct link *l, bool writable)
             return false;
         }
         if (err != 0) {
-            link_close(l, strerror(err));
+            /* EPIPE: the peer had closed before this send. */
+            link_close(l, err == EPIPE ? "peer closed" : strerror(err));
             return false;
         }
         /* A walk that was paused above SYNC_HIGH_WATER resumes on the
@@ -1497,9 +1499,17 @@ static void walk_step(struct link *l)
         l->walk_started = true;
         if (l->tx.len > 0) {
             pthread_mutex_lock(&out_lock);
-            if (!rbuf_add(&outq, l->tx.data, l->tx.len)) {
+            if (outq_off == outq.len) {
+                /* Nothing queued: hand the slice over without a copy. */
+                struct rbuf t = outq;
+                outq = l->tx;
+                l->tx = t;
+                outq_off = 0;
+            } else if (!rbuf_add(&outq, l->tx.data, l->tx.len)) {
                 out_overflow = true;    /* out of memory: resync */
             }
+            /* Send it while it is still in the cache. */
+            (void)push_locked(true);
             pthread_mutex_unlock(&out_lock);
             l->tx.len = 0;
         }
