@@ -247,9 +247,11 @@ static void release_reply(struct conn *c)
  * after every connection that was ready (repl_push_cb), so that one
  * send(2) carries them all.  A reply to a request that fed the stream
  * waits for that push: in the steady state the write is in the link's
- * socket before its client hears STORED, and a crash of this node right
- * after the reply cannot lose it.  Any pending record holds the reply,
- * whichever connection fed it; the wait ends within the same pass. */
+ * socket before its client hears STORED, so a crash of this process
+ * right after the reply normally leaves the write on its way to the peer
+ * (doc/replication.txt, "Guarantees").  Any pending record holds the
+ * reply, whichever connection fed it; the wait ends within the same
+ * pass. */
 static void unhold(struct conn *c)
 {
     struct conn **pp = &c->thread->held;
