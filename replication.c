@@ -509,6 +509,13 @@ static void repl_feed(enum mutation_op op, const struct item *it,
     pthread_mutex_unlock(&out_lock);
 }
 
+/* Why a read or send of n bytes failed with errno err, for last_error:
+ * an end of file, or EPIPE from a send after it, means the peer closed. */
+static const char *io_failure(ssize_t n, int err)
+{
+    return n == 0 || err == EPIPE ? "peer closed" : strerror(err);
+}
+
 /* send(2) without blocking, through TLS when the link has it. */
 static ssize_t io_send(int fd, struct repl_tls *tls, const char *p, size_t n)
 {
@@ -972,8 +979,7 @@ static int tx_send(struct link *l)
             }
             return 0;
         }
-        link_close(l, n == 0 || errno == EPIPE ? "peer closed"
-                                               : strerror(errno));
+        link_close(l, io_failure(n, errno));
         return -1;
     }
     l->tx.len = l->tx_off = 0;
@@ -1063,8 +1069,7 @@ static bool link_flush(struct link *l, bool writable)
             return false;
         }
         if (err != 0) {
-            /* EPIPE: the peer had closed before this send. */
-            link_close(l, err == EPIPE ? "peer closed" : strerror(err));
+            link_close(l, io_failure(-1, err));
             return false;
         }
         /* A walk that was paused above SYNC_HIGH_WATER resumes on the
@@ -1918,7 +1923,7 @@ static void link_read(struct link *l)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             break;
         }
-        link_close(l, n == 0 ? "peer closed" : strerror(errno));
+        link_close(l, io_failure(n, errno));
         return;
     }
     applying = true;
