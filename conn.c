@@ -60,9 +60,9 @@
 static struct conn **conns;     /* by fd; structures are reused */
 static int conns_max;           /* slots in conns[] */
 
-static const char *const state_names[] = {
+static const char *const state_names[CONN_MAX_STATE] = {
     "listening", "read", "nread", "swallow", "write", "watch", "sync_wait",
-    "closing", "closed"
+    "digest", "dump", "closing", "closed"
 };
 
 const char *conn_state_name(enum conn_state s)
@@ -195,9 +195,10 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->nr.it = NULL;
     c->sbytes = 0;
     c->close_after_write = false;
+    c->get_rest_checked = false;
     c->noreply = false;
     c->watch_flags = 0;
-    c->last_cmd_time = current_time;
+    c->last_cmd_time = c->last_io_time = current_time;
     c->is_unix = false;
     c->listen_addr[0] = '\0';
     c->ev_flags = EV_READ | EV_PERSIST;
@@ -239,6 +240,7 @@ static void release_reply(struct conn *c)
     c->wfirst->next = NULL;
     c->wfirst->used = 0;
     c->wlast = c->wfirst;
+    c->wbytes = 0;
     c->iovused = c->iovdone = 0;
 }
 
@@ -302,6 +304,8 @@ void conn_close(struct conn *c)
         item_remove(c->nr.it);
         c->nr.it = NULL;
     }
+    free(c->nr.token);
+    c->nr.token = NULL;
     if (c->rsize > RBUF_INITIAL * 4) {
         char *nb = realloc(c->rbuf, RBUF_INITIAL);
         if (nb != NULL) {
@@ -339,16 +343,44 @@ void conn_close_all(struct worker *w)
     }
 }
 
+/*
+ * idle_timeout: a connection waiting for a request closes after that long
+ * without one, as in memcached.  So does one stuck half way: in the
+ * middle of a value (NREAD, SWALLOW), or with replies the client does not
+ * read (WRITE, a dump), when no byte has moved either way for that long;
+ * memcached leaves those open for ever.  Watchers and connections waiting
+ * for the peer (SYNC_WAIT, bounded by its own timeout) are left alone.
+ */
+static bool stuck(const struct conn *c, uint32_t limit)
+{
+    uint32_t last = c->last_io_time > c->last_cmd_time ? c->last_io_time
+                                                       : c->last_cmd_time;
+
+    switch (c->state) {
+    case CONN_READ:
+        if (c->iovused == 0) {
+            return current_time - c->last_cmd_time > limit;
+        }
+        return current_time - last > limit;
+    case CONN_NREAD:
+    case CONN_SWALLOW:
+    case CONN_WRITE:
+    case CONN_DUMP:
+        return current_time - last > limit;
+    default:
+        return false;
+    }
+}
+
 void conn_close_idle(struct worker *w)
 {
     struct conn *c = w->conns;
 
     while (c != NULL) {
         struct conn *next = c->wnext;
-        if (c->state == CONN_READ && c->iovused == 0 &&
-            current_time - c->last_cmd_time >
-                (uint32_t)settings.idle_timeout) {
-            log_info("<%d closing idle connection", c->sfd);
+        if (stuck(c, (uint32_t)settings.idle_timeout)) {
+            log_info("<%d closing idle connection (%s)", c->sfd,
+                     conn_state_name(c->state));
             __atomic_add_fetch(&gstats.idle_kicks, 1, __ATOMIC_RELAXED);
             conn_close(c);
         }
@@ -362,6 +394,9 @@ static int add_iov(struct conn *c, const void *base, size_t len)
 {
     struct iovec *last;
 
+    if (len == 0) {
+        return 0;               /* sendmsg would make no progress on it */
+    }
     /* Extend the last piece when contiguous, unless it was already sent
      * (a partial flush while a value was being read). */
     if (c->iovused > c->iovdone) {
@@ -399,6 +434,7 @@ char *conn_out_reserve(struct conn *c, size_t len)
         b->next = NULL;
         b->size = size;
         b->used = 0;
+        c->wbytes += size;
         c->wlast->next = b;
         c->wlast = b;
     }
@@ -475,6 +511,22 @@ void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
     set_state(c, CONN_NREAD);
 }
 
+int conn_start_auth_read(struct conn *c, size_t n)
+{
+    c->nr.token = malloc(n);
+    if (c->nr.token == NULL) {
+        return -1;
+    }
+    c->nr.it = NULL;
+    c->nr.dst = c->nr.token;
+    c->nr.left = n;
+    c->nr.noreply = false;
+    c->nr.meta = false;
+    c->nr.auth = true;
+    set_state(c, CONN_NREAD);
+    return 0;
+}
+
 void conn_start_swallow(struct conn *c, size_t n)
 {
     c->sbytes = n;
@@ -511,6 +563,7 @@ static enum io_result transmit(struct conn *c)
             return IO_ERROR;
         }
         STAT_ADD(bytes_written, (uint64_t)n);
+        c->last_io_time = current_time;
         while (n > 0) {
             struct iovec *v = &c->iov[c->iovdone];
             if ((size_t)n >= v->iov_len) {
@@ -551,6 +604,27 @@ static bool rbuf_make_room(struct conn *c)
     return true;
 }
 
+/* After a long line (a multi-get of up to 1 MB) the buffer goes back to
+ * its usual size once what is left fits, so that an idle connection does
+ * not keep megabytes. */
+static void rbuf_shrink(struct conn *c)
+{
+    char *nb;
+
+    if (c->rsize <= RBUF_INITIAL || c->rbytes > RBUF_INITIAL / 2) {
+        return;
+    }
+    if (c->rbytes > 0 && c->rcurr != c->rbuf) {
+        memmove(c->rbuf, c->rcurr, c->rbytes);
+    }
+    nb = realloc(c->rbuf, RBUF_INITIAL);
+    if (nb != NULL) {
+        c->rbuf = nb;
+        c->rsize = RBUF_INITIAL;
+    }
+    c->rcurr = c->rbuf;
+}
+
 /* One read(2) into rbuf.  *full tells whether it filled the space, in
  * which case more may be waiting. */
 static enum io_result read_some(struct conn *c, bool *full)
@@ -565,6 +639,7 @@ static enum io_result read_some(struct conn *c, bool *full)
     for (;;) {
         n = read(c->sfd, c->rbuf + c->rbytes, room);
         if (n > 0) {
+            c->last_io_time = current_time;
             c->rbytes += (size_t)n;
             *full = (size_t)n == room;
             STAT_ADD(bytes_read, (uint64_t)n);
@@ -599,6 +674,7 @@ static enum io_result fill_nread(struct conn *c)
         }
         n = read(c->sfd, c->nr.dst, c->nr.left);
         if (n > 0) {
+            c->last_io_time = current_time;
             c->nr.dst += n;
             c->nr.left -= (size_t)n;
             STAT_ADD(bytes_read, (uint64_t)n);
@@ -631,6 +707,7 @@ static enum io_result do_swallow(struct conn *c)
         n = read(c->sfd, junk,
                  c->sbytes < sizeof(junk) ? c->sbytes : sizeof(junk));
         if (n > 0) {
+            c->last_io_time = current_time;
             c->sbytes -= (size_t)n;
             STAT_ADD(bytes_read, (uint64_t)n);
         } else if (n == 0) {
@@ -716,6 +793,9 @@ static enum proto_result parse_requests(struct conn *c, int *handled)
             STAT_INCR(conn_yields);
             return PROTO_DONE;
         }
+        if (conn_out_full(c)) {
+            return PROTO_DONE;  /* send before reading on, as for -R */
+        }
         if (c->proto == CPROTO_NEGOTIATE) {
             negotiate(c);
         }
@@ -796,7 +876,7 @@ static void drive_read(struct conn *c, bool readable)
             c->state == CONN_WATCH || c->state == CONN_SYNC_WAIT) {
             return;             /* caller's loop continues the state */
         }
-        if (c->state == CONN_DIGEST) {
+        if (c->state == CONN_DIGEST || c->state == CONN_DUMP) {
             /* The socket is writable at once, so each loop turn gives
              * the digest one slice, after the other ready connections. */
             if (!update_event(c, EV_WRITE | EV_PERSIST)) {
@@ -837,6 +917,9 @@ static void drive_read(struct conn *c, bool readable)
             return;
         }
         break;
+    }
+    if (c->rsize > RBUF_INITIAL) {
+        rbuf_shrink(c);
     }
     if (c->iovused > 0) {
         if (!hold_replies(c)) {
@@ -891,6 +974,61 @@ void conn_start_digest(struct conn *c)
 {
     items_digest_begin(&c->digest);
     set_state(c, CONN_DIGEST);
+}
+
+bool conn_start_dump(struct conn *c, const char *list)
+{
+    if (!crawler_metadump_begin(&c->dump, list)) {
+        return false;
+    }
+    set_state(c, CONN_DUMP);
+    return true;
+}
+
+/*
+ * One turn of a metadump: send what is queued; once it is all out, add
+ * the next slice and send that.  A client that does not read stops the
+ * walk, so a dump holds about one slice of memory however large the
+ * cache.  Returns true when the dump is complete (END queued).
+ */
+static bool dump_turn(struct conn *c)
+{
+    struct strbuf sb;
+    unsigned empty = 0;
+    bool done;
+
+    if (c->iovdone < c->iovused) {
+        if (repl_dirty) {
+            repl_worker_push();     /* replies before the dump first */
+        }
+        switch (transmit(c)) {
+        case IO_DONE:
+            break;
+        case IO_AGAIN:
+            return false;
+        default:
+            conn_close(c);
+            return false;
+        }
+    }
+    release_reply(c);
+    sb_init(&sb);
+    do {                        /* skip runs of empty buckets */
+        done = crawler_metadump_step(&c->dump, DIGEST_SLICE, &sb);
+    } while (!done && sb.len == 0 && ++empty < 64);
+    if (sb.oom) {
+        sb_free(&sb);
+        conn_out_str(c, "SERVER_ERROR out of memory\r\n");
+        return true;
+    }
+    if (sb.len > 0) {
+        conn_out(c, sb.buf, sb.len);
+    }
+    sb_free(&sb);
+    if (done) {
+        conn_out_str(c, "END\r\n");
+    }
+    return done;
 }
 
 static void digest_reply(struct conn *c)
@@ -1000,6 +1138,14 @@ static void drive(struct conn *c, short which)
             c->last_cmd_time = current_time;
             readable = false;   /* buffered requests, then the replies */
             break;
+        case CONN_DUMP:
+            if (!dump_turn(c)) {
+                return;         /* EV_WRITE brings it back */
+            }
+            set_state(c, CONN_READ);
+            c->last_cmd_time = current_time;
+            readable = false;
+            break;
         case CONN_NREAD:
             switch (fill_nread(c)) {
             case IO_DONE:
@@ -1040,6 +1186,12 @@ static void drive(struct conn *c, short which)
                 set_state(c, CONN_READ);
                 break;
             case IO_AGAIN:
+                /* The refusal goes out before the refused value is in,
+                 * as memcached sends it. */
+                if (c->iovused > 0 && !hold_replies(c) &&
+                    transmit(c) == IO_ERROR) {
+                    conn_close(c);
+                }
                 return;
             default:
                 conn_close(c);
@@ -1105,6 +1257,8 @@ static const char *memcached_state_name(const struct conn *c)
         return "conn_sync_wait";
     case CONN_DIGEST:
         return "conn_digest";
+    case CONN_DUMP:
+        return "conn_mwrite";
     case CONN_CLOSING:
         return "conn_closing";
     default:
@@ -1356,6 +1510,7 @@ void conn_out_rollback(struct conn *c, const struct out_mark *m)
     b = m->wlast->next;
     while (b != NULL) {
         struct wblock *next = b->next;
+        c->wbytes -= b->size;
         free(b);
         b = next;
     }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "crawler.h"
 #include "items.h"
 #include "proto_bin.h"
 
@@ -25,6 +26,7 @@ enum conn_state {
     CONN_WATCH,                 /* streaming `watch` log lines */
     CONN_SYNC_WAIT,             /* holding replies until the peer acks */
     CONN_DIGEST,                /* computing `stats replication digest` */
+    CONN_DUMP,                  /* sending `lru_crawler metadump` */
     CONN_CLOSING,               /* to be closed once replies are sent */
     CONN_CLOSED,                /* closed; structure free for reuse */
     CONN_MAX_STATE
@@ -54,7 +56,9 @@ struct nread {
     uint64_t cas;               /* client's cas token */
     bool noreply;               /* no reply on success */
     bool meta;                  /* an ms data block (proto_meta.c) */
-    bool auth;                  /* the credentials of -Y authentication */
+    bool auth;                  /* the credentials of -Y authentication,
+                                   read into token (no item) */
+    char *token;                /* auth: malloc'd buffer for them */
 };
 
 struct conn {
@@ -79,16 +83,21 @@ struct conn {
     int iovdone;                /* slots fully sent */
     struct wblock *wfirst;      /* text blocks of the pending reply */
     struct wblock *wlast;       /* block being filled */
+    size_t wbytes;              /* bytes of blocks beyond wfirst */
     struct item **ilist;        /* items whose values iov points into */
     int isize;                  /* slots in ilist */
     int icount;                 /* slots filled */
 
     struct nread nr;            /* value being read */
     struct digest_walk digest;  /* CONN_DIGEST: the walk so far */
+    struct metadump dump;       /* CONN_DUMP: the walk so far */
     size_t sbytes;              /* bytes left to swallow */
     bool close_after_write;     /* quit: close once replies are out */
+    bool get_rest_checked;      /* the next request is the rest of a
+                                   multi-get, its keys already checked */
     bool noreply;               /* current command wants no reply */
     uint32_t last_cmd_time;     /* for idle_timeout and stats conns */
+    uint32_t last_io_time;      /* last byte read or sent (idle_timeout) */
     unsigned watch_flags;       /* LOG_* categories for `watch` */
     void *proto_state;          /* protocol module's own data */
     struct bin_req bin;         /* binary request being handled */
@@ -137,6 +146,22 @@ void conn_watch_wake(struct worker *w);
 void conn_close_idle(struct worker *w);
 
 /* --- reply building (protocol modules) --------------------------------- */
+/*
+ * What one connection's pending reply may hold before the connection
+ * stops handling requests and sends it: item references (each pins an
+ * item, and a reference count) and bytes of reply text.  A multi-get
+ * naming more keys is served in parts (proto_text.c), pipelined requests
+ * wait in the read buffer, and a client that does not read its replies
+ * holds no more than this.
+ */
+#define CONN_MAX_HELD_ITEMS 512
+#define CONN_MAX_REPLY_TEXT (256 * 1024)
+static inline bool conn_out_full(const struct conn *c)
+{
+    return c->icount >= CONN_MAX_HELD_ITEMS ||
+           c->wbytes >= CONN_MAX_REPLY_TEXT;
+}
+
 /* Queue bytes to send (copied). Returns -1 when out of memory. */
 int conn_out(struct conn *c, const char *s, size_t len);
 #define conn_out_str(c, s) conn_out((c), (s), sizeof(s) - 1)
@@ -154,6 +179,9 @@ void conn_out_reset(struct conn *c);
  * protocol's completion (proto_text_complete_nread). */
 void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
                       uint64_t cas, bool noreply);
+/* -Y: read the n bytes of "user password\r\n" into a small buffer of
+ * the connection, then call proto_text_complete_nread.  -1: no memory. */
+int conn_start_auth_read(struct conn *c, size_t n);
 /* Discard the next n bytes of input (a refused value). */
 void conn_start_swallow(struct conn *c, size_t n);
 /* Close once everything queued is sent. */
@@ -161,6 +189,9 @@ void conn_close_after_write(struct conn *c);
 /* Answer `stats replication digest` a slice of the table per event-loop
  * turn, after the replies already queued; buffered requests follow. */
 void conn_start_digest(struct conn *c);
+/* Send `lru_crawler metadump <list>` a slice of the table at a time, each
+ * once the client has read the last; false when `list` is bad. */
+bool conn_start_dump(struct conn *c, const char *list);
 
 /* Listen on every address in `interfaces` (comma separated, NULL = all;
  * "host:port" overrides port) or on a unix socket; 0 or -1. */

@@ -60,13 +60,6 @@ static bool parse_classes(const char *list, bool *mask)
     return true;
 }
 
-bool crawler_class_list_ok(const char *list)
-{
-    bool mask[SLABS_MAX_CLASSES];
-
-    return parse_classes(list, mask);
-}
-
 /* One pass: which classes it covers, and what it has counted since the
  * counts were last handed to items.c (once per slice, not per item, so
  * that a pass over millions of items does not take an LRU lock for each
@@ -261,15 +254,19 @@ static bool dump_cb(struct item *it, void *arg)
     return !d->sb->oom;
 }
 
-void crawler_metadump(const char *list, struct strbuf *sb)
+bool crawler_metadump_begin(struct metadump *d, const char *list)
 {
-    bool mask[SLABS_MAX_CLASSES];
-    struct dump_arg d = {mask, sb};
+    d->next = 0;
+    return parse_classes(list, d->mask);
+}
 
-    if (!parse_classes(list, mask)) {
-        return;
-    }
-    assoc_walk(dump_cb, &d);
+bool crawler_metadump_step(struct metadump *d, uint64_t buckets,
+                           struct strbuf *sb)
+{
+    struct dump_arg a = {d->mask, sb};
+
+    d->next = assoc_walk_buckets(d->next, buckets, dump_cb, &a);
+    return d->next == 0;
 }
 
 uint64_t crawler_starts(void)

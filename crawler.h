@@ -5,6 +5,7 @@
 #ifndef CRAWLER_H
 #define CRAWLER_H
 
+#include "slabs.h"
 #include "util.h"
 
 enum crawler_result {
@@ -20,9 +21,20 @@ void crawler_stop(void);
 /* Request an immediate pass over the classes in `list` ("all" or
  * comma-separated class ids). */
 enum crawler_result crawler_crawl(const char *list);
-bool crawler_class_list_ok(const char *list);
-/* Append one line per live item of the listed classes. */
-void crawler_metadump(const char *list, struct strbuf *sb);
+/* `lru_crawler metadump`, a slice of the hash table at a time, so that
+ * the dump of a large cache is sent as it is made, not built whole in
+ * memory.  If the table grows during the walk an item may be listed
+ * twice; none is missed (assoc_walk_buckets). */
+struct metadump {
+    bool mask[SLABS_MAX_CLASSES];   /* classes to dump */
+    uint64_t next;                  /* first bucket of the next slice */
+};
+/* false: `list` names no valid class. */
+bool crawler_metadump_begin(struct metadump *d, const char *list);
+/* Append one line per live item of up to `buckets` more buckets; true
+ * when the walk is complete. */
+bool crawler_metadump_step(struct metadump *d, uint64_t buckets,
+                           struct strbuf *sb);
 
 /* Counters for stats. */
 uint64_t crawler_starts(void);

@@ -44,8 +44,11 @@ struct item {
     uint32_t atime;             /* last access, unix seconds */
     uint32_t flags;             /* client flags, opaque to us */
     uint32_t nbytes;            /* value length including "\r\n" */
-    uint16_t refcount;          /* references: one for the hash link, one
-                                   per in-flight user; atomic */
+    uint32_t refcount;          /* references: one for the hash link, one
+                                   per in-flight user; atomic.  32 bits:
+                                   a connection holds at most
+                                   CONN_MAX_HELD_ITEMS, so no number of
+                                   clients can wrap it */
     uint8_t it_flags;           /* ITEM_* bits below */
     uint8_t slabs_clsid;        /* slab class the chunk belongs to */
     uint8_t nkey;               /* key length */

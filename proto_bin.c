@@ -604,6 +604,8 @@ static void dispatch(struct conn *c, const char *p)
     }
 }
 
+#define BIN_AUTH_BODY_MAX 1024    /* mechanism name and credentials */
+
 static bool auth_exempt(uint8_t op)
 {
     return op == BIN_SASL_LIST_MECHS || op == BIN_SASL_AUTH ||
@@ -638,7 +640,13 @@ enum proto_result proto_bin_process(struct conn *c)
         c->rbytes -= BIN_HDR_LEN;
         return PROTO_CLOSE;
     }
-    if (settings.sasl && !c->authenticated && !auth_exempt(r->opcode)) {
+    /* Before SASL succeeds a connection may only authenticate, with a
+     * small body: it cannot make us buffer a large frame. */
+    if (settings.sasl && !c->authenticated &&
+        (!auth_exempt(r->opcode) || r->bodylen > BIN_AUTH_BODY_MAX)) {
+        if (auth_exempt(r->opcode)) {
+            STAT_INCR(auth_errors);
+        }
         reply_error(c, BIN_AUTH_ERROR, 0);
         conn_close_after_write(c);
         return PROTO_CLOSE;

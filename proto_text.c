@@ -157,14 +157,71 @@ static int out_value(struct conn *c, struct item *it, bool with_cas)
     return conn_out_item(c, it, ITEM_data(it), it->nbytes);
 }
 
+/*
+ * A multi-get may name more keys than one connection's reply may hold
+ * (conn_out_full): 1 MB of line is half a million keys.  Once the reply
+ * is full, the keys not served yet go back into the read buffer as a
+ * request of their own, written over the keys already served ("get k9
+ * k10 ..."), and the connection sends what it has before it reads that
+ * request.  No END is sent until the line's last key, so the client gets
+ * the same bytes as from one pass.  The keys left are checked first: a
+ * bad one fails the whole line before anything is sent, as it would
+ * have.
+ */
+static bool rest_keys_ok(const struct token *t, int i, int ntok,
+                         const char *rest)
+{
+    for (; i < ntok; i++) {
+        if (!key_ok(&t[i])) {
+            return false;
+        }
+    }
+    while (rest != NULL && *rest != '\0') {
+        const char *e = strchr(rest, ' ');
+        size_t len = e == NULL ? strlen(rest) : (size_t)(e - rest);
+        if (len > KEY_MAX_LENGTH) {
+            return false;
+        }
+        rest = e == NULL ? NULL : e + 1;
+    }
+    return true;
+}
+
+/* Put keys t[i..] (and the untokenized rest) back as "<prefix><keys>\n"
+ * ending where the consumed line ended, just before c->rcurr. */
+static void requeue_rest(struct conn *c, struct token *t, int i, int ntok,
+                         const char *prefix, size_t plen)
+{
+    char *el = c->rcurr - 1;    /* the line's '\n', or the NUL over it */
+    char *line_end = *el == '\n' ? el - 1 : el;
+    char *start = t[i].value - plen;
+    int j;
+
+    for (j = i; j < ntok; j++) {
+        char *e = t[j].value + t[j].length;
+        if (e < line_end) {
+            *e = ' ';           /* the tokenizer's NUL */
+        }
+    }
+    *line_end = line_end == el ? '\n' : '\r';
+    memcpy(start, prefix, plen);
+    c->get_rest_checked = true;
+    c->rbytes += (size_t)(c->rcurr - start);
+    c->rcurr = start;
+}
+
 static void process_get(struct conn *c, struct token *t, int ntok,
                         char *rest, bool with_cas, bool touch)
 {
     struct out_mark mark;
     uint32_t deadline = 0;
-    int first = 1;
+    char prefix[32];
+    int plen, first = 1;
+    bool served = false;
+    bool checked = c->get_rest_checked;  /* a line requeued before */
     int i;
 
+    c->get_rest_checked = false;
     if (touch) {
         int32_t exptime;
         if (ntok < 3) {
@@ -177,9 +234,13 @@ static void process_get(struct conn *c, struct token *t, int ntok,
         }
         deadline = util_deadline(exptime, current_time, process_started);
         first = 2;
+        plen = snprintf(prefix, sizeof(prefix), "%s %ld ", t[0].value,
+                        (long)exptime);
     } else if (ntok < 2) {
         client_error(c, "ERROR");
         return;
+    } else {
+        plen = snprintf(prefix, sizeof(prefix), "%s ", t[0].value);
     }
     conn_out_mark(c, &mark);
     for (;;) {
@@ -192,8 +253,18 @@ static void process_get(struct conn *c, struct token *t, int ntok,
                 client_error(c, "CLIENT_ERROR bad command line format");
                 return;
             }
+            if (served && conn_out_full(c)) {
+                if (!checked && !rest_keys_ok(t, i, ntok, rest)) {
+                    conn_out_rollback(c, &mark);
+                    client_error(c, "CLIENT_ERROR bad command line format");
+                    return;
+                }
+                requeue_rest(c, t, i, ntok, prefix, (size_t)plen);
+                return;
+            }
             it = touch ? item_touch(t[i].value, t[i].length, deadline, &why)
                        : item_get(t[i].value, t[i].length, &why);
+            served = true;
             proto_count_get(it, why, touch);
             if (watch_mask & WATCH_FETCHERS) {
                 watch_fetch(t[i].value, t[i].length, it,
@@ -288,10 +359,8 @@ static void count_store(struct item *it, enum store_mode mode,
     proto_count_cas(it->slabs_clsid, mode, r);
 }
 
-static void complete_auth(struct conn *c, struct item *it)
+static void complete_auth(struct conn *c, const char *data, size_t len)
 {
-    const char *data = ITEM_data(it);
-    size_t len = it->nbytes - 2;
     const char *sp = memchr(data, ' ', len);
 
     STAT_INCR(auth_cmds);
@@ -338,8 +407,9 @@ void proto_text_complete_nread(struct conn *c)
     if (c->nr.auth) {
         c->nr.auth = false;
         c->noreply = false;
-        complete_auth(c, it);
-        item_remove(it);
+        complete_auth(c, c->nr.token, (size_t)(c->nr.dst - c->nr.token) - 2);
+        free(c->nr.token);
+        c->nr.token = NULL;
         return;
     }
     if (memcmp(ITEM_data(it) + it->nbytes - 2, "\r\n", 2) != 0) {
@@ -669,19 +739,13 @@ static void process_lru_crawler(struct conn *c, struct token *t, int ntok)
             break;
         }
     } else if (strcmp(sub, "metadump") == 0 && ntok == 3) {
-        struct strbuf sb;
         if (!settings.dump_enabled) {
             client_error(c, "ERROR metadump not allowed");
             return;
         }
-        if (!crawler_class_list_ok(t[2].value)) {
+        if (!conn_start_dump(c, t[2].value)) {
             reply(c, "BADCLASS invalid class id");
-            return;
         }
-        sb_init(&sb);
-        crawler_metadump(t[2].value, &sb);
-        out_sb(c, &sb);
-        conn_out_str(c, "END\r\n");
     } else if (strcmp(sub, "tocrawl") == 0 && ntok == 3) {
         if (!safe_strtoul(t[2].value, &v)) {
             client_error(c, "CLIENT_ERROR bad command line format");
@@ -821,26 +885,44 @@ static bool monitor_allowed(struct token *t, int ntok)
 /*
  * -Y: until a connection authenticates, only "set <any> <flags> <exptime>
  * <len>" is accepted, its data being "user password"; anything else
- * answers "CLIENT_ERROR unauthenticated", as memcached does.  Returns true
- * when the request was handled here.
+ * answers "CLIENT_ERROR unauthenticated", as memcached does.  The data is
+ * read into a buffer of at most AUTH_TOKEN_MAX bytes, never into an item:
+ * before it authenticates a connection can neither touch the cache (a
+ * refused set deletes nothing) nor hold item memory.  Returns true when
+ * the request was handled here.
  */
-static bool text_auth_gate(struct conn *c, struct token *t, int ntok)
+#define AUTH_TOKEN_MAX 1024
+static bool auth_refuse(struct conn *c, const char *why)
 {
-    if (settings.auth_file == NULL || c->authenticated || c->monitor) {
-        return false;
-    }
-    if (strcmp(t[0].value, "set") == 0 && (ntok == 5 || ntok == 6)) {
-        process_update(c, t, ntok, STORE_MODE_SET);
-        if (c->state == CONN_NREAD) {
-            c->nr.auth = true;
-            return true;
-        }
-    }
     STAT_INCR(auth_errors);
-    conn_out_str(c, "CLIENT_ERROR unauthenticated\r\n");
+    conn_out(c, why, strlen(why));
     return true;
 }
 
+static bool text_auth_gate(struct conn *c, struct token *t, int ntok)
+{
+    int32_t vlen;
+
+    if (settings.auth_file == NULL || c->authenticated || c->monitor) {
+        return false;
+    }
+    if (strcmp(t[0].value, "set") != 0 || (ntok != 5 && ntok != 6)) {
+        return auth_refuse(c, "CLIENT_ERROR unauthenticated\r\n");
+    }
+    if (!safe_strtol(t[4].value, &vlen) || vlen < 0 ||
+        vlen > INT32_MAX - 2) {
+        return auth_refuse(c, "CLIENT_ERROR bad command line format\r\n");
+    }
+    if (vlen > AUTH_TOKEN_MAX) {
+        conn_start_swallow(c, (size_t)vlen + 2);
+        return auth_refuse(c, "CLIENT_ERROR authentication failure\r\n");
+    }
+    if (conn_start_auth_read(c, (size_t)vlen + 2) != 0) {
+        conn_start_swallow(c, (size_t)vlen + 2);
+        return auth_refuse(c, "SERVER_ERROR out of memory\r\n");
+    }
+    return true;
+}
 
 static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
 {
@@ -916,12 +998,16 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
 }
 
 /* A line without "\n" in TEXT_LINE_MAX bytes is garbage unless it is a
- * long multi-get, which may use up to TEXT_GETLINE_MAX. */
+ * long multi-get, which may use up to TEXT_GETLINE_MAX, on a connection
+ * that may read (not before -Y authentication). */
 static bool long_line_ok(const struct conn *c)
 {
     const char *p = c->rcurr;
     size_t left = c->rbytes;
 
+    if (settings.auth_file != NULL && !c->authenticated && !c->monitor) {
+        return false;
+    }
     while (left > 0 && *p == ' ') {
         p++;
         left--;
