@@ -2353,6 +2353,45 @@ static int read_secret(const char *path)
     return 0;
 }
 
+/* -x off loopback needs what a listener off loopback needs (see
+ * open_listener): a secret, or TLS that verifies the peer; else this node
+ * would dial out and apply whatever answers there.  A name is resolved
+ * now: one that does not resolve, or that has any address off loopback,
+ * counts as off loopback. */
+static int check_peer_addr(void)
+{
+    struct addrinfo hints, *ai = NULL, *p;
+    bool loopback;
+    int rc;
+
+    if (secret != NULL || repl_tls_verifies_peer()) {
+        return 0;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo(peer_host, peer_port, &hints, &ai);
+    loopback = rc == 0;
+    for (p = ai; p != NULL; p = p->ai_next) {
+        if (!util_is_loopback(p->ai_addr)) {
+            loopback = false;
+        }
+    }
+    if (ai != NULL) {
+        freeaddrinfo(ai);
+    }
+    if (loopback) {
+        return 0;
+    }
+    fprintf(stderr, "the peer %s%s%s:%s (-x) is not on loopback%s: give "
+            "-o repl_secret_file=PATH (the same secret on both nodes) or "
+            "repl_tls=1 with repl_tls_ca=PATH, or a peer on 127.0.0.1\n",
+            strchr(peer_host, ':') ? "[" : "", peer_host,
+            strchr(peer_host, ':') ? "]" : "", peer_port,
+            rc != 0 ? " (or does not resolve)" : "");
+    return -1;
+}
+
 int repl_configure(void)
 {
     if (settings.repl_peer == NULL) {
@@ -2389,7 +2428,10 @@ int repl_configure(void)
             return -1;
         }
     }
-    return repl_tls_configure();
+    if (repl_tls_configure() != 0) {
+        return -1;
+    }
+    return check_peer_addr();
 }
 
 

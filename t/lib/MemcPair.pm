@@ -247,13 +247,14 @@ sub never_link {
 }
 
 # start a node with -o $o and check that it refuses to start: exits with
-# a failure status, never listens, and its log matches $want_log
+# a failure status, never listens, and its log matches $want_log;
+# %opt: peer => 'HOST:PORT' for -x (default 127.0.0.1 and a free port)
 sub must_refuse {
-    my ($name, $o, $want_log) = @_;
+    my ($name, $o, $want_log, %opt) = @_;
     my ($port, $rport, $peer) = free_ports(3);
     my $n = MemcPair::Node->create(name => $name, port => $port,
                                    repl_port => $rport, dial => $peer,
-                                   o => $o);
+                                   peer => $opt{peer}, o => $o);
     # spawn() croaks when the process is already gone at its first look:
     # for a node that must refuse, that is a quick success
     eval { $n->spawn };
@@ -364,7 +365,8 @@ use Time::HiRes qw(time sleep);
 sub create {
     my ($class, %o) = @_;
     my @o = ("repl_port=$o{repl_port}", @{ $o{o} || [] });
-    my @args = ('-v', '-o', join(',', @o), '-x', "127.0.0.1:$o{dial}",
+    my @args = ('-v', '-o', join(',', @o), '-x',
+                $o{peer} // "127.0.0.1:$o{dial}",
                 @{ $o{args} || [] });
     return bless {
         port => $o{port}, host => '127.0.0.1', args => \@args,
