@@ -109,6 +109,7 @@ struct link {
     bool peer_synced;           /* received SYNCED or PSYNC */
     bool established;           /* passed the handshake, kept */
     bool resumed;               /* peer's RESUME handled */
+    const char *bad;            /* why the peer's bytes do not parse */
     int64_t skew_ms;            /* peer clock minus ours: note_skew() */
     int64_t skew_seen[SKEW_SAMPLES];    /* the last samples, PAIR and PINGs */
     unsigned skew_n;            /* samples taken on this link */
@@ -136,6 +137,7 @@ struct repl_stats_s {
     uint64_t auth_failures;     /* peers that failed the secret */
     uint64_t tls_failures;      /* TLS handshakes that failed */
     uint64_t dup_links;         /* duplicate links closed */
+    uint64_t protocol_errors;   /* links closed for bytes that do not parse */
     uint64_t last_sync_us;      /* duration of the last full copy */
     uint64_t last_sync_items;   /* its items */
     uint64_t last_sync_bytes;   /* its bytes */
@@ -1667,6 +1669,13 @@ static bool next_store_hash(const char *p, size_t avail, uint32_t *hv)
     return true;
 }
 
+/* A protocol error: -1 for apply_one, and why, for last_error. */
+static int bad_record(struct link *l, const char *why)
+{
+    l->bad = why;
+    return -1;
+}
+
 static int apply_one(struct link *l)
 {
     const char *start = l->in.data + l->in_off;
@@ -1742,6 +1751,10 @@ static int apply_one(struct link *l)
         }
         if (avail < linelen + vlen + 2) {
             return 0;           /* the data is not all here yet */
+        }
+        if (start[linelen + vlen] != '\r' ||
+            start[linelen + vlen + 1] != '\n') {
+            return bad_record(l, "no \\r\\n after an S record's data");
         }
         hv = l->hint_ok && l->hint_off == l->in_off && mark == NULL
                  ? l->hint_hv : hash(key, nkey);
@@ -1855,6 +1868,9 @@ static int apply_one(struct link *l)
                 link_set_state(l, REPL_LINKED);
             }
         } else if (field_is(&f[0], "SYNCED")) {
+            if (!l->copy_in) {
+                return bad_record(l, "SYNCED without SYNC");
+            }
             l->copy_in = false;
             copy_sched_update();
             peer_run_applied = l->peer_run_id;
@@ -1886,6 +1902,20 @@ static void send_ack(struct link *l)
               (unsigned long long)peer_off_applied,
               (unsigned long long)peer_rec_applied);
     l->acked_rx = l->rx_items;
+}
+
+/* Close a link whose peer sent what does not parse, saying why. */
+static void protocol_error(struct link *l)
+{
+    char why[96];
+
+    pthread_mutex_lock(&stats_lock);
+    rs.protocol_errors++;
+    pthread_mutex_unlock(&stats_lock);
+    snprintf(why, sizeof(why), "protocol error (%s)",
+             l->bad != NULL ? l->bad : "a line that does not parse");
+    log_warn("replication %s: %s; closing the link", l->addr, why);
+    link_close(l, why);
 }
 
 static void link_read(struct link *l)
@@ -1938,7 +1968,7 @@ static void link_read(struct link *l)
         }
         if (r < 0) {
             applying = false;
-            link_close(l, "protocol error");
+            protocol_error(l);
             return;
         }
         if (r == 0) {
@@ -2667,6 +2697,8 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "buffer_overflows", "%llu", (unsigned long long)c.overflows);
     sb_stat(sb, "auth_failures", "%llu",
             (unsigned long long)c.auth_failures);
+    sb_stat(sb, "protocol_errors", "%llu",
+            (unsigned long long)c.protocol_errors);
     sb_stat(sb, "tls", "%s", repl_tls_enabled()
             ? (repl_tls_verifies_peer() ? "verify" : "on") : "off");
     sb_stat(sb, "tls_failures", "%llu", (unsigned long long)c.tls_failures);
