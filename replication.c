@@ -57,6 +57,10 @@
 #define APPLY_YIELD 64          /* records applied per preemption point */
 #define COPY_STARVED_MS 500     /* cron this late: copy at normal priority */
 #define EVP_MAX_MD_SIZE_COMPAT 64   /* largest HMAC we print */
+#define VERSION_MS_SHIFT 20     /* items.c: version = ms << 20 | ... */
+#define FUTURE_MARGIN_MS (5 * 60 * 1000)    /* versions past the clocks */
+#define LEAD_TRUST_MS (24 * 60 * 60 * 1000) /* most peer clock lead used */
+#define PEER_MS_MAX (1ULL << 44)    /* larger wall clocks are nonsense */
 
 /* A growable byte buffer. */
 struct rbuf {
@@ -110,6 +114,8 @@ struct link {
     bool established;           /* passed the handshake, kept */
     bool resumed;               /* peer's RESUME handled */
     const char *bad;            /* why the peer's bytes do not parse */
+    bool bad_version;           /* ... a version past the clocks, rather */
+    uint64_t vbound;            /* versions up to this are fine: checked */
     int64_t skew_ms;            /* peer clock minus ours: note_skew() */
     int64_t skew_seen[SKEW_SAMPLES];    /* the last samples, PAIR and PINGs */
     unsigned skew_n;            /* samples taken on this link */
@@ -138,6 +144,7 @@ struct repl_stats_s {
     uint64_t tls_failures;      /* TLS handshakes that failed */
     uint64_t dup_links;         /* duplicate links closed */
     uint64_t protocol_errors;   /* links closed for bytes that do not parse */
+    uint64_t bad_versions;      /* links closed for a version past clocks */
     uint64_t last_sync_us;      /* duration of the last full copy */
     uint64_t last_sync_items;   /* its items */
     uint64_t last_sync_bytes;   /* its bytes */
@@ -382,6 +389,22 @@ static void wake_locked(void)
 
 static void lag_note_locked(uint64_t end);
 
+/* The largest flush cutoff this node has made or accepted: a delayed
+ * flush_all cuts at a version in the future, which the peer's clock
+ * then takes on (item_apply_flush), so its versions may run that far
+ * ahead.  Atomic: workers raise it through the hook. */
+static uint64_t flush_seen;
+
+static void note_flush_cutoff(uint64_t cutoff)
+{
+    uint64_t cur = __atomic_load_n(&flush_seen, __ATOMIC_RELAXED);
+
+    while (cutoff > cur &&
+           !__atomic_compare_exchange_n(&flush_seen, &cur, cutoff, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
 static void ring_put_locked(const char *p, size_t n)
 {
     while (n > 0 && ring_cap > 0) {
@@ -459,6 +482,7 @@ static void repl_feed(enum mutation_op op, const struct item *it,
         break;
     case MUT_FLUSH:
     default:
+        note_flush_cutoff(version);
         p = hdr;
         *p++ = 'F';
         *p++ = ' ';
@@ -1239,6 +1263,9 @@ static void note_skew(struct link *l, uint64_t peer_ms)
     unsigned i, n;
     bool far;
 
+    if (peer_ms > PEER_MS_MAX) {
+        peer_ms = PEER_MS_MAX;  /* no overflow below, whatever it sent */
+    }
     l->skew_seen[l->skew_n++ % SKEW_SAMPLES] =
         (int64_t)peer_ms - (int64_t)util_now_ms();
     n = l->skew_n < SKEW_SAMPLES ? l->skew_n : SKEW_SAMPLES;
@@ -1676,6 +1703,69 @@ static int bad_record(struct link *l, const char *why)
     return -1;
 }
 
+/*
+ * Versions are hybrid logical clocks (items.c): wall-clock ms << 20, then
+ * a counter and the node id.  One far past every clock poisons the
+ * receiver: folded into its clock, a version near 2^64 wraps it, and a
+ * flush cutoff there kills every write made after it.  So a peer's
+ * version may run ahead of our clock only by how far the peer's clock
+ * leads ours (measured, at most LEAD_TRUST_MS), by where our own clock
+ * already is, by a delayed flush's cutoff, plus FUTURE_MARGIN_MS.
+ * l->vbound caches the bound: it is worked out again only when a record
+ * goes past it, so the check costs one comparison per record.
+ */
+static uint64_t version_bound(const struct link *l)
+{
+    int64_t lead = l->skew_ms > 0 ? l->skew_ms : 0;
+    uint64_t ms, bound, own, flushed;
+
+    if (lead > LEAD_TRUST_MS) {
+        lead = LEAD_TRUST_MS;
+    }
+    ms = util_now_ms() + (uint64_t)lead;
+    own = item_next_version() >> VERSION_MS_SHIFT;
+    flushed = __atomic_load_n(&flush_seen, __ATOMIC_RELAXED) >>
+              VERSION_MS_SHIFT;
+    ms = own > ms ? own : ms;
+    ms = flushed > ms ? flushed : ms;
+    ms += FUTURE_MARGIN_MS;
+    bound = ms << VERSION_MS_SHIFT | ((1ULL << VERSION_MS_SHIFT) - 1);
+    /* ms is under 2^44 unless the clock itself is: no wrap below 2^64. */
+    return (bound >> VERSION_MS_SHIFT) == ms ? bound : UINT64_MAX - 1;
+}
+
+/* -1 (after logging and noting why) if version v of a record from l is
+ * past what the clocks allow; else 0. */
+static int check_version(struct link *l, uint64_t v, const char *what)
+{
+    if (v <= l->vbound) {
+        return 0;
+    }
+    l->vbound = version_bound(l);
+    if (v <= l->vbound) {
+        return 0;
+    }
+    log_warn("replication %s: %s %llu is %llu s ahead of this node's "
+             "clock, more than the peer's clock lead (%lld ms) allows",
+             l->addr, what, (unsigned long long)v,
+             (unsigned long long)(((v >> VERSION_MS_SHIFT) -
+                                   util_now_ms()) / 1000),
+             (long long)l->skew_ms);
+    l->bad_version = true;
+    return bad_record(l, "a version past the clocks");
+}
+
+/* A flush cutoff may also be a delayed flush_all's: at most the start of
+ * the second after it takes effect (items.c, item_flush). */
+static int check_flush(struct link *l, uint64_t cutoff, uint64_t at)
+{
+    if (cutoff <= ((at + 1) * 1000) << VERSION_MS_SHIFT) {
+        note_flush_cutoff(cutoff);
+        return 0;
+    }
+    return check_version(l, cutoff, "flush cutoff");
+}
+
 static int apply_one(struct link *l)
 {
     const char *start = l->in.data + l->in_off;
@@ -1749,6 +1839,9 @@ static int apply_one(struct link *l)
              * not make us wait for, or buffer, gigabytes. */
             return -1;
         }
+        if (check_version(l, version, "version") != 0) {
+            return -1;
+        }
         if (avail < linelen + vlen + 2) {
             return 0;           /* the data is not all here yet */
         }
@@ -1780,6 +1873,9 @@ static int apply_one(struct link *l)
         if (f[0].len != 1 || nf != 3 || !field_u64(&f[2], &version)) {
             return -1;
         }
+        if (check_version(l, version, "version") != 0) {
+            return -1;
+        }
         count_applied(item_apply_delete(key, nkey, version));
         l->rx_items++;
         break;
@@ -1787,7 +1883,8 @@ static int apply_one(struct link *l)
     case 'T': {
         uint64_t exptime, version;
         if (f[0].len != 1 || nf != 4 || !field_u64(&f[2], &exptime) ||
-            !field_u64(&f[3], &version) || exptime > UINT32_MAX) {
+            !field_u64(&f[3], &version) || exptime > UINT32_MAX ||
+            check_version(l, version, "version") != 0) {
             return -1;
         }
         count_applied(item_apply_touch(key, nkey, (uint32_t)exptime,
@@ -1798,7 +1895,8 @@ static int apply_one(struct link *l)
     case 'F': case 'f': {
         uint64_t cutoff, at;
         if (f[0].len != 1 || nf != 3 || !field_u64(&f[1], &cutoff) ||
-            !field_u64(&f[2], &at) || at > UINT32_MAX) {
+            !field_u64(&f[2], &at) || at > UINT32_MAX ||
+            check_flush(l, cutoff, at) != 0) {
             return -1;
         }
         item_apply_flush(cutoff, (uint32_t)at);
@@ -1904,15 +2002,21 @@ static void send_ack(struct link *l)
     l->acked_rx = l->rx_items;
 }
 
-/* Close a link whose peer sent what does not parse, saying why. */
+/* Close a link whose peer sent what does not parse, or a version past
+ * the clocks, saying why. */
 static void protocol_error(struct link *l)
 {
     char why[96];
 
     pthread_mutex_lock(&stats_lock);
-    rs.protocol_errors++;
+    if (l->bad_version) {
+        rs.bad_versions++;
+    } else {
+        rs.protocol_errors++;
+    }
     pthread_mutex_unlock(&stats_lock);
-    snprintf(why, sizeof(why), "protocol error (%s)",
+    snprintf(why, sizeof(why), "%s (%s)",
+             l->bad_version ? "record refused" : "protocol error",
              l->bad != NULL ? l->bad : "a line that does not parse");
     log_warn("replication %s: %s; closing the link", l->addr, why);
     link_close(l, why);
@@ -2699,6 +2803,7 @@ void repl_stats(struct strbuf *sb)
             (unsigned long long)c.auth_failures);
     sb_stat(sb, "protocol_errors", "%llu",
             (unsigned long long)c.protocol_errors);
+    sb_stat(sb, "bad_versions", "%llu", (unsigned long long)c.bad_versions);
     sb_stat(sb, "tls", "%s", repl_tls_enabled()
             ? (repl_tls_verifies_peer() ? "verify" : "on") : "off");
     sb_stat(sb, "tls_failures", "%llu", (unsigned long long)c.tls_failures);
