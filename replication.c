@@ -42,6 +42,7 @@
 
 #define REPL_PROTO_VERSION 1
 #define MAX_LINKS 4             /* dialled + accepted + spares */
+#define MAX_ACCEPTED (MAX_LINKS - 1)    /* one slot is our dial's */
 #define CRON_MS 100             /* timer period */
 #define BACKOFF_MIN_MS 100      /* first redial delay */
 #define BACKOFF_MAX_MS 5000     /* longest redial delay */
@@ -97,6 +98,7 @@ struct link {
     uint64_t last_rx_us;        /* last byte received */
     uint64_t last_ping_us;      /* last PING sent */
     uint64_t since_us;          /* state entered */
+    uint64_t opened_us;         /* accepted or dialled: handshake deadline */
     uint64_t rx_offset;         /* stream bytes applied */
     uint64_t acked_rx;          /* rx_items last acknowledged */
     uint64_t rx_items;          /* records applied */
@@ -145,6 +147,8 @@ struct repl_stats_s {
     uint64_t dup_links;         /* duplicate links closed */
     uint64_t protocol_errors;   /* links closed for bytes that do not parse */
     uint64_t bad_versions;      /* links closed for a version past clocks */
+    uint64_t hs_timeouts;       /* links closed at the handshake deadline */
+    uint64_t hs_evictions;      /* ... or for a newer accept, slots full */
     uint64_t last_sync_us;      /* duration of the last full copy */
     uint64_t last_sync_items;   /* its items */
     uint64_t last_sync_bytes;   /* its bytes */
@@ -818,16 +822,51 @@ static void link_close(struct link *l, const char *why)
     l->state = REPL_NONE;
 }
 
-static struct link *link_slot(void)
+/*
+ * Link slots.  A stranger that connects and trickles bytes must never
+ * keep the real peer out: accepted links may hold MAX_ACCEPTED slots, so
+ * our own dial always finds one; every link must finish its handshake
+ * within repl_timeout of its accept or dial, whatever it sends (the cron
+ * closes it, handshake_timeouts); and an accept that finds the accepted
+ * slots full takes the slot of the oldest accepted link that has not
+ * finished its handshake (handshake_evictions) rather than being
+ * refused.  Only links that passed the handshake are never evicted.
+ */
+static struct link *link_slot(bool dialled)
 {
-    int i;
+    struct link *oldest = NULL;
+    int i, accepted = 0;
 
     for (i = 0; i < MAX_LINKS; i++) {
-        if (links[i].fd < 0) {
+        if (links[i].fd >= 0 && !links[i].dialled) {
+            accepted++;
+        }
+    }
+    for (i = 0; i < MAX_LINKS; i++) {
+        if (links[i].fd < 0 && (dialled || accepted < MAX_ACCEPTED)) {
             return &links[i];
         }
     }
-    return NULL;
+    if (dialled) {
+        return NULL;
+    }
+    for (i = 0; i < MAX_LINKS; i++) {
+        struct link *l = &links[i];
+        if (l->fd >= 0 && !l->dialled && !l->established &&
+            (oldest == NULL || l->opened_us < oldest->opened_us)) {
+            oldest = l;
+        }
+    }
+    if (oldest != NULL) {
+        pthread_mutex_lock(&stats_lock);
+        rs.hs_evictions++;
+        pthread_mutex_unlock(&stats_lock);
+        log_info("replication %s: evicted, handshake not done after %llu "
+                 "ms and the slots are full", oldest->addr,
+                 (unsigned long long)((now_us() - oldest->opened_us) / 1000));
+        link_close(oldest, "evicted: handshake not done, slots full");
+    }
+    return oldest;
 }
 
 static void link_event(evutil_socket_t fd, short which, void *arg);
@@ -938,6 +977,7 @@ static bool link_open(struct link *l, int fd, bool dialled, const char *addr)
     }
     l->ev_flags = EV_READ | EV_PERSIST;
     l->last_rx_us = now_us();
+    l->opened_us = l->last_rx_us;
     if (repl_tls_enabled()) {
         l->tls = repl_tls_new(fd, dialled);
         if (l->tls == NULL) {
@@ -2247,7 +2287,7 @@ static void accept_cb(evutil_socket_t fd, short which, void *arg)
         return;
     }
     peer_name((struct sockaddr *)&ss, addr, sizeof(addr));
-    l = link_slot();
+    l = link_slot(false);
     if (l == NULL) {
         log_info("replication: refusing %s, too many links", addr);
         close(cfd);
@@ -2273,7 +2313,7 @@ static void dial(void)
             return;
         }
     }
-    l = link_slot();
+    l = link_slot(true);
     if (l == NULL) {
         return;
     }
@@ -2356,6 +2396,17 @@ void repl_watchdog(void)
              (unsigned long long)((now - last) / 1000));
 }
 
+/* The handshake deadline passed: whatever it sent, the link goes. */
+static void handshake_timeout(struct link *l)
+{
+    pthread_mutex_lock(&stats_lock);
+    rs.hs_timeouts++;
+    pthread_mutex_unlock(&stats_lock);
+    log_info("replication %s: handshake not done within %d s; closing",
+             l->addr, settings.repl_timeout);
+    link_close(l, "handshake timeout");
+}
+
 static void repl_cron(evutil_socket_t fd, short which, void *arg)
 {
     static uint64_t last_cron_us;
@@ -2372,6 +2423,11 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     for (i = 0; i < MAX_LINKS; i++) {
         struct link *l = &links[i];
         if (l->fd < 0) {
+            continue;
+        }
+        if (!l->established && now - l->opened_us >
+                (uint64_t)settings.repl_timeout * 1000000) {
+            handshake_timeout(l);
             continue;
         }
         /* After a late tick the peer's bytes may be sitting unread in
@@ -2804,6 +2860,10 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "protocol_errors", "%llu",
             (unsigned long long)c.protocol_errors);
     sb_stat(sb, "bad_versions", "%llu", (unsigned long long)c.bad_versions);
+    sb_stat(sb, "handshake_timeouts", "%llu",
+            (unsigned long long)c.hs_timeouts);
+    sb_stat(sb, "handshake_evictions", "%llu",
+            (unsigned long long)c.hs_evictions);
     sb_stat(sb, "tls", "%s", repl_tls_enabled()
             ? (repl_tls_verifies_peer() ? "verify" : "on") : "off");
     sb_stat(sb, "tls_failures", "%llu", (unsigned long long)c.tls_failures);
