@@ -95,7 +95,7 @@ enum link_fault {
     FAULT_PROTOCOL,             /* does not parse: protocol_errors */
     FAULT_VERSION,              /* a version past the clocks: bad_versions */
     FAULT_AUTH,                 /* failed the secret: auth_failures */
-    FAULT_MISMATCH,             /* other protocol: peer_mismatches */
+    FAULT_MISMATCH,             /* other protocol or -I: peer_mismatches */
     FAULT_SELF                  /* we dialled ourselves: not counted */
 };
 
@@ -176,7 +176,7 @@ struct repl_stats_s {
     uint64_t bad_versions;      /* links closed for a version past clocks */
     uint64_t hs_timeouts;       /* links closed at the handshake deadline */
     uint64_t hs_evictions;      /* ... or for a newer accept, slots full */
-    uint64_t mismatches;        /* peers of another protocol */
+    uint64_t mismatches;        /* peers of another protocol or -I */
     uint64_t last_sync_us;      /* duration of the last full copy */
     uint64_t last_sync_items;   /* its items */
     uint64_t last_sync_bytes;   /* its bytes */
@@ -1546,6 +1546,19 @@ static int hs_auth(struct link *l, const struct field *f, int nf)
     return 1;
 }
 
+/* Different -I on the two nodes: say so, and redial only slowly. */
+static int item_size_mismatch(struct link *l, uint64_t theirs)
+{
+    static char why[120];
+
+    snprintf(why, sizeof(why), "the peer's item size max (-I) is %llu "
+             "bytes, this node's %d: run both with the same -I",
+             (unsigned long long)theirs, settings.item_size_max);
+    backoff_ms = BACKOFF_MAX_MS;
+    next_dial_us = now_us() + (uint64_t)BACKOFF_MAX_MS * 1000;
+    return refuse(l, FAULT_MISMATCH, why);
+}
+
 /* HELLO <run id> <node id> <wall-clock ms> <item size max>, from a peer
  * that proved the secret. */
 static int hs_hello(struct link *l, const struct field *f, int nf)
@@ -1559,6 +1572,9 @@ static int hs_hello(struct link *l, const struct field *f, int nf)
     }
     if (prun == run_id) {
         return refuse(l, FAULT_SELF, "this node dialled itself (-x)");
+    }
+    if (isize != (uint64_t)settings.item_size_max) {
+        return item_size_mismatch(l, isize);
     }
     l->peer_run_id = prun;
     l->peer_node_id = (unsigned)pnode;
