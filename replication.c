@@ -40,8 +40,9 @@
 #include <openssl/hmac.h>
 #endif
 
-#define REPL_PROTO_VERSION 1
+#define REPL_PROTO_VERSION 2
 #define MAX_LINKS 4             /* dialled + accepted + spares */
+#define MAX_ACCEPTED (MAX_LINKS - 1)    /* one slot is our dial's */
 #define CRON_MS 100             /* timer period */
 #define BACKOFF_MIN_MS 100      /* first redial delay */
 #define BACKOFF_MAX_MS 5000     /* longest redial delay */
@@ -57,12 +58,45 @@
 #define APPLY_YIELD 64          /* records applied per preemption point */
 #define COPY_STARVED_MS 500     /* cron this late: copy at normal priority */
 #define EVP_MAX_MD_SIZE_COMPAT 64   /* largest HMAC we print */
+#define VERSION_MS_SHIFT 20     /* items.c: version = ms << 20 | ... */
+#define FUTURE_MARGIN_MS (5 * 60 * 1000)    /* versions past the clocks */
+#define LEAD_TRUST_MS (24 * 60 * 60 * 1000) /* most peer clock lead used */
+#define PEER_MS_MAX (1ULL << 44)    /* larger wall clocks are nonsense */
 
 /* A growable byte buffer. */
 struct rbuf {
     char *data;                 /* bytes */
     size_t len;                 /* used */
     size_t cap;                 /* allocated */
+};
+
+/* The handshake, one step per line received (doc/replication.txt):
+ *
+ *   dialler                               acceptor
+ *   PAIR 2 <nonce_d>              ---->   HS_WAIT_PAIR
+ *   HS_WAIT_PAIR                  <----   PAIR 2 <nonce_a>
+ *   AUTH <dial proof>             ---->   HS_WAIT_AUTH: check it
+ *   HS_WAIT_AUTH: check it        <----   AUTH <accept proof>, HELLO
+ *   HELLO                         ---->   HS_WAIT_HELLO
+ *   HS_WAIT_HELLO                         HS_DONE: RESUME ...
+ *   HS_DONE: RESUME ...
+ *
+ * Nothing about the node (run id, node id, clock, -I) leaves before the
+ * peer's proof is checked. */
+enum hs_step {
+    HS_WAIT_PAIR,               /* for the peer's PAIR line */
+    HS_WAIT_AUTH,               /* for its proof of the secret */
+    HS_WAIT_HELLO,              /* proven; for its HELLO */
+    HS_DONE                     /* passed the handshake, kept */
+};
+
+/* Why a link is closed for what its peer sent: picks the counter. */
+enum link_fault {
+    FAULT_PROTOCOL,             /* does not parse: protocol_errors */
+    FAULT_VERSION,              /* a version past the clocks: bad_versions */
+    FAULT_AUTH,                 /* failed the secret: auth_failures */
+    FAULT_MISMATCH,             /* other protocol or -I: peer_mismatches */
+    FAULT_SELF                  /* we dialled ourselves: not counted */
 };
 
 /* One TCP connection to the peer. */
@@ -84,15 +118,15 @@ struct link {
     uint32_t hint_hv;
     struct rbuf tx;             /* to send (control, walk, stream) */
     size_t tx_off;              /* bytes of tx already sent */
-    bool got_pair;              /* peer's PAIR line parsed */
-    bool authed;                /* peer proved the secret (or none) */
-    uint64_t peer_run_id;       /* from PAIR */
-    unsigned peer_node_id;      /* from PAIR */
+    enum hs_step hs;            /* where the handshake is */
+    uint64_t peer_run_id;       /* from HELLO */
+    unsigned peer_node_id;      /* from HELLO */
     char peer_nonce[65];        /* from PAIR, hex */
     char nonce[65];             /* ours, hex */
     uint64_t last_rx_us;        /* last byte received */
     uint64_t last_ping_us;      /* last PING sent */
     uint64_t since_us;          /* state entered */
+    uint64_t opened_us;         /* accepted or dialled: handshake deadline */
     uint64_t rx_offset;         /* stream bytes applied */
     uint64_t acked_rx;          /* rx_items last acknowledged */
     uint64_t rx_items;          /* records applied */
@@ -107,10 +141,12 @@ struct link {
     uint64_t walk_bytes;        /* bytes sent by the walk */
     uint64_t walk_start_us;     /* walk start */
     bool peer_synced;           /* received SYNCED or PSYNC */
-    bool established;           /* passed the handshake, kept */
     bool resumed;               /* peer's RESUME handled */
+    const char *bad;            /* why the peer's bytes were refused */
+    enum link_fault fault;      /* ... and what kind of refusal */
+    uint64_t vbound;            /* versions up to this are fine: checked */
     int64_t skew_ms;            /* peer clock minus ours: note_skew() */
-    int64_t skew_seen[SKEW_SAMPLES];    /* the last samples, PAIR and PINGs */
+    int64_t skew_seen[SKEW_SAMPLES];    /* the last samples, HELLO, PINGs */
     unsigned skew_n;            /* samples taken on this link */
     bool skew_far;              /* skew_ms is over SKEW_WARN_MS (logged) */
     struct repl_tls *tls;       /* TLS session, NULL without repl_tls */
@@ -136,6 +172,11 @@ struct repl_stats_s {
     uint64_t auth_failures;     /* peers that failed the secret */
     uint64_t tls_failures;      /* TLS handshakes that failed */
     uint64_t dup_links;         /* duplicate links closed */
+    uint64_t protocol_errors;   /* links closed for bytes that do not parse */
+    uint64_t bad_versions;      /* links closed for a version past clocks */
+    uint64_t hs_timeouts;       /* links closed at the handshake deadline */
+    uint64_t hs_evictions;      /* ... or for a newer accept, slots full */
+    uint64_t mismatches;        /* peers of another protocol or -I */
     uint64_t last_sync_us;      /* duration of the last full copy */
     uint64_t last_sync_items;   /* its items */
     uint64_t last_sync_bytes;   /* its bytes */
@@ -380,6 +421,22 @@ static void wake_locked(void)
 
 static void lag_note_locked(uint64_t end);
 
+/* The largest flush cutoff this node has made or accepted: a delayed
+ * flush_all cuts at a version in the future, which the peer's clock
+ * then takes on (item_apply_flush), so its versions may run that far
+ * ahead.  Atomic: workers raise it through the hook. */
+static uint64_t flush_seen;
+
+static void note_flush_cutoff(uint64_t cutoff)
+{
+    uint64_t cur = __atomic_load_n(&flush_seen, __ATOMIC_RELAXED);
+
+    while (cutoff > cur &&
+           !__atomic_compare_exchange_n(&flush_seen, &cur, cutoff, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
 static void ring_put_locked(const char *p, size_t n)
 {
     while (n > 0 && ring_cap > 0) {
@@ -457,6 +514,7 @@ static void repl_feed(enum mutation_op op, const struct item *it,
         break;
     case MUT_FLUSH:
     default:
+        note_flush_cutoff(version);
         p = hdr;
         *p++ = 'F';
         *p++ = ' ';
@@ -792,16 +850,51 @@ static void link_close(struct link *l, const char *why)
     l->state = REPL_NONE;
 }
 
-static struct link *link_slot(void)
+/*
+ * Link slots.  A stranger that connects and trickles bytes must never
+ * keep the real peer out: accepted links may hold MAX_ACCEPTED slots, so
+ * our own dial always finds one; every link must finish its handshake
+ * within repl_timeout of its accept or dial, whatever it sends (the cron
+ * closes it, handshake_timeouts); and an accept that finds the accepted
+ * slots full takes the slot of the oldest accepted link that has not
+ * finished its handshake (handshake_evictions) rather than being
+ * refused.  Only links that passed the handshake are never evicted.
+ */
+static struct link *link_slot(bool dialled)
 {
-    int i;
+    struct link *oldest = NULL;
+    int i, accepted = 0;
 
     for (i = 0; i < MAX_LINKS; i++) {
-        if (links[i].fd < 0) {
+        if (links[i].fd >= 0 && !links[i].dialled) {
+            accepted++;
+        }
+    }
+    for (i = 0; i < MAX_LINKS; i++) {
+        if (links[i].fd < 0 && (dialled || accepted < MAX_ACCEPTED)) {
             return &links[i];
         }
     }
-    return NULL;
+    if (dialled) {
+        return NULL;
+    }
+    for (i = 0; i < MAX_LINKS; i++) {
+        struct link *l = &links[i];
+        if (l->fd >= 0 && !l->dialled && l->hs != HS_DONE &&
+            (oldest == NULL || l->opened_us < oldest->opened_us)) {
+            oldest = l;
+        }
+    }
+    if (oldest != NULL) {
+        pthread_mutex_lock(&stats_lock);
+        rs.hs_evictions++;
+        pthread_mutex_unlock(&stats_lock);
+        log_info("replication %s: evicted, handshake not done after %llu "
+                 "ms and the slots are full", oldest->addr,
+                 (unsigned long long)((now_us() - oldest->opened_us) / 1000));
+        link_close(oldest, "evicted: handshake not done, slots full");
+    }
+    return oldest;
 }
 
 static void link_event(evutil_socket_t fd, short which, void *arg);
@@ -895,7 +988,7 @@ static void tune_socket(struct link *l)
 
 static bool link_open(struct link *l, int fd, bool dialled, const char *addr)
 {
-    char line[256];
+    char line[96];
     int n;
 
     memset(l, 0, sizeof(*l));
@@ -912,6 +1005,7 @@ static bool link_open(struct link *l, int fd, bool dialled, const char *addr)
     }
     l->ev_flags = EV_READ | EV_PERSIST;
     l->last_rx_us = now_us();
+    l->opened_us = l->last_rx_us;
     if (repl_tls_enabled()) {
         l->tls = repl_tls_new(fd, dialled);
         if (l->tls == NULL) {
@@ -925,10 +1019,13 @@ static bool link_open(struct link *l, int fd, bool dialled, const char *addr)
     }
     random_hex(l->nonce, 32);
     link_set_state(l, REPL_HANDSHAKE);
-    n = snprintf(line, sizeof(line), "PAIR %d %llu %u %s %llu\r\n",
-                 REPL_PROTO_VERSION, (unsigned long long)run_id, node_id,
-                 l->nonce, (unsigned long long)util_now_ms());
-    rbuf_add(&l->tx, line, (size_t)n);
+    if (dialled) {
+        /* The dialler speaks first; the acceptor says nothing until it
+         * has the dialler's PAIR. */
+        n = snprintf(line, sizeof(line), "PAIR %d %s\r\n",
+                     REPL_PROTO_VERSION, l->nonce);
+        rbuf_add(&l->tx, line, (size_t)n);
+    }
     return true;
 }
 
@@ -1122,41 +1219,119 @@ static void send_line(struct link *l, const char *fmt, ...)
 
 /* --- handshake -------------------------------------------------------------- */
 
-static void hmac_hex(const char *peer_nonce, const char *own_nonce,
-                     uint64_t own_run, const char *channel, char *out)
+/* Decimal digits only, no sign, no overflow past 64 bits. */
+static bool parse_u64(const char *p, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    if (len == 0 || len > 20) {
+        return false;
+    }
+    /* 19 digits never overflow; only a 20th needs checking. */
+    for (i = 0; i < len && i < 19; i++) {
+        unsigned d = (unsigned)(p[i] - '0');
+        if (d > 9) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    if (len == 20) {
+        unsigned d = (unsigned)(p[19] - '0');
+        if (d > 9 || v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+struct field {
+    const char *p;              /* first byte */
+    size_t len;                 /* bytes */
+};
+
+/* Split line[0..len) on single spaces into at most max fields. */
+static int split(const char *line, size_t len, struct field *f, int max)
+{
+    int n = 0;
+    size_t i, start = 0;
+
+    for (i = 0; i <= len && n < max; i++) {
+        if (i == len || line[i] == ' ') {
+            f[n].p = line + start;
+            f[n].len = i - start;
+            n++;
+            start = i + 1;
+        }
+    }
+    return (i <= len) ? -1 : n;     /* -1: more fields than max */
+}
+
+static bool field_is(const struct field *f, const char *word)
+{
+    size_t n = strlen(word);
+    return f->len == n && memcmp(f->p, word, n) == 0;
+}
+
+static bool field_u64(const struct field *f, uint64_t *out)
+{
+    return parse_u64(f->p, f->len, out);
+}
+
+
+/*
+ * The proof of the secret.  Each side proves in its own direction, over
+ * both nonces, its own first:
+ *
+ *   dialler:  HMAC-SHA256(secret, "paircached-v2|dial|"   nd "|" na [ch])
+ *   acceptor: HMAC-SHA256(secret, "paircached-v2|accept|" na "|" nd [ch])
+ *
+ * ch is "|" and the TLS exporter's 64 hex digits over TLS, else empty.
+ * The direction label means no proof can be reflected as the other
+ * side's; both fresh nonces mean none can be replayed; and the acceptor
+ * sends its proof only after checking the dialler's, so nobody gets an
+ * acceptor's proof without first presenting a valid dialler's.  out has
+ * 2 * EVP_MAX_MD_SIZE_COMPAT + 1 bytes; without a secret it is "none".
+ */
+static void hmac_hex(bool dial, const char *mine, const char *theirs,
+                     const char *channel, char *out)
 {
 #ifdef ENABLE_TLS
     static const char hex[] = "0123456789abcdef";
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mlen = 0;
+    unsigned int mlen = 0, i;
     char msg[256];
-    /* Over TLS the proof also covers key material exported from the
-     * session, so a relay that terminates TLS on each side cannot pass
-     * one node's proof to the other. */
-    int n = snprintf(msg, sizeof(msg), "paircached-v1|%s|%s|%llu%s%s",
-                     peer_nonce, own_nonce, (unsigned long long)own_run,
-                     channel[0] ? "|" : "", channel);
-    unsigned int i;
+    int n;
 
+    if (secret == NULL) {
+        snprintf(out, 2 * EVP_MAX_MD_SIZE_COMPAT + 1, "none");
+        return;
+    }
+    n = snprintf(msg, sizeof(msg), "paircached-v2|%s|%s|%s%s%s",
+                 dial ? "dial" : "accept", mine, theirs,
+                 channel[0] ? "|" : "", channel);
     HMAC(EVP_sha256(), secret, (int)secret_len, (unsigned char *)msg,
          (size_t)n, mac, &mlen);
-    for (i = 0; i < mlen; i++) {
+    for (i = 0; i < mlen && i < EVP_MAX_MD_SIZE_COMPAT; i++) {
         out[2 * i] = hex[mac[i] >> 4];
         out[2 * i + 1] = hex[mac[i] & 15];
     }
-    out[2 * mlen] = '\0';
+    out[2 * i] = '\0';
 #else
-    (void)peer_nonce;
-    (void)own_nonce;
-    (void)own_run;
+    (void)dial;
+    (void)mine;
+    (void)theirs;
     (void)channel;
-    out[0] = '\0';
+    snprintf(out, 2 * EVP_MAX_MD_SIZE_COMPAT + 1, "none");
 #endif
 }
 
-static bool same_secret_proof(const char *a, const char *b)
+/* Compare in constant time: a[0..la) against the string b. */
+static bool same_secret_proof(const char *a, size_t la, const char *b)
 {
-    size_t la = strlen(a), lb = strlen(b), i;
+    size_t lb = strlen(b), i;
     unsigned char d = (unsigned char)(la != lb);
 
     for (i = 0; i < la && i < lb; i++) {
@@ -1205,7 +1380,7 @@ static void link_established(struct link *l)
                  node_id);
     }
     active = l;
-    l->established = true;
+    l->hs = HS_DONE;
     backoff_ms = BACKOFF_MIN_MS;
     pthread_mutex_lock(&stats_lock);
     if (rs.links++ > 0) {
@@ -1224,7 +1399,7 @@ static void link_established(struct link *l)
 }
 
 /*
- * A sample of the peer's wall clock (PAIR, PING), in ms.  Each sample
+ * A sample of the peer's wall clock (HELLO, PING), in ms.  Each sample
  * is the true skew minus however long the line took to be sent, carried
  * and handled, never plus, so the largest of the last few is the best
  * estimate: a line handled late (a starved thread, a stopped peer
@@ -1237,6 +1412,9 @@ static void note_skew(struct link *l, uint64_t peer_ms)
     unsigned i, n;
     bool far;
 
+    if (peer_ms > PEER_MS_MAX) {
+        peer_ms = PEER_MS_MAX;  /* no overflow below, whatever it sent */
+    }
     l->skew_seen[l->skew_n++ % SKEW_SAMPLES] =
         (int64_t)peer_ms - (int64_t)util_now_ms();
     n = l->skew_n < SKEW_SAMPLES ? l->skew_n : SKEW_SAMPLES;
@@ -1258,74 +1436,179 @@ static void note_skew(struct link *l, uint64_t peer_ms)
     l->skew_far = far;
 }
 
-static bool parse_pair(struct link *l, char *line)
+/* Refuse the peer: -1 for apply_one, with why and the kind of fault. */
+static int refuse(struct link *l, enum link_fault fault, const char *why)
 {
-    unsigned version, pnode;
-    unsigned long long prun, pms;
-    char nonce[80];
+    l->fault = fault;
+    l->bad = why;
+    return -1;
+}
 
-    if (sscanf(line, "PAIR %u %llu %u %70s %llu", &version, &prun, &pnode,
-               nonce, &pms) != 5 || version != REPL_PROTO_VERSION ||
-        strlen(nonce) != 64) {
+/* 64 lower-case hex digits: a nonce or an HMAC-SHA256. */
+static bool field_hex64(const struct field *f)
+{
+    size_t i;
+
+    if (f->len != 64) {
         return false;
     }
-    if (prun == run_id) {
-        return false;           /* talking to ourselves */
-    }
-    l->peer_run_id = prun;
-    l->peer_node_id = pnode;
-    snprintf(l->peer_nonce, sizeof(l->peer_nonce), "%s", nonce);
-    note_skew(l, pms);
-    l->got_pair = true;
-    if (secret != NULL) {
-        char mac[2 * EVP_MAX_MD_SIZE_COMPAT + 1];
-        hmac_hex(l->peer_nonce, l->nonce, run_id, l->channel, mac);
-        send_line(l, "AUTH %s\r\n", mac);
-    } else {
-        l->authed = true;
+    for (i = 0; i < 64; i++) {
+        char c = f->p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
     }
     return true;
 }
 
-static bool parse_auth(struct link *l, const char *line)
+/* Best effort, before closing: a line the peer can read (or tcpdump). */
+static void send_now(struct link *l, const char *line)
+{
+    (void)io_send(l->fd, l->tls, line, strlen(line));
+}
+
+/* PAIR <version> <nonce>: the dialler's first line, or the acceptor's
+ * answer to it.  An old or newer peer gets a clear error. */
+static int hs_pair(struct link *l, const struct field *f, int nf)
+{
+    uint64_t version;
+
+    if (nf < 2 || !field_is(&f[0], "PAIR") || !field_u64(&f[1], &version)) {
+        return refuse(l, FAULT_PROTOCOL, "no PAIR line first");
+    }
+    if (version != REPL_PROTO_VERSION) {
+        static char why[80];
+        snprintf(why, sizeof(why), "the peer speaks replication protocol "
+                 "%llu, this node %d", (unsigned long long)version,
+                 REPL_PROTO_VERSION);
+        if (!l->dialled) {
+            char line[96];
+            snprintf(line, sizeof(line), "ERROR replication protocol %d "
+                     "required\r\n", REPL_PROTO_VERSION);
+            send_now(l, line);
+        }
+        return refuse(l, FAULT_MISMATCH, why);
+    }
+    if (nf != 3 || !field_hex64(&f[2])) {
+        return refuse(l, FAULT_PROTOCOL, "a malformed PAIR line");
+    }
+    memcpy(l->peer_nonce, f[2].p, 64);
+    l->peer_nonce[64] = '\0';
+    if (l->dialled) {
+        char mac[2 * EVP_MAX_MD_SIZE_COMPAT + 1];
+        hmac_hex(true, l->nonce, l->peer_nonce, l->channel, mac);
+        send_line(l, "AUTH %s\r\n", mac);
+    } else {
+        send_line(l, "PAIR %d %s\r\n", REPL_PROTO_VERSION, l->nonce);
+    }
+    l->hs = HS_WAIT_AUTH;
+    return 1;
+}
+
+/* What this node tells a peer that proved the secret. */
+static void send_hello(struct link *l)
+{
+    send_line(l, "HELLO %llu %u %llu %llu\r\n", (unsigned long long)run_id,
+              node_id, (unsigned long long)util_now_ms(),
+              (unsigned long long)settings.item_size_max);
+}
+
+/* AUTH <proof>: the dialler's first (checked by the acceptor, which then
+ * proves itself and says HELLO), then the acceptor's (checked by the
+ * dialler, which then says HELLO).  A bad or missing proof closes the
+ * link with nothing more sent. */
+static int hs_auth(struct link *l, const struct field *f, int nf)
 {
     char want[2 * EVP_MAX_MD_SIZE_COMPAT + 1];
 
-    if (!l->got_pair || strncmp(line, "AUTH ", 5) != 0) {
-        return false;
+    if (nf != 2 || !field_is(&f[0], "AUTH")) {
+        return refuse(l, FAULT_AUTH, "no AUTH line after PAIR");
     }
-    /* The peer computed it with our nonce as "peer nonce". */
-    hmac_hex(l->nonce, l->peer_nonce, l->peer_run_id, l->channel, want);
-    if (!same_secret_proof(line + 5, want)) {
-        return false;
+    if (secret == NULL && !field_is(&f[1], "none")) {
+        return refuse(l, FAULT_AUTH, "the peer has a secret, this node "
+                      "none (repl_secret_file)");
     }
-    l->authed = true;
-    return true;
+    if (secret != NULL && field_is(&f[1], "none")) {
+        return refuse(l, FAULT_AUTH, "the peer has no secret "
+                      "(repl_secret_file)");
+    }
+    /* The peer proves in the other direction, its nonce first. */
+    hmac_hex(!l->dialled, l->peer_nonce, l->nonce, l->channel, want);
+    if (!same_secret_proof(f[1].p, f[1].len, want)) {
+        return refuse(l, FAULT_AUTH, "a wrong proof of the secret");
+    }
+    if (!l->dialled) {
+        hmac_hex(false, l->nonce, l->peer_nonce, l->channel, want);
+        send_line(l, "AUTH %s\r\n", want);
+    }
+    send_hello(l);
+    l->hs = HS_WAIT_HELLO;
+    return 1;
 }
 
-/* Handle one handshake line; false closes the link. */
-static bool handshake_line(struct link *l, char *line)
+/* Different -I on the two nodes: say so, and redial only slowly. */
+static int item_size_mismatch(struct link *l, uint64_t theirs)
 {
-    if (l->established) {
-        return handle_resume(l, line);
+    static char why[120];
+
+    snprintf(why, sizeof(why), "the peer's item size max (-I) is %llu "
+             "bytes, this node's %d: run both with the same -I",
+             (unsigned long long)theirs, settings.item_size_max);
+    backoff_ms = BACKOFF_MAX_MS;
+    next_dial_us = now_us() + (uint64_t)BACKOFF_MAX_MS * 1000;
+    return refuse(l, FAULT_MISMATCH, why);
+}
+
+/* HELLO <run id> <node id> <wall-clock ms> <item size max>, from a peer
+ * that proved the secret. */
+static int hs_hello(struct link *l, const struct field *f, int nf)
+{
+    uint64_t prun, pnode, pms, isize;
+
+    if (nf != 5 || !field_is(&f[0], "HELLO") || !field_u64(&f[1], &prun) ||
+        !field_u64(&f[2], &pnode) || !field_u64(&f[3], &pms) ||
+        !field_u64(&f[4], &isize) || pnode > 0xFF) {
+        return refuse(l, FAULT_PROTOCOL, "a malformed HELLO line");
     }
-    if (!l->got_pair) {
-        if (!parse_pair(l, line)) {
-            return false;
+    if (prun == run_id) {
+        return refuse(l, FAULT_SELF, "this node dialled itself (-x)");
+    }
+    if (isize != (uint64_t)settings.item_size_max) {
+        return item_size_mismatch(l, isize);
+    }
+    l->peer_run_id = prun;
+    l->peer_node_id = (unsigned)pnode;
+    note_skew(l, pms);
+    link_established(l);
+    return 1;
+}
+
+/* Handle one line before the stream starts (handshake, then RESUME);
+ * 1, or -1 with l->fault and l->bad set: the caller closes the link. */
+static int handshake_line(struct link *l, const char *line, size_t len)
+{
+    struct field f[8];
+    int nf = split(line, len, f, 8);
+
+    if (nf <= 0) {
+        nf = 0;                 /* too many fields: no step accepts it */
+    }
+    switch (l->hs) {
+    case HS_WAIT_PAIR:
+        if (nf >= 2 && field_is(&f[0], "ERROR")) {
+            return refuse(l, FAULT_MISMATCH, "the peer refused this "
+                          "node's protocol version");
         }
-    } else if (!l->authed) {
-        if (!parse_auth(l, line)) {
-            pthread_mutex_lock(&stats_lock);
-            rs.auth_failures++;
-            pthread_mutex_unlock(&stats_lock);
-            log_warn("replication %s: peer failed authentication", l->addr);
-            return false;
-        }
+        return hs_pair(l, f, nf);
+    case HS_WAIT_AUTH:
+        return hs_auth(l, f, nf);
+    case HS_WAIT_HELLO:
+        return hs_hello(l, f, nf);
+    case HS_DONE:
+    default:
+        return handle_resume(l, line) ? 1 : refuse(l, FAULT_PROTOCOL,
+                                                   "no RESUME line");
     }
-    if (l->got_pair && l->authed) {
-        link_established(l);
-    }
-    return true;
 }
 
 /* Fresh stream state for link l becoming the active one, starting with
@@ -1578,67 +1861,6 @@ static void count_applied(enum apply_result r)
     }
 }
 
-/* Decimal digits only, no sign, no overflow past 64 bits. */
-static bool parse_u64(const char *p, size_t len, uint64_t *out)
-{
-    uint64_t v = 0;
-    size_t i;
-
-    if (len == 0 || len > 20) {
-        return false;
-    }
-    /* 19 digits never overflow; only a 20th needs checking. */
-    for (i = 0; i < len && i < 19; i++) {
-        unsigned d = (unsigned)(p[i] - '0');
-        if (d > 9) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    if (len == 20) {
-        unsigned d = (unsigned)(p[19] - '0');
-        if (d > 9 || v > (UINT64_MAX - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
-struct field {
-    const char *p;              /* first byte */
-    size_t len;                 /* bytes */
-};
-
-/* Split line[0..len) on single spaces into at most max fields. */
-static int split(const char *line, size_t len, struct field *f, int max)
-{
-    int n = 0;
-    size_t i, start = 0;
-
-    for (i = 0; i <= len && n < max; i++) {
-        if (i == len || line[i] == ' ') {
-            f[n].p = line + start;
-            f[n].len = i - start;
-            n++;
-            start = i + 1;
-        }
-    }
-    return (i <= len) ? -1 : n;     /* -1: more fields than max */
-}
-
-static bool field_is(const struct field *f, const char *word)
-{
-    size_t n = strlen(word);
-    return f->len == n && memcmp(f->p, word, n) == 0;
-}
-
-static bool field_u64(const struct field *f, uint64_t *out)
-{
-    return parse_u64(f->p, f->len, out);
-}
-
 /*
  * Parse and apply one record at in_off.  Returns 1 when one was consumed,
  * 0 when more bytes are needed, -1 on a protocol error.  The buffer is
@@ -1667,6 +1889,74 @@ static bool next_store_hash(const char *p, size_t avail, uint32_t *hv)
     return true;
 }
 
+/* A protocol error: -1 for apply_one, and why, for last_error. */
+static int bad_record(struct link *l, const char *why)
+{
+    return refuse(l, FAULT_PROTOCOL, why);
+}
+
+/*
+ * Versions are hybrid logical clocks (items.c): wall-clock ms << 20, then
+ * a counter and the node id.  One far past every clock poisons the
+ * receiver: folded into its clock, a version near 2^64 wraps it, and a
+ * flush cutoff there kills every write made after it.  So a peer's
+ * version may run ahead of our clock only by how far the peer's clock
+ * leads ours (measured, at most LEAD_TRUST_MS), by where our own clock
+ * already is, by a delayed flush's cutoff, plus FUTURE_MARGIN_MS.
+ * l->vbound caches the bound: it is worked out again only when a record
+ * goes past it, so the check costs one comparison per record.
+ */
+static uint64_t version_bound(const struct link *l)
+{
+    int64_t lead = l->skew_ms > 0 ? l->skew_ms : 0;
+    uint64_t ms, bound, own, flushed;
+
+    if (lead > LEAD_TRUST_MS) {
+        lead = LEAD_TRUST_MS;
+    }
+    ms = util_now_ms() + (uint64_t)lead;
+    own = item_next_version() >> VERSION_MS_SHIFT;
+    flushed = __atomic_load_n(&flush_seen, __ATOMIC_RELAXED) >>
+              VERSION_MS_SHIFT;
+    ms = own > ms ? own : ms;
+    ms = flushed > ms ? flushed : ms;
+    ms += FUTURE_MARGIN_MS;
+    bound = ms << VERSION_MS_SHIFT | ((1ULL << VERSION_MS_SHIFT) - 1);
+    /* ms is under 2^44 unless the clock itself is: no wrap below 2^64. */
+    return (bound >> VERSION_MS_SHIFT) == ms ? bound : UINT64_MAX - 1;
+}
+
+/* -1 (after logging and noting why) if version v of a record from l is
+ * past what the clocks allow; else 0. */
+static int check_version(struct link *l, uint64_t v, const char *what)
+{
+    if (v <= l->vbound) {
+        return 0;
+    }
+    l->vbound = version_bound(l);
+    if (v <= l->vbound) {
+        return 0;
+    }
+    log_warn("replication %s: %s %llu is %llu s ahead of this node's "
+             "clock, more than the peer's clock lead (%lld ms) allows",
+             l->addr, what, (unsigned long long)v,
+             (unsigned long long)(((v >> VERSION_MS_SHIFT) -
+                                   util_now_ms()) / 1000),
+             (long long)l->skew_ms);
+    return refuse(l, FAULT_VERSION, "a version past the clocks");
+}
+
+/* A flush cutoff may also be a delayed flush_all's: at most the start of
+ * the second after it takes effect (items.c, item_flush). */
+static int check_flush(struct link *l, uint64_t cutoff, uint64_t at)
+{
+    if (cutoff <= ((at + 1) * 1000) << VERSION_MS_SHIFT) {
+        note_flush_cutoff(cutoff);
+        return 0;
+    }
+    return check_version(l, cutoff, "flush cutoff");
+}
+
 static int apply_one(struct link *l)
 {
     const char *start = l->in.data + l->in_off;
@@ -1689,12 +1979,12 @@ static int apply_one(struct link *l)
     if (len > 0 && start[len - 1] == '\r') {
         len--;
     }
-    if (!l->established || !l->resumed) {
+    if (l->hs != HS_DONE || !l->resumed) {
         char line[REC_LINE_MAX + 1];
         memcpy(line, start, len);
         line[len] = '\0';
         l->in_off += linelen;
-        return handshake_line(l, line) ? 1 : -1;
+        return handshake_line(l, line, len);
     }
     nf = split(start, len, f, 8);
     if (nf <= 0) {
@@ -1740,8 +2030,15 @@ static int apply_one(struct link *l)
              * not make us wait for, or buffer, gigabytes. */
             return -1;
         }
+        if (check_version(l, version, "version") != 0) {
+            return -1;
+        }
         if (avail < linelen + vlen + 2) {
             return 0;           /* the data is not all here yet */
+        }
+        if (start[linelen + vlen] != '\r' ||
+            start[linelen + vlen + 1] != '\n') {
+            return bad_record(l, "no \\r\\n after an S record's data");
         }
         hv = l->hint_ok && l->hint_off == l->in_off && mark == NULL
                  ? l->hint_hv : hash(key, nkey);
@@ -1767,6 +2064,9 @@ static int apply_one(struct link *l)
         if (f[0].len != 1 || nf != 3 || !field_u64(&f[2], &version)) {
             return -1;
         }
+        if (check_version(l, version, "version") != 0) {
+            return -1;
+        }
         count_applied(item_apply_delete(key, nkey, version));
         l->rx_items++;
         break;
@@ -1774,7 +2074,8 @@ static int apply_one(struct link *l)
     case 'T': {
         uint64_t exptime, version;
         if (f[0].len != 1 || nf != 4 || !field_u64(&f[2], &exptime) ||
-            !field_u64(&f[3], &version) || exptime > UINT32_MAX) {
+            !field_u64(&f[3], &version) || exptime > UINT32_MAX ||
+            check_version(l, version, "version") != 0) {
             return -1;
         }
         count_applied(item_apply_touch(key, nkey, (uint32_t)exptime,
@@ -1785,7 +2086,8 @@ static int apply_one(struct link *l)
     case 'F': case 'f': {
         uint64_t cutoff, at;
         if (f[0].len != 1 || nf != 3 || !field_u64(&f[1], &cutoff) ||
-            !field_u64(&f[2], &at) || at > UINT32_MAX) {
+            !field_u64(&f[2], &at) || at > UINT32_MAX ||
+            check_flush(l, cutoff, at) != 0) {
             return -1;
         }
         item_apply_flush(cutoff, (uint32_t)at);
@@ -1855,6 +2157,9 @@ static int apply_one(struct link *l)
                 link_set_state(l, REPL_LINKED);
             }
         } else if (field_is(&f[0], "SYNCED")) {
+            if (!l->copy_in) {
+                return bad_record(l, "SYNCED without SYNC");
+            }
             l->copy_in = false;
             copy_sched_update();
             peer_run_applied = l->peer_run_id;
@@ -1886,6 +2191,46 @@ static void send_ack(struct link *l)
               (unsigned long long)peer_off_applied,
               (unsigned long long)peer_rec_applied);
     l->acked_rx = l->rx_items;
+}
+
+/* Close a link whose peer's bytes were refused (l->fault, l->bad):
+ * count it, log it with the peer's address, say why in last_error. */
+static void peer_refused(struct link *l)
+{
+    static const char *const kinds[] = {
+        "protocol error", "record refused", "authentication failed",
+        "peer refused", "link refused"
+    };
+    char why[160];
+
+    pthread_mutex_lock(&stats_lock);
+    switch (l->fault) {
+    case FAULT_VERSION:
+        rs.bad_versions++;
+        break;
+    case FAULT_AUTH:
+        rs.auth_failures++;
+        break;
+    case FAULT_MISMATCH:
+        rs.mismatches++;
+        break;
+    case FAULT_SELF:
+        break;
+    case FAULT_PROTOCOL:
+    default:
+        rs.protocol_errors++;
+        break;
+    }
+    pthread_mutex_unlock(&stats_lock);
+    snprintf(why, sizeof(why), "%s (%s)", kinds[l->fault],
+             l->bad != NULL ? l->bad : "a line that does not parse");
+    log_warn("replication %s: %s; closing the link", l->addr, why);
+    if (l->fault == FAULT_MISMATCH && l->tx_off < l->tx.len) {
+        /* Our HELLO, so that the peer can say why too. */
+        (void)io_send(l->fd, l->tls, l->tx.data + l->tx_off,
+                      l->tx.len - l->tx_off);
+    }
+    link_close(l, why);
 }
 
 static void link_read(struct link *l)
@@ -1938,7 +2283,7 @@ static void link_read(struct link *l)
         }
         if (r < 0) {
             applying = false;
-            link_close(l, "protocol error");
+            peer_refused(l);
             return;
         }
         if (r == 0) {
@@ -2113,7 +2458,7 @@ static void accept_cb(evutil_socket_t fd, short which, void *arg)
         return;
     }
     peer_name((struct sockaddr *)&ss, addr, sizeof(addr));
-    l = link_slot();
+    l = link_slot(false);
     if (l == NULL) {
         log_info("replication: refusing %s, too many links", addr);
         close(cfd);
@@ -2139,7 +2484,7 @@ static void dial(void)
             return;
         }
     }
-    l = link_slot();
+    l = link_slot(true);
     if (l == NULL) {
         return;
     }
@@ -2222,6 +2567,17 @@ void repl_watchdog(void)
              (unsigned long long)((now - last) / 1000));
 }
 
+/* The handshake deadline passed: whatever it sent, the link goes. */
+static void handshake_timeout(struct link *l)
+{
+    pthread_mutex_lock(&stats_lock);
+    rs.hs_timeouts++;
+    pthread_mutex_unlock(&stats_lock);
+    log_info("replication %s: handshake not done within %d s; closing",
+             l->addr, settings.repl_timeout);
+    link_close(l, "handshake timeout");
+}
+
 static void repl_cron(evutil_socket_t fd, short which, void *arg)
 {
     static uint64_t last_cron_us;
@@ -2238,6 +2594,11 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     for (i = 0; i < MAX_LINKS; i++) {
         struct link *l = &links[i];
         if (l->fd < 0) {
+            continue;
+        }
+        if (l->hs != HS_DONE && now - l->opened_us >
+                (uint64_t)settings.repl_timeout * 1000000) {
+            handshake_timeout(l);
             continue;
         }
         /* After a late tick the peer's bytes may be sitting unread in
@@ -2353,6 +2714,45 @@ static int read_secret(const char *path)
     return 0;
 }
 
+/* -x off loopback needs what a listener off loopback needs (see
+ * open_listener): a secret, or TLS that verifies the peer; else this node
+ * would dial out and apply whatever answers there.  A name is resolved
+ * now: one that does not resolve, or that has any address off loopback,
+ * counts as off loopback. */
+static int check_peer_addr(void)
+{
+    struct addrinfo hints, *ai = NULL, *p;
+    bool loopback;
+    int rc;
+
+    if (secret != NULL || repl_tls_verifies_peer()) {
+        return 0;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rc = getaddrinfo(peer_host, peer_port, &hints, &ai);
+    loopback = rc == 0;
+    for (p = ai; p != NULL; p = p->ai_next) {
+        if (!util_is_loopback(p->ai_addr)) {
+            loopback = false;
+        }
+    }
+    if (ai != NULL) {
+        freeaddrinfo(ai);
+    }
+    if (loopback) {
+        return 0;
+    }
+    fprintf(stderr, "the peer %s%s%s:%s (-x) is not on loopback%s: give "
+            "-o repl_secret_file=PATH (the same secret on both nodes) or "
+            "repl_tls=1 with repl_tls_ca=PATH, or a peer on 127.0.0.1\n",
+            strchr(peer_host, ':') ? "[" : "", peer_host,
+            strchr(peer_host, ':') ? "]" : "", peer_port,
+            rc != 0 ? " (or does not resolve)" : "");
+    return -1;
+}
+
 int repl_configure(void)
 {
     if (settings.repl_peer == NULL) {
@@ -2389,7 +2789,10 @@ int repl_configure(void)
             return -1;
         }
     }
-    return repl_tls_configure();
+    if (repl_tls_configure() != 0) {
+        return -1;
+    }
+    return check_peer_addr();
 }
 
 
@@ -2625,6 +3028,14 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "buffer_overflows", "%llu", (unsigned long long)c.overflows);
     sb_stat(sb, "auth_failures", "%llu",
             (unsigned long long)c.auth_failures);
+    sb_stat(sb, "protocol_errors", "%llu",
+            (unsigned long long)c.protocol_errors);
+    sb_stat(sb, "bad_versions", "%llu", (unsigned long long)c.bad_versions);
+    sb_stat(sb, "handshake_timeouts", "%llu",
+            (unsigned long long)c.hs_timeouts);
+    sb_stat(sb, "handshake_evictions", "%llu",
+            (unsigned long long)c.hs_evictions);
+    sb_stat(sb, "peer_mismatches", "%llu", (unsigned long long)c.mismatches);
     sb_stat(sb, "tls", "%s", repl_tls_enabled()
             ? (repl_tls_verifies_peer() ? "verify" : "on") : "off");
     sb_stat(sb, "tls_failures", "%llu", (unsigned long long)c.tls_failures);

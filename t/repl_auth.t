@@ -5,7 +5,8 @@
 #  - different secrets: they never link, auth_failures grows, no data
 #    crosses (each opens its client port after the initial-sync timeout);
 #  - a plain TCP client on the replication port (garbage, a fake PAIR
-#    line with a bad AUTH, or no AUTH at all) gets no item data and is
+#    line with a bad AUTH, or no AUTH at all, an old protocol's PAIR)
+#    gets no item data, nothing but the node's own PAIR line, and is
 #    closed;
 #  - without a secret, a replication listener on a non-loopback address
 #    (repl_listen=0.0.0.0) refuses to start; a secret under 16 bytes is
@@ -72,8 +73,11 @@ sub no_item_data {
     ok(!@records && index($got, $SECRET_VALUE) < 0
        && index($got, 'secret_data') < 0, "$name: no item data received")
         or diag('received: ' . esc($got));
-    like($got, qr/\A(?:PAIR [^\r\n]*\r\n)?(?:AUTH [0-9a-f]+\r\n)?\z/,
-         "$name: nothing but the server's own handshake lines")
+    # the accepting node answers a PAIR with its own (version and nonce),
+    # or an old protocol's with an error line; its AUTH only ever follows
+    # a valid proof from the dialler
+    like($got, qr/\A(?:PAIR 2 [0-9a-f]{64}\r\n|ERROR [^\r\n]*\r\n)?\z/,
+         "$name: nothing but the server's own PAIR line")
         or diag('received: ' . esc($got));
 }
 
@@ -84,15 +88,18 @@ sub no_item_data {
     my @cases = (
         ['garbage', "GET / HTTP/1.0\r\n\r\n"],
         ['a memcached command', "get secret_data\r\nstats\r\n"],
-        ['a malformed PAIR line',
-         "PAIR 1 0123456789abcdef 7 $nonce $ms\r\n"],
+        ['a malformed PAIR line', "PAIR 2 0123456789abcdef\r\n"],
+        ['an old protocol\'s PAIR line',
+         "PAIR 1 1234567890123456789 7 $nonce $ms\r\n"],
         ['a fake PAIR line and a bad AUTH',
-         "PAIR 1 1234567890123456789 7 $nonce $ms\r\nAUTH " . ('ab' x 32)
-         . "\r\n"],
-        ['a fake PAIR line then silence',
-         "PAIR 1 1234567890123456780 9 $nonce $ms\r\n"],
+         "PAIR 2 $nonce\r\nAUTH " . ('ab' x 32) . "\r\n"],
+        ['a fake PAIR line and AUTH none', "PAIR 2 $nonce\r\nAUTH none\r\n"],
+        ['a fake PAIR line then silence', "PAIR 2 $nonce\r\n"],
+        ['a fake PAIR line then HELLO',
+         "PAIR 2 $nonce\r\nHELLO 1234567890123456781 11 $ms 1048576\r\n"
+         . "RESUME 0 0 0\r\n"],
         ['a fake PAIR line then records',
-         "PAIR 1 1234567890123456781 11 $nonce $ms\r\nSYNC 0\r\n"
+         "PAIR 2 $nonce\r\nSYNC 0\r\n"
          . "S injected 0 0 99999999999999 1\r\nx\r\nSYNCED 1\r\n"],
         ['silence', ''],
     );
@@ -120,8 +127,9 @@ sub no_item_data {
     my $nonce = '11' x 32;
     my $ms = int(time * 1000);
     my @lines = (
-        "PAIR 1 1234567890123456789 7 $nonce $ms",
+        "PAIR 2 $nonce",
         'AUTH ' . ('cd' x 32),
+        "HELLO 1234567890123456789 7 $ms 1048576",
         'S inj 0 0 1 1',
         'x',
         'D victim 18446744073709551615',

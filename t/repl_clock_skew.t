@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # The peer's clock skew (stats replication clock_skew_ms, and the log
-# line when it is over 1 s; doc/replication.txt).  Each PAIR and PING
+# line when it is over 1 s; doc/replication.txt).  Each HELLO and PING
 # line carries the sender's wall clock; one handled late (a starved
 # replication thread, a peer resumed after SIGSTOP) looks like a clock
 # behind ours by the delay.  The skew is the largest of the last 8

@@ -159,10 +159,13 @@ sub preload_noreply {
     return $node->cmd('version', $s);
 }
 
-# Play a peer on replication port $rport of a node without a secret
-# (loopback): send PAIR, with our wall clock in ms ($o{clock_ms}, default
-# now; each call is a new run id), and RESUME from nothing.  Returns the
-# socket once the node has answered with its own PAIR line, else undef.
+# Play a peer that dials replication port $rport of a node (protocol 2,
+# doc/replication.txt "Handshake and authentication"): PAIR, AUTH (a
+# proof of $o{secret}, or "none" without one), HELLO with our wall clock
+# in ms ($o{clock_ms}, default now; each call is a new run id) and
+# $o{item_size_max} (default 1 MB, as -I), and RESUME from nothing.
+# Returns the socket once the node has answered with its HELLO, else
+# undef.
 my $fake_run = 4242424242;
 sub fake_peer {
     my ($rport, %o) = @_;
@@ -171,11 +174,24 @@ sub fake_peer {
                                   Timeout => 2) or return undef;
     binmode $s;
     my $ms = $o{clock_ms} // int(time * 1000);
+    my $isize = $o{item_size_max} // 1048576;
+    my $nd = join '', map { sprintf '%02x', int(rand(256)) } 1 .. 32;
     $fake_run++;
-    MemcTest::_write_all($s, "PAIR 1 $fake_run 77 " . ('ab' x 32)
-                             . " $ms\r\nRESUME 0 0 0\r\n", 2);
+    MemcTest::_write_all($s, "PAIR 2 $nd\r\n", 2);
+    my ($na) = (MemcTest::_read_line($s, 5) // '') =~ /^PAIR 2 ([0-9a-f]{64})/
+        or return undef;
+    my $proof = 'none';
+    if (defined $o{secret}) {
+        require Digest::SHA;
+        $proof = Digest::SHA::hmac_sha256_hex("paircached-v2|dial|$nd|$na",
+                                              $o{secret});
+    }
+    MemcTest::_write_all($s, "AUTH $proof\r\n", 2);
+    (MemcTest::_read_line($s, 5) // '') =~ /^AUTH / or return undef;
+    MemcTest::_write_all($s, "HELLO $fake_run 77 $ms $isize\r\n"
+                             . "RESUME 0 0 0\r\n", 2);
     my $line = MemcTest::_read_line($s, 5) // '';
-    return $line =~ /^PAIR / ? $s : undef;
+    return $line =~ /^HELLO / ? $s : undef;
 }
 
 # one "stats replication" field of $node; undef if it does not answer
@@ -247,13 +263,14 @@ sub never_link {
 }
 
 # start a node with -o $o and check that it refuses to start: exits with
-# a failure status, never listens, and its log matches $want_log
+# a failure status, never listens, and its log matches $want_log;
+# %opt: peer => 'HOST:PORT' for -x (default 127.0.0.1 and a free port)
 sub must_refuse {
-    my ($name, $o, $want_log) = @_;
+    my ($name, $o, $want_log, %opt) = @_;
     my ($port, $rport, $peer) = free_ports(3);
     my $n = MemcPair::Node->create(name => $name, port => $port,
                                    repl_port => $rport, dial => $peer,
-                                   o => $o);
+                                   peer => $opt{peer}, o => $o);
     # spawn() croaks when the process is already gone at its first look:
     # for a node that must refuse, that is a quick success
     eval { $n->spawn };
@@ -364,7 +381,8 @@ use Time::HiRes qw(time sleep);
 sub create {
     my ($class, %o) = @_;
     my @o = ("repl_port=$o{repl_port}", @{ $o{o} || [] });
-    my @args = ('-v', '-o', join(',', @o), '-x', "127.0.0.1:$o{dial}",
+    my @args = ('-v', '-o', join(',', @o), '-x',
+                $o{peer} // "127.0.0.1:$o{dial}",
                 @{ $o{args} || [] });
     return bless {
         port => $o{port}, host => '127.0.0.1', args => \@args,
