@@ -394,9 +394,6 @@ static int add_iov(struct conn *c, const void *base, size_t len)
 {
     struct iovec *last;
 
-    if (len == 0) {
-        return 0;               /* sendmsg would make no progress on it */
-    }
     /* Extend the last piece when contiguous, unless it was already sent
      * (a partial flush while a value was being read). */
     if (c->iovused > c->iovdone) {
@@ -454,8 +451,12 @@ void conn_out_commit(struct conn *c, size_t len)
 
 int conn_out(struct conn *c, const char *s, size_t len)
 {
-    char *p = conn_out_reserve(c, len);
+    char *p;
 
+    if (len == 0) {
+        return 0;               /* sendmsg would make no progress on it */
+    }
+    p = conn_out_reserve(c, len);
     if (p == NULL) {
         c->close_after_write = true;
         return -1;
@@ -639,7 +640,6 @@ static enum io_result read_some(struct conn *c, bool *full)
     for (;;) {
         n = read(c->sfd, c->rbuf + c->rbytes, room);
         if (n > 0) {
-            c->last_io_time = current_time;
             c->rbytes += (size_t)n;
             *full = (size_t)n == room;
             STAT_ADD(bytes_read, (uint64_t)n);

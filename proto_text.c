@@ -187,13 +187,21 @@ static bool rest_keys_ok(const struct token *t, int i, int ntok,
     return true;
 }
 
-/* Put keys t[i..] (and the untokenized rest) back as "<prefix><keys>\n"
- * ending where the consumed line ended, just before c->rcurr. */
+/* Put keys t[i..] (and the untokenized rest) back as "<cmd> [<exptime>]
+ * <keys>\n" ending where the consumed line ended, just before c->rcurr.
+ * The command and exptime took at least as many bytes before the first
+ * key, and a key was served, so the prefix fits in front of t[i]. */
 static void requeue_rest(struct conn *c, struct token *t, int i, int ntok,
-                         const char *prefix, size_t plen)
+                         const struct token *cmd, const int32_t *exptime)
 {
     char *el = c->rcurr - 1;    /* the line's '\n', or the NUL over it */
     char *line_end = *el == '\n' ? el - 1 : el;
+    char prefix[32];
+    int plen = exptime == NULL
+        ? snprintf(prefix, sizeof(prefix), "%.*s ", (int)cmd->length,
+                   cmd->value)
+        : snprintf(prefix, sizeof(prefix), "%.*s %ld ", (int)cmd->length,
+                   cmd->value, (long)*exptime);
     char *start = t[i].value - plen;
     int j;
 
@@ -204,7 +212,7 @@ static void requeue_rest(struct conn *c, struct token *t, int i, int ntok,
         }
     }
     *line_end = line_end == el ? '\n' : '\r';
-    memcpy(start, prefix, plen);
+    memcpy(start, prefix, (size_t)plen);
     c->get_rest_checked = true;
     c->rbytes += (size_t)(c->rcurr - start);
     c->rcurr = start;
@@ -214,16 +222,16 @@ static void process_get(struct conn *c, struct token *t, int ntok,
                         char *rest, bool with_cas, bool touch)
 {
     struct out_mark mark;
+    struct token cmd = t[0];    /* t[] is reused for the rest of the line */
     uint32_t deadline = 0;
-    char prefix[32];
-    int plen, first = 1;
+    int32_t exptime = 0;
+    int first = 1;
     bool served = false;
     bool checked = c->get_rest_checked;  /* a line requeued before */
     int i;
 
     c->get_rest_checked = false;
     if (touch) {
-        int32_t exptime;
         if (ntok < 3) {
             client_error(c, "ERROR");
             return;
@@ -234,13 +242,9 @@ static void process_get(struct conn *c, struct token *t, int ntok,
         }
         deadline = util_deadline(exptime, current_time, process_started);
         first = 2;
-        plen = snprintf(prefix, sizeof(prefix), "%s %ld ", t[0].value,
-                        (long)exptime);
     } else if (ntok < 2) {
         client_error(c, "ERROR");
         return;
-    } else {
-        plen = snprintf(prefix, sizeof(prefix), "%s ", t[0].value);
     }
     conn_out_mark(c, &mark);
     for (;;) {
@@ -259,7 +263,7 @@ static void process_get(struct conn *c, struct token *t, int ntok,
                     client_error(c, "CLIENT_ERROR bad command line format");
                     return;
                 }
-                requeue_rest(c, t, i, ntok, prefix, (size_t)plen);
+                requeue_rest(c, t, i, ntok, &cmd, touch ? &exptime : NULL);
                 return;
             }
             it = touch ? item_touch(t[i].value, t[i].length, deadline, &why)

@@ -303,6 +303,9 @@ void stats_slabs(struct strbuf *sb)
  */
 #define PREFIX_BUCKETS 256
 #define PREFIX_MAX 200
+/* Any client may turn detail on and invent prefixes: past this many,
+ * new prefixes are not tracked, so memory and chain walks stay bounded. */
+#define PREFIX_LIMIT 10000
 
 struct prefix_stats {
     char *prefix;               /* the prefix, NUL terminated */
@@ -318,6 +321,7 @@ struct prefix_stats {
 static struct prefix_stats *prefixes[PREFIX_BUCKETS];
 static struct prefix_stats *first_seen;     /* dump order: oldest first */
 static struct prefix_stats **last_seen = &first_seen;
+static unsigned prefix_count;   /* entries in the table */
 static pthread_mutex_t prefix_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Find or add the entry for key's prefix; NULL if it has none.  Caller
@@ -345,6 +349,9 @@ static struct prefix_stats *prefix_find(const char *key, size_t nkey)
             return p;
         }
     }
+    if (prefix_count >= PREFIX_LIMIT) {
+        return NULL;
+    }
     p = calloc(1, sizeof(*p));
     if (p == NULL || (p->prefix = malloc(len + 1)) == NULL) {
         free(p);
@@ -355,6 +362,7 @@ static struct prefix_stats *prefix_find(const char *key, size_t nkey)
     p->len = len;
     p->next = prefixes[h];
     prefixes[h] = p;
+    prefix_count++;
     *last_seen = p;
     last_seen = &p->order;
     return p;
@@ -416,5 +424,6 @@ static void stats_detail_clear(void)
     memset(prefixes, 0, sizeof(prefixes));
     first_seen = NULL;
     last_seen = &first_seen;
+    prefix_count = 0;
     pthread_mutex_unlock(&prefix_lock);
 }

@@ -164,6 +164,20 @@ my $N = 70_000;
     like($dump, qr/\nEND\r\n\z/, '... one END, at the end');
 }
 
+# --- 7. stats detail: any client may turn it on and invent prefixes -----
+{
+    my $srv = MemcTest->start();
+    is($srv->cmd('stats detail on'), "OK\r\n", 'stats detail on');
+    my $s = $srv->new_sock;
+    exchange($s, join('', map { "set p$_:x 0 0 1 noreply\r\nv\r\n" }
+                          1 .. 12_000) . "mn\r\n", qr/MN\r\n\z/);
+    my $dump = $srv->cmd_lines('stats detail dump', undef, qr/^END\r\n/);
+    my $n = () = $dump =~ /^PREFIX /mg;
+    is($n, 10_000, '12,000 prefixes: 10,000 tracked, no more');
+    like($dump, qr/^PREFIX p1 get 0 hit 0 set 1 del 0\r\n/m,
+         '... the first ones counted');
+}
+
 # --- 7. idle_timeout closes stuck connections ---------------------------
 {
     my $srv = MemcTest->start('-o', 'idle_timeout=2');
