@@ -1,0 +1,31 @@
+#!/usr/bin/perl
+# Issue #15, "Hostile input": what the libFuzzer harnesses (fuzz/) found,
+# each replayed against the real server over a socket.  make check runs
+# this file three times: against the plain build, against t/san/memcached
+# (gcc) and, in the fuzz pass, against fuzz/build/memcached (clang ASan
+# and UBSan, whose null-pointer arithmetic check gcc lacks).  The
+# crashing inputs are in fuzz/corpus/<harness>/crash-*.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use MemcTest;
+use MemcBin;
+
+my $srv = MemcTest->start();
+
+# Binary STAT "reset" replies from an empty stats buffer; reply_stats()
+# computed NULL + 0 as its end (fuzz/corpus/binary/crash-stat-reset).
+{
+    my $s = $srv->new_sock;
+    my @r = bin_stats($srv, $s, 'reset', 3);
+    is(scalar @r, 1, 'STAT reset: one response');
+    bin_is($r[0], bin_res('STAT', opaque => 3), '... the empty terminator');
+    my $v = bin_cmd($srv, $s, 'VERSION', opaque => 4);
+    ok($v && $v->{status} == 0, '... and the connection still serves');
+    ok($srv->is_alive, '... and the server is alive');
+}
+
+done_testing();
