@@ -62,8 +62,10 @@ static int conns_max;           /* slots in conns[] */
 
 static const char *const state_names[] = {
     "listening", "read", "nread", "swallow", "write", "watch", "sync_wait",
-    "closing", "closed"
+    "digest", "closing", "closed"
 };
+_Static_assert(sizeof(state_names) / sizeof(state_names[0]) ==
+               CONN_MAX_STATE, "a name for each enum conn_state");
 
 const char *conn_state_name(enum conn_state s)
 {

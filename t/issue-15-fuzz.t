@@ -28,4 +28,26 @@ my $srv = MemcTest->start();
     ok($srv->is_alive, '... and the server is alive');
 }
 
+# conn_state_name() had no name for CONN_DIGEST, so at -vvv the trace of
+# every later state read the wrong name and CONN_CLOSED one past the end
+# of the array (fuzz/corpus/text/crash-state-name: "verbosity 5", then
+# any connection closing).
+{
+    my $v = MemcTest->start('-vvv');
+    my $s = $v->new_sock;
+    $v->send("stats replication digest\r\n", $s);
+    my $got = '';
+    $got .= $v->read_line($s, 5) // '' for 1 .. 3;
+    like($got, qr/STAT digest_items \d+\r\nEND\r\n\z/,
+         'digest at -vvv answered');
+    $v->send("quit\r\n", $s);
+    ok($v->closed_within($s, 5), 'quit closes the connection');
+    ok(MemcTest::wait_until(sub { $v->log_text =~ /<\d+ read -> closed$/m },
+                            5, 'the close traced'),
+       'trace names the closed state');
+    like($v->log_text, qr/<\d+ read -> digest$/m,
+         '... and the digest state');
+    ok($v->is_alive, '... and the server is alive');
+}
+
 done_testing();
