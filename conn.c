@@ -972,6 +972,15 @@ void conn_watch_wake(struct worker *w)
     }
 }
 
+/* The rest of a value is due: wait for EV_READ.  A -R yield may have
+ * left EV_WRITE, which fires at once on every loop turn (issue #15). */
+static void wait_readable(struct conn *c)
+{
+    if (!update_event(c, EV_READ | EV_PERSIST)) {
+        conn_close(c);
+    }
+}
+
 static void drive(struct conn *c, short which)
 {
     /* EV_WRITE in CONN_READ: back from a -R yield; read on as well. */
@@ -1028,8 +1037,10 @@ static void drive(struct conn *c, short which)
                     /* Send earlier pipelined replies meanwhile. */
                     if (transmit(c) == IO_ERROR) {
                         conn_close(c);
+                        return;
                     }
                 }
+                wait_readable(c);
                 return;
             default:
                 conn_close(c);
@@ -1042,6 +1053,7 @@ static void drive(struct conn *c, short which)
                 set_state(c, CONN_READ);
                 break;
             case IO_AGAIN:
+                wait_readable(c);
                 return;
             default:
                 conn_close(c);

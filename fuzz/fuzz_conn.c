@@ -255,6 +255,21 @@ static size_t drain(int peer)
     }
 }
 
+/* A conn that waits for input with nothing left to send must not be
+ * registered for EV_WRITE: that event fires on every loop turn, and the
+ * worker spins (issue #15).  Such a stall is a crash here. */
+static void check_not_spinning(const struct conn *c)
+{
+    if (c->state != CONN_CLOSED && c->state != CONN_WRITE &&
+        c->state != CONN_DIGEST && c->iovdone == c->iovused &&
+        (c->ev_flags & EV_WRITE) != 0) {
+        fprintf(stderr, "fuzz_conn: conn in state %s waits for input "
+                "registered for EV_WRITE: busy loop\n",
+                conn_state_name(c->state));
+        abort();
+    }
+}
+
 /* Run the worker's loop until the conn is closed or makes no progress.
  * Returns false when nothing at all happened. */
 static bool pump(struct conn *c, int peer)
@@ -282,6 +297,7 @@ static bool pump(struct conn *c, int peer)
         }
     }
     drain(peer);
+    check_not_spinning(c);
     return moved;
 }
 

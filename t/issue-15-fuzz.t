@@ -50,4 +50,38 @@ my $srv = MemcTest->start();
     ok($v->is_alive, '... and the server is alive');
 }
 
+# A value still being read after a -R yield: the yield left the socket
+# registered for EV_WRITE, which fired on every loop turn while the conn
+# waited in CONN_NREAD (or CONN_SWALLOW) for the rest of the value: a
+# worker at 100% CPU until the client sent it (a timeout in the text
+# harness, fuzz/corpus/text/crash-nread-after-yield).
+sub cpu_ticks {
+    my $st = MemcTest::slurp("/proc/" . $srv->pid . "/stat");
+    my @f = split ' ', substr($st, rindex($st, ')') + 2);
+    return $f[11] + $f[12];     # utime + stime
+}
+
+sub idle_while_waiting {
+    my ($what, $head, $rest, $want) = @_;
+    my $s = $srv->new_sock;
+    $srv->send(("get foo\r\n" x 12) . $head, $s);
+    my $got = '';
+    $got .= $srv->read_line($s, 5) // '' for 1 .. 12;
+    is($got, "END\r\n" x 12, "$what: the gets before it answered");
+    my $t0 = cpu_ticks();
+    select(undef, undef, undef, 1.5);
+    my $used = cpu_ticks() - $t0;
+    cmp_ok($used, '<', 30, "$what: server idle while the value is due")
+        or diag("$used ticks of CPU in 1.5 s");
+    $srv->send($rest, $s);
+    is($srv->read_line($s, 5), $want, "$what: then the reply");
+}
+
+$srv = MemcTest->start('-R', '4');
+idle_while_waiting('set', "set k 0 0 10\r\nabc", "defghij\r\n",
+                   "STORED\r\n");
+idle_while_waiting('too large', "set big 0 0 2000000\r\nabc",
+                   ('x' x 1999997) . "\r\nversion\r\n",
+                   "SERVER_ERROR object too large for cache\r\n");
+
 done_testing();
