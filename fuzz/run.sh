@@ -27,7 +27,7 @@ if ! nice "$bin" "$@" -max_total_time="$secs" -print_final_stats=1 \
     echo "fuzz $name: FAILED (log: $work/fuzz.log; crash files: $work/)"
     exit 1
 fi
-grep -E '^#[0-9]+ +(DONE|INITED)' "$work/fuzz.log" | tail -n 2
-grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss)' \
+grep -aE '^#[0-9]+[[:space:]]+(INITED|DONE)' "$work/fuzz.log" | tail -n 2
+grep -aE '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss)' \
     "$work/fuzz.log"
 echo "fuzz $name: ok, corpus now $(ls "$work/corpus" | wc -l) new inputs"
