@@ -60,10 +60,12 @@
 static struct conn **conns;     /* by fd; structures are reused */
 static int conns_max;           /* slots in conns[] */
 
-static const char *const state_names[CONN_MAX_STATE] = {
+static const char *const state_names[] = {
     "listening", "read", "nread", "swallow", "write", "watch", "sync_wait",
     "digest", "dump", "closing", "closed"
 };
+_Static_assert(sizeof(state_names) / sizeof(state_names[0]) ==
+               CONN_MAX_STATE, "a name for each enum conn_state");
 
 const char *conn_state_name(enum conn_state s)
 {
@@ -1108,6 +1110,15 @@ void conn_watch_wake(struct worker *w)
     }
 }
 
+/* The rest of a value is due: wait for EV_READ.  A -R yield may have
+ * left EV_WRITE, which fires at once on every loop turn (issue #15). */
+static void wait_readable(struct conn *c)
+{
+    if (!update_event(c, EV_READ | EV_PERSIST)) {
+        conn_close(c);
+    }
+}
+
 static void drive(struct conn *c, short which)
 {
     /* EV_WRITE in CONN_READ: back from a -R yield; read on as well. */
@@ -1172,8 +1183,10 @@ static void drive(struct conn *c, short which)
                     /* Send earlier pipelined replies meanwhile. */
                     if (transmit(c) == IO_ERROR) {
                         conn_close(c);
+                        return;
                     }
                 }
+                wait_readable(c);
                 return;
             default:
                 conn_close(c);
@@ -1191,7 +1204,9 @@ static void drive(struct conn *c, short which)
                 if (c->iovused > 0 && !hold_replies(c) &&
                     transmit(c) == IO_ERROR) {
                     conn_close(c);
+                    return;
                 }
+                wait_readable(c);
                 return;
             default:
                 conn_close(c);

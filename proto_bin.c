@@ -373,7 +373,7 @@ static void process_arith(struct conn *c, const char *key, uint16_t nkey,
 static void reply_stats(struct conn *c, struct strbuf *sb)
 {
     char *p = sb->buf;
-    char *end = p + sb->len;
+    char *end = p != NULL ? p + sb->len : NULL;     /* "reset": no buf */
 
     while (p != NULL && p < end) {
         char *eol = memchr(p, '\n', (size_t)(end - p));
