@@ -743,6 +743,20 @@ static void negotiate(struct conn *c)
     }
 }
 
+/* While a connection waits for the peer it handles no event: pending
+ * input (level-triggered EV_READ) or a -R yield's EV_WRITE would run its
+ * handler on every loop turn for nothing, a worker at 100% CPU until the
+ * ack or the timeout.  conn_sync_check() registers EV_READ again. */
+static void enter_sync_wait(struct conn *c)
+{
+    set_state(c, CONN_SYNC_WAIT);
+    if (c->ev_flags != 0) {
+        event_del(c->ev);
+        c->ev_flags = 0;
+    }
+    worker_sync_waiter(c->thread, 1);
+}
+
 /* A request queued a replicated write in sync mode: hold its reply (and
  * everything after it) until the peer has applied it.  Returns false when
  * there is nothing to wait for. */
@@ -755,8 +769,7 @@ bool conn_repl_wait(struct conn *c, uint32_t timeout_ms)
     c->sync_off = c->last_write_off;
     c->sync_deadline_us = util_mono_us() + (uint64_t)timeout_ms * 1000;
     c->wait_cmd = true;
-    set_state(c, CONN_SYNC_WAIT);
-    worker_sync_waiter(c->thread, 1);
+    enter_sync_wait(c);
     return true;
 }
 
@@ -777,8 +790,7 @@ static bool sync_hold(struct conn *c)
     c->sync_off = off;
     c->sync_deadline_us = util_mono_us() +
                           (uint64_t)settings.repl_sync_timeout * 1000;
-    set_state(c, CONN_SYNC_WAIT);
-    worker_sync_waiter(c->thread, 1);
+    enter_sync_wait(c);
     return true;
 }
 
@@ -1068,6 +1080,11 @@ void conn_sync_check(struct worker *w)
             worker_sync_waiter(w, -1);
             set_state(c, CONN_READ);
             c->last_cmd_time = current_time;
+            if (!update_event(c, EV_READ | EV_PERSIST)) {
+                conn_close(c);
+                c = next;
+                continue;
+            }
             /* Send the held replies, then go on with buffered requests
              * in whatever state they lead to. */
             if (c->iovused == 0 || flush_replies(c)) {
