@@ -314,7 +314,9 @@ int main(int argc, char **argv)
     if (settings.pid_file != NULL && write_pid_file(settings.pid_file) != 0) {
         return EX_OSERR;
     }
-    assoc_start_expander();
+    if (settings.hash_expand) {
+        assoc_start_expander();
+    }
     if (settings.lru_crawler && crawler_start() != 0) {
         log_warn("failed to start the LRU crawler thread");
     }

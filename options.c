@@ -4,11 +4,13 @@
  * Acting on the settings is main()'s job (memcached.c) and the modules'.
  */
 #include "options.h"
+#include "options_compat.h"
 #include "hash.h"
 #include "memcached.h"
 #include "settings.h"
 #include "util.h"
 
+#include <event2/event.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,7 +22,8 @@ static void usage(void)
     printf("memcached %s\n", SERVER_VERSION);
     printf(
 "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
-"-U, --udp-port=<num>      UDP port; only 0 (off, the default) is supported\n"
+"-U, --udp-port=<num>      accepted, but UDP is not served: no UDP port is\n"
+"                          opened and a warning says so (default: 0)\n"
 "-s, --unix-socket=<file>  UNIX socket to listen on (disables network)\n"
 "-a, --unix-mask=<mask>    access mask for the UNIX socket, in octal\n"
 "                          (default: 700)\n"
@@ -43,11 +46,14 @@ static void usage(void)
 "-vvv                      extremely verbose (also print internal state\n"
 "                          transitions)\n"
 "-h, --help                print this help and exit\n"
+"-i, --license             print the licences and exit\n"
 "-V, --version             print version and exit\n"
 "-P, --pidfile=<file>      save PID in <file>, only used with -d option\n"
 "-f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)\n"
 "-n, --slab-min-size=<bytes> min space used for key+value+flags\n"
 "                          (default: 48)\n"
+"-L, --enable-largepages   same as -o slab_hugepages=1 (the default);\n"
+"                          memory is not preallocated\n"
 "-t, --threads=<num>       number of threads to use (default: 4)\n"
 "-D <char>                 use <char> as the delimiter between key prefixes\n"
 "                          and IDs, for `stats detail` (default: \":\")\n"
@@ -69,6 +75,9 @@ static void usage(void)
 "-F, --disable-flush-all   disable flush_all command\n"
 "-X, --disable-dumping     disable stats cachedump and lru_crawler\n"
 "                          metadump\n"
+"-W, --disable-watch       disable watch commands (live logging)\n"
+"-N, --napi-ids=<num>      accepted and shown in stats settings; no effect\n"
+"                          (no NAPI-based thread selection here)\n"
 "-x, --peer=<host[:port]>  pair with the paircached node whose replication\n"
 "                          port is there (default port 11212)\n"
 "-o, --extended            comma separated list of extended options\n"
@@ -79,7 +88,15 @@ static void usage(void)
 "                          table should be; grows on its own (default: 16)\n"
 "   - slab_reassign:       allow slab classes to give pages back\n"
 "                          (default: enabled)\n"
-"   - slab_automove:       0 off, 1 or 2 (default: 1)\n"
+"   - slab_automove:       0 off, 1 or 2 (default: 1); no_slab_automove: 0\n"
+"   - slab_automove_window: seconds between moves with slab_automove=1\n"
+"                          (default: 30)\n"
+"   - slab_automove_ratio, slab_automove_freeratio: accepted and shown in\n"
+"                          stats settings; no effect (a page moves to the\n"
+"                          class that evicts most)\n"
+"   - slab_sizes:          chunk sizes to use instead of the -f series,\n"
+"                          rising, separated by '-' (e.g. 96-192-384)\n"
+"   - no_chunked_items:    slab_chunk_max = 1m (one chunk per item)\n"
 "   - slab_hugepages:      1 (default): ask for transparent huge pages\n"
 "                          for item memory; 0: 4 KB pages\n"
 "   - slab_chunk_max:      largest chunk before a single page class\n"
@@ -92,7 +109,9 @@ static void usage(void)
 "                          (default: 0, unlimited)\n"
 "   - idle_timeout:        seconds before an idle connection is closed\n"
 "                          (default: 0, never)\n"
-"   - hash_algorithm:      murmur3 (default) or jenkins\n"
+"   - hash_algorithm:      murmur3 (default) or jenkins; xxh3 is taken as\n"
+"                          murmur3 (with a warning)\n"
+"   - no_hashexpand:       never grow the hash table\n"
 "   - watcher_logbuf_size: size in kilobytes of per-watcher buffers\n"
 "                          (default: 256)\n"
 "   - worker_logbuf_size:  size in kilobytes of per-worker log buffers\n"
@@ -130,9 +149,41 @@ static void usage(void)
 "                          authentication: only stats, version and quit\n"
 "   - modern:              accepted for compatibility; the defaults are\n"
 "                          already the modern ones\n"
+"   - no_modern:           memcached 1.4's defaults: slab_chunk_max=1m,\n"
+"                          no slab_reassign or automove, no maxconns_fast,\n"
+"                          no LRU crawler, jenkins hash\n"
+"   - tail_repair_time:    accepted and shown in stats settings (at least\n"
+"                          10); no effect\n"
+"   - read_buf_mem_limit:  megabytes; accepted and shown in stats settings,\n"
+"                          not enforced (each connection is bounded)\n"
+"   - lru_maintainer, no_lru_maintainer, temporary_ttl: accepted; no\n"
+"                          segmented LRU here, so no effect\n"
+"   - track_sizes:         accepted; stats sizes stays disabled\n"
+"   - drop_privileges (and its no_ form): accepted; no seccomp sandbox\n"
+"   - inline_ascii_resp, sock_cookie_id, resp_obj_mem_limit: accepted;\n"
+"                          no effect\n"
+"   - ssl_chain_cert, ssl_key, ssl_keyformat, ssl_verify_mode, ssl_ciphers,\n"
+"     ssl_ca_cert, ssl_wbuf_size, ssl_session_cache, ssl_kernel_tls,\n"
+"     ssl_min_version: accepted and shown in stats settings; TLS on the\n"
+"                          client port is not supported (-Z is refused)\n"
+"   - ext_*:               extstore tuning, accepted with no effect;\n"
+"                          extstore itself (its path option) is refused\n"
 "   - hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor:\n"
 "                          accepted for compatibility and shown in stats\n"
 "                          settings; one LRU per class is used here\n");
+}
+
+/* -i: we ship no licence text of our own yet; name what we link. */
+static void license(void)
+{
+    printf("memcached %s\n\n", SERVER_VERSION);
+    printf("paircached carries no licence text of its own yet: see its\n"
+           "source tree.  It links libevent %s (3-clause BSD licence,\n"
+           "https://libevent.org/LICENSE.txt)"
+#ifdef ENABLE_TLS
+           " and OpenSSL (Apache License 2.0)"
+#endif
+           ".\n", event_get_version());
 }
 
 /* Parse "<num>[k|m|g]" as bytes. */
@@ -243,8 +294,9 @@ static bool extended_option(char *opt)
             return false;
         }
     } else if (strcmp(opt, "slab_automove") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 0, 2, &settings.slab_automove)) {
+        if (val == NULL) {
+            settings.slab_automove = 1;
+        } else if (!parse_int(val, 0, 2, &settings.slab_automove)) {
             fprintf(stderr, "slab_automove must be between 0 and 2\n");
             return false;
         }
@@ -256,6 +308,7 @@ static bool extended_option(char *opt)
             return false;
         }
         settings.slab_chunk_size_max = (int)sz;
+        options_compat_chunk_max_given();
     } else if (strcmp(opt, "lru_crawler") == 0) {
         settings.lru_crawler = true;
     } else if (strcmp(opt, "no_lru_crawler") == 0) {
@@ -282,9 +335,14 @@ static bool extended_option(char *opt)
         }
     } else if (strcmp(opt, "hash_algorithm") == 0) {
         NEED_VAL();
+        if (strcmp(val, "xxh3") == 0) {
+            fprintf(stderr, "hash_algorithm xxh3 is not built in: using "
+                            "murmur3\n");
+            val = "murmur3";
+        }
         if (hash_init(val) != 0) {
             fprintf(stderr, "Unknown hash_algorithm option (jenkins, "
-                            "murmur3)\n");
+                            "murmur3, xxh3)\n");
             return false;
         }
         settings.hash_algorithm_name = strdup(val);
@@ -412,11 +470,16 @@ static bool extended_option(char *opt)
     } else if (strcmp(opt, "sasl_pwdb") == 0) {
         NEED_VAL();
         settings.sasl_pwdb = strdup(val);
-    } else if (strcmp(opt, "modern") == 0 || strcmp(opt, "no_modern") == 0) {
-        /* Our defaults are memcached 1.6's "modern" ones. */
     } else {
-        fprintf(stderr, "Illegal suboption \"%s\"\n", opt);
-        return false;
+        switch (options_compat(opt, val)) {
+        case OPT_DONE:
+            break;
+        case OPT_BAD:
+            return false;
+        case OPT_UNKNOWN:
+            fprintf(stderr, "Illegal suboption \"%s\"\n", opt);
+            return false;
+        }
     }
 #undef NEED_VAL
     return true;
@@ -471,6 +534,12 @@ static const struct option long_opts[] = {
     {"disable-dumping", no_argument, NULL, 'X'},
     {"extended", required_argument, NULL, 'o'},
     {"peer", required_argument, NULL, 'x'},
+    {"license", no_argument, NULL, 'i'},
+    {"enable-largepages", no_argument, NULL, 'L'},
+    {"disable-watch", no_argument, NULL, 'W'},
+    {"napi-ids", required_argument, NULL, 'N'},
+    {"enable-ssl", no_argument, NULL, 'Z'},
+    {"memory-file", required_argument, NULL, 'e'},
     {NULL, 0, NULL, 0}
 };
 
@@ -485,11 +554,12 @@ static const struct option long_opts[] = {
 int options_parse(int argc, char **argv)
 {
     bool protocol_given = false;
+    int udp_given = 0;
     size_t sz;
     int c, mb;
 
     while ((c = getopt_long(argc, argv,
-                            "p:U:s:a:Al:dru:m:Mc:kvhVP:f:n:t:D:R:Cb:B:I:SY:FXo:x:",
+                            "p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:t:D:R:Cb:B:I:SY:FXo:x:ZLWe:N:",
                             long_opts, NULL)) != -1) {
         switch (c) {
         case 'p':
@@ -498,12 +568,10 @@ int options_parse(int argc, char **argv)
             }
             break;
         case 'U':
-            if (!parse_int(optarg, 0, 65535, &settings.udpport)) {
+            if (!parse_int(optarg, 0, 65535, &mb)) {
                 BAD("Invalid UDP port: %s", optarg);
             }
-            if (settings.udpport != 0) {
-                BAD("UDP is not supported; use -U 0");
-            }
+            udp_given = mb;
             break;
         case 's':
             settings.socketpath = optarg;
@@ -552,6 +620,27 @@ int options_parse(int argc, char **argv)
         case 'V':
             printf("memcached %s\n", SERVER_VERSION);
             return 1;
+        case 'i':
+            license();
+            return 1;
+        case 'Z':
+            BAD("-Z: TLS on the client port is not supported yet (the "
+                "replication link has it: -o repl_tls)");
+        case 'e':
+            BAD("-e: a restartable cache in a memory file is not "
+                "supported");
+        case 'L':
+            settings.slab_hugepages = true;
+            settings.prealloc = true;
+            break;
+        case 'W':
+            settings.watch_enabled = false;
+            break;
+        case 'N':
+            if (!parse_int(optarg, 1, INT32_MAX, &settings.num_napi_ids)) {
+                BAD("Maximum number of NAPI IDs must be greater than 0");
+            }
+            break;
         case 'P':
             settings.pid_file = optarg;
             break;
@@ -672,6 +761,13 @@ int options_parse(int argc, char **argv)
     }
     if (settings.slab_chunk_size_max > settings.item_size_max) {
         settings.slab_chunk_size_max = settings.item_size_max;
+    }
+    if (!options_compat_finish()) {
+        return -1;
+    }
+    if (udp_given != 0) {
+        fprintf(stderr, "-U %d: UDP is not served by this server; no UDP "
+                        "port is opened\n", udp_given);
     }
     return 0;
 }

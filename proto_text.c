@@ -853,6 +853,10 @@ static void process_watch(struct conn *c, struct token *t, int ntok)
     unsigned flags;
     int i;
 
+    if (!settings.watch_enabled) {
+        client_error(c, "CLIENT_ERROR watch commands not allowed");
+        return;
+    }
     for (i = 1; i < ntok; i++) {
         args[i - 1] = t[i].value;
     }
