@@ -458,12 +458,13 @@ static void process_delete(struct conn *c, struct token *t, int ntok)
         bool nr = is_noreply(t, ntok);
         bool valid = (ntok == 3 && (hold_zero || nr)) ||
                      (ntok == 4 && hold_zero && nr);
+        /* noreply silences the usage error too, as in memcached. */
+        c->noreply = nr;
         if (!valid) {
             client_error(c, "CLIENT_ERROR bad command line format.  "
                             "Usage: delete <key> [noreply]");
             return;
         }
-        c->noreply = nr;
     }
     if (!key_ok(&t[1])) {
         client_error(c, "CLIENT_ERROR bad command line format");
