@@ -996,6 +996,11 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
         process_lru_crawler(c, t, ntok);
     } else if (IS("slabs") && ntok >= 2) {
         process_slabs(c, t, ntok);
+    } else if (t[ntok - 1].length >= 5 &&
+               memcmp(t[ntok - 1].value, "HTTP/", 5) == 0) {
+        /* An HTTP request line: hang up without a reply, as memcached
+         * does. */
+        conn_close_after_write(c);
     } else {
         client_error(c, "ERROR");
     }
