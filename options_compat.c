@@ -55,6 +55,17 @@ static bool has_val(const char *opt, const char *val)
     return true;
 }
 
+/* A whole number min..max in val; a message naming opt otherwise. */
+static bool num_val(const char *opt, const char *val, int min, int max,
+                    int *out)
+{
+    if (val == NULL || !int_in(val, min, max, out)) {
+        fprintf(stderr, "-o %s takes a number (%d..%d)\n", opt, min, max);
+        return false;
+    }
+    return true;
+}
+
 static bool is_any(const char *opt, const char *const *names)
 {
     for (; *names != NULL; names++) {
@@ -257,7 +268,7 @@ enum opt_result options_compat(const char *opt, const char *val)
     if (strcmp(opt, "no_modern") == 0) {
         old_defaults();
     } else if (strcmp(opt, "tail_repair_time") == 0) {
-        if (!has_val(opt, val) || !int_in(val, 0, INT32_MAX, &n)) {
+        if (!num_val(opt, val, 0, INT32_MAX, &n)) {
             return OPT_BAD;
         }
         if (n < 10) {
@@ -267,14 +278,12 @@ enum opt_result options_compat(const char *opt, const char *val)
         }
         settings.tail_repair_time = n;
     } else if (strcmp(opt, "temporary_ttl") == 0) {
-        if (!has_val(opt, val) ||
-            !int_in(val, 0, INT32_MAX, &settings.temporary_ttl)) {
+        if (!num_val(opt, val, 0, INT32_MAX, &settings.temporary_ttl)) {
             return OPT_BAD;
         }
         settings.temp_lru = true;
     } else if (strcmp(opt, "read_buf_mem_limit") == 0) {
-        if (!has_val(opt, val) || !int_in(val, 0, 4095, &n)) {
-            fprintf(stderr, "read_buf_mem_limit takes megabytes\n");
+        if (!num_val(opt, val, 0, 4095, &n)) {  /* megabytes */
             return OPT_BAD;
         }
         settings.read_buf_mem_limit = (unsigned)n * 1024 * 1024;
@@ -282,7 +291,7 @@ enum opt_result options_compat(const char *opt, const char *val)
         fprintf(stderr, "DEPRECATED: resp_obj_mem_limit no longer used. "
                         "See read_buf_mem_limit,\n");
     } else if (strcmp(opt, "sock_cookie_id") == 0) {
-        if (!has_val(opt, val) || !int_in(val, 0, INT32_MAX, &n)) {
+        if (!num_val(opt, val, 0, INT32_MAX, &n)) {
             return OPT_BAD;
         }
     } else if (strcmp(opt, "ext_path") == 0) {

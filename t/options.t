@@ -171,6 +171,12 @@ for my $case (
     [['-o', 'slab_sizes=200-100'], qr/slab_sizes/, 'slab_sizes not rising'],
     [['-o', 'ssl_verify_mode=9'], qr/Invalid ssl_verify_mode/,
      'ssl_verify_mode=9'],
+    [['-o', 'tail_repair_time=abc'], qr/tail_repair_time takes a number/,
+     'tail_repair_time=abc'],
+    [['-o', 'temporary_ttl'], qr/temporary_ttl takes a number/,
+     'temporary_ttl without a value'],
+    [['-o', 'sock_cookie_id=-1'], qr/sock_cookie_id takes a number/,
+     'sock_cookie_id=-1'],
     [['-N', '0'], qr/NAPI IDs must be greater than 0/, '-N 0'],
     [['-U', 'x'], qr/Invalid UDP port/, '-U x'],
 ) {
