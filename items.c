@@ -1257,13 +1257,12 @@ uint64_t items_slabs_moved(void)
 }
 
 /* --- slab_automove --------------------------------------------------------
- * Once per window (30 s with mode 1, every second with mode 2), move one
- * page to the class that evicted the most in that window, from a class
- * that has at least two pages' worth of free chunks.  Nothing moves while
- * a move is running or when no class evicts.
+ * Once per window (slab_automove_window seconds, default 30, with mode
+ * 1; every second with mode 2), move one page to the class that evicted
+ * the most in that window, from a class that has at least two pages'
+ * worth of free chunks.  Nothing moves while a move is running or when
+ * no class evicts.
  */
-#define AUTOMOVE_WINDOW 30
-
 static uint64_t am_last_evicted[SLABS_MAX_CLASSES];
 static unsigned am_ticks;
 
@@ -1276,7 +1275,8 @@ void items_automove_tick(void)
     if (settings.slab_automove == 0 || !settings.slab_reassign) {
         return;
     }
-    if (++am_ticks < (settings.slab_automove == 2 ? 1u : AUTOMOVE_WINDOW)) {
+    if (++am_ticks < (settings.slab_automove == 2
+                      ? 1u : (unsigned)settings.slab_automove_window)) {
         return;
     }
     am_ticks = 0;

@@ -462,12 +462,13 @@ static void process_delete(struct conn *c, struct token *t, int ntok)
         bool nr = is_noreply(t, ntok);
         bool valid = (ntok == 3 && (hold_zero || nr)) ||
                      (ntok == 4 && hold_zero && nr);
+        /* noreply silences the usage error too, as in memcached. */
+        c->noreply = nr;
         if (!valid) {
             client_error(c, "CLIENT_ERROR bad command line format.  "
                             "Usage: delete <key> [noreply]");
             return;
         }
-        c->noreply = nr;
     }
     if (!key_ok(&t[1])) {
         client_error(c, "CLIENT_ERROR bad command line format");
@@ -857,6 +858,10 @@ static void process_watch(struct conn *c, struct token *t, int ntok)
     unsigned flags;
     int i;
 
+    if (!settings.watch_enabled) {
+        client_error(c, "CLIENT_ERROR watch commands not allowed");
+        return;
+    }
     for (i = 1; i < ntok; i++) {
         args[i - 1] = t[i].value;
     }
@@ -995,6 +1000,11 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
         process_lru_crawler(c, t, ntok);
     } else if (IS("slabs") && ntok >= 2) {
         process_slabs(c, t, ntok);
+    } else if (t[ntok - 1].length >= 5 &&
+               memcmp(t[ntok - 1].value, "HTTP/", 5) == 0) {
+        /* An HTTP request line: hang up without a reply, as memcached
+         * does. */
+        conn_close_after_write(c);
     } else {
         client_error(c, "ERROR");
     }

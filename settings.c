@@ -61,4 +61,12 @@ void settings_init(void)
     settings.warm_lru_pct = 40;
     settings.hot_max_factor = 0.2;
     settings.warm_max_factor = 2.0;
+    settings.watch_enabled = true;
+    settings.hash_expand = true;
+    settings.slab_automove_window = 30;
+    settings.slab_automove_ratio = 0.8;
+    settings.slab_automove_freeratio = 0.01;
+    settings.ssl.keyformat = 1;
+    settings.ssl.wbuf_size = 16 * 1024;
+    settings.ssl.min_version = 2;
 }

@@ -28,7 +28,8 @@ struct settings {
     size_t maxbytes;            /* -m: memory limit for item storage */
     int maxconns;               /* -c: simultaneous connections */
     int port;                   /* -p: TCP port, 0 = none */
-    int udpport;                /* -U: UDP port; only 0 is supported */
+    int udpport;                /* UDP port: always 0, -U N is refused
+                                   or ignored (options.c) */
     char *inter;                /* -l: listen addresses, comma separated */
     char *socketpath;           /* -s: unix socket path, NULL = none */
     int access;                 /* -a: unix socket permissions */
@@ -96,6 +97,29 @@ struct settings {
     int repl_sync_timeout;      /* -o repl_sync_timeout: milliseconds */
     bool repl_idle_copy;        /* -o repl_idle_copy: full copy SCHED_IDLE */
     char prefix_delimiter;      /* -D: key prefix end for stats detail */
+    bool watch_enabled;         /* false with -W: `watch` refused */
+    int num_napi_ids;           /* -N: accepted, no effect (no NAPI) */
+    bool hash_expand;           /* false with -o no_hashexpand */
+    int slab_automove_window;   /* -o slab_automove_window: seconds */
+    double slab_automove_ratio; /* -o slab_automove_ratio: no effect */
+    double slab_automove_freeratio; /* -o ..._freeratio: no effect */
+    int tail_repair_time;       /* -o tail_repair_time: no effect */
+    unsigned read_buf_mem_limit;    /* -o read_buf_mem_limit: bytes,
+                                       shown, not enforced */
+    char *slab_sizes;           /* -o slab_sizes: "size-size-...", NULL */
+    struct {
+        char *chain_cert;       /* -o ssl_chain_cert */
+        char *key;              /* -o ssl_key */
+        int verify_mode;        /* -o ssl_verify_mode, as OpenSSL flags */
+        int keyformat;          /* -o ssl_keyformat (1: PEM) */
+        char *ciphers;          /* -o ssl_ciphers */
+        char *ca_cert;          /* -o ssl_ca_cert */
+        unsigned wbuf_size;     /* -o ssl_wbuf_size: bytes */
+        bool session_cache;     /* -o ssl_session_cache */
+        bool kernel_tls;        /* -o ssl_kernel_tls */
+        int min_version;        /* -o ssl_min_version: 0..3 (tlsv1.N) */
+    } ssl;                      /* client-port TLS (-Z) is not supported:
+                                   these are only shown in stats settings */
 };
 
 extern struct settings settings;

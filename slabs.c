@@ -113,6 +113,8 @@ static struct slabclass classes[SLABS_MAX_CLASSES];
 static unsigned nclasses;       /* highest valid class id */
 static size_t mem_limit;        /* 0 = unlimited */
 static size_t mem_malloced;     /* bytes of pages allocated; atomic */
+static size_t fixed_sizes[SLABS_MAX_CLASSES];   /* -o slab_sizes */
+static unsigned nfixed;         /* how many; 0 = the -f series */
 
 static void add_class(size_t size, size_t page_size)
 {
@@ -130,6 +132,16 @@ static void add_class(size_t size, size_t page_size)
 void slabs_set_hugepages(bool on)
 {
     use_hugepages = on;
+}
+
+int slabs_set_sizes(const size_t *sizes, unsigned n)
+{
+    if (n > SLABS_MAX_CLASSES - 3) {
+        return -1;
+    }
+    memcpy(fixed_sizes, sizes, n * sizeof(*sizes));
+    nfixed = n;
+    return 0;
 }
 
 int slabs_init(size_t limit, double factor, size_t chunk_min,
@@ -154,7 +166,14 @@ int slabs_init(size_t limit, double factor, size_t chunk_min,
         page_size = item_max;
     }
     slot_bytes = (page_size + 63) & ~(size_t)63;
-    while (nclasses < SLABS_MAX_CLASSES - 3 && size <= chunk_max / factor) {
+    if (nfixed > 0) {
+        unsigned i;
+        for (i = 0; i < nfixed && fixed_sizes[i] < chunk_max; i++) {
+            add_class(fixed_sizes[i], page_size);
+        }
+    }
+    while (nfixed == 0 && nclasses < SLABS_MAX_CLASSES - 3 &&
+           size <= chunk_max / factor) {
         if (size % 8) {
             size += 8 - size % 8;
         }

@@ -16,6 +16,12 @@
  * pages (-o slab_hugepages; default on). */
 void slabs_set_hugepages(bool on);
 
+/* Use these chunk sizes (rising) instead of the -f series from the next
+ * slabs_init() on (-o slab_sizes); the classes for chunk_max and item_max
+ * still follow.  n == 0 goes back to the series.  Returns 0, or -1 when
+ * there are too many. */
+int slabs_set_sizes(const size_t *sizes, unsigned n);
+
 /*
  * Build the classes: chunk sizes grow from hdr+chunk_min by `factor` up to
  * chunk_max; one more class holds items up to item_max.  limit is the

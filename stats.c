@@ -201,6 +201,34 @@ static const char *yesno(bool b)
     return b ? "yes" : "no";
 }
 
+/* memcached's client-port TLS settings: -Z is refused here, so
+ * ssl_enabled is always "no"; the ssl_* options are shown as given.
+ * NULL paths print as glibc prints them there. */
+static void stats_settings_tls(struct strbuf *sb)
+{
+    static const char *const versions[] = {
+        "tlsv1.0", "tlsv1.1", "tlsv1.2", "tlsv1.3"
+    };
+    const char *chain = settings.ssl.chain_cert;
+    const char *key = settings.ssl.key;
+
+    sb_stat(sb, "ssl_enabled", "no");
+    sb_stat(sb, "ssl_chain_cert", "%s", chain ? chain : "(null)");
+    sb_stat(sb, "ssl_key", "%s", key ? key : "(null)");
+    sb_stat(sb, "ssl_verify_mode", "%d", settings.ssl.verify_mode);
+    sb_stat(sb, "ssl_keyformat", "%d", settings.ssl.keyformat);
+    sb_stat(sb, "ssl_ciphers", "%s",
+            settings.ssl.ciphers ? settings.ssl.ciphers : "NULL");
+    sb_stat(sb, "ssl_ca_cert", "%s",
+            settings.ssl.ca_cert ? settings.ssl.ca_cert : "NULL");
+    sb_stat(sb, "ssl_wbuf_size", "%u", settings.ssl.wbuf_size);
+    sb_stat(sb, "ssl_session_cache", "%s",
+            yesno(settings.ssl.session_cache));
+    sb_stat(sb, "ssl_kernel_tls", "%s", yesno(settings.ssl.kernel_tls));
+    sb_stat(sb, "ssl_min_version", "%s",
+            versions[settings.ssl.min_version & 3]);
+}
+
 void stats_settings(struct strbuf *sb)
 {
     static const char *const protos[] = {
@@ -239,14 +267,14 @@ void stats_settings(struct strbuf *sb)
     sb_stat(sb, "hashpower_init", "%d", settings.hashpower_init);
     sb_stat(sb, "slab_reassign", "%s", yesno(settings.slab_reassign));
     sb_stat(sb, "slab_automove", "%d", settings.slab_automove);
-    sb_stat(sb, "slab_automove_ratio", "0.80");
-    sb_stat(sb, "slab_automove_window", "30");
+    sb_stat(sb, "slab_automove_ratio", "%.2f", settings.slab_automove_ratio);
+    sb_stat(sb, "slab_automove_window", "%d", settings.slab_automove_window);
     sb_stat(sb, "slab_chunk_max", "%d", settings.slab_chunk_size_max);
     sb_stat(sb, "slab_hugepages", "%s", yesno(settings.slab_hugepages));
     sb_stat(sb, "lru_crawler", "%s", yesno(settings.lru_crawler));
     sb_stat(sb, "lru_crawler_sleep", "%u", settings.lru_crawler_sleep);
     sb_stat(sb, "lru_crawler_tocrawl", "%u", settings.lru_crawler_tocrawl);
-    sb_stat(sb, "tail_repair_time", "0");
+    sb_stat(sb, "tail_repair_time", "%d", settings.tail_repair_time);
     sb_stat(sb, "flush_enabled", "%s", yesno(settings.flush_enabled));
     sb_stat(sb, "dump_enabled", "%s", yesno(settings.dump_enabled));
     sb_stat(sb, "hash_algorithm", "%s", settings.hash_algorithm_name);
@@ -263,10 +291,14 @@ void stats_settings(struct strbuf *sb)
     sb_stat(sb, "idle_timeout", "%d", settings.idle_timeout);
     sb_stat(sb, "watcher_logbuf_size", "%d", settings.watcher_logbuf_size);
     sb_stat(sb, "worker_logbuf_size", "%d", settings.worker_logbuf_size);
-    sb_stat(sb, "read_buf_mem_limit", "0");
+    sb_stat(sb, "read_buf_mem_limit", "%u", settings.read_buf_mem_limit);
     sb_stat(sb, "track_sizes", "no");
     sb_stat(sb, "inline_ascii_response", "no");
-    sb_stat(sb, "ssl_enabled", "no");
+    sb_stat(sb, "slab_automove_freeratio", "%.3f",
+            settings.slab_automove_freeratio);
+    stats_settings_tls(sb);
+    sb_stat(sb, "num_napi_ids", "%d", settings.num_napi_ids);
+    sb_stat(sb, "memory_file", "(null)");
 }
 
 static void slab_class_extra(struct strbuf *sb, unsigned id)

@@ -46,6 +46,18 @@ is($srv->cmd('delete'), "ERROR\r\n", 'delete without key: ERROR');
        'delete noreply (and "0 noreply") silent and applied');
 }
 
+# A bad delete with noreply stays silent (its usage error too, as in
+# memcached) and deletes nothing: the next reply is the add's.
+{
+    my $s = $srv->new_sock;
+    $srv->mem_set('q', 'x', 0, 0, $s);
+    $srv->send("delete q 10 noreply\r\n", $s);
+    is($srv->mem_add('q', 'y', 0, 0, $s), "NOT_STORED\r\n",
+       'delete key 10 noreply: silent, key kept');
+    is($srv->get_raw('get q', $s), "VALUE q 0 1\r\nx\r\nEND\r\n",
+       'delete key 10 noreply: value unchanged');
+}
+
 # key too long
 is($srv->cmd('delete ' . ('k' x 251)),
    "CLIENT_ERROR bad command line format\r\n", '251-byte key refused');

@@ -7,6 +7,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use IO::Select;
 use MemcTest;
 
 my $srv = MemcTest->start();
@@ -202,6 +203,24 @@ still_ok('bad numbers');
        'long get line answered') ;
 }
 still_ok('too long lines');
+
+# An HTTP request line (an unknown command whose last word starts with
+# "HTTP/") is hung up on without a reply, as memcached does; other
+# unknown commands still answer ERROR.
+for my $line ("GET / HTTP/1.0", "PUT /a/b HTTP/1.1", "DELETE HTTP/1.1") {
+    my $s = $srv->new_sock;
+    $srv->send("$line\r\n", $s);
+    my $got = '';
+    my $n;
+    if (IO::Select->new($s)->can_read(5)) {
+        $n = sysread($s, $got, 64);
+    }
+    is($n, 0, "$line: closed without a reply") or diag("got: $got");
+}
+is($srv->cmd('GET / HTTP'), "ERROR\r\n", '"GET / HTTP": ERROR');
+is($srv->cmd('foo HTTP/1.1 bar'), "ERROR\r\n",
+   'HTTP/ not last: ERROR');
+still_ok('HTTP requests');
 
 like($srv->cmd('version'), qr/\AVERSION /, 'server still answers');
 ok($srv->is_alive, 'server process still running');

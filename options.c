@@ -1,0 +1,773 @@
+/*
+ * options.c - the command line into struct settings: the -h text, the
+ * short and long options, and the -o sub-options with their checks.
+ * Acting on the settings is main()'s job (memcached.c) and the modules'.
+ */
+#include "options.h"
+#include "options_compat.h"
+#include "hash.h"
+#include "memcached.h"
+#include "settings.h"
+#include "util.h"
+
+#include <event2/event.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static void usage(void)
+{
+    printf("memcached %s\n", SERVER_VERSION);
+    printf(
+"-p, --port=<num>          TCP port to listen on (default: 11211)\n"
+"-U, --udp-port=<num>      accepted, but UDP is not served: no UDP port is\n"
+"                          opened and a warning says so (default: 0)\n"
+"-s, --unix-socket=<file>  UNIX socket to listen on (disables network)\n"
+"-a, --unix-mask=<mask>    access mask for the UNIX socket, in octal\n"
+"                          (default: 700)\n"
+"-A, --enable-shutdown     enable ascii \"shutdown\" command\n"
+"-l, --listen=<addr>       interface to listen on (default: INADDR_ANY);\n"
+"                          several may be given, separated by commas\n"
+"-d, --daemon              run as a daemon\n"
+"-r, --enable-coredumps    maximize core file limit\n"
+"-u, --user=<user>         assume identity of <username> (only when run as\n"
+"                          root)\n"
+"-m, --memory-limit=<num>  item memory in megabytes (default: 64)\n"
+"-M, --disable-evictions   return error on memory exhausted instead of\n"
+"                          evicting\n"
+"-c, --conn-limit=<num>    max simultaneous connections (default: 1024)\n"
+"-k, --lock-memory         lock down all paged memory\n"
+"-v, --verbose             verbose (print errors/warnings while in event\n"
+"                          loop)\n"
+"-vv                       very verbose (also print client commands and\n"
+"                          state changes)\n"
+"-vvv                      extremely verbose (also print internal state\n"
+"                          transitions)\n"
+"-h, --help                print this help and exit\n"
+"-i, --license             print the licences and exit\n"
+"-V, --version             print version and exit\n"
+"-P, --pidfile=<file>      save PID in <file>, only used with -d option\n"
+"-f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)\n"
+"-n, --slab-min-size=<bytes> min space used for key+value+flags\n"
+"                          (default: 48)\n"
+"-L, --enable-largepages   same as -o slab_hugepages=1 (the default);\n"
+"                          memory is not preallocated\n"
+"-t, --threads=<num>       number of threads to use (default: 4)\n"
+"-D <char>                 use <char> as the delimiter between key prefixes\n"
+"                          and IDs, for `stats detail` (default: \":\")\n"
+"-R, --max-reqs-per-event  maximum number of requests per event, limits\n"
+"                          the requests processed per connection to\n"
+"                          prevent starvation (default: 20)\n"
+"-C, --disable-cas         disable use of CAS\n"
+"-b, --listen-backlog=<num> set the backlog queue limit (default: 1024)\n"
+"-B, --protocol=<name>     protocol - one of ascii, binary, or auto\n"
+"                          (default: auto-negotiate)\n"
+"-I, --max-item-size=<num> adjusts max item size (default: 1m, min: 1k,\n"
+"                          max: 1024m)\n"
+"-S, --enable-sasl         require SASL PLAIN authentication (binary\n"
+"                          protocol only); users come from -o sasl_pwdb or\n"
+"                          $MEMCACHED_SASL_PWDB, one \"user:password\" per line\n"
+"-Y, --auth-file=<file>    text protocol authentication: the first command\n"
+"                          must be \"set <any> 0 0 <len>\" with \"user pass\"\n"
+"                          as data; the file has \"user:pass\" lines\n"
+"-F, --disable-flush-all   disable flush_all command\n"
+"-X, --disable-dumping     disable stats cachedump and lru_crawler\n"
+"                          metadump\n"
+"-W, --disable-watch       disable watch commands (live logging)\n"
+"-N, --napi-ids=<num>      accepted and shown in stats settings; no effect\n"
+"                          (no NAPI-based thread selection here)\n"
+"-x, --peer=<host[:port]>  pair with the paircached node whose replication\n"
+"                          port is there (default port 11212)\n"
+"-o, --extended            comma separated list of extended options\n"
+"                          most options have a 'no_' prefix to disable\n"
+"   - maxconns_fast:       immediately close new connections after limit\n"
+"                          (default: enabled)\n"
+"   - hashpower:           an integer multiplier for how large the hash\n"
+"                          table should be; grows on its own (default: 16)\n"
+"   - slab_reassign:       allow slab classes to give pages back\n"
+"                          (default: enabled)\n"
+"   - slab_automove:       0 off, 1 or 2 (default: 1); no_slab_automove: 0\n"
+"   - slab_automove_window: seconds between moves with slab_automove=1\n"
+"                          (default: 30)\n"
+"   - slab_automove_ratio, slab_automove_freeratio: accepted and shown in\n"
+"                          stats settings; no effect (a page moves to the\n"
+"                          class that evicts most)\n"
+"   - slab_sizes:          chunk sizes to use instead of the -f series,\n"
+"                          rising, separated by '-' (e.g. 96-192-384)\n"
+"   - no_chunked_items:    slab_chunk_max = 1m (one chunk per item)\n"
+"   - slab_hugepages:      1 (default): ask for transparent huge pages\n"
+"                          for item memory; 0: 4 KB pages\n"
+"   - slab_chunk_max:      largest chunk before a single page class\n"
+"                          (default: 512k)\n"
+"   - lru_crawler:         enable the background expired-item crawler\n"
+"                          (default: enabled)\n"
+"   - lru_crawler_sleep:   microseconds to sleep between crawl slices\n"
+"                          (default: 100)\n"
+"   - lru_crawler_tocrawl: max items to crawl per slab per run\n"
+"                          (default: 0, unlimited)\n"
+"   - idle_timeout:        seconds before an idle connection is closed\n"
+"                          (default: 0, never)\n"
+"   - hash_algorithm:      murmur3 (default) or jenkins; xxh3 is taken as\n"
+"                          murmur3 (with a warning)\n"
+"   - no_hashexpand:       never grow the hash table\n"
+"   - watcher_logbuf_size: size in kilobytes of per-watcher buffers\n"
+"                          (default: 256)\n"
+"   - worker_logbuf_size:  size in kilobytes of per-worker log buffers\n"
+"                          (default: 64)\n"
+"   - sasl_pwdb:           password file for -S (\"user:password\" lines)\n"
+"   - repl_port:           this node's replication port (default: 11212)\n"
+"   - repl_listen:         its address (default: the first -l address)\n"
+"   - repl_secret_file:    shared secret for the pair (first line); needed\n"
+"                          when the replication port is not on loopback\n"
+"   - repl_tls:            1: encrypt the replication link with TLS\n"
+"   - repl_tls_cert:       this node's certificate chain (PEM)\n"
+"   - repl_tls_key:        its private key (PEM)\n"
+"   - repl_tls_ca:         CA certificates (PEM): both nodes must present\n"
+"                          a certificate signed by one of them\n"
+"   - repl_timeout:        seconds without a word before the link is\n"
+"                          dropped and redialled (default: 5)\n"
+"   - repl_buffer_size:    megabytes queued for the peer before the link\n"
+"                          is dropped to resync (default: 64)\n"
+"   - repl_sync:           1: a write is answered only once the peer has\n"
+"                          applied it, or after repl_sync_timeout\n"
+"   - repl_sync_timeout:   milliseconds a synchronous write waits (50)\n"
+"   - repl_tcp_congestion: TCP congestion control of the replication\n"
+"                          link (default: cubic; system: the kernel's)\n"
+"   - repl_idle_copy:      1 (default): a full copy runs at idle CPU\n"
+"                          priority, so clients on the machine come first;\n"
+"                          0: at normal priority\n"
+"   - repl_backlog_size:   megabytes of recent writes kept so that a peer\n"
+"                          returning within them only gets what it missed\n"
+"                          (default: 64; 0: always resync in full)\n"
+"   - repl_tombstone_ttl:  seconds a deleted key is remembered, so that a\n"
+"                          resync cannot bring it back (default: 3600)\n"
+"   - repl_initial_sync_timeout: seconds the client port stays closed\n"
+"                          waiting for the first sync (default: 30)\n"
+"   - monitor_listen:      HOST:PORT on loopback for monitoring without\n"
+"                          authentication: only stats, version and quit\n"
+"   - modern:              accepted for compatibility; the defaults are\n"
+"                          already the modern ones\n"
+"   - no_modern:           memcached 1.4's defaults: slab_chunk_max=1m,\n"
+"                          no slab_reassign or automove, no maxconns_fast,\n"
+"                          no LRU crawler, jenkins hash\n"
+"   - tail_repair_time:    accepted and shown in stats settings (at least\n"
+"                          10); no effect\n"
+"   - read_buf_mem_limit:  megabytes; accepted and shown in stats settings,\n"
+"                          not enforced (each connection is bounded)\n"
+"   - lru_maintainer, no_lru_maintainer, temporary_ttl: accepted; no\n"
+"                          segmented LRU here, so no effect\n"
+"   - track_sizes:         accepted; stats sizes stays disabled\n"
+"   - drop_privileges (and its no_ form): accepted; no seccomp sandbox\n"
+"   - inline_ascii_resp, sock_cookie_id, resp_obj_mem_limit: accepted;\n"
+"                          no effect\n"
+"   - ssl_chain_cert, ssl_key, ssl_keyformat, ssl_verify_mode, ssl_ciphers,\n"
+"     ssl_ca_cert, ssl_wbuf_size, ssl_session_cache, ssl_kernel_tls,\n"
+"     ssl_min_version: accepted and shown in stats settings; TLS on the\n"
+"                          client port is not supported (-Z is refused)\n"
+"   - ext_*:               extstore tuning, accepted with no effect;\n"
+"                          extstore itself (its path option) is refused\n"
+"   - hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor:\n"
+"                          accepted for compatibility and shown in stats\n"
+"                          settings; one LRU per class is used here\n");
+}
+
+/* -i: we ship no licence text of our own yet; name what we link. */
+static void license(void)
+{
+    printf("memcached %s\n\n", SERVER_VERSION);
+    printf("paircached carries no licence text of its own yet: see its\n"
+           "source tree.  It links libevent %s (3-clause BSD licence,\n"
+           "https://libevent.org/LICENSE.txt)"
+#ifdef ENABLE_TLS
+           " and OpenSSL (Apache License 2.0)"
+#endif
+           ".\n", event_get_version());
+}
+
+/* Parse "<num>[k|m|g]" as bytes. */
+static bool parse_size(const char *s, size_t *out)
+{
+    char buf[32];
+    size_t len = strlen(s);
+    uint64_t mult = 1;
+    uint64_t v;
+
+    if (len == 0 || len >= sizeof(buf)) {
+        return false;
+    }
+    memcpy(buf, s, len + 1);
+    switch (buf[len - 1]) {
+    case 'k': case 'K':
+        mult = 1024;
+        buf[len - 1] = '\0';
+        break;
+    case 'm': case 'M':
+        mult = 1024 * 1024;
+        buf[len - 1] = '\0';
+        break;
+    case 'g': case 'G':
+        mult = 1024ULL * 1024 * 1024;
+        buf[len - 1] = '\0';
+        break;
+    default:
+        break;
+    }
+    if (!safe_strtoull(buf, &v) || v > SIZE_MAX / mult) {
+        return false;
+    }
+    *out = (size_t)(v * mult);
+    return true;
+}
+
+static bool parse_int(const char *s, int min, int max, int *out)
+{
+    int32_t v;
+
+    if (!safe_strtol(s, &v) || v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* A 0|1 option value; false with a message naming the option. */
+static bool parse_flag(const char *name, const char *val, bool *out)
+{
+    int n;
+
+    if (!parse_int(val, 0, 1, &n)) {
+        fprintf(stderr, "%s takes 0 or 1\n", name);
+        return false;
+    }
+    *out = n == 1;
+    return true;
+}
+
+/* One -o key[=value] option; returns false with a message on error. */
+static bool extended_option(char *opt)
+{
+    char *val = strchr(opt, '=');
+    size_t sz;
+    int n;
+
+    if (val != NULL) {
+        *val++ = '\0';
+    }
+#define NEED_VAL() \
+    do { \
+        if (val == NULL) { \
+            fprintf(stderr, "Missing value for -o %s\n", opt); \
+            return false; \
+        } \
+    } while (0)
+    if (strcmp(opt, "maxconns_fast") == 0) {
+        settings.maxconns_fast = true;
+    } else if (strcmp(opt, "no_maxconns_fast") == 0) {
+        settings.maxconns_fast = false;
+    } else if (strcmp(opt, "hashpower") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, INT32_MAX, &settings.hashpower_init)) {
+            fprintf(stderr, "Invalid hashpower: %s\n", val);
+            return false;
+        }
+        if (settings.hashpower_init < 12) {
+            fprintf(stderr, "Initial hashtable multiplier of %d is too "
+                            "low\n", settings.hashpower_init);
+            return false;
+        }
+        if (settings.hashpower_init > 32) {
+            fprintf(stderr, "Initial hashtable multiplier of %d is too "
+                            "high\nChoose a value based on \"STAT "
+                            "hash_power_level\" from a running instance\n",
+                    settings.hashpower_init);
+            return false;
+        }
+    } else if (strcmp(opt, "slab_reassign") == 0) {
+        settings.slab_reassign = true;
+    } else if (strcmp(opt, "no_slab_reassign") == 0) {
+        settings.slab_reassign = false;
+    } else if (strcmp(opt, "slab_hugepages") == 0) {
+        NEED_VAL();
+        if (!parse_flag(opt, val, &settings.slab_hugepages)) {
+            return false;
+        }
+    } else if (strcmp(opt, "slab_automove") == 0) {
+        if (val == NULL) {
+            settings.slab_automove = 1;
+        } else if (!parse_int(val, 0, 2, &settings.slab_automove)) {
+            fprintf(stderr, "slab_automove must be between 0 and 2\n");
+            return false;
+        }
+    } else if (strcmp(opt, "slab_chunk_max") == 0) {
+        NEED_VAL();
+        if (!parse_size(val, &sz) || sz < 1024 || sz > 512 * 1024) {
+            fprintf(stderr, "slab_chunk_max must be between 1k and "
+                            "512k\n");
+            return false;
+        }
+        settings.slab_chunk_size_max = (int)sz;
+        options_compat_chunk_max_given();
+    } else if (strcmp(opt, "lru_crawler") == 0) {
+        settings.lru_crawler = true;
+    } else if (strcmp(opt, "no_lru_crawler") == 0) {
+        settings.lru_crawler = false;
+    } else if (strcmp(opt, "lru_crawler_sleep") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, 1000000, &n)) {
+            fprintf(stderr, "lru_crawler_sleep must be between 0 and 1 "
+                            "second\n");
+            return false;
+        }
+        settings.lru_crawler_sleep = (uint32_t)n;
+    } else if (strcmp(opt, "lru_crawler_tocrawl") == 0) {
+        NEED_VAL();
+        if (!safe_strtoul(val, &settings.lru_crawler_tocrawl)) {
+            fprintf(stderr, "lru_crawler_tocrawl takes a number\n");
+            return false;
+        }
+    } else if (strcmp(opt, "idle_timeout") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, INT32_MAX, &settings.idle_timeout)) {
+            fprintf(stderr, "idle_timeout takes a number of seconds\n");
+            return false;
+        }
+    } else if (strcmp(opt, "hash_algorithm") == 0) {
+        NEED_VAL();
+        if (strcmp(val, "xxh3") == 0) {
+            fprintf(stderr, "hash_algorithm xxh3 is not built in: using "
+                            "murmur3\n");
+            val = "murmur3";
+        }
+        if (hash_init(val) != 0) {
+            fprintf(stderr, "Unknown hash_algorithm option (jenkins, "
+                            "murmur3, xxh3)\n");
+            return false;
+        }
+        settings.hash_algorithm_name = strdup(val);
+    } else if (strcmp(opt, "watcher_logbuf_size") == 0 ||
+               strcmp(opt, "worker_logbuf_size") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 1024 * 1024, &n)) {
+            fprintf(stderr, "%s takes a size in kilobytes\n", opt);
+            return false;
+        }
+        if (opt[1] == 'a') {
+            settings.watcher_logbuf_size = n * 1024;
+        } else {
+            settings.worker_logbuf_size = n * 1024;
+        }
+    } else if (strcmp(opt, "hot_lru_pct") == 0 ||
+               strcmp(opt, "warm_lru_pct") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 80, &n)) {
+            fprintf(stderr, "%s must be between 1 and 80\n", opt);
+            return false;
+        }
+        *(opt[0] == 'h' ? &settings.hot_lru_pct : &settings.warm_lru_pct) = n;
+    } else if (strcmp(opt, "hot_max_factor") == 0 ||
+               strcmp(opt, "warm_max_factor") == 0) {
+        double f;
+        NEED_VAL();
+        if (!safe_strtod(val, &f) || f <= 0) {
+            fprintf(stderr, "%s must be greater than 0\n", opt);
+            return false;
+        }
+        *(opt[0] == 'h' ? &settings.hot_max_factor
+                        : &settings.warm_max_factor) = f;
+    } else if (strcmp(opt, "repl_port") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 65535, &settings.repl_port)) {
+            fprintf(stderr, "repl_port must be a port number\n");
+            return false;
+        }
+    } else if (strcmp(opt, "repl_listen") == 0) {
+        NEED_VAL();
+        settings.repl_listen = strdup(val);
+    } else if (strcmp(opt, "repl_secret_file") == 0) {
+        NEED_VAL();
+        settings.repl_secret_file = strdup(val);
+    } else if (strcmp(opt, "repl_tls") == 0) {
+        NEED_VAL();
+        if (!parse_flag(opt, val, &settings.repl_tls)) {
+            return false;
+        }
+    } else if (strcmp(opt, "repl_tcp_congestion") == 0) {
+        NEED_VAL();
+        if (val[0] == '\0' || strlen(val) >= REPL_CC_NAME_MAX) {
+            fprintf(stderr, "repl_tcp_congestion takes an algorithm name "
+                    "(at most %d characters) or \"system\"\n",
+                    REPL_CC_NAME_MAX - 1);
+            return false;
+        }
+        settings.repl_tcp_congestion = strdup(val);
+    } else if (strcmp(opt, "repl_idle_copy") == 0) {
+        NEED_VAL();
+        if (!parse_flag(opt, val, &settings.repl_idle_copy)) {
+            return false;
+        }
+    } else if (strcmp(opt, "repl_tls_cert") == 0) {
+        NEED_VAL();
+        settings.repl_tls_cert = strdup(val);
+    } else if (strcmp(opt, "repl_tls_key") == 0) {
+        NEED_VAL();
+        settings.repl_tls_key = strdup(val);
+    } else if (strcmp(opt, "repl_tls_ca") == 0) {
+        NEED_VAL();
+        settings.repl_tls_ca = strdup(val);
+    } else if (strcmp(opt, "repl_timeout") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 3600, &settings.repl_timeout)) {
+            fprintf(stderr, "repl_timeout takes 1..3600 seconds\n");
+            return false;
+        }
+    } else if (strcmp(opt, "repl_initial_sync_timeout") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, 86400,
+                       &settings.repl_initial_sync_timeout)) {
+            fprintf(stderr, "repl_initial_sync_timeout takes seconds\n");
+            return false;
+        }
+    } else if (strcmp(opt, "repl_tombstone_ttl") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 30 * 86400, &settings.repl_tombstone_ttl)) {
+            fprintf(stderr, "repl_tombstone_ttl takes 1..2592000 seconds\n");
+            return false;
+        }
+    } else if (strcmp(opt, "repl_sync") == 0) {
+        NEED_VAL();
+        if (!parse_flag(opt, val, &settings.repl_sync)) {
+            return false;
+        }
+    } else if (strcmp(opt, "repl_sync_timeout") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 60000, &settings.repl_sync_timeout)) {
+            fprintf(stderr, "repl_sync_timeout takes 1..60000 ms\n");
+            return false;
+        }
+    } else if (strcmp(opt, "repl_backlog_size") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 0, 64 * 1024, &n)) {
+            fprintf(stderr, "repl_backlog_size takes megabytes (0: none)\n");
+            return false;
+        }
+        settings.repl_backlog_size = (size_t)n * 1024 * 1024;
+    } else if (strcmp(opt, "repl_buffer_size") == 0) {
+        NEED_VAL();
+        if (!parse_int(val, 1, 1024 * 1024, &n)) {
+            fprintf(stderr, "repl_buffer_size takes megabytes\n");
+            return false;
+        }
+        settings.repl_buffer_size = (size_t)n * 1024 * 1024;
+    } else if (strcmp(opt, "monitor_listen") == 0) {
+        NEED_VAL();
+        if (strchr(val, ':') == NULL) {
+            fprintf(stderr, "monitor_listen takes HOST:PORT\n");
+            return false;
+        }
+        settings.monitor_listen = strdup(val);
+    } else if (strcmp(opt, "sasl_pwdb") == 0) {
+        NEED_VAL();
+        settings.sasl_pwdb = strdup(val);
+    } else {
+        switch (options_compat(opt, val)) {
+        case OPT_DONE:
+            break;
+        case OPT_BAD:
+            return false;
+        case OPT_UNKNOWN:
+            fprintf(stderr, "Illegal suboption \"%s\"\n", opt);
+            return false;
+        }
+    }
+#undef NEED_VAL
+    return true;
+}
+
+static bool extended_options(const char *arg)
+{
+    char *copy = strdup(arg);
+    char *save = NULL, *tok;
+    bool ok = true;
+
+    if (copy == NULL) {
+        return false;
+    }
+    for (tok = strtok_r(copy, ",", &save); tok != NULL && ok;
+         tok = strtok_r(NULL, ",", &save)) {
+        ok = extended_option(tok);
+    }
+    free(copy);
+    return ok;
+}
+
+static const struct option long_opts[] = {
+    {"port", required_argument, NULL, 'p'},
+    {"udp-port", required_argument, NULL, 'U'},
+    {"unix-socket", required_argument, NULL, 's'},
+    {"unix-mask", required_argument, NULL, 'a'},
+    {"enable-shutdown", no_argument, NULL, 'A'},
+    {"listen", required_argument, NULL, 'l'},
+    {"daemon", no_argument, NULL, 'd'},
+    {"enable-coredumps", no_argument, NULL, 'r'},
+    {"user", required_argument, NULL, 'u'},
+    {"memory-limit", required_argument, NULL, 'm'},
+    {"disable-evictions", no_argument, NULL, 'M'},
+    {"conn-limit", required_argument, NULL, 'c'},
+    {"lock-memory", no_argument, NULL, 'k'},
+    {"verbose", optional_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"pidfile", required_argument, NULL, 'P'},
+    {"slab-growth-factor", required_argument, NULL, 'f'},
+    {"slab-min-size", required_argument, NULL, 'n'},
+    {"threads", required_argument, NULL, 't'},
+    {"max-reqs-per-event", required_argument, NULL, 'R'},
+    {"disable-cas", no_argument, NULL, 'C'},
+    {"listen-backlog", required_argument, NULL, 'b'},
+    {"protocol", required_argument, NULL, 'B'},
+    {"max-item-size", required_argument, NULL, 'I'},
+    {"enable-sasl", no_argument, NULL, 'S'},
+    {"auth-file", required_argument, NULL, 'Y'},
+    {"disable-flush-all", no_argument, NULL, 'F'},
+    {"disable-dumping", no_argument, NULL, 'X'},
+    {"extended", required_argument, NULL, 'o'},
+    {"peer", required_argument, NULL, 'x'},
+    {"license", no_argument, NULL, 'i'},
+    {"enable-largepages", no_argument, NULL, 'L'},
+    {"disable-watch", no_argument, NULL, 'W'},
+    {"napi-ids", required_argument, NULL, 'N'},
+    {"enable-ssl", no_argument, NULL, 'Z'},
+    {"memory-file", required_argument, NULL, 'e'},
+    {NULL, 0, NULL, 0}
+};
+
+#define BAD(...) \
+    do { \
+        fprintf(stderr, __VA_ARGS__); \
+        fputc('\n', stderr); \
+        return -1; \
+    } while (0)
+
+/* Fill settings from argv.  Returns 0, 1 (exit 0: -h/-V) or -1. */
+int options_parse(int argc, char **argv)
+{
+    bool protocol_given = false;
+    int udp_given = 0;
+    size_t sz;
+    int c, mb;
+
+    while ((c = getopt_long(argc, argv,
+                            "p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:t:D:R:Cb:B:I:SY:FXo:x:ZLWe:N:",
+                            long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (!parse_int(optarg, 0, 65535, &settings.port)) {
+                BAD("ERROR: Invalid port number %s.", optarg);
+            }
+            break;
+        case 'U':
+            if (!parse_int(optarg, 0, 65535, &mb)) {
+                BAD("Invalid UDP port: %s", optarg);
+            }
+            udp_given = mb;
+            break;
+        case 's':
+            settings.socketpath = optarg;
+            break;
+        case 'a':
+            settings.access = (int)strtol(optarg, NULL, 8);
+            break;
+        case 'A':
+            settings.shutdown_command = true;
+            break;
+        case 'l':
+            settings.inter = optarg;
+            break;
+        case 'd':
+            settings.daemonize = true;
+            break;
+        case 'r':
+            settings.maximize_core = true;
+            break;
+        case 'u':
+            settings.username = optarg;
+            break;
+        case 'm':
+            if (!parse_int(optarg, 1, INT32_MAX, &mb)) {
+                BAD("Invalid memory limit: %s", optarg);
+            }
+            settings.maxbytes = (size_t)mb * 1024 * 1024;
+            break;
+        case 'M':
+            settings.evict_to_free = false;
+            break;
+        case 'c':
+            if (!parse_int(optarg, 1, INT32_MAX, &settings.maxconns)) {
+                BAD("Maximum connections must be greater than 0");
+            }
+            break;
+        case 'k':
+            settings.lock_memory = true;
+            break;
+        case 'v':
+            settings.verbose++;
+            break;
+        case 'h':
+            usage();
+            return 1;
+        case 'V':
+            printf("memcached %s\n", SERVER_VERSION);
+            return 1;
+        case 'i':
+            license();
+            return 1;
+        case 'Z':
+            BAD("-Z: TLS on the client port is not supported yet (the "
+                "replication link has it: -o repl_tls)");
+        case 'e':
+            BAD("-e: a restartable cache in a memory file is not "
+                "supported");
+        case 'L':
+            settings.slab_hugepages = true;
+            settings.prealloc = true;
+            break;
+        case 'W':
+            settings.watch_enabled = false;
+            break;
+        case 'N':
+            if (!parse_int(optarg, 1, INT32_MAX, &settings.num_napi_ids)) {
+                BAD("Maximum number of NAPI IDs must be greater than 0");
+            }
+            break;
+        case 'P':
+            settings.pid_file = optarg;
+            break;
+        case 'f':
+            settings.factor = atof(optarg);
+            if (settings.factor <= 1.0) {
+                BAD("Factor must be greater than 1");
+            }
+            break;
+        case 'n':
+            if (!parse_int(optarg, 1, 1024 * 1024, &settings.chunk_size)) {
+                BAD("Chunk size must be greater than 0");
+            }
+            break;
+        case 't':
+            if (!parse_int(optarg, 1, 1024, &settings.num_threads)) {
+                BAD("Number of threads must be greater than 0");
+            }
+            if (settings.num_threads > 64) {
+                fprintf(stderr, "WARNING: Setting a high number of worker "
+                                "threads is not recommended.\n");
+            }
+            break;
+        case 'D':
+            if (optarg[0] == '\0' || optarg[1] != '\0') {
+                BAD("No delimiter specified");
+            }
+            settings.prefix_delimiter = optarg[0];
+            settings.detail_enabled = true;
+            break;
+        case 'R':
+            if (!parse_int(optarg, 1, INT32_MAX, &settings.reqs_per_event)) {
+                BAD("Number of requests per event must be greater than 0");
+            }
+            break;
+        case 'C':
+            settings.use_cas = false;
+            break;
+        case 'b':
+            if (!parse_int(optarg, 1, INT32_MAX, &settings.backlog)) {
+                BAD("Invalid backlog: %s", optarg);
+            }
+            break;
+        case 'B':
+            protocol_given = true;
+            if (strcmp(optarg, "auto") == 0) {
+                settings.binding_protocol = PROTO_AUTO;
+            } else if (strcmp(optarg, "ascii") == 0) {
+                settings.binding_protocol = PROTO_ASCII;
+            } else if (strcmp(optarg, "binary") == 0) {
+                settings.binding_protocol = PROTO_BINARY;
+            } else {
+                BAD("Invalid value for binding protocol: %s\n"
+                    " -- should be one of auto, binary, or ascii", optarg);
+            }
+            break;
+        case 'I':
+            if (!parse_size(optarg, &sz)) {
+                BAD("Invalid item size: %s", optarg);
+            }
+            if (sz < 1024) {
+                BAD("Item max size cannot be less than 1024 bytes.");
+            }
+            if (sz > 1024 * 1024 * 1024) {
+                BAD("Cannot set item size limit higher than 1 gigabyte.");
+            }
+            settings.item_size_max = (int)sz;
+            break;
+        case 'S':
+            settings.sasl = true;
+            break;
+        case 'Y':
+            settings.auth_file = optarg;
+            break;
+        case 'F':
+            settings.flush_enabled = false;
+            break;
+        case 'X':
+            settings.dump_enabled = false;
+            break;
+        case 'o':
+            if (!extended_options(optarg)) {
+                return -1;
+            }
+            break;
+        case 'x':
+            settings.repl_peer = optarg;
+            break;
+        default:
+            fprintf(stderr, "Try `%s -h' for more information.\n", argv[0]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        BAD("Unexpected argument: %s", argv[optind]);
+    }
+    if (settings.sasl) {
+        if (!protocol_given) {
+            settings.binding_protocol = PROTO_BINARY;
+        } else if (settings.binding_protocol != PROTO_BINARY) {
+            BAD("ERROR: You cannot allow the ASCII protocol while using "
+                "SASL.");
+        }
+        if (settings.sasl_pwdb == NULL) {
+            settings.sasl_pwdb = getenv("MEMCACHED_SASL_PWDB");
+        }
+    }
+    if (settings.auth_file != NULL) {
+        if (!protocol_given) {
+            settings.binding_protocol = PROTO_ASCII;
+        } else if (settings.binding_protocol != PROTO_ASCII) {
+            BAD("ERROR: You cannot allow the BINARY protocol while using "
+                "ascii authentication tokens.");
+        }
+    }
+    if ((size_t)settings.item_size_max > settings.maxbytes / 2) {
+        BAD("Cannot set item size limit higher than 1/2 of memory max.");
+    }
+    if (settings.slab_chunk_size_max > settings.item_size_max) {
+        settings.slab_chunk_size_max = settings.item_size_max;
+    }
+    if (!options_compat_finish()) {
+        return -1;
+    }
+    if (udp_given != 0) {
+        fprintf(stderr, "-U %d: UDP is not served by this server; no UDP "
+                        "port is opened\n", udp_given);
+    }
+    return 0;
+}
