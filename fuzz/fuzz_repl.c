@@ -34,6 +34,9 @@ static const bool with_secret = true;
 #endif
 
 static struct settings base_settings;
+/* FUZZ_REPL_ECHO: what the node sends goes to stdout, to see what an
+ * input does when replayed. */
+static bool echo;
 
 static void repl_fuzz_init(void)
 {
@@ -41,6 +44,7 @@ static void repl_fuzz_init(void)
     int fds[2];
 
     signal(SIGPIPE, SIG_IGN);
+    echo = getenv("FUZZ_REPL_ECHO") != NULL;
     settings_init();
     settings.maxbytes = FUZZ_MAXBYTES;
     settings.num_threads = 1;
@@ -99,11 +103,15 @@ static void storage_reset(void)
     acked_off = 0;
 }
 
-static void drain(int fd)
+static void drain(int fd, bool show)
 {
     static char buf[65536];
+    ssize_t n;
 
-    while (read(fd, buf, sizeof(buf)) > 0) {
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        if (show && echo && fwrite(buf, 1, (size_t)n, stdout) != (size_t)n) {
+            abort();
+        }
     }
 }
 
@@ -117,8 +125,8 @@ static void serve(struct link *l, int peer)
             break;
         }
         pump(l, true);
-        drain(peer);
-        drain(wake_rd);
+        drain(peer, true);
+        drain(wake_rd, false);
         if (!l->walking) {
             break;
         }
