@@ -379,3 +379,33 @@ bool util_is_loopback(const struct sockaddr *sa)
     }
     return false;
 }
+
+/* --- byte buffers --------------------------------------------------------- */
+
+bool rbuf_reserve(struct rbuf *b, size_t more)
+{
+    size_t cap;
+    char *nd;
+
+    if (b->len + more <= b->cap) {
+        return true;
+    }
+    cap = b->cap ? b->cap : 16384;
+    while (cap < b->len + more) {
+        cap *= 2;
+    }
+    nd = realloc(b->data, cap);
+    if (nd == NULL) {
+        return false;
+    }
+    b->data = nd;
+    b->cap = cap;
+    return true;
+}
+
+void rbuf_free(struct rbuf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

@@ -6,7 +6,9 @@
 #define UTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 /* Parse a whole token.  Leading blanks are allowed, trailing garbage is
@@ -74,5 +76,30 @@ void sb_printf(struct strbuf *sb, const char *fmt, ...)
 /* Append "STAT <name> <value>\r\n"; value formatted with fmt. */
 void sb_stat(struct strbuf *sb, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A growable byte buffer for binary streams (the replication link):
+ * unlike strbuf, an append that cannot grow it fails and says so, and
+ * the caller decides (a resync, a closed link). */
+struct rbuf {
+    char *data;                 /* malloc'd bytes */
+    size_t len;                 /* bytes used */
+    size_t cap;                 /* bytes allocated */
+};
+
+/* Room for `more` bytes past len; false when out of memory. */
+bool rbuf_reserve(struct rbuf *b, size_t more);
+void rbuf_free(struct rbuf *b);
+
+/* Append n bytes; false when out of memory.  Inline: the replication
+ * hook calls it for every write. */
+static inline bool rbuf_add(struct rbuf *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap && !rbuf_reserve(b, n)) {
+        return false;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return true;
+}
 
 #endif

@@ -3,8 +3,9 @@
  * stranger reaches before authentication (the handshake, with a secret)
  * and what an authenticated peer sends (without a secret: RESUME, the
  * control lines and the records, decoded and applied to real storage).
- * replication.c is compiled into this file so that its link functions
- * run directly, on one end of a socketpair, without its thread.
+ * replication.c, and the repl_*.c files whose state it resets, are
+ * compiled into this file so that the link functions run directly, on
+ * one end of a socketpair, without the replication thread.
  */
 #include "log.h"
 /* Every refused input logs a warning: millions of lines, and most of the
@@ -13,6 +14,9 @@
 #define log_warn(...) ((void)0)
 
 #include "replication.c"
+#include "repl_apply.c"
+#include "repl_auth.c"
+#include "repl_stream.c"
 
 #include "assoc.h"
 #include "slabs.h"
@@ -62,15 +66,13 @@ static void repl_fuzz_init(void)
         secret_len = strlen(key);
     }
     for (int i = 0; i < MAX_LINKS; i++) {
-        links[i].fd = -1;
+        repl_links[i].fd = -1;
     }
-    run_id = 0x5eed5eed5eed5eedULL | 1;
-    node_id = 1;
-    ring_cap = settings.repl_backlog_size;
-    ring = malloc(ring_cap);
-    rbase = event_base_new();
-    if (ring == NULL || rbase == NULL ||
-        pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+    repl_run_id = 0x5eed5eed5eed5eedULL | 1;
+    repl_node_id = 1;
+    repl_base = event_base_new();
+    if (repl_base == NULL || pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0 ||
+        stream_init(settings.repl_backlog_size, fds[1]) != 0) {
         abort();
     }
     wake_rd = fds[0];
@@ -96,9 +98,9 @@ static void storage_reset(void)
         assoc_init(FUZZ_HASHPOWER) != 0 || items_init() != 0) {
         abort();
     }
-    items_set_node_id(node_id);
+    items_set_node_id(repl_node_id);
     /* What one input learnt about the peer must not leak into the next. */
-    peer_run_applied = peer_off_applied = peer_rec_applied = 0;
+    memset(&repl_applied, 0, sizeof(repl_applied));
     flush_seen = 0;
     acked_off = 0;
 }
@@ -136,7 +138,7 @@ static void serve(struct link *l, int peer)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool inited;
-    struct link *l = &links[0];
+    struct link *l = &repl_links[0];
     bool dialled;
     size_t cut;
     int fds[2];

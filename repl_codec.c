@@ -1,0 +1,337 @@
+/*
+ * repl_codec.c - encode and decode the replication stream's records and
+ * control lines (doc/replication.txt, "Stream records").  Pure functions
+ * of their arguments: no globals, no I/O, no storage.  What a record
+ * means, and whether to apply it, is repl_apply.c's business.
+ */
+#include "repl_codec.h"
+#include "hash.h"
+#include "items.h"
+
+#include <string.h>
+
+/* --- fields -------------------------------------------------------------- */
+
+bool repl_parse_u64(const char *p, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    if (len == 0 || len > 20) {
+        return false;
+    }
+    /* 19 digits never overflow; only a 20th needs checking. */
+    for (i = 0; i < len && i < 19; i++) {
+        unsigned d = (unsigned)(p[i] - '0');
+        if (d > 9) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    if (len == 20) {
+        unsigned d = (unsigned)(p[19] - '0');
+        if (d > 9 || v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+int repl_split(const char *line, size_t len, struct field *f, int max)
+{
+    int n = 0;
+    size_t i, start = 0;
+
+    for (i = 0; i <= len && n < max; i++) {
+        if (i == len || line[i] == ' ') {
+            f[n].p = line + start;
+            f[n].len = i - start;
+            n++;
+            start = i + 1;
+        }
+    }
+    return (i <= len) ? -1 : n;     /* -1: more fields than max */
+}
+
+bool repl_field_is(const struct field *f, const char *word)
+{
+    size_t n = strlen(word);
+    return f->len == n && memcmp(f->p, word, n) == 0;
+}
+
+bool repl_field_u64(const struct field *f, uint64_t *out)
+{
+    return repl_parse_u64(f->p, f->len, out);
+}
+
+bool repl_field_hex64(const struct field *f)
+{
+    size_t i;
+
+    if (f->len != 64) {
+        return false;
+    }
+    for (i = 0; i < 64; i++) {
+        char c = f->p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* --- encoding ---------------------------------------------------------------
+ * Keys with bytes a text line cannot carry travel in base64; " b" marks
+ * that, " B" also marks a key the client gave in base64 (meta b).  The
+ * hook encodes one record per write: no snprintf.
+ */
+static bool key_is_plain(const char *key, size_t nkey)
+{
+    size_t i;
+
+    for (i = 0; i < nkey; i++) {
+        unsigned char ch = (unsigned char)key[i];
+        if (ch <= 0x20 || ch == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    return p + util_u64toa(v, p);
+}
+
+/* Write "<op> <key>" into p; returns the end and sets *mark to the key
+ * marker to append at the end of the line (" b", " B" or ""). */
+static char *put_key(char *p, char op, const char *key, size_t nkey,
+                     bool binary, const char **mark)
+{
+    *p++ = op;
+    *p++ = ' ';
+    if (!binary && key_is_plain(key, nkey)) {
+        memcpy(p, key, nkey);
+        *mark = "";
+        return p + nkey;
+    }
+    *mark = binary ? " B" : " b";
+    return p + util_b64_encode(key, nkey, p);
+}
+
+/* The key marker, then "\r\n": the end of every keyed line. */
+static size_t put_end(char *buf, char *p, const char *mark)
+{
+    size_t n = strlen(mark);
+
+    memcpy(p, mark, n);
+    p += n;
+    *p++ = '\r';
+    *p++ = '\n';
+    return (size_t)(p - buf);
+}
+
+size_t repl_fmt_store(char *buf, const struct item *it, char op)
+{
+    const char *mark;
+    char *p = put_key(buf, op, ITEM_key(it), it->nkey,
+                      (it->it_flags & ITEM_KEY_BINARY) != 0, &mark);
+
+    *p++ = ' ';
+    p = put_u64(p, it->flags);
+    *p++ = ' ';
+    p = put_u64(p, it->exptime);
+    *p++ = ' ';
+    p = put_u64(p, it->version);
+    *p++ = ' ';
+    p = put_u64(p, it->nbytes - 2);
+    return put_end(buf, p, mark);
+}
+
+size_t repl_fmt_delete(char *buf, char op, const char *key, size_t nkey,
+                       bool binary, uint64_t version)
+{
+    const char *mark;
+    char *p = put_key(buf, op, key, nkey, binary, &mark);
+
+    *p++ = ' ';
+    p = put_u64(p, version);
+    return put_end(buf, p, mark);
+}
+
+size_t repl_fmt_touch(char *buf, const char *key, size_t nkey, bool binary,
+                      uint32_t exptime, uint64_t version)
+{
+    const char *mark;
+    char *p = put_key(buf, 'T', key, nkey, binary, &mark);
+
+    *p++ = ' ';
+    p = put_u64(p, exptime);
+    *p++ = ' ';
+    p = put_u64(p, version);
+    return put_end(buf, p, mark);
+}
+
+size_t repl_fmt_flush(char *buf, char op, uint64_t cutoff, uint32_t at)
+{
+    char *p = buf;
+
+    *p++ = op;
+    *p++ = ' ';
+    p = put_u64(p, cutoff);
+    *p++ = ' ';
+    p = put_u64(p, at);
+    return put_end(buf, p, "");
+}
+
+/* --- decoding ---------------------------------------------------------------
+ * One function per shape; each gets the fields after the key marker is
+ * taken off.  Anything unexpected is -1: the caller closes the link.
+ */
+
+/* f[1] is a key, plain or (mark) base64. */
+static int decode_key(const struct field *f, int nf, const struct field *mark,
+                      struct repl_rec *r)
+{
+    if (nf < 2 || f[1].len == 0) {
+        return -1;
+    }
+    r->b64 = mark != NULL;
+    r->binary = mark != NULL && mark->p[0] == 'B';
+    if (mark == NULL) {
+        if (f[1].len > KEY_MAX_LENGTH) {
+            return -1;
+        }
+        r->key = f[1].p;
+        r->nkey = f[1].len;
+        return 0;
+    }
+    {
+        int n = util_b64_decode(f[1].p, f[1].len, r->keybuf, KEY_MAX_LENGTH);
+        if (n <= 0) {
+            return -1;
+        }
+        r->key = r->keybuf;
+        r->nkey = (size_t)n;
+    }
+    return 0;
+}
+
+static int decode_data(char op, const struct field *f, int nf,
+                       uint64_t vlen_max, struct repl_rec *r)
+{
+    switch (op) {
+    case 'S': case 's':
+        r->type = REC_STORE;
+        /* No item can be larger than -I: a broken peer must not make us
+         * wait for, or buffer, gigabytes. */
+        return nf == 6 && repl_field_u64(&f[2], &r->flags) &&
+               repl_field_u64(&f[3], &r->exptime) &&
+               repl_field_u64(&f[4], &r->version) &&
+               repl_field_u64(&f[5], &r->vlen) && r->flags <= UINT32_MAX &&
+               r->exptime <= UINT32_MAX && r->vlen <= vlen_max ? 0 : -1;
+    case 'D': case 'd':
+        r->type = REC_DELETE;
+        return nf == 3 && repl_field_u64(&f[2], &r->version) ? 0 : -1;
+    case 'T':
+        r->type = REC_TOUCH;
+        return nf == 4 && repl_field_u64(&f[2], &r->exptime) &&
+               repl_field_u64(&f[3], &r->version) &&
+               r->exptime <= UINT32_MAX ? 0 : -1;
+    case 'F': case 'f':
+        r->type = REC_FLUSH;
+        return nf == 3 && repl_field_u64(&f[1], &r->version) &&
+               repl_field_u64(&f[2], &r->at) && r->at <= UINT32_MAX ? 0 : -1;
+    default:
+        return -1;
+    }
+}
+
+static int decode_control(const struct field *f, int nf, struct repl_rec *r)
+{
+    if (repl_field_is(&f[0], "PING") && nf == 2) {
+        r->type = REC_PING;
+        r->has_ms = repl_field_u64(&f[1], &r->ms);
+        return 0;
+    }
+    if (repl_field_is(&f[0], "ACK") && (nf == 4 || nf == 5)) {
+        r->type = REC_ACK;
+        if (!repl_field_u64(&f[1], &r->bytes) ||
+            !repl_field_u64(&f[2], &r->items) ||
+            !repl_field_u64(&f[3], &r->offset)) {
+            return -1;
+        }
+        r->records = r->items;      /* an older peer sent no records */
+        return nf == 5 && !repl_field_u64(&f[4], &r->records) ? -1 : 0;
+    }
+    if (repl_field_is(&f[0], "SYNC") && (nf == 3 || nf == 4)) {
+        r->type = REC_SYNC;
+        r->records = 0;
+        return repl_field_u64(&f[1], &r->items) &&
+               repl_field_u64(&f[2], &r->offset) &&
+               (nf == 3 || repl_field_u64(&f[3], &r->records)) ? 0 : -1;
+    }
+    if (repl_field_is(&f[0], "PSYNC") && nf == 2) {
+        r->type = REC_PSYNC;
+        return repl_field_u64(&f[1], &r->offset) ? 0 : -1;
+    }
+    if (repl_field_is(&f[0], "SYNCED")) {
+        r->type = REC_SYNCED;
+        return 0;
+    }
+    return -1;
+}
+
+int repl_decode(const char *line, size_t len, uint64_t vlen_max,
+                struct repl_rec *r)
+{
+    struct field f[8];
+    const struct field *mark = NULL;
+    int nf = repl_split(line, len, f, 8);
+    bool keyed;
+
+    if (nf <= 0) {
+        return -1;
+    }
+    keyed = f[0].len == 1 && strchr("SDTsd", f[0].p[0]) != NULL;
+    if (keyed && nf > 2 &&
+        (repl_field_is(&f[nf - 1], "b") || repl_field_is(&f[nf - 1], "B"))) {
+        mark = &f[--nf];
+    }
+    /* Upper case: a record of the peer's stream, counted in its offset;
+     * lower case: the same record from a full copy, not counted. */
+    r->live = f[0].len == 1 && strchr("SDTF", f[0].p[0]) != NULL;
+    r->b64 = r->binary = false;
+    r->key = NULL;
+    r->nkey = 0;
+    if (keyed && decode_key(f, nf, mark, r) != 0) {
+        return -1;
+    }
+    if (f[0].len == 1 && strchr("SDTFsdf", f[0].p[0]) != NULL) {
+        return decode_data(f[0].p[0], f, nf, vlen_max, r);
+    }
+    return decode_control(f, nf, r);
+}
+
+bool repl_peek_store_hash(const char *p, size_t avail, uint32_t *hv)
+{
+    const char *k, *end, *eol;
+
+    if (avail < 4 || (p[0] != 'S' && p[0] != 's') || p[1] != ' ') {
+        return false;
+    }
+    eol = memchr(p, '\n', avail > REC_LINE_MAX ? REC_LINE_MAX : avail);
+    if (eol == NULL || eol[-1] == 'b' || eol[-1] == 'B' ||
+        (eol[-1] == '\r' && (eol[-2] == 'b' || eol[-2] == 'B'))) {
+        return false;           /* base64 key: not worth decoding twice */
+    }
+    k = p + 2;
+    end = memchr(k, ' ', (size_t)(eol - k));
+    if (end == NULL || end == k || end - k > KEY_MAX_LENGTH) {
+        return false;
+    }
+    *hv = hash(k, (size_t)(end - k));
+    return true;
+}

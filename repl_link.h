@@ -1,0 +1,173 @@
+/*
+ * repl_link.h - one link to the peer as the replication modules share it
+ * (replication.c, repl_auth.c, repl_walk.c, repl_apply.c): struct link,
+ * the link functions they call back into, and the counters they bump.
+ * Internal: nothing outside the repl_* files includes it.
+ */
+#ifndef REPL_LINK_H
+#define REPL_LINK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "replication.h"
+#include "repl_net.h"
+#include "settings.h"
+#include "util.h"
+
+#define REPL_PROTO_VERSION 2
+#define MAX_LINKS 4             /* dialled + accepted + spares */
+#define MAX_ACCEPTED (MAX_LINKS - 1)    /* one slot is our dial's */
+#define SKEW_SAMPLES 8          /* clock samples the skew is taken from */
+
+struct event;
+struct event_base;
+struct repl_tls;
+
+/* The handshake, one step per line received (doc/replication.txt):
+ *
+ *   dialler                               acceptor
+ *   PAIR 2 <nonce_d>              ---->   HS_WAIT_PAIR
+ *   HS_WAIT_PAIR                  <----   PAIR 2 <nonce_a>
+ *   AUTH <dial proof>             ---->   HS_WAIT_AUTH: check it
+ *   HS_WAIT_AUTH: check it        <----   AUTH <accept proof>, HELLO
+ *   HELLO                         ---->   HS_WAIT_HELLO
+ *   HS_WAIT_HELLO                         HS_DONE: RESUME ...
+ *   HS_DONE: RESUME ...
+ *
+ * Nothing about the node (run id, node id, clock, -I) leaves before the
+ * peer's proof is checked. */
+enum hs_step {
+    HS_WAIT_PAIR,               /* for the peer's PAIR line */
+    HS_WAIT_AUTH,               /* for its proof of the secret */
+    HS_WAIT_HELLO,              /* proven; for its HELLO */
+    HS_DONE                     /* passed the handshake, kept */
+};
+
+/* Why a link is closed for what its peer sent: picks the counter. */
+enum link_fault {
+    FAULT_PROTOCOL,             /* does not parse: protocol_errors */
+    FAULT_VERSION,              /* a version past the clocks: bad_versions */
+    FAULT_AUTH,                 /* failed the secret: auth_failures */
+    FAULT_MISMATCH,             /* other protocol or -I: peer_mismatches */
+    FAULT_SELF                  /* we dialled ourselves: not counted */
+};
+
+/* One TCP connection to the peer. */
+struct link {
+    int fd;                     /* -1: slot free */
+    enum repl_state state;      /* REPL_HANDSHAKE .. REPL_LINKED */
+    bool dialled;               /* we connected out (else accepted) */
+    bool connecting;            /* non-blocking connect() pending */
+    struct event *ev;           /* read/write event */
+    short ev_flags;             /* what ev waits for */
+    char addr[64];              /* peer address, for logs */
+    struct rbuf in;             /* received, not yet parsed */
+    size_t in_off;              /* parse position in `in` */
+    /* The next record's key hash, worked out while the previous record
+     * was applied (for prefetching) and used again when it is applied:
+     * valid while hint_ok, for the record at in.data + hint_off. */
+    bool hint_ok;
+    size_t hint_off;
+    uint32_t hint_hv;
+    struct rbuf tx;             /* to send (control, walk, stream) */
+    size_t tx_off;              /* bytes of tx already sent */
+    enum hs_step hs;            /* where the handshake is */
+    uint64_t peer_run_id;       /* from HELLO */
+    unsigned peer_node_id;      /* from HELLO */
+    char peer_nonce[65];        /* from PAIR, hex */
+    char nonce[65];             /* ours, hex */
+    uint64_t last_rx_us;        /* last byte received */
+    uint64_t last_ping_us;      /* last PING sent */
+    uint64_t since_us;          /* state entered */
+    uint64_t opened_us;         /* accepted or dialled: handshake deadline */
+    uint64_t rx_offset;         /* stream bytes applied */
+    uint64_t acked_rx;          /* rx_items last acknowledged */
+    uint64_t rx_items;          /* records applied */
+    uint64_t peer_acked_items;  /* of ring_records, what the peer applied */
+    uint64_t tx_offset;         /* stream bytes handed to the socket */
+    uint64_t peer_acked;        /* tx_offset the peer acknowledged */
+    bool walking;               /* full copy being sent */
+    bool copy_in;               /* full copy being received */
+    uint64_t walk_next;         /* next bucket to walk (0 = start) */
+    bool walk_started;          /* walk has begun */
+    uint64_t walk_items;        /* items sent by the walk */
+    uint64_t walk_bytes;        /* bytes sent by the walk */
+    uint64_t walk_start_us;     /* walk start */
+    bool peer_synced;           /* received SYNCED or PSYNC */
+    bool resumed;               /* peer's RESUME handled */
+    const char *bad;            /* why the peer's bytes were refused */
+    enum link_fault fault;      /* ... and what kind of refusal */
+    uint64_t vbound;            /* versions up to this are fine: checked */
+    int64_t skew_ms;            /* peer clock minus ours: note_skew() */
+    int64_t skew_seen[SKEW_SAMPLES];    /* the last samples, HELLO, PINGs */
+    unsigned skew_n;            /* samples taken on this link */
+    bool skew_far;              /* skew_ms is over SKEW_WARN_MS (logged) */
+    struct repl_tls *tls;       /* TLS session, NULL without repl_tls */
+    bool tls_pending;           /* TLS handshake not finished */
+    bool read_wants_write;      /* a TLS read waits for writability */
+    char channel[65];           /* TLS exported key, binds AUTH; or "" */
+    char tls_desc[64];          /* protocol and cipher, for stats */
+    char congestion[REPL_CC_NAME_MAX]; /* TCP congestion control, for stats */
+};
+
+/* Counters and facts for `stats replication`, under repl_stats_lock. */
+struct repl_stats_s {
+    uint64_t bytes_sent;        /* stream bytes written */
+    uint64_t bytes_received;    /* stream bytes read */
+    uint64_t items_sent;        /* records queued for the peer */
+    uint64_t items_received;    /* records applied */
+    uint64_t items_stale;       /* records dropped by last writer wins */
+    uint64_t full_syncs;        /* full copies sent */
+    uint64_t partial_syncs;     /* backlog catch-ups sent */
+    uint64_t reconnects;        /* links established after the first */
+    uint64_t links;             /* links established */
+    uint64_t overflows;         /* links dropped for a full buffer */
+    uint64_t auth_failures;     /* peers that failed the secret */
+    uint64_t tls_failures;      /* TLS handshakes that failed */
+    uint64_t dup_links;         /* duplicate links closed */
+    uint64_t protocol_errors;   /* links closed for bytes that do not parse */
+    uint64_t bad_versions;      /* links closed for a version past clocks */
+    uint64_t hs_timeouts;       /* links closed at the handshake deadline */
+    uint64_t hs_evictions;      /* ... or for a newer accept, slots full */
+    uint64_t mismatches;        /* peers of another protocol or -I */
+    uint64_t last_sync_us;      /* duration of the last full copy */
+    uint64_t last_sync_items;   /* its items */
+    uint64_t last_sync_bytes;   /* its bytes */
+    char last_error[128];       /* why the last link ended */
+};
+
+extern struct link repl_links[MAX_LINKS];
+extern struct link *repl_active;    /* the link carrying the stream */
+extern uint64_t repl_run_id;        /* random, this process */
+extern unsigned repl_node_id;       /* low byte of our versions */
+extern struct event_base *repl_base;    /* the replication thread's */
+extern uint64_t repl_yield_us;      /* util_preempt_point() of the thread */
+extern pthread_mutex_t repl_stats_lock;
+extern struct repl_stats_s repl_rs;
+
+/* Add n to counter `field` of repl_rs. */
+#define REPL_COUNT(field, n) do {                                         \
+        pthread_mutex_lock(&repl_stats_lock);                             \
+        repl_rs.field += (n);                                             \
+        pthread_mutex_unlock(&repl_stats_lock);                           \
+    } while (0)
+
+/* replication.c: the link state machine. */
+void link_set_state(struct link *l, enum repl_state s);
+void link_close(struct link *l, const char *why);
+/* Queue a control line: on the stream for the active link, else in tx. */
+void send_line(struct link *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Refuse the peer: -1, with why and the kind of fault noted on l; the
+ * caller's caller closes the link (peer_refused). */
+int link_refuse(struct link *l, enum link_fault fault, const char *why);
+/* A link passed the handshake: keep it, or close it as a duplicate. */
+void link_established(struct link *l);
+/* Redial only after the longest back-off (a peer that will refuse us). */
+void link_slow_redial(void);
+/* The first sync is done (or given up on): open the client port. */
+void signal_ready(const char *why);
+
+#endif

@@ -1,0 +1,597 @@
+/*
+ * repl_stream.c - the outbound stream: records the mutation hook appends
+ * (workers, any thread), the backlog ring they also go to, and sending
+ * both to the active link's socket, by workers at the end of their event
+ * or by the replication thread.  Everything here is under out_lock.  It
+ * knows one socket and TLS session, never a link (replication.c).
+ */
+#include "repl_stream.h"
+#include "repl_apply.h"
+#include "repl_codec.h"
+#include "repl_net.h"
+#include "replication.h"
+#include "settings.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Outbound stream, filled by workers (the hook) under out_lock. */
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rbuf outq;
+static bool out_enabled;        /* a link wants the stream */
+static bool out_woken;          /* a wake byte is pending */
+static bool out_overflow;       /* outq grew past repl_buffer_size */
+static uint64_t out_items;      /* records queued since start */
+static bool feeding;            /* the hook is on (repl_start) */
+static int wake_fd_wr = -1;     /* wakes the replication thread */
+/* The active link's socket as seen by workers: they send outq themselves
+ * at the end of each event (repl_worker_push), so a replicated write
+ * costs no thread switch in the common case. */
+static int stream_fd = -1;      /* -1: no active link */
+/* With TLS only the replication thread touches the session: workers then
+ * wake it instead of sending. */
+static struct repl_tls *stream_tls;
+/* Only the replication thread sends: during a full copy (so that workers
+ * never spend a client's time pushing megabytes of copy into the socket)
+ * and during a partial resync's catch-up. */
+static bool stream_walking;
+/* A partial resync is catching up: live records go only to the backlog,
+ * and the replication thread sends ring[psync_next, ring_end) until it
+ * reaches the end, in chunks, so that no lock is held for long. */
+static bool stream_catchup;
+static uint64_t psync_next;
+static size_t outq_off;         /* bytes of outq already sent */
+/* Direct: in the steady state (no copy, no catch-up, no TLS) records go
+ * only to the backlog and are sent from there, from ring_sent on; outq
+ * then holds only control lines (ACK, PING), sent when ring_sent reaches
+ * ctrl_at, the record boundary at which the first of them was queued.
+ * This saves a copy of every record.  Used only when the backlog is at
+ * least repl_buffer_size, so that bytes not yet sent cannot be
+ * overwritten before the overflow rule drops the link. */
+static bool stream_direct;
+static uint64_t ring_sent;      /* backlog offset sent up to (direct) */
+static uint64_t ctrl_at;        /* where outq's control lines go (direct) */
+static bool stream_blocked;     /* socket full: the thread waits EV_WRITE */
+static int stream_errno;        /* a send failed: the thread closes */
+static uint64_t stream_sent_total;  /* stream bytes sent, all links */
+
+__thread bool repl_dirty;
+__thread uint64_t repl_fed_off;
+__thread bool repl_applying;
+static uint64_t acked_off;      /* atomic: our stream offset the peer applied */
+
+/* Backlog: the last repl_backlog_size bytes of this node's record stream
+ * (S/D/T/F records only), by stream offset.  A peer that comes back with
+ * an offset still in here gets only what it missed. */
+static char *ring;              /* repl_backlog_size bytes */
+static size_t ring_cap;         /* its size */
+static uint64_t ring_end;       /* stream offset after the last record */
+static uint64_t ring_records;   /* records fed since start (lag_items) */
+
+/* Lag: send time of each batch, by the records count at its end. */
+static struct {
+    uint64_t end;               /* ring_records after the batch */
+    uint64_t us;                /* when it was sent */
+} lag_ring[LAG_SAMPLES];
+static unsigned lag_head, lag_tail;
+static uint64_t lag_last_end;   /* records count of the newest sample */
+
+int stream_init(size_t backlog, int wake_fd)
+{
+    ring_cap = backlog;
+    ring = ring_cap ? malloc(ring_cap) : NULL;
+    wake_fd_wr = wake_fd;
+    return ring_cap && ring == NULL ? -1 : 0;
+}
+
+void stream_hook_on(void)
+{
+    feeding = true;
+}
+
+/* Wake the replication thread if the buffer just became non-empty.
+ * Caller holds out_lock. */
+static void wake_locked(void)
+{
+    if (!out_woken) {
+        char b = 'w';
+        out_woken = true;
+        if (write(wake_fd_wr, &b, 1) != 1) {
+            /* Full pipe: a wake-up is pending anyway. */
+        }
+    }
+}
+
+/* --- the backlog ring ---------------------------------------------------- */
+
+
+static void ring_put_locked(const char *p, size_t n)
+{
+    while (n > 0 && ring_cap > 0) {
+        size_t pos = (size_t)(ring_end % ring_cap);
+        size_t k = ring_cap - pos < n ? ring_cap - pos : n;
+        memcpy(ring + pos, p, k);
+        ring_end += k;
+        p += k;
+        n -= k;
+    }
+}
+
+/* Oldest offset still in the ring. */
+static uint64_t ring_start_locked(void)
+{
+    return ring_end > ring_cap ? ring_end - ring_cap : 0;
+}
+
+/* Append up to max bytes of ring[from, ring_end) to b; returns how many
+ * (0 on allocation failure).  `from` must still be in the ring. */
+static size_t ring_copy_locked(uint64_t from, size_t max, struct rbuf *b)
+{
+    size_t done = 0;
+
+    while (from < ring_end && done < max) {
+        size_t pos = (size_t)(from % ring_cap);
+        size_t k = ring_cap - pos;
+        if (k > ring_end - from) {
+            k = (size_t)(ring_end - from);
+        }
+        if (k > max - done) {
+            k = max - done;
+        }
+        if (!rbuf_add(b, ring + pos, k)) {
+            return 0;
+        }
+        from += k;
+        done += k;
+    }
+    return done;
+}
+
+/* Note when the records up to `end` (ring_records) were first sent, so
+ * that lag_ms can say how long the peer has not acknowledged them. */
+static void lag_note_locked(uint64_t end)
+{
+    unsigned next = (lag_head + 1) % LAG_SAMPLES;
+
+    if (end <= lag_last_end) {
+        return;                 /* no new records since the last note */
+    }
+    lag_last_end = end;
+    if (next == lag_tail) {
+        /* Full: extend the newest batch instead of dropping the oldest,
+         * which would hide the age of what the peer has not applied. */
+        lag_ring[(lag_head + LAG_SAMPLES - 1) % LAG_SAMPLES].end = end;
+        return;
+    }
+    lag_ring[lag_head].end = end;
+    lag_ring[lag_head].us = util_mono_us();
+    lag_head = next;
+}
+
+/* --- the hook ---------------------------------------------------------------
+ * Workers, with the key's stripe lock held: one record into the ring,
+ * and (unless it is sent from the ring) into outq.  The worker sends it
+ * at the end of its event (repl_worker_push).
+ */
+static size_t format_record(char *hdr, enum mutation_op op,
+                            const struct item *it, uint64_t version,
+                            uint32_t exptime)
+{
+    bool binary = (it != NULL && (it->it_flags & ITEM_KEY_BINARY) != 0);
+
+    switch (op) {
+    case MUT_STORE:
+        return repl_fmt_store(hdr, it, 'S');
+    case MUT_DELETE:
+        return repl_fmt_delete(hdr, 'D', ITEM_key(it), it->nkey, binary,
+                               version);
+    case MUT_TOUCH:
+        return repl_fmt_touch(hdr, ITEM_key(it), it->nkey, binary, exptime,
+                              version);
+    case MUT_FLUSH:
+    default:
+        repl_note_flush_cutoff(version);
+        return repl_fmt_flush(hdr, 'F', version, exptime);
+    }
+}
+
+void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
+               uint32_t exptime)
+{
+    char hdr[REC_LINE_MAX];
+    size_t n, data;
+
+    if (repl_applying || !feeding) {
+        return;
+    }
+    n = format_record(hdr, op, it, version, exptime);
+    data = op == MUT_STORE ? it->nbytes : 0;
+    pthread_mutex_lock(&out_lock);
+    ring_put_locked(hdr, n);
+    if (data > 0) {
+        ring_put_locked(ITEM_data(it), data);
+    }
+    repl_fed_off = ring_end;
+    ring_records++;
+    if (!out_enabled || out_overflow || stream_catchup) {
+        pthread_mutex_unlock(&out_lock);
+        return;
+    }
+    if (stream_direct) {
+        if (ring_end - ring_sent > settings.repl_buffer_size) {
+            out_overflow = true;        /* see below */
+            wake_locked();
+        } else {
+            out_items++;
+            repl_dirty = true;
+        }
+        pthread_mutex_unlock(&out_lock);
+        return;
+    }
+    if (outq.len - outq_off + n + data > settings.repl_buffer_size ||
+        !rbuf_add(&outq, hdr, n) ||
+        (data > 0 && !rbuf_add(&outq, ITEM_data(it), data))) {
+        /* The peer cannot keep up: the link will be dropped and the
+         * redial resyncs in full.  Never a silent stop. */
+        out_overflow = true;
+        wake_locked();
+    } else {
+        out_items++;
+        repl_dirty = true;
+    }
+    pthread_mutex_unlock(&out_lock);
+}
+
+/* --- sending ------------------------------------------------------------- */
+
+
+/* Send what outq holds on the active link's socket, without blocking,
+ * and at most SEND_SLICE bytes: one send(2) of megabytes over loopback is
+ * milliseconds in the kernel, where (with the usual voluntary-preemption
+ * kernels) nothing preempts it, all under out_lock.  Caller holds
+ * out_lock (a worker, or the replication thread).  Returns true when
+ * bytes are left for another call. */
+static bool push_locked(bool by_thread)
+{
+    size_t sent = 0;
+
+    if (stream_fd < 0 || stream_blocked || stream_errno != 0) {
+        return false;
+    }
+    if (stream_walking && !by_thread) {
+        return false;           /* the walking thread sends it shortly */
+    }
+    if (stream_tls != NULL && !by_thread) {
+        if (outq_off < outq.len) {
+            wake_locked();
+        }
+        return false;
+    }
+    if (stream_direct && out_overflow) {
+        return false;           /* unsent bytes may be overwritten: resync */
+    }
+    if (outq_off < outq.len || (stream_direct && ring_sent < ring_end)) {
+        lag_note_locked(ring_records);
+    }
+    for (;;) {
+        const char *p;
+        size_t want;
+        ssize_t n;
+        bool from_ring;
+
+        if (outq_off < outq.len && (!stream_direct || ring_sent == ctrl_at)) {
+            p = outq.data + outq_off;
+            want = outq.len - outq_off;
+            from_ring = false;
+        } else if (stream_direct && ring_sent < ring_end) {
+            uint64_t to = outq_off < outq.len ? ctrl_at : ring_end;
+            size_t pos = (size_t)(ring_sent % ring_cap);
+            p = ring + pos;
+            want = (size_t)(to - ring_sent);
+            if (want > ring_cap - pos) {
+                want = ring_cap - pos;  /* up to the wrap; then the rest */
+            }
+            from_ring = true;
+        } else {
+            break;
+        }
+        if (sent >= SEND_SLICE) {
+            if (!by_thread) {
+                wake_locked();  /* the thread sends the rest */
+            }
+            return true;
+        }
+        n = repl_io_send(stream_fd, stream_tls, p,
+                    want < SEND_SLICE ? want : SEND_SLICE);
+        if (n > 0) {
+            if (from_ring) {
+                ring_sent += (uint64_t)n;
+            } else {
+                outq_off += (size_t)n;
+            }
+            sent += (size_t)n;
+            stream_sent_total += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            stream_blocked = true;      /* the thread waits for EV_WRITE */
+        } else {
+            stream_errno = n == 0 ? EPIPE : errno;
+        }
+        if (!by_thread) {
+            wake_locked();
+        }
+        return false;
+    }
+    outq.len = outq_off = 0;
+    if (outq.cap > 4 * SYNC_HIGH_WATER) {
+        rbuf_free(&outq);
+    }
+    if (!stream_direct && !stream_walking && !stream_catchup &&
+        stream_tls == NULL && ring_cap >= settings.repl_buffer_size) {
+        /* Everything fed so far is sent: from here on, send from the
+         * backlog. */
+        stream_direct = true;
+        ring_sent = ring_end;
+    }
+    return false;
+}
+
+void repl_worker_push(void)
+{
+    repl_dirty = false;
+    pthread_mutex_lock(&out_lock);
+    push_locked(false);
+    pthread_mutex_unlock(&out_lock);
+}
+/* --- the replication thread's side ------------------------------------------
+ * Opening and closing the stream for the active link, the catch-up of a
+ * partial resync, the full copy's slices, and sending when workers may
+ * not (a copy, a catch-up, TLS, a full socket).
+ */
+
+/* Fresh stream state, starting with the bytes the link's handshake had
+ * not sent yet.  Caller holds out_lock. */
+static void begin_locked(const char *pending, size_t n)
+{
+    outq.len = outq_off = 0;
+    out_overflow = false;
+    stream_blocked = false;
+    stream_errno = 0;
+    stream_walking = false;
+    stream_catchup = false;
+    stream_direct = false;
+    lag_head = lag_tail = 0;
+    lag_last_end = 0;
+    if (n > 0) {
+        rbuf_add(&outq, pending, n);
+    }
+}
+
+uint64_t stream_open_copy(int fd, struct repl_tls *tls, const char *pending,
+                          size_t n, uint64_t items)
+{
+    char line[96];
+    uint64_t records;
+    int k;
+
+    /* In one critical section: bytes the handshake had not sent yet, then
+     * SYNC with the stream offset from which live records follow it. */
+    pthread_mutex_lock(&out_lock);
+    begin_locked(pending, n);
+    k = snprintf(line, sizeof(line), "SYNC %llu %llu %llu\r\n",
+                 (unsigned long long)items, (unsigned long long)ring_end,
+                 (unsigned long long)ring_records);
+    records = ring_records;
+    rbuf_add(&outq, line, (size_t)k);
+    stream_fd = fd;
+    stream_tls = tls;
+    stream_walking = true;
+    __atomic_store_n(&out_enabled, true, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&out_lock);
+    return records;
+}
+
+uint64_t stream_open_catchup(int fd, struct repl_tls *tls, uint64_t from)
+{
+    uint64_t end;
+
+    pthread_mutex_lock(&out_lock);
+    begin_locked(NULL, 0);
+    stream_catchup = true;
+    stream_walking = true;          /* only this thread sends */
+    psync_next = from;
+    stream_fd = fd;
+    stream_tls = tls;
+    __atomic_store_n(&out_enabled, true, __ATOMIC_RELEASE);
+    end = ring_end;
+    pthread_mutex_unlock(&out_lock);
+    return end;
+}
+
+bool stream_backlog_has(uint64_t off)
+{
+    bool has;
+
+    pthread_mutex_lock(&out_lock);
+    has = ring_cap > 0 && off <= ring_end && off >= ring_start_locked();
+    pthread_mutex_unlock(&out_lock);
+    return has;
+}
+
+enum catchup_step stream_catchup_step(struct rbuf *tx, bool walking)
+{
+    enum catchup_step r;
+
+    pthread_mutex_lock(&out_lock);
+    if (!stream_catchup) {
+        r = CATCHUP_NONE;
+    } else if (psync_next < ring_start_locked()) {
+        r = CATCHUP_LOST;
+    } else if (psync_next == ring_end) {
+        stream_catchup = false;
+        stream_walking = walking;
+        r = CATCHUP_DONE;
+    } else {
+        size_t k = ring_copy_locked(psync_next, CATCHUP_CHUNK, tx);
+        psync_next += k;
+        r = k == 0 ? CATCHUP_LOST : CATCHUP_MORE;
+    }
+    pthread_mutex_unlock(&out_lock);
+    return r;
+}
+
+void stream_flush(bool writable, struct stream_flush_result *r)
+{
+    pthread_mutex_lock(&out_lock);
+    if (writable) {
+        stream_blocked = false;
+    }
+    /* Drop the lock between slices so that writers are not held up
+     * behind a long transfer. */
+    while (push_locked(true)) {
+        pthread_mutex_unlock(&out_lock);
+        pthread_mutex_lock(&out_lock);
+    }
+    r->blocked = stream_blocked;
+    r->err = stream_errno;
+    r->overflow = out_overflow;
+    out_woken = false;
+    pthread_mutex_unlock(&out_lock);
+}
+
+void stream_queue_ctrl(const char *line, size_t n)
+{
+    pthread_mutex_lock(&out_lock);
+    if (stream_direct && outq_off == outq.len) {
+        ctrl_at = ring_end;         /* after the records fed so far */
+    }
+    if (!rbuf_add(&outq, line, n)) {
+        out_overflow = true;        /* out of memory: resync */
+    }
+    pthread_mutex_unlock(&out_lock);
+}
+
+void stream_queue_copy(struct rbuf *slice)
+{
+    pthread_mutex_lock(&out_lock);
+    if (outq_off == outq.len) {
+        /* Nothing queued: hand the slice over without a copy. */
+        struct rbuf t = outq;
+        outq = *slice;
+        *slice = t;
+        outq_off = 0;
+    } else if (!rbuf_add(&outq, slice->data, slice->len)) {
+        out_overflow = true;    /* out of memory: resync */
+    }
+    /* Send it while it is still in the cache. */
+    (void)push_locked(true);
+    pthread_mutex_unlock(&out_lock);
+    slice->len = 0;
+}
+
+void stream_copy_done(void)
+{
+    pthread_mutex_lock(&out_lock);
+    stream_walking = false;
+    pthread_mutex_unlock(&out_lock);
+}
+
+size_t stream_pending(void)
+{
+    size_t n;
+
+    pthread_mutex_lock(&out_lock);
+    n = outq.len - outq_off;
+    pthread_mutex_unlock(&out_lock);
+    return n;
+}
+
+void stream_close(void)
+{
+    pthread_mutex_lock(&out_lock);
+    stream_fd = -1;         /* workers stop sending before close(2) */
+    stream_tls = NULL;
+    stream_walking = false;
+    stream_direct = false;
+    out_enabled = false;
+    outq.len = outq_off = 0;
+    out_overflow = false;
+    stream_blocked = false;
+    stream_errno = 0;
+    lag_head = lag_tail = 0;
+    pthread_mutex_unlock(&out_lock);
+}
+
+void stream_discard(void)
+{
+    pthread_mutex_lock(&out_lock);
+    out_woken = false;
+    outq.len = outq_off = 0;
+    pthread_mutex_unlock(&out_lock);
+}
+
+bool stream_enabled(void)
+{
+    return out_enabled;         /* only the replication thread writes it */
+}
+
+/* --- acknowledgements, lag and stats ------------------------------------- */
+
+bool stream_ack(uint64_t offset, uint64_t records)
+{
+    bool moved = false;
+
+    if (offset > __atomic_load_n(&acked_off, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&acked_off, offset, __ATOMIC_RELEASE);
+        moved = true;
+    }
+    pthread_mutex_lock(&out_lock);
+    while (lag_tail != lag_head && lag_ring[lag_tail].end <= records) {
+        lag_tail = (lag_tail + 1) % LAG_SAMPLES;
+    }
+    pthread_mutex_unlock(&out_lock);
+    return moved;
+}
+
+uint64_t stream_lag_ms(uint64_t now)
+{
+    uint64_t ms;
+
+    pthread_mutex_lock(&out_lock);
+    ms = lag_tail == lag_head || lag_ring[lag_tail].us > now
+         ? 0 : (now - lag_ring[lag_tail].us) / 1000;
+    pthread_mutex_unlock(&out_lock);
+    return ms;
+}
+
+void stream_stats(struct stream_stats *s)
+{
+    pthread_mutex_lock(&out_lock);
+    s->items_queued = out_items;
+    s->sent = stream_sent_total;
+    s->unsent = outq.len - outq_off +
+                (stream_direct ? ring_end - ring_sent : 0);
+    s->records = ring_records;
+    s->backlog_first = ring_start_locked();
+    s->backlog_end = ring_end;
+    s->backlog_size = ring_cap;
+    pthread_mutex_unlock(&out_lock);
+}
+
+uint64_t repl_acked_off(void)
+{
+    return __atomic_load_n(&acked_off, __ATOMIC_ACQUIRE);
+}
+
+bool repl_linked(void)
+{
+    return __atomic_load_n(&out_enabled, __ATOMIC_ACQUIRE);
+}
