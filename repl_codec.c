@@ -87,91 +87,28 @@ bool repl_field_hex64(const struct field *f)
  * that, " B" also marks a key the client gave in base64 (meta b).  The
  * hook encodes one record per write: no snprintf.
  */
-static bool key_is_plain(const char *key, size_t nkey)
-{
-    size_t i;
-
-    for (i = 0; i < nkey; i++) {
-        unsigned char ch = (unsigned char)key[i];
-        if (ch <= 0x20 || ch == 0x7f) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static char *put_u64(char *p, uint64_t v)
-{
-    return p + util_u64toa(v, p);
-}
-
-/* Write "<op> <key>" into p; returns the end and sets *mark to the key
- * marker to append at the end of the line (" b", " B" or ""). */
-static char *put_key(char *p, char op, const char *key, size_t nkey,
-                     bool binary, const char **mark)
-{
-    *p++ = op;
-    *p++ = ' ';
-    if (!binary && key_is_plain(key, nkey)) {
-        memcpy(p, key, nkey);
-        *mark = "";
-        return p + nkey;
-    }
-    *mark = binary ? " B" : " b";
-    return p + util_b64_encode(key, nkey, p);
-}
-
-/* The key marker, then "\r\n": the end of every keyed line. */
-static size_t put_end(char *buf, char *p, const char *mark)
-{
-    size_t n = strlen(mark);
-
-    memcpy(p, mark, n);
-    p += n;
-    *p++ = '\r';
-    *p++ = '\n';
-    return (size_t)(p - buf);
-}
-
-size_t repl_fmt_store(char *buf, const struct item *it, char op)
-{
-    const char *mark;
-    char *p = put_key(buf, op, ITEM_key(it), it->nkey,
-                      (it->it_flags & ITEM_KEY_BINARY) != 0, &mark);
-
-    *p++ = ' ';
-    p = put_u64(p, it->flags);
-    *p++ = ' ';
-    p = put_u64(p, it->exptime);
-    *p++ = ' ';
-    p = put_u64(p, it->version);
-    *p++ = ' ';
-    p = put_u64(p, it->nbytes - 2);
-    return put_end(buf, p, mark);
-}
-
 size_t repl_fmt_delete(char *buf, char op, const char *key, size_t nkey,
                        bool binary, uint64_t version)
 {
     const char *mark;
-    char *p = put_key(buf, op, key, nkey, binary, &mark);
+    char *p = repl_put_key(buf, op, key, nkey, binary, &mark);
 
     *p++ = ' ';
-    p = put_u64(p, version);
-    return put_end(buf, p, mark);
+    p = repl_put_u64(p, version);
+    return repl_put_end(buf, p, mark);
 }
 
 size_t repl_fmt_touch(char *buf, const char *key, size_t nkey, bool binary,
                       uint32_t exptime, uint64_t version)
 {
     const char *mark;
-    char *p = put_key(buf, 'T', key, nkey, binary, &mark);
+    char *p = repl_put_key(buf, 'T', key, nkey, binary, &mark);
 
     *p++ = ' ';
-    p = put_u64(p, exptime);
+    p = repl_put_u64(p, exptime);
     *p++ = ' ';
-    p = put_u64(p, version);
-    return put_end(buf, p, mark);
+    p = repl_put_u64(p, version);
+    return repl_put_end(buf, p, mark);
 }
 
 size_t repl_fmt_flush(char *buf, char op, uint64_t cutoff, uint32_t at)
@@ -180,10 +117,10 @@ size_t repl_fmt_flush(char *buf, char op, uint64_t cutoff, uint32_t at)
 
     *p++ = op;
     *p++ = ' ';
-    p = put_u64(p, cutoff);
+    p = repl_put_u64(p, cutoff);
     *p++ = ' ';
-    p = put_u64(p, at);
-    return put_end(buf, p, "");
+    p = repl_put_u64(p, at);
+    return repl_put_end(buf, p, "");
 }
 
 /* --- decoding ---------------------------------------------------------------

@@ -12,6 +12,9 @@
 #include <stdint.h>
 
 #include "memcached.h"
+#include "util.h"
+
+#include <string.h>
 
 #define REC_LINE_MAX 1024           /* longest record header or line */
 
@@ -37,12 +40,79 @@ bool repl_field_hex64(const struct field *f);
  * "\r\n" included.  op is the record letter: 'S' or 's' (a copy), 'D'
  * or 'd', 'F' or 'f'.  An S record's data (it->nbytes, with its own
  * "\r\n") follows the header on the wire. */
-size_t repl_fmt_store(char *buf, const struct item *it, char op);
 size_t repl_fmt_delete(char *buf, char op, const char *key, size_t nkey,
                        bool binary, uint64_t version);
 size_t repl_fmt_touch(char *buf, const char *key, size_t nkey, bool binary,
                       uint32_t exptime, uint64_t version);
 size_t repl_fmt_flush(char *buf, char op, uint64_t cutoff, uint32_t at);
+
+/* The encoders' pieces, and the store encoder, are inline: the mutation
+ * hook formats a record on every write (repl_stream.c), and a call per
+ * piece cost it about 90 instructions. */
+static inline bool repl_key_is_plain(const char *key, size_t nkey)
+{
+    size_t i;
+
+    for (i = 0; i < nkey; i++) {
+        unsigned char ch = (unsigned char)key[i];
+        if (ch <= 0x20 || ch == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static inline char *repl_put_u64(char *p, uint64_t v)
+{
+    return p + util_u64toa(v, p);
+}
+
+/* Write "<op> <key>" into p; returns the end and sets *mark to the key
+ * marker to append at the end of the line (" b", " B" or ""). */
+static inline char *repl_put_key(char *p, char op, const char *key,
+                                 size_t nkey, bool binary, const char **mark)
+{
+    *p++ = op;
+    *p++ = ' ';
+    if (!binary && repl_key_is_plain(key, nkey)) {
+        memcpy(p, key, nkey);
+        *mark = "";
+        return p + nkey;
+    }
+    *mark = binary ? " B" : " b";
+    return p + util_b64_encode(key, nkey, p);
+}
+
+/* The key marker, then "\r\n": the end of every keyed line. */
+static inline size_t repl_put_end(char *buf, char *p, const char *mark)
+{
+    size_t n = strlen(mark);
+
+    memcpy(p, mark, n);
+    p += n;
+    *p++ = '\r';
+    *p++ = '\n';
+    return (size_t)(p - buf);
+}
+
+/* The header of an S (or a copy's s) record for it. */
+static inline size_t repl_fmt_store(char *buf, const struct item *it,
+                                    char op)
+{
+    const char *mark;
+    char *p = repl_put_key(buf, op, ITEM_key(it), it->nkey,
+                           (it->it_flags & ITEM_KEY_BINARY) != 0, &mark);
+
+    *p++ = ' ';
+    p = repl_put_u64(p, it->flags);
+    *p++ = ' ';
+    p = repl_put_u64(p, it->exptime);
+    *p++ = ' ';
+    p = repl_put_u64(p, it->version);
+    *p++ = ' ';
+    p = repl_put_u64(p, it->nbytes - 2);
+    return repl_put_end(buf, p, mark);
+}
 
 /* What a received line is. */
 enum repl_rec_type {
