@@ -19,11 +19,8 @@ use MemcPair;
 
 require_pair_build();
 
-my ($port, $rport, $nobody) = free_ports(3);
-my $A = MemcPair::Node->create(name => 'A', port => $port,
-                               repl_port => $rport, dial => $nobody,
-                               o => ['repl_initial_sync_timeout=1']);
-$A->spawn;
+my $A = lone_node();
+my $rport = $A->repl_port;
 ok($A->wait_ready(15), 'the node serves after its initial-sync timeout');
 
 sub now_ms { int(time * 1000) }

@@ -20,11 +20,8 @@ use MemcPair;
 
 require_pair_build();
 
-my ($port, $rport, $nobody) = free_ports(3);
-my $A = MemcPair::Node->create(name => 'A', port => $port,
-                               repl_port => $rport, dial => $nobody,
-                               o => ['repl_initial_sync_timeout=1']);
-$A->spawn;
+my $A = lone_node();
+my $rport = $A->repl_port;
 ok($A->wait_ready(15), 'the node serves after its initial-sync timeout');
 
 my $V = 1 << 48;        # a version from 1970: always within the clocks

@@ -27,7 +27,21 @@ use TcpRelay;
 our @EXPORT = qw(require_pair_build start_pair wait_linked wait_value
                  wait_same wait_stat free_ports refused esc stat_of has_all
                  missing secret_file never_link must_refuse preload_noreply
-                 fake_peer);
+                 fake_peer lone_node);
+
+# A node whose peer never answers (-x to a free port), serving after a
+# one-second initial-sync timeout: the target of a fake peer
+# (fake_peer($node->repl_port)).  Returns the node, spawned.
+sub lone_node {
+    my (%o) = @_;
+    my ($port, $rport, $nobody) = free_ports(3);
+    my $n = MemcPair::Node->create(name => 'A', port => $port,
+                                   repl_port => $rport, dial => $nobody,
+                                   o => ['repl_initial_sync_timeout=1',
+                                         @{ $o{o} || [] }]);
+    $n->spawn;
+    return $n;
+}
 
 # plan skip_all unless MEMCACHED_BIN is a build with pair replication
 sub require_pair_build {
