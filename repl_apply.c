@@ -292,6 +292,7 @@ static int on_psync(struct link *l, const struct repl_rec *r)
     log_info("replication %s: catching up from the peer's backlog",
              l->addr);
     l->peer_synced = true;
+    repl_note_peer_synced();
     signal_ready("caught up with the peer");
     if (!l->walking) {
         link_set_state(l, REPL_LINKED);
@@ -308,6 +309,7 @@ static int on_synced(struct link *l)
     copy_sched_update();
     repl_applied.run = l->peer_run_id;
     l->peer_synced = true;
+    repl_note_peer_synced();
     signal_ready("first sync with the peer done");
     if (!l->walking) {
         link_set_state(l, REPL_LINKED);

@@ -169,5 +169,7 @@ void link_established(struct link *l);
 void link_slow_redial(void);
 /* The first sync is done (or given up on): open the client port. */
 void signal_ready(const char *why);
+/* The peer's copy or backlog was applied (stats peer_synced). */
+void repl_note_peer_synced(void);
 
 #endif

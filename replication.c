@@ -49,6 +49,11 @@ static int listen_fd = -1;
 static int wake_rd = -1, wake_wr = -1;
 static int ready_fd = -1;       /* written once: client port may open */
 static bool ready_sent;
+/* This process has applied its peer's full copy or caught up from its
+ * backlog at least once (stats replication peer_synced): unlike
+ * initial_sync_done it stays "no" when the gate opened on its timeout.
+ * Written by the replication thread, read by stats: atomic. */
+static bool peer_synced_once;
 static uint64_t start_us;
 
 struct link repl_links[MAX_LINKS];
@@ -466,6 +471,11 @@ void link_slow_redial(void)
 {
     backoff_ms = BACKOFF_MAX_MS;
     next_dial_us = now_us() + (uint64_t)BACKOFF_MAX_MS * 1000;
+}
+
+void repl_note_peer_synced(void)
+{
+    __atomic_store_n(&peer_synced_once, true, __ATOMIC_RELAXED);
 }
 
 void signal_ready(const char *why)
@@ -991,6 +1001,9 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "link_state_secs", "%llu",
             (unsigned long long)((now_us() - since) / 1000000));
     sb_stat(sb, "initial_sync_done", "%s", ready_sent ? "yes" : "no");
+    sb_stat(sb, "peer_synced", "%s",
+            __atomic_load_n(&peer_synced_once, __ATOMIC_RELAXED) ? "yes"
+                                                                 : "no");
     sb_stat(sb, "bytes_sent", "%llu",
             (unsigned long long)(c.bytes_sent + ss.sent));
     sb_stat(sb, "bytes_received", "%llu",
