@@ -1,0 +1,267 @@
+/*
+ * check_repl_codec.c - unit tests for repl_codec.c, the replication
+ * stream's text format: every record the hook encodes decodes back to
+ * the same fields, every control line decodes, and every malformed form
+ * is refused (the link is closed on it, never guessed at).
+ */
+#include "memcached.h"
+#include "hash.h"
+#include "repl_codec.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VLEN_MAX (1024 * 1024)
+
+/* Decode a line given with its "\r\n", as the link reads it. */
+static int decode(const char *line, size_t n, struct repl_rec *r)
+{
+    ck_assert(n >= 2 && line[n - 2] == '\r' && line[n - 1] == '\n');
+    return repl_decode(line, n - 2, VLEN_MAX, r);
+}
+
+static int decode_str(const char *line, struct repl_rec *r)
+{
+    return repl_decode(line, strlen(line), VLEN_MAX, r);
+}
+
+/* An item as the storage side lays it out, for the store encoder. */
+static struct item *make_item(const char *key, size_t nkey, const char *val,
+                              uint32_t flags, uint32_t exptime,
+                              uint64_t version, uint8_t it_flags)
+{
+    size_t nbytes = strlen(val) + 2;
+    struct item *it = calloc(1, ITEM_HDR_SIZE + nkey + nbytes);
+
+    ck_assert_ptr_nonnull(it);
+    it->nkey = (uint8_t)nkey;
+    it->nbytes = (uint32_t)nbytes;
+    it->flags = flags;
+    it->exptime = exptime;
+    it->version = version;
+    it->it_flags = it_flags;
+    memcpy(ITEM_key(it), key, nkey);
+    memcpy(ITEM_data(it), val, nbytes - 2);
+    memcpy(ITEM_data(it) + nbytes - 2, "\r\n", 2);
+    return it;
+}
+
+START_TEST(test_store_round_trip)
+{
+    char buf[REC_LINE_MAX];
+    struct repl_rec r;
+    struct item *it = make_item("session:42", 10, "hello", 7, 1796000000,
+                                UINT64_MAX, 0);
+    size_t n = repl_fmt_store(buf, it, 'S');
+
+    ck_assert_int_eq(memcmp(buf, "S session:42 7 1796000000 "
+                                 "18446744073709551615 5\r\n", n), 0);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_STORE);
+    ck_assert(r.live);
+    ck_assert(!r.b64);
+    ck_assert_uint_eq(r.nkey, 10);
+    ck_assert_int_eq(memcmp(r.key, "session:42", 10), 0);
+    ck_assert_uint_eq(r.flags, 7);
+    ck_assert_uint_eq(r.exptime, 1796000000);
+    ck_assert_uint_eq(r.version, UINT64_MAX);
+    ck_assert_uint_eq(r.vlen, 5);
+    /* The copy's lower-case record: same fields, not live. */
+    n = repl_fmt_store(buf, it, 's');
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert(!r.live);
+    free(it);
+}
+END_TEST
+
+START_TEST(test_keys_that_need_base64)
+{
+    static const char odd[] = "a b\r\x01";
+    char buf[REC_LINE_MAX];
+    struct repl_rec r;
+    struct item *it = make_item(odd, 5, "v", 0, 0, 9, 0);
+    struct item *bin = make_item("plain", 5, "v", 0, 0, 9,
+                                 ITEM_KEY_BINARY);
+    size_t n = repl_fmt_store(buf, it, 'S');
+
+    ck_assert_int_eq(memcmp(buf + n - 4, " b\r\n", 4), 0);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert(r.b64);
+    ck_assert(!r.binary);
+    ck_assert_uint_eq(r.nkey, 5);
+    ck_assert_int_eq(memcmp(r.key, odd, 5), 0);
+    /* A key the client gave in base64 (meta b) keeps that mark. */
+    n = repl_fmt_store(buf, bin, 'S');
+    ck_assert_int_eq(memcmp(buf + n - 4, " B\r\n", 4), 0);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert(r.binary);
+    ck_assert_int_eq(memcmp(r.key, "plain", 5), 0);
+    n = repl_fmt_delete(buf, 'd', odd, 5, false, 3);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_DELETE);
+    ck_assert(!r.live);
+    ck_assert_int_eq(memcmp(r.key, odd, 5), 0);
+    free(it);
+    free(bin);
+}
+END_TEST
+
+START_TEST(test_delete_touch_flush_round_trip)
+{
+    char buf[REC_LINE_MAX];
+    struct repl_rec r;
+    size_t n = repl_fmt_delete(buf, 'D', "k", 1, false, 12345);
+
+    ck_assert_int_eq(memcmp(buf, "D k 12345\r\n", n), 0);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_DELETE);
+    ck_assert(r.live);
+    ck_assert_uint_eq(r.version, 12345);
+    n = repl_fmt_touch(buf, "k", 1, false, 4000000000U, 77);
+    ck_assert_int_eq(memcmp(buf, "T k 4000000000 77\r\n", n), 0);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_TOUCH);
+    ck_assert_uint_eq(r.exptime, 4000000000U);
+    ck_assert_uint_eq(r.version, 77);
+    n = repl_fmt_flush(buf, 'F', 99, 1796000000);
+    ck_assert_int_eq(memcmp(buf, "F 99 1796000000\r\n", n), 0);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_FLUSH);
+    ck_assert(r.live);
+    ck_assert_uint_eq(r.version, 99);
+    ck_assert_uint_eq(r.at, 1796000000);
+    n = repl_fmt_flush(buf, 'f', 1, 0);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert(!r.live);
+}
+END_TEST
+
+START_TEST(test_control_lines)
+{
+    struct repl_rec r;
+
+    ck_assert_int_eq(decode_str("PING 1796000000123", &r), 0);
+    ck_assert_int_eq(r.type, REC_PING);
+    ck_assert(r.has_ms);
+    ck_assert_uint_eq(r.ms, 1796000000123ULL);
+    ck_assert_int_eq(decode_str("PING x", &r), 0);  /* liveness only */
+    ck_assert(!r.has_ms);
+    ck_assert_int_eq(decode_str("ACK 10 2 30", &r), 0);
+    ck_assert_int_eq(r.type, REC_ACK);
+    ck_assert_uint_eq(r.bytes, 10);
+    ck_assert_uint_eq(r.items, 2);
+    ck_assert_uint_eq(r.offset, 30);
+    ck_assert_uint_eq(r.records, 2);    /* no records field: the items */
+    ck_assert_int_eq(decode_str("ACK 10 2 30 40", &r), 0);
+    ck_assert_uint_eq(r.records, 40);
+    ck_assert_int_eq(decode_str("SYNC 5 100", &r), 0);
+    ck_assert_int_eq(r.type, REC_SYNC);
+    ck_assert_uint_eq(r.items, 5);
+    ck_assert_uint_eq(r.offset, 100);
+    ck_assert_uint_eq(r.records, 0);
+    ck_assert_int_eq(decode_str("SYNC 5 100 7", &r), 0);
+    ck_assert_uint_eq(r.records, 7);
+    ck_assert_int_eq(decode_str("PSYNC 123", &r), 0);
+    ck_assert_int_eq(r.type, REC_PSYNC);
+    ck_assert_uint_eq(r.offset, 123);
+    ck_assert_int_eq(decode_str("SYNCED", &r), 0);
+    ck_assert_int_eq(r.type, REC_SYNCED);
+}
+END_TEST
+
+START_TEST(test_malformed_lines_refused)
+{
+    static const char *const bad[] = {
+        "", " ", "X k 1", "S", "S k", "S k 0 0 1", "S k 0 0 1 1 1",
+        "S k 4294967296 0 1 1",             /* flags over 32 bits */
+        "S k 0 4294967296 1 1",             /* exptime over 32 bits */
+        "S k 0 0 18446744073709551616 1",   /* version over 64 bits */
+        "S k 0 0 1 1048577",                /* value over -I */
+        "S k -1 0 1 1", "S k 0 0 +1 1", "S k 0 0 1 0x1",
+        "S  k 0 0 1 1",                     /* empty key (two spaces) */
+        "S !!!! 0 0 1 1 b",                 /* not base64 */
+        "D k", "D k 1 2", "D", "T k 1", "T k 4294967296 1",
+        "F 1", "F 1 4294967296", "F x 1",
+        "ACK 1 2", "ACK 1 2 x", "ACK 1 2 3 4 5", "SYNC 1", "SYNC x 1",
+        "PSYNC", "PSYNC x", "PING", "RESUME 1 2 3", "s k 0 0 1 1 1 1 1",
+        "S a b c d e f g h i",              /* more than 8 fields */
+    };
+    char longkey[KEY_MAX_LENGTH + 16];
+    char line[REC_LINE_MAX];
+    struct repl_rec r;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_msg(decode_str(bad[i], &r) == -1, "accepted \"%s\"",
+                      bad[i]);
+    }
+    memset(longkey, 'k', KEY_MAX_LENGTH + 1);
+    longkey[KEY_MAX_LENGTH + 1] = '\0';
+    snprintf(line, sizeof(line), "D %s 1", longkey);
+    ck_assert_int_eq(decode_str(line, &r), -1);
+    longkey[KEY_MAX_LENGTH] = '\0';     /* 250 bytes: fine */
+    snprintf(line, sizeof(line), "D %s 1", longkey);
+    ck_assert_int_eq(decode_str(line, &r), 0);
+}
+END_TEST
+
+START_TEST(test_parse_u64_edges)
+{
+    uint64_t v;
+
+    ck_assert(repl_parse_u64("0", 1, &v));
+    ck_assert_uint_eq(v, 0);
+    ck_assert(repl_parse_u64("18446744073709551615", 20, &v));
+    ck_assert_uint_eq(v, UINT64_MAX);
+    ck_assert(!repl_parse_u64("18446744073709551616", 20, &v));
+    ck_assert(!repl_parse_u64("99999999999999999999", 20, &v));
+    ck_assert(!repl_parse_u64("000000000000000000001", 21, &v));
+    ck_assert(!repl_parse_u64("", 0, &v));
+    ck_assert(!repl_parse_u64("1 ", 2, &v));
+    ck_assert(!repl_parse_u64("-1", 2, &v));
+}
+END_TEST
+
+START_TEST(test_peek_store_hash)
+{
+    static const char rec[] = "S key 0 0 1 1\r\nv\r\n";
+    uint32_t hv = 0;
+
+    ck_assert(repl_peek_store_hash(rec, sizeof(rec) - 1, &hv));
+    ck_assert_uint_eq(hv, hash("key", 3));
+    ck_assert(!repl_peek_store_hash("S a2V5 0 0 1 1 b\r\n", 18, &hv));
+    ck_assert(!repl_peek_store_hash("D key 1\r\n", 9, &hv));
+    ck_assert(!repl_peek_store_hash("S key 0 0", 9, &hv));   /* no line */
+}
+END_TEST
+
+static Suite *codec_suite(void)
+{
+    Suite *s = suite_create("repl_codec");
+    TCase *rt = tcase_create("round trip");
+    TCase *bad = tcase_create("malformed");
+
+    tcase_add_test(rt, test_store_round_trip);
+    tcase_add_test(rt, test_keys_that_need_base64);
+    tcase_add_test(rt, test_delete_touch_flush_round_trip);
+    tcase_add_test(rt, test_control_lines);
+    tcase_add_test(rt, test_peek_store_hash);
+    tcase_add_test(bad, test_malformed_lines_refused);
+    tcase_add_test(bad, test_parse_u64_edges);
+    suite_add_tcase(s, rt);
+    suite_add_tcase(s, bad);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(codec_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
