@@ -32,12 +32,7 @@ sub closes_on {
     my ($bytes) = @_;
     my $s = fake_peer($rport) or return 0;
     eval { MemcTest::_write_all($s, $bytes, 2) };
-    my $deadline = time + 5;
-    while (time < $deadline) {
-        MemcTest::_drain($s, 0.1);
-        return 1 if MemcTest::_closed($s, 0.05);
-    }
-    return 0;
+    return peer_closed($s);
 }
 
 {

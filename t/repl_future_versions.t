@@ -34,17 +34,6 @@ sub now_ms { int(time * 1000) }
 sub version_at { my ($ms) = @_; return $ms << 20 }
 sub bad { stat_of($A, 'bad_versions') // 0 }
 
-# true when the node closes the fake peer's link within 5 s
-sub closed_within_5s {
-    my ($s) = @_;
-    my $deadline = time + 5;
-    while (time < $deadline) {
-        MemcTest::_drain($s, 0.1);
-        return 1 if MemcTest::_closed($s, 0.05);
-    }
-    return 0;
-}
-
 # sets and gets still work, and $key kept its value
 sub serves {
     my ($name, $key, $want) = @_;
@@ -73,7 +62,7 @@ for my $c (@refused) {
     my $s = fake_peer($rport);
     ok($s, "$name: the fake peer gets through the handshake");
     MemcTest::_write_all($s, $bytes, 2) if $s;
-    ok($s && closed_within_5s($s), "$name: the link is closed");
+    ok($s && peer_closed($s), "$name: the link is closed");
     ok(wait_until(sub { bad() > $b0 }, 5), "$name: bad_versions counts it");
     like(stat_of($A, 'last_error') // '', qr/^127\.0\.0\.1:\d+: .*version/,
          "$name: last_error names the peer and the version");

@@ -26,17 +26,6 @@ ok($A->wait_ready(15), 'the node serves after its initial-sync timeout');
 
 my $V = 1 << 48;        # a version from 1970: always within the clocks
 
-# true when the node closes the fake peer's link within 5 s
-sub closed_within_5s {
-    my ($s) = @_;
-    my $deadline = time + 5;
-    while (time < $deadline) {
-        MemcTest::_drain($s, 0.1);
-        return 1 if MemcTest::_closed($s, 0.05);
-    }
-    return 0;
-}
-
 sub errors { stat_of($A, 'protocol_errors') // 0 }
 
 # a clean goodbye, so that last_error is not the previous case's
@@ -55,7 +44,7 @@ sub reset_last_error {
     ok($s, 'the fake peer gets through the handshake');
     MemcTest::_write_all($s, "S badterm 0 0 $V 4\r\nfineXY"
                              . "S after 0 0 " . ($V + 1) . " 2\r\nok\r\n", 2);
-    ok(closed_within_5s($s), 'a bad terminator after the data closes the link');
+    ok(peer_closed($s), 'a bad terminator after the data closes the link');
     like(stat_of($A, 'last_error') // '', qr/protocol error/,
          'last_error says protocol error');
     ok(wait_until(sub { errors() > $e0 }, 5),
@@ -71,7 +60,7 @@ sub reset_last_error {
     my $s = fake_peer($rport);
     ok($s, 'the fake peer gets through the handshake');
     MemcTest::_write_all($s, "SYNCED 0\r\n", 2);
-    ok(closed_within_5s($s), 'SYNCED without SYNC closes the link');
+    ok(peer_closed($s), 'SYNCED without SYNC closes the link');
     like(stat_of($A, 'last_error') // '', qr/protocol error/,
          'last_error says protocol error');
     ok(wait_until(sub { errors() > $e0 }, 5), 'protocol_errors counts it');

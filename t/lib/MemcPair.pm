@@ -27,7 +27,19 @@ use TcpRelay;
 our @EXPORT = qw(require_pair_build start_pair wait_linked wait_value
                  wait_same wait_stat free_ports refused esc stat_of has_all
                  missing secret_file never_link must_refuse preload_noreply
-                 fake_peer lone_node);
+                 fake_peer lone_node peer_closed);
+
+# true when the node closes fake-peer socket $s within $secs (default
+# 5), whatever it sends meanwhile (read and dropped)
+sub peer_closed {
+    my ($s, $secs) = @_;
+    my $deadline = time + ($secs // 5);
+    while (time < $deadline) {
+        MemcTest::_drain($s, 0.1);
+        return 1 if MemcTest::_closed($s, 0.05);
+    }
+    return 0;
+}
 
 # A node whose peer never answers (-x to a free port), serving after a
 # one-second initial-sync timeout: the target of a fake peer
