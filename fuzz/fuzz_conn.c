@@ -17,6 +17,7 @@
 #include "thread.h"
 #include "util.h"
 #include "fuzz/fuzz_conn.h"
+#include "fuzz/fuzz_storage.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -29,7 +30,6 @@
 #include <unistd.h>
 
 #define FUZZ_MAXBYTES (16 * 1024 * 1024)    /* -m 16 */
-#define FUZZ_HASHPOWER 12                   /* smallest table */
 #define FUZZ_MAXFDS 4096                    /* conn table slots */
 #define PUMP_MAX_ROUNDS 100000              /* a hang, not a slow input */
 #define PUMP_IDLE_ROUNDS 3                  /* rounds without progress */
@@ -164,22 +164,9 @@ static void put(const char *key, const char *val, size_t n, uint32_t flags)
 
 static void storage_reset(void)
 {
-    static bool up;
     static char big[3000];
 
-    if (up) {
-        assoc_destroy();
-        slabs_destroy();
-    }
-    up = true;
-    if (slabs_init(settings.maxbytes, settings.factor,
-                   (size_t)settings.chunk_size,
-                   (size_t)settings.slab_chunk_size_max,
-                   (size_t)settings.item_size_max, false) != 0 ||
-        assoc_init(FUZZ_HASHPOWER) != 0 || items_init() != 0) {
-        abort();
-    }
-    items_set_node_id(1);
+    fuzz_storage_reset(1);
     memset(big, 'x', sizeof(big));
     put("foo", "bar", 3, 0);
     put("n", "42", 2, 5);

@@ -18,14 +18,12 @@
 #include "repl_auth.c"
 #include "repl_stream.c"
 
-#include "assoc.h"
-#include "slabs.h"
+#include "fuzz/fuzz_storage.h"
 #include "stats.h"
 
 #include <signal.h>
 
 #define FUZZ_MAXBYTES (16 * 1024 * 1024)
-#define FUZZ_HASHPOWER 12
 #define PUMP_ROUNDS 64              /* walk slices and sends per chunk */
 
 /* FUZZ_REPL_RECORDS: no secret, so an input can pass the handshake with
@@ -83,22 +81,8 @@ static void repl_fuzz_init(void)
 
 static void storage_reset(void)
 {
-    static bool up;
-
-    if (up) {
-        assoc_destroy();
-        slabs_destroy();
-    }
-    up = true;
     settings = base_settings;
-    if (slabs_init(settings.maxbytes, settings.factor,
-                   (size_t)settings.chunk_size,
-                   (size_t)settings.slab_chunk_size_max,
-                   (size_t)settings.item_size_max, false) != 0 ||
-        assoc_init(FUZZ_HASHPOWER) != 0 || items_init() != 0) {
-        abort();
-    }
-    items_set_node_id(repl_node_id);
+    fuzz_storage_reset(repl_node_id);
     /* What one input learnt about the peer must not leak into the next. */
     memset(&repl_applied, 0, sizeof(repl_applied));
     flush_seen = 0;
