@@ -1127,10 +1127,17 @@ void conn_watch_wake(struct worker *w)
     }
 }
 
-/* The rest of a value is due: wait for EV_READ.  A -R yield may have
- * left EV_WRITE, which fires at once on every loop turn (issue #15). */
-static void wait_readable(struct conn *c)
+/* The rest of a value is due (NREAD, or SWALLOW for a refused one):
+ * send what is queued meanwhile (earlier pipelined replies, or the
+ * refusal, which memcached also sends before the value is in), then wait
+ * for EV_READ.  A -R yield may have left EV_WRITE, which fires at once on
+ * every loop turn (issue #15). */
+static void wait_for_value(struct conn *c)
 {
+    if (c->iovused > 0 && !hold_replies(c) && transmit(c) == IO_ERROR) {
+        conn_close(c);
+        return;
+    }
     if (!update_event(c, EV_READ | EV_PERSIST)) {
         conn_close(c);
     }
@@ -1196,14 +1203,7 @@ static void drive(struct conn *c, short which)
                 readable = c->rbytes == 0 ? false : readable;
                 break;
             case IO_AGAIN:
-                if (c->iovused > 0 && !hold_replies(c)) {
-                    /* Send earlier pipelined replies meanwhile. */
-                    if (transmit(c) == IO_ERROR) {
-                        conn_close(c);
-                        return;
-                    }
-                }
-                wait_readable(c);
+                wait_for_value(c);
                 return;
             default:
                 conn_close(c);
@@ -1216,14 +1216,7 @@ static void drive(struct conn *c, short which)
                 set_state(c, CONN_READ);
                 break;
             case IO_AGAIN:
-                /* The refusal goes out before the refused value is in,
-                 * as memcached sends it. */
-                if (c->iovused > 0 && !hold_replies(c) &&
-                    transmit(c) == IO_ERROR) {
-                    conn_close(c);
-                    return;
-                }
-                wait_readable(c);
+                wait_for_value(c);
                 return;
             default:
                 conn_close(c);
