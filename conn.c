@@ -89,6 +89,7 @@ int conn_init(int maxfds)
 }
 
 static void event_handler(evutil_socket_t fd, short which, void *arg);
+static void rbuf_shrink(struct conn *c);
 
 static bool update_event(struct conn *c, short flags)
 {
@@ -308,13 +309,8 @@ void conn_close(struct conn *c)
     }
     free(c->nr.token);
     c->nr.token = NULL;
-    if (c->rsize > RBUF_INITIAL * 4) {
-        char *nb = realloc(c->rbuf, RBUF_INITIAL);
-        if (nb != NULL) {
-            c->rbuf = nb;
-            c->rsize = RBUF_INITIAL;
-        }
-    }
+    c->rbytes = 0;              /* the next connection starts empty */
+    rbuf_shrink(c);
     if (w != NULL) {
         if (c->wprev != NULL) {
             c->wprev->wnext = c->wnext;
