@@ -60,16 +60,15 @@
 static struct conn **conns;     /* by fd; structures are reused */
 static int conns_max;           /* slots in conns[] */
 
-static const char *const state_names[] = {
-    "listening", "read", "nread", "swallow", "write", "watch", "sync_wait",
-    "digest", "dump", "closing", "closed"
-};
+#define CONN_STATE_NAME(e, name) name,
+static const char *const state_names[] = { CONN_STATES(CONN_STATE_NAME) };
+#undef CONN_STATE_NAME
 _Static_assert(sizeof(state_names) / sizeof(state_names[0]) ==
                CONN_MAX_STATE, "a name for each enum conn_state");
 
 const char *conn_state_name(enum conn_state s)
 {
-    return (s < CONN_MAX_STATE) ? state_names[s] : "invalid";
+    return (unsigned)s < CONN_MAX_STATE ? state_names[s] : "invalid";
 }
 
 static void set_state(struct conn *c, enum conn_state s)
