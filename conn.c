@@ -24,6 +24,7 @@
 #include "log.h"
 #include "proto_bin.h"
 #include "proto_meta.h"
+#include "proto.h"
 #include "proto_text.h"
 #include "replication.h"
 #include "settings.h"

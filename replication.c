@@ -19,7 +19,6 @@
 #include "items.h"
 #include "log.h"
 #include "settings.h"
-#include "thread.h"
 
 #include <errno.h>
 #include <event2/event.h>
