@@ -787,7 +787,7 @@ static void accept_cb(evutil_socket_t fd, short which, void *arg)
     if (cfd < 0) {
         return;
     }
-    net_peer_name((struct sockaddr *)&ss, addr, sizeof(addr));
+    util_addr_name((struct sockaddr *)&ss, addr, sizeof(addr));
     l = link_slot(false);
     if (l == NULL) {
         log_info("replication: refusing %s, too many links", addr);
