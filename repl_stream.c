@@ -255,6 +255,7 @@ static bool push_locked(bool by_thread)
         const char *p;
         size_t want;
         ssize_t n;
+        enum io_fail f;
         bool from_ring;
 
         if (outq_off < outq.len &&
@@ -288,10 +289,11 @@ static bool push_locked(bool by_thread)
             stream_sent_total += (uint64_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR) {
+        f = util_io_fail(n, errno);
+        if (f == IO_FAIL_RETRY) {
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (f == IO_FAIL_WAIT) {
             stream_blocked = true;      /* the thread waits for EV_WRITE */
         } else {
             stream_errno = n == 0 ? EPIPE : errno;

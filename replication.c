@@ -326,16 +326,18 @@ static int tx_send(struct link *l)
     while (l->tx_off < l->tx.len) {
         ssize_t n = repl_io_send(l->fd, l->tls, l->tx.data + l->tx_off,
                                  l->tx.len - l->tx_off);
+        enum io_fail f;
         if (n > 0) {
             l->tx_off += (size_t)n;
             l->tx_offset += (uint64_t)n;
             REPL_COUNT(bytes_sent, (uint64_t)n);
             continue;
         }
-        if (n < 0 && errno == EINTR) {
+        f = util_io_fail(n, errno);
+        if (f == IO_FAIL_RETRY) {
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (f == IO_FAIL_WAIT) {
             if (!link_want(l, EV_READ | EV_WRITE)) {
                 link_close(l, "event error");
                 return -1;
@@ -584,6 +586,7 @@ static bool read_socket(struct link *l)
 {
     for (;;) {
         ssize_t n;
+        enum io_fail f;
         if (!rbuf_reserve(&l->in, READ_CHUNK)) {
             link_close(l, "out of memory");
             return false;
@@ -607,10 +610,11 @@ static bool read_socket(struct link *l)
             }
             continue;
         }
-        if (n < 0 && errno == EINTR) {
+        f = util_io_fail(n, errno);
+        if (f == IO_FAIL_RETRY) {
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (f == IO_FAIL_WAIT) {
             return true;
         }
         link_close(l, repl_io_failure(n, errno));

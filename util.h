@@ -8,7 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 
 /* Parse a whole token.  Leading blanks are allowed, trailing garbage is
@@ -60,6 +62,25 @@ int util_split_host_port(const char *spec, size_t len, char *host,
 
 /* Write the decimal form of v into buf (>= 21 bytes); return length. */
 int util_u64toa(uint64_t v, char *buf);
+/* What a read or send that returned n <= 0 (errno err) means. */
+enum io_fail {
+    IO_FAIL_RETRY,              /* EINTR: try again at once */
+    IO_FAIL_WAIT,               /* EAGAIN: wait for the next event */
+    IO_FAIL_CLOSED,             /* n == 0: the peer closed */
+    IO_FAIL_ERROR               /* any other errno: give up */
+};
+
+static inline enum io_fail util_io_fail(ssize_t n, int err)
+{
+    if (n == 0) {
+        return IO_FAIL_CLOSED;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+        return IO_FAIL_WAIT;    /* the common case first */
+    }
+    return err == EINTR ? IO_FAIL_RETRY : IO_FAIL_ERROR;
+}
+
 /* Write n bytes as 2 * n lower-case hex digits and a NUL into out. */
 void util_hex(const unsigned char *in, size_t n, char *out);
 /* URL-encode a key as memcached prints it (watch, metadump): letters,
