@@ -15,10 +15,12 @@
 #include "items.h"
 #include "proto_bin.h"
 
+struct tls;
 struct worker;
 
 enum conn_state {
     CONN_LISTENING,             /* a listening socket */
+    CONN_HANDSHAKE,             /* -Z: TLS handshake not finished */
     CONN_READ,                  /* waiting for / parsing requests */
     CONN_NREAD,                 /* reading a value into an item */
     CONN_SWALLOW,               /* discarding a value we refused */
@@ -69,6 +71,8 @@ struct conn {
     short ev_flags;             /* flags ev is registered with */
     struct worker *thread;      /* owning worker (NULL: listener) */
     bool is_unix;               /* unix domain socket */
+    bool tls_port;              /* listener: its connections speak TLS */
+    struct tls *tls;            /* TLS session (-Z), NULL: plain text */
     char addr[64];              /* peer address for stats conns */
     char listen_addr[64];       /* listener it arrived on */
 
@@ -197,6 +201,9 @@ bool conn_start_dump(struct conn *c, const char *list);
  * "host:port" overrides port) or on a unix socket; 0 or -1. */
 int conn_listen_tcp(struct event_base *base, const char *interfaces,
                     int port, bool monitor);
+/* Begin the TLS handshake of a connection from a -Z listener (its
+ * worker): false when no session could be made (counted; close it). */
+bool conn_start_tls(struct conn *c);
 int conn_listen_unix(struct event_base *base, const char *path, int access);
 
 /* "stats conns" lines. */

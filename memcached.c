@@ -13,6 +13,7 @@
 #include "proto_text.h"
 #include "replication.h"
 #include "sasl.h"
+#include "tls.h"
 #include "settings.h"
 #include "slabs.h"
 #include "stats.h"
@@ -280,6 +281,9 @@ int main(int argc, char **argv)
         return EX_USAGE;
     }
     if (settings.auth_file != NULL && sasl_init(settings.auth_file) != 0) {
+        return EX_USAGE;
+    }
+    if (settings.ssl.enabled && tls_server_configure() != 0) {
         return EX_USAGE;
     }
     if (start_storage() != 0 || stats_init(settings.num_threads) != 0 ||
