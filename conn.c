@@ -27,6 +27,7 @@
 #include "proto_meta.h"
 #include "proto_text.h"
 #include "replication.h"
+#include "sasl.h"
 #include "settings.h"
 #include "stats.h"
 #include "thread.h"
@@ -190,6 +191,7 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->proto = CPROTO_NEGOTIATE;
     c->authenticated = false;
     c->sasl_step = false;
+    c->sasl = NULL;
     c->last_write_off = 0;
     c->wait_cmd = false;
     c->monitor = false;
@@ -313,6 +315,9 @@ void conn_close(struct conn *c)
     }
     free(c->nr.token);
     c->nr.token = NULL;
+    if (c->sasl != NULL) {
+        sasl_conn_free(&c->sasl);
+    }
     if (c->tls != NULL) {
         tls_free(c->tls);       /* close_notify goes before close(2) */
         c->tls = NULL;

@@ -106,7 +106,8 @@ struct conn {
     void *proto_state;          /* protocol module's own data */
     struct bin_req bin;         /* binary request being handled */
     bool authenticated;         /* passed SASL or text auth */
-    bool sasl_step;             /* AUTH answered AUTH_CONTINUE: STEP next */
+    bool sasl_step;             /* an AUTH exchange is open: STEP next */
+    void *sasl;                 /* SASL session of -S (sasl.c), or NULL */
     bool monitor;               /* from the monitor listener: stats only */
     bool in_handler;            /* inside event_handler: defer close(2) */
     bool close_fd;              /* close(2) when the handler returns */

@@ -17,6 +17,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef ENABLE_SASL
+#define SASL_HELP \
+"-S, --enable-sasl         turn on SASL authentication (binary protocol\n" \
+"                          only), by Cyrus SASL: mechanisms and sasldb\n" \
+"                          from memcached.conf in $SASL_CONF_PATH,\n" \
+"                          /etc/sasl or /etc/sasl2; $MEMCACHED_SASL_PWDB\n" \
+"                          (or -o sasl_pwdb) names a \"user:password\" file\n" \
+"                          checked first for PLAIN; with that file and no\n" \
+"                          memcached.conf, PLAIN is the only mechanism\n"
+#else
+#define SASL_HELP \
+"-S, --enable-sasl         turn on SASL authentication (binary protocol\n" \
+"                          only): PLAIN, against the \"user:password\" file\n" \
+"                          of $MEMCACHED_SASL_PWDB or -o sasl_pwdb (this\n" \
+"                          build has no Cyrus SASL)\n"
+#endif
+
 static void usage(void)
 {
     printf("memcached %s\n", SERVER_VERSION);
@@ -68,13 +85,8 @@ static void usage(void)
 "                          (default: auto-negotiate)\n"
 "-I, --max-item-size=<num> adjusts max item size (default: 1m, min: 1k,\n"
 "                          max: 1024m)\n"
-"-S, --enable-sasl         turn on SASL authentication (binary protocol\n"
-"                          only), by Cyrus SASL: mechanisms and sasldb\n"
-"                          from memcached.conf in $SASL_CONF_PATH,\n"
-"                          /etc/sasl or /etc/sasl2; $MEMCACHED_SASL_PWDB\n"
-"                          (or -o sasl_pwdb) names a \"user:password\" file\n"
-"                          that checks PLAIN passwords instead of sasldb\n"
 "-Z, --enable-ssl          enable TLS/SSL on the client ports (OpenSSL)\n"
+SASL_HELP
 "-Y, --auth-file=<file>    text protocol authentication: the first command\n"
 "                          must be \"set <any> 0 0 <len>\" with \"user pass\"\n"
 "                          as data; the file has \"user:pass\" lines\n"

@@ -8,7 +8,7 @@
 #include "proto_text.h"
 #include "proto_meta.h"
 #include "replication.h"
-#include "sasl.h"
+#include "authfile.h"
 #include "tls.h"
 #include "conn.h"
 #include "crawler.h"
@@ -375,7 +375,7 @@ static void complete_auth(struct conn *c, const char *data, size_t len)
         return;
     }
     if (memcmp(data + len, "\r\n", 2) == 0 &&
-        sasl_check_user(data, (size_t)(sp - data), sp + 1,
+        authfile_check(data, (size_t)(sp - data), sp + 1,
                         len - (size_t)(sp - data) - 1)) {
         c->authenticated = true;
         conn_out_str(c, "STORED\r\n");
