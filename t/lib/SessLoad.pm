@@ -131,7 +131,8 @@ sub _judge {
     my $j = defined $line ? eval { $JSON->decode($line) } : undef;
     my $s = $r->{sess};
     my %rec = (t0 => $r->{t0}, t1 => $r->{t1}, sid => $s->{id},
-               known => $s->{known}, pending => $s->{pending});
+               known => $s->{known}, pending => $s->{pending},
+               since => $s->{known_t} // $r->{t0});
     my $started = $j && $j->{start};
     my $closed = $j && $j->{close};
     my @warn = _squeeze($j ? @{ $j->{warnings} || [] } : ());
@@ -150,6 +151,7 @@ sub _judge {
     }
     if ($started && $closed && $r->{status} == 0) {
         $s->{known}++;
+        $s->{known_t} = $r->{t1};
         $rec{verdict} //= 'ok';
         if (@warn) {
             $rec{warned} = join '; ', @warn;
@@ -254,8 +256,12 @@ sub phase_of {
 #   error_at_kill  failed, and a node was SIGKILLed or SIGSTOPped while
 #                  it ran (it may have been waiting on that node)
 #   error_in_hang  failed while a node was stopped (SIGSTOP to SIGCONT)
-#   stale_at_wake  a stale (or ahead) read by a request that was running
-#                  when a stopped node got SIGCONT
+#   stale_at_wake  a stale (or ahead) read when a stopped node got
+#                  SIGCONT between the session's last known write and
+#                  the read: on waking, a node applies the writes that
+#                  clients left in its sockets before they gave up, with
+#                  new versions, and serves its old copy until the link
+#                  catches it up
 # plus by_phase => {phase => {verdict => n}}, bad => [records].
 sub summary {
     my ($self) = @_;
@@ -270,7 +276,9 @@ sub summary {
             $v = _during($rec, 'kill') || _during($rec, 'stop')
                    ? 'error_at_kill'
                : _in_hang($rec) ? 'error_in_hang' : $v;
-        } elsif (($v eq 'stale' || $v eq 'ahead') && _during($rec, 'cont')) {
+        } elsif (($v eq 'stale' || $v eq 'ahead')
+                 && _during({ t0 => $rec->{since}, t1 => $rec->{t1} },
+                            'cont')) {
             $v = 'stale_at_wake';
         }
         $rec->{class} = $v;
@@ -291,7 +299,7 @@ sub summary_line {
             @{ $self->{log} };
     return sprintf('%s: %d requests, %d ok, %d logouts, %d stale, '
                    . '%d errors; apart: %d failed in flight at a kill or '
-                   . 'stop, %d failed during a stop, %d stale across a '
+                   . 'stop, %d failed during a stop, %d stale after a '
                    . 'SIGCONT; %d ok with warnings; slowest %.1fs%s',
                    $self->{name}, $c->{requests}, $c->{ok}, $c->{logout},
                    $c->{stale} + $c->{ahead}, $c->{error},
