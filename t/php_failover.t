@@ -84,6 +84,11 @@ for my $l (@$loads) {
         next;
     }
     ok($c->{requests} >= 20, "$name: requests kept flowing");
+    if ($l->{fpm}) {
+        # the point of php-fpm here: a few workers serve every request
+        ok($l->processes <= 4, "$name: " . $l->processes
+           . " long-lived workers served them all");
+    }
     is($c->{logout}, 0, "$name: no logout") or diag($l->explain(10));
     # Stale reads are counted and shown, and asserted only with
     # PHP_FAILOVER_STRICT=1, until the pair's side of issue #17 is fixed:

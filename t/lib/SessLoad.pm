@@ -133,6 +133,7 @@ sub _judge {
     my %rec = (t0 => $r->{t0}, t1 => $r->{t1}, sid => $s->{id},
                known => $s->{known}, pending => $s->{pending},
                since => $s->{known_t} // $r->{t0});
+    $self->{pids}{ $j->{pid} }++ if $j && $j->{pid};
     my $started = $j && $j->{start};
     my $closed = $j && $j->{close};
     my @warn = _squeeze($j ? @{ $j->{warnings} || [] } : ());
@@ -290,6 +291,9 @@ sub summary {
     $c{bad} = \@bad;
     return \%c;
 }
+
+# how many PHP processes answered (php-fpm: its workers, reused)
+sub processes { return scalar keys %{ $_[0]{pids} || {} }; }
 
 # one line: "NAME: 120 requests, 118 ok, 0 logouts, ..."
 sub summary_line {
