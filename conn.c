@@ -21,15 +21,18 @@
  */
 #include "memcached.h"
 #include "conn.h"
+#include "conn_io.h"
 #include "log.h"
 #include "proto_bin.h"
 #include "proto_meta.h"
 #include "proto.h"
 #include "proto_text.h"
 #include "replication.h"
+#include "sasl.h"
 #include "settings.h"
 #include "stats.h"
 #include "thread.h"
+#include "tls.h"
 #include "watch.h"
 
 #include <arpa/inet.h>
@@ -191,6 +194,7 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->proto = CPROTO_NEGOTIATE;
     c->authenticated = false;
     c->sasl_step = false;
+    c->sasl = NULL;
     c->last_write_off = 0;
     c->wait_cmd = false;
     c->monitor = false;
@@ -206,6 +210,8 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->watch_flags = 0;
     c->last_cmd_time = c->last_io_time = current_time;
     c->is_unix = false;
+    c->tls_port = false;
+    c->tls = NULL;
     c->listen_addr[0] = '\0';
     c->ev_flags = EV_READ | EV_PERSIST;
     if (event_add(c->ev, NULL) != 0) {
@@ -312,6 +318,13 @@ void conn_close(struct conn *c)
     }
     free(c->nr.token);
     c->nr.token = NULL;
+    if (c->sasl != NULL) {
+        sasl_conn_free(&c->sasl);
+    }
+    if (c->tls != NULL) {
+        tls_free(c->tls);       /* close_notify goes before close(2) */
+        c->tls = NULL;
+    }
     c->rbytes = 0;              /* the next connection starts empty */
     rbuf_shrink(c);
     if (w != NULL) {
@@ -357,6 +370,9 @@ static bool stuck(const struct conn *c, uint32_t limit)
     uint32_t last = c->last_io_time > c->last_cmd_time ? c->last_io_time
                                                        : c->last_cmd_time;
 
+    if (limit == 0) {
+        return false;           /* no idle_timeout */
+    }
     switch (c->state) {
     case CONN_READ:
         if (c->iovused == 0) {
@@ -373,13 +389,32 @@ static bool stuck(const struct conn *c, uint32_t limit)
     }
 }
 
+/* A TLS handshake gets this long, or idle_timeout if that is shorter. */
+#define TLS_HANDSHAKE_SECS 10
+
+static bool handshake_late(const struct conn *c)
+{
+    uint32_t limit = TLS_HANDSHAKE_SECS;
+
+    if (settings.idle_timeout > 0 &&
+        (uint32_t)settings.idle_timeout < limit) {
+        limit = (uint32_t)settings.idle_timeout;
+    }
+    return c->state == CONN_HANDSHAKE &&
+           current_time - c->last_cmd_time > limit;
+}
+
 void conn_close_idle(struct worker *w)
 {
     struct conn *c = w->conns;
 
     while (c != NULL) {
         struct conn *next = c->wnext;
-        if (stuck(c, (uint32_t)settings.idle_timeout)) {
+        if (handshake_late(c)) {
+            log_info("<%d %s: TLS handshake timed out", c->sfd, c->addr);
+            tls_server_count_handshake_error();
+            conn_close(c);
+        } else if (stuck(c, (uint32_t)settings.idle_timeout)) {
             log_info("<%d closing idle connection (%s)", c->sfd,
                      conn_state_name(c->state));
             __atomic_add_fetch(&gstats.idle_kicks, 1, __ATOMIC_RELAXED);
@@ -547,14 +582,10 @@ enum io_result {
 static enum io_result transmit(struct conn *c)
 {
     while (c->iovdone < c->iovused) {
-        struct msghdr msg;
         ssize_t n;
         int cnt = c->iovused - c->iovdone;
 
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &c->iov[c->iovdone];
-        msg.msg_iovlen = (size_t)(cnt > IOV_MAX ? IOV_MAX : cnt);
-        n = sendmsg(c->sfd, &msg, MSG_NOSIGNAL);
+        n = conn_sendv(c, &c->iov[c->iovdone], cnt > IOV_MAX ? IOV_MAX : cnt);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -639,7 +670,7 @@ static enum io_result read_some(struct conn *c, bool *full)
     }
     room = c->rsize - c->rbytes;
     for (;;) {
-        n = read(c->sfd, c->rbuf + c->rbytes, room);
+        n = conn_recv(c, c->rbuf + c->rbytes, room);
         if (n > 0) {
             c->rbytes += (size_t)n;
             *full = (size_t)n == room;
@@ -673,7 +704,7 @@ static enum io_result fill_nread(struct conn *c)
             c->rbytes -= k;
             continue;
         }
-        n = read(c->sfd, c->nr.dst, c->nr.left);
+        n = conn_recv(c, c->nr.dst, c->nr.left);
         if (n > 0) {
             c->last_io_time = current_time;
             c->nr.dst += n;
@@ -705,7 +736,7 @@ static enum io_result do_swallow(struct conn *c)
             c->sbytes -= k;
             continue;
         }
-        n = read(c->sfd, junk,
+        n = conn_recv(c, junk,
                  c->sbytes < sizeof(junk) ? c->sbytes : sizeof(junk));
         if (n > 0) {
             c->last_io_time = current_time;
@@ -1142,6 +1173,49 @@ static void wait_for_value(struct conn *c)
     }
 }
 
+/*
+ * -Z: the TLS handshake runs on the worker, one non-blocking step per
+ * event, so a slow or silent client holds no thread.  conn_close_idle()
+ * closes one that has not finished within TLS_HANDSHAKE_SECS (or
+ * idle_timeout, if shorter); a failed one is closed at once.  Both count
+ * in ssl_handshake_errors.
+ */
+static bool handshake_step(struct conn *c)
+{
+    short wait = EV_READ;
+
+    switch (conn_tls_handshake(c, &wait)) {
+    case 1:
+        set_state(c, CONN_READ);
+        c->last_cmd_time = current_time;
+        if (!update_event(c, EV_READ | EV_PERSIST)) {
+            conn_close(c);
+            return false;
+        }
+        return true;
+    case 0:
+        if (!update_event(c, (short)(wait | EV_PERSIST))) {
+            conn_close(c);
+        }
+        return false;
+    default:
+        conn_close(c);
+        return false;
+    }
+}
+
+bool conn_start_tls(struct conn *c)
+{
+    c->tls = tls_server_new(c->sfd);
+    if (c->tls == NULL) {
+        tls_server_count_handshake_error();
+        log_warn("<%d cannot create a TLS session", c->sfd);
+        return false;
+    }
+    set_state(c, CONN_HANDSHAKE);
+    return true;
+}
+
 static void drive(struct conn *c, short which)
 {
     /* EV_WRITE in CONN_READ: back from a -R yield; read on as well. */
@@ -1150,6 +1224,12 @@ static void drive(struct conn *c, short which)
 
     for (;;) {
         switch (c->state) {
+        case CONN_HANDSHAKE:
+            if (!handshake_step(c)) {
+                return;
+            }
+            readable = true;    /* a request may follow the Finished */
+            break;
         case CONN_READ:
             drive_read(c, readable);
             if (c->state != CONN_NREAD && c->state != CONN_SWALLOW &&
@@ -1267,6 +1347,8 @@ static const char *memcached_state_name(const struct conn *c)
     switch (c->state) {
     case CONN_LISTENING:
         return "conn_listening";
+    case CONN_HANDSHAKE:
+        return "conn_new_cmd";
     case CONN_READ:
         return c->rbytes > 0 ? "conn_parse_cmd" : "conn_waiting";
     case CONN_NREAD:
@@ -1345,7 +1427,7 @@ static void accept_one(struct conn *l)
         int one = 1;
         setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    workers_dispatch(sfd, l->is_unix, l->monitor, l->addr);
+    workers_dispatch(sfd, l->is_unix, l->monitor, l->tls_port, l->addr);
 }
 
 static void listen_handler(evutil_socket_t fd, short which, void *arg)
@@ -1373,7 +1455,7 @@ static struct conn *listener_new(int sfd, struct event_base *base,
 
 
 static int listen_addrinfo(struct event_base *base, const char *host,
-                           int port, bool monitor)
+                           int port, bool monitor, bool tls)
 {
     struct addrinfo hints, *ai, *p;
     char portbuf[16];
@@ -1427,6 +1509,7 @@ static int listen_addrinfo(struct event_base *base, const char *host,
                 continue;
             }
             l->monitor = monitor;
+            l->tls_port = tls;
         }
         count++;
     }
@@ -1441,7 +1524,8 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
     int rc = 0;
 
     if (interfaces == NULL) {
-        return listen_addrinfo(base, NULL, port, monitor);
+        return listen_addrinfo(base, NULL, port, monitor,
+                               settings.ssl.enabled && !monitor);
     }
     list = strdup(interfaces);
     if (list == NULL) {
@@ -1449,7 +1533,20 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
     }
     for (tok = strtok_r(list, ";, ", &save); tok != NULL && rc == 0;
          tok = strtok_r(NULL, ";, ", &save)) {
+        bool tls = settings.ssl.enabled && !monitor;
         char host[256], pstr[16] = "";
+
+        /* memcached's "notls:" prefix: a plain listener beside -Z ones */
+        if (strncmp(tok, "notls:", 6) == 0) {
+            if (!settings.ssl.enabled) {
+                fprintf(stderr, "'notls' option is valid only when SSL is "
+                                "enabled\n");
+                rc = -1;
+                break;
+            }
+            tls = false;
+            tok += 6;
+        }
         /* host:port, or [v6]:port; a bare v6 address has several ':'. */
         if (util_split_host_port(tok, strlen(tok), host, sizeof(host), pstr,
                                  sizeof(pstr)) != 0) {
@@ -1458,7 +1555,7 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
             break;
         }
         rc = listen_addrinfo(base, host, pstr[0] ? atoi(pstr) : port,
-                             monitor);
+                             monitor, tls);
     }
     free(list);
     return rc;

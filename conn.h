@@ -15,11 +15,13 @@
 #include "items.h"
 #include "proto_bin.h"
 
+struct tls;
 struct worker;
 
 /* A connection's states, with the name conn_state_name() logs (-vvv). */
 #define CONN_STATES(X)                                                    \
     X(CONN_LISTENING, "listening")  /* a listening socket */              \
+    X(CONN_HANDSHAKE, "handshake")  /* -Z: TLS handshake not finished */  \
     X(CONN_READ, "read")            /* waiting for / parsing requests */  \
     X(CONN_NREAD, "nread")          /* reading a value into an item */    \
     X(CONN_SWALLOW, "swallow")      /* discarding a value we refused */   \
@@ -75,6 +77,8 @@ struct conn {
     short ev_flags;             /* flags ev is registered with */
     struct worker *thread;      /* owning worker (NULL: listener) */
     bool is_unix;               /* unix domain socket */
+    bool tls_port;              /* listener: its connections speak TLS */
+    struct tls *tls;            /* TLS session (-Z), NULL: plain text */
     char addr[64];              /* peer address for stats conns */
     char listen_addr[64];       /* listener it arrived on */
 
@@ -108,7 +112,8 @@ struct conn {
     void *proto_state;          /* protocol module's own data */
     struct bin_req bin;         /* binary request being handled */
     bool authenticated;         /* passed SASL or text auth */
-    bool sasl_step;             /* AUTH answered AUTH_CONTINUE: STEP next */
+    bool sasl_step;             /* an AUTH exchange is open: STEP next */
+    void *sasl;                 /* SASL session of -S (sasl.c), or NULL */
     bool monitor;               /* from the monitor listener: stats only */
     bool in_handler;            /* inside event_handler: defer close(2) */
     bool close_fd;              /* close(2) when the handler returns */
@@ -203,6 +208,9 @@ bool conn_start_dump(struct conn *c, const char *list);
  * "host:port" overrides port) or on a unix socket; 0 or -1. */
 int conn_listen_tcp(struct event_base *base, const char *interfaces,
                     int port, bool monitor);
+/* Begin the TLS handshake of a connection from a -Z listener (its
+ * worker): false when no session could be made (counted; close it). */
+bool conn_start_tls(struct conn *c);
 int conn_listen_unix(struct event_base *base, const char *path, int access);
 
 /* "stats conns" lines. */

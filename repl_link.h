@@ -24,7 +24,7 @@
 
 struct event;
 struct event_base;
-struct repl_tls;
+struct tls;
 
 /* The handshake, one step per line received (doc/replication.txt):
  *
@@ -95,7 +95,7 @@ struct link {
     int64_t skew_seen[SKEW_SAMPLES];    /* the last samples, HELLO, PINGs */
     unsigned skew_n;            /* samples taken on this link */
     bool skew_far;              /* skew_ms is over SKEW_WARN_MS (logged) */
-    struct repl_tls *tls;       /* TLS session, NULL without repl_tls */
+    struct tls *tls;       /* TLS session, NULL without repl_tls */
     bool tls_pending;           /* TLS handshake not finished */
     bool read_wants_write;      /* a TLS read waits for writability */
     char channel[65];           /* TLS exported key, binds AUTH; or "" */
@@ -160,8 +160,8 @@ struct link {
     COUNTER(handshake_timeouts, "links closed at the handshake deadline") \
     COUNTER(handshake_evictions, "... or for a newer accept, slots full") \
     COUNTER(peer_mismatches, "peers of another protocol or -I")           \
-    LINE(tls, "%s", repl_tls_enabled()                                    \
-         ? (repl_tls_verifies_peer() ? "verify" : "on") : "off")          \
+    LINE(tls, "%s", tls_repl_enabled()                                    \
+         ? (tls_repl_verifies_peer() ? "verify" : "on") : "off")          \
     COUNTER(tls_failures, "TLS handshakes that failed")                   \
     LINE(link_tls, "%s", l != NULL && l->tls != NULL && l->tls_desc[0]    \
          ? l->tls_desc : "none")                                          \
