@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,11 +69,40 @@ static bool idle_copy_possible(void)
     }
     known = ok ? 1 : 0;
     if (!ok) {
-        log_warn("replication: a thread cannot return from idle CPU "
-                 "priority here (needs CAP_SYS_NICE or RLIMIT_NICE 20); "
-                 "full copies run at normal priority");
+        /* Said with its cause once at start (copy_check_priority). */
+        log_info("replication: full copies run at normal priority");
     }
     return ok;
+}
+
+/* Called by main once the privileges are dropped: say now, once, and
+ * only when it is so, that full copies cannot run at idle priority, and
+ * why.  Before 2026-12-07 the first copy said it, vaguely, every start. */
+void copy_check_priority(void)
+{
+    struct rlimit rl;
+    bool ok = false;
+    pthread_t t;
+
+    if (!settings.repl_idle_copy) {
+        return;
+    }
+    if (pthread_create(&t, NULL, sched_probe_main, &ok) == 0) {
+        pthread_join(t, NULL);
+    }
+    if (ok) {
+        return;
+    }
+    if (getrlimit(RLIMIT_NICE, &rl) != 0) {
+        rl.rlim_cur = rl.rlim_max = 0;
+    }
+    log_warn("replication: full copies will run at normal CPU priority, "
+             "not idle: RLIMIT_NICE is %llu (hard %llu) and the process "
+             "has no CAP_SYS_NICE, so a thread could not return from idle; "
+             "raise the limit to 20 (ulimit -e 20, systemd LimitNICE=20, "
+             "or start as root with CAP_SYS_RESOURCE), or give -o "
+             "repl_idle_copy=0", (unsigned long long)rl.rlim_cur,
+             (unsigned long long)rl.rlim_max);
 }
 
 /* Call after a link starts or ends sending or receiving a copy, or
