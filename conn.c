@@ -377,7 +377,7 @@ void conn_close_idle(struct worker *w)
     while (c != NULL) {
         struct conn *next = c->wnext;
         if (stuck(c, (uint32_t)settings.idle_timeout)) {
-            log_info("<%d closing idle connection (%s)", c->sfd,
+            log_debug("<%d closing idle connection (%s)", c->sfd,
                      conn_state_name(c->state));
             __atomic_add_fetch(&gstats.idle_kicks, 1, __ATOMIC_RELAXED);
             conn_close(c);

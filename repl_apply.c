@@ -270,7 +270,8 @@ static int on_sync(struct link *l, const struct repl_rec *r)
     repl_applied.rec = r->records;
     repl_applied.run = 0;
     repl_applied.off = r->offset;
-    log_info("replication %s: receiving a full copy (%llu items)",
+    log_event("replication %s: full resync started, receiving a full copy "
+              "(%llu items)",
              l->addr, (unsigned long long)items);
     l->copy_in = true;
     copy_sched_update();
@@ -289,8 +290,8 @@ static int on_psync(struct link *l, const struct repl_rec *r)
         r->offset != repl_applied.off) {
         return -1;
     }
-    log_info("replication %s: catching up from the peer's backlog",
-             l->addr);
+    log_event("replication %s: partial resync started, catching up from "
+              "the peer's backlog", l->addr);
     l->peer_synced = true;
     repl_note_peer_synced();
     signal_ready("caught up with the peer");
@@ -307,6 +308,8 @@ static int on_synced(struct link *l)
     }
     l->copy_in = false;
     copy_sched_update();
+    log_event("replication %s: full resync done, full copy received",
+              l->addr);
     repl_applied.run = l->peer_run_id;
     l->peer_synced = true;
     repl_note_peer_synced();

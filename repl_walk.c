@@ -189,12 +189,21 @@ void repl_watchdog(void)
  * less than SYNC_HIGH_WATER is queued.  Live writes go into the same
  * stream meanwhile; last writer wins makes the order irrelevant.
  */
+/* When the running full copy last logged its progress (one at a time:
+ * only the active link walks). */
+static uint64_t progress_us;
+#define PROGRESS_US (10 * 1000000ULL)
+
 static void start_sync(struct link *l)
 {
     uint64_t items = items_curr();
     uint64_t cutoff;
     uint32_t at;
 
+    log_event("replication %s: full resync started, sending a full copy "
+              "(%llu items; the peer's offset is not in the backlog)",
+              l->addr, (unsigned long long)items);
+    progress_us = util_mono_us();
     link_set_state(l, REPL_SYNCING);
     l->peer_acked_items = stream_open_copy(l->fd, l->tls,
                                            l->tx.data + l->tx_off,
@@ -231,7 +240,8 @@ static void start_partial(struct link *l, uint64_t from, uint64_t records)
     end = stream_open_catchup(l->fd, l->tls, from);
     l->walking = false;
     REPL_COUNT(partial_syncs, 1);
-    log_info("replication %s: partial resync, %llu bytes from the backlog",
+    log_event("replication %s: partial resync started, %llu bytes from "
+              "the backlog",
              l->addr, (unsigned long long)(end - from));
     link_set_state(l, l->peer_synced ? REPL_LINKED : REPL_SYNCING);
 }
@@ -301,7 +311,7 @@ static void walk_done(struct link *l)
     repl_rs.last_sync_bytes = l->walk_bytes;
     repl_rs.items_sent += l->walk_items;
     pthread_mutex_unlock(&repl_stats_lock);
-    log_info("replication %s: full copy sent, %llu items in %llu ms",
+    log_event("replication %s: full resync done, %llu items sent in %llu ms",
              l->addr, (unsigned long long)l->walk_items,
              (unsigned long long)(took / 1000));
     if (l->peer_synced) {
@@ -324,6 +334,11 @@ void walk_step(struct link *l)
             break;
         }
         l->walk_next = next;
+        if (util_mono_us() - progress_us >= PROGRESS_US) {
+            progress_us = util_mono_us();
+            log_event("replication %s: full resync in progress, %llu items "
+                      "sent", l->addr, (unsigned long long)l->walk_items);
+        }
         if (l->tx.cap > 4 * SYNC_HIGH_WATER) {
             rbuf_free(&l->tx);
         }
