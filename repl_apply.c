@@ -7,6 +7,7 @@
  */
 #include "memcached.h"
 #include "repl_apply.h"
+#include "repl_health.h"
 #include "repl_auth.h"
 #include "repl_codec.h"
 #include "repl_link.h"
@@ -273,6 +274,7 @@ static int on_sync(struct link *l, const struct repl_rec *r)
     log_event("replication %s: full resync started, receiving a full copy "
               "(%llu items)",
              l->addr, (unsigned long long)items);
+    repl_note_sync(true);
     l->copy_in = true;
     copy_sched_update();
     /* Size the hash table for the copy, but never beyond what -m can
@@ -292,6 +294,7 @@ static int on_psync(struct link *l, const struct repl_rec *r)
     }
     log_event("replication %s: partial resync started, catching up from "
               "the peer's backlog", l->addr);
+    repl_note_sync(false);
     l->peer_synced = true;
     repl_note_peer_synced();
     signal_ready("caught up with the peer");

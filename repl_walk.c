@@ -7,6 +7,7 @@
 #include "memcached.h"
 #include "repl_walk.h"
 #include "repl_codec.h"
+#include "repl_health.h"
 #include "repl_link.h"
 #include "repl_stream.h"
 #include "assoc.h"
@@ -203,6 +204,7 @@ static void start_sync(struct link *l)
     log_event("replication %s: full resync started, sending a full copy "
               "(%llu items; the peer's offset is not in the backlog)",
               l->addr, (unsigned long long)items);
+    repl_note_sync(true);
     progress_us = util_mono_us();
     link_set_state(l, REPL_SYNCING);
     l->peer_acked_items = stream_open_copy(l->fd, l->tls,
@@ -240,6 +242,7 @@ static void start_partial(struct link *l, uint64_t from, uint64_t records)
     end = stream_open_catchup(l->fd, l->tls, from);
     l->walking = false;
     REPL_COUNT(partial_syncs, 1);
+    repl_note_sync(false);
     log_event("replication %s: partial resync started, %llu bytes from "
               "the backlog",
              l->addr, (unsigned long long)(end - from));
