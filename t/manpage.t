@@ -1,6 +1,7 @@
 #!/usr/bin/perl
-# doc/paircached.1: renders with groff -man -ww without a single warning
-# (what lintian and `man -l` check), and names every option that -h
+# doc/paircached.1 (and paircached-check.1): render with groff -man -ww
+# without a single warning
+# (what lintian and `man -l` check); paircached.1 names every option -h
 # lists, the -o ones included, so that the two cannot drift apart.
 
 use strict;
@@ -14,13 +15,15 @@ my $page = srcdir() . '/doc/paircached.1';
 ok(-f $page, 'doc/paircached.1 exists') or BAIL_OUT('no man page');
 my $bin = memc_bin();
 
-SKIP: {
-    skip 'no groff', 2 if system('groff -v >/dev/null 2>&1') != 0;
-    my ($st, $out, $err) = run_cmd(['groff', '-man', '-Tutf8', '-ww', '-z',
-                                    $page], separate => 1,
-                                   env => { LC_ALL => 'C.UTF-8' });
-    is($st, 0, 'groff renders it');
-    is($err, '', 'groff -ww: no warning') or diag($err);
+for my $p ($page, srcdir() . '/doc/paircached-check.1') {
+    SKIP: {
+        skip 'no groff', 2 if system('groff -v >/dev/null 2>&1') != 0;
+        my ($st, $out, $err) = run_cmd(['groff', '-man', '-Tutf8', '-ww',
+                                        '-z', $p], separate => 1,
+                                       env => { LC_ALL => 'C.UTF-8' });
+        is($st, 0, "groff renders $p");
+        is($err, '', "groff -ww: no warning in $p") or diag($err);
+    }
 }
 SKIP: {
     skip 'no man', 2 if system('man -w man >/dev/null 2>&1') != 0
