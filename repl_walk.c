@@ -309,9 +309,10 @@ static void walk_done(struct link *l)
     repl_rs.last_sync_bytes = l->walk_bytes;
     repl_rs.items_sent += l->walk_items;
     pthread_mutex_unlock(&repl_stats_lock);
-    log_event("replication %s: full resync done, %llu items sent in %llu ms",
-             l->addr, (unsigned long long)l->walk_items,
-             (unsigned long long)(took / 1000));
+    log_event("replication %s: full resync done, full copy sent, %llu "
+              "items in %llu ms",
+              l->addr, (unsigned long long)l->walk_items,
+              (unsigned long long)(took / 1000));
     /* After the counters: stats that show "linked" show them too. */
     link_out_set_state(l, OUT_LIVE);
     copy_sched_update();
