@@ -1401,12 +1401,17 @@ static int listen_addrinfo(struct event_base *base, const char *host,
             setsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         }
         if (bind(sfd, p->ai_addr, p->ai_addrlen) != 0 ||
-            listen(sfd, settings.backlog) != 0) {
+            (base != NULL && listen(sfd, settings.backlog) != 0)) {
             log_warn("failed to listen on %s port %d: %s",
                      host ? host : "*", port, strerror(errno));
             close(sfd);
             freeaddrinfo(ai);
             return -1;
+        }
+        if (base == NULL) {
+            close(sfd);         /* a probe (conn_listen_tcp) */
+            count++;
+            continue;
         }
         if (p->ai_family == AF_INET) {
             inet_ntop(AF_INET, &((struct sockaddr_in *)p->ai_addr)->sin_addr,

@@ -339,6 +339,17 @@ int main(int argc, char **argv)
     }
     if (repl_enabled()) {
         copy_check_priority();
+        /* The client port opens after the first sync, up to
+         * repl_initial_sync_timeout from now: a port already taken (say
+         * by Debian's memcached on 11211) must fail now, not then. */
+        if (settings.socketpath == NULL && settings.port != 0 &&
+            conn_listen_tcp(NULL, settings.inter, settings.port,
+                            false) != 0) {
+            fprintf(stderr, "failed to listen on TCP port %d: the client "
+                    "port, opened after the first sync, must be free\n",
+                    settings.port);
+            return EX_OSERR;
+        }
     }
     if (settings.pid_file != NULL) {
         write_pid_file(settings.pid_file);

@@ -3,7 +3,9 @@
 # a pair", doc/paircached.1):
 #  - -x HOST:PORT with a port outside 1-65535 (99999 used to dial 34463)
 #    refuses to start;
-#  - repl_port equal to -p refuses at once, not after the 30 s gate;
+#  - repl_port equal to -p refuses at once, not after the 30 s gate, and
+#    so does a client port another process holds (it opens after the
+#    first sync);
 #  - an unwritable -P pid file is only a warning, as in memcached (the
 #    server runs; Debian's memcached is checked for the same);
 #  - a repl_secret_file readable by group or others refuses to start;
@@ -17,6 +19,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use IO::Socket::INET;
 use Time::HiRes qw(time);
 use MemcTest;
 use MemcPair;
@@ -51,6 +54,21 @@ refuses('-x [::1]:70000', ['-x', '[::1]:70000'], qr/bad -x peer address/);
     refuses('repl_port = -p',
             ['-p', $port, '-x', '127.0.0.1:1', '-o', "repl_port=$port"],
             qr/repl_port $port is also the client port/);
+}
+
+# --- a client port already taken, with -x ---------------------------------
+# It opens after the first sync (up to 30 s later): the server checks at
+# start that it can bind it, and stops at once if not.
+{
+    my $holder = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                       LocalPort => 0, Listen => 5,
+                                       Proto => 'tcp', ReuseAddr => 1)
+        or die "listen: $!";
+    my ($rport) = free_ports(1);
+    refuses('client port taken', ['-p', $holder->sockport, '-x',
+                                  '127.0.0.1:1', '-o', "repl_port=$rport"],
+            qr/failed to listen on .*port @{[$holder->sockport]}/);
+    close $holder;
 }
 
 # --- -P pid file --------------------------------------------------------
