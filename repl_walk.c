@@ -53,12 +53,19 @@ static void *sched_probe_main(void *arg)
     return NULL;
 }
 
+/* Whether a thread can leave SCHED_IDLE: -1 not known yet, 0 no, 1 yes.
+ * Atomic: main sets it once the privileges are dropped
+ * (copy_check_priority), the replication thread reads it, and probes
+ * itself if main has not yet (then main's answer replaces a probe made
+ * while still root). */
+static int idle_known = -1;
+
 /* Any thread may enter SCHED_IDLE, but only CAP_SYS_NICE or an
  * RLIMIT_NICE of 20 lets it leave (memcached.c raises the limit before
  * dropping root).  A throwaway thread tries both ways once. */
 static bool idle_copy_possible(void)
 {
-    static int known = -1;      /* replication thread only */
+    int known = __atomic_load_n(&idle_known, __ATOMIC_RELAXED);
     bool ok = false;
     pthread_t t;
 
@@ -68,7 +75,7 @@ static bool idle_copy_possible(void)
     if (pthread_create(&t, NULL, sched_probe_main, &ok) == 0) {
         pthread_join(t, NULL);
     }
-    known = ok ? 1 : 0;
+    __atomic_store_n(&idle_known, ok ? 1 : 0, __ATOMIC_RELAXED);
     if (!ok) {
         /* Said with its cause once at start (copy_check_priority). */
         log_info("replication: full copies run at normal priority");
@@ -91,6 +98,7 @@ void copy_check_priority(void)
     if (pthread_create(&t, NULL, sched_probe_main, &ok) == 0) {
         pthread_join(t, NULL);
     }
+    __atomic_store_n(&idle_known, ok ? 1 : 0, __ATOMIC_RELAXED);
     if (ok) {
         return;
     }
