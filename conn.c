@@ -415,7 +415,7 @@ void conn_close_idle(struct worker *w)
             tls_server_count_handshake_error();
             conn_close(c);
         } else if (stuck(c, (uint32_t)settings.idle_timeout)) {
-            log_info("<%d closing idle connection (%s)", c->sfd,
+            log_debug("<%d closing idle connection (%s)", c->sfd,
                      conn_state_name(c->state));
             __atomic_add_fetch(&gstats.idle_kicks, 1, __ATOMIC_RELAXED);
             conn_close(c);
@@ -1486,12 +1486,17 @@ static int listen_addrinfo(struct event_base *base, const char *host,
             setsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         }
         if (bind(sfd, p->ai_addr, p->ai_addrlen) != 0 ||
-            listen(sfd, settings.backlog) != 0) {
+            (base != NULL && listen(sfd, settings.backlog) != 0)) {
             log_warn("failed to listen on %s port %d: %s",
                      host ? host : "*", port, strerror(errno));
             close(sfd);
             freeaddrinfo(ai);
             return -1;
+        }
+        if (base == NULL) {
+            close(sfd);         /* a probe (conn_listen_tcp) */
+            count++;
+            continue;
         }
         addr_label(p->ai_addr, label, sizeof(label));
         if (monitor && !util_is_loopback(p->ai_addr)) {

@@ -205,7 +205,9 @@ void conn_start_digest(struct conn *c);
 bool conn_start_dump(struct conn *c, const char *list);
 
 /* Listen on every address in `interfaces` (comma separated, NULL = all;
- * "host:port" overrides port) or on a unix socket; 0 or -1. */
+ * "host:port" overrides port) or on a unix socket; 0 or -1.  With base
+ * NULL, conn_listen_tcp only checks that each address can be bound now
+ * (bind, then close): a port taken fails. */
 int conn_listen_tcp(struct event_base *base, const char *interfaces,
                     int port, bool monitor);
 /* Begin the TLS handshake of a connection from a -Z listener (its

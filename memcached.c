@@ -12,6 +12,7 @@
 #include "options.h"
 #include "proto.h"
 #include "replication.h"
+#include "repl_walk.h"
 #include "authfile.h"
 #include "sasl.h"
 #include "tls.h"
@@ -146,20 +147,45 @@ static int daemonize(void)
     return 0;
 }
 
-static int write_pid_file(const char *path)
+/* As memcached does: warn about a pid file naming a running process,
+ * write PATH.tmp and rename it, and on any failure only warn (the
+ * server runs without a pid file). */
+static void write_pid_file(const char *path)
 {
-    FILE *f = fopen(path, "w");
+    char tmp[1024], line[64];
+    FILE *f = fopen(path, "r");
 
+    if (f != NULL) {
+        unsigned long pid;
+        char *end;
+        if (fgets(line, sizeof(line), f) != NULL &&
+            (pid = strtoul(line, &end, 10)) > 0 &&
+            (*end == '\n' || *end == '\0') && kill((pid_t)pid, 0) == 0) {
+            fprintf(stderr, "WARNING: The pid file contained the following "
+                    "(running) pid: %lu\n", pid);
+        }
+        fclose(f);
+    }
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+        fprintf(stderr, "Could not open the pid file %s for writing: %s\n",
+                path, strerror(ENAMETOOLONG));
+        return;
+    }
+    f = fopen(tmp, "w");
     if (f == NULL) {
         fprintf(stderr, "Could not open the pid file %s for writing: %s\n",
-                path, strerror(errno));
-        return -1;
+                tmp, strerror(errno));
+        return;
     }
     fprintf(f, "%ld\n", (long)getpid());
     if (fclose(f) != 0) {
-        return -1;
+        fprintf(stderr, "Could not close the pid file %s: %s\n", tmp,
+                strerror(errno));
     }
-    return 0;
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "Could not rename the pid file from %s to %s: %s\n",
+                tmp, path, strerror(errno));
+    }
 }
 
 /* --- events ------------------------------------------------------------------ */
@@ -317,8 +343,22 @@ int main(int argc, char **argv)
     if (drop_privileges() != 0) {
         return EX_OSERR;
     }
-    if (settings.pid_file != NULL && write_pid_file(settings.pid_file) != 0) {
-        return EX_OSERR;
+    if (repl_enabled()) {
+        copy_check_priority();
+        /* The client port opens after the first sync, up to
+         * repl_initial_sync_timeout from now: a port already taken (say
+         * by Debian's memcached on 11211) must fail now, not then. */
+        if (settings.socketpath == NULL && settings.port != 0 &&
+            conn_listen_tcp(NULL, settings.inter, settings.port,
+                            false) != 0) {
+            fprintf(stderr, "failed to listen on TCP port %d: the client "
+                    "port, opened after the first sync, must be free\n",
+                    settings.port);
+            return EX_OSERR;
+        }
+    }
+    if (settings.pid_file != NULL) {
+        write_pid_file(settings.pid_file);
     }
     if (settings.hash_expand) {
         assoc_start_expander();

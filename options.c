@@ -798,6 +798,14 @@ int options_parse(int argc, char **argv)
     if (!options_compat_finish()) {
         return -1;
     }
+    /* Checked now, not when the client port opens after the start-up
+     * gate (up to repl_initial_sync_timeout later). */
+    if (settings.repl_peer != NULL && settings.socketpath == NULL &&
+        settings.port != 0 && settings.repl_port == settings.port) {
+        BAD("repl_port %d is also the client port (-p %d): give the "
+            "replication port its own number", settings.repl_port,
+            settings.port);
+    }
     if (udp_given != 0) {
         fprintf(stderr, "-U %d: UDP is not served by this server; no UDP "
                         "port is opened\n", udp_given);

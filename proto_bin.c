@@ -294,10 +294,11 @@ void proto_bin_complete_nread(struct conn *c)
 static void process_delete(struct conn *c, const char *key, uint16_t nkey)
 {
     bool exists;
+    unsigned clsid;
 
     stats_detail_delete(key, nkey);
-    if (item_delete(key, nkey, c->bin.cas, &exists)) {
-        SLAB_STAT_INCR(0, delete_hits);
+    if (item_delete_cls(key, nkey, c->bin.cas, &exists, &clsid)) {
+        SLAB_STAT_INCR(clsid, delete_hits);
         reply_ok(c, 0);
     } else if (exists) {
         reply_error(c, BIN_KEY_EEXISTS, 0);

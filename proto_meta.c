@@ -564,12 +564,13 @@ void proto_meta_complete_nread(struct conn *c)
 static void meta_delete(struct conn *c, struct meta_req *m)
 {
     bool exists;
+    unsigned clsid;
     const char *code;
 
     if (item_delete_meta(m->key, m->nkey, m->cas, m->invalidate,
-                         m->has_ttl, deadline(m->ttl), &exists)) {
+                         m->has_ttl, deadline(m->ttl), &exists, &clsid)) {
         if (!m->invalidate) {
-            SLAB_STAT_INCR(0, delete_hits);
+            SLAB_STAT_INCR(clsid, delete_hits);
         }
         code = "HD";
     } else if (exists) {

@@ -412,6 +412,7 @@ void proto_text_complete_nread(struct conn *c)
 static void process_delete(struct conn *c, struct token *t, int ntok)
 {
     bool exists;
+    unsigned clsid;
 
     if (ntok > 2) {
         bool hold_zero = strcmp(t[2].value, "0") == 0;
@@ -431,10 +432,8 @@ static void process_delete(struct conn *c, struct token *t, int ntok)
         return;
     }
     stats_detail_delete(t[1].value, t[1].length);
-    if (item_delete(t[1].value, t[1].length, 0, &exists)) {
-        /* Class of the deleted item is not known here any more; count
-         * under class 0, which stats folds into the total. */
-        SLAB_STAT_INCR(0, delete_hits);
+    if (item_delete_cls(t[1].value, t[1].length, 0, &exists, &clsid)) {
+        SLAB_STAT_INCR(clsid, delete_hits);
         reply(c, "DELETED");
     } else {
         STAT_INCR(delete_misses);

@@ -54,8 +54,14 @@ int auth_read_secret(const char *path)
                 strerror(errno));
         return -1;
     }
+    /* Like ssh with a private key: a secret others can read is no
+     * secret, so refuse to start rather than warn. */
     if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0077)) {
-        log_warn("repl_secret_file %s is readable by other users", path);
+        fclose(f);
+        fprintf(stderr, "repl_secret_file %s has mode %04o: it must not be "
+                "accessible by group or others (chmod 600 %s)\n", path,
+                (unsigned)(st.st_mode & 07777), path);
+        return -1;
     }
     if (fgets(line, sizeof(line), f) == NULL) {
         fclose(f);

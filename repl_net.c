@@ -14,7 +14,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,8 +25,23 @@ const char *repl_io_failure(ssize_t n, int err)
     return n == 0 || err == EPIPE ? "peer closed" : strerror(err);
 }
 
+/* A port given in -x: decimal 1-65535 and nothing else.  getaddrinfo
+ * would take "99999" and dial 99999 mod 65536 = 34463. */
+static int check_port(const char *p)
+{
+    char *end;
+    long v;
 
-/* Split -x "host[:port]" / "[v6]:port" into peer_host and peer_port. */
+    if (*p < '0' || *p > '9') {
+        return -1;
+    }
+    errno = 0;
+    v = strtol(p, &end, 10);
+    return *end == '\0' && errno == 0 && v >= 1 && v <= 65535 ? 0 : -1;
+}
+
+/* Split -x "host[:port]" / "[v6]:port" into peer_host and peer_port;
+ * -1 for an empty host or a port that is not 1-65535. */
 int net_parse_peer(const char *spec, char *peer_host, size_t hostlen,
                    char *peer_port, size_t portlen)
 {
@@ -33,7 +50,7 @@ int net_parse_peer(const char *spec, char *peer_host, size_t hostlen,
                              peer_port, portlen) != 0) {
         return -1;
     }
-    return peer_host[0] ? 0 : -1;
+    return peer_host[0] ? check_port(peer_port) : -1;
 }
 
 /* -x off loopback needs what a listener off loopback needs (see
@@ -124,9 +141,74 @@ void net_tune_socket(int fd, const char *addr, char *congestion,
     }
 }
 
+/* Whether the links will lose CAP_NET_ADMIN: started as root with -u
+ * naming another user, or never root.  Without it the kernel lets a
+ * socket have only what tcp_allowed_congestion_control lists, and the
+ * links are dialled after the privileges are dropped. */
+static bool links_unprivileged(void)
+{
+    struct passwd *pw;
+
+    if (geteuid() != 0) {
+        return true;
+    }
+    pw = settings.username != NULL ? getpwnam(settings.username) : NULL;
+    return pw != NULL && pw->pw_uid != 0;
+}
+
+/* Whether cc is in /proc/sys/net/ipv4/tcp_allowed_congestion_control;
+ * true when that cannot be read (the kernel will say at the first link). */
+static bool congestion_allowed(const char *cc, char *list, size_t n)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_allowed_congestion_control",
+                    "r");
+    char *tok, *save = NULL, copy[256];
+
+    list[0] = '\0';
+    if (f == NULL) {
+        return true;
+    }
+    if (fgets(list, (int)n, f) == NULL) {
+        fclose(f);
+        return true;
+    }
+    fclose(f);
+    list[strcspn(list, "\n")] = '\0';
+    snprintf(copy, sizeof(copy), "%s", list);
+    for (tok = strtok_r(copy, " \t", &save); tok != NULL;
+         tok = strtok_r(NULL, " \t", &save)) {
+        if (strcmp(tok, cc) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int net_check_congestion(void)
 {
-    if (settings.repl_tcp_congestion != NULL && wanted_congestion() != NULL) {
+    const char *cc = wanted_congestion();
+    char list[256];
+
+    if (cc != NULL && links_unprivileged() &&
+        !congestion_allowed(cc, list, sizeof(list))) {
+        /* Tried now as root it would work, and then be refused on every
+         * link once -u has dropped root. */
+        if (settings.repl_tcp_congestion != NULL) {
+            fprintf(stderr, "repl_tcp_congestion: \"%s\" is not in "
+                    "/proc/sys/net/ipv4/tcp_allowed_congestion_control "
+                    "(%s), so the links, dialled without root, cannot "
+                    "use it; add it there, or give \"system\"\n", cc,
+                    list);
+            return -1;
+        }
+        log_warn("replication: %s is not in net.ipv4.tcp_allowed_"
+                 "congestion_control (%s): the links run the system's "
+                 "congestion control; add %s there, or give -o "
+                 "repl_tcp_congestion=system to silence this", cc, list,
+                 cc);
+        return 0;
+    }
+    if (settings.repl_tcp_congestion != NULL && cc != NULL) {
         /* Asked for by name: a typo or a missing module is an error now,
          * not a quiet fallback on every link. */
         int fd = socket(AF_INET, SOCK_STREAM, 0);

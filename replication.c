@@ -192,7 +192,11 @@ void link_close(struct link *l, const char *why)
     if (l->fd < 0) {
         return;
     }
-    log_info("replication %s: link closed (%s)", l->addr, why);
+    if (l->hs == HS_DONE) {
+        log_event("replication %s: link down (%s)", l->addr, why);
+    } else {
+        log_info("replication %s: link closed (%s)", l->addr, why);
+    }
     link_error(l, why);
     if (l == repl_active) {
         stream_close();         /* workers stop sending before close(2) */
@@ -370,7 +374,8 @@ static int catch_up(struct link *l)
         case CATCHUP_NONE:
             return 1;
         case CATCHUP_DONE:
-            log_info("replication %s: caught up from the backlog", l->addr);
+            log_event("replication %s: partial resync done, caught up from "
+                      "the backlog", l->addr);
             link_out_set_state(l, OUT_LIVE);
             return 1;
         case CATCHUP_LOST:
@@ -490,6 +495,9 @@ void link_established(struct link *l)
     }
     repl_active = l;
     link_hs_set_state(l, HS_DONE);
+    log_event("replication %s: link up (%s, %s)", l->addr,
+              l->dialled ? "dialled" : "accepted",
+              l->tls != NULL ? "TLS" : "plain TCP");
     backoff_ms = BACKOFF_MIN_MS;
     pthread_mutex_lock(&repl_stats_lock);
     if (repl_rs.links++ > 0) {
@@ -535,7 +543,7 @@ void signal_ready(const char *why)
         return;
     }
     ready_sent = true;
-    log_info("replication: opening the client port (%s)", why);
+    log_event("replication: gate open, client port opening (%s)", why);
     if (ready_fd >= 0 && write(ready_fd, &b, 1) != 1) {
         log_warn("replication: cannot signal the main thread");
     }
@@ -990,6 +998,9 @@ int repl_start(int ready)
         return -1;
     }
     start_us = now_us();
+    log_event("replication: gate closed, the client port opens after the "
+              "first sync with %s:%s (at most %d s)", peer_host, peer_port,
+              settings.repl_initial_sync_timeout);
     backoff_ms = BACKOFF_MIN_MS;
     next_dial_us = 0;
     set_shown(REPL_CONNECTING, NULL);

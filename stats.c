@@ -4,6 +4,7 @@
  * because exporters and memcached-tool parse them.
  */
 #include "memcached.h"
+#include "repl_health.h"
 #include "stats.h"
 #include "tls.h"
 #include "assoc.h"
@@ -203,6 +204,7 @@ void stats_general(struct strbuf *sb)
     U64("moves_within_lru", lru.moves_within_lru);
     U64("direct_reclaims", lru.direct_reclaims);
     U64("lru_bumps_dropped", 0);
+    repl_health_stats(sb);
 }
 
 static const char *yesno(bool b)
