@@ -72,7 +72,7 @@ const char *conn_state_name(enum conn_state s)
     return (s < CONN_MAX_STATE) ? state_names[s] : "invalid";
 }
 
-static void set_state(struct conn *c, enum conn_state s)
+void conn_set_state(struct conn *c, enum conn_state s)
 {
     if (c->state != s) {
         log_trace("<%d %s -> %s", c->sfd, conn_state_name(c->state),
@@ -113,8 +113,8 @@ static void peer_name(struct conn *c)
     char host[INET6_ADDRSTRLEN];
 
     c->addr[0] = '\0';
-    if (c->is_unix || getpeername(c->sfd, (struct sockaddr *)&ss,
-                                  &len) != 0) {
+    if (c->transport != CT_TCP ||
+        getpeername(c->sfd, (struct sockaddr *)&ss, &len) != 0) {
         return;
     }
     if (ss.ss_family == AF_INET) {
@@ -202,7 +202,8 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->noreply = false;
     c->watch_flags = 0;
     c->last_cmd_time = c->last_io_time = current_time;
-    c->is_unix = false;
+    c->transport = CT_TCP;
+    c->udp = NULL;
     c->listen_addr[0] = '\0';
     c->ev_flags = EV_READ | EV_PERSIST;
     if (event_add(c->ev, NULL) != 0) {
@@ -323,7 +324,7 @@ void conn_close(struct conn *c)
         c->wnext = c->wprev = NULL;
         __atomic_sub_fetch(&gstats.curr_conns, 1, __ATOMIC_RELAXED);
     }
-    set_state(c, CONN_CLOSED);
+    conn_set_state(c, CONN_CLOSED);
     /* Inside the event handler the descriptor is released only when the
      * handler returns: until then its number cannot be handed to another
      * worker, which would reuse this structure under our feet. */
@@ -507,7 +508,7 @@ void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
     c->nr.noreply = noreply;
     c->nr.meta = false;
     c->nr.auth = false;
-    set_state(c, CONN_NREAD);
+    conn_set_state(c, CONN_NREAD);
 }
 
 int conn_start_auth_read(struct conn *c, size_t n)
@@ -522,14 +523,14 @@ int conn_start_auth_read(struct conn *c, size_t n)
     c->nr.noreply = false;
     c->nr.meta = false;
     c->nr.auth = true;
-    set_state(c, CONN_NREAD);
+    conn_set_state(c, CONN_NREAD);
     return 0;
 }
 
 void conn_start_swallow(struct conn *c, size_t n)
 {
     c->sbytes = n;
-    set_state(c, CONN_SWALLOW);
+    conn_set_state(c, CONN_SWALLOW);
 }
 
 /* --- I/O ------------------------------------------------------------------ */
@@ -745,7 +746,7 @@ static void negotiate(struct conn *c)
  * ack or the timeout.  conn_sync_check() registers EV_READ again. */
 static void enter_sync_wait(struct conn *c)
 {
-    set_state(c, CONN_SYNC_WAIT);
+    conn_set_state(c, CONN_SYNC_WAIT);
     if (c->ev_flags != 0) {
         event_del(c->ev);
         c->ev_flags = 0;
@@ -843,7 +844,7 @@ static bool flush_replies(struct conn *c)
             return false;
         }
         if (c->state == CONN_WRITE) {
-            set_state(c, CONN_READ);
+            conn_set_state(c, CONN_READ);
         }
         return update_event(c, EV_READ | EV_PERSIST) ||
                (conn_close(c), false);
@@ -852,7 +853,7 @@ static bool flush_replies(struct conn *c)
             conn_close(c);
             return false;
         }
-        set_state(c, CONN_WRITE);
+        conn_set_state(c, CONN_WRITE);
         return false;
     case IO_ERROR:
     default:
@@ -861,14 +862,15 @@ static bool flush_replies(struct conn *c)
     }
 }
 
-/* The read path: parse what is buffered, read once more if needed. */
-static void drive_read(struct conn *c, bool readable)
+/* The read path: parse what is buffered, read once more if needed.
+ * *handled counts the requests of this event, values read in between
+ * included, for -R. */
+static void drive_read(struct conn *c, bool readable, int *handled)
 {
-    int handled = 0;
     bool full = false;
 
     for (;;) {
-        enum proto_result r = parse_requests(c, &handled);
+        enum proto_result r = parse_requests(c, handled);
 
         if (r == PROTO_CLOSE) {
             if (c->iovused > 0) {
@@ -911,7 +913,7 @@ static void drive_read(struct conn *c, bool readable)
             }
             return;
         }
-        if (!readable || (handled > 0 && !full)) {
+        if (!readable || (*handled > 0 && !full)) {
             break;
         }
         switch (read_some(c, &full)) {
@@ -983,7 +985,7 @@ static void drive(struct conn *c, short which);
 void conn_start_digest(struct conn *c)
 {
     items_digest_begin(&c->digest);
-    set_state(c, CONN_DIGEST);
+    conn_set_state(c, CONN_DIGEST);
 }
 
 bool conn_start_dump(struct conn *c, const char *list)
@@ -991,7 +993,7 @@ bool conn_start_dump(struct conn *c, const char *list)
     if (!crawler_metadump_begin(&c->dump, list)) {
         return false;
     }
-    set_state(c, CONN_DUMP);
+    conn_set_state(c, CONN_DUMP);
     return true;
 }
 
@@ -1074,7 +1076,7 @@ void conn_sync_check(struct worker *w)
                 repl_count_sync(acked < c->sync_off, false);
             }
             worker_sync_waiter(w, -1);
-            set_state(c, CONN_READ);
+            conn_set_state(c, CONN_READ);
             c->last_cmd_time = current_time;
             if (!update_event(c, EV_READ | EV_PERSIST)) {
                 conn_close(c);
@@ -1144,11 +1146,12 @@ static void drive(struct conn *c, short which)
     /* EV_WRITE in CONN_READ: back from a -R yield; read on as well. */
     bool readable = (which & EV_READ) != 0 ||
                     (c->state == CONN_READ && (which & EV_WRITE) != 0);
+    int handled = 0;
 
     for (;;) {
         switch (c->state) {
         case CONN_READ:
-            drive_read(c, readable);
+            drive_read(c, readable, &handled);
             if (c->state != CONN_NREAD && c->state != CONN_SWALLOW &&
                 c->state != CONN_WATCH) {
                 return;
@@ -1165,7 +1168,7 @@ static void drive(struct conn *c, short which)
                 return;         /* EV_WRITE brings it back */
             }
             digest_reply(c);
-            set_state(c, CONN_READ);
+            conn_set_state(c, CONN_READ);
             c->last_cmd_time = current_time;
             readable = false;   /* buffered requests, then the replies */
             break;
@@ -1173,14 +1176,14 @@ static void drive(struct conn *c, short which)
             if (!dump_turn(c)) {
                 return;         /* EV_WRITE brings it back */
             }
-            set_state(c, CONN_READ);
+            conn_set_state(c, CONN_READ);
             c->last_cmd_time = current_time;
             readable = false;
             break;
         case CONN_NREAD:
             switch (fill_nread(c)) {
             case IO_DONE:
-                set_state(c, CONN_READ);
+                conn_set_state(c, CONN_READ);
                 repl_fed_off = 0;
                 if (c->proto == CPROTO_BINARY) {
                     proto_bin_complete_nread(c);
@@ -1209,7 +1212,7 @@ static void drive(struct conn *c, short which)
         case CONN_SWALLOW:
             switch (do_swallow(c)) {
             case IO_DONE:
-                set_state(c, CONN_READ);
+                conn_set_state(c, CONN_READ);
                 break;
             case IO_AGAIN:
                 wait_for_value(c);
@@ -1287,24 +1290,34 @@ static const char *memcached_state_name(const struct conn *c)
     }
 }
 
-void conn_stats(struct strbuf *sb)
+/* As memcached: a UDP socket is listed with a "UDP" line and, while
+ * idle, with its own address and no listen_addr; unix clients, which
+ * have no address, as "?:<AF 0>". */
+void conn_stats(struct strbuf *sb, const struct conn *self)
 {
     char name[64];
     int fd;
 
     for (fd = 0; fd < conns_max; fd++) {
         struct conn *c = conns[fd];
+        bool idle_udp;
         if (c == NULL || c->state == CONN_CLOSED) {
             continue;
         }
+        idle_udp = c->transport == CT_UDP && c->state == CONN_READ;
+        if (c->transport == CT_UDP) {
+            snprintf(name, sizeof(name), "%d:UDP", fd);
+            sb_stat(sb, name, "UDP");
+        }
         snprintf(name, sizeof(name), "%d:addr", fd);
-        sb_stat(sb, name, "%s", c->is_unix ? "unix" : c->addr);
-        if (c->state != CONN_LISTENING) {
+        sb_stat(sb, name, "%s", c->addr[0] != '\0' ? c->addr : "?:<AF 0>");
+        if (c->state != CONN_LISTENING && !idle_udp) {
             snprintf(name, sizeof(name), "%d:listen_addr", fd);
             sb_stat(sb, name, "%s", c->listen_addr);
         }
         snprintf(name, sizeof(name), "%d:state", fd);
-        sb_stat(sb, name, "%s", memcached_state_name(c));
+        sb_stat(sb, name, "%s", c == self ? "conn_parse_cmd"
+                                           : memcached_state_name(c));
         snprintf(name, sizeof(name), "%d:secs_since_last_cmd", fd);
         sb_stat(sb, name, "%u", current_time - c->last_cmd_time);
     }
@@ -1338,11 +1351,11 @@ static void accept_one(struct conn *l)
         __atomic_add_fetch(&gstats.rejected_conns, 1, __ATOMIC_RELAXED);
         return;
     }
-    if (!l->is_unix) {
+    if (l->transport == CT_TCP) {
         int one = 1;
         setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    workers_dispatch(sfd, l->is_unix, l->monitor, l->addr);
+    workers_dispatch(sfd, l->transport, l->monitor, l->addr);
 }
 
 static void listen_handler(evutil_socket_t fd, short which, void *arg)
@@ -1353,7 +1366,7 @@ static void listen_handler(evutil_socket_t fd, short which, void *arg)
 }
 
 static struct conn *listener_new(int sfd, struct event_base *base,
-                                 bool is_unix, const char *label)
+                                 enum conn_transport t, const char *label)
 {
     struct conn *c = conn_new(sfd, CONN_LISTENING, NULL, base);
 
@@ -1363,7 +1376,7 @@ static struct conn *listener_new(int sfd, struct event_base *base,
     event_del(c->ev);
     event_assign(c->ev, base, sfd, EV_READ | EV_PERSIST, listen_handler, c);
     event_add(c->ev, NULL);
-    c->is_unix = is_unix;
+    c->transport = t;
     snprintf(c->addr, sizeof(c->addr), "%s", label);
     return c;
 }
@@ -1427,7 +1440,7 @@ static int listen_addrinfo(struct event_base *base, const char *host,
             return -1;
         }
         {
-            struct conn *l = listener_new(sfd, base, false, label);
+            struct conn *l = listener_new(sfd, base, CT_TCP, label);
             if (l == NULL) {
                 close(sfd);
                 continue;
@@ -1481,6 +1494,7 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
 int conn_listen_unix(struct event_base *base, const char *path, int access)
 {
     struct sockaddr_un addr;
+    char label[sizeof(((struct conn *)0)->addr)];
     int sfd;
     mode_t old;
 
@@ -1505,7 +1519,8 @@ int conn_listen_unix(struct event_base *base, const char *path, int access)
         return -1;
     }
     umask(old);
-    if (listener_new(sfd, base, true, path) == NULL) {
+    snprintf(label, sizeof(label), "unix:%s", path);
+    if (listener_new(sfd, base, CT_UNIX, label) == NULL) {
         close(sfd);
         return -1;
     }

@@ -68,7 +68,7 @@ struct conn {
     struct event *ev;           /* read/write event on sfd */
     short ev_flags;             /* flags ev is registered with */
     struct worker *thread;      /* owning worker (NULL: listener) */
-    bool is_unix;               /* unix domain socket */
+    enum conn_transport transport; /* TCP, unix or UDP */
     char addr[64];              /* peer address for stats conns */
     char listen_addr[64];       /* listener it arrived on */
 
@@ -115,6 +115,8 @@ struct conn {
     struct conn *hnext;         /* next in the worker's held list */
     struct conn *wnext;         /* next in the worker's list */
     struct conn *wprev;         /* previous in the worker's list */
+    struct udp_req *udp;        /* CT_UDP: the datagram being served
+                                   (conn_udp.c); NULL otherwise */
 };
 
 const char *conn_state_name(enum conn_state s);
@@ -199,9 +201,13 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
                     int port, bool monitor);
 int conn_listen_unix(struct event_base *base, const char *path, int access);
 
-/* "stats conns" lines. */
+/* "stats conns" lines; self is the connection asking (shown as
+ * conn_parse_cmd, as memcached shows it). */
 struct strbuf;
-void conn_stats(struct strbuf *sb);
+void conn_stats(struct strbuf *sb, const struct conn *self);
+
+/* Change c's state (logged at -vvv); the one setter of c->state. */
+void conn_set_state(struct conn *c, enum conn_state s);
 
 
 /* A point in the reply queue to roll back to when a multi-part reply

@@ -395,6 +395,35 @@ static void reply_stats(struct conn *c, struct strbuf *sb)
     sb_free(sb);
 }
 
+/* "detail on", "detail off", "detail dump": as the text protocol's
+ * `stats detail`; a dump comes as one "detailed" stat holding the PREFIX
+ * lines, as memcached sends it.  Takes over sb. */
+static void process_stat_detail(struct conn *c, const char *arg, size_t n,
+                                struct strbuf *sb)
+{
+    if (n == 3 && memcmp(arg, " on", 3) == 0) {
+        settings.detail_enabled = true;
+    } else if (n == 4 && memcmp(arg, " off", 4) == 0) {
+        settings.detail_enabled = false;
+    } else if (n == 5 && memcmp(arg, " dump", 5) == 0) {
+        stats_detail_dump(sb);
+        if (sb->oom) {
+            sb_free(sb);
+            reply_error(c, BIN_ENOMEM, 0);
+            return;
+        }
+        reply_head(c, BIN_OK, NULL, 0, "detailed", 8, (uint32_t)sb->len, 0);
+        conn_out(c, sb->buf, sb->len);
+        sb_free(sb);
+        sb_init(sb);
+    } else {
+        sb_free(sb);
+        reply_error(c, BIN_KEY_ENOENT, 0);
+        return;
+    }
+    reply_stats(c, sb);
+}
+
 static void process_stat(struct conn *c, const char *key, uint16_t nkey)
 {
     struct strbuf sb;
@@ -413,7 +442,10 @@ static void process_stat(struct conn *c, const char *key, uint16_t nkey)
     } else if (nkey == 5 && memcmp(key, "sizes", 5) == 0) {
         items_stats_sizes(&sb);
     } else if (nkey == 5 && memcmp(key, "conns", 5) == 0) {
-        conn_stats(&sb);
+        conn_stats(&sb, c);
+    } else if (nkey >= 6 && memcmp(key, "detail", 6) == 0) {
+        process_stat_detail(c, key + 6, nkey - 6, &sb);
+        return;
     } else {
         sb_free(&sb);
         reply_error(c, BIN_KEY_ENOENT, 0);

@@ -671,7 +671,7 @@ static void process_stats(struct conn *c, struct token *t, int ntok)
     } else if (strcmp(sub, "sizes") == 0) {
         items_stats_sizes(&sb);
     } else if (strcmp(sub, "conns") == 0) {
-        conn_stats(&sb);
+        conn_stats(&sb, c);
     } else if (strcmp(sub, "replication") == 0 && ntok == 3 &&
                strcmp(t[2].value, "digest") == 0) {
         sb_free(&sb);

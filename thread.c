@@ -96,7 +96,7 @@ unsigned item_locks_power(void)
 
 struct cq_item {
     int sfd;                    /* accepted socket */
-    bool is_unix;               /* from the unix socket listener */
+    enum conn_transport transport; /* TCP, unix or UDP */
     bool monitor;               /* from the monitor listener */
     char listen_addr[64];       /* listener it came from */
     struct cq_item *next;       /* queue link */
@@ -151,7 +151,7 @@ static void adopt(struct worker *w)
         log_warn("cannot create connection for fd %d", q->sfd);
         close(q->sfd);
     } else {
-        c->is_unix = q->is_unix;
+        c->transport = q->transport;
         c->monitor = q->monitor;
         if (q->monitor) {
             c->proto = CPROTO_TEXT;
@@ -357,7 +357,7 @@ void workers_wake_watchers(struct worker *w)
     }
 }
 
-void workers_dispatch(int sfd, bool is_unix, bool monitor,
+void workers_dispatch(int sfd, enum conn_transport transport, bool monitor,
                       const char *listen_addr)
 {
     struct cq_item *q = malloc(sizeof(*q));
@@ -368,7 +368,7 @@ void workers_dispatch(int sfd, bool is_unix, bool monitor,
         return;
     }
     q->sfd = sfd;
-    q->is_unix = is_unix;
+    q->transport = transport;
     q->monitor = monitor;
     snprintf(q->listen_addr, sizeof(q->listen_addr), "%s", listen_addr);
     w = &workers[next_worker];
