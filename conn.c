@@ -21,6 +21,7 @@
  */
 #include "memcached.h"
 #include "conn.h"
+#include "conn_udp.h"
 #include "log.h"
 #include "proto_bin.h"
 #include "proto_meta.h"
@@ -322,8 +323,11 @@ void conn_close(struct conn *c)
             c->wnext->wprev = c->wprev;
         }
         c->wnext = c->wprev = NULL;
-        __atomic_sub_fetch(&gstats.curr_conns, 1, __ATOMIC_RELAXED);
+        if (c->udp == NULL) {
+            __atomic_sub_fetch(&gstats.curr_conns, 1, __ATOMIC_RELAXED);
+        }
     }
+    conn_udp_release(c);
     conn_set_state(c, CONN_CLOSED);
     /* Inside the event handler the descriptor is released only when the
      * handler returns: until then its number cannot be handed to another
@@ -355,6 +359,9 @@ static bool stuck(const struct conn *c, uint32_t limit)
     uint32_t last = c->last_io_time > c->last_cmd_time ? c->last_io_time
                                                        : c->last_cmd_time;
 
+    if (c->udp != NULL) {
+        return false;           /* the UDP port, not a client */
+    }
     switch (c->state) {
     case CONN_READ:
         if (c->iovused == 0) {
@@ -1382,8 +1389,45 @@ static struct conn *listener_new(int sfd, struct event_base *base,
 }
 
 
+/* MEMCACHED_PORT_FILENAME: where the ports bound are reported. */
+static FILE *port_file;
+
+void conn_set_port_file(FILE *f)
+{
+    port_file = f;
+}
+
+/* "TCP INET: 11211" for the port file, as memcached writes it; label the
+ * socket with the port it got (-p -1: an ephemeral one). */
+static void report_port(int sfd, int family, enum conn_transport t,
+                        const char *host, char *label, size_t lsize)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    unsigned port = 0;
+    bool udp = t == CT_UDP;
+
+    if (getsockname(sfd, (struct sockaddr *)&ss, &len) == 0) {
+        port = ntohs(family == AF_INET
+                         ? ((struct sockaddr_in *)&ss)->sin_port
+                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    if (family == AF_INET) {
+        snprintf(label, lsize, "%s:%s:%u", udp ? "udp" : "tcp", host, port);
+    } else {
+        snprintf(label, lsize, "%s:[%s]:%u", udp ? "udp6" : "tcp6", host,
+                 port);
+    }
+    if (port_file != NULL) {
+        fprintf(port_file, "%s INET%s: %u\n", udp ? "UDP" : "TCP",
+                family == AF_INET ? "" : "6", port);
+    }
+}
+
+/* Bind one socket of type t for each address host resolves to: TCP ones
+ * listen on base, UDP ones go to a worker each. */
 static int listen_addrinfo(struct event_base *base, const char *host,
-                           int port, bool monitor)
+                           int port, bool monitor, enum conn_transport t)
 {
     struct addrinfo hints, *ai, *p;
     char portbuf[16];
@@ -1393,8 +1437,8 @@ static int listen_addrinfo(struct event_base *base, const char *host,
     memset(&hints, 0, sizeof(hints));
     hints.ai_flags = AI_PASSIVE;
     hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    hints.ai_socktype = t == CT_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    snprintf(portbuf, sizeof(portbuf), "%d", port < 0 ? 0 : port);
     err = getaddrinfo(host, portbuf, &hints, &ai);
     if (err != 0) {
         log_warn("getaddrinfo(%s): %s", host ? host : "*",
@@ -1414,7 +1458,7 @@ static int listen_addrinfo(struct event_base *base, const char *host,
             setsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         }
         if (bind(sfd, p->ai_addr, p->ai_addrlen) != 0 ||
-            listen(sfd, settings.backlog) != 0) {
+            (t != CT_UDP && listen(sfd, settings.backlog) != 0)) {
             log_warn("failed to listen on %s port %d: %s",
                      host ? host : "*", port, strerror(errno));
             close(sfd);
@@ -1424,13 +1468,12 @@ static int listen_addrinfo(struct event_base *base, const char *host,
         if (p->ai_family == AF_INET) {
             inet_ntop(AF_INET, &((struct sockaddr_in *)p->ai_addr)->sin_addr,
                       hostbuf, sizeof(hostbuf));
-            snprintf(label, sizeof(label), "tcp:%s:%d", hostbuf, port);
         } else {
             inet_ntop(AF_INET6,
                       &((struct sockaddr_in6 *)p->ai_addr)->sin6_addr,
                       hostbuf, sizeof(hostbuf));
-            snprintf(label, sizeof(label), "tcp6:[%s]:%d", hostbuf, port);
         }
+        report_port(sfd, p->ai_family, t, hostbuf, label, sizeof(label));
         if (monitor && !util_is_loopback(p->ai_addr)) {
             log_warn("monitor_listen %s is not a loopback address; the "
                      "monitor port serves stats without authentication",
@@ -1439,7 +1482,9 @@ static int listen_addrinfo(struct event_base *base, const char *host,
             freeaddrinfo(ai);
             return -1;
         }
-        {
+        if (t == CT_UDP) {
+            workers_dispatch(sfd, CT_UDP, false, label);
+        } else {
             struct conn *l = listener_new(sfd, base, CT_TCP, label);
             if (l == NULL) {
                 close(sfd);
@@ -1453,14 +1498,15 @@ static int listen_addrinfo(struct event_base *base, const char *host,
     return count > 0 ? 0 : -1;
 }
 
-int conn_listen_tcp(struct event_base *base, const char *interfaces,
-                    int port, bool monitor)
+/* Every address of a -l list ("host", "host:port", "[v6]:port"). */
+static int listen_list(struct event_base *base, const char *interfaces,
+                       int port, bool monitor, enum conn_transport t)
 {
     char *list, *save = NULL, *tok;
     int rc = 0;
 
     if (interfaces == NULL) {
-        return listen_addrinfo(base, NULL, port, monitor);
+        return listen_addrinfo(base, NULL, port, monitor, t);
     }
     list = strdup(interfaces);
     if (list == NULL) {
@@ -1485,10 +1531,21 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
             *colon = '\0';
             p = atoi(colon + 1);
         }
-        rc = listen_addrinfo(base, host, p, monitor);
+        rc = listen_addrinfo(base, host, p, monitor, t);
     }
     free(list);
     return rc;
+}
+
+int conn_listen_tcp(struct event_base *base, const char *interfaces,
+                    int port, bool monitor)
+{
+    return listen_list(base, interfaces, port, monitor, CT_TCP);
+}
+
+int conn_listen_udp(const char *interfaces, int port)
+{
+    return listen_list(NULL, interfaces, port, false, CT_UDP);
 }
 
 int conn_listen_unix(struct event_base *base, const char *path, int access)

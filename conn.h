@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #include "crawler.h"
@@ -200,6 +201,12 @@ bool conn_start_dump(struct conn *c, const char *list);
 int conn_listen_tcp(struct event_base *base, const char *interfaces,
                     int port, bool monitor);
 int conn_listen_unix(struct event_base *base, const char *path, int access);
+/* Bind a UDP socket on every address of `interfaces` (as for TCP) and
+ * hand each to a worker (conn_udp.c serves it).  0 or -1. */
+int conn_listen_udp(const char *interfaces, int port);
+/* Report each port bound from now on to f, as memcached does for
+ * $MEMCACHED_PORT_FILENAME ("TCP INET: 11211"); NULL: stop. */
+void conn_set_port_file(FILE *f);
 
 /* "stats conns" lines; self is the connection asking (shown as
  * conn_parse_cmd, as memcached shows it). */

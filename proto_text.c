@@ -384,6 +384,18 @@ static void complete_auth(struct conn *c, const char *data, size_t len)
     conn_out_str(c, "CLIENT_ERROR authentication failure\r\n");
 }
 
+/* A command that streams or holds its reply (watch, metadump, the
+ * replication digest, repl_wait) needs a connection: over UDP it is
+ * refused with an error, where memcached would leave the port stuck. */
+static bool udp_refused(struct conn *c)
+{
+    if (c->transport != CT_UDP) {
+        return false;
+    }
+    client_error(c, "CLIENT_ERROR not available over UDP");
+    return true;
+}
+
 static void log_store(struct conn *c, const struct item *it,
                       enum store_result r)
 {
@@ -675,7 +687,9 @@ static void process_stats(struct conn *c, struct token *t, int ntok)
     } else if (strcmp(sub, "replication") == 0 && ntok == 3 &&
                strcmp(t[2].value, "digest") == 0) {
         sb_free(&sb);
-        conn_start_digest(c);
+        if (!udp_refused(c)) {
+            conn_start_digest(c);
+        }
         return;
     } else if (strcmp(sub, "replication") == 0) {
         repl_stats(&sb);
@@ -746,6 +760,9 @@ static void process_lru_crawler(struct conn *c, struct token *t, int ntok)
     } else if (strcmp(sub, "metadump") == 0 && ntok == 3) {
         if (!settings.dump_enabled) {
             client_error(c, "ERROR metadump not allowed");
+            return;
+        }
+        if (udp_refused(c)) {
             return;
         }
         if (!conn_start_dump(c, t[2].value)) {
@@ -843,6 +860,9 @@ static void process_repl_wait(struct conn *c, struct token *t, int ntok)
         client_error(c, "CLIENT_ERROR bad command line format");
         return;
     }
+    if (udp_refused(c)) {
+        return;
+    }
     if (!repl_enabled() || !repl_linked()) {
         reply(c, "NOLINK");
         return;
@@ -862,6 +882,9 @@ static void process_watch(struct conn *c, struct token *t, int ntok)
         client_error(c, "CLIENT_ERROR watch commands not allowed");
         return;
     }
+    if (udp_refused(c)) {
+        return;
+    }
     for (i = 1; i < ntok; i++) {
         args[i - 1] = t[i].value;
     }
@@ -870,7 +893,7 @@ static void process_watch(struct conn *c, struct token *t, int ntok)
         return;
     }
     conn_out_str(c, "OK\r\n");
-    c->state = CONN_WATCH;
+    conn_set_state(c, CONN_WATCH);
     watch_add(c, flags);
 }
 

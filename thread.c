@@ -12,6 +12,7 @@
 #include "memcached.h"
 #include "thread.h"
 #include "conn.h"
+#include "conn_udp.h"
 #include "log.h"
 #include "replication.h"
 #include "settings.h"
@@ -157,6 +158,10 @@ static void adopt(struct worker *w)
             c->proto = CPROTO_TEXT;
         }
         memcpy(c->listen_addr, q->listen_addr, sizeof(c->listen_addr));
+        if (q->transport == CT_UDP && conn_udp_adopt(c) != 0) {
+            log_warn("cannot serve the UDP socket %s", q->listen_addr);
+            conn_close(c);
+        }
     }
     free(q);
 }
