@@ -205,6 +205,7 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->last_cmd_time = c->last_io_time = current_time;
     c->transport = CT_TCP;
     c->udp = NULL;
+    c->close_reason = CLOSE_ERROR;
     c->listen_addr[0] = '\0';
     c->ev_flags = EV_READ | EV_PERSIST;
     if (event_add(c->ev, NULL) != 0) {
@@ -294,6 +295,9 @@ void conn_close(struct conn *c)
     struct worker *w = c->thread;
 
     log_debug("<%d connection closed", c->sfd);
+    if ((watch_mask & WATCH_CONNEVENTS) && w != NULL) {
+        watch_conn_event(false, c->sfd, c->transport, c->close_reason);
+    }
     if (c->state == CONN_WATCH) {
         watch_remove(c);
     }
@@ -342,6 +346,7 @@ void conn_close(struct conn *c)
 void conn_close_all(struct worker *w)
 {
     while (w->conns != NULL) {
+        w->conns->close_reason = CLOSE_SHUTDOWN;
         conn_close(w->conns);
     }
 }
@@ -388,6 +393,7 @@ void conn_close_idle(struct worker *w)
             log_info("<%d closing idle connection (%s)", c->sfd,
                      conn_state_name(c->state));
             __atomic_add_fetch(&gstats.idle_kicks, 1, __ATOMIC_RELAXED);
+            c->close_reason = CLOSE_IDLE_TIMEOUT;
             conn_close(c);
         }
         c = next;
@@ -502,6 +508,12 @@ void conn_out_reset(struct conn *c)
 void conn_close_after_write(struct conn *c)
 {
     c->close_after_write = true;
+}
+
+void conn_quit(struct conn *c)
+{
+    c->close_after_write = true;
+    c->close_reason = CLOSE_NORMAL;
 }
 
 void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
@@ -652,6 +664,7 @@ static enum io_result read_some(struct conn *c, bool *full)
             return IO_DONE;
         }
         if (n == 0) {
+            c->close_reason = CLOSE_NORMAL;
             return IO_ERROR;
         }
         if (errno == EINTR) {
@@ -685,6 +698,7 @@ static enum io_result fill_nread(struct conn *c)
             c->nr.left -= (size_t)n;
             STAT_ADD(bytes_read, (uint64_t)n);
         } else if (n == 0) {
+            c->close_reason = CLOSE_NORMAL;
             return IO_ERROR;
         } else if (errno == EINTR) {
             continue;
@@ -717,6 +731,7 @@ static enum io_result do_swallow(struct conn *c)
             c->sbytes -= (size_t)n;
             STAT_ADD(bytes_read, (uint64_t)n);
         } else if (n == 0) {
+            c->close_reason = CLOSE_NORMAL;
             return IO_ERROR;
         } else if (errno == EINTR) {
             continue;
@@ -951,10 +966,15 @@ static void drive_read(struct conn *c, bool readable, int *handled)
 }
 
 /* A watcher only sends log lines; input is read and dropped so that a
- * closed peer is noticed. */
+ * closed peer is noticed.  Lines move from the watcher's buffer to the
+ * socket one buffer at a time, the next only once the last is sent: a
+ * watcher that does not read holds no more than its buffer
+ * (watcher_logbuf_size) and the socket's, and loses the lines after
+ * that (watch.c counts them). */
 static void drive_watch(struct conn *c, bool readable)
 {
     bool full = true;
+    int turns;
 
     while (readable && full) {
         enum io_result r = read_some(c, &full);
@@ -968,22 +988,32 @@ static void drive_watch(struct conn *c, bool readable)
             break;
         }
     }
-    watch_flush(c);
-    switch (transmit(c)) {
-    case IO_DONE:
-        release_reply(c);
-        if (!update_event(c, EV_READ | EV_PERSIST)) {
-            conn_close(c);
+    for (turns = 0; turns < 4; turns++) {
+        if (c->iovused == 0) {
+            watch_flush(c);
         }
-        break;
-    case IO_AGAIN:
-        if (!update_event(c, EV_READ | EV_WRITE | EV_PERSIST)) {
-            conn_close(c);
+        if (c->iovused == 0) {
+            break;
         }
-        break;
-    default:
+        switch (transmit(c)) {
+        case IO_DONE:
+            release_reply(c);
+            continue;
+        case IO_AGAIN:
+            if (!update_event(c, EV_READ | EV_WRITE | EV_PERSIST)) {
+                conn_close(c);
+            }
+            return;
+        default:
+            conn_close(c);
+            return;
+        }
+    }
+    /* After 4 buffers in a row, come back once the others have run. */
+    if (!update_event(c, c->iovused > 0 || turns == 4
+                             ? EV_READ | EV_WRITE | EV_PERSIST
+                             : EV_READ | EV_PERSIST)) {
         conn_close(c);
-        break;
     }
 }
 

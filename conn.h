@@ -33,6 +33,14 @@ enum conn_state {
     CONN_MAX_STATE
 };
 
+/* Why a connection closed, for `watch connevents` (memcached's names). */
+enum conn_close_reason {
+    CLOSE_ERROR,                /* a protocol or I/O error (the default) */
+    CLOSE_NORMAL,               /* quit, or the client closed */
+    CLOSE_IDLE_TIMEOUT,         /* -o idle_timeout */
+    CLOSE_SHUTDOWN              /* the server is stopping */
+};
+
 enum conn_proto {
     CPROTO_NEGOTIATE,           /* first byte not seen yet */
     CPROTO_TEXT,                /* text and meta */
@@ -116,6 +124,7 @@ struct conn {
     struct conn *hnext;         /* next in the worker's held list */
     struct conn *wnext;         /* next in the worker's list */
     struct conn *wprev;         /* previous in the worker's list */
+    enum conn_close_reason close_reason; /* for the conn_close log line */
     struct udp_req *udp;        /* CT_UDP: the datagram being served
                                    (conn_udp.c); NULL otherwise */
 };
@@ -189,6 +198,8 @@ int conn_start_auth_read(struct conn *c, size_t n);
 void conn_start_swallow(struct conn *c, size_t n);
 /* Close once everything queued is sent. */
 void conn_close_after_write(struct conn *c);
+/* quit: the same, logged as a normal close. */
+void conn_quit(struct conn *c);
 /* Answer `stats replication digest` a slice of the table per event-loop
  * turn, after the replies already queued; buffered requests follow. */
 void conn_start_digest(struct conn *c);

@@ -603,7 +603,7 @@ static void dispatch(struct conn *c, const char *p)
         break;
     case BIN_QUIT: case BIN_QUITQ:
         reply_ok(c, 0);
-        conn_close_after_write(c);
+        conn_quit(c);
         break;
     case BIN_FLUSH: case BIN_FLUSHQ:
         process_flush(c, extras);

@@ -435,6 +435,9 @@ void proto_text_complete_nread(struct conn *c)
         c->noreply = false;
         return;
     }
+    if (watch_mask & WATCH_FETCHERS) {
+        watch_fetch_peek(ITEM_key(it), it->nkey, c->sfd);
+    }
     r = item_store(it, c->nr.mode, &cas);
     count_store(it, c->nr.mode, r);
     if (watch_mask & WATCH_MUTATIONS) {
@@ -729,6 +732,7 @@ static void process_shutdown(struct conn *c, struct token *t, int ntok)
     }
     log_info("shutdown requested by a client");
     conn_close_after_write(c);
+    c->close_reason = CLOSE_SHUTDOWN;
     if (proto_shutdown_fn != NULL) {
         proto_shutdown_fn();
     }
@@ -1008,7 +1012,7 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
     } else if (IS("version")) {
         conn_out_str(c, "VERSION " SERVER_VERSION "\r\n");
     } else if (IS("quit")) {
-        conn_close_after_write(c);
+        conn_quit(c);
     } else if (IS("verbosity") && (ntok == 2 || ntok == 3)) {
         process_verbosity(c, t, ntok);
     } else if (IS("cache_memlimit") && (ntok == 2 || ntok == 3)) {

@@ -17,6 +17,7 @@
 #include "replication.h"
 #include "settings.h"
 #include "stats.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -161,6 +162,9 @@ static void adopt(struct worker *w)
         if (q->transport == CT_UDP && conn_udp_adopt(c) != 0) {
             log_warn("cannot serve the UDP socket %s", q->listen_addr);
             conn_close(c);
+        } else if ((watch_mask & WATCH_CONNEVENTS) &&
+                   q->transport != CT_UDP) {
+            watch_conn_event(true, c->sfd, c->transport, 0);
         }
     }
     free(q);

@@ -25,7 +25,7 @@ my @allow = qw(
     issue_41 issue_42 issue_50 issue_61 issue_67 issue_68 issue_70 item_size_max line-lengths
     malicious-commands metaget multiversioning noreply quit shutdown
     stats-conns stats-detail strtol-testing touch udp
-    unixsocket
+    unixsocket watcher watcher_connid
 );
 
 if (defined $ENV{PAIRCACHED_UPSTREAM} && $ENV{PAIRCACHED_UPSTREAM} eq '0') {
