@@ -384,6 +384,28 @@ static void complete_auth(struct conn *c, const char *data, size_t len)
     conn_out_str(c, "CLIENT_ERROR authentication failure\r\n");
 }
 
+#ifdef PAIRCACHED_DEBUG_TIME
+/* debugtime N|p|r, in test builds only (t/debug/memcached): memcached's
+ * debug-build command that moves the clock N seconds on, or pauses and
+ * resumes it, for memcached's expirations.t. */
+static void process_debugtime(struct conn *c, const char *arg)
+{
+    int64_t d;
+
+    if (strcmp(arg, "p") == 0) {
+        util_clock_pause(true);
+    } else if (strcmp(arg, "r") == 0) {
+        util_clock_pause(false);
+    } else if (safe_strtoll(arg, &d)) {
+        util_clock_shift(d);
+    } else {
+        client_error(c, "ERROR");
+        return;
+    }
+    reply(c, "OK");
+}
+#endif
+
 /* A command that streams or holds its reply (watch, metadump, the
  * replication digest, repl_wait) needs a connection: over UDP it is
  * refused with an error, where memcached would leave the port stuck. */
@@ -1013,6 +1035,10 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
         conn_out_str(c, "VERSION " SERVER_VERSION "\r\n");
     } else if (IS("quit")) {
         conn_quit(c);
+#ifdef PAIRCACHED_DEBUG_TIME
+    } else if (IS("debugtime") && ntok == 2) {
+        process_debugtime(c, t[1].value);
+#endif
     } else if (IS("verbosity") && (ntok == 2 || ntok == 3)) {
         process_verbosity(c, t, ntok);
     } else if (IS("cache_memlimit") && (ntok == 2 || ntok == 3)) {

@@ -32,6 +32,13 @@ if (defined $ENV{PAIRCACHED_UPSTREAM} && $ENV{PAIRCACHED_UPSTREAM} eq '0') {
     print "1..0 # SKIP PAIRCACHED_UPSTREAM=0\n";
     exit 0;
 }
+# expirations.t moves the clock with `debugtime`, a command of test
+# builds only: make check builds t/debug/memcached for it.
+my $debug = $ENV{PAIRCACHED_DEBUG_BIN} // 't/debug/memcached';
+if (-x $debug) {
+    $ENV{UPSTREAM_DEBUG_BIN} = $debug;
+    push @allow, 'expirations';
+}
 my $script = srcdir() . '/scripts/upstream-suite.sh';
 exec('bash', $script, '--tap', memc_bin(), @allow)
     or die "cannot run $script: $!\n";
