@@ -23,8 +23,8 @@ static void usage(void)
     printf(
 "-p, --port=<num>          TCP port to listen on (default: 11211, 0: off,\n"
 "                          -1: any free port)\n"
-"-U, --udp-port=<num>      UDP port to listen on (default: 0, off); -1: any\n"
-"                          free port.  Writes made over UDP replicate too\n"
+"-U, --udp-port=<num>      UDP port to listen on (default: 0, off; -1: any\n"
+"                          free port); see doc/protocol.txt, \"UDP\"\n"
 "-s, --unix-socket=<file>  UNIX socket to listen on (disables network)\n"
 "-a, --unix-mask=<mask>    access mask for the UNIX socket, in octal\n"
 "                          (default: 700)\n"
