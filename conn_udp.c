@@ -170,10 +170,37 @@ static bool skip_value(struct conn *c)
     return whole;
 }
 
+/* The size of the reply so far, counted as it grows: a datagram of
+ * thousands of keys must not cost a walk of the whole reply per key.
+ * Only the last piece can still grow (add_iov extends it); a roll-back
+ * (conn_out_rollback) below what was counted starts the count over. */
+struct reply_count {
+    int iovs;                   /* pieces summed in bytes, all but the
+                                   last one queued */
+    size_t bytes;               /* their bytes */
+};
+
+static size_t reply_count(const struct conn *c, struct reply_count *rc)
+{
+    if (rc->iovs >= c->iovused) {
+        rc->iovs = 0;
+        rc->bytes = 0;
+        if (c->iovused == 0) {
+            return 0;
+        }
+    }
+    while (rc->iovs < c->iovused - 1) {
+        rc->bytes += c->iov[rc->iovs++].iov_len;
+    }
+    return rc->bytes + c->iov[c->iovused - 1].iov_len;
+}
+
 /* Handle every request of the datagram in c->rcurr/c->rbytes.  Returns
  * false when one was cut short. */
 static bool handle_requests(struct conn *c)
 {
+    struct reply_count rc = {0, 0};
+
     while (c->rbytes > 0) {
         enum proto_result r = c->proto == CPROTO_BINARY
                                   ? proto_bin_process(c)
@@ -189,7 +216,7 @@ static bool handle_requests(struct conn *c)
             return false;
         }
         if (r == PROTO_CLOSE || c->close_after_write ||
-            reply_bytes(c) > UDP_MAX_REPLY) {
+            reply_count(c, &rc) > UDP_MAX_REPLY) {
             break;              /* quit, or a reply too large to send */
         }
     }
