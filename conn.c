@@ -295,7 +295,7 @@ void conn_close(struct conn *c)
     struct worker *w = c->thread;
 
     log_debug("<%d connection closed", c->sfd);
-    if ((watch_mask & WATCH_CONNEVENTS) && w != NULL) {
+    if ((watch_mask & WATCH_CONNEVENTS) && w != NULL && c->udp == NULL) {
         watch_conn_event(false, c->sfd, c->transport, c->close_reason);
     }
     if (c->state == CONN_WATCH) {

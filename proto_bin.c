@@ -259,7 +259,13 @@ void proto_bin_complete_nread(struct conn *c)
     enum store_result r;
 
     c->nr.it = NULL;
+    if (watch_mask & WATCH_FETCHERS) {
+        watch_fetch_peek(ITEM_key(it), it->nkey, c->sfd);
+    }
     r = item_store(it, mode, &cas);
+    if (watch_mask & WATCH_MUTATIONS) {
+        watch_store_item(it, mode, r, c->sfd);
+    }
     SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
     proto_count_cas(it->slabs_clsid, mode, r);
     switch (r) {

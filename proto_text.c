@@ -418,22 +418,6 @@ static bool udp_refused(struct conn *c)
     return true;
 }
 
-static void log_store(struct conn *c, const struct item *it,
-                      enum store_result r)
-{
-    static const char *const cmds[] = {
-        "set", "add", "replace", "append", "prepend", "cas"
-    };
-    static const char *const results[] = {
-        "stored", "not_stored", "exists", "not_found", "no_memory"
-    };
-
-    watch_store(ITEM_key(it), it->nkey, results[r], cmds[c->nr.mode],
-                it->exptime == 0 ? 0 : util_ttl_left(it->exptime,
-                                                     current_time),
-                it->slabs_clsid, c->sfd, it->nbytes - 2);
-}
-
 void proto_text_complete_nread(struct conn *c)
 {
     struct item *it = c->nr.it;
@@ -463,7 +447,7 @@ void proto_text_complete_nread(struct conn *c)
     r = item_store(it, c->nr.mode, &cas);
     count_store(it, c->nr.mode, r);
     if (watch_mask & WATCH_MUTATIONS) {
-        log_store(c, it, r);
+        watch_store_item(it, c->nr.mode, r, c->sfd);
     }
     stats_detail_set(ITEM_key(it), it->nkey);
     switch (r) {

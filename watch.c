@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "settings.h"
 #include "thread.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -271,6 +272,22 @@ void watch_eviction(const struct item *it)
             it->exptime ? (long long)it->exptime - current_time : -1LL,
             (int)(current_time - it->atime), it->slabs_clsid,
             it->nbytes > 2 ? it->nbytes - 2 : 0u);
+}
+
+void watch_store_item(const struct item *it, enum store_mode mode,
+                      enum store_result r, int cfd)
+{
+    static const char *const cmds[] = {
+        "set", "add", "replace", "append", "prepend", "cas"
+    };
+    static const char *const results[] = {
+        "stored", "not_stored", "exists", "not_found", "no_memory"
+    };
+
+    watch_store(ITEM_key(it), it->nkey, results[r], cmds[mode],
+                it->exptime == 0 ? 0 : util_ttl_left(it->exptime,
+                                                     current_time),
+                it->slabs_clsid, cfd, it->nbytes - 2);
 }
 
 void watch_fetch_peek(const char *key, size_t nkey, int cfd)

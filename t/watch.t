@@ -118,11 +118,34 @@ sub collect {
          'item_get not_found, then item_store, for a set');
 }
 
+# meta and binary stores are logged too, as memcached logs them
+{
+    my $s = $srv->new_sock;
+    is($srv->cmd('watch mutations', $s), "OK\r\n", 'watch mutations (2)');
+    MemcTest::wait_until(sub { $srv->stats->{log_watchers} >= 3 }, 5);
+    my $c = $srv->new_sock;
+    $srv->send("ms metakey 2 T30\r\nhi\r\n", $c);
+    is($srv->read_line($c), "HD\r\n", 'meta set');
+    my $b = $srv->new_sock;
+    my $key = 'binkey';
+    $srv->send(pack('CCnCCnNNNN', 0x80, 0x01, length $key, 8, 0, 0,
+                    8 + length($key) + 3, 0, 0, 0)
+               . pack('NN', 0, 0) . $key . 'abc', $b);
+    my $hdr = $srv->read_bytes(24, $b);
+    is(length($hdr // ''), 24, 'binary set answered');
+    my $got = collect($s, qr/key=metakey .*\n(?s:.*)key=binkey |key=binkey .*\n(?s:.*)key=metakey /,
+                      'meta and binary store lines');
+    like($got, qr/type=item_store key=metakey status=stored cmd=set ttl=30 clsid=\d+ cfd=\d+ size=2$/m,
+         'meta ms logged as item_store');
+    like($got, qr/type=item_store key=binkey status=stored cmd=set ttl=0 clsid=\d+ cfd=\d+ size=3$/m,
+         'binary SET logged as item_store');
+}
+
 # connection events: opened, closed by quit, by the client, on an error
 {
     my $s = $srv->new_sock;
     is($srv->cmd('watch connevents', $s), "OK\r\n", 'watch connevents');
-    MemcTest::wait_until(sub { $srv->stats->{log_watchers} >= 3 }, 5);
+    MemcTest::wait_until(sub { $srv->stats->{log_watchers} >= 4 }, 5);
     my $c = $srv->new_sock;
     my $port = $c->sockport;
     $srv->cmd('version', $c);
