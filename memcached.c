@@ -12,7 +12,9 @@
 #include "options.h"
 #include "proto_text.h"
 #include "replication.h"
+#include "authfile.h"
 #include "sasl.h"
+#include "tls.h"
 #include "settings.h"
 #include "slabs.h"
 #include "stats.h"
@@ -311,10 +313,13 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     util_clock_init();
-    if (settings.sasl && sasl_init(settings.sasl_pwdb) != 0) {
+    if (settings.sasl && sasl_setup() != 0) {
+        return EXIT_FAILURE;
+    }
+    if (settings.auth_file != NULL && authfile_load(settings.auth_file) != 0) {
         return EX_USAGE;
     }
-    if (settings.auth_file != NULL && sasl_init(settings.auth_file) != 0) {
+    if (settings.ssl.enabled && tls_server_configure() != 0) {
         return EX_USAGE;
     }
     if (start_storage() != 0 || stats_init(settings.num_threads) != 0 ||

@@ -100,6 +100,7 @@ struct cq_item {
     int sfd;                    /* accepted socket */
     enum conn_transport transport; /* TCP, unix or UDP */
     bool monitor;               /* from the monitor listener */
+    bool tls;                   /* from a -Z listener: TLS first */
     char listen_addr[64];       /* listener it came from */
     struct cq_item *next;       /* queue link */
 };
@@ -162,6 +163,8 @@ static void adopt(struct worker *w)
         if (q->transport == CT_UDP && conn_udp_adopt(c) != 0) {
             log_warn("cannot serve the UDP socket %s", q->listen_addr);
             conn_close(c);
+        } else if (q->tls && !conn_start_tls(c)) {
+            conn_close(c);
         } else if ((watch_mask & WATCH_CONNEVENTS) &&
                    q->transport != CT_UDP) {
             watch_conn_event(true, c->sfd, c->transport, 0);
@@ -197,8 +200,8 @@ static void timer_cb(evutil_socket_t fd, short which, void *arg)
 {
     (void)fd;
     (void)which;
-    if (settings.idle_timeout > 0) {
-        conn_close_idle(arg);
+    if (settings.idle_timeout > 0 || settings.ssl.enabled) {
+        conn_close_idle(arg);   /* and TLS handshakes past their time */
     }
 }
 
@@ -367,7 +370,7 @@ void workers_wake_watchers(struct worker *w)
 }
 
 void workers_dispatch(int sfd, enum conn_transport transport, bool monitor,
-                      const char *listen_addr)
+                      bool tls, const char *listen_addr)
 {
     struct cq_item *q = malloc(sizeof(*q));
     struct worker *w;
@@ -379,6 +382,7 @@ void workers_dispatch(int sfd, enum conn_transport transport, bool monitor,
     q->sfd = sfd;
     q->transport = transport;
     q->monitor = monitor;
+    q->tls = tls;
     snprintf(q->listen_addr, sizeof(q->listen_addr), "%s", listen_addr);
     w = &workers[next_worker];
     next_worker = (next_worker + 1) % nworkers;

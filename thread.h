@@ -56,7 +56,7 @@ struct worker {
 int workers_start(int n);
 /* Hand an accepted socket to the next worker, round robin. */
 void workers_dispatch(int sfd, enum conn_transport transport, bool monitor,
-                      const char *listen_addr);
+                      bool tls, const char *listen_addr);
 /* Ask every worker to close its connections and exit; join them. */
 void workers_stop(void);
 int workers_count(void);
