@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #include "crawler.h"
@@ -39,6 +40,14 @@ struct worker;
 #define CONN_STATE_ENUM(e, name) e,
 enum conn_state { CONN_STATES(CONN_STATE_ENUM) CONN_MAX_STATE };
 #undef CONN_STATE_ENUM
+
+/* Why a connection closed, for `watch connevents` (memcached's names). */
+enum conn_close_reason {
+    CLOSE_ERROR,                /* a protocol or I/O error (the default) */
+    CLOSE_NORMAL,               /* quit, or the client closed */
+    CLOSE_IDLE_TIMEOUT,         /* -o idle_timeout */
+    CLOSE_SHUTDOWN              /* the server is stopping */
+};
 
 enum conn_proto {
     CPROTO_NEGOTIATE,           /* first byte not seen yet */
@@ -76,7 +85,7 @@ struct conn {
     struct event *ev;           /* read/write event on sfd */
     short ev_flags;             /* flags ev is registered with */
     struct worker *thread;      /* owning worker (NULL: listener) */
-    bool is_unix;               /* unix domain socket */
+    enum conn_transport transport; /* TCP, unix or UDP */
     bool tls_port;              /* listener: its connections speak TLS */
     struct tls *tls;            /* TLS session (-Z), NULL: plain text */
     char addr[64];              /* peer address for stats conns */
@@ -126,6 +135,9 @@ struct conn {
     struct conn *hnext;         /* next in the worker's held list */
     struct conn *wnext;         /* next in the worker's list */
     struct conn *wprev;         /* previous in the worker's list */
+    enum conn_close_reason close_reason; /* for the conn_close log line */
+    struct udp_req *udp;        /* CT_UDP: the datagram being served
+                                   (conn_udp.c); NULL otherwise */
 };
 
 const char *conn_state_name(enum conn_state s);
@@ -197,6 +209,8 @@ int conn_start_auth_read(struct conn *c, size_t n);
 void conn_start_swallow(struct conn *c, size_t n);
 /* Close once everything queued is sent. */
 void conn_close_after_write(struct conn *c);
+/* quit: the same, logged as a normal close. */
+void conn_quit(struct conn *c);
 /* Answer `stats replication digest` a slice of the table per event-loop
  * turn, after the replies already queued; buffered requests follow. */
 void conn_start_digest(struct conn *c);
@@ -214,10 +228,20 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
  * worker): false when no session could be made (counted; close it). */
 bool conn_start_tls(struct conn *c);
 int conn_listen_unix(struct event_base *base, const char *path, int access);
+/* Bind a UDP socket on every address of `interfaces` (as for TCP) and
+ * hand each to a worker (conn_udp.c serves it).  0 or -1. */
+int conn_listen_udp(const char *interfaces, int port);
+/* Report each port bound from now on to f, as memcached does for
+ * $MEMCACHED_PORT_FILENAME ("TCP INET: 11211"); NULL: stop. */
+void conn_set_port_file(FILE *f);
 
-/* "stats conns" lines. */
+/* "stats conns" lines; self is the connection asking (shown as
+ * conn_parse_cmd, as memcached shows it). */
 struct strbuf;
-void conn_stats(struct strbuf *sb);
+void conn_stats(struct strbuf *sb, const struct conn *self);
+
+/* Change c's state (logged at -vvv); the one setter of c->state. */
+void conn_set_state(struct conn *c, enum conn_state s);
 
 
 /* A point in the reply queue to roll back to when a multi-part reply

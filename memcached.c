@@ -27,6 +27,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -248,6 +249,8 @@ static int start_storage(void)
     return 0;
 }
 
+static int listen_inet(void);
+
 static int start_listeners(void)
 {
     if (settings.socketpath != NULL) {
@@ -260,14 +263,46 @@ static int start_listeners(void)
                 settings.monitor_listen);
         return -1;
     }
+    return listen_inet();
+}
+
+/* The TCP and UDP ports; as memcached, each port bound is reported in
+ * $MEMCACHED_PORT_FILENAME (written to NAME.lck, renamed when complete)
+ * for tests and wrappers that start us on a free port (-p -1). */
+static int listen_inet(void)
+{
+    const char *name = getenv("MEMCACHED_PORT_FILENAME");
+    char tmp[PATH_MAX];
+    FILE *f = NULL;
+    int rc = 0;
+
+    if (name != NULL &&
+        (size_t)snprintf(tmp, sizeof(tmp), "%s.lck", name) < sizeof(tmp)) {
+        f = fopen(tmp, "a");
+        if (f == NULL) {
+            fprintf(stderr, "Failed to open \"%s\": %s\n", tmp,
+                    strerror(errno));
+        }
+    }
+    conn_set_port_file(f);
     if (settings.port != 0 &&
         conn_listen_tcp(main_base, settings.inter, settings.port,
                         false) != 0) {
         fprintf(stderr, "failed to listen on TCP port %d: %s\n",
                 settings.port, strerror(errno));
-        return -1;
+        rc = -1;
+    } else if (settings.udpport != 0 &&
+               conn_listen_udp(settings.inter, settings.udpport) != 0) {
+        fprintf(stderr, "failed to listen on UDP port %d: %s\n",
+                settings.udpport, strerror(errno));
+        rc = -1;
     }
-    return 0;
+    conn_set_port_file(NULL);
+    if (f != NULL) {
+        fclose(f);
+        rename(tmp, name);
+    }
+    return rc;
 }
 
 int main(int argc, char **argv)

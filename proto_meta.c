@@ -519,7 +519,13 @@ void proto_meta_complete_nread(struct conn *c)
         item_remove(it);
         return;
     }
+    if (watch_mask & WATCH_FETCHERS) {
+        watch_fetch_peek(ITEM_key(it), it->nkey, c->sfd);
+    }
     r = item_store_meta(it, mode, &cas, m->invalidate);
+    if (watch_mask & WATCH_MUTATIONS) {
+        watch_store_item(it, mode, r, c->sfd);
+    }
     proto_count_cas(it->slabs_clsid, mode, r);
     switch (r) {
     case STORE_STORED:

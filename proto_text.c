@@ -340,20 +340,38 @@ static void complete_auth(struct conn *c, const char *data, size_t len)
     conn_out_str(c, "CLIENT_ERROR authentication failure\r\n");
 }
 
-static void log_store(struct conn *c, const struct item *it,
-                      enum store_result r)
+#ifdef PAIRCACHED_DEBUG_TIME
+/* debugtime N|p|r, in test builds only (t/debug/memcached): memcached's
+ * debug-build command that moves the clock N seconds on, or pauses and
+ * resumes it, for memcached's expirations.t. */
+static void process_debugtime(struct conn *c, const char *arg)
 {
-    static const char *const cmds[] = {
-        "set", "add", "replace", "append", "prepend", "cas"
-    };
-    static const char *const results[] = {
-        "stored", "not_stored", "exists", "not_found", "no_memory"
-    };
+    int64_t d;
 
-    watch_store(ITEM_key(it), it->nkey, results[r], cmds[c->nr.mode],
-                it->exptime == 0 ? 0 : util_ttl_left(it->exptime,
-                                                     current_time),
-                it->slabs_clsid, c->sfd, it->nbytes - 2);
+    if (strcmp(arg, "p") == 0) {
+        util_clock_pause(true);
+    } else if (strcmp(arg, "r") == 0) {
+        util_clock_pause(false);
+    } else if (safe_strtoll(arg, &d)) {
+        util_clock_shift(d);
+    } else {
+        client_error(c, "ERROR");
+        return;
+    }
+    reply(c, "OK");
+}
+#endif
+
+/* A command that streams or holds its reply (watch, metadump, the
+ * replication digest, repl_wait) needs a connection: over UDP it is
+ * refused with an error, where memcached would leave the port stuck. */
+static bool udp_refused(struct conn *c)
+{
+    if (c->transport != CT_UDP) {
+        return false;
+    }
+    client_error(c, "CLIENT_ERROR not available over UDP");
+    return true;
 }
 
 void proto_text_complete_nread(struct conn *c)
@@ -379,10 +397,13 @@ void proto_text_complete_nread(struct conn *c)
         c->noreply = false;
         return;
     }
+    if (watch_mask & WATCH_FETCHERS) {
+        watch_fetch_peek(ITEM_key(it), it->nkey, c->sfd);
+    }
     r = item_store(it, c->nr.mode, &cas);
     count_store(it, c->nr.mode, r);
     if (watch_mask & WATCH_MUTATIONS) {
-        log_store(c, it, r);
+        watch_store_item(it, c->nr.mode, r, c->sfd);
     }
     stats_detail_set(ITEM_key(it), it->nkey);
     switch (r) {
@@ -642,11 +663,13 @@ static void process_stats(struct conn *c, struct token *t, int ntok)
     } else if (strcmp(sub, "sizes") == 0) {
         items_stats_sizes(&sb);
     } else if (strcmp(sub, "conns") == 0) {
-        conn_stats(&sb);
+        conn_stats(&sb, c);
     } else if (strcmp(sub, "replication") == 0 && ntok == 3 &&
                strcmp(t[2].value, "digest") == 0) {
         sb_free(&sb);
-        conn_start_digest(c);
+        if (!udp_refused(c)) {
+            conn_start_digest(c);
+        }
         return;
     } else if (strcmp(sub, "replication") == 0) {
         repl_stats(&sb);
@@ -686,6 +709,7 @@ static void process_shutdown(struct conn *c, struct token *t, int ntok)
     }
     log_info("shutdown requested by a client");
     conn_close_after_write(c);
+    c->close_reason = CLOSE_SHUTDOWN;
     if (proto_shutdown_fn != NULL) {
         proto_shutdown_fn();
     }
@@ -717,6 +741,9 @@ static void process_lru_crawler(struct conn *c, struct token *t, int ntok)
     } else if (strcmp(sub, "metadump") == 0 && ntok == 3) {
         if (!settings.dump_enabled) {
             client_error(c, "ERROR metadump not allowed");
+            return;
+        }
+        if (udp_refused(c)) {
             return;
         }
         if (!conn_start_dump(c, t[2].value)) {
@@ -814,6 +841,9 @@ static void process_repl_wait(struct conn *c, struct token *t, int ntok)
         client_error(c, "CLIENT_ERROR bad command line format");
         return;
     }
+    if (udp_refused(c)) {
+        return;
+    }
     if (!repl_enabled() || !repl_linked()) {
         reply(c, "NOLINK");
         return;
@@ -833,6 +863,9 @@ static void process_watch(struct conn *c, struct token *t, int ntok)
         client_error(c, "CLIENT_ERROR watch commands not allowed");
         return;
     }
+    if (udp_refused(c)) {
+        return;
+    }
     for (i = 1; i < ntok; i++) {
         args[i - 1] = t[i].value;
     }
@@ -841,7 +874,7 @@ static void process_watch(struct conn *c, struct token *t, int ntok)
         return;
     }
     conn_out_str(c, "OK\r\n");
-    c->state = CONN_WATCH;
+    conn_set_state(c, CONN_WATCH);
     watch_add(c, flags);
 }
 
@@ -956,7 +989,11 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
     } else if (IS("version")) {
         conn_out_str(c, "VERSION " SERVER_VERSION "\r\n");
     } else if (IS("quit")) {
-        conn_close_after_write(c);
+        conn_quit(c);
+#ifdef PAIRCACHED_DEBUG_TIME
+    } else if (IS("debugtime") && ntok == 2) {
+        process_debugtime(c, t[1].value);
+#endif
     } else if (IS("verbosity") && (ntok == 2 || ntok == 3)) {
         process_verbosity(c, t, ntok);
     } else if (IS("cache_memlimit") && (ntok == 2 || ntok == 3)) {

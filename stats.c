@@ -187,6 +187,11 @@ void stats_general(struct strbuf *sb)
                 current_time - tls_server_cert_time());
     }
     U64("client_errors", t.client_errors);
+    if (settings.udpport != 0) {
+        U64("udp_datagrams", t.udp_datagrams);
+        U64("udp_bad_frames", t.udp_bad_frames);
+        U64("udp_replies_dropped", t.udp_replies_dropped);
+    }
     U64("bytes", lru.bytes);
     U64("slab_global_page_pool", 0);
     U64("curr_items", items_curr());

@@ -13,10 +13,12 @@
 #include "memcached.h"
 #include "thread.h"
 #include "conn.h"
+#include "conn_udp.h"
 #include "log.h"
 #include "replication.h"
 #include "settings.h"
 #include "stats.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -29,7 +31,7 @@
 
 struct cq_item {
     int sfd;                    /* accepted socket */
-    bool is_unix;               /* from the unix socket listener */
+    enum conn_transport transport; /* TCP, unix or UDP */
     bool monitor;               /* from the monitor listener */
     bool tls;                   /* from a -Z listener: TLS first */
     char listen_addr[64];       /* listener it came from */
@@ -85,14 +87,20 @@ static void adopt(struct worker *w)
         log_warn("cannot create connection for fd %d", q->sfd);
         close(q->sfd);
     } else {
-        c->is_unix = q->is_unix;
+        c->transport = q->transport;
         c->monitor = q->monitor;
         if (q->monitor) {
             c->proto = CPROTO_TEXT;
         }
         memcpy(c->listen_addr, q->listen_addr, sizeof(c->listen_addr));
-        if (q->tls && !conn_start_tls(c)) {
+        if (q->transport == CT_UDP && conn_udp_adopt(c) != 0) {
+            log_warn("cannot serve the UDP socket %s", q->listen_addr);
             conn_close(c);
+        } else if (q->tls && !conn_start_tls(c)) {
+            conn_close(c);
+        } else if ((watch_mask & WATCH_CONNEVENTS) &&
+                   q->transport != CT_UDP) {
+            watch_conn_event(true, c->sfd, c->transport, 0);
         }
     }
     free(q);
@@ -294,8 +302,8 @@ void workers_wake_watchers(struct worker *w)
     }
 }
 
-void workers_dispatch(int sfd, bool is_unix, bool monitor, bool tls,
-                      const char *listen_addr)
+void workers_dispatch(int sfd, enum conn_transport transport, bool monitor,
+                      bool tls, const char *listen_addr)
 {
     struct cq_item *q = malloc(sizeof(*q));
     struct worker *w;
@@ -305,7 +313,7 @@ void workers_dispatch(int sfd, bool is_unix, bool monitor, bool tls,
         return;
     }
     q->sfd = sfd;
-    q->is_unix = is_unix;
+    q->transport = transport;
     q->monitor = monitor;
     q->tls = tls;
     snprintf(q->listen_addr, sizeof(q->listen_addr), "%s", listen_addr);

@@ -6,6 +6,8 @@
 #ifndef THREAD_H
 #define THREAD_H
 
+#include "memcached.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,8 +40,8 @@ struct worker {
 /* Start n workers, each with its own event base; returns 0 or -1. */
 int workers_start(int n);
 /* Hand an accepted socket to the next worker, round robin. */
-void workers_dispatch(int sfd, bool is_unix, bool monitor, bool tls,
-                      const char *listen_addr);
+void workers_dispatch(int sfd, enum conn_transport transport, bool monitor,
+                      bool tls, const char *listen_addr);
 /* Ask every worker to close its connections and exit; join them. */
 void workers_stop(void);
 int workers_count(void);

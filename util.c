@@ -161,12 +161,31 @@ void util_preempt_point(uint64_t *last)
     }
 }
 
+/* Only a test build's `debugtime` changes these (main thread, or a
+ * worker: a torn read is a second off for one tick, in a test). */
+static volatile int64_t clock_shift;
+static volatile bool clock_paused;
+
 void util_clock_tick(void)
 {
     struct timeval tv;
 
+    if (clock_paused) {
+        return;
+    }
     gettimeofday(&tv, NULL);
-    current_time = (uint32_t)tv.tv_sec;
+    current_time = (uint32_t)(tv.tv_sec + clock_shift);
+}
+
+void util_clock_shift(int64_t delta)
+{
+    clock_shift += delta;
+    current_time = (uint32_t)((int64_t)current_time + delta);
+}
+
+void util_clock_pause(bool paused)
+{
+    clock_paused = paused;
 }
 
 void util_clock_init(void)

@@ -46,6 +46,10 @@ void util_preempt_point(uint64_t *last);
 void util_clock_tick(void);
 /* Set process_started and current_time at start-up. */
 void util_clock_init(void);
+/* Test builds' `debugtime` (PAIRCACHED_DEBUG_TIME): move the clock by
+ * delta seconds from now on, or pause / resume it. */
+void util_clock_shift(int64_t delta);
+void util_clock_pause(bool paused);
 
 struct sockaddr;
 /* True for 127.0.0.0/8 and ::1. */
