@@ -25,6 +25,7 @@
 #include "log.h"
 #include "proto_bin.h"
 #include "proto_meta.h"
+#include "proto.h"
 #include "proto_text.h"
 #include "replication.h"
 #include "sasl.h"
@@ -63,16 +64,15 @@
 static struct conn **conns;     /* by fd; structures are reused */
 static int conns_max;           /* slots in conns[] */
 
-static const char *const state_names[] = {
-    "listening", "handshake", "read", "nread", "swallow", "write", "watch", "sync_wait",
-    "digest", "dump", "closing", "closed"
-};
+#define CONN_STATE_NAME(e, name) name,
+static const char *const state_names[] = { CONN_STATES(CONN_STATE_NAME) };
+#undef CONN_STATE_NAME
 _Static_assert(sizeof(state_names) / sizeof(state_names[0]) ==
                CONN_MAX_STATE, "a name for each enum conn_state");
 
 const char *conn_state_name(enum conn_state s)
 {
-    return (s < CONN_MAX_STATE) ? state_names[s] : "invalid";
+    return (unsigned)s < CONN_MAX_STATE ? state_names[s] : "invalid";
 }
 
 static void set_state(struct conn *c, enum conn_state s)
@@ -109,28 +109,31 @@ static bool update_event(struct conn *c, short flags)
     return true;
 }
 
+/* "tcp:1.2.3.4:5" or "tcp6:[::1]:5", as memcached labels an address;
+ * "" for another family. */
+static void addr_label(const struct sockaddr *sa, char *out, size_t n)
+{
+    char name[INET6_ADDRSTRLEN + 8];   /* "[" v6 "]:" port */
+    int family = util_addr_name(sa, name, sizeof(name));
+
+    if (family == AF_INET || family == AF_INET6) {
+        snprintf(out, n, "%s%s", family == AF_INET ? "tcp:" : "tcp6:", name);
+    } else if (n > 0) {
+        out[0] = '\0';
+    }
+}
+
 static void peer_name(struct conn *c)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN];
 
     c->addr[0] = '\0';
     if (c->is_unix || getpeername(c->sfd, (struct sockaddr *)&ss,
                                   &len) != 0) {
         return;
     }
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-        snprintf(c->addr, sizeof(c->addr), "tcp:%s:%u", host,
-                 ntohs(a->sin_port));
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-        snprintf(c->addr, sizeof(c->addr), "tcp6:[%s]:%u", host,
-                 ntohs(a->sin6_port));
-    }
+    addr_label((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
 }
 
 /* Allocate the buffers of a fresh structure. */
@@ -1471,7 +1474,7 @@ static int listen_addrinfo(struct event_base *base, const char *host,
         return -1;
     }
     for (p = ai; p != NULL; p = p->ai_next) {
-        char label[64], hostbuf[INET6_ADDRSTRLEN];
+        char label[64];
         int one = 1;
         int sfd = socket(p->ai_family, p->ai_socktype | SOCK_NONBLOCK,
                          p->ai_protocol);
@@ -1490,16 +1493,7 @@ static int listen_addrinfo(struct event_base *base, const char *host,
             freeaddrinfo(ai);
             return -1;
         }
-        if (p->ai_family == AF_INET) {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)p->ai_addr)->sin_addr,
-                      hostbuf, sizeof(hostbuf));
-            snprintf(label, sizeof(label), "tcp:%s:%d", hostbuf, port);
-        } else {
-            inet_ntop(AF_INET6,
-                      &((struct sockaddr_in6 *)p->ai_addr)->sin6_addr,
-                      hostbuf, sizeof(hostbuf));
-            snprintf(label, sizeof(label), "tcp6:[%s]:%d", hostbuf, port);
-        }
+        addr_label(p->ai_addr, label, sizeof(label));
         if (monitor && !util_is_loopback(p->ai_addr)) {
             log_warn("monitor_listen %s is not a loopback address; the "
                      "monitor port serves stats without authentication",
@@ -1539,9 +1533,8 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
     }
     for (tok = strtok_r(list, ";, ", &save); tok != NULL && rc == 0;
          tok = strtok_r(NULL, ";, ", &save)) {
-        int p = port;
         bool tls = settings.ssl.enabled && !monitor;
-        char *host, *colon;
+        char host[256], pstr[16] = "";
 
         /* memcached's "notls:" prefix: a plain listener beside -Z ones */
         if (strncmp(tok, "notls:", 6) == 0) {
@@ -1554,23 +1547,15 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
             tls = false;
             tok += 6;
         }
-        host = tok;
-        colon = strrchr(tok, ':');
         /* host:port, or [v6]:port; a bare v6 address has several ':'. */
-        if (tok[0] == '[') {
-            char *end = strchr(tok, ']');
-            if (end != NULL) {
-                *end = '\0';
-                host = tok + 1;
-                if (end[1] == ':') {
-                    p = atoi(end + 2);
-                }
-            }
-        } else if (colon != NULL && strchr(tok, ':') == colon) {
-            *colon = '\0';
-            p = atoi(colon + 1);
+        if (util_split_host_port(tok, strlen(tok), host, sizeof(host), pstr,
+                                 sizeof(pstr)) != 0) {
+            log_warn("bad listen address: %s", tok);
+            rc = -1;
+            break;
         }
-        rc = listen_addrinfo(base, host, p, monitor, tls);
+        rc = listen_addrinfo(base, host, pstr[0] ? atoi(pstr) : port,
+                             monitor, tls);
     }
     free(list);
     return rc;

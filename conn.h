@@ -18,21 +18,27 @@
 struct tls;
 struct worker;
 
-enum conn_state {
-    CONN_LISTENING,             /* a listening socket */
-    CONN_HANDSHAKE,             /* -Z: TLS handshake not finished */
-    CONN_READ,                  /* waiting for / parsing requests */
-    CONN_NREAD,                 /* reading a value into an item */
-    CONN_SWALLOW,               /* discarding a value we refused */
-    CONN_WRITE,                 /* sending queued replies */
-    CONN_WATCH,                 /* streaming `watch` log lines */
-    CONN_SYNC_WAIT,             /* holding replies until the peer acks */
-    CONN_DIGEST,                /* computing `stats replication digest` */
-    CONN_DUMP,                  /* sending `lru_crawler metadump` */
-    CONN_CLOSING,               /* to be closed once replies are sent */
-    CONN_CLOSED,                /* closed; structure free for reuse */
-    CONN_MAX_STATE
-};
+/* A connection's states, with the name conn_state_name() logs (-vvv). */
+#define CONN_STATES(X)                                                    \
+    X(CONN_LISTENING, "listening")  /* a listening socket */              \
+    X(CONN_HANDSHAKE, "handshake")  /* -Z: TLS handshake not finished */  \
+    X(CONN_READ, "read")            /* waiting for / parsing requests */  \
+    X(CONN_NREAD, "nread")          /* reading a value into an item */    \
+    X(CONN_SWALLOW, "swallow")      /* discarding a value we refused */   \
+    X(CONN_WRITE, "write")          /* sending queued replies */          \
+    X(CONN_WATCH, "watch")          /* streaming `watch` log lines */     \
+    X(CONN_SYNC_WAIT, "sync_wait")  /* holding replies until the peer     \
+                                       acks */                            \
+    X(CONN_DIGEST, "digest")        /* computing `stats replication       \
+                                       digest` */                         \
+    X(CONN_DUMP, "dump")            /* sending `lru_crawler metadump` */  \
+    X(CONN_CLOSING, "closing")      /* to be closed once replies are      \
+                                       sent */                            \
+    X(CONN_CLOSED, "closed")        /* closed; structure free for reuse */
+
+#define CONN_STATE_ENUM(e, name) e,
+enum conn_state { CONN_STATES(CONN_STATE_ENUM) CONN_MAX_STATE };
+#undef CONN_STATE_ENUM
 
 enum conn_proto {
     CPROTO_NEGOTIATE,           /* first byte not seen yet */

@@ -19,7 +19,7 @@
 #include "settings.h"
 #include "slabs.h"
 #include "stats.h"
-#include "thread.h"
+#include "item_locks.h"
 #include "watch.h"
 
 #include <pthread.h>

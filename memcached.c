@@ -10,7 +10,7 @@
 #include "items.h"
 #include "log.h"
 #include "options.h"
-#include "proto_text.h"
+#include "proto.h"
 #include "replication.h"
 #include "authfile.h"
 #include "sasl.h"
@@ -18,6 +18,7 @@
 #include "settings.h"
 #include "slabs.h"
 #include "stats.h"
+#include "item_locks.h"
 #include "thread.h"
 #include "util.h"
 

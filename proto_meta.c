@@ -12,6 +12,7 @@
  */
 #include "memcached.h"
 #include "proto_meta.h"
+#include "proto.h"
 #include "conn.h"
 #include "items.h"
 #include "settings.h"

@@ -6,6 +6,7 @@
  */
 #include "memcached.h"
 #include "proto_text.h"
+#include "proto.h"
 #include "proto_meta.h"
 #include "replication.h"
 #include "authfile.h"
@@ -17,7 +18,6 @@
 #include "settings.h"
 #include "slabs.h"
 #include "stats.h"
-#include "thread.h"
 #include "util.h"
 #include "watch.h"
 
@@ -27,7 +27,6 @@
 
 #define MAX_TOKENS 24
 
-void (*proto_shutdown_fn)(void);
 
 int proto_text_tokenize(char *line, struct token *tokens, int max,
                         char **rest)
@@ -100,35 +99,6 @@ static bool key_ok(const struct token *t)
 }
 
 /* --- retrieval ------------------------------------------------------------- */
-
-/* Counters of one retrieval key (get/gets/gat/gats, binary GET/GAT,
- * meta mg): every protocol counts the way memcached does. */
-void proto_count_get(const struct item *it, enum get_result why, bool touch)
-{
-    if (touch) {
-        STAT_INCR(touch_cmds);
-    } else {
-        STAT_INCR(get_cmds);
-    }
-    if (it != NULL) {
-        if (touch) {
-            SLAB_STAT_INCR(it->slabs_clsid, touch_hits);
-        } else {
-            SLAB_STAT_INCR(it->slabs_clsid, get_hits);
-        }
-        return;
-    }
-    if (touch) {
-        STAT_INCR(touch_misses);
-    } else {
-        STAT_INCR(get_misses);
-    }
-    if (why == GET_EXPIRED) {
-        STAT_INCR(get_expired);
-    } else if (why == GET_FLUSHED) {
-        STAT_INCR(get_flushed);
-    }
-}
 
 /* "VALUE <key> <flags> <bytes>[ <cas>]\r\n" then the value. */
 static int out_value(struct conn *c, struct item *it, bool with_cas)
@@ -340,21 +310,6 @@ static void process_update(struct conn *c, struct token *t, int ntok,
         return;
     }
     conn_start_nread(c, it, mode, cas, c->noreply);
-}
-
-void proto_count_cas(unsigned clsid, enum store_mode mode,
-                     enum store_result r)
-{
-    if (mode != STORE_MODE_CAS) {
-        return;
-    }
-    if (r == STORE_STORED) {
-        SLAB_STAT_INCR(clsid, cas_hits);
-    } else if (r == STORE_EXISTS) {
-        SLAB_STAT_INCR(clsid, cas_badval);
-    } else if (r == STORE_NOT_FOUND) {
-        STAT_INCR(cas_misses);
-    }
 }
 
 static void count_store(struct item *it, enum store_mode mode,

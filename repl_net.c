@@ -24,55 +24,14 @@ const char *repl_io_failure(ssize_t n, int err)
 }
 
 
-void net_peer_name(const struct sockaddr *sa, char *out, size_t n)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-        port = ntohs(a->sin_port);
-        snprintf(out, n, "%s:%u", host, port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-        port = ntohs(a->sin6_port);
-        snprintf(out, n, "[%s]:%u", host, port);
-    } else {
-        snprintf(out, n, "?");
-    }
-}
-
 /* Split -x "host[:port]" / "[v6]:port" into peer_host and peer_port. */
 int net_parse_peer(const char *spec, char *peer_host, size_t hostlen,
                    char *peer_port, size_t portlen)
 {
-    const char *colon;
-
     snprintf(peer_port, portlen, "11212");
-    if (spec[0] == '[') {
-        const char *end = strchr(spec, ']');
-        if (end == NULL || (size_t)(end - spec - 1) >= hostlen) {
-            return -1;
-        }
-        memcpy(peer_host, spec + 1, (size_t)(end - spec - 1));
-        peer_host[end - spec - 1] = '\0';
-        if (end[1] == ':') {
-            snprintf(peer_port, portlen, "%s", end + 2);
-        }
-        return 0;
-    }
-    colon = strrchr(spec, ':');
-    if (colon != NULL && strchr(spec, ':') == colon) {
-        if ((size_t)(colon - spec) >= hostlen) {
-            return -1;
-        }
-        memcpy(peer_host, spec, (size_t)(colon - spec));
-        peer_host[colon - spec] = '\0';
-        snprintf(peer_port, portlen, "%s", colon + 1);
-    } else {
-        snprintf(peer_host, hostlen, "%s", spec);
+    if (util_split_host_port(spec, strlen(spec), peer_host, hostlen,
+                             peer_port, portlen) != 0) {
+        return -1;
     }
     return peer_host[0] ? 0 : -1;
 }
@@ -208,18 +167,12 @@ int net_open_listener(bool authenticated)
         spec += 6;              /* -Z's plain-listener prefix */
     }
     if (spec != NULL) {
+        char lport[256];        /* a -l host:port's port: not ours */
         size_t n = strcspn(spec, ",; ");
-        if (n >= sizeof(host)) {
+        if (n >= sizeof(host) ||
+            util_split_host_port(spec, n, host, sizeof(host), lport,
+                                 sizeof(lport)) != 0) {
             return -1;
-        }
-        memcpy(host, spec, n);
-        host[n] = '\0';
-        if (host[0] == '[') {
-            memmove(host, host + 1, strlen(host));
-            host[strcspn(host, "]")] = '\0';
-        } else if (strchr(host, ':') == strrchr(host, ':') &&
-                   strchr(host, ':') != NULL) {
-            *strchr(host, ':') = '\0';      /* drop a -l host:port port */
         }
     }
     snprintf(port, sizeof(port), "%d", settings.repl_port);
@@ -291,7 +244,7 @@ int net_dial(const char *host, const char *port, char *addr, size_t addrlen,
         fd = -1;
     }
     if (fd >= 0) {
-        net_peer_name(p->ai_addr, addr, addrlen);
+        (void)util_addr_name(p->ai_addr, addr, addrlen);
     }
     freeaddrinfo(ai);
     return fd;

@@ -264,7 +264,6 @@ static void walk_done(struct link *l)
     repl_rs.last_sync_us = took;
     repl_rs.last_sync_items = l->walk_items;
     repl_rs.last_sync_bytes = l->walk_bytes;
-    repl_rs.items_sent += l->walk_items;
     pthread_mutex_unlock(&repl_stats_lock);
     log_info("replication %s: full copy sent, %llu items in %llu ms",
              l->addr, (unsigned long long)l->walk_items,

@@ -9,6 +9,7 @@
 #include "memcached.h"
 #include "tls.h"
 #include "settings.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -264,20 +265,14 @@ ssize_t tls_read(struct tls *t, void *buf, size_t len,
 
 bool tls_channel_id(struct tls *t, char out[65])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char km[32];
-    size_t i;
 
     if (SSL_export_keying_material(t->ssl, km, sizeof(km), CHANNEL_LABEL,
                                    strlen(CHANNEL_LABEL), NULL, 0, 0) != 1) {
         ERR_clear_error();
         return false;
     }
-    for (i = 0; i < sizeof(km); i++) {
-        out[2 * i] = hex[km[i] >> 4];
-        out[2 * i + 1] = hex[km[i] & 15];
-    }
-    out[64] = '\0';
+    util_hex(km, sizeof(km), out);
     return true;
 }
 

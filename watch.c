@@ -179,27 +179,6 @@ static void publish(unsigned flag, const char *fmt, ...)
     pthread_mutex_unlock(&watch_lock);
 }
 
-/* URI-encode a key for a log line. */
-static void encode_key(const char *key, size_t nkey, char *out)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t i;
-
-    for (i = 0; i < nkey; i++) {
-        unsigned char ch = (unsigned char)key[i];
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-            (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
-            ch == '_' || ch == '~') {
-            *out++ = (char)ch;
-        } else {
-            *out++ = '%';
-            *out++ = hex[ch >> 4];
-            *out++ = hex[ch & 15];
-        }
-    }
-    *out = '\0';
-}
-
 void watch_fetch(const char *key, size_t nkey, const struct item *it,
                  const char *status, int cfd)
 {
@@ -208,7 +187,7 @@ void watch_fetch(const char *key, size_t nkey, const struct item *it,
     if (nkey > KEY_MAX_LENGTH) {
         return;
     }
-    encode_key(key, nkey, k);
+    (void)util_url_encode(key, nkey, k);
     publish(WATCH_FETCHERS,
             "type=item_get key=%s status=%s clsid=%u cfd=%d size=%u\n", k,
             status, it ? it->slabs_clsid : 0u, cfd,
@@ -224,7 +203,7 @@ void watch_store(const char *key, size_t nkey, const char *status,
     if (nkey > KEY_MAX_LENGTH) {
         return;
     }
-    encode_key(key, nkey, k);
+    (void)util_url_encode(key, nkey, k);
     publish(WATCH_MUTATIONS,
             "type=item_store key=%s status=%s cmd=%s ttl=%lld clsid=%u "
             "cfd=%d size=%zu\n", k, status, cmd, (long long)ttl, clsid, cfd,
@@ -235,7 +214,7 @@ void watch_eviction(const struct item *it)
 {
     char k[KEY_MAX_LENGTH * 3 + 1];
 
-    encode_key(ITEM_key(it), it->nkey, k);
+    (void)util_url_encode(ITEM_key(it), it->nkey, k);
     publish(WATCH_EVICTIONS,
             "type=eviction key=%s fetch=%s ttl=%lld la=%u clsid=%u\n", k,
             (it->it_flags & ITEM_FETCHED) ? "yes" : "no",
