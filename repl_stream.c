@@ -79,6 +79,10 @@ static struct {
 } lag_ring[LAG_SAMPLES];
 static unsigned lag_head, lag_tail;
 static uint64_t lag_last_end;   /* records count of the newest sample */
+/* Records the peer is known to have applied (its last ACK, or what it
+ * said it had at RESUME or SYNC): a send that carries no newer record
+ * (a heartbeat) starts no batch, else it would age for ever. */
+static uint64_t lag_acked;
 
 int stream_init(size_t backlog, int wake_fd)
 {
@@ -157,8 +161,8 @@ static void lag_note_locked(uint64_t end)
 {
     unsigned next = (lag_head + 1) % LAG_SAMPLES;
 
-    if (end <= lag_last_end) {
-        return;                 /* no new records since the last note */
+    if (end <= lag_last_end || end <= lag_acked) {
+        return;                 /* no record the peer lacks, or noted */
     }
     lag_last_end = end;
     if (next == lag_tail) {
@@ -358,8 +362,9 @@ void repl_worker_push(void)
  */
 
 /* Fresh stream state, starting with the bytes the link's handshake had
- * not sent yet.  Caller holds out_lock. */
-static void begin_locked(const char *pending, size_t n)
+ * not sent yet; the peer holds our records up to peer_has.  Caller holds
+ * out_lock. */
+static void begin_locked(const char *pending, size_t n, uint64_t peer_has)
 {
     outq.len = outq_off = 0;
     out_overflow = false;
@@ -369,7 +374,7 @@ static void begin_locked(const char *pending, size_t n)
     stream_catchup = false;
     stream_direct = false;
     lag_head = lag_tail = 0;
-    lag_last_end = 0;
+    lag_last_end = lag_acked = peer_has;
     if (n > 0) {
         rbuf_add(&outq, pending, n);
     }
@@ -385,7 +390,7 @@ uint64_t stream_open_copy(int fd, struct repl_tls *tls, const char *pending,
     /* In one critical section: bytes the handshake had not sent yet, then
      * SYNC with the stream offset from which live records follow it. */
     pthread_mutex_lock(&out_lock);
-    begin_locked(pending, n);
+    begin_locked(pending, n, ring_records);
     k = snprintf(line, sizeof(line), "SYNC %llu %llu %llu\r\n",
                  (unsigned long long)items, (unsigned long long)ring_end,
                  (unsigned long long)ring_records);
@@ -399,12 +404,13 @@ uint64_t stream_open_copy(int fd, struct repl_tls *tls, const char *pending,
     return records;
 }
 
-uint64_t stream_open_catchup(int fd, struct repl_tls *tls, uint64_t from)
+uint64_t stream_open_catchup(int fd, struct repl_tls *tls, uint64_t from,
+                             uint64_t records)
 {
     uint64_t end;
 
     pthread_mutex_lock(&out_lock);
-    begin_locked(NULL, 0);
+    begin_locked(NULL, 0, records);
     stream_catchup = true;
     stream_walking = true;          /* only this thread sends */
     psync_next = from;
@@ -554,6 +560,9 @@ bool stream_ack(uint64_t offset, uint64_t records)
         moved = true;
     }
     pthread_mutex_lock(&out_lock);
+    if (records > lag_acked) {
+        lag_acked = records;
+    }
     while (lag_tail != lag_head && lag_ring[lag_tail].end <= records) {
         lag_tail = (lag_tail + 1) % LAG_SAMPLES;
     }

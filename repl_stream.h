@@ -40,9 +40,11 @@ void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
  * records count at SYNC. */
 uint64_t stream_open_copy(int fd, struct repl_tls *tls, const char *pending,
                           size_t n, uint64_t items);
-/* ... or a partial resync from backlog offset `from` (PSYNC is already
- * in the link's own buffer).  Returns the backlog's end. */
-uint64_t stream_open_catchup(int fd, struct repl_tls *tls, uint64_t from);
+/* ... or a partial resync from backlog offset `from`, where the peer has
+ * applied `records` of ours (PSYNC is already in the link's own buffer).
+ * Returns the backlog's end. */
+uint64_t stream_open_catchup(int fd, struct repl_tls *tls, uint64_t from,
+                             uint64_t records);
 /* Whether offset off is still in the backlog. */
 bool stream_backlog_has(uint64_t off);
 
