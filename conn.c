@@ -1065,11 +1065,16 @@ void conn_sync_check(struct worker *w)
              !repl_linked())) {
             if (c->wait_cmd) {
                 c->wait_cmd = false;
-                if (acked >= c->sync_off) {
+                if (acked >= c->sync_off && repl_write_failed(c->sync_off)) {
+                    conn_out_str(c, "FAILED\r\n");
+                } else if (acked >= c->sync_off) {
                     conn_out_str(c, "OK\r\n");
                 } else {
                     conn_out_str(c, "TIMEOUT\r\n");
                 }
+            } else if (acked >= c->sync_off &&
+                       repl_write_failed(c->sync_off)) {
+                repl_count_sync_failed();
             } else {
                 repl_count_sync(acked < c->sync_off, false);
             }

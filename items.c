@@ -1427,7 +1427,18 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
     /* Allocated under the lock, so the key is looked up once: eviction
      * only ever trylocks other items' stripes. */
     it = item_alloc(key, nkey, flags, exptime, len + 2, &why);
+    if (it == NULL && old != NULL) {
+        /* The old value must go whatever happens: its chunk may be the
+         * room the new one needs. */
+        do_item_unlink(old, hv);
+        old = NULL;
+        it = item_alloc(key, nkey, flags, exptime, len + 2, &why);
+    }
     if (it == NULL) {
+        /* Not stored: the stale value is gone, and a tombstone just
+         * below this version keeps anything older from coming back,
+         * while this record (or a copy of it) still wins over it. */
+        do_item_bury(NULL, key, nkey, version - 1, hv);
         item_unlock(hv);
         return APPLY_NO_MEMORY;
     }

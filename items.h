@@ -235,7 +235,8 @@ void items_count_crawl(unsigned id, uint64_t checked, uint64_t reclaimed);
 enum apply_result {
     APPLY_DONE,                 /* changed local state */
     APPLY_STALE,                /* local version is as new or newer */
-    APPLY_NO_MEMORY             /* could not allocate the item */
+    APPLY_NO_MEMORY             /* could not allocate the item: any older
+                                   local value was removed */
 };
 /* hv is hash(key, nkey).  next_hv, when not NULL, is the hash of the key
  * the caller will apply next: its bucket is prefetched while this one is

@@ -167,6 +167,34 @@ static void count_applied(enum apply_result r)
     }
 }
 
+/*
+ * A record of the peer's that this node could not store (memory full
+ * under -M, no page for its class): items.c already removed any older
+ * value, so that it is never served as current.  Count it, log it (the
+ * first and every 1000th), and, for a live record, tell the peer which
+ * write it was (NAK <offset after it>), so that repl_wait and repl_sync
+ * do not answer OK for it.  A copy record has no offset: the pair
+ * digest, compared by the anti-entropy check, shows the difference.
+ */
+static void store_failed(struct link *l, const struct repl_rec *r,
+                         uint64_t end_off)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&repl_stats_lock);
+    n = ++repl_rs.store_failures;
+    pthread_mutex_unlock(&repl_stats_lock);
+    if (n % 1000 == 1) {
+        log_warn("replication %s: out of memory for a record of %llu "
+                 "bytes from the peer (%llu so far); its older value here "
+                 "was removed", l->addr, (unsigned long long)r->vlen,
+                 (unsigned long long)n);
+    }
+    if (r->live) {
+        send_line(l, "NAK %llu\r\n", (unsigned long long)end_off);
+    }
+}
+
 /* S or s: the data must be all here, followed by \r\n.  While applying
  * it, work out the next record's key hash so that its bucket is
  * prefetched. */
@@ -175,6 +203,7 @@ static int apply_store(struct link *l, const struct repl_rec *r,
 {
     size_t whole = linelen + (size_t)r->vlen + 2;
     uint32_t hv;
+    enum apply_result res;
 
     if (check_version(l, r->version, "version") != 0) {
         return -1;
@@ -191,16 +220,19 @@ static int apply_store(struct link *l, const struct repl_rec *r,
     l->hint_off = l->in_off + whole;
     l->hint_ok = repl_peek_store_hash(start + whole, avail - whole,
                                       &l->hint_hv);
-    count_applied(item_apply_store(r->key, r->nkey, hv, (uint32_t)r->flags,
-                                   (uint32_t)r->exptime, r->version,
-                                   start + linelen, (size_t)r->vlen,
-                                   r->binary,
-                                   l->hint_ok ? &l->hint_hv : NULL));
+    res = item_apply_store(r->key, r->nkey, hv, (uint32_t)r->flags,
+                           (uint32_t)r->exptime, r->version,
+                           start + linelen, (size_t)r->vlen, r->binary,
+                           l->hint_ok ? &l->hint_hv : NULL);
+    count_applied(res);
     l->in_off += whole;
     l->rx_items++;
     if (r->live) {
         repl_applied.off += whole;
         repl_applied.rec++;
+    }
+    if (res == APPLY_NO_MEMORY) {
+        store_failed(l, r, repl_applied.off);
     }
     return 1;
 }
@@ -258,6 +290,24 @@ static int on_ack(struct link *l, const struct repl_rec *r)
     }
     l->peer_acked = r->bytes;
     l->peer_acked_items = r->records;
+    return 1;
+}
+
+/* The peer could not store our record that ends at r->offset: repl_wait
+ * and synchronous writes must not answer OK for it.  It arrives before
+ * the ACK that covers it. */
+static int on_nak(const struct repl_rec *r)
+{
+    uint64_t n;
+
+    stream_nak(r->offset);
+    pthread_mutex_lock(&repl_stats_lock);
+    n = ++repl_rs.peer_store_failures;
+    pthread_mutex_unlock(&repl_stats_lock);
+    if (n % 1000 == 1) {
+        log_warn("replication: the peer could not store a write of ours "
+                 "(out of memory there; %llu so far)", (unsigned long long)n);
+    }
     return 1;
 }
 
@@ -337,6 +387,8 @@ static int apply_line(struct link *l, const struct repl_rec *r)
         return on_psync(l, r);
     case REC_SYNCED:
         return on_synced(l);
+    case REC_NAK:
+        return on_nak(r);
     case REC_STORE:
     default:
         return -1;

@@ -214,6 +214,10 @@ static int decode_control(const struct field *f, int nf, struct repl_rec *r)
         r->type = REC_PSYNC;
         return repl_field_u64(&f[1], &r->offset) ? 0 : -1;
     }
+    if (repl_field_is(&f[0], "NAK") && nf == 2) {
+        r->type = REC_NAK;
+        return repl_field_u64(&f[1], &r->offset) ? 0 : -1;
+    }
     if (repl_field_is(&f[0], "SYNCED")) {
         r->type = REC_SYNCED;
         return 0;

@@ -124,7 +124,8 @@ enum repl_rec_type {
     REC_ACK,                    /* what the peer applied */
     REC_SYNC,                   /* a full copy starts */
     REC_PSYNC,                  /* the backlog from an offset follows */
-    REC_SYNCED                  /* the full copy is complete */
+    REC_SYNCED,                 /* the full copy is complete */
+    REC_NAK                     /* the peer could not store a record */
 };
 
 /* A decoded line.  key points into the line, or into keybuf for a key
@@ -145,7 +146,8 @@ struct repl_rec {
     uint64_t ms;                /* PING: the peer's wall clock */
     uint64_t bytes;             /* ACK: link bytes applied */
     uint64_t items;             /* ACK: link records; SYNC: items */
-    uint64_t offset;            /* ACK: stream offset; SYNC: base; PSYNC */
+    uint64_t offset;            /* ACK: stream offset; SYNC: base; PSYNC;
+                                   NAK: the offset after the record */
     uint64_t records;           /* ACK, SYNC: stream records applied */
     char keybuf[KEY_MAX_LENGTH + 1];
 };

@@ -16,7 +16,7 @@
 #include "settings.h"
 #include "util.h"
 
-#define REPL_PROTO_VERSION 2
+#define REPL_PROTO_VERSION 3
 #define MAX_LINKS 4             /* dialled + accepted + spares */
 #define MAX_ACCEPTED (MAX_LINKS - 1)    /* one slot is our dial's */
 #define SKEW_SAMPLES 8          /* clock samples the skew is taken from */
@@ -132,6 +132,8 @@ struct repl_stats_s {
     uint64_t hs_timeouts;       /* links closed at the handshake deadline */
     uint64_t hs_evictions;      /* ... or for a newer accept, slots full */
     uint64_t mismatches;        /* peers of another protocol or -I */
+    uint64_t store_failures;    /* peer records we could not store */
+    uint64_t peer_store_failures;   /* our records the peer could not */
     uint64_t last_sync_us;      /* duration of the last full copy */
     uint64_t last_sync_items;   /* its items */
     uint64_t last_sync_bytes;   /* its bytes */
@@ -171,5 +173,7 @@ void link_slow_redial(void);
 void signal_ready(const char *why);
 /* The peer's copy or backlog was applied (stats peer_synced). */
 void repl_note_peer_synced(void);
+/* Whether the peer's -m or -M differ from ours (stats limits_differ). */
+void repl_note_limits(bool differ);
 
 #endif

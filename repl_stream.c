@@ -64,6 +64,14 @@ __thread uint64_t repl_fed_off;
 __thread bool repl_applying;
 static uint64_t acked_off;      /* atomic: our stream offset the peer applied */
 
+/* The ends of our last NAK_KEPT records the peer could not store (NAK),
+ * under out_lock: a client's repl_wait, or its synchronous write, whose
+ * record is one of them is not told OK.  Failures are rare (a peer out
+ * of memory under -M); one older than the last NAK_KEPT is forgotten. */
+#define NAK_KEPT 256
+static uint64_t nak_off[NAK_KEPT];
+static unsigned nak_next;
+
 /* Backlog: the last repl_backlog_size bytes of this node's record stream
  * (S/D/T/F records only), by stream offset.  A peer that comes back with
  * an offset still in here gets only what it missed. */
@@ -593,6 +601,32 @@ void stream_stats(struct stream_stats *s)
     s->backlog_end = ring_end;
     s->backlog_size = ring_cap;
     pthread_mutex_unlock(&out_lock);
+}
+
+void stream_nak(uint64_t off)
+{
+    pthread_mutex_lock(&out_lock);
+    nak_off[nak_next++ % NAK_KEPT] = off;
+    pthread_mutex_unlock(&out_lock);
+}
+
+bool repl_write_failed(uint64_t off)
+{
+    bool failed = false;
+    unsigned i;
+
+    if (off == 0) {
+        return false;
+    }
+    pthread_mutex_lock(&out_lock);
+    for (i = 0; i < NAK_KEPT && i < nak_next; i++) {
+        if (nak_off[i] == off) {
+            failed = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&out_lock);
+    return failed;
 }
 
 uint64_t repl_acked_off(void)

@@ -86,6 +86,8 @@ bool stream_enabled(void);
 /* The peer acknowledged our stream up to offset, records in all: true
  * when acked_off moved (synchronous writes may be answered). */
 bool stream_ack(uint64_t offset, uint64_t records);
+/* The peer could not store our record ending at offset off (NAK). */
+void stream_nak(uint64_t off);
 /* Age of the oldest batch the peer has not acknowledged, in ms. */
 uint64_t stream_lag_ms(uint64_t now_us);
 

@@ -67,6 +67,7 @@ static uint64_t next_dial_us;   /* when to dial again */
 static unsigned backoff_ms;     /* current redial delay */
 
 static uint64_t sync_waits, sync_timeouts, sync_unlinked;  /* atomic */
+static uint64_t sync_failed;    /* atomic: sync writes the peer refused */
 
 pthread_mutex_t repl_stats_lock = PTHREAD_MUTEX_INITIALIZER;
 struct repl_stats_s repl_rs;
@@ -74,6 +75,7 @@ static enum repl_state shown_state = REPL_NONE;
 static uint64_t shown_since_us;
 static char shown_peer[64];
 static uint64_t lag_ms;          /* age of the oldest unacknowledged batch */
+static bool limits_differ;      /* the last peer's -m or -M differ: atomic */
 
 /* The replication thread's last yield (util_preempt_point). */
 uint64_t repl_yield_us;
@@ -471,6 +473,11 @@ void link_slow_redial(void)
 {
     backoff_ms = BACKOFF_MAX_MS;
     next_dial_us = now_us() + (uint64_t)BACKOFF_MAX_MS * 1000;
+}
+
+void repl_note_limits(bool differ)
+{
+    __atomic_store_n(&limits_differ, differ, __ATOMIC_RELAXED);
 }
 
 void repl_note_peer_synced(void)
@@ -1055,6 +1062,12 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "handshake_evictions", "%llu",
             (unsigned long long)c.hs_evictions);
     sb_stat(sb, "peer_mismatches", "%llu", (unsigned long long)c.mismatches);
+    sb_stat(sb, "limits_differ", "%s",
+            __atomic_load_n(&limits_differ, __ATOMIC_RELAXED) ? "yes" : "no");
+    sb_stat(sb, "store_failures", "%llu",
+            (unsigned long long)c.store_failures);
+    sb_stat(sb, "peer_store_failures", "%llu",
+            (unsigned long long)c.peer_store_failures);
     sb_stat(sb, "tls", "%s", repl_tls_enabled()
             ? (repl_tls_verifies_peer() ? "verify" : "on") : "off");
     sb_stat(sb, "tls_failures", "%llu", (unsigned long long)c.tls_failures);
@@ -1074,6 +1087,9 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "sync_unlinked", "%llu",
             (unsigned long long)__atomic_load_n(&sync_unlinked,
                                                 __ATOMIC_RELAXED));
+    sb_stat(sb, "sync_failed", "%llu",
+            (unsigned long long)__atomic_load_n(&sync_failed,
+                                                __ATOMIC_RELAXED));
     sb_stat(sb, "acked_offset", "%llu",
             (unsigned long long)repl_acked_off());
     sb_stat(sb, "clock_skew_ms", "%lld",
@@ -1082,6 +1098,18 @@ void repl_stats(struct strbuf *sb)
 }
 
 /* --- synchronous writes -------------------------------------------------- */
+
+void repl_count_sync_failed(void)
+{
+    uint64_t n = __atomic_add_fetch(&sync_failed, 1, __ATOMIC_RELAXED);
+
+    __atomic_add_fetch(&sync_waits, 1, __ATOMIC_RELAXED);
+    if (n % 1000 == 1) {
+        log_warn("replication: a synchronous write was answered although "
+                 "the peer could not store it (%llu so far)",
+                 (unsigned long long)n);
+    }
+}
 
 void repl_count_sync(bool timed_out, bool unlinked)
 {

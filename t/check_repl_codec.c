@@ -168,6 +168,11 @@ START_TEST(test_control_lines)
     ck_assert_uint_eq(r.offset, 123);
     ck_assert_int_eq(decode_str("SYNCED", &r), 0);
     ck_assert_int_eq(r.type, REC_SYNCED);
+    /* The peer could not store the record ending at offset 4567. */
+    ck_assert_int_eq(decode_str("NAK 4567", &r), 0);
+    ck_assert_int_eq(r.type, REC_NAK);
+    ck_assert_uint_eq(r.offset, 4567);
+    ck_assert(!r.live);
 }
 END_TEST
 
@@ -185,7 +190,8 @@ START_TEST(test_malformed_lines_refused)
         "D k", "D k 1 2", "D", "T k 1", "T k 4294967296 1",
         "F 1", "F 1 4294967296", "F x 1",
         "ACK 1 2", "ACK 1 2 x", "ACK 1 2 3 4 5", "SYNC 1", "SYNC x 1",
-        "PSYNC", "PSYNC x", "PING", "RESUME 1 2 3", "s k 0 0 1 1 1 1 1",
+        "PSYNC", "PSYNC x", "PING", "RESUME 1 2 3",
+        "NAK", "NAK x", "NAK 1 2", "NAK -1", "s k 0 0 1 1 1 1 1",
         "S a b c d e f g h i",              /* more than 8 fields */
     };
     char longkey[KEY_MAX_LENGTH + 16];
