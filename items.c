@@ -807,7 +807,10 @@ struct item *item_get_meta(const char *key, size_t nkey,
         r->won = true;
     }
     if (r->won) {
+        /* Not set before (won is false then): the peer must know, so
+         * that its clients are told Z, not W. */
         it->it_flags |= ITEM_TOKEN_SENT;
+        notify(MUT_META, it);
     }
     if (!o->no_bump) {
         mark_fetched(it);
@@ -1344,7 +1347,7 @@ bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb)
  */
 static bool rewrite_in_place(struct item *old, uint32_t flags,
                              uint32_t exptime, uint64_t version,
-                             const char *data, size_t len, bool key_binary)
+                             const char *data, size_t len, uint8_t marks)
 {
     size_t was = ITEM_ntotal(old);
     size_t now = ITEM_HDR_SIZE + old->nkey + len + 2;
@@ -1367,8 +1370,7 @@ static bool rewrite_in_place(struct item *old, uint32_t flags,
     old->exptime = exptime;
     old->version = version;
     old->atime = current_time;
-    old->it_flags = ITEM_LINKED | ITEM_ACTIVE |
-                    (key_binary ? ITEM_KEY_BINARY : 0);
+    old->it_flags = ITEM_LINKED | ITEM_ACTIVE | marks;
     __atomic_add_fetch(&total_items, 1, __ATOMIC_RELAXED);
     return true;
 }
@@ -1399,7 +1401,7 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
                                    uint32_t hv,
                                    uint32_t flags, uint32_t exptime,
                                    uint64_t version, const char *data,
-                                   size_t len, bool key_binary,
+                                   size_t len, uint8_t marks,
                                    const uint32_t *next_hv)
 {
     enum alloc_result why;
@@ -1419,8 +1421,9 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
         item_unlock(hv);
         return APPLY_STALE;
     }
+    marks &= ITEM_KEY_BINARY | ITEM_STALE | ITEM_TOKEN_SENT;
     if (old != NULL && rewrite_in_place(old, flags, exptime, version, data,
-                                        len, key_binary)) {
+                                        len, marks)) {
         item_unlock(hv);
         return APPLY_DONE;
     }
@@ -1444,9 +1447,7 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
     }
     set_value(it, data, len);
     it->version = version;
-    if (key_binary) {
-        it->it_flags |= ITEM_KEY_BINARY;
-    }
+    it->it_flags |= marks;
     if (old != NULL) {
         do_item_replace(old, it, hv);
     } else {
@@ -1488,6 +1489,24 @@ enum apply_result item_apply_touch(const char *key, size_t nkey,
     old = assoc_find(key, nkey, hv);
     if (old != NULL && old->version == version) {
         old->exptime = exptime;
+        r = APPLY_DONE;
+    }
+    item_unlock(hv);
+    return r;
+}
+
+enum apply_result item_apply_marks(const char *key, size_t nkey,
+                                   uint64_t version, uint8_t marks)
+{
+    uint32_t hv = hash(key, nkey);
+    enum apply_result r = APPLY_STALE;
+    struct item *old;
+
+    item_lock(hv);
+    old = assoc_find(key, nkey, hv);
+    if (old != NULL && old->version == version &&
+        !(old->it_flags & ITEM_TOMBSTONE)) {
+        old->it_flags |= marks & (ITEM_STALE | ITEM_TOKEN_SENT);
         r = APPLY_DONE;
     }
     item_unlock(hv);

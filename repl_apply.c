@@ -167,6 +167,14 @@ static void count_applied(enum apply_result r)
     }
 }
 
+/* The item bits a record's key mark and meta marks stand for. */
+static uint8_t item_marks(const struct repl_rec *r)
+{
+    return (uint8_t)((r->binary ? ITEM_KEY_BINARY : 0) |
+                     ((r->marks & REPL_MARK_STALE) ? ITEM_STALE : 0) |
+                     ((r->marks & REPL_MARK_TOKEN) ? ITEM_TOKEN_SENT : 0));
+}
+
 /*
  * A record of the peer's that this node could not store (memory full
  * under -M, no page for its class): items.c already removed any older
@@ -222,8 +230,8 @@ static int apply_store(struct link *l, const struct repl_rec *r,
                                       &l->hint_hv);
     res = item_apply_store(r->key, r->nkey, hv, (uint32_t)r->flags,
                            (uint32_t)r->exptime, r->version,
-                           start + linelen, (size_t)r->vlen, r->binary,
-                           l->hint_ok ? &l->hint_hv : NULL);
+                           start + linelen, (size_t)r->vlen,
+                           item_marks(r), l->hint_ok ? &l->hint_hv : NULL);
     count_applied(res);
     l->in_off += whole;
     l->rx_items++;
@@ -254,6 +262,17 @@ static int apply_touch(struct link *l, const struct repl_rec *r)
     }
     count_applied(item_apply_touch(r->key, r->nkey, (uint32_t)r->exptime,
                                    r->version));
+    l->rx_items++;
+    return 1;
+}
+
+static int apply_marks(struct link *l, const struct repl_rec *r)
+{
+    if (check_version(l, r->version, "version") != 0) {
+        return -1;
+    }
+    count_applied(item_apply_marks(r->key, r->nkey, r->version,
+                                   item_marks(r)));
     l->rx_items++;
     return 1;
 }
@@ -377,6 +396,8 @@ static int apply_line(struct link *l, const struct repl_rec *r)
         return apply_touch(l, r);
     case REC_FLUSH:
         return apply_flush(l, r);
+    case REC_MARKS:
+        return apply_marks(l, r);
     case REC_PING:
         return on_ping(l, r);
     case REC_ACK:

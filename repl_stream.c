@@ -204,6 +204,9 @@ static size_t format_record(char *hdr, enum mutation_op op,
     case MUT_TOUCH:
         return repl_fmt_touch(hdr, ITEM_key(it), it->nkey, binary, exptime,
                               version);
+    case MUT_META:
+        return repl_fmt_marks(hdr, ITEM_key(it), it->nkey, binary, version,
+                              repl_marks_of(it));
     case MUT_FLUSH:
     default:
         repl_note_flush_cutoff(version);
