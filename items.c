@@ -961,12 +961,22 @@ static uint64_t mix64(uint64_t h)
     return h;
 }
 
+/* Dead by unix time t: expired, or flushed, by then. */
+static bool dead_by(const struct item *it, uint32_t t)
+{
+    uint64_t cutoff = __atomic_load_n(&flush_cutoff, __ATOMIC_ACQUIRE);
+
+    return (it->exptime != 0 && it->exptime <= t) ||
+           (cutoff != 0 && it->version < cutoff && flush_at <= t);
+}
+
 static bool digest_cb(struct item *it, void *arg)
 {
     struct digest_walk *d = arg;
     uint64_t h;
 
-    if ((it->it_flags & ITEM_TOMBSTONE) || item_is_dead(it)) {
+    if ((it->it_flags & ITEM_TOMBSTONE) ||
+        (d->until == 0 ? item_is_dead(it) : dead_by(it, d->until))) {
         return true;
     }
     /* murmur3 whatever -o hash_algorithm says: both nodes must agree. */
@@ -986,6 +996,16 @@ void items_digest_begin(struct digest_walk *d)
     d->count = 0;
     d->next = 0;
     d->power = assoc_hashpower();
+    d->until = 0;
+}
+
+/* Start over (the table doubled), keeping d->until. */
+static void digest_restart(struct digest_walk *d)
+{
+    uint32_t until = d->until;
+
+    items_digest_begin(d);
+    d->until = until;
 }
 
 bool items_digest_step(struct digest_walk *d, uint64_t buckets)
@@ -993,14 +1013,14 @@ bool items_digest_step(struct digest_walk *d, uint64_t buckets)
     uint64_t next;
 
     if (assoc_hashpower() != d->power) {
-        items_digest_begin(d);
+        digest_restart(d);
     }
     next = assoc_walk_buckets(d->next, buckets, digest_cb, d);
     if (assoc_hashpower() != d->power) {
         /* The table doubled before this slice took the walk lock: its
          * buckets were numbered anew, and items already summed may have
          * moved ahead of the walk.  Only a fresh walk counts each once. */
-        items_digest_begin(d);
+        digest_restart(d);
         return false;
     }
     d->next = next;

@@ -174,6 +174,8 @@ struct digest_walk {
     uint64_t count;             /* live items summed */
     uint64_t next;              /* first bucket of the next slice */
     unsigned power;             /* table size (log2) the walk is on */
+    uint32_t until;             /* count only items alive through this
+                                   unix time; 0 (begin's): now */
 };
 void items_digest_begin(struct digest_walk *d);
 /* Sum up to `buckets` more buckets; true when d holds the digest. */

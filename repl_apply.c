@@ -8,6 +8,7 @@
 #include "memcached.h"
 #include "repl_apply.h"
 #include "repl_auth.h"
+#include "repl_check.h"
 #include "repl_codec.h"
 #include "repl_link.h"
 #include "repl_stream.h"
@@ -410,6 +411,10 @@ static int apply_line(struct link *l, const struct repl_rec *r)
         return on_synced(l);
     case REC_NAK:
         return on_nak(r);
+    case REC_DIGEST:
+        return check_on_digest(l, r);
+    case REC_RESYNC:
+        return check_on_resync(l);
     case REC_STORE:
     default:
         return -1;

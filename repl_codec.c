@@ -239,6 +239,18 @@ static int decode_control(const struct field *f, int nf, struct repl_rec *r)
         r->type = REC_NAK;
         return repl_field_u64(&f[1], &r->offset) ? 0 : -1;
     }
+    if (repl_field_is(&f[0], "DIGEST") && nf == 6) {
+        r->type = REC_DIGEST;
+        return repl_field_u64(&f[1], &r->sum) &&
+               repl_field_u64(&f[2], &r->items) &&
+               repl_field_u64(&f[3], &r->records) &&
+               repl_field_u64(&f[4], &r->applied) &&
+               repl_field_u64(&f[5], &r->at) && r->at <= UINT32_MAX ? 0 : -1;
+    }
+    if (repl_field_is(&f[0], "RESYNC") && nf == 1) {
+        r->type = REC_RESYNC;
+        return 0;
+    }
     if (repl_field_is(&f[0], "SYNCED")) {
         r->type = REC_SYNCED;
         return 0;

@@ -145,7 +145,9 @@ enum repl_rec_type {
     REC_SYNC,                   /* a full copy starts */
     REC_PSYNC,                  /* the backlog from an offset follows */
     REC_SYNCED,                 /* the full copy is complete */
-    REC_NAK                     /* the peer could not store a record */
+    REC_NAK,                    /* the peer could not store a record */
+    REC_DIGEST,                 /* the peer's digest, to compare */
+    REC_RESYNC                  /* the digests differ: resync in full */
 };
 
 /* A decoded line.  key points into the line, or into keybuf for a key
@@ -162,14 +164,18 @@ struct repl_rec {
     uint64_t version;           /* S D T; F: the cutoff */
     uint64_t vlen;              /* S: data bytes after the line */
     uint64_t marks;             /* S M: REPL_MARK_* (0 when absent) */
-    uint64_t at;                /* F: unix time the flush applies */
+    uint64_t at;                /* F: unix time the flush applies;
+                                   DIGEST: items alive through it */
+    uint64_t sum;               /* DIGEST: the sum */
+    uint64_t applied;           /* DIGEST: our records the peer applied */
     bool has_ms;                /* PING: ms parsed */
     uint64_t ms;                /* PING: the peer's wall clock */
     uint64_t bytes;             /* ACK: link bytes applied */
-    uint64_t items;             /* ACK: link records; SYNC: items */
+    uint64_t items;             /* ACK: link records; SYNC, DIGEST: items */
     uint64_t offset;            /* ACK: stream offset; SYNC: base; PSYNC;
                                    NAK: the offset after the record */
-    uint64_t records;           /* ACK, SYNC: stream records applied */
+    uint64_t records;           /* ACK, SYNC: stream records applied;
+                                   DIGEST: the peer's records fed */
     char keybuf[KEY_MAX_LENGTH + 1];
 };
 

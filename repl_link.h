@@ -47,7 +47,8 @@ enum link_fault {
     FAULT_VERSION,              /* a version past the clocks: bad_versions */
     FAULT_AUTH,                 /* failed the secret: auth_failures */
     FAULT_MISMATCH,             /* other protocol or -I: peer_mismatches */
-    FAULT_SELF                  /* we dialled ourselves: not counted */
+    FAULT_SELF,                 /* we dialled ourselves: not counted */
+    FAULT_RESYNC                /* digests differ: counted in repl_check */
 };
 
 /* One TCP connection to the peer. */

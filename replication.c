@@ -10,6 +10,7 @@
 #include "replication.h"
 #include "repl_apply.h"
 #include "repl_auth.h"
+#include "repl_check.h"
 #include "repl_codec.h"
 #include "repl_link.h"
 #include "repl_net.h"
@@ -563,7 +564,7 @@ static void peer_refused(struct link *l)
 {
     static const char *const kinds[] = {
         "protocol error", "record refused", "authentication failed",
-        "peer refused", "link refused"
+        "peer refused", "link refused", "resync"
     };
     char why[160];
 
@@ -579,6 +580,7 @@ static void peer_refused(struct link *l)
         repl_rs.mismatches++;
         break;
     case FAULT_SELF:
+    case FAULT_RESYNC:
         break;
     case FAULT_PROTOCOL:
     default:
@@ -924,6 +926,7 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     }
     now = now_us();     /* pump() above may have noted newer samples */
     lag_ms = stream_lag_ms(now);
+    check_tick(repl_active, now);
 }
 
 static void *repl_main(void *arg)
@@ -1122,6 +1125,7 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "peer_mismatches", "%llu", (unsigned long long)c.mismatches);
     sb_stat(sb, "limits_differ", "%s",
             __atomic_load_n(&limits_differ, __ATOMIC_RELAXED) ? "yes" : "no");
+    check_stats(sb);
     sb_stat(sb, "store_failures", "%llu",
             (unsigned long long)c.store_failures);
     sb_stat(sb, "peer_store_failures", "%llu",

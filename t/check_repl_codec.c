@@ -213,6 +213,16 @@ START_TEST(test_control_lines)
     ck_assert_uint_eq(r.offset, 123);
     ck_assert_int_eq(decode_str("SYNCED", &r), 0);
     ck_assert_int_eq(r.type, REC_SYNCED);
+    ck_assert_int_eq(decode_str("DIGEST 18446744073709551615 3 40 50 "
+                                "1796000010", &r), 0);
+    ck_assert_int_eq(r.type, REC_DIGEST);
+    ck_assert_uint_eq(r.sum, UINT64_MAX);
+    ck_assert_uint_eq(r.items, 3);
+    ck_assert_uint_eq(r.records, 40);
+    ck_assert_uint_eq(r.applied, 50);
+    ck_assert_uint_eq(r.at, 1796000010);
+    ck_assert_int_eq(decode_str("RESYNC", &r), 0);
+    ck_assert_int_eq(r.type, REC_RESYNC);
     /* The peer could not store the record ending at offset 4567. */
     ck_assert_int_eq(decode_str("NAK 4567", &r), 0);
     ck_assert_int_eq(r.type, REC_NAK);
@@ -238,7 +248,8 @@ START_TEST(test_malformed_lines_refused)
         "F 1", "F 1 4294967296", "F x 1",
         "ACK 1 2", "ACK 1 2 x", "ACK 1 2 3 4 5", "SYNC 1", "SYNC x 1",
         "PSYNC", "PSYNC x", "PING", "RESUME 1 2 3",
-        "NAK", "NAK x", "NAK 1 2", "NAK -1", "s k 0 0 1 1 1 1 1",
+        "NAK", "NAK x", "NAK 1 2", "NAK -1", "RESYNC 1", "DIGEST 1 2 3 4",
+        "DIGEST 1 2 3 4 4294967296", "DIGEST x 2 3 4 5", "s k 0 0 1 1 1 1 1",
         "S a b c d e f g h i",              /* more than 8 fields */
     };
     char longkey[KEY_MAX_LENGTH + 16];
