@@ -345,6 +345,9 @@ static int on_sync(struct link *l, const struct repl_rec *r)
     repl_applied.off = r->offset;
     log_info("replication %s: receiving a full copy (%llu items)",
              l->addr, (unsigned long long)items);
+    l->copy_rx0 = l->copy_seen = l->rx_items;
+    l->copy_expected = items;
+    l->copy_moved_us = util_mono_us();
     link_in_set_state(l, IN_COPY);
     copy_sched_update();
     /* Size the hash table for the copy, but never beyond what -m can

@@ -83,6 +83,10 @@ struct link {
     uint64_t rx_offset;         /* stream bytes applied */
     uint64_t acked_rx;          /* rx_items last acknowledged */
     uint64_t rx_items;          /* records applied */
+    uint64_t copy_rx0;          /* rx_items when the peer's SYNC came */
+    uint64_t copy_expected;     /* items its SYNC announced */
+    uint64_t copy_seen;         /* rx_items at the last progress noted */
+    uint64_t copy_moved_us;     /* when the copy last made progress */
     uint64_t peer_acked_items;  /* of ring_records, what the peer applied */
     uint64_t tx_offset;         /* stream bytes handed to the socket */
     uint64_t walk_next;         /* next bucket to walk (0 = start) */

@@ -76,6 +76,7 @@ static enum repl_state shown_state = REPL_NONE;
 static uint64_t shown_since_us;
 static char shown_peer[64];
 static uint64_t lag_ms;          /* age of the oldest unacknowledged batch */
+#define GATE_LOG_MS 5000        /* the held gate's progress, this often */
 static bool limits_differ;      /* the last peer's -m or -M differ: atomic */
 
 /* The replication thread's last yield (util_preempt_point). */
@@ -878,6 +879,66 @@ static void handshake_timeout(struct link *l)
     link_close(l, "handshake timeout");
 }
 
+/* A link receiving the peer's full copy that applied records within the
+ * last repl_timeout seconds, or NULL.  Notes each link's progress. */
+static struct link *copy_arriving(uint64_t now)
+{
+    struct link *found = NULL;
+    int i;
+
+    for (i = 0; i < MAX_LINKS; i++) {
+        struct link *l = &repl_links[i];
+        if (l->fd < 0 || l->in_state != IN_COPY) {
+            continue;
+        }
+        if (l->rx_items != l->copy_seen) {
+            l->copy_seen = l->rx_items;
+            l->copy_moved_us = now;
+        }
+        if (now - l->copy_moved_us <=
+                (uint64_t)settings.repl_timeout * 1000000) {
+            found = l;
+        }
+    }
+    return found;
+}
+
+/*
+ * The first sync gate: the client port opens when the peer's copy (or
+ * backlog) has been applied.  repl_initial_sync_timeout bounds only the
+ * wait for a peer that does not answer: a copy that is arriving keeps
+ * the port closed for as long as it makes progress, however long it
+ * takes, and says so in the log every GATE_LOG_MS.  A copy that stalls
+ * for repl_timeout no longer holds it.
+ */
+static void gate_tick(uint64_t now)
+{
+    static uint64_t next_log_us;
+    struct link *l;
+
+    if (ready_sent || now - start_us <=
+            (uint64_t)settings.repl_initial_sync_timeout * 1000000) {
+        return;
+    }
+    l = copy_arriving(now);
+    if (l == NULL) {
+        log_warn("replication: no sync with %s:%s within %d s; serving "
+                 "what this node has", peer_host, peer_port,
+                 settings.repl_initial_sync_timeout);
+        signal_ready("initial sync timed out");
+        return;
+    }
+    if (now >= next_log_us) {
+        log_warn("replication %s: the peer's copy is still arriving (%llu "
+                 "of %llu items) after repl_initial_sync_timeout (%d s); "
+                 "the client port stays closed until it is complete",
+                 l->addr, (unsigned long long)(l->rx_items - l->copy_rx0),
+                 (unsigned long long)l->copy_expected,
+                 settings.repl_initial_sync_timeout);
+        next_log_us = now + (uint64_t)GATE_LOG_MS * 1000;
+    }
+}
+
 static void repl_cron(evutil_socket_t fd, short which, void *arg)
 {
     static uint64_t last_cron_us;
@@ -917,13 +978,7 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
         backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
                                                      : backoff_ms * 2;
     }
-    if (!ready_sent && now - start_us >
-            (uint64_t)settings.repl_initial_sync_timeout * 1000000) {
-        log_warn("replication: no sync with %s:%s within %d s; serving "
-                 "what this node has", peer_host, peer_port,
-                 settings.repl_initial_sync_timeout);
-        signal_ready("initial sync timed out");
-    }
+    gate_tick(now);
     now = now_us();     /* pump() above may have noted newer samples */
     lag_ms = stream_lag_ms(now);
     check_tick(repl_active, now);
@@ -1101,6 +1156,14 @@ void repl_stats(struct strbuf *sb)
             (unsigned long long)c.last_sync_items);
     sb_stat(sb, "last_sync_bytes", "%llu",
             (unsigned long long)c.last_sync_bytes);
+    sb_stat(sb, "copy_in_progress", "%d",
+            l != NULL && l->in_state == IN_COPY ? 1 : 0);
+    sb_stat(sb, "copy_in_items", "%llu",
+            (unsigned long long)(l != NULL && l->in_state == IN_COPY
+                                 ? l->rx_items - l->copy_rx0 : 0));
+    sb_stat(sb, "copy_in_expected", "%llu",
+            (unsigned long long)(l != NULL && l->in_state == IN_COPY
+                                 ? l->copy_expected : 0));
     sb_stat(sb, "sync_in_progress", "%d",
             l != NULL && l->out_state == OUT_COPY ? 1 : 0);
     sb_stat(sb, "sync_items_sent", "%llu",
