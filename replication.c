@@ -1230,8 +1230,8 @@ void repl_count_sync_failed(void)
 
     __atomic_add_fetch(&sync_waits, 1, __ATOMIC_RELAXED);
     if (n % 1000 == 1) {
-        log_warn("replication: a synchronous write was answered although "
-                 "the peer could not store it (%llu so far)",
+        log_warn("replication: a synchronous write the peer could not "
+                 "store was answered with an error (%llu so far)",
                  (unsigned long long)n);
     }
 }

@@ -53,7 +53,8 @@ uint64_t repl_acked_off(void);
 bool repl_write_failed(uint64_t off);
 bool repl_linked(void);
 void repl_count_sync(bool timed_out, bool unlinked);
-/* A synchronous write the peer acknowledged as not stored (NAK). */
+/* A synchronous write the peer acknowledged as not stored (NAK): its
+ * client gets an error instead of the success reply. */
 void repl_count_sync_failed(void);
 
 /* "stats replication" lines. */

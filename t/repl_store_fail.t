@@ -5,7 +5,8 @@
 # the failure, and A's repl_wait answers FAILED for exactly the writes B
 # does not hold (it used to answer OK for all of them, while B kept the
 # old value and the link said linked).  The handshake warns that -m and
-# -M differ.
+# -M differ.  With repl_sync=1 the writer's own reply is the error, in
+# the text, meta and binary protocols.
 
 use strict;
 use warnings;
@@ -14,6 +15,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use MemcTest;
 use MemcPair;
+use MemcBin;
 
 require_pair_build();
 
@@ -77,4 +79,51 @@ $A->send("set small 0 0 2\r\nhi\r\nrepl_wait 5000\r\n", $s);
 is($A->read_line($s), "STORED\r\n", 'a small write');
 is($A->read_line($s), "OK\r\n", 'repl_wait OK');
 is(scalar $B->mem_get('small'), 'hi', 'B has it');
+
+# --- repl_sync=1: the reply itself says the write is not on the peer -------
+{
+    my ($A, $B) = start_pair(linked => 1, args_b => ['-m', '4', '-M'],
+                             o => ['repl_sync=1', 'repl_sync_timeout=5000']);
+    my $s = $A->new_sock;
+    my (%stored, %refused, @other);
+    for my $i (1 .. 60) {
+        $A->send("set big$i 0 0 " . length($big) . "\r\n$big\r\n", $s);
+        my $r = $A->read_line($s) // '';
+        if ($r eq "STORED\r\n") {
+            $stored{"big$i"} = 1;
+        } elsif ($r =~ /^SERVER_ERROR out of memory .*replication peer\r\n/) {
+            $refused{"big$i"} = 1;
+        } else {
+            push @other, $r;
+        }
+    }
+    is_deeply(\@other, [], 'each sync set answered STORED or SERVER_ERROR');
+    cmp_ok(scalar keys %refused, '>', 0, scalar(keys %stored) . ' STORED, '
+           . scalar(keys %refused) . ' SERVER_ERROR');
+    is_deeply([grep { !defined $B->mem_get($_) } sort keys %stored], [],
+              'every write answered STORED is on B');
+    is_deeply([grep { defined $B->mem_get($_) } sort keys %refused], [],
+              'no write answered SERVER_ERROR is');
+    is(stat_of($A, 'sync_failed'), scalar(keys %refused),
+       'sync_failed counts them');
+    # noreply hides the error as it hides STORED; the next reply is ours
+    $A->send("set nr 0 0 " . length($big) . " noreply\r\n$big\r\n"
+             . "version\r\n", $s);
+    like($A->read_line($s), qr/^VERSION /, 'noreply: no error line');
+    # meta
+    $A->send("ms mbig " . length($big) . " T0\r\n$big\r\n", $s);
+    like($A->read_line($s) // '', qr/^SERVER_ERROR out of memory/,
+         'ms: SERVER_ERROR');
+    $A->send("ms msmall 2 T0\r\nok\r\n", $s);
+    is($A->read_line($s), "HD\r\n", 'a small ms: HD');
+    # binary (a connection of its own: the first byte picks the protocol)
+    $s = $A->new_sock;
+    my $r = bin_cmd($A, $s, 'SET', key => 'bbig', extras => set_extras(0, 0),
+                    value => $big);
+    is($r && $r->{status}, $ST{ENOMEM}, 'binary SET: Out of memory');
+    $r = bin_cmd($A, $s, 'SET', key => 'bsmall', extras => set_extras(0, 0),
+                 value => 'ok');
+    is($r && $r->{status}, $ST{SUCCESS}, 'a small binary SET: success');
+    is(scalar $B->mem_get('bsmall'), 'ok', 'on B');
+}
 done_testing();
