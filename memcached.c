@@ -12,6 +12,7 @@
 #include "options.h"
 #include "proto_text.h"
 #include "replication.h"
+#include "restart.h"
 #include "sasl.h"
 #include "settings.h"
 #include "slabs.h"
@@ -36,6 +37,8 @@
 
 static struct event_base *main_base;
 static struct event *gate_ev;           /* fires when replication is ready */
+static bool save_on_stop;               /* stopped by SIGUSR1, SIGTERM or
+                                           "shutdown graceful": write -e */
 static int start_listeners(void);
 
 /* --- process setup --------------------------------------------------------- */
@@ -173,11 +176,14 @@ static void clock_cb(evutil_socket_t fd, short which, void *arg)
     }
 }
 
+/* SIGUSR1 (memcached's graceful stop) and SIGTERM (systemd's) save the
+ * memory file; SIGINT stops without it, as memcached's SIGINT does. */
 static void signal_cb(evutil_socket_t sig, short which, void *arg)
 {
     (void)which;
     (void)arg;
     log_info("signal %d received, shutting down", (int)sig);
+    save_on_stop = sig != SIGINT;
     event_base_loopbreak(main_base);
 }
 
@@ -193,15 +199,19 @@ static void gate_cb(evutil_socket_t fd, short which, void *arg)
     }
 }
 
-static void request_shutdown(void)
+static void request_shutdown(bool graceful)
 {
+    save_on_stop = graceful;
     event_base_loopbreak(main_base);
 }
 
-static int start_storage(void)
+static int start_storage(unsigned saved_hp)
 {
     int hp = settings.hashpower_init ? settings.hashpower_init : 16;
 
+    if ((int)saved_hp > hp) {
+        hp = (int)saved_hp;     /* the memory file's table size */
+    }
     slabs_set_hugepages(settings.slab_hugepages);
     if (slabs_init(settings.maxbytes, settings.factor,
                    (size_t)settings.chunk_size,
@@ -246,6 +256,7 @@ int main(int argc, char **argv)
     struct timeval one = {1, 0};
     struct event *clock_ev, *sigterm, *sigint, *sigusr1;
     int maxfds;
+    unsigned saved_hp = 0;
     int rc;
 
     settings_init();
@@ -282,7 +293,11 @@ int main(int argc, char **argv)
     if (settings.auth_file != NULL && sasl_init(settings.auth_file) != 0) {
         return EX_USAGE;
     }
-    if (start_storage() != 0 || stats_init(settings.num_threads) != 0 ||
+    if (settings.memory_file != NULL &&
+        restart_open(settings.memory_file, &saved_hp) != 0) {
+        return EX_DATAERR;
+    }
+    if (start_storage(saved_hp) != 0 || stats_init(settings.num_threads) != 0 ||
         conn_init(maxfds) != 0) {
         return EX_OSERR;
     }
@@ -293,6 +308,9 @@ int main(int argc, char **argv)
     }
     if (repl_configure() != 0) {
         return EX_USAGE;
+    }
+    if (settings.memory_file != NULL) {
+        restart_load();
     }
     if (repl_enabled()) {
         /* The client port opens when the first sync is done. */
@@ -341,6 +359,9 @@ int main(int argc, char **argv)
     workers_stop();
     crawler_stop();
     assoc_stop_expander();
+    if (settings.memory_file != NULL && save_on_stop) {
+        (void)restart_save(settings.memory_file);
+    }
     if (settings.pid_file != NULL) {
         unlink(settings.pid_file);
     }

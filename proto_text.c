@@ -26,7 +26,7 @@
 
 #define MAX_TOKENS 24
 
-void (*proto_shutdown_fn)(void);
+void (*proto_shutdown_fn)(bool graceful);
 
 int proto_text_tokenize(char *line, struct token *tokens, int max,
                         char **rest)
@@ -716,7 +716,7 @@ static void process_shutdown(struct conn *c, struct token *t, int ntok)
     log_info("shutdown requested by a client");
     conn_close_after_write(c);
     if (proto_shutdown_fn != NULL) {
-        proto_shutdown_fn();
+        proto_shutdown_fn(ntok == 2);
     }
 }
 

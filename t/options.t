@@ -157,7 +157,6 @@ for my $case (
     [['-Z'], qr/TLS on the client port is not supported yet/, '-Z'],
     [['--enable-ssl'], qr/TLS on the client port is not supported yet/,
      '--enable-ssl'],
-    [['-e', '/tmp/x'], qr/-e.*not supported/, '-e FILE'],
     [['-o', 'ext_path=/tmp/x:64m'], qr/extstore.*not supported/,
      '-o ext_path'],
     [['-o', 'slab_automove_window=2'], qr/slab_automove_window must be > 2/,
@@ -197,11 +196,11 @@ for my $case (
                  '- tail_repair_time:', '- read_buf_mem_limit:',
                  '- lru_maintainer, no_lru_maintainer, temporary_ttl:',
                  '- track_sizes:',
-                 '- ssl_') {
+                 '- ssl_', '-e, --memory-file') {
         like($out, qr/^\s*\Q$opt\E/m, "-h documents $opt");
     }
-    unlike($out, qr/enable-ssl|ext_path|no_drop_privileges|memory-file/,
-           '-h does not offer TLS, extstore, seccomp or -e');
+    unlike($out, qr/enable-ssl|ext_path|no_drop_privileges/,
+           '-h does not offer TLS, extstore or seccomp');
 }
 
 done_testing();

@@ -23,7 +23,7 @@ my @allow = qw(
     daemonize dash-M evictions flags getandtouch getset idle-timeout
     incrdecr issue_104 issue_108 issue_152 issue_192 issue_29 issue_3
     issue_41 issue_42 issue_50 issue_68 issue_70 item_size_max line-lengths
-    malicious-commands metaget multiversioning noreply quit shutdown
+    malicious-commands metaget multiversioning noreply quit restart shutdown
     stats-detail strtol-testing touch unixsocket
 );
 
