@@ -12,6 +12,7 @@
 #include "options.h"
 #include "proto_text.h"
 #include "replication.h"
+#include "repl_persist.h"
 #include "restart.h"
 #include "sasl.h"
 #include "settings.h"
@@ -319,6 +320,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "failed to start replication\n");
             return EX_OSERR;
         }
+        if (settings.memory_file != NULL) {
+            restart_add_section(RESTART_SEC_REPL, persist_save);
+        }
         gate_ev = event_new(main_base, fds[0], EV_READ, gate_cb, NULL);
         if (gate_ev == NULL || event_add(gate_ev, NULL) != 0) {
             return EX_OSERR;
@@ -326,6 +330,7 @@ int main(int argc, char **argv)
     } else if (start_listeners() != 0) {
         return EX_OSERR;
     }
+    restart_release();
     if (drop_privileges() != 0) {
         return EX_OSERR;
     }
@@ -355,8 +360,12 @@ int main(int argc, char **argv)
              settings.port);
     event_base_dispatch(main_base);
 
-    repl_stop();
+    /* Clients first, then what they wrote to the peer, then the link. */
     workers_stop();
+    if (save_on_stop) {
+        repl_drain((unsigned)settings.repl_timeout * 1000);
+    }
+    repl_stop();
     crawler_stop();
     assoc_stop_expander();
     if (settings.memory_file != NULL && save_on_stop) {
@@ -364,6 +373,9 @@ int main(int argc, char **argv)
     }
     if (settings.pid_file != NULL) {
         unlink(settings.pid_file);
+    }
+    if (gate_ev != NULL) {
+        event_free(gate_ev);
     }
     event_free(clock_ev);
     event_free(sigterm);

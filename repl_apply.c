@@ -10,6 +10,7 @@
 #include "repl_auth.h"
 #include "repl_codec.h"
 #include "repl_link.h"
+#include "repl_persist.h"
 #include "repl_stream.h"
 #include "repl_walk.h"
 #include "assoc.h"
@@ -293,7 +294,9 @@ static int on_psync(struct link *l, const struct repl_rec *r)
              l->addr);
     l->peer_synced = true;
     repl_note_peer_synced();
-    signal_ready("caught up with the peer");
+    if (!persist_hold_gate()) {
+        signal_ready("caught up with the peer");
+    }
     if (!l->walking) {
         link_set_state(l, REPL_LINKED);
     }
@@ -310,6 +313,7 @@ static int on_synced(struct link *l)
     repl_applied.run = l->peer_run_id;
     l->peer_synced = true;
     repl_note_peer_synced();
+    persist_note_full();
     signal_ready("first sync with the peer done");
     if (!l->walking) {
         link_set_state(l, REPL_LINKED);

@@ -71,6 +71,9 @@ static char *ring;              /* repl_backlog_size bytes */
 static size_t ring_cap;         /* its size */
 static uint64_t ring_end;       /* stream offset after the last record */
 static uint64_t ring_records;   /* records fed since start (lag_items) */
+static uint64_t ring_floor;     /* no offset below this is in the ring: a
+                                   backlog restored from a memory file may
+                                   hold less than the ring's size */
 
 /* Lag: send time of each batch, by the records count at its end. */
 static struct {
@@ -124,7 +127,9 @@ static void ring_put_locked(const char *p, size_t n)
 /* Oldest offset still in the ring. */
 static uint64_t ring_start_locked(void)
 {
-    return ring_end > ring_cap ? ring_end - ring_cap : 0;
+    uint64_t start = ring_end > ring_cap ? ring_end - ring_cap : 0;
+
+    return start > ring_floor ? start : ring_floor;
 }
 
 /* Append up to max bytes of ring[from, ring_end) to b; returns how many
@@ -594,4 +599,42 @@ uint64_t repl_acked_off(void)
 bool repl_linked(void)
 {
     return __atomic_load_n(&out_enabled, __ATOMIC_ACQUIRE);
+}
+
+/* --- a warm restart (repl_persist.c) ---------------------------------------
+ * Before repl_start's hook is on, and after every writer stopped: no
+ * lock is contended, it is taken for form.
+ */
+bool stream_save(struct rbuf *out, struct stream_saved *sv)
+{
+    bool ok = true;
+
+    pthread_mutex_lock(&out_lock);
+    sv->first = ring_start_locked();
+    sv->end = ring_end;
+    sv->records = ring_records;
+    sv->acked = __atomic_load_n(&acked_off, __ATOMIC_ACQUIRE);
+    if (ring_cap > 0 && sv->end > sv->first) {
+        ok = ring_copy_locked(sv->first, (size_t)(sv->end - sv->first),
+                              out) == sv->end - sv->first;
+    }
+    pthread_mutex_unlock(&out_lock);
+    return ok;
+}
+
+void stream_restore(const struct stream_saved *sv, const char *data)
+{
+    uint64_t first = sv->first;
+
+    pthread_mutex_lock(&out_lock);
+    if (sv->end - first > ring_cap) {
+        first = sv->end - ring_cap;   /* a smaller backlog now */
+    }
+    ring_end = first;
+    ring_put_locked(data + (first - sv->first), (size_t)(sv->end - first));
+    ring_end = sv->end;             /* also with no backlog (ring_cap 0) */
+    ring_floor = ring_cap > 0 ? first : sv->end;
+    ring_records = sv->records;
+    __atomic_store_n(&acked_off, sv->acked, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&out_lock);
 }

@@ -11,6 +11,7 @@
 #include "items.h"
 #include "log.h"
 #include "memcached.h"
+#include "repl_persist.h"
 #include "settings.h"
 
 #include <errno.h>
@@ -422,6 +423,7 @@ static struct {
     struct restart_header h;
     uint64_t loaded;            /* items and tombstones restored */
     uint64_t load_ms;
+    uint64_t open_us;           /* when restart_open ran (process start) */
 } st;
 
 const char *restart_outcome_name(enum restart_outcome o)
@@ -561,6 +563,7 @@ int restart_open(const char *path, unsigned *hashpower)
     int m;
 
     *hashpower = 0;
+    st.open_us = util_mono_us();
     if (meta == NULL) {
         go_cold(path, "out of memory");
         return 0;
@@ -590,6 +593,12 @@ int restart_open(const char *path, unsigned *hashpower)
     if (why == NULL) {
         why = restart_walk_sections(st.map + sizeof(st.h), st.h.body_bytes,
                                     check_section, NULL);
+    }
+    if (why == NULL) {
+        uint64_t n = 0, now = (uint64_t)time(NULL);
+        const char *p = restart_section_data(RESTART_SEC_REPL, &n);
+        why = persist_check(p, n, now > st.h.saved_at ? now - st.h.saved_at
+                                                      : 0);
     }
     if (why != NULL) {
         go_cold(path, why);
@@ -710,6 +719,11 @@ const char *restart_why(void)
 uint64_t restart_items_loaded(void)
 {
     return st.loaded;
+}
+
+uint64_t restart_open_us(void)
+{
+    return st.open_us;
 }
 
 uint64_t restart_load_ms(void)

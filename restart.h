@@ -111,5 +111,7 @@ enum restart_outcome restart_outcome(void);
 const char *restart_why(void);
 uint64_t restart_items_loaded(void);
 uint64_t restart_load_ms(void);
+/* util_mono_us() when restart_open ran (0: no -e): the process's start. */
+uint64_t restart_open_us(void);
 
 #endif
