@@ -2,10 +2,14 @@
  * check_restart.c - unit tests for the memory file's format (restart.c):
  * checksums chain, a header is refused for each thing that can be wrong
  * with it, and item records and sections are bounds-checked, so that no
- * truncation or corruption of a file reads past it (run under ASan).
+ * truncation or corruption of a file reads past it (run under ASan);
+ * and the replication section (repl_persist.c) is refused when it is
+ * malformed, of another version, of another pair or stale.
  */
 #include "memcached.h"
+#include "repl_persist.h"
 #include "restart.h"
+#include "settings.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -233,6 +237,68 @@ START_TEST(test_random_damage)
 }
 END_TEST
 
+/* A replication section as repl_persist.c writes it. */
+static size_t repl_section(char *p, uint32_t version, const char *peer,
+                           uint32_t port, uint64_t first, uint64_t end)
+{
+    uint32_t node = 3, nlen = (uint32_t)strlen(peer);
+    uint64_t run = 77, zero = 0;
+    size_t n;
+
+    memset(p, 0, 80);
+    memcpy(p, &version, 4);
+    memcpy(p + 4, &node, 4);
+    memcpy(p + 8, &run, 8);
+    memcpy(p + 16, &zero, 8);
+    memcpy(p + 40, &first, 8);
+    memcpy(p + 48, &end, 8);
+    memcpy(p + 72, &port, 4);
+    memcpy(p + 76, &nlen, 4);
+    memcpy(p + 80, peer, nlen);
+    n = 80 + nlen;
+    memset(p + n, 'x', (size_t)(end - first));
+    return n + (size_t)(end - first);
+}
+
+START_TEST(test_repl_section_checks)
+{
+    char buf[512];
+    size_t n, cut;
+
+    settings_init();
+    settings.repl_peer = "10.0.0.2:11212";
+    settings.repl_port = 11212;
+    settings.repl_tombstone_ttl = 3600;
+    n = repl_section(buf, 1, "10.0.0.2:11212", 11212, 100, 150);
+    ck_assert_ptr_null(persist_check(buf, n, 10));
+    ck_assert_ptr_nonnull(strstr(persist_check(buf, n, 4000), "stale"));
+    ck_assert_ptr_nonnull(strstr(persist_check(NULL, 0, 0),
+                                 "without a peer"));
+    for (cut = 0; cut < n; cut++) {
+        ck_assert_ptr_nonnull(persist_check(buf, cut, 0));
+    }
+    n = repl_section(buf, 2, "10.0.0.2:11212", 11212, 100, 150);
+    ck_assert_ptr_nonnull(strstr(persist_check(buf, n, 0),
+                                 "another version"));
+    n = repl_section(buf, 1, "10.0.0.3:11212", 11212, 100, 150);
+    ck_assert_ptr_nonnull(strstr(persist_check(buf, n, 0),
+                                 "from another pair"));
+    n = repl_section(buf, 1, "10.0.0.2:11212", 11213, 100, 150);
+    ck_assert_ptr_nonnull(strstr(persist_check(buf, n, 0),
+                                 "from another pair"));
+    /* a backlog whose end is before its start */
+    n = repl_section(buf, 1, "10.0.0.2:11212", 11212, 100, 150);
+    {
+        uint64_t end = 50;
+        memcpy(buf + 48, &end, 8);
+    }
+    ck_assert_ptr_nonnull(persist_check(buf, n, 0));
+    /* without -x now, the section is not looked at */
+    settings.repl_peer = NULL;
+    ck_assert_ptr_null(persist_check(buf, 3, 0));
+}
+END_TEST
+
 static Suite *restart_suite(void)
 {
     Suite *s = suite_create("restart");
@@ -245,6 +311,7 @@ static Suite *restart_suite(void)
     tcase_add_test(bad, test_records_refused);
     tcase_add_test(bad, test_sections_bounded);
     tcase_add_test(bad, test_random_damage);
+    tcase_add_test(bad, test_repl_section_checks);
     suite_add_tcase(s, fmt);
     suite_add_tcase(s, bad);
     return s;
