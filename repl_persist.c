@@ -35,15 +35,15 @@
  *   backlog's bytes [first, end).
  */
 struct saved {
-    uint32_t version;
-    uint32_t node_id;
-    uint64_t run_id;
-    struct peer_applied applied;
-    struct stream_saved stream;
-    uint32_t port;
-    uint32_t name_len;
-    const char *name;
-    const char *backlog;
+    uint32_t version;           /* SECTION_VERSION */
+    uint32_t node_id;           /* repl_node_id */
+    uint64_t run_id;            /* repl_run_id */
+    struct peer_applied applied;    /* the peer's stream applied here */
+    struct stream_saved stream; /* our stream: backlog span, counters */
+    uint32_t port;              /* repl_port */
+    uint32_t name_len;          /* bytes of the -x it was saved with */
+    const char *name;           /* ... in the file, not terminated */
+    const char *backlog;        /* stream.end - stream.first bytes */
 };
 
 /* Everything below is written by the replication thread (and read by

@@ -170,12 +170,12 @@ int restart_next_rec(const char **p, const char *end, uint32_t item_size_max,
 
 /* Body bytes go through one buffer, summed a whole buffer at a time. */
 struct writer {
-    int fd;
-    char *buf;
-    size_t len;
-    uint64_t sum;
+    int fd;                     /* FILE, open for writing */
+    char *buf;                  /* WBUF_SIZE bytes not yet written */
+    size_t len;                 /* bytes used in buf */
+    uint64_t sum;               /* restart_sum() of what was written */
     uint64_t total;             /* body bytes written */
-    bool failed;
+    bool failed;                /* a write failed: the save fails */
 };
 
 static void w_flush(struct writer *w)
@@ -229,9 +229,9 @@ static void w_section(struct writer *w, uint32_t tag, uint64_t len)
 /* Counting, then writing, the items section: nothing runs meanwhile. */
 struct items_pass {
     struct writer *w;           /* NULL: only count */
-    uint64_t bytes;
-    uint64_t items;
-    uint64_t tombstones;
+    uint64_t bytes;             /* the section's length */
+    uint64_t items;             /* item records */
+    uint64_t tombstones;        /* tombstone records */
 };
 
 static bool save_item_cb(struct item *it, void *arg)
@@ -268,10 +268,10 @@ static bool save_item_cb(struct item *it, void *arg)
 }
 
 static struct {
-    uint32_t tag;
-    restart_save_fn fn;
-} sections[MAX_SECTIONS];
-static unsigned nsections;
+    uint32_t tag;               /* enum restart_section */
+    restart_save_fn fn;         /* fills it at the save */
+} sections[MAX_SECTIONS];       /* other modules' sections */
+static unsigned nsections;      /* entries used */
 
 void restart_add_section(uint32_t tag, restart_save_fn fn)
 {
@@ -416,11 +416,11 @@ out:
 /* --- reading --------------------------------------------------------------- */
 
 static struct {
-    enum restart_outcome outcome;
-    char why[160];
+    enum restart_outcome outcome;   /* what the start made of the file */
+    char why[160];              /* why it was cold */
     const char *map;            /* the file, mapped, while loading */
-    size_t map_len;
-    struct restart_header h;
+    size_t map_len;             /* its size */
+    struct restart_header h;    /* its header, copied out */
     uint64_t loaded;            /* items and tombstones restored */
     uint64_t load_ms;
     uint64_t open_us;           /* when restart_open ran (process start) */
