@@ -99,6 +99,26 @@ sub fill {
     like($a->log_text, qr/restored run id/, 'A logs what it restored');
     same_digest($a, $b, 'after A restarted');
 
+    # a larger catch-up, read the moment the port opens: the gate holds
+    # the port until the last of it is applied
+    is($a->stop('TERM'), 0, 'A stopped again');
+    preload_noreply($b, 100_000, sub { ("bulk$_[0]", "v$_[0]") });
+    $a->spawn;
+    my $first = '';
+    ok(wait_until(sub {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $a->port) or return 0;
+        print $s "get bulk100000\r\n";
+        $first = <$s> // '';
+        return 1;
+    }, 30), 'A opened its port');
+    like($first, qr/^VALUE bulk100000 /,
+         'the first read on A finds the last write of a 100,000-record '
+         . 'catch-up');
+    ok($a->wait_ready(10), 'A serves');
+    is(stat_of($a, 'start_catchup_records'), 100_000,
+       'A: the catch-up carried the 100,000 sets');
+
     # the same from B's side, with memcached's signal
     $fulls = stat_of($a, 'full_syncs');
     bounce($b, 'USR1', sub { fill($a, 'n', 20, 'w') });
