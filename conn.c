@@ -21,14 +21,17 @@
  */
 #include "memcached.h"
 #include "conn.h"
+#include "conn_io.h"
 #include "log.h"
 #include "proto_bin.h"
 #include "proto_meta.h"
 #include "proto_text.h"
 #include "replication.h"
+#include "sasl.h"
 #include "settings.h"
 #include "stats.h"
 #include "thread.h"
+#include "tls.h"
 #include "watch.h"
 
 #include <arpa/inet.h>
@@ -61,7 +64,7 @@ static struct conn **conns;     /* by fd; structures are reused */
 static int conns_max;           /* slots in conns[] */
 
 static const char *const state_names[] = {
-    "listening", "read", "nread", "swallow", "write", "watch", "sync_wait",
+    "listening", "handshake", "read", "nread", "swallow", "write", "watch", "sync_wait",
     "digest", "dump", "closing", "closed"
 };
 _Static_assert(sizeof(state_names) / sizeof(state_names[0]) ==
@@ -188,6 +191,7 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->proto = CPROTO_NEGOTIATE;
     c->authenticated = false;
     c->sasl_step = false;
+    c->sasl = NULL;
     c->last_write_off = 0;
     c->wait_cmd = false;
     c->monitor = false;
@@ -203,6 +207,8 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->watch_flags = 0;
     c->last_cmd_time = c->last_io_time = current_time;
     c->is_unix = false;
+    c->tls_port = false;
+    c->tls = NULL;
     c->listen_addr[0] = '\0';
     c->ev_flags = EV_READ | EV_PERSIST;
     if (event_add(c->ev, NULL) != 0) {
@@ -309,6 +315,13 @@ void conn_close(struct conn *c)
     }
     free(c->nr.token);
     c->nr.token = NULL;
+    if (c->sasl != NULL) {
+        sasl_conn_free(&c->sasl);
+    }
+    if (c->tls != NULL) {
+        tls_free(c->tls);       /* close_notify goes before close(2) */
+        c->tls = NULL;
+    }
     c->rbytes = 0;              /* the next connection starts empty */
     rbuf_shrink(c);
     if (w != NULL) {
@@ -354,6 +367,9 @@ static bool stuck(const struct conn *c, uint32_t limit)
     uint32_t last = c->last_io_time > c->last_cmd_time ? c->last_io_time
                                                        : c->last_cmd_time;
 
+    if (limit == 0) {
+        return false;           /* no idle_timeout */
+    }
     switch (c->state) {
     case CONN_READ:
         if (c->iovused == 0) {
@@ -370,13 +386,32 @@ static bool stuck(const struct conn *c, uint32_t limit)
     }
 }
 
+/* A TLS handshake gets this long, or idle_timeout if that is shorter. */
+#define TLS_HANDSHAKE_SECS 10
+
+static bool handshake_late(const struct conn *c)
+{
+    uint32_t limit = TLS_HANDSHAKE_SECS;
+
+    if (settings.idle_timeout > 0 &&
+        (uint32_t)settings.idle_timeout < limit) {
+        limit = (uint32_t)settings.idle_timeout;
+    }
+    return c->state == CONN_HANDSHAKE &&
+           current_time - c->last_cmd_time > limit;
+}
+
 void conn_close_idle(struct worker *w)
 {
     struct conn *c = w->conns;
 
     while (c != NULL) {
         struct conn *next = c->wnext;
-        if (stuck(c, (uint32_t)settings.idle_timeout)) {
+        if (handshake_late(c)) {
+            log_info("<%d %s: TLS handshake timed out", c->sfd, c->addr);
+            tls_server_count_handshake_error();
+            conn_close(c);
+        } else if (stuck(c, (uint32_t)settings.idle_timeout)) {
             log_info("<%d closing idle connection (%s)", c->sfd,
                      conn_state_name(c->state));
             __atomic_add_fetch(&gstats.idle_kicks, 1, __ATOMIC_RELAXED);
@@ -544,14 +579,10 @@ enum io_result {
 static enum io_result transmit(struct conn *c)
 {
     while (c->iovdone < c->iovused) {
-        struct msghdr msg;
         ssize_t n;
         int cnt = c->iovused - c->iovdone;
 
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &c->iov[c->iovdone];
-        msg.msg_iovlen = (size_t)(cnt > IOV_MAX ? IOV_MAX : cnt);
-        n = sendmsg(c->sfd, &msg, MSG_NOSIGNAL);
+        n = conn_sendv(c, &c->iov[c->iovdone], cnt > IOV_MAX ? IOV_MAX : cnt);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -636,7 +667,7 @@ static enum io_result read_some(struct conn *c, bool *full)
     }
     room = c->rsize - c->rbytes;
     for (;;) {
-        n = read(c->sfd, c->rbuf + c->rbytes, room);
+        n = conn_recv(c, c->rbuf + c->rbytes, room);
         if (n > 0) {
             c->rbytes += (size_t)n;
             *full = (size_t)n == room;
@@ -670,7 +701,7 @@ static enum io_result fill_nread(struct conn *c)
             c->rbytes -= k;
             continue;
         }
-        n = read(c->sfd, c->nr.dst, c->nr.left);
+        n = conn_recv(c, c->nr.dst, c->nr.left);
         if (n > 0) {
             c->last_io_time = current_time;
             c->nr.dst += n;
@@ -702,7 +733,7 @@ static enum io_result do_swallow(struct conn *c)
             c->sbytes -= k;
             continue;
         }
-        n = read(c->sfd, junk,
+        n = conn_recv(c, junk,
                  c->sbytes < sizeof(junk) ? c->sbytes : sizeof(junk));
         if (n > 0) {
             c->last_io_time = current_time;
@@ -1139,6 +1170,49 @@ static void wait_for_value(struct conn *c)
     }
 }
 
+/*
+ * -Z: the TLS handshake runs on the worker, one non-blocking step per
+ * event, so a slow or silent client holds no thread.  conn_close_idle()
+ * closes one that has not finished within TLS_HANDSHAKE_SECS (or
+ * idle_timeout, if shorter); a failed one is closed at once.  Both count
+ * in ssl_handshake_errors.
+ */
+static bool handshake_step(struct conn *c)
+{
+    short wait = EV_READ;
+
+    switch (conn_tls_handshake(c, &wait)) {
+    case 1:
+        set_state(c, CONN_READ);
+        c->last_cmd_time = current_time;
+        if (!update_event(c, EV_READ | EV_PERSIST)) {
+            conn_close(c);
+            return false;
+        }
+        return true;
+    case 0:
+        if (!update_event(c, (short)(wait | EV_PERSIST))) {
+            conn_close(c);
+        }
+        return false;
+    default:
+        conn_close(c);
+        return false;
+    }
+}
+
+bool conn_start_tls(struct conn *c)
+{
+    c->tls = tls_server_new(c->sfd);
+    if (c->tls == NULL) {
+        tls_server_count_handshake_error();
+        log_warn("<%d cannot create a TLS session", c->sfd);
+        return false;
+    }
+    set_state(c, CONN_HANDSHAKE);
+    return true;
+}
+
 static void drive(struct conn *c, short which)
 {
     /* EV_WRITE in CONN_READ: back from a -R yield; read on as well. */
@@ -1147,6 +1221,12 @@ static void drive(struct conn *c, short which)
 
     for (;;) {
         switch (c->state) {
+        case CONN_HANDSHAKE:
+            if (!handshake_step(c)) {
+                return;
+            }
+            readable = true;    /* a request may follow the Finished */
+            break;
         case CONN_READ:
             drive_read(c, readable);
             if (c->state != CONN_NREAD && c->state != CONN_SWALLOW &&
@@ -1264,6 +1344,8 @@ static const char *memcached_state_name(const struct conn *c)
     switch (c->state) {
     case CONN_LISTENING:
         return "conn_listening";
+    case CONN_HANDSHAKE:
+        return "conn_new_cmd";
     case CONN_READ:
         return c->rbytes > 0 ? "conn_parse_cmd" : "conn_waiting";
     case CONN_NREAD:
@@ -1342,7 +1424,7 @@ static void accept_one(struct conn *l)
         int one = 1;
         setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    workers_dispatch(sfd, l->is_unix, l->monitor, l->addr);
+    workers_dispatch(sfd, l->is_unix, l->monitor, l->tls_port, l->addr);
 }
 
 static void listen_handler(evutil_socket_t fd, short which, void *arg)
@@ -1370,7 +1452,7 @@ static struct conn *listener_new(int sfd, struct event_base *base,
 
 
 static int listen_addrinfo(struct event_base *base, const char *host,
-                           int port, bool monitor)
+                           int port, bool monitor, bool tls)
 {
     struct addrinfo hints, *ai, *p;
     char portbuf[16];
@@ -1433,6 +1515,7 @@ static int listen_addrinfo(struct event_base *base, const char *host,
                 continue;
             }
             l->monitor = monitor;
+            l->tls_port = tls;
         }
         count++;
     }
@@ -1447,7 +1530,8 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
     int rc = 0;
 
     if (interfaces == NULL) {
-        return listen_addrinfo(base, NULL, port, monitor);
+        return listen_addrinfo(base, NULL, port, monitor,
+                               settings.ssl.enabled && !monitor);
     }
     list = strdup(interfaces);
     if (list == NULL) {
@@ -1456,8 +1540,22 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
     for (tok = strtok_r(list, ";, ", &save); tok != NULL && rc == 0;
          tok = strtok_r(NULL, ";, ", &save)) {
         int p = port;
-        char *host = tok;
-        char *colon = strrchr(tok, ':');
+        bool tls = settings.ssl.enabled && !monitor;
+        char *host, *colon;
+
+        /* memcached's "notls:" prefix: a plain listener beside -Z ones */
+        if (strncmp(tok, "notls:", 6) == 0) {
+            if (!settings.ssl.enabled) {
+                fprintf(stderr, "'notls' option is valid only when SSL is "
+                                "enabled\n");
+                rc = -1;
+                break;
+            }
+            tls = false;
+            tok += 6;
+        }
+        host = tok;
+        colon = strrchr(tok, ':');
         /* host:port, or [v6]:port; a bare v6 address has several ':'. */
         if (tok[0] == '[') {
             char *end = strchr(tok, ']');
@@ -1472,7 +1570,7 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
             *colon = '\0';
             p = atoi(colon + 1);
         }
-        rc = listen_addrinfo(base, host, p, monitor);
+        rc = listen_addrinfo(base, host, p, monitor, tls);
     }
     free(list);
     return rc;

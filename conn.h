@@ -15,10 +15,12 @@
 #include "items.h"
 #include "proto_bin.h"
 
+struct tls;
 struct worker;
 
 enum conn_state {
     CONN_LISTENING,             /* a listening socket */
+    CONN_HANDSHAKE,             /* -Z: TLS handshake not finished */
     CONN_READ,                  /* waiting for / parsing requests */
     CONN_NREAD,                 /* reading a value into an item */
     CONN_SWALLOW,               /* discarding a value we refused */
@@ -69,6 +71,8 @@ struct conn {
     short ev_flags;             /* flags ev is registered with */
     struct worker *thread;      /* owning worker (NULL: listener) */
     bool is_unix;               /* unix domain socket */
+    bool tls_port;              /* listener: its connections speak TLS */
+    struct tls *tls;            /* TLS session (-Z), NULL: plain text */
     char addr[64];              /* peer address for stats conns */
     char listen_addr[64];       /* listener it arrived on */
 
@@ -102,7 +106,8 @@ struct conn {
     void *proto_state;          /* protocol module's own data */
     struct bin_req bin;         /* binary request being handled */
     bool authenticated;         /* passed SASL or text auth */
-    bool sasl_step;             /* AUTH answered AUTH_CONTINUE: STEP next */
+    bool sasl_step;             /* an AUTH exchange is open: STEP next */
+    void *sasl;                 /* SASL session of -S (sasl.c), or NULL */
     bool monitor;               /* from the monitor listener: stats only */
     bool in_handler;            /* inside event_handler: defer close(2) */
     bool close_fd;              /* close(2) when the handler returns */
@@ -197,6 +202,9 @@ bool conn_start_dump(struct conn *c, const char *list);
  * "host:port" overrides port) or on a unix socket; 0 or -1. */
 int conn_listen_tcp(struct event_base *base, const char *interfaces,
                     int port, bool monitor);
+/* Begin the TLS handshake of a connection from a -Z listener (its
+ * worker): false when no session could be made (counted; close it). */
+bool conn_start_tls(struct conn *c);
 int conn_listen_unix(struct event_base *base, const char *path, int access);
 
 /* "stats conns" lines. */

@@ -14,7 +14,9 @@
 #include "replication.h"
 #include "repl_persist.h"
 #include "restart.h"
+#include "authfile.h"
 #include "sasl.h"
+#include "tls.h"
 #include "settings.h"
 #include "slabs.h"
 #include "stats.h"
@@ -288,10 +290,13 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     util_clock_init();
-    if (settings.sasl && sasl_init(settings.sasl_pwdb) != 0) {
+    if (settings.sasl && sasl_setup() != 0) {
+        return EXIT_FAILURE;
+    }
+    if (settings.auth_file != NULL && authfile_load(settings.auth_file) != 0) {
         return EX_USAGE;
     }
-    if (settings.auth_file != NULL && sasl_init(settings.auth_file) != 0) {
+    if (settings.ssl.enabled && tls_server_configure() != 0) {
         return EX_USAGE;
     }
     if (settings.memory_file != NULL &&

@@ -17,6 +17,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef ENABLE_SASL
+#define SASL_HELP \
+"-S, --enable-sasl         turn on SASL authentication (binary protocol\n" \
+"                          only), by Cyrus SASL: mechanisms and sasldb\n" \
+"                          from memcached.conf in $SASL_CONF_PATH,\n" \
+"                          /etc/sasl or /etc/sasl2; $MEMCACHED_SASL_PWDB\n" \
+"                          (or -o sasl_pwdb) names a \"user:password\" file\n" \
+"                          checked first for PLAIN; with that file and no\n" \
+"                          memcached.conf, PLAIN is the only mechanism\n"
+#else
+#define SASL_HELP \
+"-S, --enable-sasl         turn on SASL authentication (binary protocol\n" \
+"                          only): PLAIN, against the \"user:password\" file\n" \
+"                          of $MEMCACHED_SASL_PWDB or -o sasl_pwdb (this\n" \
+"                          build has no Cyrus SASL)\n"
+#endif
+
 static void usage(void)
 {
     printf("memcached %s\n", SERVER_VERSION);
@@ -29,7 +46,9 @@ static void usage(void)
 "                          (default: 700)\n"
 "-A, --enable-shutdown     enable ascii \"shutdown\" command\n"
 "-l, --listen=<addr>       interface to listen on (default: INADDR_ANY);\n"
-"                          several may be given, separated by commas\n"
+"                          several may be given, separated by commas;\n"
+"                          with TLS (-Z) a 'notls' prefix leaves one in\n"
+"                          plain text (-l notls:<ip>:<port>)\n"
 "-d, --daemon              run as a daemon\n"
 "-r, --enable-coredumps    maximize core file limit\n"
 "-u, --user=<user>         assume identity of <username> (only when run as\n"
@@ -70,9 +89,8 @@ static void usage(void)
 "                          (default: auto-negotiate)\n"
 "-I, --max-item-size=<num> adjusts max item size (default: 1m, min: 1k,\n"
 "                          max: 1024m)\n"
-"-S, --enable-sasl         require SASL PLAIN authentication (binary\n"
-"                          protocol only); users come from -o sasl_pwdb or\n"
-"                          $MEMCACHED_SASL_PWDB, one \"user:password\" per line\n"
+"-Z, --enable-ssl          enable TLS/SSL on the client ports (OpenSSL)\n"
+SASL_HELP
 "-Y, --auth-file=<file>    text protocol authentication: the first command\n"
 "                          must be \"set <any> 0 0 <len>\" with \"user pass\"\n"
 "                          as data; the file has \"user:pass\" lines\n"
@@ -120,7 +138,8 @@ static void usage(void)
 "                          (default: 256)\n"
 "   - worker_logbuf_size:  size in kilobytes of per-worker log buffers\n"
 "                          (default: 64)\n"
-"   - sasl_pwdb:           password file for -S (\"user:password\" lines)\n"
+"   - sasl_pwdb:           password file for -S (\"user:password\" lines);\n"
+"                          overrides $MEMCACHED_SASL_PWDB\n"
 "   - repl_port:           this node's replication port (default: 11212)\n"
 "   - repl_listen:         its address (default: the first -l address)\n"
 "   - repl_secret_file:    shared secret for the pair (first line); needed\n"
@@ -166,10 +185,24 @@ static void usage(void)
 "   - drop_privileges (and its no_ form): accepted; no seccomp sandbox\n"
 "   - inline_ascii_resp, sock_cookie_id, resp_obj_mem_limit: accepted;\n"
 "                          no effect\n"
-"   - ssl_chain_cert, ssl_key, ssl_keyformat, ssl_verify_mode, ssl_ciphers,\n"
-"     ssl_ca_cert, ssl_wbuf_size, ssl_session_cache, ssl_kernel_tls,\n"
-"     ssl_min_version: accepted and shown in stats settings; TLS on the\n"
-"                          client port is not supported (-Z is refused)\n"
+"   - ssl_chain_cert:      certificate chain file in PEM format\n"
+"   - ssl_key:             private key, if not part of the -ssl_chain_cert\n"
+"   - ssl_keyformat:       private key format (PEM, DER or ENGINE) (default: PEM)\n"
+"   - ssl_verify_mode:     peer certificate verification mode, default is 0(None).\n"
+"                          valid values are 0(None), 1(Request), 2(Require)\n"
+"                          or 3(Once)\n"
+"   - ssl_ciphers:         specify cipher list to be used\n"
+"   - ssl_ca_cert:         PEM format file of acceptable client CA's\n"
+"   - ssl_wbuf_size:       size in kilobytes of per-connection SSL output buffer\n"
+"                          (default: 16)\n"
+"   - ssl_session_cache:   enable server-side SSL session cache, to support session\n"
+"                          resumption\n"
+"   - ssl_kernel_tls:      enable kernel TLS offload\n"
+"   - ssl_min_version:     minimum protocol version to accept (default: tlsv1.2)\n"
+"                          valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2), or 3(tlsv1.3).\n"
+"                          A TLS handshake must end within 10 seconds (or\n"
+"                          idle_timeout, if shorter): slower ones are\n"
+"                          closed and counted in ssl_handshake_errors\n"
 "   - ext_*:               extstore tuning, accepted with no effect;\n"
 "                          extstore itself (its path option) is refused\n"
 "   - hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor:\n"
@@ -628,8 +661,8 @@ int options_parse(int argc, char **argv)
             license();
             return 1;
         case 'Z':
-            BAD("-Z: TLS on the client port is not supported yet (the "
-                "replication link has it: -o repl_tls)");
+            settings.ssl.enabled = true;
+            break;
         case 'e':
             settings.memory_file = optarg;
             break;

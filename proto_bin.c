@@ -449,38 +449,73 @@ static void process_flush(struct conn *c, const char *extras)
     reply_ok(c, 0);
 }
 
-/* PLAIN carries the credentials in AUTH, or, when AUTH came without
- * data, in the STEP that follows its AUTH_CONTINUE.  Any failure drops an
- * earlier authentication of the connection. */
-static void process_sasl(struct conn *c, const char *key, uint16_t nkey,
-                         const char *data, uint32_t dlen)
+/*
+ * SASL as memcached does it: LIST_MECHS, AUTH and STEP each drop an
+ * earlier authentication of the connection; AUTH starts an exchange
+ * (sasl.c: Cyrus SASL, so any mechanism it offers), STEP continues one
+ * that AUTH started and has not ended.  auth_cmds counts each exchange
+ * that ends, auth_errors each that ends refused; a mechanism name over
+ * SASL_MECH_MAX bytes is EINVAL and not counted.
+ */
+static void sasl_reply(struct conn *c, enum sasl_result r, const char *out,
+                       unsigned outlen)
 {
     static const char ok[] = "Authenticated";
 
-    bool step = c->sasl_step;
-
-    STAT_INCR(auth_cmds);
-    c->authenticated = false;
-    c->sasl_step = false;
-    if (!sasl_mech_ok(key, nkey) ||
-        (c->bin.opcode == BIN_SASL_STEP && !step)) {
-        goto fail;
-    }
-    if (c->bin.opcode == BIN_SASL_AUTH && dlen == 0) {
+    switch (r) {
+    case SASL_RES_OK:
+        c->authenticated = true;
+        c->sasl_step = false;
+        STAT_INCR(auth_cmds);
+        reply_head(c, BIN_OK, NULL, 0, NULL, 0, sizeof(ok) - 1, 0);
+        conn_out(c, ok, sizeof(ok) - 1);
+        break;
+    case SASL_RES_CONTINUE:
         c->sasl_step = true;
-        reply_head(c, BIN_AUTH_CONTINUE, NULL, 0, NULL, 0, 0, 0);
+        reply_head(c, BIN_AUTH_CONTINUE, NULL, 0, NULL, 0, outlen, 0);
+        if (outlen > 0) {
+            conn_out(c, out, outlen);
+        }
+        break;
+    default:
+        c->sasl_step = false;
+        STAT_INCR(auth_cmds);
+        STAT_INCR(auth_errors);
+        reply_error(c, BIN_AUTH_ERROR, 0);
+        break;
+    }
+}
+
+static void process_sasl(struct conn *c, const char *key, uint16_t nkey,
+                         const char *data, uint32_t dlen)
+{
+    const char *out = NULL;
+    unsigned outlen = 0;
+    enum sasl_result r;
+
+    c->authenticated = false;
+    if (c->bin.opcode == BIN_SASL_LIST_MECHS) {
+        if (sasl_conn_mechs(&c->sasl, &out, &outlen) != 0) {
+            reply_error(c, BIN_AUTH_ERROR, 0);
+            return;
+        }
+        reply_head(c, BIN_OK, NULL, 0, NULL, 0, outlen, 0);
+        conn_out(c, out, outlen);
         return;
     }
-    if (!sasl_check_plain(data, dlen)) {
-        goto fail;
+    if (nkey > SASL_MECH_MAX) {
+        reply_error(c, BIN_EINVAL, 0);
+        return;
     }
-    c->authenticated = true;
-    reply_head(c, BIN_OK, NULL, 0, NULL, 0, sizeof(ok) - 1, 0);
-    conn_out(c, ok, sizeof(ok) - 1);
-    return;
-fail:
-    STAT_INCR(auth_errors);
-    reply_error(c, BIN_AUTH_ERROR, 0);
+    if (c->bin.opcode == BIN_SASL_AUTH) {
+        r = sasl_conn_start(&c->sasl, key, nkey, data, dlen, &out, &outlen);
+    } else if (c->sasl_step) {
+        r = sasl_conn_step(&c->sasl, data, dlen, &out, &outlen);
+    } else {
+        log_info("<%d SASL_STEP without an AUTH", c->sfd);
+        r = SASL_RES_FAIL;
+    }
+    sasl_reply(c, r, out, outlen);
 }
 
 /* --- framing ------------------------------------------------------------------ */
@@ -590,11 +625,6 @@ static void dispatch(struct conn *c, const char *p)
     case BIN_SASL_LIST_MECHS: case BIN_SASL_AUTH: case BIN_SASL_STEP:
         if (!settings.sasl) {
             reply_error(c, BIN_UNKNOWN_COMMAND, 0);
-        } else if (r->opcode == BIN_SASL_LIST_MECHS) {
-            const char *mechs = sasl_mechs();
-            reply_head(c, BIN_OK, NULL, 0, NULL, 0, (uint32_t)strlen(mechs),
-                       0);
-            conn_out(c, mechs, strlen(mechs));
         } else {
             process_sasl(c, key, r->keylen, key + r->keylen, vlen);
         }

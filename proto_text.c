@@ -8,7 +8,8 @@
 #include "proto_text.h"
 #include "proto_meta.h"
 #include "replication.h"
-#include "sasl.h"
+#include "authfile.h"
+#include "tls.h"
 #include "conn.h"
 #include "crawler.h"
 #include "items.h"
@@ -374,7 +375,7 @@ static void complete_auth(struct conn *c, const char *data, size_t len)
         return;
     }
     if (memcmp(data + len, "\r\n", 2) == 0 &&
-        sasl_check_user(data, (size_t)(sp - data), sp + 1,
+        authfile_check(data, (size_t)(sp - data), sp + 1,
                         len - (size_t)(sp - data) - 1)) {
         c->authenticated = true;
         conn_out_str(c, "STORED\r\n");
@@ -596,6 +597,22 @@ static void process_verbosity(struct conn *c, struct token *t, int ntok)
     }
     settings.verbose = level > 3 ? 3 : (int)level;
     reply(c, "OK");
+}
+
+/* refresh_certs: -Z's certificates reloaded for new connections (tls.c).
+ * memcached's failure line is sent even with noreply. */
+static void process_refresh_certs(struct conn *c, struct token *t, int ntok)
+{
+    char err[1024];
+
+    c->noreply = is_noreply(t, ntok);
+    if (tls_server_refresh(err, sizeof(err)) == 0) {
+        reply(c, "OK");
+        return;
+    }
+    log_warn("refresh_certs: %s", err);
+    conn_out(c, err, strlen(err));
+    conn_out_str(c, "\r\n");
 }
 
 static void process_memlimit(struct conn *c, struct token *t, int ntok)
@@ -992,6 +1009,8 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
         process_memlimit(c, t, ntok);
     } else if (IS("shutdown")) {
         process_shutdown(c, t, ntok);
+    } else if (IS("refresh_certs")) {
+        process_refresh_certs(c, t, ntok);
     } else if (IS("repl_wait") && (ntok == 1 || ntok == 2)) {
         process_repl_wait(c, t, ntok);
     } else if (IS("watch")) {

@@ -24,7 +24,7 @@
 
 struct event;
 struct event_base;
-struct repl_tls;
+struct tls;
 
 /* The handshake, one step per line received (doc/replication.txt):
  *
@@ -95,7 +95,7 @@ struct link {
     int64_t skew_seen[SKEW_SAMPLES];    /* the last samples, HELLO, PINGs */
     unsigned skew_n;            /* samples taken on this link */
     bool skew_far;              /* skew_ms is over SKEW_WARN_MS (logged) */
-    struct repl_tls *tls;       /* TLS session, NULL without repl_tls */
+    struct tls *tls;       /* TLS session, NULL without repl_tls */
     bool tls_pending;           /* TLS handshake not finished */
     bool read_wants_write;      /* a TLS read waits for writability */
     char channel[65];           /* TLS exported key, binds AUTH; or "" */

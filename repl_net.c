@@ -204,6 +204,9 @@ int net_open_listener(bool authenticated)
                                             : settings.inter;
     int one = 1, fd, rc;
 
+    if (spec != NULL && strncmp(spec, "notls:", 6) == 0) {
+        spec += 6;              /* -Z's plain-listener prefix */
+    }
     if (spec != NULL) {
         size_t n = strcspn(spec, ",; ");
         if (n >= sizeof(host)) {

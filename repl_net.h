@@ -12,19 +12,19 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "repl_tls.h"
+#include "tls.h"
 
 #define REPL_ADDR_MAX 64            /* "[v6]:port", for logs and stats */
 
 /* send(2) without blocking, through TLS when the link has it.  Inline:
  * the worker's push calls it for every batch. */
-static inline ssize_t repl_io_send(int fd, struct repl_tls *tls,
+static inline ssize_t repl_io_send(int fd, struct tls *tls,
                                    const char *p, size_t n)
 {
-    enum repl_tls_want want;
+    enum tls_want want;
 
     if (tls != NULL) {
-        return repl_tls_write(tls, p, n, &want);
+        return tls_write(tls, p, n, &want);
     }
     return send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }

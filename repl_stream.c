@@ -39,7 +39,7 @@ static int wake_fd_wr = -1;     /* wakes the replication thread */
 static int stream_fd = -1;      /* -1: no active link */
 /* With TLS only the replication thread touches the session: workers then
  * wake it instead of sending. */
-static struct repl_tls *stream_tls;
+static struct tls *stream_tls;
 /* STREAM_COPY and STREAM_CATCHUP: only the replication thread sends, so
  * that workers never spend a client's time pushing megabytes of copy
  * into the socket.  In STREAM_CATCHUP live records go only to the
@@ -400,7 +400,7 @@ static void begin_locked(const char *pending, size_t n)
     }
 }
 
-uint64_t stream_open_copy(int fd, struct repl_tls *tls, const char *pending,
+uint64_t stream_open_copy(int fd, struct tls *tls, const char *pending,
                           size_t n, uint64_t items)
 {
     char line[96];
@@ -423,7 +423,7 @@ uint64_t stream_open_copy(int fd, struct repl_tls *tls, const char *pending,
     return records;
 }
 
-uint64_t stream_open_catchup(int fd, struct repl_tls *tls, uint64_t from)
+uint64_t stream_open_catchup(int fd, struct tls *tls, uint64_t from)
 {
     uint64_t end;
 

@@ -15,7 +15,7 @@
 #include "repl_net.h"
 #include "repl_persist.h"
 #include "repl_stream.h"
-#include "repl_tls.h"
+#include "tls.h"
 #include "repl_walk.h"
 #include "items.h"
 #include "log.h"
@@ -201,7 +201,7 @@ void link_close(struct link *l, const char *why)
     }
     event_free(l->ev);
     l->ev = NULL;
-    repl_tls_free(l->tls);
+    tls_free(l->tls);
     l->tls = NULL;
     close(l->fd);
     l->fd = -1;
@@ -305,8 +305,8 @@ static bool link_open(struct link *l, int fd, bool dialled, const char *addr)
     l->ev_flags = EV_READ | EV_PERSIST;
     l->last_rx_us = now_us();
     l->opened_us = l->last_rx_us;
-    if (repl_tls_enabled()) {
-        l->tls = repl_tls_new(fd, dialled);
+    if (tls_repl_enabled()) {
+        l->tls = tls_repl_new(fd, dialled);
         if (l->tls == NULL) {
             event_free(l->ev);
             l->ev = NULL;
@@ -607,8 +607,8 @@ static bool read_socket(struct link *l)
             return false;
         }
         if (l->tls != NULL) {
-            enum repl_tls_want want;
-            n = repl_tls_read(l->tls, l->in.data + l->in.len, READ_CHUNK,
+            enum tls_want want;
+            n = tls_read(l->tls, l->in.data + l->in.len, READ_CHUNK,
                               &want);
             l->read_wants_write = n < 0 && want == TLS_WANT_WRITE;
         } else {
@@ -719,9 +719,9 @@ static void finish_connect(struct link *l)
 /* Drive the TLS handshake; true once it is done and the link may talk. */
 static bool link_tls_step(struct link *l)
 {
-    enum repl_tls_want want;
+    enum tls_want want;
     const char *why = NULL;
-    int rc = repl_tls_handshake(l->tls, &want, &why);
+    int rc = tls_handshake(l->tls, &want, &why);
 
     if (rc == -2) {
         log_info("replication %s: %s", l->addr, why);
@@ -744,8 +744,8 @@ static bool link_tls_step(struct link *l)
         return false;
     }
     l->tls_pending = false;
-    repl_tls_describe(l->tls, l->tls_desc, sizeof(l->tls_desc));
-    if (!repl_tls_channel_id(l->tls, l->channel)) {
+    tls_describe(l->tls, l->tls_desc, sizeof(l->tls_desc));
+    if (!tls_channel_id(l->tls, l->channel)) {
         l->channel[0] = '\0';
     }
     log_info("replication %s: TLS established (%s)", l->addr, l->tls_desc);
@@ -941,7 +941,7 @@ static void *repl_main(void *arg)
  * that verifies its certificate. */
 static bool authenticated(void)
 {
-    return auth_has_secret() || repl_tls_verifies_peer();
+    return auth_has_secret() || tls_repl_verifies_peer();
 }
 
 int repl_configure(void)
@@ -958,7 +958,7 @@ int repl_configure(void)
         auth_read_secret(settings.repl_secret_file) != 0) {
         return -1;
     }
-    if (net_check_congestion() != 0 || repl_tls_configure() != 0) {
+    if (net_check_congestion() != 0 || tls_repl_configure() != 0) {
         return -1;
     }
     return net_check_peer_addr(peer_host, peer_port, authenticated());
@@ -1122,8 +1122,8 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "handshake_evictions", "%llu",
             (unsigned long long)c.hs_evictions);
     sb_stat(sb, "peer_mismatches", "%llu", (unsigned long long)c.mismatches);
-    sb_stat(sb, "tls", "%s", repl_tls_enabled()
-            ? (repl_tls_verifies_peer() ? "verify" : "on") : "off");
+    sb_stat(sb, "tls", "%s", tls_repl_enabled()
+            ? (tls_repl_verifies_peer() ? "verify" : "on") : "off");
     sb_stat(sb, "tls_failures", "%llu", (unsigned long long)c.tls_failures);
     sb_stat(sb, "link_tls", "%s",
             l != NULL && l->tls != NULL && l->tls_desc[0] ? l->tls_desc

@@ -109,7 +109,8 @@ struct settings {
     char *slab_sizes;           /* -o slab_sizes: "size-size-...", NULL */
     char *memory_file;          /* -e: memory file for a warm restart,
                                    NULL = none (doc/restart.txt) */
-    struct {
+    struct settings_ssl {
+        bool enabled;           /* -Z: TLS on the client ports */
         char *chain_cert;       /* -o ssl_chain_cert */
         char *key;              /* -o ssl_key */
         int verify_mode;        /* -o ssl_verify_mode, as OpenSSL flags */
@@ -120,8 +121,7 @@ struct settings {
         bool session_cache;     /* -o ssl_session_cache */
         bool kernel_tls;        /* -o ssl_kernel_tls */
         int min_version;        /* -o ssl_min_version: 0..3 (tlsv1.N) */
-    } ssl;                      /* client-port TLS (-Z) is not supported:
-                                   these are only shown in stats settings */
+    } ssl;                      /* client-port TLS (tls.c), as memcached */
 };
 
 extern struct settings settings;

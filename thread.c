@@ -98,6 +98,7 @@ struct cq_item {
     int sfd;                    /* accepted socket */
     bool is_unix;               /* from the unix socket listener */
     bool monitor;               /* from the monitor listener */
+    bool tls;                   /* from a -Z listener: TLS first */
     char listen_addr[64];       /* listener it came from */
     struct cq_item *next;       /* queue link */
 };
@@ -157,6 +158,9 @@ static void adopt(struct worker *w)
             c->proto = CPROTO_TEXT;
         }
         memcpy(c->listen_addr, q->listen_addr, sizeof(c->listen_addr));
+        if (q->tls && !conn_start_tls(c)) {
+            conn_close(c);
+        }
     }
     free(q);
 }
@@ -188,8 +192,8 @@ static void timer_cb(evutil_socket_t fd, short which, void *arg)
 {
     (void)fd;
     (void)which;
-    if (settings.idle_timeout > 0) {
-        conn_close_idle(arg);
+    if (settings.idle_timeout > 0 || settings.ssl.enabled) {
+        conn_close_idle(arg);   /* and TLS handshakes past their time */
     }
 }
 
@@ -357,7 +361,7 @@ void workers_wake_watchers(struct worker *w)
     }
 }
 
-void workers_dispatch(int sfd, bool is_unix, bool monitor,
+void workers_dispatch(int sfd, bool is_unix, bool monitor, bool tls,
                       const char *listen_addr)
 {
     struct cq_item *q = malloc(sizeof(*q));
@@ -370,6 +374,7 @@ void workers_dispatch(int sfd, bool is_unix, bool monitor,
     q->sfd = sfd;
     q->is_unix = is_unix;
     q->monitor = monitor;
+    q->tls = tls;
     snprintf(q->listen_addr, sizeof(q->listen_addr), "%s", listen_addr);
     w = &workers[next_worker];
     next_worker = (next_worker + 1) % nworkers;

@@ -53,7 +53,7 @@ struct worker {
 /* Start n workers, each with its own event base; returns 0 or -1. */
 int workers_start(int n);
 /* Hand an accepted socket to the next worker, round robin. */
-void workers_dispatch(int sfd, bool is_unix, bool monitor,
+void workers_dispatch(int sfd, bool is_unix, bool monitor, bool tls,
                       const char *listen_addr);
 /* Ask every worker to close its connections and exit; join them. */
 void workers_stop(void);

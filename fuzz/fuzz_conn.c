@@ -11,6 +11,7 @@
 #include "crawler.h"
 #include "items.h"
 #include "proto_text.h"
+#include "authfile.h"
 #include "sasl.h"
 #include "slabs.h"
 #include "stats.h"
@@ -97,7 +98,14 @@ static void worker_init(void)
     tstats = worker.stats;
 }
 
-/* Users for -S and -Y; the file is read once, then removed. */
+static void pwdb_remove(void)
+{
+    unlink(pwdb);
+}
+
+/* Users for -S and -Y: -Y's file is read once; SASL (Cyrus with PLAIN
+ * only, as no memcached.conf is found, or the built-in PLAIN) reads the
+ * password file at each check, so it stays until exit. */
 static void pwdb_init(void)
 {
     static const char users[] = "fuzz:secret\nuser:pass word\n";
@@ -108,10 +116,11 @@ static void pwdb_init(void)
         abort();
     }
     close(fd);
-    if (sasl_init(pwdb) != 0) {
+    atexit(pwdb_remove);
+    unsetenv("SASL_CONF_PATH");
+    if (authfile_load(pwdb) != 0 || sasl_setup() != 0) {
         abort();
     }
-    unlink(pwdb);
 }
 
 void fuzz_conn_init(void)

@@ -2,8 +2,8 @@
 # Options memcached 1.6.18 accepts: the server starts with each of them,
 # and "stats settings" shows it under memcached's name where memcached
 # shows it.  Options for features we lack either parse with no effect
-# (and -h says so) or are refused with a clear message (-Z, -e,
-# ext_path).
+# (and -h says so) or are refused with a clear message (-e, ext_path;
+# -Z without a certificate, with memcached's message).
 
 use strict;
 use warnings;
@@ -154,9 +154,12 @@ SKIP: {
 
 # Refused, with a message, without starting.
 for my $case (
-    [['-Z'], qr/TLS on the client port is not supported yet/, '-Z'],
-    [['--enable-ssl'], qr/TLS on the client port is not supported yet/,
-     '--enable-ssl'],
+    [['-Z'], qr/You cannot enable SSL without a TCP port/, '-Z -p 0'],
+    [['--enable-ssl', '-p', '1'],
+     qr/Error loading the certificate chain: \(null\)/,
+     '--enable-ssl without ssl_chain_cert'],
+    [['-l', 'notls:127.0.0.1', '-p', '1'],
+     qr/'notls' option is valid only when SSL is enabled/, 'notls without -Z'],
     [['-o', 'ext_path=/tmp/x:64m'], qr/extstore.*not supported/,
      '-o ext_path'],
     [['-o', 'slab_automove_window=2'], qr/slab_automove_window must be > 2/,
@@ -199,8 +202,9 @@ for my $case (
                  '- ssl_', '-e, --memory-file') {
         like($out, qr/^\s*\Q$opt\E/m, "-h documents $opt");
     }
-    unlike($out, qr/enable-ssl|ext_path|no_drop_privileges/,
-           '-h does not offer TLS, extstore or seccomp');
+    like($out, qr/^-Z, --enable-ssl/m, '-h offers -Z');
+    unlike($out, qr/ext_path|no_drop_privileges/,
+           '-h does not offer extstore or seccomp');
 }
 
 done_testing();
