@@ -38,9 +38,10 @@ static void usage(void)
 {
     printf("memcached %s\n", SERVER_VERSION);
     printf(
-"-p, --port=<num>          TCP port to listen on (default: 11211)\n"
-"-U, --udp-port=<num>      accepted, but UDP is not served: no UDP port is\n"
-"                          opened and a warning says so (default: 0)\n"
+"-p, --port=<num>          TCP port to listen on (default: 11211, 0: off,\n"
+"                          -1: any free port)\n"
+"-U, --udp-port=<num>      UDP port to listen on (default: 0, off; -1: any\n"
+"                          free port); see doc/protocol.txt, \"UDP\"\n"
 "-s, --unix-socket=<file>  UNIX socket to listen on (disables network)\n"
 "-a, --unix-mask=<mask>    access mask for the UNIX socket, in octal\n"
 "                          (default: 700)\n"
@@ -587,11 +588,32 @@ static const struct option long_opts[] = {
         return -1; \
     } while (0)
 
+/* As memcached: -U alone moves the TCP port there too; UDP has no
+ * authentication, so it cannot be combined with -S or -Y. */
+static int check_udp(bool tcp_given)
+{
+    if (settings.udpport == 0) {
+        return 0;
+    }
+    if (!tcp_given) {
+        settings.port = settings.udpport;
+    }
+    if (settings.sasl) {
+        BAD("ERROR: Cannot enable UDP while using binary SASL "
+            "authentication.");
+    }
+    if (settings.auth_file != NULL) {
+        BAD("Cannot use UDP with ascii authentication enabled (-U 0 to "
+            "disable)");
+    }
+    return 0;
+}
+
 /* Fill settings from argv.  Returns 0, 1 (exit 0: -h/-V) or -1. */
 int options_parse(int argc, char **argv)
 {
     bool protocol_given = false;
-    int udp_given = 0;
+    bool tcp_given = false;
     size_t sz;
     int c, mb;
 
@@ -600,15 +622,15 @@ int options_parse(int argc, char **argv)
                             long_opts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if (!parse_int(optarg, 0, 65535, &settings.port)) {
+            if (!parse_int(optarg, -1, 65535, &settings.port)) {
                 BAD("ERROR: Invalid port number %s.", optarg);
             }
+            tcp_given = true;
             break;
         case 'U':
-            if (!parse_int(optarg, 0, 65535, &mb)) {
+            if (!parse_int(optarg, -1, 65535, &settings.udpport)) {
                 BAD("Invalid UDP port: %s", optarg);
             }
-            udp_given = mb;
             break;
         case 's':
             settings.socketpath = optarg;
@@ -802,9 +824,13 @@ int options_parse(int argc, char **argv)
     if (!options_compat_finish()) {
         return -1;
     }
-    if (udp_given != 0) {
-        fprintf(stderr, "-U %d: UDP is not served by this server; no UDP "
-                        "port is opened\n", udp_given);
+    /* Checked now, not when the client port opens after the start-up
+     * gate (up to repl_initial_sync_timeout later). */
+    if (settings.repl_peer != NULL && settings.socketpath == NULL &&
+        settings.port != 0 && settings.repl_port == settings.port) {
+        BAD("repl_port %d is also the client port (-p %d): give the "
+            "replication port its own number", settings.repl_port,
+            settings.port);
     }
-    return 0;
+    return check_udp(tcp_given);
 }

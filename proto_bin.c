@@ -12,6 +12,7 @@
  */
 #include "memcached.h"
 #include "proto_bin.h"
+#include "proto.h"
 #include "conn.h"
 #include "items.h"
 #include "log.h"
@@ -259,7 +260,13 @@ void proto_bin_complete_nread(struct conn *c)
     enum store_result r;
 
     c->nr.it = NULL;
+    if (watch_mask & WATCH_FETCHERS) {
+        watch_fetch_peek(ITEM_key(it), it->nkey, c->sfd);
+    }
     r = item_store(it, mode, &cas);
+    if (watch_mask & WATCH_MUTATIONS) {
+        watch_store_item(it, mode, r, c->sfd);
+    }
     SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
     proto_count_cas(it->slabs_clsid, mode, r);
     switch (r) {
@@ -293,10 +300,11 @@ void proto_bin_complete_nread(struct conn *c)
 static void process_delete(struct conn *c, const char *key, uint16_t nkey)
 {
     bool exists;
+    unsigned clsid;
 
     stats_detail_delete(key, nkey);
-    if (item_delete(key, nkey, c->bin.cas, &exists)) {
-        SLAB_STAT_INCR(0, delete_hits);
+    if (item_delete_cls(key, nkey, c->bin.cas, &exists, &clsid)) {
+        SLAB_STAT_INCR(clsid, delete_hits);
         reply_ok(c, 0);
     } else if (exists) {
         reply_error(c, BIN_KEY_EEXISTS, 0);
@@ -395,6 +403,35 @@ static void reply_stats(struct conn *c, struct strbuf *sb)
     sb_free(sb);
 }
 
+/* "detail on", "detail off", "detail dump": as the text protocol's
+ * `stats detail`; a dump comes as one "detailed" stat holding the PREFIX
+ * lines, as memcached sends it.  Takes over sb. */
+static void process_stat_detail(struct conn *c, const char *arg, size_t n,
+                                struct strbuf *sb)
+{
+    if (n == 3 && memcmp(arg, " on", 3) == 0) {
+        settings.detail_enabled = true;
+    } else if (n == 4 && memcmp(arg, " off", 4) == 0) {
+        settings.detail_enabled = false;
+    } else if (n == 5 && memcmp(arg, " dump", 5) == 0) {
+        stats_detail_dump(sb);
+        if (sb->oom) {
+            sb_free(sb);
+            reply_error(c, BIN_ENOMEM, 0);
+            return;
+        }
+        reply_head(c, BIN_OK, NULL, 0, "detailed", 8, (uint32_t)sb->len, 0);
+        conn_out(c, sb->buf, sb->len);
+        sb_free(sb);
+        sb_init(sb);
+    } else {
+        sb_free(sb);
+        reply_error(c, BIN_KEY_ENOENT, 0);
+        return;
+    }
+    reply_stats(c, sb);
+}
+
 static void process_stat(struct conn *c, const char *key, uint16_t nkey)
 {
     struct strbuf sb;
@@ -413,7 +450,10 @@ static void process_stat(struct conn *c, const char *key, uint16_t nkey)
     } else if (nkey == 5 && memcmp(key, "sizes", 5) == 0) {
         items_stats_sizes(&sb);
     } else if (nkey == 5 && memcmp(key, "conns", 5) == 0) {
-        conn_stats(&sb);
+        conn_stats(&sb, c);
+    } else if (nkey >= 6 && memcmp(key, "detail", 6) == 0) {
+        process_stat_detail(c, key + 6, nkey - 6, &sb);
+        return;
     } else {
         sb_free(&sb);
         reply_error(c, BIN_KEY_ENOENT, 0);
@@ -606,7 +646,7 @@ static void dispatch(struct conn *c, const char *p)
         break;
     case BIN_QUIT: case BIN_QUITQ:
         reply_ok(c, 0);
-        conn_close_after_write(c);
+        conn_quit(c);
         break;
     case BIN_FLUSH: case BIN_FLUSHQ:
         process_flush(c, extras);

@@ -33,8 +33,6 @@ static inline ssize_t repl_io_send(int fd, struct tls *tls,
  * an end of file, or EPIPE from a send after it, means the peer closed. */
 const char *repl_io_failure(ssize_t n, int err);
 
-/* "1.2.3.4:5" or "[::1]:5". */
-void net_peer_name(const struct sockaddr *sa, char *out, size_t n);
 /* Split -x "host[:port]" / "[v6]:port" (port 11212 by default). */
 int net_parse_peer(const char *spec, char *host, size_t hostlen, char *port,
                    size_t portlen);

@@ -28,8 +28,7 @@ struct settings {
     size_t maxbytes;            /* -m: memory limit for item storage */
     int maxconns;               /* -c: simultaneous connections */
     int port;                   /* -p: TCP port, 0 = none */
-    int udpport;                /* UDP port: always 0, -U N is refused
-                                   or ignored (options.c) */
+    int udpport;                /* -U: UDP port, 0 off, -1 any free one */
     char *inter;                /* -l: listen addresses, comma separated */
     char *socketpath;           /* -s: unix socket path, NULL = none */
     int access;                 /* -a: unix socket permissions */

@@ -4,6 +4,7 @@
  * because exporters and memcached-tool parse them.
  */
 #include "memcached.h"
+#include "repl_health.h"
 #include "stats.h"
 #include "tls.h"
 #include "assoc.h"
@@ -186,6 +187,11 @@ void stats_general(struct strbuf *sb)
                 current_time - tls_server_cert_time());
     }
     U64("client_errors", t.client_errors);
+    if (settings.udpport != 0) {
+        U64("udp_datagrams", t.udp_datagrams);
+        U64("udp_bad_frames", t.udp_bad_frames);
+        U64("udp_replies_dropped", t.udp_replies_dropped);
+    }
     U64("bytes", lru.bytes);
     U64("slab_global_page_pool", 0);
     U64("curr_items", items_curr());
@@ -203,6 +209,7 @@ void stats_general(struct strbuf *sb)
     U64("moves_within_lru", lru.moves_within_lru);
     U64("direct_reclaims", lru.direct_reclaims);
     U64("lru_bumps_dropped", 0);
+    repl_health_stats(sb);
 }
 
 static const char *yesno(bool b)

@@ -111,6 +111,20 @@ my %throughput_limits = (
         targets => ['reference-tls', 'ours-tls'],
         limits => { 'CPU us/request' => 1.0 },
     },
+    {
+        name => 'instr-tls-get', kind => 'callgrind', tls => 1,
+        desc => 'TLS: instructions per 1 KB get, 1 conn, 10k keys preloaded',
+        keys => 10_000, value => 1024, get => 1.0, conns => 1,
+        count => 10_000, targets => ['reference-tls', 'ours-tls'],
+        limits => { 'instructions/get' => 1.0 },
+    },
+    {
+        name => 'instr-tls-set', kind => 'callgrind', tls => 1,
+        desc => 'TLS: instructions per 1 KB set, 1 conn, 10k keys preloaded',
+        keys => 10_000, value => 1024, get => 0.0, conns => 1,
+        count => 10_000, targets => ['reference-tls', 'ours-tls'],
+        limits => { 'instructions/set' => 1.0 },
+    },
     # Issue #4: a replicated pair against a single memcached.
     {
         name => 'pair-get-heavy', kind => 'throughput',

@@ -25,12 +25,13 @@ use lib "$FindBin::Bin/lib";
 use MemcTest;
 
 my @allow = qw(
-    00-startup ascii-auth binary-get bogus-commands cas chunked-items
-    daemonize dash-M evictions flags getandtouch getset idle-timeout
-    incrdecr issue_104 issue_108 issue_152 issue_192 issue_29 issue_3
-    issue_41 issue_42 issue_50 issue_68 issue_70 item_size_max line-lengths
-    malicious-commands metaget multiversioning noreply quit restart shutdown
-    stats-detail strtol-testing touch unixsocket
+    00-startup ascii-auth binary binary-get bogus-commands cas chunked-items
+    daemonize dash-M evictions flags flush-all getandtouch getset
+    idle-timeout incrdecr issue_104 issue_108 issue_152 issue_192 issue_29
+    issue_3 issue_41 issue_42 issue_50 issue_61 issue_67 issue_68 issue_70
+    item_size_max line-lengths malicious-commands metaget multiversioning
+    noreply quit restart shutdown stats-conns stats-detail strtol-testing touch udp
+    unixsocket watcher watcher_connid
 );
 
 my @allow_tls = qw(
@@ -42,6 +43,13 @@ my @allow_sasl = qw(binary-sasl);
 if (defined $ENV{PAIRCACHED_UPSTREAM} && $ENV{PAIRCACHED_UPSTREAM} eq '0') {
     print "1..0 # SKIP PAIRCACHED_UPSTREAM=0\n";
     exit 0;
+}
+# expirations.t moves the clock with `debugtime`, a command of test
+# builds only: make check builds t/debug/memcached for it.
+my $debug = $ENV{PAIRCACHED_DEBUG_BIN} // 't/debug/memcached';
+if (-x $debug) {
+    $ENV{UPSTREAM_DEBUG_BIN} = $debug;
+    push @allow, 'expirations';
 }
 my $script = srcdir() . '/scripts/upstream-suite.sh';
 my $help = `${\memc_bin()} -h`;
