@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "crawler.h"
 #include "items.h"
+#include "lru_maintainer.h"
 #include "log.h"
 #include "options.h"
 #include "proto_text.h"
@@ -320,6 +321,10 @@ int main(int argc, char **argv)
     if (settings.lru_crawler && crawler_start() != 0) {
         log_warn("failed to start the LRU crawler thread");
     }
+    if (settings.lru_maintainer && lru_maintainer_start() != 0) {
+        fprintf(stderr, "failed to start the LRU maintainer thread\n");
+        return EX_OSERR;
+    }
     proto_shutdown_fn = request_shutdown;
     clock_ev = event_new(main_base, -1, EV_PERSIST, clock_cb, NULL);
     sigterm = evsignal_new(main_base, SIGTERM, signal_cb, NULL);
@@ -340,6 +345,7 @@ int main(int argc, char **argv)
     repl_stop();
     workers_stop();
     crawler_stop();
+    lru_maintainer_stop();
     assoc_stop_expander();
     if (settings.pid_file != NULL) {
         unlink(settings.pid_file);

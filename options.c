@@ -151,13 +151,17 @@ static void usage(void)
 "                          already the modern ones\n"
 "   - no_modern:           memcached 1.4's defaults: slab_chunk_max=1m,\n"
 "                          no slab_reassign or automove, no maxconns_fast,\n"
-"                          no LRU crawler, jenkins hash\n"
+"                          no LRU crawler, one flat LRU per class and no\n"
+"                          LRU maintainer, jenkins hash\n"
 "   - tail_repair_time:    accepted and shown in stats settings (at least\n"
 "                          10); no effect\n"
 "   - read_buf_mem_limit:  megabytes; accepted and shown in stats settings,\n"
 "                          not enforced (each connection is bounded)\n"
-"   - lru_maintainer, no_lru_maintainer, temporary_ttl: accepted; no\n"
-"                          segmented LRU here, so no effect\n"
+"   - lru_maintainer:      segmented LRU (hot/warm/cold per class) and\n"
+"                          its background thread (default)\n"
+"   - no_lru_maintainer:   one flat LRU per class, no maintainer thread\n"
+"   - temporary_ttl:       items with a TTL at most this many seconds go\n"
+"                          to a TEMP LRU, never evicted, only reclaimed\n"
 "   - track_sizes:         accepted; stats sizes stays disabled\n"
 "   - drop_privileges (and its no_ form): accepted; no seccomp sandbox\n"
 "   - inline_ascii_resp, sock_cookie_id, resp_obj_mem_limit: accepted;\n"
@@ -168,9 +172,11 @@ static void usage(void)
 "                          client port is not supported (-Z is refused)\n"
 "   - ext_*:               extstore tuning, accepted with no effect;\n"
 "                          extstore itself (its path option) is refused\n"
-"   - hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor:\n"
-"                          accepted for compatibility and shown in stats\n"
-"                          settings; one LRU per class is used here\n");
+"   - hot_lru_pct, warm_lru_pct: percent of a class's memory HOT and\n"
+"                          WARM may hold (default: 20, 40)\n"
+"   - hot_max_factor, warm_max_factor: HOT and WARM items older than\n"
+"                          this times COLD's tail age go to COLD\n"
+"                          (default: 0.2, 2.0)\n");
 }
 
 /* -i: we ship no licence text of our own yet; name what we link. */

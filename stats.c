@@ -8,6 +8,7 @@
 #include "assoc.h"
 #include "crawler.h"
 #include "items.h"
+#include "lru_maintainer.h"
 #include "settings.h"
 #include "slabs.h"
 #include "thread.h"
@@ -76,6 +77,7 @@ void stats_reset(void)
     __atomic_store_n(&gstats.rejected_conns, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&gstats.listen_disabled_num, 0, __ATOMIC_RELAXED);
     items_reset_total();
+    items_reset_lru_stats();
     stats_detail_clear();
 }
 
@@ -169,7 +171,7 @@ void stats_general(struct strbuf *sb)
     U64("slabs_moved", items_slabs_moved());
     sb_stat(sb, "lru_crawler_running", "%d", crawler_running() ? 1 : 0);
     U64("lru_crawler_starts", crawler_starts());
-    U64("lru_maintainer_juggles", 0);
+    U64("lru_maintainer_juggles", lru_maintainer_juggles());
     U64("malloc_fails", gstats.malloc_fails);
     U64("log_worker_dropped", 0);
     U64("log_worker_written", 0);
@@ -278,10 +280,9 @@ void stats_settings(struct strbuf *sb)
     sb_stat(sb, "flush_enabled", "%s", yesno(settings.flush_enabled));
     sb_stat(sb, "dump_enabled", "%s", yesno(settings.dump_enabled));
     sb_stat(sb, "hash_algorithm", "%s", settings.hash_algorithm_name);
-    sb_stat(sb, "lru_maintainer_thread", "no");
-    sb_stat(sb, "lru_segmented", "no");
-    /* Segmented-LRU tunables: printed for tools, unused (one LRU per
-     * class here). */
+    sb_stat(sb, "lru_maintainer_thread", "%s",
+            yesno(settings.lru_maintainer));
+    sb_stat(sb, "lru_segmented", "%s", yesno(settings.lru_segmented));
     sb_stat(sb, "hot_lru_pct", "%d", settings.hot_lru_pct);
     sb_stat(sb, "warm_lru_pct", "%d", settings.warm_lru_pct);
     sb_stat(sb, "hot_max_factor", "%.2f", settings.hot_max_factor);

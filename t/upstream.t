@@ -25,6 +25,7 @@ my @allow = qw(
     issue_41 issue_42 issue_50 issue_68 issue_70 item_size_max line-lengths
     malicious-commands metaget multiversioning noreply quit shutdown
     stats-detail strtol-testing touch unixsocket
+    issue_14 issue_163 issue_183 issue_22 lru lru-maintainer
 );
 
 if (defined $ENV{PAIRCACHED_UPSTREAM} && $ENV{PAIRCACHED_UPSTREAM} eq '0') {
