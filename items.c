@@ -1413,11 +1413,14 @@ void items_stats_sizes(struct strbuf *sb)
 }
 
 /* --- slabs reassign -------------------------------------------------------
- * The mover thread empties one page: every chunk still holding a linked
- * item is unlinked (the item is evicted, as memcached does); chunks in use
- * by a request in flight are waited for.  Freed chunks of the page stay
- * off the free list (slabs_free), so nothing in the page is reused while
- * it is emptied.
+ * The mover thread empties one page: every chunk still holding a live
+ * linked item is copied into a free chunk of the same class elsewhere
+ * and the copy takes its place (a rescue: same key, value, version and
+ * deadline, so nothing is replicated), or, with no free chunk left, the
+ * item is evicted, as memcached does; dead items are just unlinked.
+ * Chunks in use by a request in flight are waited for.  Freed chunks of
+ * the page stay off the free list (slabs_free), so nothing in the page
+ * is reused while it is emptied.
  */
 #define MOVE_WAIT_US 1000
 #define MOVE_MAX_WAITS 30000    /* give up on a stuck page after ~30 s */
@@ -1432,9 +1435,32 @@ struct move_req {
 
 static bool mover_running;      /* atomic */
 static uint64_t slabs_moved;    /* atomic */
-static uint64_t move_evictions; /* atomic */
+static uint64_t move_rescues;   /* atomic: items copied out of a page */
+static uint64_t move_evictions; /* atomic: live items evicted, no room */
 
-/* Try to unlink the item in chunk `it`; true if the chunk is free now. */
+/* Copy linked item `it` (stripe hv held) into a free chunk of its class
+ * outside the moving page and link the copy in its place.  False when
+ * the class has no free chunk. */
+static bool rescue(struct item *it, uint32_t hv)
+{
+    size_t n = ITEM_ntotal(it);
+    struct item *copy = slabs_alloc_free(n, it->slabs_clsid);
+    uint32_t atime = it->atime;
+
+    if (copy == NULL) {
+        return false;
+    }
+    memcpy(copy, it, n);
+    copy->next = copy->prev = copy->h_next = NULL;
+    copy->refcount = 1;
+    copy->it_flags &= ~ITEM_LINKED;
+    do_item_replace(it, copy, hv);
+    copy->atime = atime;
+    item_remove(copy);
+    return true;
+}
+
+/* Try to empty chunk `it` of the moving page; true if it is free now. */
 static bool empty_chunk(struct item *it)
 {
     uint8_t fl = __atomic_load_n(&it->it_flags, __ATOMIC_ACQUIRE);
@@ -1451,8 +1477,14 @@ static bool empty_chunk(struct item *it)
     item_lock(hv);
     if ((it->it_flags & ITEM_LINKED) &&
         assoc_find(ITEM_key(it), it->nkey, hv) == it) {
-        do_item_unlink(it, hv);
-        unlinked = true;
+        if (item_is_dead(it)) {
+            do_item_unlink(it, hv);
+        } else if (rescue(it, hv)) {
+            __atomic_add_fetch(&move_rescues, 1, __ATOMIC_RELAXED);
+        } else {
+            do_item_unlink(it, hv);
+            unlinked = true;
+        }
     }
     item_unlock(hv);
     if (unlinked) {
@@ -1535,55 +1567,10 @@ uint64_t items_slabs_moved(void)
     return __atomic_load_n(&slabs_moved, __ATOMIC_RELAXED);
 }
 
-/* --- slab_automove --------------------------------------------------------
- * Once per window (slab_automove_window seconds, default 30, with mode
- * 1; every second with mode 2), move one page to the class that evicted
- * the most in that window, from a class that has at least two pages'
- * worth of free chunks.  Nothing moves while a move is running or when
- * no class evicts.
- */
-static uint64_t am_last_evicted[SLABS_MAX_CLASSES];
-static unsigned am_ticks;
-
-void items_automove_tick(void)
+void items_reassign_stats(uint64_t *rescues, uint64_t *evictions_nomem)
 {
-    uint64_t best_ev = 0, best_free = 0;
-    unsigned id, dst = 0, src = 0;
-    bool busy;
-
-    if (settings.slab_automove == 0 || !settings.slab_reassign) {
-        return;
-    }
-    if (++am_ticks < (settings.slab_automove == 2
-                      ? 1u : (unsigned)settings.slab_automove_window)) {
-        return;
-    }
-    am_ticks = 0;
-    for (id = 1; id <= slabs_count(); id++) {
-        struct lru_stats st;
-        uint64_t used, nfree, req, ev;
-
-        items_lru_stats(id, &st);
-        ev = st.evicted - am_last_evicted[id];
-        am_last_evicted[id] = st.evicted;
-        if (ev > best_ev) {
-            best_ev = ev;
-            dst = id;
-        }
-        slabs_class_stats(id, &used, &nfree, &req);
-        if (slabs_pages(id) > 1 && nfree >= 2ULL * slabs_perslab(id) &&
-            nfree > best_free) {
-            best_free = nfree;
-            src = id;
-        }
-    }
-    if (dst == 0 || src == 0 || src == dst || items_reassign_running()) {
-        return;
-    }
-    if (items_reassign((int)src, dst, &busy) == REASSIGN_OK && !busy) {
-        log_info("slab_automove: moving a page from class %u to class %u",
-                 src, dst);
-    }
+    *rescues = __atomic_load_n(&move_rescues, __ATOMIC_RELAXED);
+    *evictions_nomem = __atomic_load_n(&move_evictions, __ATOMIC_RELAXED);
 }
 
 /* --- stats cachedump --------------------------------------------------- */

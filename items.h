@@ -287,9 +287,10 @@ void items_flush_state(uint64_t *cutoff, uint32_t *at);
 #include "slabs.h"
 enum reassign_result items_reassign(int src, unsigned dst, bool *busy);
 bool items_reassign_running(void);
-/* slab_automove: called once a second (main thread). */
-void items_automove_tick(void);
 uint64_t items_slabs_moved(void);
+/* Items the page mover copied elsewhere in their class, and live items it
+ * had to evict for want of a free chunk. */
+void items_reassign_stats(uint64_t *rescues, uint64_t *evictions_nomem);
 
 /* stats cachedump: newest first; false for a bad class. */
 bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb);

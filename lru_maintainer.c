@@ -3,12 +3,16 @@
  * on every slab class, each on its own backoff, so that HOT and WARM stay
  * within their shares, active COLD items go back to WARM and dead items
  * at the tails are reclaimed without waiting for a read or a full class.
- * The juggling itself is in items.c; this file only schedules it.
+ * It also runs slab_automove.  The juggling itself is in items.c and the
+ * automove decision in slab_automove.c; this file only schedules them.
  */
 #include "lru_maintainer.h"
 #include "items.h"
 #include "log.h"
+#include "settings.h"
+#include "slab_automove.h"
 #include "slabs.h"
+#include "util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -66,6 +70,7 @@ static void *maintainer_main(void *arg)
     unsigned next[SLABS_MAX_CLASSES] = {0};
     unsigned wait[SLABS_MAX_CLASSES] = {0};
     unsigned to_sleep = MIN_SLEEP;
+    uint32_t last_automove = 0;
 
     (void)arg;
     pthread_setname_np(pthread_self(), "mc-lrumaint");
@@ -83,6 +88,16 @@ static void *maintainer_main(void *arg)
             }
             if (next[id] < to_sleep) {
                 to_sleep = next[id];
+            }
+        }
+        /* slab_automove looks once a second, as in memcached, and again
+         * at once while it is giving pages back to the global pool. */
+        if (settings.slab_automove != 0 && settings.slab_reassign &&
+            last_automove != current_time) {
+            if (slab_automove_tick()) {
+                to_sleep = MIN_SLEEP;
+            } else {
+                last_automove = current_time;
             }
         }
     }

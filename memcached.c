@@ -168,7 +168,6 @@ static void clock_cb(evutil_socket_t fd, short which, void *arg)
     (void)which;
     (void)arg;
     util_clock_tick();
-    items_automove_tick();
     if (repl_enabled()) {
         repl_watchdog();
     }
@@ -199,11 +198,28 @@ static void request_shutdown(void)
     event_base_loopbreak(main_base);
 }
 
+/* memcached's test hook: T_MEMD_INITIAL_MALLOC=N starts total_malloced
+ * at N bytes, as if that much were already allocated (its suite's
+ * 64bit.t checks the limit arithmetic past 4 GB this way). */
+static size_t initial_malloced(void)
+{
+    const char *v = getenv("T_MEMD_INITIAL_MALLOC");
+    uint64_t n;
+
+    if (v == NULL || !safe_strtoull(v, &n)) {
+        return 0;
+    }
+    return (size_t)n;
+}
+
 static int start_storage(void)
 {
     int hp = settings.hashpower_init ? settings.hashpower_init : 16;
 
     slabs_set_hugepages(settings.slab_hugepages);
+    slabs_set_accounting(settings.slab_reassign ||
+                         settings.slab_chunk_size_max !=
+                             settings.slab_page_size, initial_malloced());
     if (slabs_init(settings.maxbytes, settings.factor,
                    (size_t)settings.chunk_size,
                    (size_t)settings.slab_chunk_size_max,

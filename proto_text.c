@@ -748,6 +748,11 @@ static void process_lru_crawler(struct conn *c, struct token *t, int ntok)
             client_error(c, "ERROR metadump not allowed");
             return;
         }
+        if (conn_has_queued_replies(c)) {
+            reply(c, "ERROR cannot pipeline other commands before "
+                     "metadump");
+            return;
+        }
         if (!conn_start_dump(c, t[2].value)) {
             reply(c, "BADCLASS invalid class id");
         }
@@ -862,7 +867,7 @@ static void process_slabs(struct conn *c, struct token *t, int ntok)
         } else if (src == dst) {
             reply(c, "SAME src and dst class are identical");
         } else if (src < -1 || src == 0 || src > (int)slabs_count() ||
-                   dst < 1 || dst > (int)slabs_count()) {
+                   dst < 0 || dst > (int)slabs_count()) {
             reply(c, "BADCLASS invalid src or dst class id");
         } else {
             bool busy;

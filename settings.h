@@ -105,8 +105,9 @@ struct settings {
     bool watch_enabled;         /* false with -W: `watch` refused */
     int num_napi_ids;           /* -N: accepted, no effect (no NAPI) */
     bool hash_expand;           /* false with -o no_hashexpand */
-    int slab_automove_window;   /* -o slab_automove_window: seconds */
-    double slab_automove_ratio; /* -o slab_automove_ratio: no effect */
+    int slab_automove_window;   /* -o slab_automove_window: samples */
+    double slab_automove_ratio; /* -o slab_automove_ratio: age ratio for
+                                   slab_automove=1 */
     double slab_automove_freeratio; /* -o ..._freeratio: no effect */
     int tail_repair_time;       /* -o tail_repair_time: no effect */
     unsigned read_buf_mem_limit;    /* -o read_buf_mem_limit: bytes,

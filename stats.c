@@ -94,6 +94,7 @@ void stats_general(struct strbuf *sb)
     struct thread_stats t;
     struct lru_stats lru;
     struct rusage ru;
+    uint64_t rescues, evictions_nomem;
 
     stats_sum(&t);
     items_lru_totals(&lru);
@@ -160,9 +161,10 @@ void stats_general(struct strbuf *sb)
     U64("hash_bytes", ((uint64_t)1 << assoc_hashpower()) * sizeof(void *));
     sb_stat(sb, "hash_is_expanding", "%d", assoc_is_expanding() ? 1 : 0);
     U64("time_in_listen_disabled_us", 0);
-    U64("slab_reassign_rescues", 0);
+    items_reassign_stats(&rescues, &evictions_nomem);
+    U64("slab_reassign_rescues", rescues);
     U64("slab_reassign_chunk_rescues", 0);
-    U64("slab_reassign_evictions_nomem", 0);
+    U64("slab_reassign_evictions_nomem", evictions_nomem);
     U64("slab_reassign_inline_reclaim", 0);
     U64("slab_reassign_busy_items", 0);
     U64("slab_reassign_busy_deletes", 0);
@@ -180,7 +182,7 @@ void stats_general(struct strbuf *sb)
     U64("log_watchers", watch_count());
     U64("client_errors", t.client_errors);
     U64("bytes", lru.bytes);
-    U64("slab_global_page_pool", 0);
+    U64("slab_global_page_pool", slabs_pool_pages());
     U64("curr_items", items_curr());
     U64("total_items", items_total());
     U64("expired_unfetched", lru.expired_unfetched);

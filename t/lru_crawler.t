@@ -108,6 +108,17 @@ is($srv->cmd('lru_crawler tocrawl 0'), "OK\r\n", 'tocrawl 0: OK');
 is($srv->cmd('lru_crawler foo'), "ERROR\r\n", 'unknown subcommand: ERROR');
 is($srv->cmd('lru_crawler'), "ERROR\r\n", 'lru_crawler alone: ERROR');
 
+# a metadump behind replies still queued in the same read is refused,
+# as memcached does (the dump would interleave with them)
+$srv->send("mg nosuchkey v\r\nlru_crawler metadump all\r\n");
+is($srv->read_line, "EN\r\n", 'pipelined mg answered');
+is($srv->read_line,
+   "ERROR cannot pipeline other commands before metadump\r\n",
+   'metadump behind a queued reply: refused');
+like($srv->cmd('lru_crawler metadump all'), qr/^(key=|END)/,
+     'metadump on its own still works');
+$srv->reset_sock;
+
 # disable / enable
 is($srv->cmd('lru_crawler disable'), "OK\r\n", 'disable: OK');
 # memcached stops the crawler thread asynchronously: poll

@@ -25,7 +25,8 @@ my @allow = qw(
     issue_41 issue_42 issue_50 issue_68 issue_70 item_size_max line-lengths
     malicious-commands metaget multiversioning noreply quit shutdown
     stats-detail strtol-testing touch unixsocket
-    issue_14 issue_163 issue_183 issue_22 lru lru-maintainer
+    64bit issue_14 issue_163 issue_183 issue_22 lru lru-crawler
+    lru-maintainer slabs-reassign2 slabs_reassign
 );
 
 if (defined $ENV{PAIRCACHED_UPSTREAM} && $ENV{PAIRCACHED_UPSTREAM} eq '0') {
