@@ -1508,16 +1508,17 @@ static void *mover_main(void *arg)
                 busy++;
             }
         }
-        if (busy == 0) {
+        if (busy == 0 && slabs_reassign_finish(m->src, m->dst)) {
             break;
         }
         usleep(MOVE_WAIT_US);
     }
     if (waits == MOVE_MAX_WAITS) {
-        log_warn("slabs reassign: page of class %u still busy; moving it "
-                 "anyway is unsafe, giving up", m->src);
+        log_warn("slabs reassign: page of class %u still busy after %d s; "
+                 "giving up, the page stays", m->src,
+                 MOVE_MAX_WAITS * MOVE_WAIT_US / 1000000);
+        slabs_reassign_cancel(m->src);
     } else {
-        slabs_reassign_finish(m->src, m->dst);
         __atomic_add_fetch(&slabs_moved, 1, __ATOMIC_RELAXED);
     }
     free(m);

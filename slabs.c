@@ -30,6 +30,9 @@ struct slabclass {
     unsigned pages_cap;         /* slots in pages[] */
     uint64_t requested;         /* bytes asked for by used chunks */
     char *moving;               /* page being emptied for reassign */
+    struct item *moving_free;   /* its chunks that are free: off the free
+                                   list, used only when nothing else is */
+    unsigned moving_free_count; /* how many */
     pthread_mutex_t lock;       /* guards all of the above */
 };
 
@@ -365,6 +368,12 @@ void *slabs_alloc(size_t size, unsigned id)
         it = c->free_list;
         c->free_list = it->next;
         c->free_count--;
+    } else if (c->moving_free != NULL) {
+        it = c->moving_free;
+        c->moving_free = it->next;
+        c->moving_free_count--;
+    }
+    if (it != NULL) {
         c->requested += size;
         it->it_flags = 0;
         it->slabs_clsid = (uint8_t)id;
@@ -416,6 +425,9 @@ void slabs_free(void *ptr, size_t size, unsigned id)
     if (c->moving != NULL && (char *)ptr >= c->moving &&
         (char *)ptr < c->moving + c->page_bytes) {
         /* The page is being emptied: keep the chunk off the free list. */
+        it->next = c->moving_free;
+        c->moving_free = it;
+        c->moving_free_count++;
         __atomic_store_n(&it->it_flags, ITEM_SLABBED, __ATOMIC_RELEASE);
     } else {
         it->it_flags = ITEM_SLABBED;
@@ -427,10 +439,14 @@ void slabs_free(void *ptr, size_t size, unsigned id)
 }
 
 /* --- page reassignment ---------------------------------------------------
- * A page moves in three steps: begin (take it out of the class's free
- * list and mark it moving), empty (items.c evicts what is still stored in
- * it; chunks freed meanwhile stay off the free list), finish (the page
- * leaves src and is carved into dst's chunks).
+ * A page moves in three steps: begin (take its free chunks out of the
+ * class's free list and mark it moving), empty (items.c rescues or
+ * evicts what is still stored in it; chunks freed meanwhile go to
+ * moving_free, not the free list), finish (once every chunk is on
+ * moving_free the page leaves src for dst or the pool).  A store that
+ * finds no other chunk and no page may still take one from moving_free,
+ * as in memcached, where the mover competes with the allocator: the
+ * mover then meets that item again.
  */
 enum reassign_result slabs_reassign_begin(int src, unsigned dst,
                                           unsigned *src_out, char **page,
@@ -467,12 +483,18 @@ enum reassign_result slabs_reassign_begin(int src, unsigned dst,
         return REASSIGN_NOSPARE;
     }
     c->moving = c->pages[0];
+    c->moving_free = NULL;
+    c->moving_free_count = 0;
     pp = &c->free_list;
     while (*pp != NULL) {
         char *p = (char *)*pp;
         if (p >= c->moving && p < c->moving + c->page_bytes) {
-            *pp = (*pp)->next;
+            struct item *it = *pp;
+            *pp = it->next;
             c->free_count--;
+            it->next = c->moving_free;
+            c->moving_free = it;
+            c->moving_free_count++;
         } else {
             pp = &(*pp)->next;
         }
@@ -485,14 +507,38 @@ enum reassign_result slabs_reassign_begin(int src, unsigned dst,
     return REASSIGN_OK;
 }
 
-void slabs_reassign_finish(unsigned src, unsigned dst)
+void slabs_reassign_cancel(unsigned src)
+{
+    struct slabclass *c = &classes[src];
+
+    pthread_mutex_lock(&c->lock);
+    while (c->moving_free != NULL) {
+        struct item *it = c->moving_free;
+        c->moving_free = it->next;
+        it->next = c->free_list;
+        c->free_list = it;
+        c->free_count++;
+    }
+    c->moving_free_count = 0;
+    c->moving = NULL;
+    pthread_mutex_unlock(&c->lock);
+}
+
+bool slabs_reassign_finish(unsigned src, unsigned dst)
 {
     struct slabclass *c = &classes[src];
     char *page;
 
     pthread_mutex_lock(&c->lock);
+    if (c->moving_free_count != c->perslab) {
+        /* A store took a chunk back meanwhile: empty it again. */
+        pthread_mutex_unlock(&c->lock);
+        return false;
+    }
     page = c->moving;
     c->moving = NULL;
+    c->moving_free = NULL;
+    c->moving_free_count = 0;
     memmove(&c->pages[0], &c->pages[1],
             sizeof(char *) * (c->total_pages - 1));
     c->total_pages--;
@@ -509,6 +555,7 @@ void slabs_reassign_finish(unsigned src, unsigned dst)
         (void)grow(d);
         pthread_mutex_unlock(&d->lock);
     }
+    return true;
 }
 
 size_t slabs_chunk_size(unsigned id)

@@ -82,7 +82,10 @@ enum reassign_result {
 enum reassign_result slabs_reassign_begin(int src, unsigned dst,
                                           unsigned *src_out, char **page,
                                           size_t *chunk, unsigned *count);
-/* Every chunk of the moving page is free: hand the memory to dst. */
-void slabs_reassign_finish(unsigned src, unsigned dst);
+/* Every chunk of the moving page is free: hand the memory to dst (or
+ * the pool).  false: a store took one of them back; empty it again. */
+bool slabs_reassign_finish(unsigned src, unsigned dst);
+/* Give up a move: the page stays with src, its free chunks go back. */
+void slabs_reassign_cancel(unsigned src);
 
 #endif

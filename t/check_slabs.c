@@ -446,7 +446,7 @@ START_TEST(test_reassign_moves_first_page)
     }
     slabs_class_stats(1, &used, &nfree, &req);
     ck_assert_uint_eq(nfree, before);
-    slabs_reassign_finish(1, 2);
+    ck_assert(slabs_reassign_finish(1, 2));
     ck_assert_uint_eq(slabs_pages(1), 1);
     ck_assert_uint_eq(slabs_pages(2), 1);
     /* Class 2's new page is the memory class 1 gave up. */
@@ -512,7 +512,7 @@ START_TEST(test_page_to_pool_and_back)
     for (i = 0; i < per; i++) {
         slabs_free(c[i], 96, 1);
     }
-    slabs_reassign_finish(1, 0);
+    ck_assert(slabs_reassign_finish(1, 0));
     ck_assert_uint_eq(slabs_pages(1), 1);
     ck_assert_uint_eq(slabs_pool_pages(), 1);
     /* Still counted: it was allocated once. */
@@ -552,6 +552,43 @@ START_TEST(test_initial_malloced_counts)
 }
 END_TEST
 
+START_TEST(test_store_may_take_moving_chunk_back)
+{
+    unsigned per = slabs_perslab(1);
+    unsigned src, count, i;
+    uint64_t used, nfree, req;
+    void **c = calloc(2 * per, sizeof(*c));
+    char *page;
+    size_t chunk;
+    struct item *again;
+
+    ck_assert_ptr_nonnull(c);
+    for (i = 0; i < 2 * per; i++) {
+        c[i] = slabs_alloc(96, 1);
+        ck_assert_ptr_nonnull(c[i]);
+    }
+    ck_assert_int_eq(slabs_reassign_begin(1, 0, &src, &page, &chunk,
+                                          &count), REASSIGN_OK);
+    slabs_free(c[0], 96, 1);
+    /* The budget is spent and the class full: a store gets the chunk
+     * just freed in the moving page, as memcached's would... */
+    again = slabs_alloc(96, 1);
+    ck_assert_ptr_eq(again, c[0]);
+    for (i = 1; i < per; i++) {
+        slabs_free(c[i], 96, 1);
+    }
+    /* ...so the page is not empty yet. */
+    ck_assert(!slabs_reassign_finish(1, 0));
+    /* Giving up returns the page's free chunks to the class. */
+    slabs_reassign_cancel(1);
+    slabs_class_stats(1, &used, &nfree, &req);
+    ck_assert_uint_eq(nfree, per - 1);
+    ck_assert_uint_eq(slabs_pages(1), 2);
+    ck_assert_uint_eq(slabs_pool_pages(), 0);
+    free(c);
+}
+END_TEST
+
 static Suite *slabs_suite(void)
 {
     Suite *s = suite_create("slabs");
@@ -576,6 +613,7 @@ static Suite *slabs_suite(void)
     tcase_add_test(whole, test_whole_pages_are_charged);
     tcase_add_test(whole, test_page_to_pool_and_back);
     tcase_add_test(whole, test_alloc_free_never_grows);
+    tcase_add_test(whole, test_store_may_take_moving_chunk_back);
     tcase_add_test(whole, test_initial_malloced_counts);
     tcase_add_test(sizes, test_first_class_is_memcached_header_plus_chunk_min);
     tcase_add_test(sizes, test_sizes_match_memcached_for_n48_f125);
