@@ -256,23 +256,26 @@ static int on_ack(struct link *l, const struct repl_rec *r)
     if (stream_ack(r->offset, r->records) && settings.repl_sync) {
         workers_wake_repl();
     }
-    l->peer_acked = r->bytes;
     l->peer_acked_items = r->records;
     return 1;
 }
 
 /* A full copy starts.  The offset only counts once the copy is complete:
- * a copy cut short must be redone in full, not resumed. */
+ * a copy cut short must be redone in full, not resumed.  The peer sends
+ * one SYNC or PSYNC per link, answering our RESUME. */
 static int on_sync(struct link *l, const struct repl_rec *r)
 {
     uint64_t items = r->items;
 
+    if (l->in_state != IN_RESUMED) {
+        return link_refuse(l, FAULT_PROTOCOL, "SYNC after SYNC or PSYNC");
+    }
     repl_applied.rec = r->records;
     repl_applied.run = 0;
     repl_applied.off = r->offset;
     log_info("replication %s: receiving a full copy (%llu items)",
              l->addr, (unsigned long long)items);
-    l->copy_in = true;
+    link_in_set_state(l, IN_COPY);
     copy_sched_update();
     /* Size the hash table for the copy, but never beyond what -m can
      * hold (an item takes at least 64 bytes). */
@@ -285,35 +288,32 @@ static int on_sync(struct link *l, const struct repl_rec *r)
 /* Our backlog from where we stopped follows. */
 static int on_psync(struct link *l, const struct repl_rec *r)
 {
+    if (l->in_state != IN_RESUMED) {
+        return link_refuse(l, FAULT_PROTOCOL, "PSYNC after SYNC or PSYNC");
+    }
     if (repl_applied.run != l->peer_run_id ||
         r->offset != repl_applied.off) {
         return -1;
     }
     log_info("replication %s: catching up from the peer's backlog",
              l->addr);
-    l->peer_synced = true;
     repl_note_peer_synced();
     signal_ready("caught up with the peer");
-    if (!l->walking) {
-        link_set_state(l, REPL_LINKED);
-    }
+    link_in_set_state(l, IN_LIVE);
     return 1;
 }
 
 static int on_synced(struct link *l)
 {
-    if (!l->copy_in) {
+    if (l->in_state != IN_COPY) {
         return link_refuse(l, FAULT_PROTOCOL, "SYNCED without SYNC");
     }
-    l->copy_in = false;
-    copy_sched_update();
     repl_applied.run = l->peer_run_id;
-    l->peer_synced = true;
     repl_note_peer_synced();
     signal_ready("first sync with the peer done");
-    if (!l->walking) {
-        link_set_state(l, REPL_LINKED);
-    }
+    /* Last: stats that show "linked" show the rest too. */
+    link_in_set_state(l, IN_LIVE);
+    copy_sched_update();
     return 1;
 }
 
@@ -361,7 +361,8 @@ int apply_one(struct link *l)
     if (len > 0 && start[len - 1] == '\r') {
         len--;
     }
-    if (l->hs != HS_DONE || !l->resumed) {
+    if (l->out_state == OUT_HANDSHAKE) {
+        /* Until the peer's RESUME is handled, a line is the handshake's. */
         char line[REC_LINE_MAX + 1];
         memcpy(line, start, len);
         line[len] = '\0';

@@ -217,7 +217,7 @@ static int hs_pair(struct link *l, const struct field *f, int nf)
     } else {
         send_line(l, "PAIR %d %s\r\n", REPL_PROTO_VERSION, l->nonce);
     }
-    l->hs = HS_WAIT_AUTH;
+    link_hs_set_state(l, HS_WAIT_AUTH);
     return 1;
 }
 
@@ -258,7 +258,7 @@ static int hs_auth(struct link *l, const struct field *f, int nf)
         send_line(l, "AUTH %s\r\n", want);
     }
     send_hello(l);
-    l->hs = HS_WAIT_HELLO;
+    link_hs_set_state(l, HS_WAIT_HELLO);
     return 1;
 }
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "replication.h"
+#include "repl_fsm.h"
 #include "repl_net.h"
 #include "settings.h"
 #include "util.h"
@@ -38,12 +39,7 @@ struct repl_tls;
  *
  * Nothing about the node (run id, node id, clock, -I) leaves before the
  * peer's proof is checked. */
-enum hs_step {
-    HS_WAIT_PAIR,               /* for the peer's PAIR line */
-    HS_WAIT_AUTH,               /* for its proof of the secret */
-    HS_WAIT_HELLO,              /* proven; for its HELLO */
-    HS_DONE                     /* passed the handshake, kept */
-};
+/* enum hs_step is in repl_fsm.h; it moves only by link_hs_set_state(). */
 
 /* Why a link is closed for what its peer sent: picks the counter. */
 enum link_fault {
@@ -57,7 +53,9 @@ enum link_fault {
 /* One TCP connection to the peer. */
 struct link {
     int fd;                     /* -1: slot free */
-    enum repl_state state;      /* REPL_HANDSHAKE .. REPL_LINKED */
+    enum repl_state state;      /* link_summary(out_state, in_state) */
+    enum link_out out_state;    /* what we send: link_out_set_state() */
+    enum link_in in_state;      /* what we receive: link_in_set_state() */
     bool dialled;               /* we connected out (else accepted) */
     bool connecting;            /* non-blocking connect() pending */
     struct event *ev;           /* read/write event */
@@ -80,23 +78,16 @@ struct link {
     char nonce[65];             /* ours, hex */
     uint64_t last_rx_us;        /* last byte received */
     uint64_t last_ping_us;      /* last PING sent */
-    uint64_t since_us;          /* state entered */
     uint64_t opened_us;         /* accepted or dialled: handshake deadline */
     uint64_t rx_offset;         /* stream bytes applied */
     uint64_t acked_rx;          /* rx_items last acknowledged */
     uint64_t rx_items;          /* records applied */
     uint64_t peer_acked_items;  /* of ring_records, what the peer applied */
     uint64_t tx_offset;         /* stream bytes handed to the socket */
-    uint64_t peer_acked;        /* tx_offset the peer acknowledged */
-    bool walking;               /* full copy being sent */
-    bool copy_in;               /* full copy being received */
     uint64_t walk_next;         /* next bucket to walk (0 = start) */
-    bool walk_started;          /* walk has begun */
     uint64_t walk_items;        /* items sent by the walk */
     uint64_t walk_bytes;        /* bytes sent by the walk */
     uint64_t walk_start_us;     /* walk start */
-    bool peer_synced;           /* received SYNCED or PSYNC */
-    bool resumed;               /* peer's RESUME handled */
     const char *bad;            /* why the peer's bytes were refused */
     enum link_fault fault;      /* ... and what kind of refusal */
     uint64_t vbound;            /* versions up to this are fine: checked */
@@ -154,8 +145,12 @@ extern struct repl_stats_s repl_rs;
         pthread_mutex_unlock(&repl_stats_lock);                           \
     } while (0)
 
-/* replication.c: the link state machine. */
-void link_set_state(struct link *l, enum repl_state s);
+/* replication.c: the link state machines.  Each direction changes only
+ * here: the transition is checked (repl_fsm.c), logged at -vv, and the
+ * summary (l->state, logged at -v) follows. */
+void link_hs_set_state(struct link *l, enum hs_step s);
+void link_out_set_state(struct link *l, enum link_out s);
+void link_in_set_state(struct link *l, enum link_in s);
 void link_close(struct link *l, const char *why);
 /* Queue a control line: on the stream for the active link, else in tx. */
 void send_line(struct link *l, const char *fmt, ...)

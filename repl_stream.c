@@ -8,8 +8,10 @@
 #include "repl_stream.h"
 #include "repl_apply.h"
 #include "repl_codec.h"
+#include "repl_fsm.h"
 #include "repl_net.h"
 #include "replication.h"
+#include "log.h"
 #include "settings.h"
 
 #include <errno.h>
@@ -22,7 +24,10 @@
 /* Outbound stream, filled by workers (the hook) under out_lock. */
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rbuf outq;
-static bool out_enabled;        /* a link wants the stream */
+/* The mode (repl_fsm.h, doc/replication.txt "Stream modes"): written
+ * under out_lock by mode_set() only, atomically, because the replication
+ * thread reads whether it is off without the lock. */
+static enum stream_mode mode;
 static bool out_woken;          /* a wake byte is pending */
 static bool out_overflow;       /* outq grew past repl_buffer_size */
 static uint64_t out_items;      /* records queued since start */
@@ -35,26 +40,23 @@ static int stream_fd = -1;      /* -1: no active link */
 /* With TLS only the replication thread touches the session: workers then
  * wake it instead of sending. */
 static struct repl_tls *stream_tls;
-/* Only the replication thread sends: during a full copy (so that workers
- * never spend a client's time pushing megabytes of copy into the socket)
- * and during a partial resync's catch-up. */
-static bool stream_walking;
-/* A partial resync is catching up: live records go only to the backlog,
- * and the replication thread sends ring[psync_next, ring_end) until it
+/* STREAM_COPY and STREAM_CATCHUP: only the replication thread sends, so
+ * that workers never spend a client's time pushing megabytes of copy
+ * into the socket.  In STREAM_CATCHUP live records go only to the
+ * backlog, and the thread sends ring[psync_next, ring_end) until it
  * reaches the end, in chunks, so that no lock is held for long. */
-static bool stream_catchup;
 static uint64_t psync_next;
 static size_t outq_off;         /* bytes of outq already sent */
-/* Direct: in the steady state (no copy, no catch-up, no TLS) records go
+/* STREAM_DIRECT: in the steady state (no copy, no catch-up, no TLS) records go
  * only to the backlog and are sent from there, from ring_sent on; outq
  * then holds only control lines (ACK, PING), sent when ring_sent reaches
  * ctrl_at, the record boundary at which the first of them was queued.
  * This saves a copy of every record.  Used only when the backlog is at
  * least repl_buffer_size, so that bytes not yet sent cannot be
  * overwritten before the overflow rule drops the link. */
-static bool stream_direct;
 static uint64_t ring_sent;      /* backlog offset sent up to (direct) */
 static uint64_t ctrl_at;        /* where outq's control lines go (direct) */
+/* Not modes: in any mode the socket may fill or fail, or outq overflow. */
 static bool stream_blocked;     /* socket full: the thread waits EV_WRITE */
 static int stream_errno;        /* a send failed: the thread closes */
 static uint64_t stream_sent_total;  /* stream bytes sent, all links */
@@ -104,6 +106,25 @@ static void wake_locked(void)
             /* Full pipe: a wake-up is pending anyway. */
         }
     }
+}
+
+/* The only place the mode changes: checked (repl_fsm.c), logged at -vv.
+ * Caller holds out_lock. */
+static void mode_set(enum stream_mode to)
+{
+    if (mode == to) {
+        return;
+    }
+    if (!stream_mode_legal(mode, to)) {
+        log_warn("replication: BUG: stream %s -> %s is not a legal "
+                 "transition", stream_mode_name(mode), stream_mode_name(to));
+#ifdef REPL_FSM_STRICT
+        abort();
+#endif
+    }
+    log_debug("replication: stream %s -> %s", stream_mode_name(mode),
+              stream_mode_name(to));
+    __atomic_store_n(&mode, to, __ATOMIC_RELEASE);
 }
 
 /* --- the backlog ring ---------------------------------------------------- */
@@ -217,11 +238,11 @@ void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
     }
     repl_fed_off = ring_end;
     ring_records++;
-    if (!out_enabled || out_overflow || stream_catchup) {
+    if (mode == STREAM_OFF || mode == STREAM_CATCHUP || out_overflow) {
         pthread_mutex_unlock(&out_lock);
         return;
     }
-    if (stream_direct) {
+    if (mode == STREAM_DIRECT) {
         if (ring_end - ring_sent > settings.repl_buffer_size) {
             out_overflow = true;        /* see below */
             wake_locked();
@@ -262,8 +283,8 @@ static bool push_locked(bool by_thread)
     if (stream_fd < 0 || stream_blocked || stream_errno != 0) {
         return false;
     }
-    if (stream_walking && !by_thread) {
-        return false;           /* the walking thread sends it shortly */
+    if ((mode == STREAM_COPY || mode == STREAM_CATCHUP) && !by_thread) {
+        return false;           /* the replication thread sends it shortly */
     }
     if (stream_tls != NULL && !by_thread) {
         if (outq_off < outq.len) {
@@ -271,10 +292,11 @@ static bool push_locked(bool by_thread)
         }
         return false;
     }
-    if (stream_direct && out_overflow) {
+    if (mode == STREAM_DIRECT && out_overflow) {
         return false;           /* unsent bytes may be overwritten: resync */
     }
-    if (outq_off < outq.len || (stream_direct && ring_sent < ring_end)) {
+    if (outq_off < outq.len ||
+        (mode == STREAM_DIRECT && ring_sent < ring_end)) {
         lag_note_locked(ring_records);
     }
     for (;;) {
@@ -283,11 +305,12 @@ static bool push_locked(bool by_thread)
         ssize_t n;
         bool from_ring;
 
-        if (outq_off < outq.len && (!stream_direct || ring_sent == ctrl_at)) {
+        if (outq_off < outq.len &&
+            (mode != STREAM_DIRECT || ring_sent == ctrl_at)) {
             p = outq.data + outq_off;
             want = outq.len - outq_off;
             from_ring = false;
-        } else if (stream_direct && ring_sent < ring_end) {
+        } else if (mode == STREAM_DIRECT && ring_sent < ring_end) {
             uint64_t to = outq_off < outq.len ? ctrl_at : ring_end;
             size_t pos = (size_t)(ring_sent % ring_cap);
             p = ring + pos;
@@ -334,11 +357,11 @@ static bool push_locked(bool by_thread)
     if (outq.cap > 4 * SYNC_HIGH_WATER) {
         rbuf_free(&outq);
     }
-    if (!stream_direct && !stream_walking && !stream_catchup &&
-        stream_tls == NULL && ring_cap >= settings.repl_buffer_size) {
+    if (mode == STREAM_QUEUED && stream_tls == NULL &&
+        ring_cap >= settings.repl_buffer_size) {
         /* Everything fed so far is sent: from here on, send from the
          * backlog. */
-        stream_direct = true;
+        mode_set(STREAM_DIRECT);
         ring_sent = ring_end;
     }
     return false;
@@ -365,9 +388,6 @@ static void begin_locked(const char *pending, size_t n)
     out_overflow = false;
     stream_blocked = false;
     stream_errno = 0;
-    stream_walking = false;
-    stream_catchup = false;
-    stream_direct = false;
     lag_head = lag_tail = 0;
     lag_last_end = 0;
     if (n > 0) {
@@ -393,8 +413,7 @@ uint64_t stream_open_copy(int fd, struct repl_tls *tls, const char *pending,
     rbuf_add(&outq, line, (size_t)k);
     stream_fd = fd;
     stream_tls = tls;
-    stream_walking = true;
-    __atomic_store_n(&out_enabled, true, __ATOMIC_RELEASE);
+    mode_set(STREAM_COPY);
     pthread_mutex_unlock(&out_lock);
     return records;
 }
@@ -405,12 +424,10 @@ uint64_t stream_open_catchup(int fd, struct repl_tls *tls, uint64_t from)
 
     pthread_mutex_lock(&out_lock);
     begin_locked(NULL, 0);
-    stream_catchup = true;
-    stream_walking = true;          /* only this thread sends */
     psync_next = from;
     stream_fd = fd;
     stream_tls = tls;
-    __atomic_store_n(&out_enabled, true, __ATOMIC_RELEASE);
+    mode_set(STREAM_CATCHUP);
     end = ring_end;
     pthread_mutex_unlock(&out_lock);
     return end;
@@ -426,18 +443,17 @@ bool stream_backlog_has(uint64_t off)
     return has;
 }
 
-enum catchup_step stream_catchup_step(struct rbuf *tx, bool walking)
+enum catchup_step stream_catchup_step(struct rbuf *tx)
 {
     enum catchup_step r;
 
     pthread_mutex_lock(&out_lock);
-    if (!stream_catchup) {
+    if (mode != STREAM_CATCHUP) {
         r = CATCHUP_NONE;
     } else if (psync_next < ring_start_locked()) {
         r = CATCHUP_LOST;
     } else if (psync_next == ring_end) {
-        stream_catchup = false;
-        stream_walking = walking;
+        mode_set(STREAM_QUEUED);
         r = CATCHUP_DONE;
     } else {
         size_t k = ring_copy_locked(psync_next, CATCHUP_CHUNK, tx);
@@ -470,7 +486,7 @@ void stream_flush(bool writable, struct stream_flush_result *r)
 void stream_queue_ctrl(const char *line, size_t n)
 {
     pthread_mutex_lock(&out_lock);
-    if (stream_direct && outq_off == outq.len) {
+    if (mode == STREAM_DIRECT && outq_off == outq.len) {
         ctrl_at = ring_end;         /* after the records fed so far */
     }
     if (!rbuf_add(&outq, line, n)) {
@@ -500,7 +516,7 @@ void stream_queue_copy(struct rbuf *slice)
 void stream_copy_done(void)
 {
     pthread_mutex_lock(&out_lock);
-    stream_walking = false;
+    mode_set(STREAM_QUEUED);
     pthread_mutex_unlock(&out_lock);
 }
 
@@ -519,9 +535,7 @@ void stream_close(void)
     pthread_mutex_lock(&out_lock);
     stream_fd = -1;         /* workers stop sending before close(2) */
     stream_tls = NULL;
-    stream_walking = false;
-    stream_direct = false;
-    out_enabled = false;
+    mode_set(STREAM_OFF);
     outq.len = outq_off = 0;
     out_overflow = false;
     stream_blocked = false;
@@ -540,7 +554,7 @@ void stream_discard(void)
 
 bool stream_enabled(void)
 {
-    return out_enabled;         /* only the replication thread writes it */
+    return __atomic_load_n(&mode, __ATOMIC_ACQUIRE) != STREAM_OFF;
 }
 
 /* --- acknowledgements, lag and stats ------------------------------------- */
@@ -578,7 +592,7 @@ void stream_stats(struct stream_stats *s)
     s->items_queued = out_items;
     s->sent = stream_sent_total;
     s->unsent = outq.len - outq_off +
-                (stream_direct ? ring_end - ring_sent : 0);
+                (mode == STREAM_DIRECT ? ring_end - ring_sent : 0);
     s->records = ring_records;
     s->backlog_first = ring_start_locked();
     s->backlog_end = ring_end;
@@ -593,5 +607,5 @@ uint64_t repl_acked_off(void)
 
 bool repl_linked(void)
 {
-    return __atomic_load_n(&out_enabled, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&mode, __ATOMIC_ACQUIRE) != STREAM_OFF;
 }

@@ -54,7 +54,7 @@ enum catchup_step {
     CATCHUP_DONE,               /* reached the live end just now */
     CATCHUP_LOST                /* overwritten before it was sent */
 };
-enum catchup_step stream_catchup_step(struct rbuf *tx, bool walking);
+enum catchup_step stream_catchup_step(struct rbuf *tx);
 
 /* What stream_flush() found. */
 struct stream_flush_result {

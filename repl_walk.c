@@ -85,7 +85,8 @@ void copy_sched_update(void)
 
     for (i = 0; i < MAX_LINKS; i++) {
         const struct link *l = &repl_links[i];
-        if (l->fd >= 0 && (l->walking || l->copy_in)) {
+        if (l->fd >= 0 && (l->out_state == OUT_COPY ||
+                           l->in_state == IN_COPY)) {
             copying = true;
         }
     }
@@ -165,13 +166,11 @@ static void start_sync(struct link *l)
     uint64_t cutoff;
     uint32_t at;
 
-    link_set_state(l, REPL_SYNCING);
+    link_out_set_state(l, OUT_COPY);
     l->peer_acked_items = stream_open_copy(l->fd, l->tls,
                                            l->tx.data + l->tx_off,
                                            l->tx.len - l->tx_off, items);
     l->tx.len = l->tx_off = 0;
-    l->walking = true;
-    l->walk_started = false;
     l->walk_next = 0;
     l->walk_items = 0;
     l->walk_bytes = 0;
@@ -199,11 +198,10 @@ static void start_partial(struct link *l, uint64_t from, uint64_t records)
     rbuf_add(&l->tx, line, (size_t)n);
     l->peer_acked_items = records;
     end = stream_open_catchup(l->fd, l->tls, from);
-    l->walking = false;
     REPL_COUNT(partial_syncs, 1);
     log_info("replication %s: partial resync, %llu bytes from the backlog",
              l->addr, (unsigned long long)(end - from));
-    link_set_state(l, l->peer_synced ? REPL_LINKED : REPL_SYNCING);
+    link_out_set_state(l, OUT_CATCHUP);
 }
 
 bool walk_resume(struct link *l, const char *line)
@@ -211,10 +209,9 @@ bool walk_resume(struct link *l, const char *line)
     unsigned long long prun, poff, prec = 0;
 
     if (sscanf(line, "RESUME %llu %llu %llu", &prun, &poff, &prec) < 2 ||
-        l->resumed) {
+        l->out_state != OUT_HANDSHAKE) {
         return false;
     }
-    l->resumed = true;
     if (prun == repl_run_id && stream_backlog_has(poff)) {
         start_partial(l, poff, prec);
     } else {
@@ -260,9 +257,7 @@ static void walk_done(struct link *l)
 {
     uint64_t took = util_mono_us() - l->walk_start_us;
 
-    l->walking = false;
     stream_copy_done();
-    copy_sched_update();
     send_line(l, "SYNCED %llu\r\n", (unsigned long long)l->walk_items);
     pthread_mutex_lock(&repl_stats_lock);
     repl_rs.full_syncs++;
@@ -274,18 +269,17 @@ static void walk_done(struct link *l)
     log_info("replication %s: full copy sent, %llu items in %llu ms",
              l->addr, (unsigned long long)l->walk_items,
              (unsigned long long)(took / 1000));
-    if (l->peer_synced) {
-        link_set_state(l, REPL_LINKED);
-    }
+    /* After the counters: stats that show "linked" show them too. */
+    link_out_set_state(l, OUT_LIVE);
+    copy_sched_update();
 }
 
 void walk_step(struct link *l)
 {
-    while (l->walking && stream_pending() < SYNC_HIGH_WATER) {
+    while (l->out_state == OUT_COPY && stream_pending() < SYNC_HIGH_WATER) {
         uint64_t next = assoc_walk_buckets(l->walk_next, SYNC_SLICE, walk_cb,
                                            l);
         util_preempt_point(&repl_yield_us);
-        l->walk_started = true;
         if (l->tx.len > 0) {
             stream_queue_copy(&l->tx);
         }

@@ -78,15 +78,6 @@ static uint64_t lag_ms;          /* age of the oldest unacknowledged batch */
 /* The replication thread's last yield (util_preempt_point). */
 uint64_t repl_yield_us;
 
-static const char *const state_names[] = {
-    "none", "connecting", "handshake", "syncing", "linked"
-};
-
-const char *repl_state_name(enum repl_state s)
-{
-    return s < REPL_MAX_STATE ? state_names[s] : "invalid";
-}
-
 bool repl_enabled(void)
 {
     return settings.repl_peer != NULL;
@@ -112,18 +103,80 @@ static void set_shown(enum repl_state s, const char *peer)
     pthread_mutex_unlock(&repl_stats_lock);
 }
 
-void link_set_state(struct link *l, enum repl_state s)
+/*
+ * The link's state machines (doc/replication.txt, "Link states"): the
+ * handshake's steps, then one per direction, each changed only by its
+ * setter below, and the summary that `stats replication` shows, which
+ * follows from the two directions.  The
+ * transitions are checked against repl_fsm.c; one that is not legal is a
+ * bug here, not the peer's doing (what the peer sends is checked before
+ * it moves a state), so it is logged as such and taken anyway.
+ */
+static void illegal(const struct link *l, const char *what,
+                    const char *from, const char *to)
+{
+    log_warn("replication %s: BUG: %s %s -> %s is not a legal transition",
+             l->addr, what, from, to);
+#ifdef REPL_FSM_STRICT
+    abort();
+#endif
+}
+
+static void summary_set_state(struct link *l, enum repl_state s)
 {
     if (l->state == s) {
         return;
     }
+    if (!repl_state_legal(l->state, s)) {
+        illegal(l, "link", repl_state_name(l->state), repl_state_name(s));
+    }
     log_info("replication %s: %s -> %s", l->addr, repl_state_name(l->state),
              repl_state_name(s));
     l->state = s;
-    l->since_us = now_us();
     if (l == repl_active || s >= REPL_SYNCING) {
         set_shown(s, l->addr);
     }
+}
+
+void link_hs_set_state(struct link *l, enum hs_step s)
+{
+    if (l->hs == s) {
+        return;
+    }
+    if (!hs_step_legal(l->hs, s)) {
+        illegal(l, "handshake", hs_step_name(l->hs), hs_step_name(s));
+    }
+    log_debug("replication %s: handshake %s -> %s", l->addr,
+              hs_step_name(l->hs), hs_step_name(s));
+    l->hs = s;
+}
+
+void link_out_set_state(struct link *l, enum link_out s)
+{
+    if (l->out_state == s) {
+        return;
+    }
+    if (!link_out_legal(l->out_state, s)) {
+        illegal(l, "outbound", link_out_name(l->out_state), link_out_name(s));
+    }
+    log_debug("replication %s: outbound %s -> %s", l->addr,
+              link_out_name(l->out_state), link_out_name(s));
+    l->out_state = s;
+    summary_set_state(l, link_summary(l->out_state, l->in_state));
+}
+
+void link_in_set_state(struct link *l, enum link_in s)
+{
+    if (l->in_state == s) {
+        return;
+    }
+    if (!link_in_legal(l->in_state, s)) {
+        illegal(l, "inbound", link_in_name(l->in_state), link_in_name(s));
+    }
+    log_debug("replication %s: inbound %s -> %s", l->addr,
+              link_in_name(l->in_state), link_in_name(s));
+    l->in_state = s;
+    summary_set_state(l, link_summary(l->out_state, l->in_state));
 }
 
 static void link_error(struct link *l, const char *why)
@@ -160,7 +213,7 @@ void link_close(struct link *l, const char *why)
         set_shown(REPL_CONNECTING, NULL);
         next_dial_us = now_us() + (uint64_t)backoff_ms * 1000;
     }
-    l->state = REPL_NONE;
+    summary_set_state(l, REPL_NONE);
 }
 
 /*
@@ -237,6 +290,9 @@ static bool link_open(struct link *l, int fd, bool dialled, const char *addr)
     l->fd = fd;
     l->dialled = dialled;
     l->state = REPL_NONE;
+    l->hs = HS_WAIT_PAIR;
+    l->out_state = OUT_HANDSHAKE;
+    l->in_state = IN_HANDSHAKE;
     snprintf(l->addr, sizeof(l->addr), "%s", addr);
     net_tune_socket(fd, l->addr, l->congestion, sizeof(l->congestion));
     l->ev = event_new(repl_base, fd, EV_READ | EV_PERSIST, link_event, l);
@@ -259,7 +315,7 @@ static bool link_open(struct link *l, int fd, bool dialled, const char *addr)
         }
         l->tls_pending = true;
     }
-    link_set_state(l, REPL_HANDSHAKE);
+    summary_set_state(l, REPL_HANDSHAKE);
     auth_begin(l);
     return true;
 }
@@ -313,11 +369,12 @@ static int catch_up(struct link *l)
         if (r <= 0) {
             return r;
         }
-        switch (stream_catchup_step(&l->tx, l->walking)) {
+        switch (stream_catchup_step(&l->tx)) {
         case CATCHUP_NONE:
             return 1;
         case CATCHUP_DONE:
             log_info("replication %s: caught up from the backlog", l->addr);
+            link_out_set_state(l, OUT_LIVE);
             return 1;
         case CATCHUP_LOST:
             lost = true;        /* overwritten before we sent it */
@@ -367,8 +424,8 @@ static bool link_flush(struct link *l, bool writable)
          * next event; when this flush emptied the queue without filling
          * the socket, no other event may come for a while, so ask for
          * EV_WRITE, which fires at once while the socket has room. */
-        return link_want(l, fr.blocked || l->walking ? EV_READ | EV_WRITE
-                                                  : EV_READ) ||
+        return link_want(l, fr.blocked || l->out_state == OUT_COPY
+                            ? EV_READ | EV_WRITE : EV_READ) ||
                (link_close(l, "event error"), false);
     }
     switch (tx_send(l)) {
@@ -441,7 +498,7 @@ void link_established(struct link *l)
                  repl_node_id);
     }
     repl_active = l;
-    l->hs = HS_DONE;
+    link_hs_set_state(l, HS_DONE);
     backoff_ms = BACKOFF_MIN_MS;
     pthread_mutex_lock(&repl_stats_lock);
     if (repl_rs.links++ > 0) {
@@ -457,6 +514,7 @@ void link_established(struct link *l)
                                    ? repl_applied.off : 0),
               (unsigned long long)(repl_applied.run == l->peer_run_id
                                    ? repl_applied.rec : 0));
+    link_in_set_state(l, IN_RESUMED);
 }
 
 /* Refuse the peer: -1 for apply_one, with why and the kind of fault. */
@@ -631,7 +689,7 @@ static void pump(struct link *l, bool writable)
     if (l->fd < 0) {
         return;
     }
-    if (l->walking) {
+    if (l->out_state == OUT_COPY) {
         walk_step(l);
     }
     link_flush(l, writable);
@@ -1034,7 +1092,7 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "last_sync_bytes", "%llu",
             (unsigned long long)c.last_sync_bytes);
     sb_stat(sb, "sync_in_progress", "%d",
-            l != NULL && l->walking ? 1 : 0);
+            l != NULL && l->out_state == OUT_COPY ? 1 : 0);
     sb_stat(sb, "sync_items_sent", "%llu",
             (unsigned long long)(l != NULL ? l->walk_items : 0));
     sb_stat(sb, "copy_priority", "%s",

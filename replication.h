@@ -11,14 +11,19 @@
 
 #include "util.h"
 
-enum repl_state {
-    REPL_NONE,                  /* no -x: replication off */
-    REPL_CONNECTING,            /* no link; dialling / waiting for one */
-    REPL_HANDSHAKE,             /* link up, proving identities */
-    REPL_SYNCING,               /* sending/receiving the full copy */
-    REPL_LINKED,                /* streaming live writes */
-    REPL_MAX_STATE
-};
+/* The link as `stats replication` shows it (link_state); repl_fsm.h has
+ * the two directions it sums up. */
+#define REPL_STATES(X)                                                    \
+    X(REPL_NONE, "none")            /* no -x, or a link slot not open */   \
+    X(REPL_CONNECTING, "connecting") /* no link; dialling / waiting */     \
+    X(REPL_HANDSHAKE, "handshake")  /* link up, proving identities */     \
+    X(REPL_SYNCING, "syncing")      /* sending/receiving a copy or the     \
+                                       backlog */                          \
+    X(REPL_LINKED, "linked")        /* streaming live writes */
+
+#define REPL_STATE_ENUM(e, name) e,
+enum repl_state { REPL_STATES(REPL_STATE_ENUM) REPL_MAX_STATE };
+#undef REPL_STATE_ENUM
 
 const char *repl_state_name(enum repl_state s);
 

@@ -12,6 +12,9 @@
  * time spent writing them. */
 #undef log_warn
 #define log_warn(...) ((void)0)
+/* A state transition the tables do not allow is a crash here, so that
+ * the fuzzer finds any input that drives one (repl_fsm.c). */
+#define REPL_FSM_STRICT 1
 
 #include "replication.c"
 #include "repl_apply.c"
@@ -113,7 +116,7 @@ static void serve(struct link *l, int peer)
         pump(l, true);
         drain(peer, true);
         drain(wake_rd, false);
-        if (!l->walking) {
+        if (l->out_state != OUT_COPY) {
             break;
         }
     }

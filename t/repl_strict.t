@@ -7,6 +7,8 @@
 #    protocol_errors counts it), not skipped unchecked;
 #  - SYNCED ends a full copy that SYNC started: SYNCED without SYNC is a
 #    protocol error too, while SYNC ... SYNCED is accepted;
+#  - the peer answers RESUME with one SYNC or PSYNC: a second SYNC after
+#    the copy is a protocol error (the inbound state machine);
 #  - after each, the node still serves and a well-behaved peer links.
 
 use strict;
@@ -63,6 +65,19 @@ sub reset_last_error {
     ok(peer_closed($s), 'SYNCED without SYNC closes the link');
     like(stat_of($A, 'last_error') // '', qr/protocol error/,
          'last_error says protocol error');
+    ok(wait_until(sub { errors() > $e0 }, 5), 'protocol_errors counts it');
+}
+
+# --- a second SYNC after the copy ------------------------------------------------
+{
+    ok(reset_last_error(), 'last_error reset');
+    my $e0 = errors();
+    my $s = fake_peer($rport);
+    ok($s, 'the fake peer gets through the handshake');
+    MemcTest::_write_all($s, "SYNC 0 0 0\r\nSYNCED 0\r\nSYNC 0 0 0\r\n", 2);
+    ok(peer_closed($s), 'a second SYNC closes the link');
+    like(stat_of($A, 'last_error') // '', qr/protocol error \(SYNC after/,
+         'last_error says why');
     ok(wait_until(sub { errors() > $e0 }, 5), 'protocol_errors counts it');
 }
 
