@@ -1285,10 +1285,13 @@ int items_lru_juggle(unsigned id)
     if (settings.temp_lru) {
         did += pull_tail_locked(l, LRU_TEMP, 0, 0, 0, JUGGLE_MAX);
     }
-    total = l->seg[LRU_HOT].bytes + l->seg[LRU_WARM].bytes +
-            l->seg[LRU_COLD].bytes;
+    /* Flat (`lru mode flat` after segmented): shares and ages of 0
+     * drain HOT and WARM into COLD, as memcached. */
+    total = 0;
     if (settings.lru_segmented) {
         uint32_t cold_age = (uint32_t)tail_age(&l->seg[LRU_COLD]);
+        total = l->seg[LRU_HOT].bytes + l->seg[LRU_WARM].bytes +
+                l->seg[LRU_COLD].bytes;
         hot_age = (uint32_t)(cold_age * settings.hot_max_factor);
         warm_age = (uint32_t)(cold_age * settings.warm_max_factor);
     }

@@ -922,6 +922,25 @@ START_TEST(test_juggle_keeps_hot_within_its_share)
 }
 END_TEST
 
+START_TEST(test_mode_flat_drains_into_cold)
+{
+    struct lru_stats st;
+    char key[16];
+    unsigned i;
+
+    for (i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "k%u", i);
+        set(key, "x");
+    }
+    items_lru_juggle(1);
+    settings.lru_segmented = false;     /* lru mode flat */
+    items_lru_juggle(1);
+    items_lru_stats(1, &st);
+    ck_assert_uint_eq(st.number_seg[LRU_HOT], 0);
+    ck_assert_uint_eq(st.number_seg[LRU_COLD], 10);
+}
+END_TEST
+
 START_TEST(test_juggle_reclaims_dead_items)
 {
     uint32_t now = current_time;
@@ -1486,6 +1505,7 @@ static Suite *items_suite(void)
     tcase_add_test(lru, test_flat_lru_reclaims_dead_tail_before_growing);
     tcase_add_test(lru, test_juggle_keeps_hot_within_its_share);
     tcase_add_test(lru, test_juggle_reclaims_dead_items);
+    tcase_add_test(lru, test_mode_flat_drains_into_cold);
     tcase_add_test(hook, test_hook_sees_each_mutation);
     tcase_add_test(hook, test_hook_silent_on_failures);
     tcase_add_test(digest, test_digest_same_in_any_slice_size);
