@@ -19,9 +19,10 @@
 /* --- memcached's other sub-options -----------------------------------------
  * A configuration written for memcached 1.6.18 must start here too.  Each
  * of its -o options below either does what it does there (no_hashexpand,
- * slab_automove_window, slab_sizes, no_chunked_items, no_modern) or parses
- * with no effect for a feature this server lacks (segmented LRU, seccomp,
- * extstore tuning, client-port TLS), as -h and doc/protocol.txt say; what
+ * slab_automove_window, slab_sizes, no_chunked_items, no_modern, the
+ * segmented LRU's lru_maintainer, no_lru_maintainer and temporary_ttl)
+ * or parses with no effect for a feature this server lacks (seccomp,
+ * extstore tuning), as -h and doc/protocol.txt say; what
  * memcached shows in stats settings is shown under the same name.  The one
  * switch that would turn on a missing feature, ext_path, is refused: a
  * server started without its disk tier would mislead.
@@ -190,8 +191,8 @@ static enum opt_result slab_option(const char *opt, const char *val)
     return OPT_DONE;
 }
 
-/* ssl_*: parsed and shown as memcached does; without -Z (refused) they
- * configure nothing. */
+/* ssl_*: parsed as memcached parses them; they configure the client-port
+ * TLS of -Z (tls.c) and are shown in stats settings, -Z or not. */
 static enum opt_result tls_option(const char *opt, const char *val)
 {
     static const int verify_flags[] = {0, 1, 3, 7};

@@ -7,6 +7,7 @@
  */
 #include "memcached.h"
 #include "repl_apply.h"
+#include "repl_health.h"
 #include "repl_auth.h"
 #include "repl_codec.h"
 #include "repl_link.h"
@@ -273,8 +274,10 @@ static int on_sync(struct link *l, const struct repl_rec *r)
     repl_applied.rec = r->records;
     repl_applied.run = 0;
     repl_applied.off = r->offset;
-    log_info("replication %s: receiving a full copy (%llu items)",
+    log_event("replication %s: full resync started, receiving a full copy "
+              "(%llu items)",
              l->addr, (unsigned long long)items);
+    repl_note_sync(true);
     link_in_set_state(l, IN_COPY);
     copy_sched_update();
     /* Size the hash table for the copy, but never beyond what -m can
@@ -295,8 +298,9 @@ static int on_psync(struct link *l, const struct repl_rec *r)
         r->offset != repl_applied.off) {
         return -1;
     }
-    log_info("replication %s: catching up from the peer's backlog",
-             l->addr);
+    log_event("replication %s: partial resync started, catching up from "
+              "the peer's backlog", l->addr);
+    repl_note_sync(false);
     repl_note_peer_synced();
     signal_ready("caught up with the peer");
     link_in_set_state(l, IN_LIVE);
@@ -308,6 +312,8 @@ static int on_synced(struct link *l)
     if (l->in_state != IN_COPY) {
         return link_refuse(l, FAULT_PROTOCOL, "SYNCED without SYNC");
     }
+    log_event("replication %s: full resync done, full copy received",
+              l->addr);
     repl_applied.run = l->peer_run_id;
     repl_note_peer_synced();
     signal_ready("first sync with the peer done");

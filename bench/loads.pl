@@ -95,6 +95,22 @@ my %throughput_limits = (
         count => 20_000,
         limits => { 'instructions/get' => 0.8 },
     },
+    # Issue #20: TLS clients (-Z), ours against Debian's memcached -Z with
+    # the same self-signed certificate (ECDSA P-256, made by run.sh).
+    {
+        name => 'tls-get-heavy', kind => 'throughput', tls => 1,
+        desc => 'TLS: 90/10 get/set, 1 KB values, 100k keys, 50 conns',
+        keys => 100_000, value => 1024, get => 0.9,
+        targets => ['reference-tls', 'ours-tls'],
+        limits => { 'CPU us/request' => 1.0 },
+    },
+    {
+        name => 'tls-set-heavy', kind => 'throughput', tls => 1,
+        desc => 'TLS: 10/90 get/set, 4 KB values, 100k keys, 50 conns',
+        keys => 100_000, value => 4096, get => 0.1,
+        targets => ['reference-tls', 'ours-tls'],
+        limits => { 'CPU us/request' => 1.0 },
+    },
     # Issue #4: a replicated pair against a single memcached.
     {
         name => 'pair-get-heavy', kind => 'throughput',
