@@ -1084,6 +1084,11 @@ void conn_start_digest(struct conn *c)
     conn_set_state(c, CONN_DIGEST);
 }
 
+bool conn_has_queued_replies(const struct conn *c)
+{
+    return c->iovused > c->iovdone;
+}
+
 bool conn_start_dump(struct conn *c, const char *list)
 {
     if (!crawler_metadump_begin(&c->dump, list)) {

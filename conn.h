@@ -232,6 +232,9 @@ void conn_quit(struct conn *c);
 void conn_start_digest(struct conn *c);
 /* Send `lru_crawler metadump <list>` a slice of the table at a time, each
  * once the client has read the last; false when `list` is bad. */
+/* Replies of earlier requests are still queued, unsent (a pipeline):
+ * metadump refuses to start behind them, as memcached does. */
+bool conn_has_queued_replies(const struct conn *c);
 bool conn_start_dump(struct conn *c, const char *list);
 
 /* Listen on every address in `interfaces` (comma separated, NULL = all;
