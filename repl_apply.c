@@ -11,6 +11,7 @@
 #include "repl_auth.h"
 #include "repl_codec.h"
 #include "repl_link.h"
+#include "repl_persist.h"
 #include "repl_stream.h"
 #include "repl_walk.h"
 #include "assoc.h"
@@ -302,7 +303,9 @@ static int on_psync(struct link *l, const struct repl_rec *r)
               "the peer's backlog", l->addr);
     repl_note_sync(false);
     repl_note_peer_synced();
-    signal_ready("caught up with the peer");
+    if (!persist_hold_gate()) {
+        signal_ready("caught up with the peer");
+    }
     link_in_set_state(l, IN_LIVE);
     return 1;
 }
@@ -316,6 +319,7 @@ static int on_synced(struct link *l)
               l->addr);
     repl_applied.run = l->peer_run_id;
     repl_note_peer_synced();
+    persist_note_full();
     signal_ready("first sync with the peer done");
     /* Last: stats that show "linked" show the rest too. */
     link_in_set_state(l, IN_LIVE);

@@ -30,7 +30,7 @@ my @allow = qw(
     idle-timeout incrdecr issue_104 issue_108 issue_152 issue_192 issue_29
     issue_3 issue_41 issue_42 issue_50 issue_61 issue_67 issue_68 issue_70
     item_size_max line-lengths malicious-commands metaget multiversioning
-    noreply quit shutdown stats-conns stats-detail strtol-testing touch udp
+    noreply quit restart shutdown stats-conns stats-detail strtol-testing touch udp
     unixsocket watcher watcher_connid
 );
 
