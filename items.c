@@ -815,7 +815,10 @@ struct item *item_get_meta(const char *key, size_t nkey,
         r->won = true;
     }
     if (r->won) {
+        /* Not set before (won is false then): the peer must know, so
+         * that its clients are told Z, not W. */
         it->it_flags |= ITEM_TOKEN_SENT;
+        notify(MUT_META, it);
     }
     if (!o->no_bump) {
         mark_fetched(it);
@@ -976,12 +979,22 @@ static uint64_t mix64(uint64_t h)
     return h;
 }
 
+/* Dead by unix time t: expired, or flushed, by then. */
+static bool dead_by(const struct item *it, uint32_t t)
+{
+    uint64_t cutoff = __atomic_load_n(&flush_cutoff, __ATOMIC_ACQUIRE);
+
+    return (it->exptime != 0 && it->exptime <= t) ||
+           (cutoff != 0 && it->version < cutoff && flush_at <= t);
+}
+
 static bool digest_cb(struct item *it, void *arg)
 {
     struct digest_walk *d = arg;
     uint64_t h;
 
-    if ((it->it_flags & ITEM_TOMBSTONE) || item_is_dead(it)) {
+    if ((it->it_flags & ITEM_TOMBSTONE) ||
+        (d->until == 0 ? item_is_dead(it) : dead_by(it, d->until))) {
         return true;
     }
     /* murmur3 whatever -o hash_algorithm says: both nodes must agree. */
@@ -1001,6 +1014,16 @@ void items_digest_begin(struct digest_walk *d)
     d->count = 0;
     d->next = 0;
     d->power = assoc_hashpower();
+    d->until = 0;
+}
+
+/* Start over (the table doubled), keeping d->until. */
+static void digest_restart(struct digest_walk *d)
+{
+    uint32_t until = d->until;
+
+    items_digest_begin(d);
+    d->until = until;
 }
 
 bool items_digest_step(struct digest_walk *d, uint64_t buckets)
@@ -1008,14 +1031,14 @@ bool items_digest_step(struct digest_walk *d, uint64_t buckets)
     uint64_t next;
 
     if (assoc_hashpower() != d->power) {
-        items_digest_begin(d);
+        digest_restart(d);
     }
     next = assoc_walk_buckets(d->next, buckets, digest_cb, d);
     if (assoc_hashpower() != d->power) {
         /* The table doubled before this slice took the walk lock: its
          * buckets were numbered anew, and items already summed may have
          * moved ahead of the walk.  Only a fresh walk counts each once. */
-        items_digest_begin(d);
+        digest_restart(d);
         return false;
     }
     d->next = next;
@@ -1362,7 +1385,7 @@ bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb)
  */
 static bool rewrite_in_place(struct item *old, uint32_t flags,
                              uint32_t exptime, uint64_t version,
-                             const char *data, size_t len, bool key_binary)
+                             const char *data, size_t len, uint8_t marks)
 {
     size_t was = ITEM_ntotal(old);
     size_t now = ITEM_HDR_SIZE + old->nkey + len + 2;
@@ -1385,8 +1408,7 @@ static bool rewrite_in_place(struct item *old, uint32_t flags,
     old->exptime = exptime;
     old->version = version;
     old->atime = current_time;
-    old->it_flags = ITEM_LINKED | ITEM_ACTIVE |
-                    (key_binary ? ITEM_KEY_BINARY : 0);
+    old->it_flags = ITEM_LINKED | ITEM_ACTIVE | marks;
     __atomic_add_fetch(&total_items, 1, __ATOMIC_RELAXED);
     return true;
 }
@@ -1417,7 +1439,7 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
                                    uint32_t hv,
                                    uint32_t flags, uint32_t exptime,
                                    uint64_t version, const char *data,
-                                   size_t len, bool key_binary,
+                                   size_t len, uint8_t marks,
                                    const uint32_t *next_hv)
 {
     enum alloc_result why;
@@ -1437,23 +1459,33 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
         item_unlock(hv);
         return APPLY_STALE;
     }
+    marks &= ITEM_KEY_BINARY | ITEM_STALE | ITEM_TOKEN_SENT;
     if (old != NULL && rewrite_in_place(old, flags, exptime, version, data,
-                                        len, key_binary)) {
+                                        len, marks)) {
         item_unlock(hv);
         return APPLY_DONE;
     }
     /* Allocated under the lock, so the key is looked up once: eviction
      * only ever trylocks other items' stripes. */
     it = item_alloc(key, nkey, flags, exptime, len + 2, &why);
+    if (it == NULL && old != NULL) {
+        /* The old value must go whatever happens: its chunk may be the
+         * room the new one needs. */
+        do_item_unlink(old, hv);
+        old = NULL;
+        it = item_alloc(key, nkey, flags, exptime, len + 2, &why);
+    }
     if (it == NULL) {
+        /* Not stored: the stale value is gone, and a tombstone just
+         * below this version keeps anything older from coming back,
+         * while this record (or a copy of it) still wins over it. */
+        do_item_bury(NULL, key, nkey, version - 1, hv);
         item_unlock(hv);
         return APPLY_NO_MEMORY;
     }
     set_value(it, data, len);
     it->version = version;
-    if (key_binary) {
-        it->it_flags |= ITEM_KEY_BINARY;
-    }
+    it->it_flags |= marks;
     if (old != NULL) {
         do_item_replace(old, it, hv);
     } else {
@@ -1495,6 +1527,24 @@ enum apply_result item_apply_touch(const char *key, size_t nkey,
     old = assoc_find(key, nkey, hv);
     if (old != NULL && old->version == version) {
         old->exptime = exptime;
+        r = APPLY_DONE;
+    }
+    item_unlock(hv);
+    return r;
+}
+
+enum apply_result item_apply_marks(const char *key, size_t nkey,
+                                   uint64_t version, uint8_t marks)
+{
+    uint32_t hv = hash(key, nkey);
+    enum apply_result r = APPLY_STALE;
+    struct item *old;
+
+    item_lock(hv);
+    old = assoc_find(key, nkey, hv);
+    if (old != NULL && old->version == version &&
+        !(old->it_flags & ITEM_TOMBSTONE)) {
+        old->it_flags |= marks & (ITEM_STALE | ITEM_TOKEN_SENT);
         r = APPLY_DONE;
     }
     item_unlock(hv);

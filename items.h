@@ -60,7 +60,9 @@ enum mutation_op {
     MUT_STORE,                  /* it is the newly linked item */
     MUT_TOUCH,                  /* it had its deadline changed */
     MUT_DELETE,                 /* key removed; it is the removed item */
-    MUT_FLUSH                   /* everything below version is gone */
+    MUT_FLUSH,                  /* everything below version is gone */
+    MUT_META                    /* it got a meta mark (ITEM_STALE,
+                                   ITEM_TOKEN_SENT); version unchanged */
 };
 
 /*
@@ -178,6 +180,8 @@ struct digest_walk {
     uint64_t count;             /* live items summed */
     uint64_t next;              /* first bucket of the next slice */
     unsigned power;             /* table size (log2) the walk is on */
+    uint32_t until;             /* count only items alive through this
+                                   unix time; 0 (begin's): now */
 };
 void items_digest_begin(struct digest_walk *d);
 /* Sum up to `buckets` more buckets; true when d holds the digest. */
@@ -241,17 +245,23 @@ void items_count_crawl(unsigned id, uint64_t checked, uint64_t reclaimed);
 enum apply_result {
     APPLY_DONE,                 /* changed local state */
     APPLY_STALE,                /* local version is as new or newer */
-    APPLY_NO_MEMORY             /* could not allocate the item */
+    APPLY_NO_MEMORY             /* could not allocate the item: any older
+                                   local value was removed */
 };
-/* hv is hash(key, nkey).  next_hv, when not NULL, is the hash of the key
- * the caller will apply next: its bucket is prefetched while this one is
- * locked. */
+/* hv is hash(key, nkey).  marks: ITEM_KEY_BINARY, ITEM_STALE and
+ * ITEM_TOKEN_SENT as the peer's item has them.  next_hv, when not NULL,
+ * is the hash of the key the caller will apply next: its bucket is
+ * prefetched while this one is locked. */
 enum apply_result item_apply_store(const char *key, size_t nkey,
                                    uint32_t hv,
                                    uint32_t flags, uint32_t exptime,
                                    uint64_t version, const char *data,
-                                   size_t len, bool key_binary,
+                                   size_t len, uint8_t marks,
                                    const uint32_t *next_hv);
+/* The peer's item of exactly this version got meta marks (ITEM_STALE,
+ * ITEM_TOKEN_SENT): ours gets them too. */
+enum apply_result item_apply_marks(const char *key, size_t nkey,
+                                   uint64_t version, uint8_t marks);
 enum apply_result item_apply_delete(const char *key, size_t nkey,
                                     uint64_t version);
 enum apply_result item_apply_touch(const char *key, size_t nkey,

@@ -831,8 +831,9 @@ static void process_slabs(struct conn *c, struct token *t, int ntok)
 }
 
 /* repl_wait [timeout_ms]: wait until the peer has applied this
- * connection's last write.  OK: applied there; TIMEOUT: not yet; NOLINK:
- * replication is off or no link is up. */
+ * connection's last write.  OK: applied there; FAILED: the peer could not
+ * store it (out of memory there); TIMEOUT: not yet; NOLINK: replication
+ * is off or no link is up. */
 static void process_repl_wait(struct conn *c, struct token *t, int ntok)
 {
     uint32_t ms = (uint32_t)settings.repl_sync_timeout;
@@ -849,7 +850,7 @@ static void process_repl_wait(struct conn *c, struct token *t, int ntok)
         return;
     }
     if (!conn_repl_wait(c, ms)) {
-        reply(c, "OK");
+        reply(c, repl_write_failed(c->last_write_off) ? "FAILED" : "OK");
     }
 }
 

@@ -1124,6 +1124,31 @@ START_TEST(test_digest_same_in_any_slice_size)
 }
 END_TEST
 
+/* The anti-entropy check sums items alive through a horizon (until):
+ * one that dies sooner is left out, as the peer leaves it out. */
+START_TEST(test_digest_until_leaves_out_dying_items)
+{
+    uint32_t now = current_time;
+    struct digest_walk d;
+    int steps = 0;
+
+    set("forever", "v");
+    ck_assert_int_eq(put("soon", "v", 0, now + 5, STORE_MODE_SET, NULL),
+                     STORE_STORED);
+    ck_assert_int_eq(put("later", "v", 0, now + 50, STORE_MODE_SET, NULL),
+                     STORE_STORED);
+    digest_all(&d, 7);
+    ck_assert_uint_eq(d.count, 3);      /* until 0: alive now */
+    items_digest_begin(&d);
+    d.until = now + 10;
+    while (!items_digest_step(&d, 1)) {
+        ck_assert_int_lt(++steps, 1 << 20);
+    }
+    ck_assert_uint_eq(d.count, 2);      /* "soon" dies before */
+    ck_assert_uint_eq(d.until, now + 10);
+}
+END_TEST
+
 /* The table doubles halfway through: items already summed move to
  * buckets the walk has not reached yet.  The walk must start over, not
  * count them twice. */
@@ -1325,6 +1350,7 @@ static Suite *items_suite(void)
     tcase_add_test(hook, test_hook_silent_on_failures);
     tcase_add_test(digest, test_digest_same_in_any_slice_size);
     tcase_add_test(digest, test_digest_across_table_doubling);
+    tcase_add_test(digest, test_digest_until_leaves_out_dying_items);
     suite_add_tcase(s, store);
     suite_add_tcase(s, version);
     suite_add_tcase(s, expiry);
