@@ -950,8 +950,10 @@ static bool monitor_allowed(struct token *t, int ntok)
     if (strcmp(cmd, "stats") != 0) {
         return false;
     }
+    /* not cachedump: key names (session ids...) are the clients' data */
     return ntok == 1 || (strcmp(t[1].value, "reset") != 0 &&
-                         strcmp(t[1].value, "detail") != 0);
+                         strcmp(t[1].value, "detail") != 0 &&
+                         strcmp(t[1].value, "cachedump") != 0);
 }
 
 /*
