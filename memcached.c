@@ -8,10 +8,13 @@
 #include "conn.h"
 #include "crawler.h"
 #include "items.h"
+#include "lru_maintainer.h"
 #include "log.h"
 #include "options.h"
 #include "proto.h"
 #include "replication.h"
+#include "repl_persist.h"
+#include "restart.h"
 #include "repl_walk.h"
 #include "authfile.h"
 #include "sasl.h"
@@ -41,6 +44,8 @@
 
 static struct event_base *main_base;
 static struct event *gate_ev;           /* fires when replication is ready */
+static bool save_on_stop;               /* stopped by SIGUSR1, SIGTERM or
+                                           "shutdown graceful": write -e */
 static int start_listeners(void);
 
 /* --- process setup --------------------------------------------------------- */
@@ -197,17 +202,19 @@ static void clock_cb(evutil_socket_t fd, short which, void *arg)
     (void)which;
     (void)arg;
     util_clock_tick();
-    items_automove_tick();
     if (repl_enabled()) {
         repl_watchdog();
     }
 }
 
+/* SIGUSR1 (memcached's graceful stop) and SIGTERM (systemd's) save the
+ * memory file; SIGINT stops without it, as memcached's SIGINT does. */
 static void signal_cb(evutil_socket_t sig, short which, void *arg)
 {
     (void)which;
     (void)arg;
     log_info("signal %d received, shutting down", (int)sig);
+    save_on_stop = sig != SIGINT;
     event_base_loopbreak(main_base);
 }
 
@@ -223,16 +230,37 @@ static void gate_cb(evutil_socket_t fd, short which, void *arg)
     }
 }
 
-static void request_shutdown(void)
+static void request_shutdown(bool graceful)
 {
+    save_on_stop = graceful;
     event_base_loopbreak(main_base);
 }
 
-static int start_storage(void)
+/* memcached's test hook: T_MEMD_INITIAL_MALLOC=N starts total_malloced
+ * at N bytes, as if that much were already allocated (its suite's
+ * 64bit.t checks the limit arithmetic past 4 GB this way). */
+static size_t initial_malloced(void)
+{
+    const char *v = getenv("T_MEMD_INITIAL_MALLOC");
+    uint64_t n;
+
+    if (v == NULL || !safe_strtoull(v, &n)) {
+        return 0;
+    }
+    return (size_t)n;
+}
+
+static int start_storage(unsigned saved_hp)
 {
     int hp = settings.hashpower_init ? settings.hashpower_init : 16;
 
+    if ((int)saved_hp > hp) {
+        hp = (int)saved_hp;     /* the memory file's table size */
+    }
     slabs_set_hugepages(settings.slab_hugepages);
+    slabs_set_accounting(settings.slab_reassign ||
+                         settings.slab_chunk_size_max !=
+                             settings.slab_page_size, initial_malloced());
     if (slabs_init(settings.maxbytes, settings.factor,
                    (size_t)settings.chunk_size,
                    (size_t)settings.slab_chunk_size_max,
@@ -310,6 +338,7 @@ int main(int argc, char **argv)
     struct timeval one = {1, 0};
     struct event *clock_ev, *sigterm, *sigint, *sigusr1;
     int maxfds;
+    unsigned saved_hp = 0;
     int rc;
 
     settings_init();
@@ -349,7 +378,11 @@ int main(int argc, char **argv)
     if (settings.ssl.enabled && tls_server_configure() != 0) {
         return EX_USAGE;
     }
-    if (start_storage() != 0 || stats_init(settings.num_threads) != 0 ||
+    if (settings.memory_file != NULL &&
+        restart_open(settings.memory_file, &saved_hp) != 0) {
+        return EX_DATAERR;
+    }
+    if (start_storage(saved_hp) != 0 || stats_init(settings.num_threads) != 0 ||
         conn_init(maxfds) != 0) {
         return EX_OSERR;
     }
@@ -361,12 +394,18 @@ int main(int argc, char **argv)
     if (repl_configure() != 0) {
         return EX_USAGE;
     }
+    if (settings.memory_file != NULL) {
+        restart_load();
+    }
     if (repl_enabled()) {
         /* The client port opens when the first sync is done. */
         int fds[2];
         if (pipe(fds) != 0 || repl_start(fds[1]) != 0) {
             fprintf(stderr, "failed to start replication\n");
             return EX_OSERR;
+        }
+        if (settings.memory_file != NULL) {
+            restart_add_section(RESTART_SEC_REPL, persist_save);
         }
         gate_ev = event_new(main_base, fds[0], EV_READ, gate_cb, NULL);
         if (gate_ev == NULL || event_add(gate_ev, NULL) != 0) {
@@ -375,6 +414,7 @@ int main(int argc, char **argv)
     } else if (start_listeners() != 0) {
         return EX_OSERR;
     }
+    restart_release();
     if (drop_privileges() != 0) {
         return EX_OSERR;
     }
@@ -401,6 +441,10 @@ int main(int argc, char **argv)
     if (settings.lru_crawler && crawler_start() != 0) {
         log_warn("failed to start the LRU crawler thread");
     }
+    if (settings.lru_maintainer && lru_maintainer_start() != 0) {
+        fprintf(stderr, "failed to start the LRU maintainer thread\n");
+        return EX_OSERR;
+    }
     proto_shutdown_fn = request_shutdown;
     clock_ev = event_new(main_base, -1, EV_PERSIST, clock_cb, NULL);
     sigterm = evsignal_new(main_base, SIGTERM, signal_cb, NULL);
@@ -418,12 +462,23 @@ int main(int argc, char **argv)
              settings.port);
     event_base_dispatch(main_base);
 
-    repl_stop();
+    /* Clients first, then what they wrote to the peer, then the link. */
     workers_stop();
+    if (save_on_stop) {
+        repl_drain((unsigned)settings.repl_timeout * 1000);
+    }
+    repl_stop();
     crawler_stop();
+    lru_maintainer_stop();
     assoc_stop_expander();
+    if (settings.memory_file != NULL && save_on_stop) {
+        (void)restart_save(settings.memory_file);
+    }
     if (settings.pid_file != NULL) {
         unlink(settings.pid_file);
+    }
+    if (gate_ev != NULL) {
+        event_free(gate_ev);
     }
     event_free(clock_ev);
     event_free(sigterm);

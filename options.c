@@ -69,6 +69,10 @@ static void usage(void)
 "-i, --license             print the licences and exit\n"
 "-V, --version             print version and exit\n"
 "-P, --pidfile=<file>      save PID in <file>, only used with -d option\n"
+"-e, --memory-file=<file>  warm restart: on SIGUSR1 or SIGTERM the items\n"
+"                          are saved to <file> (and <file>.meta), and read\n"
+"                          back at the next start; SIGINT stops without\n"
+"                          saving (doc/restart.txt)\n"
 "-f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)\n"
 "-n, --slab-min-size=<bytes> min space used for key+value+flags\n"
 "                          (default: 48)\n"
@@ -108,11 +112,13 @@ SASL_HELP
 "   - slab_reassign:       allow slab classes to give pages back\n"
 "                          (default: enabled)\n"
 "   - slab_automove:       0 off, 1 or 2 (default: 1); no_slab_automove: 0\n"
-"   - slab_automove_window: seconds between moves with slab_automove=1\n"
-"                          (default: 30)\n"
-"   - slab_automove_ratio, slab_automove_freeratio: accepted and shown in\n"
-"                          stats settings; no effect (a page moves to the\n"
-"                          class that evicts most)\n"
+"   - slab_automove_window: samples (one a second) slab_automove=1\n"
+"                          judges a class over (default: 30)\n"
+"   - slab_automove_ratio: a class evicting with items younger than this\n"
+"                          times the oldest class's takes one of its\n"
+"                          pages (default: 0.8)\n"
+"   - slab_automove_freeratio: accepted and shown in stats settings; no\n"
+"                          effect (memcached uses it with extstore)\n"
 "   - slab_sizes:          chunk sizes to use instead of the -f series,\n"
 "                          rising, separated by '-' (e.g. 96-192-384)\n"
 "   - no_chunked_items:    slab_chunk_max = 1m (one chunk per item)\n"
@@ -164,20 +170,25 @@ SASL_HELP
 "   - repl_tombstone_ttl:  seconds a deleted key is remembered, so that a\n"
 "                          resync cannot bring it back (default: 3600)\n"
 "   - repl_initial_sync_timeout: seconds the client port stays closed\n"
-"                          waiting for the first sync (default: 30)\n"
+"                          waiting for a peer to answer (default: 30); a\n"
+"                          copy that is arriving keeps it closed longer\n"
 "   - monitor_listen:      HOST:PORT on loopback for monitoring without\n"
 "                          authentication: only stats, version and quit\n"
 "   - modern:              accepted for compatibility; the defaults are\n"
 "                          already the modern ones\n"
 "   - no_modern:           memcached 1.4's defaults: slab_chunk_max=1m,\n"
 "                          no slab_reassign or automove, no maxconns_fast,\n"
-"                          no LRU crawler, jenkins hash\n"
+"                          no LRU crawler, one flat LRU per class and no\n"
+"                          LRU maintainer, jenkins hash\n"
 "   - tail_repair_time:    accepted and shown in stats settings (at least\n"
 "                          10); no effect\n"
 "   - read_buf_mem_limit:  megabytes; accepted and shown in stats settings,\n"
 "                          not enforced (each connection is bounded)\n"
-"   - lru_maintainer, no_lru_maintainer, temporary_ttl: accepted; no\n"
-"                          segmented LRU here, so no effect\n"
+"   - lru_maintainer:      segmented LRU (hot/warm/cold per class) and\n"
+"                          its background thread (default)\n"
+"   - no_lru_maintainer:   one flat LRU per class, no maintainer thread\n"
+"   - temporary_ttl:       items with a TTL at most this many seconds go\n"
+"                          to a TEMP LRU, never evicted, only reclaimed\n"
 "   - track_sizes:         accepted; stats sizes stays disabled\n"
 "   - drop_privileges (and its no_ form): accepted; no seccomp sandbox\n"
 "   - inline_ascii_resp, sock_cookie_id, resp_obj_mem_limit: accepted;\n"
@@ -202,9 +213,11 @@ SASL_HELP
 "                          closed and counted in ssl_handshake_errors\n"
 "   - ext_*:               extstore tuning, accepted with no effect;\n"
 "                          extstore itself (its path option) is refused\n"
-"   - hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor:\n"
-"                          accepted for compatibility and shown in stats\n"
-"                          settings; one LRU per class is used here\n");
+"   - hot_lru_pct, warm_lru_pct: percent of a class's memory HOT and\n"
+"                          WARM may hold (default: 20, 40)\n"
+"   - hot_max_factor, warm_max_factor: HOT and WARM items older than\n"
+"                          this times COLD's tail age go to COLD\n"
+"                          (default: 0.2, 2.0)\n");
 }
 
 /* -i: we ship no licence text of our own yet; name what we link. */
@@ -682,8 +695,8 @@ int options_parse(int argc, char **argv)
             settings.ssl.enabled = true;
             break;
         case 'e':
-            BAD("-e: a restartable cache in a memory file is not "
-                "supported");
+            settings.memory_file = optarg;
+            break;
         case 'L':
             settings.slab_hugepages = true;
             settings.prealloc = true;

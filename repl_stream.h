@@ -40,9 +40,11 @@ void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
  * records count at SYNC. */
 uint64_t stream_open_copy(int fd, struct tls *tls, const char *pending,
                           size_t n, uint64_t items);
-/* ... or a partial resync from backlog offset `from` (PSYNC is already
- * in the link's own buffer).  Returns the backlog's end. */
-uint64_t stream_open_catchup(int fd, struct tls *tls, uint64_t from);
+/* ... or a partial resync from backlog offset `from`, where the peer has
+ * applied `records` of ours (PSYNC is already in the link's own buffer).
+ * Returns the backlog's end. */
+uint64_t stream_open_catchup(int fd, struct tls *tls, uint64_t from,
+                             uint64_t records);
 /* Whether offset off is still in the backlog. */
 bool stream_backlog_has(uint64_t off);
 
@@ -84,6 +86,8 @@ bool stream_enabled(void);
 /* The peer acknowledged our stream up to offset, records in all: true
  * when acked_off moved (synchronous writes may be answered). */
 bool stream_ack(uint64_t offset, uint64_t records);
+/* The peer could not store our record ending at offset off (NAK). */
+void stream_nak(uint64_t off);
 /* Age of the oldest batch the peer has not acknowledged, in ms. */
 uint64_t stream_lag_ms(uint64_t now_us);
 
@@ -98,5 +102,18 @@ struct stream_stats {
     size_t backlog_size;        /* the ring's size */
 };
 void stream_stats(struct stream_stats *s);
+
+/* A warm restart (repl_persist.c): the backlog and counters as saved in
+ * the memory file, and put back before the hook is on. */
+struct stream_saved {
+    uint64_t first;             /* oldest backlog offset kept */
+    uint64_t end;               /* offset after the newest record */
+    uint64_t records;           /* records fed, counted like end */
+    uint64_t acked;             /* what the peer had acknowledged */
+};
+/* Append the backlog [first, end) to out; false when out of memory. */
+bool stream_save(struct rbuf *out, struct stream_saved *sv);
+/* data holds sv->end - sv->first bytes. */
+void stream_restore(const struct stream_saved *sv, const char *data);
 
 #endif

@@ -10,9 +10,11 @@
 #include "replication.h"
 #include "repl_apply.h"
 #include "repl_auth.h"
+#include "repl_check.h"
 #include "repl_codec.h"
 #include "repl_link.h"
 #include "repl_net.h"
+#include "repl_persist.h"
 #include "repl_stream.h"
 #include "tls.h"
 #include "repl_walk.h"
@@ -66,6 +68,7 @@ static uint64_t next_dial_us;   /* when to dial again */
 static unsigned backoff_ms;     /* current redial delay */
 
 static uint64_t sync_waits, sync_timeouts, sync_unlinked;  /* atomic */
+static uint64_t sync_failed;    /* atomic: sync writes the peer refused */
 
 pthread_mutex_t repl_stats_lock = PTHREAD_MUTEX_INITIALIZER;
 struct repl_stats_s repl_rs;
@@ -73,6 +76,8 @@ static enum repl_state shown_state = REPL_NONE;
 static uint64_t shown_since_us;
 static char shown_peer[64];
 static uint64_t lag_ms;          /* age of the oldest unacknowledged batch */
+#define GATE_LOG_MS 5000        /* the held gate's progress, this often */
+static bool limits_differ;      /* the last peer's -m or -M differ: atomic */
 
 /* The replication thread's last yield (util_preempt_point). */
 uint64_t repl_yield_us;
@@ -472,6 +477,8 @@ static bool preferred(const struct link *l)
 /* A link passed the handshake: keep it, or close it as a duplicate. */
 void link_established(struct link *l)
 {
+    struct stream_stats ss;
+
     if (repl_active != NULL && repl_active != l) {
         if (!preferred(l) || preferred(repl_active)) {
             REPL_COUNT(duplicate_links, 1);
@@ -505,14 +512,18 @@ void link_established(struct link *l)
     }
     pthread_mutex_unlock(&repl_stats_lock);
     /* Tell the peer how much of its stream we have; it answers with the
-     * missing part (PSYNC) or a full copy (SYNC). */
-    send_line(l, "RESUME %llu %llu %llu\r\n",
+     * missing part (PSYNC) or a full copy (SYNC).  The last field, where
+     * our stream ends, lets a restored peer open its client port once
+     * caught up (repl_persist.c); older nodes ignore it. */
+    stream_stats(&ss);
+    send_line(l, "RESUME %llu %llu %llu %llu\r\n",
               (unsigned long long)(repl_applied.run == l->peer_run_id
                                    ? repl_applied.run : 0),
               (unsigned long long)(repl_applied.run == l->peer_run_id
                                    ? repl_applied.off : 0),
               (unsigned long long)(repl_applied.run == l->peer_run_id
-                                   ? repl_applied.rec : 0));
+                                   ? repl_applied.rec : 0),
+              (unsigned long long)ss.backlog_end);
     link_in_set_state(l, IN_RESUMED);
 }
 
@@ -528,6 +539,11 @@ void link_slow_redial(void)
 {
     backoff_ms = BACKOFF_MAX_MS;
     next_dial_us = now_us() + (uint64_t)BACKOFF_MAX_MS * 1000;
+}
+
+void repl_note_limits(bool differ)
+{
+    __atomic_store_n(&limits_differ, differ, __ATOMIC_RELAXED);
 }
 
 void repl_note_peer_synced(void)
@@ -555,7 +571,7 @@ static void peer_refused(struct link *l)
 {
     static const char *const kinds[] = {
         "protocol error", "record refused", "authentication failed",
-        "peer refused", "link refused"
+        "peer refused", "link refused", "resync"
     };
     char why[160];
 
@@ -571,6 +587,7 @@ static void peer_refused(struct link *l)
         repl_rs.peer_mismatches++;
         break;
     case FAULT_SELF:
+    case FAULT_RESYNC:
         break;
     case FAULT_PROTOCOL:
     default:
@@ -665,6 +682,7 @@ static void link_read(struct link *l)
     if (!read_socket(l) || !apply_received(l)) {
         return;
     }
+    persist_gate_check();
     if (settings.repl_sync && l->rx_items != l->acked_rx) {
         /* Synchronous writes wait for this: acknowledge at once. */
         apply_send_ack(l);
@@ -866,6 +884,66 @@ static void handshake_timeout(struct link *l)
     link_close(l, "handshake timeout");
 }
 
+/* A link receiving the peer's full copy that applied records within the
+ * last repl_timeout seconds, or NULL.  Notes each link's progress. */
+static struct link *copy_arriving(uint64_t now)
+{
+    struct link *found = NULL;
+    int i;
+
+    for (i = 0; i < MAX_LINKS; i++) {
+        struct link *l = &repl_links[i];
+        if (l->fd < 0 || l->in_state != IN_COPY) {
+            continue;
+        }
+        if (l->rx_items != l->copy_seen) {
+            l->copy_seen = l->rx_items;
+            l->copy_moved_us = now;
+        }
+        if (now - l->copy_moved_us <=
+                (uint64_t)settings.repl_timeout * 1000000) {
+            found = l;
+        }
+    }
+    return found;
+}
+
+/*
+ * The first sync gate: the client port opens when the peer's copy (or
+ * backlog) has been applied.  repl_initial_sync_timeout bounds only the
+ * wait for a peer that does not answer: a copy that is arriving keeps
+ * the port closed for as long as it makes progress, however long it
+ * takes, and says so in the log every GATE_LOG_MS.  A copy that stalls
+ * for repl_timeout no longer holds it.
+ */
+static void gate_tick(uint64_t now)
+{
+    static uint64_t next_log_us;
+    struct link *l;
+
+    if (ready_sent || now - start_us <=
+            (uint64_t)settings.repl_initial_sync_timeout * 1000000) {
+        return;
+    }
+    l = copy_arriving(now);
+    if (l == NULL) {
+        log_warn("replication: no sync with %s:%s within %d s; serving "
+                 "what this node has", peer_host, peer_port,
+                 settings.repl_initial_sync_timeout);
+        signal_ready("initial sync timed out");
+        return;
+    }
+    if (now >= next_log_us) {
+        log_warn("replication %s: the peer's copy is still arriving (%llu "
+                 "of %llu items) after repl_initial_sync_timeout (%d s); "
+                 "the client port stays closed until it is complete",
+                 l->addr, (unsigned long long)(l->rx_items - l->copy_rx0),
+                 (unsigned long long)l->copy_expected,
+                 settings.repl_initial_sync_timeout);
+        next_log_us = now + (uint64_t)GATE_LOG_MS * 1000;
+    }
+}
+
 static void repl_cron(evutil_socket_t fd, short which, void *arg)
 {
     static uint64_t last_cron_us;
@@ -905,15 +983,10 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
         backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
                                                      : backoff_ms * 2;
     }
-    if (!ready_sent && now - start_us >
-            (uint64_t)settings.repl_initial_sync_timeout * 1000000) {
-        log_warn("replication: no sync with %s:%s within %d s; serving "
-                 "what this node has", peer_host, peer_port,
-                 settings.repl_initial_sync_timeout);
-        signal_ready("initial sync timed out");
-    }
+    gate_tick(now);
     now = now_us();     /* pump() above may have noted newer samples */
     lag_ms = stream_lag_ms(now);
+    check_tick(repl_active, now);
 }
 
 static void *repl_main(void *arg)
@@ -983,6 +1056,7 @@ int repl_start(int ready)
                 settings.repl_backlog_size);
         return -1;
     }
+    (void)persist_restore();    /* a warm restart keeps its ids (-e) */
     repl_base = event_base_new();
     if (repl_base == NULL) {
         return -1;
@@ -1055,9 +1129,22 @@ void repl_stats(struct strbuf *sb)
     REPL_STATS(COUNTER, REPL_STAT_NONE, LINE)
 #undef COUNTER
 #undef LINE
+    persist_stats(sb);
 }
 
 /* --- synchronous writes -------------------------------------------------- */
+
+void repl_count_sync_failed(void)
+{
+    uint64_t n = __atomic_add_fetch(&sync_failed, 1, __ATOMIC_RELAXED);
+
+    __atomic_add_fetch(&sync_waits, 1, __ATOMIC_RELAXED);
+    if (n % 1000 == 1) {
+        log_warn("replication: a synchronous write the peer could not "
+                 "store was answered with an error (%llu so far)",
+                 (unsigned long long)n);
+    }
+}
 
 void repl_count_sync(bool timed_out, bool unlinked)
 {
