@@ -189,6 +189,8 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->authenticated = false;
     c->sasl_step = false;
     c->last_write_off = 0;
+    c->origin.rx_ms = 0;
+    c->origin.next_late = 0;
     c->wait_cmd = false;
     c->monitor = false;
     c->rcurr = c->rbuf;
@@ -624,6 +626,45 @@ static void rbuf_shrink(struct conn *c)
     c->rcurr = c->rbuf;
 }
 
+/* Client sockets carry the kernel's receive time (SO_TIMESTAMP, set on
+ * the listeners and inherited by accepted sockets) when the node is in a
+ * pair: a write that waited in the kernel is versioned by it (items.c,
+ * "late writes").  recvmsg(2) gives the time of the last segment read. */
+static bool rx_stamps;
+
+static ssize_t read_stamped(struct conn *c, void *buf, size_t len)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(struct timeval))];
+        struct cmsghdr align;
+    } cb;
+    struct iovec iov = {buf, len};
+    struct msghdr mh;
+    struct cmsghdr *cm;
+    struct timeval tv;
+    ssize_t n;
+
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cb.buf;
+    mh.msg_controllen = sizeof(cb.buf);
+    n = recvmsg(c->sfd, &mh, 0);
+    if (n <= 0) {
+        return n;
+    }
+    cm = CMSG_FIRSTHDR(&mh);
+    if (cm != NULL && cm->cmsg_level == SOL_SOCKET &&
+        cm->cmsg_type == SCM_TIMESTAMP) {
+        memcpy(&tv, CMSG_DATA(cm), sizeof(tv));
+        c->origin.rx_ms = (uint64_t)tv.tv_sec * 1000 +
+                          (uint64_t)tv.tv_usec / 1000;
+    } else {
+        c->origin.rx_ms = 0;
+    }
+    return n;
+}
+
 /* One read(2) into rbuf.  *full tells whether it filled the space, in
  * which case more may be waiting. */
 static enum io_result read_some(struct conn *c, bool *full)
@@ -636,7 +677,8 @@ static enum io_result read_some(struct conn *c, bool *full)
     }
     room = c->rsize - c->rbytes;
     for (;;) {
-        n = read(c->sfd, c->rbuf + c->rbytes, room);
+        n = rx_stamps ? read_stamped(c, c->rbuf + c->rbytes, room)
+                      : read(c->sfd, c->rbuf + c->rbytes, room);
         if (n > 0) {
             c->rbytes += (size_t)n;
             *full = (size_t)n == room;
@@ -1172,7 +1214,18 @@ static void wait_for_value(struct conn *c)
     }
 }
 
+static void drive_states(struct conn *c, short which);
+
+/* Runs c's requests with the storage path told where they came from. */
 static void drive(struct conn *c, short which)
+{
+    struct write_origin *prev = item_set_origin(&c->origin);
+
+    drive_states(c, which);
+    item_set_origin(prev);
+}
+
+static void drive_states(struct conn *c, short which)
 {
     /* EV_WRITE in CONN_READ: back from a -R yield; read on as well. */
     bool readable = (which & EV_READ) != 0 ||
@@ -1433,6 +1486,11 @@ static int listen_addrinfo(struct event_base *base, const char *host,
             continue;
         }
         setsockopt(sfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (repl_enabled() &&
+            setsockopt(sfd, SOL_SOCKET, SO_TIMESTAMP, &one,
+                       sizeof(one)) == 0) {
+            rx_stamps = true;
+        }
         if (p->ai_family == AF_INET6) {
             setsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         }

@@ -127,6 +127,8 @@ struct conn {
                                    peer could not store the write */
     bool sync_quiet;            /* ... no reply (noreply, meta q): no
                                    error either */
+    struct write_origin origin; /* receive time of the bytes being
+                                   parsed, for late writes (items.h) */
     bool held;                  /* replies wait for the pass's push */
     struct conn *hnext;         /* next in the worker's held list */
     struct conn *wnext;         /* next in the worker's list */

@@ -951,6 +951,7 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     (void)which;
     (void)arg;
     last_cron_us = now;
+    item_clock_sample();
     copy_note_cron(now);
     for (i = 0; i < MAX_LINKS; i++) {
         struct link *l = &repl_links[i];
@@ -1202,6 +1203,10 @@ void repl_stats(struct strbuf *sb)
     sb_stat(sb, "link_congestion", "%s",
             l != NULL && l->congestion[0] ? l->congestion : "none");
     sb_stat(sb, "tombstones", "%llu", (unsigned long long)items_tombstones());
+    sb_stat(sb, "late_writes", "%llu",
+            (unsigned long long)items_late_writes());
+    sb_stat(sb, "late_superseded", "%llu",
+            (unsigned long long)items_late_superseded());
     sb_stat(sb, "sync_mode", "%s", settings.repl_sync ? "on" : "off");
     sb_stat(sb, "sync_writes", "%llu",
             (unsigned long long)__atomic_load_n(&sync_waits,
