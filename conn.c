@@ -343,6 +343,19 @@ void conn_close_all(struct worker *w)
     }
 }
 
+void conn_close_clients(struct worker *w)
+{
+    struct conn *c = w->conns;
+
+    while (c != NULL) {
+        struct conn *next = c->wnext;
+        if (!c->monitor) {
+            conn_close(c);
+        }
+        c = next;
+    }
+}
+
 /*
  * idle_timeout: a connection waiting for a request closes after that long
  * without one, as in memcached.  So does one stuck half way: in the
@@ -659,6 +672,11 @@ static ssize_t read_stamped(struct conn *c, void *buf, size_t len)
         memcpy(&tv, CMSG_DATA(cm), sizeof(tv));
         c->origin.rx_ms = (uint64_t)tv.tv_sec * 1000 +
                           (uint64_t)tv.tv_usec / 1000;
+        if (!c->monitor && repl_stall_unnoticed(c->origin.rx_ms)) {
+            /* Not served from a copy that may be stale. */
+            errno = ECONNABORTED;
+            return -1;
+        }
     } else {
         c->origin.rx_ms = 0;
     }
@@ -1441,14 +1459,30 @@ static void listen_handler(evutil_socket_t fd, short which, void *arg)
     accept_one(arg);
 }
 
+#define MAX_LISTENERS 64
+static struct conn *listeners[MAX_LISTENERS];  /* main thread only */
+static int nlisteners;
+
+void conn_unlisten(void)
+{
+    while (nlisteners > 0) {
+        conn_close(listeners[--nlisteners]);
+    }
+}
+
 static struct conn *listener_new(int sfd, struct event_base *base,
                                  bool is_unix, const char *label)
 {
-    struct conn *c = conn_new(sfd, CONN_LISTENING, NULL, base);
+    struct conn *c;
 
+    if (nlisteners == MAX_LISTENERS) {
+        return NULL;
+    }
+    c = conn_new(sfd, CONN_LISTENING, NULL, base);
     if (c == NULL) {
         return NULL;
     }
+    listeners[nlisteners++] = c;
     event_del(c->ev);
     event_assign(c->ev, base, sfd, EV_READ | EV_PERSIST, listen_handler, c);
     event_add(c->ev, NULL);

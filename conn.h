@@ -145,6 +145,9 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
 void conn_close(struct conn *c);
 /* Close every connection of a worker (shutdown). */
 void conn_close_all(struct worker *w);
+/* Close w's client connections, monitor ones excepted (the gate closing
+ * again after a stall: replication.c, "A node that was stopped"). */
+void conn_close_clients(struct worker *w);
 /* repl_wait: hold c until the peer applied its last write or timeout_ms
  * pass, then answer OK or TIMEOUT.  Returns false (nothing to wait for:
  * answer at once) when already applied or when there is no link. */
@@ -216,6 +219,8 @@ bool conn_start_dump(struct conn *c, const char *list);
 int conn_listen_tcp(struct event_base *base, const char *interfaces,
                     int port, bool monitor);
 int conn_listen_unix(struct event_base *base, const char *path, int access);
+/* Close every listener (main thread); conn_listen_* open them again. */
+void conn_unlisten(void);
 
 /* "stats conns" lines. */
 struct strbuf;

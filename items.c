@@ -138,16 +138,18 @@ struct write_origin *item_set_origin(struct write_origin *o)
     return prev;
 }
 
-void item_clock_sample(void)
+uint64_t item_clock_sample(void)
 {
     struct clock_sample *s = &samples[sample_next % CLOCK_SAMPLES];
+    uint64_t now = util_now_ms();
 
     __atomic_store_n(&s->ms, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&s->version,
                      __atomic_load_n(&last_version, __ATOMIC_RELAXED),
                      __ATOMIC_RELEASE);
-    __atomic_store_n(&s->ms, util_now_ms(), __ATOMIC_RELEASE);
+    __atomic_store_n(&s->ms, now, __ATOMIC_RELEASE);
     sample_next++;
+    return now;
 }
 
 uint64_t items_late_writes(void)

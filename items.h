@@ -102,10 +102,10 @@ struct write_origin {
 /* This thread's writes come from o from now on (NULL: none, the
  * replication thread, a crawler); returns the previous one. */
 struct write_origin *item_set_origin(struct write_origin *o);
-/* Note the clock's current version; the replication timer calls it
+/* Note the clock's current version (returns the wall clock, unix ms); the replication timer calls it
  * every 100 ms so a late write can find what the clock stood at when
  * its bytes arrived. */
-void item_clock_sample(void);
+uint64_t item_clock_sample(void);
 /* Writes versioned by their receive time, and those of them a newer
  * write had already replaced (answered as done, not applied). */
 uint64_t items_late_writes(void);

@@ -181,15 +181,31 @@ static void signal_cb(evutil_socket_t sig, short which, void *arg)
     event_base_loopbreak(main_base);
 }
 
-/* The replication thread says the client port may open. */
+/* The replication thread says the client port may open ('r'), or must
+ * close again after a stall ('c': the listeners, and the clients'
+ * connections, which would be served from a stale copy). */
 static void gate_cb(evutil_socket_t fd, short which, void *arg)
 {
-    (void)fd;
+    static bool listening;
+    char buf[16];
+    ssize_t n, i;
+
     (void)which;
     (void)arg;
-    if (start_listeners() != 0) {
-        log_warn("cannot open the client port; stopping");
-        event_base_loopbreak(main_base);
+    n = read(fd, buf, sizeof(buf));
+    for (i = 0; i < n; i++) {
+        if (buf[i] == 'c' && listening) {
+            conn_unlisten();
+            workers_close_clients();
+            listening = false;
+        } else if (buf[i] == 'r' && !listening) {
+            if (start_listeners() != 0) {
+                log_warn("cannot open the client port; stopping");
+                event_base_loopbreak(main_base);
+                return;
+            }
+            listening = true;
+        }
     }
 }
 
@@ -301,7 +317,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "failed to start replication\n");
             return EX_OSERR;
         }
-        gate_ev = event_new(main_base, fds[0], EV_READ, gate_cb, NULL);
+        gate_ev = event_new(main_base, fds[0], EV_READ | EV_PERSIST,
+                            gate_cb, NULL);
         if (gate_ev == NULL || event_add(gate_ev, NULL) != 0) {
             return EX_OSERR;
         }

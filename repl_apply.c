@@ -298,6 +298,10 @@ static int on_ping(struct link *l, const struct repl_rec *r)
     if (r->has_ms) {
         apply_note_skew(l, r->ms);
     }
+    if (repl_regated() && l->in_state == IN_LIVE) {
+        /* Everything the peer sent before this PING is applied. */
+        signal_ready("caught up with the peer after a stall");
+    }
     return 1;
 }
 
@@ -371,7 +375,9 @@ static int on_psync(struct link *l, const struct repl_rec *r)
     log_info("replication %s: catching up from the peer's backlog",
              l->addr);
     repl_note_peer_synced();
-    signal_ready("caught up with the peer");
+    if (!repl_regated()) {
+        signal_ready("caught up with the peer");
+    }
     link_in_set_state(l, IN_LIVE);
     return 1;
 }

@@ -171,6 +171,9 @@ void link_established(struct link *l);
 void link_slow_redial(void);
 /* The first sync is done (or given up on): open the client port. */
 void signal_ready(const char *why);
+/* Whether the client port is closed again after a stall: it reopens
+ * only once the peer's stream is applied up to one of its PINGs. */
+bool repl_regated(void);
 /* The peer's copy or backlog was applied (stats peer_synced). */
 void repl_note_peer_synced(void);
 /* Whether the peer's -m or -M differ from ours (stats limits_differ). */

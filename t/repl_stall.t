@@ -7,6 +7,8 @@
 # in the kernel is versioned by the time its bytes arrived, and loses
 # against anything newer; writes pipelined on one connection still apply
 # in order; a lock key (add) released on A meanwhile stays released.
+# A stall longer than repl_timeout (A drops the link) closes B's client
+# port until B has caught up: it never answers from its old copy.
 
 use strict;
 use warnings;
@@ -14,12 +16,13 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use IO::Socket::INET;
+use Time::HiRes qw(time);
 use MemcTest;
 use MemcPair;
 
 require_pair_build();
 
-my ($A, $B) = start_pair(linked => 1, repl_timeout => 2);
+my ($A, $B) = start_pair(linked => 1, repl_timeout => 4);
 
 for my $k (qw(k lock)) {
     is($A->cmd("set $k 0 0 1\r\n1"), "STORED\r\n", "$k=1 via A");
@@ -44,11 +47,9 @@ select(undef, undef, undef, 0.3);
 is($A->cmd("set k 0 0 1\r\n3"), "STORED\r\n", 'k=3 via A while B hangs');
 is($A->cmd("add lock 0 0 1\r\nA"), "STORED\r\n", 'lock taken on A');
 is($A->cmd("delete lock"), "DELETED\r\n", 'lock released on A');
-# Past repl_timeout, A drops the link, as a long stall would make it.
-ok(MemcTest::wait_until(sub {
-    my $st = $A->repl_stats;
-    return $st && $st->{link_state} ne 'linked';
-}, 20), 'A dropped the link to the hung B');
+# Long enough for the writes to be late (1 s), shorter than repl_timeout:
+# the link stays up and A's k=3 waits in B's socket too.
+select(undef, undef, undef, 1.5);
 $B->sigcont;
 
 my $got = '';
@@ -74,6 +75,55 @@ my ($same) = wait_same($A, $B, 'k', 10);
 ok($same, 'k is the same item on both nodes');
 my $late = stat_of($B, 'late_writes') // 0;
 cmp_ok($late, '>=', 4, 'B counted the late writes');
+is(stat_of($B, 'stalls'), 0, 'a stall shorter than repl_timeout is no stall');
+
+# The reproducer of the bug report: a stall past repl_timeout.
+$B->sigstop;
+$c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $B->port)
+    or die "connect B: $!";
+print $c "set k 0 0 1\r\n2\r\n";
+close $c;
+is($A->cmd("set k 0 0 1\r\n5"), "STORED\r\n", 'k=5 via A while B hangs');
+ok(MemcTest::wait_until(sub {
+    my $st = $A->repl_stats;
+    return $st && $st->{link_state} ne 'linked';
+}, 20), 'A dropped the link to the hung B');
+$B->sigcont;
+# From now on B answers k=5 or not at all, never its old copy.
+my (%seen, $fresh);
+MemcTest::wait_until(sub {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $B->port, Timeout => 1);
+    if (!$s) { $seen{refused}++; return 0; }
+    print $s "get k\r\n";
+    my ($buf, $got) = ('', '');
+    my $deadline = time + 2;
+    while (time < $deadline && $got !~ /END\r\n$/) {
+        my $rin = '';
+        vec($rin, fileno($s), 1) = 1;
+        last unless select($rin, undef, undef, 0.2) >= 0;
+        my $n = sysread($s, $buf, 1024);
+        last if defined $n && $n == 0;
+        $got .= $buf if $n;
+    }
+    close $s;
+    if ($got =~ /^VALUE k \d+ 1\r\n(.)\r\nEND\r\n$/) {
+        $seen{$1}++;
+        $fresh = $1 eq '5';
+        return $fresh;
+    }
+    $seen{$got eq '' ? 'closed' : 'other'}++;
+    return 0;
+}, 30);
+ok($fresh, 'B serves k=5 again');
+note(join ' ', map { "$_=$seen{$_}" } sort keys %seen);
+is(join(',', grep { $_ ne '5' && $_ ne 'refused' && $_ ne 'closed' }
+        sort keys %seen), '', 'B never answered from its old copy')
+    or diag(join ' ', map { "$_=$seen{$_}" } sort keys %seen);
+ok(wait_linked($A, $B, 30), 'relinked');
+ok(wait_value($A, 'k', '5', 10), 'A keeps k=5');
+is(stat_of($B, 'stalls'), 1, 'B counted the stall');
+like($B->log_text, qr/did not run for \d+ ms/, 'B logged it');
 
 # A write that did not wait still wins over an older one, as before.
 is($B->cmd("set k 0 0 1\r\n4"), "STORED\r\n", 'k=4 via B');
