@@ -108,7 +108,7 @@ void item_observe_version(uint64_t v)
  * the pair converges on the newest write by arrival.  A late write that
  * loses is answered as done: it was, and was then replaced.
  *
- * Its version is max(receive ms << 20 | node, what the clock stood at
+ * Its version is max(just below receive ms << 20, what the clock stood at
  * then + 1 tick, the connection's previous late write + 1 tick): the
  * clock's past comes from the samples the replication timer takes every
  * 100 ms (the newest one not after the receive time; a version folded
@@ -189,7 +189,10 @@ static uint64_t clock_at(uint64_t t)
 
 static uint64_t late_version(struct write_origin *o)
 {
-    uint64_t v = (o->rx_ms << 20) | node_id;
+    /* The last counter value of the ms before: a write of any node in
+     * the receive ms (ordered against it only by node id otherwise)
+     * wins over it. */
+    uint64_t v = ((o->rx_ms << 20) - VERSION_TICK) | node_id;
     uint64_t floor = (clock_at(o->rx_ms) & ~VERSION_NODE_MASK)
                      + VERSION_TICK;
 
