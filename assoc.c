@@ -16,7 +16,7 @@
 #include "assoc.h"
 #include "hash.h"
 #include "log.h"
-#include "thread.h"
+#include "item_locks.h"
 #include "util.h"
 
 #include <pthread.h>

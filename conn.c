@@ -21,14 +21,19 @@
  */
 #include "memcached.h"
 #include "conn.h"
+#include "conn_io.h"
+#include "conn_udp.h"
 #include "log.h"
 #include "proto_bin.h"
 #include "proto_meta.h"
+#include "proto.h"
 #include "proto_text.h"
 #include "replication.h"
+#include "sasl.h"
 #include "settings.h"
 #include "stats.h"
 #include "thread.h"
+#include "tls.h"
 #include "watch.h"
 
 #include <arpa/inet.h>
@@ -60,19 +65,18 @@
 static struct conn **conns;     /* by fd; structures are reused */
 static int conns_max;           /* slots in conns[] */
 
-static const char *const state_names[] = {
-    "listening", "read", "nread", "swallow", "write", "watch", "sync_wait",
-    "digest", "dump", "closing", "closed"
-};
+#define CONN_STATE_NAME(e, name) name,
+static const char *const state_names[] = { CONN_STATES(CONN_STATE_NAME) };
+#undef CONN_STATE_NAME
 _Static_assert(sizeof(state_names) / sizeof(state_names[0]) ==
                CONN_MAX_STATE, "a name for each enum conn_state");
 
 const char *conn_state_name(enum conn_state s)
 {
-    return (s < CONN_MAX_STATE) ? state_names[s] : "invalid";
+    return (unsigned)s < CONN_MAX_STATE ? state_names[s] : "invalid";
 }
 
-static void set_state(struct conn *c, enum conn_state s)
+void conn_set_state(struct conn *c, enum conn_state s)
 {
     if (c->state != s) {
         log_trace("<%d %s -> %s", c->sfd, conn_state_name(c->state),
@@ -106,28 +110,31 @@ static bool update_event(struct conn *c, short flags)
     return true;
 }
 
+/* "tcp:1.2.3.4:5" or "tcp6:[::1]:5", as memcached labels an address;
+ * "" for another family. */
+static void addr_label(const struct sockaddr *sa, char *out, size_t n)
+{
+    char name[INET6_ADDRSTRLEN + 8];   /* "[" v6 "]:" port */
+    int family = util_addr_name(sa, name, sizeof(name));
+
+    if (family == AF_INET || family == AF_INET6) {
+        snprintf(out, n, "%s%s", family == AF_INET ? "tcp:" : "tcp6:", name);
+    } else if (n > 0) {
+        out[0] = '\0';
+    }
+}
+
 static void peer_name(struct conn *c)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN];
 
     c->addr[0] = '\0';
-    if (c->is_unix || getpeername(c->sfd, (struct sockaddr *)&ss,
-                                  &len) != 0) {
+    if (c->transport != CT_TCP ||
+        getpeername(c->sfd, (struct sockaddr *)&ss, &len) != 0) {
         return;
     }
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-        snprintf(c->addr, sizeof(c->addr), "tcp:%s:%u", host,
-                 ntohs(a->sin_port));
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-        snprintf(c->addr, sizeof(c->addr), "tcp6:[%s]:%u", host,
-                 ntohs(a->sin6_port));
-    }
+    addr_label((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
 }
 
 /* Allocate the buffers of a fresh structure. */
@@ -188,6 +195,7 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->proto = CPROTO_NEGOTIATE;
     c->authenticated = false;
     c->sasl_step = false;
+    c->sasl = NULL;
     c->last_write_off = 0;
     c->origin.rx_ms = 0;
     c->origin.next_late = 0;
@@ -204,7 +212,11 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->noreply = false;
     c->watch_flags = 0;
     c->last_cmd_time = c->last_io_time = current_time;
-    c->is_unix = false;
+    c->transport = CT_TCP;
+    c->udp = NULL;
+    c->close_reason = CLOSE_ERROR;
+    c->tls_port = false;
+    c->tls = NULL;
     c->listen_addr[0] = '\0';
     c->ev_flags = EV_READ | EV_PERSIST;
     if (event_add(c->ev, NULL) != 0) {
@@ -294,6 +306,9 @@ void conn_close(struct conn *c)
     struct worker *w = c->thread;
 
     log_debug("<%d connection closed", c->sfd);
+    if ((watch_mask & WATCH_CONNEVENTS) && w != NULL && c->udp == NULL) {
+        watch_conn_event(false, c->sfd, c->transport, c->close_reason);
+    }
     if (c->state == CONN_WATCH) {
         watch_remove(c);
     }
@@ -311,6 +326,13 @@ void conn_close(struct conn *c)
     }
     free(c->nr.token);
     c->nr.token = NULL;
+    if (c->sasl != NULL) {
+        sasl_conn_free(&c->sasl);
+    }
+    if (c->tls != NULL) {
+        tls_free(c->tls);       /* close_notify goes before close(2) */
+        c->tls = NULL;
+    }
     c->rbytes = 0;              /* the next connection starts empty */
     rbuf_shrink(c);
     if (w != NULL) {
@@ -323,9 +345,12 @@ void conn_close(struct conn *c)
             c->wnext->wprev = c->wprev;
         }
         c->wnext = c->wprev = NULL;
-        __atomic_sub_fetch(&gstats.curr_conns, 1, __ATOMIC_RELAXED);
+        if (c->udp == NULL) {
+            __atomic_sub_fetch(&gstats.curr_conns, 1, __ATOMIC_RELAXED);
+        }
     }
-    set_state(c, CONN_CLOSED);
+    conn_udp_release(c);
+    conn_set_state(c, CONN_CLOSED);
     /* Inside the event handler the descriptor is released only when the
      * handler returns: until then its number cannot be handed to another
      * worker, which would reuse this structure under our feet. */
@@ -339,6 +364,7 @@ void conn_close(struct conn *c)
 void conn_close_all(struct worker *w)
 {
     while (w->conns != NULL) {
+        w->conns->close_reason = CLOSE_SHUTDOWN;
         conn_close(w->conns);
     }
 }
@@ -369,6 +395,9 @@ static bool stuck(const struct conn *c, uint32_t limit)
     uint32_t last = c->last_io_time > c->last_cmd_time ? c->last_io_time
                                                        : c->last_cmd_time;
 
+    if (limit == 0 || c->udp != NULL) {
+        return false;           /* no idle_timeout; the UDP port */
+    }
     switch (c->state) {
     case CONN_READ:
         if (c->iovused == 0) {
@@ -385,16 +414,36 @@ static bool stuck(const struct conn *c, uint32_t limit)
     }
 }
 
+/* A TLS handshake gets this long, or idle_timeout if that is shorter. */
+#define TLS_HANDSHAKE_SECS 10
+
+static bool handshake_late(const struct conn *c)
+{
+    uint32_t limit = TLS_HANDSHAKE_SECS;
+
+    if (settings.idle_timeout > 0 &&
+        (uint32_t)settings.idle_timeout < limit) {
+        limit = (uint32_t)settings.idle_timeout;
+    }
+    return c->state == CONN_HANDSHAKE &&
+           current_time - c->last_cmd_time > limit;
+}
+
 void conn_close_idle(struct worker *w)
 {
     struct conn *c = w->conns;
 
     while (c != NULL) {
         struct conn *next = c->wnext;
-        if (stuck(c, (uint32_t)settings.idle_timeout)) {
-            log_info("<%d closing idle connection (%s)", c->sfd,
+        if (handshake_late(c)) {
+            log_info("<%d %s: TLS handshake timed out", c->sfd, c->addr);
+            tls_server_count_handshake_error();
+            conn_close(c);
+        } else if (stuck(c, (uint32_t)settings.idle_timeout)) {
+            log_debug("<%d closing idle connection (%s)", c->sfd,
                      conn_state_name(c->state));
             __atomic_add_fetch(&gstats.idle_kicks, 1, __ATOMIC_RELAXED);
+            c->close_reason = CLOSE_IDLE_TIMEOUT;
             conn_close(c);
         }
         c = next;
@@ -511,6 +560,12 @@ void conn_close_after_write(struct conn *c)
     c->close_after_write = true;
 }
 
+void conn_quit(struct conn *c)
+{
+    c->close_after_write = true;
+    c->close_reason = CLOSE_NORMAL;
+}
+
 void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
                       uint64_t cas, bool noreply)
 {
@@ -522,7 +577,7 @@ void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
     c->nr.noreply = noreply;
     c->nr.meta = false;
     c->nr.auth = false;
-    set_state(c, CONN_NREAD);
+    conn_set_state(c, CONN_NREAD);
 }
 
 int conn_start_auth_read(struct conn *c, size_t n)
@@ -537,14 +592,14 @@ int conn_start_auth_read(struct conn *c, size_t n)
     c->nr.noreply = false;
     c->nr.meta = false;
     c->nr.auth = true;
-    set_state(c, CONN_NREAD);
+    conn_set_state(c, CONN_NREAD);
     return 0;
 }
 
 void conn_start_swallow(struct conn *c, size_t n)
 {
     c->sbytes = n;
-    set_state(c, CONN_SWALLOW);
+    conn_set_state(c, CONN_SWALLOW);
 }
 
 /* --- I/O ------------------------------------------------------------------ */
@@ -559,14 +614,10 @@ enum io_result {
 static enum io_result transmit(struct conn *c)
 {
     while (c->iovdone < c->iovused) {
-        struct msghdr msg;
         ssize_t n;
         int cnt = c->iovused - c->iovdone;
 
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &c->iov[c->iovdone];
-        msg.msg_iovlen = (size_t)(cnt > IOV_MAX ? IOV_MAX : cnt);
-        n = sendmsg(c->sfd, &msg, MSG_NOSIGNAL);
+        n = conn_sendv(c, &c->iov[c->iovdone], cnt > IOV_MAX ? IOV_MAX : cnt);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -695,8 +746,9 @@ static enum io_result read_some(struct conn *c, bool *full)
     }
     room = c->rsize - c->rbytes;
     for (;;) {
-        n = rx_stamps ? read_stamped(c, c->rbuf + c->rbytes, room)
-                      : read(c->sfd, c->rbuf + c->rbytes, room);
+        n = rx_stamps && c->tls == NULL
+            ? read_stamped(c, c->rbuf + c->rbytes, room)
+            : conn_recv(c, c->rbuf + c->rbytes, room);
         if (n > 0) {
             c->rbytes += (size_t)n;
             *full = (size_t)n == room;
@@ -704,6 +756,7 @@ static enum io_result read_some(struct conn *c, bool *full)
             return IO_DONE;
         }
         if (n == 0) {
+            c->close_reason = CLOSE_NORMAL;
             return IO_ERROR;
         }
         if (errno == EINTR) {
@@ -730,13 +783,14 @@ static enum io_result fill_nread(struct conn *c)
             c->rbytes -= k;
             continue;
         }
-        n = read(c->sfd, c->nr.dst, c->nr.left);
+        n = conn_recv(c, c->nr.dst, c->nr.left);
         if (n > 0) {
             c->last_io_time = current_time;
             c->nr.dst += n;
             c->nr.left -= (size_t)n;
             STAT_ADD(bytes_read, (uint64_t)n);
         } else if (n == 0) {
+            c->close_reason = CLOSE_NORMAL;
             return IO_ERROR;
         } else if (errno == EINTR) {
             continue;
@@ -762,13 +816,14 @@ static enum io_result do_swallow(struct conn *c)
             c->sbytes -= k;
             continue;
         }
-        n = read(c->sfd, junk,
+        n = conn_recv(c, junk,
                  c->sbytes < sizeof(junk) ? c->sbytes : sizeof(junk));
         if (n > 0) {
             c->last_io_time = current_time;
             c->sbytes -= (size_t)n;
             STAT_ADD(bytes_read, (uint64_t)n);
         } else if (n == 0) {
+            c->close_reason = CLOSE_NORMAL;
             return IO_ERROR;
         } else if (errno == EINTR) {
             continue;
@@ -805,7 +860,7 @@ static void negotiate(struct conn *c)
  * ack or the timeout.  conn_sync_check() registers EV_READ again. */
 static void enter_sync_wait(struct conn *c)
 {
-    set_state(c, CONN_SYNC_WAIT);
+    conn_set_state(c, CONN_SYNC_WAIT);
     if (c->ev_flags != 0) {
         event_del(c->ev);
         c->ev_flags = 0;
@@ -931,7 +986,7 @@ static bool flush_replies(struct conn *c)
             return false;
         }
         if (c->state == CONN_WRITE) {
-            set_state(c, CONN_READ);
+            conn_set_state(c, CONN_READ);
         }
         return update_event(c, EV_READ | EV_PERSIST) ||
                (conn_close(c), false);
@@ -940,7 +995,7 @@ static bool flush_replies(struct conn *c)
             conn_close(c);
             return false;
         }
-        set_state(c, CONN_WRITE);
+        conn_set_state(c, CONN_WRITE);
         return false;
     case IO_ERROR:
     default:
@@ -949,14 +1004,15 @@ static bool flush_replies(struct conn *c)
     }
 }
 
-/* The read path: parse what is buffered, read once more if needed. */
-static void drive_read(struct conn *c, bool readable)
+/* The read path: parse what is buffered, read once more if needed.
+ * *handled counts the requests of this event, values read in between
+ * included, for -R. */
+static void drive_read(struct conn *c, bool readable, int *handled)
 {
-    int handled = 0;
     bool full = false;
 
     for (;;) {
-        enum proto_result r = parse_requests(c, &handled);
+        enum proto_result r = parse_requests(c, handled);
 
         if (r == PROTO_CLOSE) {
             if (c->iovused > 0) {
@@ -999,7 +1055,7 @@ static void drive_read(struct conn *c, bool readable)
             }
             return;
         }
-        if (!readable || (handled > 0 && !full)) {
+        if (!readable || (*handled > 0 && !full)) {
             break;
         }
         switch (read_some(c, &full)) {
@@ -1030,10 +1086,15 @@ static void drive_read(struct conn *c, bool readable)
 }
 
 /* A watcher only sends log lines; input is read and dropped so that a
- * closed peer is noticed. */
+ * closed peer is noticed.  Lines move from the watcher's buffer to the
+ * socket one buffer at a time, the next only once the last is sent: a
+ * watcher that does not read holds no more than its buffer
+ * (watcher_logbuf_size) and the socket's, and loses the lines after
+ * that (watch.c counts them). */
 static void drive_watch(struct conn *c, bool readable)
 {
     bool full = true;
+    int turns;
 
     while (readable && full) {
         enum io_result r = read_some(c, &full);
@@ -1047,22 +1108,32 @@ static void drive_watch(struct conn *c, bool readable)
             break;
         }
     }
-    watch_flush(c);
-    switch (transmit(c)) {
-    case IO_DONE:
-        release_reply(c);
-        if (!update_event(c, EV_READ | EV_PERSIST)) {
-            conn_close(c);
+    for (turns = 0; turns < 4; turns++) {
+        if (c->iovused == 0) {
+            watch_flush(c);
         }
-        break;
-    case IO_AGAIN:
-        if (!update_event(c, EV_READ | EV_WRITE | EV_PERSIST)) {
-            conn_close(c);
+        if (c->iovused == 0) {
+            break;
         }
-        break;
-    default:
+        switch (transmit(c)) {
+        case IO_DONE:
+            release_reply(c);
+            continue;
+        case IO_AGAIN:
+            if (!update_event(c, EV_READ | EV_WRITE | EV_PERSIST)) {
+                conn_close(c);
+            }
+            return;
+        default:
+            conn_close(c);
+            return;
+        }
+    }
+    /* After 4 buffers in a row, come back once the others have run. */
+    if (!update_event(c, c->iovused > 0 || turns == 4
+                             ? EV_READ | EV_WRITE | EV_PERSIST
+                             : EV_READ | EV_PERSIST)) {
         conn_close(c);
-        break;
     }
 }
 
@@ -1071,7 +1142,7 @@ static void drive(struct conn *c, short which);
 void conn_start_digest(struct conn *c)
 {
     items_digest_begin(&c->digest);
-    set_state(c, CONN_DIGEST);
+    conn_set_state(c, CONN_DIGEST);
 }
 
 bool conn_start_dump(struct conn *c, const char *list)
@@ -1079,7 +1150,7 @@ bool conn_start_dump(struct conn *c, const char *list)
     if (!crawler_metadump_begin(&c->dump, list)) {
         return false;
     }
-    set_state(c, CONN_DUMP);
+    conn_set_state(c, CONN_DUMP);
     return true;
 }
 
@@ -1167,7 +1238,7 @@ void conn_sync_check(struct worker *w)
                 repl_count_sync(acked < c->sync_off, false);
             }
             worker_sync_waiter(w, -1);
-            set_state(c, CONN_READ);
+            conn_set_state(c, CONN_READ);
             c->last_cmd_time = current_time;
             if (!update_event(c, EV_READ | EV_PERSIST)) {
                 conn_close(c);
@@ -1232,6 +1303,49 @@ static void wait_for_value(struct conn *c)
     }
 }
 
+/*
+ * -Z: the TLS handshake runs on the worker, one non-blocking step per
+ * event, so a slow or silent client holds no thread.  conn_close_idle()
+ * closes one that has not finished within TLS_HANDSHAKE_SECS (or
+ * idle_timeout, if shorter); a failed one is closed at once.  Both count
+ * in ssl_handshake_errors.
+ */
+static bool handshake_step(struct conn *c)
+{
+    short wait = EV_READ;
+
+    switch (conn_tls_handshake(c, &wait)) {
+    case 1:
+        conn_set_state(c, CONN_READ);
+        c->last_cmd_time = current_time;
+        if (!update_event(c, EV_READ | EV_PERSIST)) {
+            conn_close(c);
+            return false;
+        }
+        return true;
+    case 0:
+        if (!update_event(c, (short)(wait | EV_PERSIST))) {
+            conn_close(c);
+        }
+        return false;
+    default:
+        conn_close(c);
+        return false;
+    }
+}
+
+bool conn_start_tls(struct conn *c)
+{
+    c->tls = tls_server_new(c->sfd);
+    if (c->tls == NULL) {
+        tls_server_count_handshake_error();
+        log_warn("<%d cannot create a TLS session", c->sfd);
+        return false;
+    }
+    conn_set_state(c, CONN_HANDSHAKE);
+    return true;
+}
+
 static void drive_states(struct conn *c, short which);
 
 /* Runs c's requests with the storage path told where they came from
@@ -1254,11 +1368,18 @@ static void drive_states(struct conn *c, short which)
     /* EV_WRITE in CONN_READ: back from a -R yield; read on as well. */
     bool readable = (which & EV_READ) != 0 ||
                     (c->state == CONN_READ && (which & EV_WRITE) != 0);
+    int handled = 0;
 
     for (;;) {
         switch (c->state) {
+        case CONN_HANDSHAKE:
+            if (!handshake_step(c)) {
+                return;
+            }
+            readable = true;    /* a request may follow the Finished */
+            break;
         case CONN_READ:
-            drive_read(c, readable);
+            drive_read(c, readable, &handled);
             if (c->state != CONN_NREAD && c->state != CONN_SWALLOW &&
                 c->state != CONN_WATCH) {
                 return;
@@ -1275,7 +1396,7 @@ static void drive_states(struct conn *c, short which)
                 return;         /* EV_WRITE brings it back */
             }
             digest_reply(c);
-            set_state(c, CONN_READ);
+            conn_set_state(c, CONN_READ);
             c->last_cmd_time = current_time;
             readable = false;   /* buffered requests, then the replies */
             break;
@@ -1283,14 +1404,14 @@ static void drive_states(struct conn *c, short which)
             if (!dump_turn(c)) {
                 return;         /* EV_WRITE brings it back */
             }
-            set_state(c, CONN_READ);
+            conn_set_state(c, CONN_READ);
             c->last_cmd_time = current_time;
             readable = false;
             break;
         case CONN_NREAD:
             switch (fill_nread(c)) {
             case IO_DONE:
-                set_state(c, CONN_READ);
+                conn_set_state(c, CONN_READ);
                 repl_fed_off = 0;
                 if (settings.repl_sync) {
                     conn_out_mark(c, &c->sync_mark);
@@ -1322,7 +1443,7 @@ static void drive_states(struct conn *c, short which)
         case CONN_SWALLOW:
             switch (do_swallow(c)) {
             case IO_DONE:
-                set_state(c, CONN_READ);
+                conn_set_state(c, CONN_READ);
                 break;
             case IO_AGAIN:
                 wait_for_value(c);
@@ -1377,6 +1498,8 @@ static const char *memcached_state_name(const struct conn *c)
     switch (c->state) {
     case CONN_LISTENING:
         return "conn_listening";
+    case CONN_HANDSHAKE:
+        return "conn_new_cmd";
     case CONN_READ:
         return c->rbytes > 0 ? "conn_parse_cmd" : "conn_waiting";
     case CONN_NREAD:
@@ -1400,24 +1523,34 @@ static const char *memcached_state_name(const struct conn *c)
     }
 }
 
-void conn_stats(struct strbuf *sb)
+/* As memcached: a UDP socket is listed with a "UDP" line and, while
+ * idle, with its own address and no listen_addr; unix clients, which
+ * have no address, as "?:<AF 0>". */
+void conn_stats(struct strbuf *sb, const struct conn *self)
 {
     char name[64];
     int fd;
 
     for (fd = 0; fd < conns_max; fd++) {
         struct conn *c = conns[fd];
+        bool idle_udp;
         if (c == NULL || c->state == CONN_CLOSED) {
             continue;
         }
+        idle_udp = c->transport == CT_UDP && c->state == CONN_READ;
+        if (c->transport == CT_UDP) {
+            snprintf(name, sizeof(name), "%d:UDP", fd);
+            sb_stat(sb, name, "UDP");
+        }
         snprintf(name, sizeof(name), "%d:addr", fd);
-        sb_stat(sb, name, "%s", c->is_unix ? "unix" : c->addr);
-        if (c->state != CONN_LISTENING) {
+        sb_stat(sb, name, "%s", c->addr[0] != '\0' ? c->addr : "?:<AF 0>");
+        if (c->state != CONN_LISTENING && !idle_udp) {
             snprintf(name, sizeof(name), "%d:listen_addr", fd);
             sb_stat(sb, name, "%s", c->listen_addr);
         }
         snprintf(name, sizeof(name), "%d:state", fd);
-        sb_stat(sb, name, "%s", memcached_state_name(c));
+        sb_stat(sb, name, "%s", c == self ? "conn_parse_cmd"
+                                           : memcached_state_name(c));
         snprintf(name, sizeof(name), "%d:secs_since_last_cmd", fd);
         sb_stat(sb, name, "%u", current_time - c->last_cmd_time);
     }
@@ -1451,11 +1584,11 @@ static void accept_one(struct conn *l)
         __atomic_add_fetch(&gstats.rejected_conns, 1, __ATOMIC_RELAXED);
         return;
     }
-    if (!l->is_unix) {
+    if (l->transport == CT_TCP) {
         int one = 1;
         setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    workers_dispatch(sfd, l->is_unix, l->monitor, l->addr);
+    workers_dispatch(sfd, l->transport, l->monitor, l->tls_port, l->addr);
 }
 
 static void listen_handler(evutil_socket_t fd, short which, void *arg)
@@ -1477,7 +1610,7 @@ void conn_unlisten(void)
 }
 
 static struct conn *listener_new(int sfd, struct event_base *base,
-                                 bool is_unix, const char *label)
+                                 enum conn_transport t, const char *label)
 {
     struct conn *c;
 
@@ -1492,14 +1625,52 @@ static struct conn *listener_new(int sfd, struct event_base *base,
     event_del(c->ev);
     event_assign(c->ev, base, sfd, EV_READ | EV_PERSIST, listen_handler, c);
     event_add(c->ev, NULL);
-    c->is_unix = is_unix;
+    c->transport = t;
     snprintf(c->addr, sizeof(c->addr), "%s", label);
     return c;
 }
 
 
+/* MEMCACHED_PORT_FILENAME: where the ports bound are reported. */
+static FILE *port_file;
+
+void conn_set_port_file(FILE *f)
+{
+    port_file = f;
+}
+
+/* "TCP INET: 11211" for the port file, as memcached writes it; label the
+ * socket with the port it got (-p -1: an ephemeral one). */
+static void report_port(int sfd, int family, enum conn_transport t,
+                        const char *host, char *label, size_t lsize)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    unsigned port = 0;
+    bool udp = t == CT_UDP;
+
+    if (getsockname(sfd, (struct sockaddr *)&ss, &len) == 0) {
+        port = ntohs(family == AF_INET
+                         ? ((struct sockaddr_in *)&ss)->sin_port
+                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    if (family == AF_INET) {
+        snprintf(label, lsize, "%s:%s:%u", udp ? "udp" : "tcp", host, port);
+    } else {
+        snprintf(label, lsize, "%s:[%s]:%u", udp ? "udp6" : "tcp6", host,
+                 port);
+    }
+    if (port_file != NULL) {
+        fprintf(port_file, "%s INET%s: %u\n", udp ? "UDP" : "TCP",
+                family == AF_INET ? "" : "6", port);
+    }
+}
+
+/* Bind one socket of type t for each address host resolves to: TCP ones
+ * listen on base, UDP ones go to a worker each. */
 static int listen_addrinfo(struct event_base *base, const char *host,
-                           int port, bool monitor)
+                           int port, bool monitor, enum conn_transport t,
+                           bool tls)
 {
     struct addrinfo hints, *ai, *p;
     char portbuf[16];
@@ -1509,8 +1680,8 @@ static int listen_addrinfo(struct event_base *base, const char *host,
     memset(&hints, 0, sizeof(hints));
     hints.ai_flags = AI_PASSIVE;
     hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    hints.ai_socktype = t == CT_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    snprintf(portbuf, sizeof(portbuf), "%d", port < 0 ? 0 : port);
     err = getaddrinfo(host, portbuf, &hints, &ai);
     if (err != 0) {
         log_warn("getaddrinfo(%s): %s", host ? host : "*",
@@ -1535,23 +1706,28 @@ static int listen_addrinfo(struct event_base *base, const char *host,
             setsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         }
         if (bind(sfd, p->ai_addr, p->ai_addrlen) != 0 ||
-            listen(sfd, settings.backlog) != 0) {
+            (t != CT_UDP && base != NULL &&
+             listen(sfd, settings.backlog) != 0)) {
             log_warn("failed to listen on %s port %d: %s",
                      host ? host : "*", port, strerror(errno));
             close(sfd);
             freeaddrinfo(ai);
             return -1;
         }
+        if (base == NULL && t == CT_TCP) {
+            close(sfd);         /* a probe (conn_listen_tcp) */
+            count++;
+            continue;
+        }
         if (p->ai_family == AF_INET) {
             inet_ntop(AF_INET, &((struct sockaddr_in *)p->ai_addr)->sin_addr,
                       hostbuf, sizeof(hostbuf));
-            snprintf(label, sizeof(label), "tcp:%s:%d", hostbuf, port);
         } else {
             inet_ntop(AF_INET6,
                       &((struct sockaddr_in6 *)p->ai_addr)->sin6_addr,
                       hostbuf, sizeof(hostbuf));
-            snprintf(label, sizeof(label), "tcp6:[%s]:%d", hostbuf, port);
         }
+        report_port(sfd, p->ai_family, t, hostbuf, label, sizeof(label));
         if (monitor && !util_is_loopback(p->ai_addr)) {
             log_warn("monitor_listen %s is not a loopback address; the "
                      "monitor port serves stats without authentication",
@@ -1560,13 +1736,16 @@ static int listen_addrinfo(struct event_base *base, const char *host,
             freeaddrinfo(ai);
             return -1;
         }
-        {
-            struct conn *l = listener_new(sfd, base, false, label);
+        if (t == CT_UDP) {
+            workers_dispatch(sfd, CT_UDP, false, false, label);
+        } else {
+            struct conn *l = listener_new(sfd, base, CT_TCP, label);
             if (l == NULL) {
                 close(sfd);
                 continue;
             }
             l->monitor = monitor;
+            l->tls_port = tls;
         }
         count++;
     }
@@ -1574,14 +1753,17 @@ static int listen_addrinfo(struct event_base *base, const char *host,
     return count > 0 ? 0 : -1;
 }
 
-int conn_listen_tcp(struct event_base *base, const char *interfaces,
-                    int port, bool monitor)
+/* Every address of a -l list ("host", "host:port", "[v6]:port"). */
+static int listen_list(struct event_base *base, const char *interfaces,
+                       int port, bool monitor, enum conn_transport t)
 {
     char *list, *save = NULL, *tok;
     int rc = 0;
 
     if (interfaces == NULL) {
-        return listen_addrinfo(base, NULL, port, monitor);
+        return listen_addrinfo(base, NULL, port, monitor, t,
+                               t == CT_TCP && settings.ssl.enabled &&
+                               !monitor);
     }
     list = strdup(interfaces);
     if (list == NULL) {
@@ -1589,32 +1771,49 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
     }
     for (tok = strtok_r(list, ";, ", &save); tok != NULL && rc == 0;
          tok = strtok_r(NULL, ";, ", &save)) {
-        int p = port;
-        char *host = tok;
-        char *colon = strrchr(tok, ':');
-        /* host:port, or [v6]:port; a bare v6 address has several ':'. */
-        if (tok[0] == '[') {
-            char *end = strchr(tok, ']');
-            if (end != NULL) {
-                *end = '\0';
-                host = tok + 1;
-                if (end[1] == ':') {
-                    p = atoi(end + 2);
-                }
+        bool tls = t == CT_TCP && settings.ssl.enabled && !monitor;
+        char host[256], pstr[16] = "";
+
+        /* memcached's "notls:" prefix: a plain listener beside -Z ones */
+        if (strncmp(tok, "notls:", 6) == 0) {
+            if (!settings.ssl.enabled) {
+                fprintf(stderr, "'notls' option is valid only when SSL is "
+                                "enabled\n");
+                rc = -1;
+                break;
             }
-        } else if (colon != NULL && strchr(tok, ':') == colon) {
-            *colon = '\0';
-            p = atoi(colon + 1);
+            tls = false;
+            tok += 6;
         }
-        rc = listen_addrinfo(base, host, p, monitor);
+        /* host:port, or [v6]:port; a bare v6 address has several ':'. */
+        if (util_split_host_port(tok, strlen(tok), host, sizeof(host), pstr,
+                                 sizeof(pstr)) != 0) {
+            log_warn("bad listen address: %s", tok);
+            rc = -1;
+            break;
+        }
+        rc = listen_addrinfo(base, host, pstr[0] ? atoi(pstr) : port,
+                             monitor, t, tls);
     }
     free(list);
     return rc;
 }
 
+int conn_listen_tcp(struct event_base *base, const char *interfaces,
+                    int port, bool monitor)
+{
+    return listen_list(base, interfaces, port, monitor, CT_TCP);
+}
+
+int conn_listen_udp(const char *interfaces, int port)
+{
+    return listen_list(NULL, interfaces, port, false, CT_UDP);
+}
+
 int conn_listen_unix(struct event_base *base, const char *path, int access)
 {
     struct sockaddr_un addr;
+    char label[sizeof(((struct conn *)0)->addr)];
     int sfd;
     mode_t old;
 
@@ -1639,7 +1838,8 @@ int conn_listen_unix(struct event_base *base, const char *path, int access)
         return -1;
     }
     umask(old);
-    if (listener_new(sfd, base, true, path) == NULL) {
+    snprintf(label, sizeof(label), "unix:%s", path);
+    if (listener_new(sfd, base, CT_UNIX, label) == NULL) {
         close(sfd);
         return -1;
     }

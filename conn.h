@@ -9,27 +9,44 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #include "crawler.h"
 #include "items.h"
 #include "proto_bin.h"
 
+struct tls;
 struct worker;
 
-enum conn_state {
-    CONN_LISTENING,             /* a listening socket */
-    CONN_READ,                  /* waiting for / parsing requests */
-    CONN_NREAD,                 /* reading a value into an item */
-    CONN_SWALLOW,               /* discarding a value we refused */
-    CONN_WRITE,                 /* sending queued replies */
-    CONN_WATCH,                 /* streaming `watch` log lines */
-    CONN_SYNC_WAIT,             /* holding replies until the peer acks */
-    CONN_DIGEST,                /* computing `stats replication digest` */
-    CONN_DUMP,                  /* sending `lru_crawler metadump` */
-    CONN_CLOSING,               /* to be closed once replies are sent */
-    CONN_CLOSED,                /* closed; structure free for reuse */
-    CONN_MAX_STATE
+/* A connection's states, with the name conn_state_name() logs (-vvv). */
+#define CONN_STATES(X)                                                    \
+    X(CONN_LISTENING, "listening")  /* a listening socket */              \
+    X(CONN_HANDSHAKE, "handshake")  /* -Z: TLS handshake not finished */  \
+    X(CONN_READ, "read")            /* waiting for / parsing requests */  \
+    X(CONN_NREAD, "nread")          /* reading a value into an item */    \
+    X(CONN_SWALLOW, "swallow")      /* discarding a value we refused */   \
+    X(CONN_WRITE, "write")          /* sending queued replies */          \
+    X(CONN_WATCH, "watch")          /* streaming `watch` log lines */     \
+    X(CONN_SYNC_WAIT, "sync_wait")  /* holding replies until the peer     \
+                                       acks */                            \
+    X(CONN_DIGEST, "digest")        /* computing `stats replication       \
+                                       digest` */                         \
+    X(CONN_DUMP, "dump")            /* sending `lru_crawler metadump` */  \
+    X(CONN_CLOSING, "closing")      /* to be closed once replies are      \
+                                       sent */                            \
+    X(CONN_CLOSED, "closed")        /* closed; structure free for reuse */
+
+#define CONN_STATE_ENUM(e, name) e,
+enum conn_state { CONN_STATES(CONN_STATE_ENUM) CONN_MAX_STATE };
+#undef CONN_STATE_ENUM
+
+/* Why a connection closed, for `watch connevents` (memcached's names). */
+enum conn_close_reason {
+    CLOSE_ERROR,                /* a protocol or I/O error (the default) */
+    CLOSE_NORMAL,               /* quit, or the client closed */
+    CLOSE_IDLE_TIMEOUT,         /* -o idle_timeout */
+    CLOSE_SHUTDOWN              /* the server is stopping */
 };
 
 enum conn_proto {
@@ -79,7 +96,9 @@ struct conn {
     struct event *ev;           /* read/write event on sfd */
     short ev_flags;             /* flags ev is registered with */
     struct worker *thread;      /* owning worker (NULL: listener) */
-    bool is_unix;               /* unix domain socket */
+    enum conn_transport transport; /* TCP, unix or UDP */
+    bool tls_port;              /* listener: its connections speak TLS */
+    struct tls *tls;            /* TLS session (-Z), NULL: plain text */
     char addr[64];              /* peer address for stats conns */
     char listen_addr[64];       /* listener it arrived on */
 
@@ -113,7 +132,8 @@ struct conn {
     void *proto_state;          /* protocol module's own data */
     struct bin_req bin;         /* binary request being handled */
     bool authenticated;         /* passed SASL or text auth */
-    bool sasl_step;             /* AUTH answered AUTH_CONTINUE: STEP next */
+    bool sasl_step;             /* an AUTH exchange is open: STEP next */
+    void *sasl;                 /* SASL session of -S (sasl.c), or NULL */
     bool monitor;               /* from the monitor listener: stats only */
     bool in_handler;            /* inside event_handler: defer close(2) */
     bool close_fd;              /* close(2) when the handler returns */
@@ -133,6 +153,9 @@ struct conn {
     struct conn *hnext;         /* next in the worker's held list */
     struct conn *wnext;         /* next in the worker's list */
     struct conn *wprev;         /* previous in the worker's list */
+    enum conn_close_reason close_reason; /* for the conn_close log line */
+    struct udp_req *udp;        /* CT_UDP: the datagram being served
+                                   (conn_udp.c); NULL otherwise */
 };
 
 const char *conn_state_name(enum conn_state s);
@@ -207,6 +230,8 @@ int conn_start_auth_read(struct conn *c, size_t n);
 void conn_start_swallow(struct conn *c, size_t n);
 /* Close once everything queued is sent. */
 void conn_close_after_write(struct conn *c);
+/* quit: the same, logged as a normal close. */
+void conn_quit(struct conn *c);
 /* Answer `stats replication digest` a slice of the table per event-loop
  * turn, after the replies already queued; buffered requests follow. */
 void conn_start_digest(struct conn *c);
@@ -215,16 +240,31 @@ void conn_start_digest(struct conn *c);
 bool conn_start_dump(struct conn *c, const char *list);
 
 /* Listen on every address in `interfaces` (comma separated, NULL = all;
- * "host:port" overrides port) or on a unix socket; 0 or -1. */
+ * "host:port" overrides port) or on a unix socket; 0 or -1.  With base
+ * NULL, conn_listen_tcp only checks that each address can be bound now
+ * (bind, then close): a port taken fails. */
 int conn_listen_tcp(struct event_base *base, const char *interfaces,
                     int port, bool monitor);
+/* Begin the TLS handshake of a connection from a -Z listener (its
+ * worker): false when no session could be made (counted; close it). */
+bool conn_start_tls(struct conn *c);
 int conn_listen_unix(struct event_base *base, const char *path, int access);
 /* Close every listener (main thread); conn_listen_* open them again. */
 void conn_unlisten(void);
+/* Bind a UDP socket on every address of `interfaces` (as for TCP) and
+ * hand each to a worker (conn_udp.c serves it).  0 or -1. */
+int conn_listen_udp(const char *interfaces, int port);
+/* Report each port bound from now on to f, as memcached does for
+ * $MEMCACHED_PORT_FILENAME ("TCP INET: 11211"); NULL: stop. */
+void conn_set_port_file(FILE *f);
 
-/* "stats conns" lines. */
+/* "stats conns" lines; self is the connection asking (shown as
+ * conn_parse_cmd, as memcached shows it). */
 struct strbuf;
-void conn_stats(struct strbuf *sb);
+void conn_stats(struct strbuf *sb, const struct conn *self);
+
+/* Change c's state (logged at -vvv); the one setter of c->state. */
+void conn_set_state(struct conn *c, enum conn_state s);
 
 
 void conn_out_mark(struct conn *c, struct out_mark *m);

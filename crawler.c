@@ -211,24 +211,9 @@ enum crawler_result crawler_crawl(const char *list)
 /* Keys are printed URL-encoded, as memcached does. */
 static void append_key(struct strbuf *sb, const struct item *it)
 {
-    static const char hex[] = "0123456789ABCDEF";
     char buf[KEY_MAX_LENGTH * 3 + 1];
-    size_t n = 0;
-    unsigned i;
 
-    for (i = 0; i < it->nkey; i++) {
-        unsigned char ch = (unsigned char)ITEM_key(it)[i];
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-            (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
-            ch == '_' || ch == '~') {
-            buf[n++] = (char)ch;
-        } else {
-            buf[n++] = '%';
-            buf[n++] = hex[ch >> 4];
-            buf[n++] = hex[ch & 15];
-        }
-    }
-    sb_append(sb, buf, n);
+    sb_append(sb, buf, util_url_encode(ITEM_key(it), it->nkey, buf));
 }
 
 struct dump_arg {

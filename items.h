@@ -161,10 +161,11 @@ enum store_result item_store_meta(struct item *it, enum store_mode mode,
 
 /* Meta delete: with invalidate, mark stale (new CAS, optional new
  * deadline) instead of removing.  Returns true if done; *exists tells a
- * CAS mismatch from a miss. */
+ * CAS mismatch from a miss; *clsid is the deleted item's slab class
+ * (for per-class delete_hits). */
 bool item_delete_meta(const char *key, size_t nkey, uint64_t cas,
                       bool invalidate, bool set_ttl, uint32_t exptime,
-                      bool *exists);
+                      bool *exists, unsigned *clsid);
 
 /* A reference to the live item without counting a fetch (me, ma t). */
 struct item *item_peek(const char *key, size_t nkey);
@@ -178,6 +179,11 @@ enum store_result item_store(struct item *it, enum store_mode mode,
 /* Delete; cas != 0 makes it conditional.  Returns true if deleted; on
  * false, *exists tells a cas mismatch from a miss. */
 bool item_delete(const char *key, size_t nkey, uint64_t cas, bool *exists);
+
+/* item_delete that also gives the deleted item's slab class in *clsid,
+ * for `stats slabs` delete_hits (memcached counts them per class). */
+bool item_delete_cls(const char *key, size_t nkey, uint64_t cas,
+                     bool *exists, unsigned *clsid);
 
 /* incr/decr.  On DELTA_OK the new value is in *value and its decimal text
  * in buf (at least MAX_NUMBER_LEN + 1 bytes); *cas in: token (0 = any),

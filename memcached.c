@@ -10,12 +10,16 @@
 #include "items.h"
 #include "log.h"
 #include "options.h"
-#include "proto_text.h"
+#include "proto.h"
 #include "replication.h"
+#include "repl_walk.h"
+#include "authfile.h"
 #include "sasl.h"
+#include "tls.h"
 #include "settings.h"
 #include "slabs.h"
 #include "stats.h"
+#include "item_locks.h"
 #include "thread.h"
 #include "util.h"
 
@@ -23,6 +27,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +42,7 @@
 static struct event_base *main_base;
 static struct event *gate_ev;           /* fires when replication is ready */
 static int start_listeners(void);
+static int reopen_listeners(void);
 
 /* --- process setup --------------------------------------------------------- */
 
@@ -143,20 +149,45 @@ static int daemonize(void)
     return 0;
 }
 
-static int write_pid_file(const char *path)
+/* As memcached does: warn about a pid file naming a running process,
+ * write PATH.tmp and rename it, and on any failure only warn (the
+ * server runs without a pid file). */
+static void write_pid_file(const char *path)
 {
-    FILE *f = fopen(path, "w");
+    char tmp[1024], line[64];
+    FILE *f = fopen(path, "r");
 
+    if (f != NULL) {
+        unsigned long pid;
+        char *end;
+        if (fgets(line, sizeof(line), f) != NULL &&
+            (pid = strtoul(line, &end, 10)) > 0 &&
+            (*end == '\n' || *end == '\0') && kill((pid_t)pid, 0) == 0) {
+            fprintf(stderr, "WARNING: The pid file contained the following "
+                    "(running) pid: %lu\n", pid);
+        }
+        fclose(f);
+    }
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+        fprintf(stderr, "Could not open the pid file %s for writing: %s\n",
+                path, strerror(ENAMETOOLONG));
+        return;
+    }
+    f = fopen(tmp, "w");
     if (f == NULL) {
         fprintf(stderr, "Could not open the pid file %s for writing: %s\n",
-                path, strerror(errno));
-        return -1;
+                tmp, strerror(errno));
+        return;
     }
     fprintf(f, "%ld\n", (long)getpid());
     if (fclose(f) != 0) {
-        return -1;
+        fprintf(stderr, "Could not close the pid file %s: %s\n", tmp,
+                strerror(errno));
     }
-    return 0;
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "Could not rename the pid file from %s to %s: %s\n",
+                tmp, path, strerror(errno));
+    }
 }
 
 /* --- events ------------------------------------------------------------------ */
@@ -186,7 +217,7 @@ static void signal_cb(evutil_socket_t sig, short which, void *arg)
  * connections, which would be served from a stale copy). */
 static void gate_cb(evutil_socket_t fd, short which, void *arg)
 {
-    static bool listening;
+    static bool listening, opened;
     char buf[16];
     ssize_t n, i;
 
@@ -199,12 +230,12 @@ static void gate_cb(evutil_socket_t fd, short which, void *arg)
             workers_close_clients();
             listening = false;
         } else if (buf[i] == 'r' && !listening) {
-            if (start_listeners() != 0) {
+            if ((opened ? reopen_listeners() : start_listeners()) != 0) {
                 log_warn("cannot open the client port; stopping");
                 event_base_loopbreak(main_base);
                 return;
             }
-            listening = true;
+            listening = opened = true;
         }
     }
 }
@@ -235,6 +266,29 @@ static int start_storage(void)
     return 0;
 }
 
+static int listen_inet(void);
+
+/* After a stall closed them (conn_unlisten): the stream listeners
+ * again.  UDP sockets stay open through a stall (they are not gated),
+ * and the port file was written the first time. */
+static int reopen_listeners(void)
+{
+    if (settings.socketpath != NULL) {
+        return conn_listen_unix(main_base, settings.socketpath,
+                                settings.access);
+    }
+    if (settings.monitor_listen != NULL &&
+        conn_listen_tcp(main_base, settings.monitor_listen, 0, true) != 0) {
+        return -1;
+    }
+    if (settings.port != 0 &&
+        conn_listen_tcp(main_base, settings.inter, settings.port,
+                        false) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
 static int start_listeners(void)
 {
     if (settings.socketpath != NULL) {
@@ -247,14 +301,46 @@ static int start_listeners(void)
                 settings.monitor_listen);
         return -1;
     }
+    return listen_inet();
+}
+
+/* The TCP and UDP ports; as memcached, each port bound is reported in
+ * $MEMCACHED_PORT_FILENAME (written to NAME.lck, renamed when complete)
+ * for tests and wrappers that start us on a free port (-p -1). */
+static int listen_inet(void)
+{
+    const char *name = getenv("MEMCACHED_PORT_FILENAME");
+    char tmp[PATH_MAX];
+    FILE *f = NULL;
+    int rc = 0;
+
+    if (name != NULL &&
+        (size_t)snprintf(tmp, sizeof(tmp), "%s.lck", name) < sizeof(tmp)) {
+        f = fopen(tmp, "a");
+        if (f == NULL) {
+            fprintf(stderr, "Failed to open \"%s\": %s\n", tmp,
+                    strerror(errno));
+        }
+    }
+    conn_set_port_file(f);
     if (settings.port != 0 &&
         conn_listen_tcp(main_base, settings.inter, settings.port,
                         false) != 0) {
         fprintf(stderr, "failed to listen on TCP port %d: %s\n",
                 settings.port, strerror(errno));
-        return -1;
+        rc = -1;
+    } else if (settings.udpport != 0 &&
+               conn_listen_udp(settings.inter, settings.udpport) != 0) {
+        fprintf(stderr, "failed to listen on UDP port %d: %s\n",
+                settings.udpport, strerror(errno));
+        rc = -1;
     }
-    return 0;
+    conn_set_port_file(NULL);
+    if (f != NULL) {
+        fclose(f);
+        rename(tmp, name);
+    }
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -292,10 +378,13 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     util_clock_init();
-    if (settings.sasl && sasl_init(settings.sasl_pwdb) != 0) {
+    if (settings.sasl && sasl_setup() != 0) {
+        return EXIT_FAILURE;
+    }
+    if (settings.auth_file != NULL && authfile_load(settings.auth_file) != 0) {
         return EX_USAGE;
     }
-    if (settings.auth_file != NULL && sasl_init(settings.auth_file) != 0) {
+    if (settings.ssl.enabled && tls_server_configure() != 0) {
         return EX_USAGE;
     }
     if (start_storage() != 0 || stats_init(settings.num_threads) != 0 ||
@@ -328,8 +417,22 @@ int main(int argc, char **argv)
     if (drop_privileges() != 0) {
         return EX_OSERR;
     }
-    if (settings.pid_file != NULL && write_pid_file(settings.pid_file) != 0) {
-        return EX_OSERR;
+    if (repl_enabled()) {
+        copy_check_priority();
+        /* The client port opens after the first sync, up to
+         * repl_initial_sync_timeout from now: a port already taken (say
+         * by Debian's memcached on 11211) must fail now, not then. */
+        if (settings.socketpath == NULL && settings.port != 0 &&
+            conn_listen_tcp(NULL, settings.inter, settings.port,
+                            false) != 0) {
+            fprintf(stderr, "failed to listen on TCP port %d: the client "
+                    "port, opened after the first sync, must be free\n",
+                    settings.port);
+            return EX_OSERR;
+        }
+    }
+    if (settings.pid_file != NULL) {
+        write_pid_file(settings.pid_file);
     }
     if (settings.hash_expand) {
         assoc_start_expander();

@@ -82,4 +82,12 @@ struct item {
 extern volatile uint32_t current_time;
 extern uint32_t process_started;
 
+/* What a connection's socket is (memcached's "transport"). */
+enum conn_transport {
+    CT_TCP,                     /* TCP (and the listeners of -l/-p) */
+    CT_UNIX,                    /* unix domain socket (-s) */
+    CT_UDP                      /* UDP socket of -U: one per address,
+                                   serving datagrams (conn_udp.c) */
+};
+
 #endif

@@ -17,19 +17,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef ENABLE_SASL
+#define SASL_HELP \
+"-S, --enable-sasl         turn on SASL authentication (binary protocol\n" \
+"                          only), by Cyrus SASL: mechanisms and sasldb\n" \
+"                          from memcached.conf in $SASL_CONF_PATH,\n" \
+"                          /etc/sasl or /etc/sasl2; $MEMCACHED_SASL_PWDB\n" \
+"                          (or -o sasl_pwdb) names a \"user:password\" file\n" \
+"                          checked first for PLAIN; with that file and no\n" \
+"                          memcached.conf, PLAIN is the only mechanism\n"
+#else
+#define SASL_HELP \
+"-S, --enable-sasl         turn on SASL authentication (binary protocol\n" \
+"                          only): PLAIN, against the \"user:password\" file\n" \
+"                          of $MEMCACHED_SASL_PWDB or -o sasl_pwdb (this\n" \
+"                          build has no Cyrus SASL)\n"
+#endif
+
 static void usage(void)
 {
     printf("memcached %s\n", SERVER_VERSION);
     printf(
-"-p, --port=<num>          TCP port to listen on (default: 11211)\n"
-"-U, --udp-port=<num>      accepted, but UDP is not served: no UDP port is\n"
-"                          opened and a warning says so (default: 0)\n"
+"-p, --port=<num>          TCP port to listen on (default: 11211, 0: off,\n"
+"                          -1: any free port)\n"
+"-U, --udp-port=<num>      UDP port to listen on (default: 0, off; -1: any\n"
+"                          free port); see doc/protocol.txt, \"UDP\"\n"
 "-s, --unix-socket=<file>  UNIX socket to listen on (disables network)\n"
 "-a, --unix-mask=<mask>    access mask for the UNIX socket, in octal\n"
 "                          (default: 700)\n"
 "-A, --enable-shutdown     enable ascii \"shutdown\" command\n"
 "-l, --listen=<addr>       interface to listen on (default: INADDR_ANY);\n"
-"                          several may be given, separated by commas\n"
+"                          several may be given, separated by commas;\n"
+"                          with TLS (-Z) a 'notls' prefix leaves one in\n"
+"                          plain text (-l notls:<ip>:<port>)\n"
 "-d, --daemon              run as a daemon\n"
 "-r, --enable-coredumps    maximize core file limit\n"
 "-u, --user=<user>         assume identity of <username> (only when run as\n"
@@ -66,9 +86,8 @@ static void usage(void)
 "                          (default: auto-negotiate)\n"
 "-I, --max-item-size=<num> adjusts max item size (default: 1m, min: 1k,\n"
 "                          max: 1024m)\n"
-"-S, --enable-sasl         require SASL PLAIN authentication (binary\n"
-"                          protocol only); users come from -o sasl_pwdb or\n"
-"                          $MEMCACHED_SASL_PWDB, one \"user:password\" per line\n"
+"-Z, --enable-ssl          enable TLS/SSL on the client ports (OpenSSL)\n"
+SASL_HELP
 "-Y, --auth-file=<file>    text protocol authentication: the first command\n"
 "                          must be \"set <any> 0 0 <len>\" with \"user pass\"\n"
 "                          as data; the file has \"user:pass\" lines\n"
@@ -116,7 +135,8 @@ static void usage(void)
 "                          (default: 256)\n"
 "   - worker_logbuf_size:  size in kilobytes of per-worker log buffers\n"
 "                          (default: 64)\n"
-"   - sasl_pwdb:           password file for -S (\"user:password\" lines)\n"
+"   - sasl_pwdb:           password file for -S (\"user:password\" lines);\n"
+"                          overrides $MEMCACHED_SASL_PWDB\n"
 "   - repl_port:           this node's replication port (default: 11212)\n"
 "   - repl_listen:         its address (default: the first -l address)\n"
 "   - repl_secret_file:    shared secret for the pair (first line); needed\n"
@@ -163,10 +183,24 @@ static void usage(void)
 "   - drop_privileges (and its no_ form): accepted; no seccomp sandbox\n"
 "   - inline_ascii_resp, sock_cookie_id, resp_obj_mem_limit: accepted;\n"
 "                          no effect\n"
-"   - ssl_chain_cert, ssl_key, ssl_keyformat, ssl_verify_mode, ssl_ciphers,\n"
-"     ssl_ca_cert, ssl_wbuf_size, ssl_session_cache, ssl_kernel_tls,\n"
-"     ssl_min_version: accepted and shown in stats settings; TLS on the\n"
-"                          client port is not supported (-Z is refused)\n"
+"   - ssl_chain_cert:      certificate chain file in PEM format\n"
+"   - ssl_key:             private key, if not part of the -ssl_chain_cert\n"
+"   - ssl_keyformat:       private key format (PEM, DER or ENGINE) (default: PEM)\n"
+"   - ssl_verify_mode:     peer certificate verification mode, default is 0(None).\n"
+"                          valid values are 0(None), 1(Request), 2(Require)\n"
+"                          or 3(Once)\n"
+"   - ssl_ciphers:         specify cipher list to be used\n"
+"   - ssl_ca_cert:         PEM format file of acceptable client CA's\n"
+"   - ssl_wbuf_size:       size in kilobytes of per-connection SSL output buffer\n"
+"                          (default: 16)\n"
+"   - ssl_session_cache:   enable server-side SSL session cache, to support session\n"
+"                          resumption\n"
+"   - ssl_kernel_tls:      enable kernel TLS offload\n"
+"   - ssl_min_version:     minimum protocol version to accept (default: tlsv1.2)\n"
+"                          valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2), or 3(tlsv1.3).\n"
+"                          A TLS handshake must end within 10 seconds (or\n"
+"                          idle_timeout, if shorter): slower ones are\n"
+"                          closed and counted in ssl_handshake_errors\n"
 "   - ext_*:               extstore tuning, accepted with no effect;\n"
 "                          extstore itself (its path option) is refused\n"
 "   - hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor:\n"
@@ -551,11 +585,32 @@ static const struct option long_opts[] = {
         return -1; \
     } while (0)
 
+/* As memcached: -U alone moves the TCP port there too; UDP has no
+ * authentication, so it cannot be combined with -S or -Y. */
+static int check_udp(bool tcp_given)
+{
+    if (settings.udpport == 0) {
+        return 0;
+    }
+    if (!tcp_given) {
+        settings.port = settings.udpport;
+    }
+    if (settings.sasl) {
+        BAD("ERROR: Cannot enable UDP while using binary SASL "
+            "authentication.");
+    }
+    if (settings.auth_file != NULL) {
+        BAD("Cannot use UDP with ascii authentication enabled (-U 0 to "
+            "disable)");
+    }
+    return 0;
+}
+
 /* Fill settings from argv.  Returns 0, 1 (exit 0: -h/-V) or -1. */
 int options_parse(int argc, char **argv)
 {
     bool protocol_given = false;
-    int udp_given = 0;
+    bool tcp_given = false;
     size_t sz;
     int c, mb;
 
@@ -564,15 +619,15 @@ int options_parse(int argc, char **argv)
                             long_opts, NULL)) != -1) {
         switch (c) {
         case 'p':
-            if (!parse_int(optarg, 0, 65535, &settings.port)) {
+            if (!parse_int(optarg, -1, 65535, &settings.port)) {
                 BAD("ERROR: Invalid port number %s.", optarg);
             }
+            tcp_given = true;
             break;
         case 'U':
-            if (!parse_int(optarg, 0, 65535, &mb)) {
+            if (!parse_int(optarg, -1, 65535, &settings.udpport)) {
                 BAD("Invalid UDP port: %s", optarg);
             }
-            udp_given = mb;
             break;
         case 's':
             settings.socketpath = optarg;
@@ -625,8 +680,8 @@ int options_parse(int argc, char **argv)
             license();
             return 1;
         case 'Z':
-            BAD("-Z: TLS on the client port is not supported yet (the "
-                "replication link has it: -o repl_tls)");
+            settings.ssl.enabled = true;
+            break;
         case 'e':
             BAD("-e: a restartable cache in a memory file is not "
                 "supported");
@@ -766,9 +821,13 @@ int options_parse(int argc, char **argv)
     if (!options_compat_finish()) {
         return -1;
     }
-    if (udp_given != 0) {
-        fprintf(stderr, "-U %d: UDP is not served by this server; no UDP "
-                        "port is opened\n", udp_given);
+    /* Checked now, not when the client port opens after the start-up
+     * gate (up to repl_initial_sync_timeout later). */
+    if (settings.repl_peer != NULL && settings.socketpath == NULL &&
+        settings.port != 0 && settings.repl_port == settings.port) {
+        BAD("repl_port %d is also the client port (-p %d): give the "
+            "replication port its own number", settings.repl_port,
+            settings.port);
     }
-    return 0;
+    return check_udp(tcp_given);
 }

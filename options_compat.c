@@ -188,8 +188,8 @@ static enum opt_result slab_option(const char *opt, const char *val)
     return OPT_DONE;
 }
 
-/* ssl_*: parsed and shown as memcached does; without -Z (refused) they
- * configure nothing. */
+/* ssl_*: parsed as memcached parses them; they configure the client-port
+ * TLS of -Z (tls.c) and are shown in stats settings, -Z or not. */
 static enum opt_result tls_option(const char *opt, const char *val)
 {
     static const int verify_flags[] = {0, 1, 3, 7};

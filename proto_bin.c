@@ -12,6 +12,7 @@
  */
 #include "memcached.h"
 #include "proto_bin.h"
+#include "proto.h"
 #include "conn.h"
 #include "items.h"
 #include "log.h"
@@ -264,7 +265,13 @@ void proto_bin_complete_nread(struct conn *c)
     enum store_result r;
 
     c->nr.it = NULL;
+    if (watch_mask & WATCH_FETCHERS) {
+        watch_fetch_peek(ITEM_key(it), it->nkey, c->sfd);
+    }
     r = item_store(it, mode, &cas);
+    if (watch_mask & WATCH_MUTATIONS) {
+        watch_store_item(it, mode, r, c->sfd);
+    }
     SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
     proto_count_cas(it->slabs_clsid, mode, r);
     switch (r) {
@@ -298,10 +305,11 @@ void proto_bin_complete_nread(struct conn *c)
 static void process_delete(struct conn *c, const char *key, uint16_t nkey)
 {
     bool exists;
+    unsigned clsid;
 
     stats_detail_delete(key, nkey);
-    if (item_delete(key, nkey, c->bin.cas, &exists)) {
-        SLAB_STAT_INCR(0, delete_hits);
+    if (item_delete_cls(key, nkey, c->bin.cas, &exists, &clsid)) {
+        SLAB_STAT_INCR(clsid, delete_hits);
         reply_ok(c, 0);
     } else if (exists) {
         reply_error(c, BIN_KEY_EEXISTS, 0);
@@ -400,6 +408,35 @@ static void reply_stats(struct conn *c, struct strbuf *sb)
     sb_free(sb);
 }
 
+/* "detail on", "detail off", "detail dump": as the text protocol's
+ * `stats detail`; a dump comes as one "detailed" stat holding the PREFIX
+ * lines, as memcached sends it.  Takes over sb. */
+static void process_stat_detail(struct conn *c, const char *arg, size_t n,
+                                struct strbuf *sb)
+{
+    if (n == 3 && memcmp(arg, " on", 3) == 0) {
+        settings.detail_enabled = true;
+    } else if (n == 4 && memcmp(arg, " off", 4) == 0) {
+        settings.detail_enabled = false;
+    } else if (n == 5 && memcmp(arg, " dump", 5) == 0) {
+        stats_detail_dump(sb);
+        if (sb->oom) {
+            sb_free(sb);
+            reply_error(c, BIN_ENOMEM, 0);
+            return;
+        }
+        reply_head(c, BIN_OK, NULL, 0, "detailed", 8, (uint32_t)sb->len, 0);
+        conn_out(c, sb->buf, sb->len);
+        sb_free(sb);
+        sb_init(sb);
+    } else {
+        sb_free(sb);
+        reply_error(c, BIN_KEY_ENOENT, 0);
+        return;
+    }
+    reply_stats(c, sb);
+}
+
 static void process_stat(struct conn *c, const char *key, uint16_t nkey)
 {
     struct strbuf sb;
@@ -418,7 +455,10 @@ static void process_stat(struct conn *c, const char *key, uint16_t nkey)
     } else if (nkey == 5 && memcmp(key, "sizes", 5) == 0) {
         items_stats_sizes(&sb);
     } else if (nkey == 5 && memcmp(key, "conns", 5) == 0) {
-        conn_stats(&sb);
+        conn_stats(&sb, c);
+    } else if (nkey >= 6 && memcmp(key, "detail", 6) == 0) {
+        process_stat_detail(c, key + 6, nkey - 6, &sb);
+        return;
     } else {
         sb_free(&sb);
         reply_error(c, BIN_KEY_ENOENT, 0);
@@ -454,38 +494,73 @@ static void process_flush(struct conn *c, const char *extras)
     reply_ok(c, 0);
 }
 
-/* PLAIN carries the credentials in AUTH, or, when AUTH came without
- * data, in the STEP that follows its AUTH_CONTINUE.  Any failure drops an
- * earlier authentication of the connection. */
-static void process_sasl(struct conn *c, const char *key, uint16_t nkey,
-                         const char *data, uint32_t dlen)
+/*
+ * SASL as memcached does it: LIST_MECHS, AUTH and STEP each drop an
+ * earlier authentication of the connection; AUTH starts an exchange
+ * (sasl.c: Cyrus SASL, so any mechanism it offers), STEP continues one
+ * that AUTH started and has not ended.  auth_cmds counts each exchange
+ * that ends, auth_errors each that ends refused; a mechanism name over
+ * SASL_MECH_MAX bytes is EINVAL and not counted.
+ */
+static void sasl_reply(struct conn *c, enum sasl_result r, const char *out,
+                       unsigned outlen)
 {
     static const char ok[] = "Authenticated";
 
-    bool step = c->sasl_step;
-
-    STAT_INCR(auth_cmds);
-    c->authenticated = false;
-    c->sasl_step = false;
-    if (!sasl_mech_ok(key, nkey) ||
-        (c->bin.opcode == BIN_SASL_STEP && !step)) {
-        goto fail;
-    }
-    if (c->bin.opcode == BIN_SASL_AUTH && dlen == 0) {
+    switch (r) {
+    case SASL_RES_OK:
+        c->authenticated = true;
+        c->sasl_step = false;
+        STAT_INCR(auth_cmds);
+        reply_head(c, BIN_OK, NULL, 0, NULL, 0, sizeof(ok) - 1, 0);
+        conn_out(c, ok, sizeof(ok) - 1);
+        break;
+    case SASL_RES_CONTINUE:
         c->sasl_step = true;
-        reply_head(c, BIN_AUTH_CONTINUE, NULL, 0, NULL, 0, 0, 0);
+        reply_head(c, BIN_AUTH_CONTINUE, NULL, 0, NULL, 0, outlen, 0);
+        if (outlen > 0) {
+            conn_out(c, out, outlen);
+        }
+        break;
+    default:
+        c->sasl_step = false;
+        STAT_INCR(auth_cmds);
+        STAT_INCR(auth_errors);
+        reply_error(c, BIN_AUTH_ERROR, 0);
+        break;
+    }
+}
+
+static void process_sasl(struct conn *c, const char *key, uint16_t nkey,
+                         const char *data, uint32_t dlen)
+{
+    const char *out = NULL;
+    unsigned outlen = 0;
+    enum sasl_result r;
+
+    c->authenticated = false;
+    if (c->bin.opcode == BIN_SASL_LIST_MECHS) {
+        if (sasl_conn_mechs(&c->sasl, &out, &outlen) != 0) {
+            reply_error(c, BIN_AUTH_ERROR, 0);
+            return;
+        }
+        reply_head(c, BIN_OK, NULL, 0, NULL, 0, outlen, 0);
+        conn_out(c, out, outlen);
         return;
     }
-    if (!sasl_check_plain(data, dlen)) {
-        goto fail;
+    if (nkey > SASL_MECH_MAX) {
+        reply_error(c, BIN_EINVAL, 0);
+        return;
     }
-    c->authenticated = true;
-    reply_head(c, BIN_OK, NULL, 0, NULL, 0, sizeof(ok) - 1, 0);
-    conn_out(c, ok, sizeof(ok) - 1);
-    return;
-fail:
-    STAT_INCR(auth_errors);
-    reply_error(c, BIN_AUTH_ERROR, 0);
+    if (c->bin.opcode == BIN_SASL_AUTH) {
+        r = sasl_conn_start(&c->sasl, key, nkey, data, dlen, &out, &outlen);
+    } else if (c->sasl_step) {
+        r = sasl_conn_step(&c->sasl, data, dlen, &out, &outlen);
+    } else {
+        log_info("<%d SASL_STEP without an AUTH", c->sfd);
+        r = SASL_RES_FAIL;
+    }
+    sasl_reply(c, r, out, outlen);
 }
 
 /* --- framing ------------------------------------------------------------------ */
@@ -576,7 +651,7 @@ static void dispatch(struct conn *c, const char *p)
         break;
     case BIN_QUIT: case BIN_QUITQ:
         reply_ok(c, 0);
-        conn_close_after_write(c);
+        conn_quit(c);
         break;
     case BIN_FLUSH: case BIN_FLUSHQ:
         process_flush(c, extras);
@@ -595,11 +670,6 @@ static void dispatch(struct conn *c, const char *p)
     case BIN_SASL_LIST_MECHS: case BIN_SASL_AUTH: case BIN_SASL_STEP:
         if (!settings.sasl) {
             reply_error(c, BIN_UNKNOWN_COMMAND, 0);
-        } else if (r->opcode == BIN_SASL_LIST_MECHS) {
-            const char *mechs = sasl_mechs();
-            reply_head(c, BIN_OK, NULL, 0, NULL, 0, (uint32_t)strlen(mechs),
-                       0);
-            conn_out(c, mechs, strlen(mechs));
         } else {
             process_sasl(c, key, r->keylen, key + r->keylen, vlen);
         }

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "proto_text.h"
+#include "proto.h"
 
 struct conn;
 

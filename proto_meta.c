@@ -12,6 +12,7 @@
  */
 #include "memcached.h"
 #include "proto_meta.h"
+#include "proto.h"
 #include "conn.h"
 #include "items.h"
 #include "settings.h"
@@ -518,7 +519,13 @@ void proto_meta_complete_nread(struct conn *c)
         item_remove(it);
         return;
     }
+    if (watch_mask & WATCH_FETCHERS) {
+        watch_fetch_peek(ITEM_key(it), it->nkey, c->sfd);
+    }
     r = item_store_meta(it, mode, &cas, m->invalidate);
+    if (watch_mask & WATCH_MUTATIONS) {
+        watch_store_item(it, mode, r, c->sfd);
+    }
     proto_count_cas(it->slabs_clsid, mode, r);
     switch (r) {
     case STORE_STORED:
@@ -563,12 +570,13 @@ void proto_meta_complete_nread(struct conn *c)
 static void meta_delete(struct conn *c, struct meta_req *m)
 {
     bool exists;
+    unsigned clsid;
     const char *code;
 
     if (item_delete_meta(m->key, m->nkey, m->cas, m->invalidate,
-                         m->has_ttl, deadline(m->ttl), &exists)) {
+                         m->has_ttl, deadline(m->ttl), &exists, &clsid)) {
         if (!m->invalidate) {
-            SLAB_STAT_INCR(0, delete_hits);
+            SLAB_STAT_INCR(clsid, delete_hits);
         }
         code = "HD";
     } else if (exists) {

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "proto_text.h"
+#include "proto.h"
 
 struct conn;
 

@@ -6,9 +6,11 @@
  */
 #include "memcached.h"
 #include "proto_text.h"
+#include "proto.h"
 #include "proto_meta.h"
 #include "replication.h"
-#include "sasl.h"
+#include "authfile.h"
+#include "tls.h"
 #include "conn.h"
 #include "crawler.h"
 #include "items.h"
@@ -16,7 +18,6 @@
 #include "settings.h"
 #include "slabs.h"
 #include "stats.h"
-#include "thread.h"
 #include "util.h"
 #include "watch.h"
 
@@ -26,7 +27,6 @@
 
 #define MAX_TOKENS 24
 
-void (*proto_shutdown_fn)(void);
 
 int proto_text_tokenize(char *line, struct token *tokens, int max,
                         char **rest)
@@ -99,35 +99,6 @@ static bool key_ok(const struct token *t)
 }
 
 /* --- retrieval ------------------------------------------------------------- */
-
-/* Counters of one retrieval key (get/gets/gat/gats, binary GET/GAT,
- * meta mg): every protocol counts the way memcached does. */
-void proto_count_get(const struct item *it, enum get_result why, bool touch)
-{
-    if (touch) {
-        STAT_INCR(touch_cmds);
-    } else {
-        STAT_INCR(get_cmds);
-    }
-    if (it != NULL) {
-        if (touch) {
-            SLAB_STAT_INCR(it->slabs_clsid, touch_hits);
-        } else {
-            SLAB_STAT_INCR(it->slabs_clsid, get_hits);
-        }
-        return;
-    }
-    if (touch) {
-        STAT_INCR(touch_misses);
-    } else {
-        STAT_INCR(get_misses);
-    }
-    if (why == GET_EXPIRED) {
-        STAT_INCR(get_expired);
-    } else if (why == GET_FLUSHED) {
-        STAT_INCR(get_flushed);
-    }
-}
 
 /* "VALUE <key> <flags> <bytes>[ <cas>]\r\n" then the value. */
 static int out_value(struct conn *c, struct item *it, bool with_cas)
@@ -341,21 +312,6 @@ static void process_update(struct conn *c, struct token *t, int ntok,
     conn_start_nread(c, it, mode, cas, c->noreply);
 }
 
-void proto_count_cas(unsigned clsid, enum store_mode mode,
-                     enum store_result r)
-{
-    if (mode != STORE_MODE_CAS) {
-        return;
-    }
-    if (r == STORE_STORED) {
-        SLAB_STAT_INCR(clsid, cas_hits);
-    } else if (r == STORE_EXISTS) {
-        SLAB_STAT_INCR(clsid, cas_badval);
-    } else if (r == STORE_NOT_FOUND) {
-        STAT_INCR(cas_misses);
-    }
-}
-
 static void count_store(struct item *it, enum store_mode mode,
                         enum store_result r)
 {
@@ -374,7 +330,7 @@ static void complete_auth(struct conn *c, const char *data, size_t len)
         return;
     }
     if (memcmp(data + len, "\r\n", 2) == 0 &&
-        sasl_check_user(data, (size_t)(sp - data), sp + 1,
+        authfile_check(data, (size_t)(sp - data), sp + 1,
                         len - (size_t)(sp - data) - 1)) {
         c->authenticated = true;
         conn_out_str(c, "STORED\r\n");
@@ -384,20 +340,38 @@ static void complete_auth(struct conn *c, const char *data, size_t len)
     conn_out_str(c, "CLIENT_ERROR authentication failure\r\n");
 }
 
-static void log_store(struct conn *c, const struct item *it,
-                      enum store_result r)
+#ifdef PAIRCACHED_DEBUG_TIME
+/* debugtime N|p|r, in test builds only (t/debug/memcached): memcached's
+ * debug-build command that moves the clock N seconds on, or pauses and
+ * resumes it, for memcached's expirations.t. */
+static void process_debugtime(struct conn *c, const char *arg)
 {
-    static const char *const cmds[] = {
-        "set", "add", "replace", "append", "prepend", "cas"
-    };
-    static const char *const results[] = {
-        "stored", "not_stored", "exists", "not_found", "no_memory"
-    };
+    int64_t d;
 
-    watch_store(ITEM_key(it), it->nkey, results[r], cmds[c->nr.mode],
-                it->exptime == 0 ? 0 : util_ttl_left(it->exptime,
-                                                     current_time),
-                it->slabs_clsid, c->sfd, it->nbytes - 2);
+    if (strcmp(arg, "p") == 0) {
+        util_clock_pause(true);
+    } else if (strcmp(arg, "r") == 0) {
+        util_clock_pause(false);
+    } else if (safe_strtoll(arg, &d)) {
+        util_clock_shift(d);
+    } else {
+        client_error(c, "ERROR");
+        return;
+    }
+    reply(c, "OK");
+}
+#endif
+
+/* A command that streams or holds its reply (watch, metadump, the
+ * replication digest, repl_wait) needs a connection: over UDP it is
+ * refused with an error, where memcached would leave the port stuck. */
+static bool udp_refused(struct conn *c)
+{
+    if (c->transport != CT_UDP) {
+        return false;
+    }
+    client_error(c, "CLIENT_ERROR not available over UDP");
+    return true;
 }
 
 void proto_text_complete_nread(struct conn *c)
@@ -423,10 +397,13 @@ void proto_text_complete_nread(struct conn *c)
         c->noreply = false;
         return;
     }
+    if (watch_mask & WATCH_FETCHERS) {
+        watch_fetch_peek(ITEM_key(it), it->nkey, c->sfd);
+    }
     r = item_store(it, c->nr.mode, &cas);
     count_store(it, c->nr.mode, r);
     if (watch_mask & WATCH_MUTATIONS) {
-        log_store(c, it, r);
+        watch_store_item(it, c->nr.mode, r, c->sfd);
     }
     stats_detail_set(ITEM_key(it), it->nkey);
     switch (r) {
@@ -456,6 +433,7 @@ void proto_text_complete_nread(struct conn *c)
 static void process_delete(struct conn *c, struct token *t, int ntok)
 {
     bool exists;
+    unsigned clsid;
 
     if (ntok > 2) {
         bool hold_zero = strcmp(t[2].value, "0") == 0;
@@ -475,10 +453,8 @@ static void process_delete(struct conn *c, struct token *t, int ntok)
         return;
     }
     stats_detail_delete(t[1].value, t[1].length);
-    if (item_delete(t[1].value, t[1].length, 0, &exists)) {
-        /* Class of the deleted item is not known here any more; count
-         * under class 0, which stats folds into the total. */
-        SLAB_STAT_INCR(0, delete_hits);
+    if (item_delete_cls(t[1].value, t[1].length, 0, &exists, &clsid)) {
+        SLAB_STAT_INCR(clsid, delete_hits);
         reply(c, "DELETED");
     } else {
         STAT_INCR(delete_misses);
@@ -598,6 +574,22 @@ static void process_verbosity(struct conn *c, struct token *t, int ntok)
     reply(c, "OK");
 }
 
+/* refresh_certs: -Z's certificates reloaded for new connections (tls.c).
+ * memcached's failure line is sent even with noreply. */
+static void process_refresh_certs(struct conn *c, struct token *t, int ntok)
+{
+    char err[1024];
+
+    c->noreply = is_noreply(t, ntok);
+    if (tls_server_refresh(err, sizeof(err)) == 0) {
+        reply(c, "OK");
+        return;
+    }
+    log_warn("refresh_certs: %s", err);
+    conn_out(c, err, strlen(err));
+    conn_out_str(c, "\r\n");
+}
+
 static void process_memlimit(struct conn *c, struct token *t, int ntok)
 {
     uint32_t mb;
@@ -671,11 +663,13 @@ static void process_stats(struct conn *c, struct token *t, int ntok)
     } else if (strcmp(sub, "sizes") == 0) {
         items_stats_sizes(&sb);
     } else if (strcmp(sub, "conns") == 0) {
-        conn_stats(&sb);
+        conn_stats(&sb, c);
     } else if (strcmp(sub, "replication") == 0 && ntok == 3 &&
                strcmp(t[2].value, "digest") == 0) {
         sb_free(&sb);
-        conn_start_digest(c);
+        if (!udp_refused(c)) {
+            conn_start_digest(c);
+        }
         return;
     } else if (strcmp(sub, "replication") == 0) {
         repl_stats(&sb);
@@ -715,6 +709,7 @@ static void process_shutdown(struct conn *c, struct token *t, int ntok)
     }
     log_info("shutdown requested by a client");
     conn_close_after_write(c);
+    c->close_reason = CLOSE_SHUTDOWN;
     if (proto_shutdown_fn != NULL) {
         proto_shutdown_fn();
     }
@@ -746,6 +741,9 @@ static void process_lru_crawler(struct conn *c, struct token *t, int ntok)
     } else if (strcmp(sub, "metadump") == 0 && ntok == 3) {
         if (!settings.dump_enabled) {
             client_error(c, "ERROR metadump not allowed");
+            return;
+        }
+        if (udp_refused(c)) {
             return;
         }
         if (!conn_start_dump(c, t[2].value)) {
@@ -844,6 +842,9 @@ static void process_repl_wait(struct conn *c, struct token *t, int ntok)
         client_error(c, "CLIENT_ERROR bad command line format");
         return;
     }
+    if (udp_refused(c)) {
+        return;
+    }
     if (!repl_enabled() || !repl_linked()) {
         reply(c, "NOLINK");
         return;
@@ -863,6 +864,9 @@ static void process_watch(struct conn *c, struct token *t, int ntok)
         client_error(c, "CLIENT_ERROR watch commands not allowed");
         return;
     }
+    if (udp_refused(c)) {
+        return;
+    }
     for (i = 1; i < ntok; i++) {
         args[i - 1] = t[i].value;
     }
@@ -871,7 +875,7 @@ static void process_watch(struct conn *c, struct token *t, int ntok)
         return;
     }
     conn_out_str(c, "OK\r\n");
-    c->state = CONN_WATCH;
+    conn_set_state(c, CONN_WATCH);
     watch_add(c, flags);
 }
 
@@ -986,13 +990,19 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
     } else if (IS("version")) {
         conn_out_str(c, "VERSION " SERVER_VERSION "\r\n");
     } else if (IS("quit")) {
-        conn_close_after_write(c);
+        conn_quit(c);
+#ifdef PAIRCACHED_DEBUG_TIME
+    } else if (IS("debugtime") && ntok == 2) {
+        process_debugtime(c, t[1].value);
+#endif
     } else if (IS("verbosity") && (ntok == 2 || ntok == 3)) {
         process_verbosity(c, t, ntok);
     } else if (IS("cache_memlimit") && (ntok == 2 || ntok == 3)) {
         process_memlimit(c, t, ntok);
     } else if (IS("shutdown")) {
         process_shutdown(c, t, ntok);
+    } else if (IS("refresh_certs")) {
+        process_refresh_certs(c, t, ntok);
     } else if (IS("repl_wait") && (ntok == 1 || ntok == 2)) {
         process_repl_wait(c, t, ntok);
     } else if (IS("watch")) {

@@ -7,6 +7,7 @@
  */
 #include "memcached.h"
 #include "repl_apply.h"
+#include "repl_health.h"
 #include "repl_auth.h"
 #include "repl_check.h"
 #include "repl_codec.h"
@@ -347,11 +348,13 @@ static int on_sync(struct link *l, const struct repl_rec *r)
     repl_applied.rec = r->records;
     repl_applied.run = 0;
     repl_applied.off = r->offset;
-    log_info("replication %s: receiving a full copy (%llu items)",
+    log_event("replication %s: full resync started, receiving a full copy "
+              "(%llu items)",
              l->addr, (unsigned long long)items);
     l->copy_rx0 = l->copy_seen = l->rx_items;
     l->copy_expected = items;
     l->copy_moved_us = util_mono_us();
+    repl_note_sync(true);
     link_in_set_state(l, IN_COPY);
     copy_sched_update();
     /* Size the hash table for the copy, but never beyond what -m can
@@ -372,8 +375,9 @@ static int on_psync(struct link *l, const struct repl_rec *r)
         r->offset != repl_applied.off) {
         return -1;
     }
-    log_info("replication %s: catching up from the peer's backlog",
-             l->addr);
+    log_event("replication %s: partial resync started, catching up from "
+              "the peer's backlog", l->addr);
+    repl_note_sync(false);
     repl_note_peer_synced();
     if (!repl_regated()) {
         signal_ready("caught up with the peer");
@@ -387,6 +391,8 @@ static int on_synced(struct link *l)
     if (l->in_state != IN_COPY) {
         return link_refuse(l, FAULT_PROTOCOL, "SYNCED without SYNC");
     }
+    log_event("replication %s: full resync done, full copy received",
+              l->addr);
     repl_applied.run = l->peer_run_id;
     repl_note_peer_synced();
     signal_ready("first sync with the peer done");

@@ -54,8 +54,14 @@ int auth_read_secret(const char *path)
                 strerror(errno));
         return -1;
     }
+    /* Like ssh with a private key: a secret others can read is no
+     * secret, so refuse to start rather than warn. */
     if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0077)) {
-        log_warn("repl_secret_file %s is readable by other users", path);
+        fclose(f);
+        fprintf(stderr, "repl_secret_file %s has mode %04o: it must not be "
+                "accessible by group or others (chmod 600 %s)\n", path,
+                (unsigned)(st.st_mode & 07777), path);
+        return -1;
     }
     if (fgets(line, sizeof(line), f) == NULL) {
         fclose(f);
@@ -80,7 +86,6 @@ int auth_read_secret(const char *path)
 
 static void random_hex(char *out, size_t nbytes)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char raw[64];
     size_t i;
 
@@ -93,11 +98,7 @@ static void random_hex(char *out, size_t nbytes)
             raw[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)i;
         }
     }
-    for (i = 0; i < nbytes; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[2 * nbytes] = '\0';
+    util_hex(raw, nbytes, out);
 }
 
 void auth_begin(struct link *l)
@@ -133,9 +134,8 @@ static void hmac_hex(bool dial, const char *mine, const char *theirs,
                      const char *channel, char *out)
 {
 #ifdef ENABLE_TLS
-    static const char hex[] = "0123456789abcdef";
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mlen = 0, i;
+    unsigned int mlen = 0;
     char msg[256];
     int n;
 
@@ -148,11 +148,8 @@ static void hmac_hex(bool dial, const char *mine, const char *theirs,
                  channel[0] ? "|" : "", channel);
     HMAC(EVP_sha256(), secret, (int)secret_len, (unsigned char *)msg,
          (size_t)n, mac, &mlen);
-    for (i = 0; i < mlen && i < EVP_MAX_MD_SIZE_COMPAT; i++) {
-        out[2 * i] = hex[mac[i] >> 4];
-        out[2 * i + 1] = hex[mac[i] & 15];
-    }
-    out[2 * i] = '\0';
+    util_hex(mac, mlen < EVP_MAX_MD_SIZE_COMPAT ? mlen
+                                                : EVP_MAX_MD_SIZE_COMPAT, out);
 #else
     (void)dial;
     (void)mine;

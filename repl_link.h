@@ -24,7 +24,7 @@
 
 struct event;
 struct event_base;
-struct repl_tls;
+struct tls;
 
 /* The handshake, one step per line received (doc/replication.txt):
  *
@@ -100,7 +100,7 @@ struct link {
     int64_t skew_seen[SKEW_SAMPLES];    /* the last samples, HELLO, PINGs */
     unsigned skew_n;            /* samples taken on this link */
     bool skew_far;              /* skew_ms is over SKEW_WARN_MS (logged) */
-    struct repl_tls *tls;       /* TLS session, NULL without repl_tls */
+    struct tls *tls;       /* TLS session, NULL without repl_tls */
     bool tls_pending;           /* TLS handshake not finished */
     bool read_wants_write;      /* a TLS read waits for writability */
     char channel[65];           /* TLS exported key, binds AUTH; or "" */
@@ -108,31 +108,102 @@ struct link {
     char congestion[REPL_CC_NAME_MAX]; /* TCP congestion control, for stats */
 };
 
-/* Counters and facts for `stats replication`, under repl_stats_lock. */
+/*
+ * Every line of `stats replication`, in the order printed, declared once:
+ *   COUNTER(name, what)    a uint64_t field of repl_rs, printed as is
+ *   FIELD(name, what)      a uint64_t field of repl_rs that a LINE prints
+ *   LINE(name, fmt, ...)   a line whose value repl_stats() computes (its
+ *                          arguments are evaluated there, replication.c)
+ * struct repl_stats_s expands the COUNTERs and FIELDs; repl_stats() the
+ * COUNTERs and LINEs.  U() casts a value for %llu.
+ */
+#define U(x) ((unsigned long long)(x))
+#define REPL_STATS(COUNTER, FIELD, LINE)                                  \
+    LINE(role, "%s", "pair")                                              \
+    LINE(peer, "%s:%s", peer_host, peer_port)                             \
+    LINE(peer_addr, "%s", peer[0] ? peer : "none")                        \
+    LINE(run_id, "%016llx", U(repl_run_id))                               \
+    LINE(node_id, "%u", repl_node_id)                                     \
+    LINE(link_state, "%s", repl_state_name(st))                           \
+    LINE(link_state_secs, "%llu", U((now_us() - since) / 1000000))        \
+    LINE(initial_sync_done, "%s", ready_sent ? "yes" : "no")              \
+    LINE(peer_synced, "%s",                                               \
+         __atomic_load_n(&peer_synced_once, __ATOMIC_RELAXED) ? "yes"     \
+                                                              : "no")     \
+    FIELD(bytes_sent, "link bytes written (the stream's: ss.sent)")       \
+    LINE(bytes_sent, "%llu", U(c.bytes_sent + ss.sent))                   \
+    COUNTER(bytes_received, "stream bytes read")                          \
+    LINE(items_queued, "%llu", U(ss.items_queued))                        \
+    COUNTER(items_received, "records applied")                            \
+    COUNTER(items_stale, "records dropped by last writer wins")           \
+    LINE(buffer_bytes, "%llu", U(ss.unsent))                              \
+    LINE(lag_items, "%llu",                                               \
+         U(l != NULL && ss.records > l->peer_acked_items                  \
+           ? ss.records - l->peer_acked_items : 0))                       \
+    LINE(lag_ms, "%llu", U(lagms))                                        \
+    COUNTER(full_syncs, "full copies sent")                               \
+    COUNTER(partial_syncs, "backlog catch-ups sent")                      \
+    LINE(backlog_size, "%zu", ss.backlog_size)                            \
+    LINE(backlog_first_offset, "%llu", U(ss.backlog_first))               \
+    LINE(backlog_end_offset, "%llu", U(ss.backlog_end))                   \
+    LINE(peer_offset_applied, "%llu", U(repl_applied.off))                \
+    FIELD(last_sync_us, "duration of the last full copy")                 \
+    LINE(last_sync_ms, "%llu", U(c.last_sync_us / 1000))                  \
+    COUNTER(last_sync_items, "its items")                                 \
+    COUNTER(last_sync_bytes, "its bytes")                                 \
+    LINE(copy_in_progress, "%d", l != NULL && l->in_state == IN_COPY)     \
+    LINE(copy_in_items, "%llu", U(l != NULL && l->in_state == IN_COPY      \
+                                  ? l->rx_items - l->copy_rx0 : 0))       \
+    LINE(copy_in_expected, "%llu", U(l != NULL && l->in_state == IN_COPY   \
+                                     ? l->copy_expected : 0))             \
+    LINE(sync_in_progress, "%d", l != NULL && l->out_state == OUT_COPY)   \
+    LINE(sync_items_sent, "%llu", U(l != NULL ? l->walk_items : 0))       \
+    LINE(copy_priority, "%s", copy_is_idle() ? "idle" : "normal")         \
+    LINE(copy_starved, "%llu", U(copy_starved_total()))                   \
+    COUNTER(links, "links established")                                   \
+    COUNTER(reconnects, "links established after the first")              \
+    COUNTER(duplicate_links, "duplicate links closed")                    \
+    COUNTER(buffer_overflows, "links dropped for a full buffer")          \
+    COUNTER(auth_failures, "peers that failed the secret")                \
+    COUNTER(protocol_errors, "links closed for bytes that do not parse")  \
+    COUNTER(bad_versions, "links closed for a version past the clocks")   \
+    COUNTER(handshake_timeouts, "links closed at the handshake deadline") \
+    COUNTER(handshake_evictions, "... or for a newer accept, slots full") \
+    COUNTER(peer_mismatches, "peers of another protocol or -I")           \
+    LINE(limits_differ, "%s",                                             \
+         __atomic_load_n(&limits_differ, __ATOMIC_RELAXED) ? "yes" : "no")\
+    COUNTER(store_failures, "peer records we could not store")            \
+    COUNTER(peer_store_failures, "our records the peer could not")        \
+    LINE(tls, "%s", tls_repl_enabled()                                    \
+         ? (tls_repl_verifies_peer() ? "verify" : "on") : "off")          \
+    COUNTER(tls_failures, "TLS handshakes that failed")                   \
+    LINE(link_tls, "%s", l != NULL && l->tls != NULL && l->tls_desc[0]    \
+         ? l->tls_desc : "none")                                          \
+    LINE(link_congestion, "%s",                                           \
+         l != NULL && l->congestion[0] ? l->congestion : "none")          \
+    LINE(tombstones, "%llu", U(items_tombstones()))                       \
+    LINE(stalls, "%llu", U(__atomic_load_n(&stalls, __ATOMIC_RELAXED)))   \
+    LINE(late_writes, "%llu", U(items_late_writes()))                     \
+    LINE(late_superseded, "%llu", U(items_late_superseded()))             \
+    LINE(sync_mode, "%s", settings.repl_sync ? "on" : "off")              \
+    LINE(sync_writes, "%llu",                                             \
+         U(__atomic_load_n(&sync_waits, __ATOMIC_RELAXED)))               \
+    LINE(sync_timeouts, "%llu",                                           \
+         U(__atomic_load_n(&sync_timeouts, __ATOMIC_RELAXED)))            \
+    LINE(sync_unlinked, "%llu",                                           \
+         U(__atomic_load_n(&sync_unlinked, __ATOMIC_RELAXED)))            \
+    LINE(sync_failed, "%llu",                                             \
+         U(__atomic_load_n(&sync_failed, __ATOMIC_RELAXED)))              \
+    LINE(acked_offset, "%llu", U(repl_acked_off()))                       \
+    LINE(clock_skew_ms, "%lld", (long long)(l != NULL ? l->skew_ms : 0))  \
+    LINE(last_error, "%s", c.last_error[0] ? c.last_error : "none")
+
+#define REPL_STAT_FIELD(name, what) uint64_t name;
+#define REPL_STAT_NONE(...)
+/* Counters and facts for `stats replication`, under repl_stats_lock
+ * (items_received and items_stale: see count_applied()). */
 struct repl_stats_s {
-    uint64_t bytes_sent;        /* stream bytes written */
-    uint64_t bytes_received;    /* stream bytes read */
-    uint64_t items_sent;        /* records queued for the peer */
-    uint64_t items_received;    /* records applied */
-    uint64_t items_stale;       /* records dropped by last writer wins */
-    uint64_t full_syncs;        /* full copies sent */
-    uint64_t partial_syncs;     /* backlog catch-ups sent */
-    uint64_t reconnects;        /* links established after the first */
-    uint64_t links;             /* links established */
-    uint64_t overflows;         /* links dropped for a full buffer */
-    uint64_t auth_failures;     /* peers that failed the secret */
-    uint64_t tls_failures;      /* TLS handshakes that failed */
-    uint64_t dup_links;         /* duplicate links closed */
-    uint64_t protocol_errors;   /* links closed for bytes that do not parse */
-    uint64_t bad_versions;      /* links closed for a version past clocks */
-    uint64_t hs_timeouts;       /* links closed at the handshake deadline */
-    uint64_t hs_evictions;      /* ... or for a newer accept, slots full */
-    uint64_t mismatches;        /* peers of another protocol or -I */
-    uint64_t store_failures;    /* peer records we could not store */
-    uint64_t peer_store_failures;   /* our records the peer could not */
-    uint64_t last_sync_us;      /* duration of the last full copy */
-    uint64_t last_sync_items;   /* its items */
-    uint64_t last_sync_bytes;   /* its bytes */
+    REPL_STATS(REPL_STAT_FIELD, REPL_STAT_FIELD, REPL_STAT_NONE)
     char last_error[128];       /* why the last link ended */
 };
 

@@ -14,7 +14,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,58 +25,32 @@ const char *repl_io_failure(ssize_t n, int err)
     return n == 0 || err == EPIPE ? "peer closed" : strerror(err);
 }
 
-
-void net_peer_name(const struct sockaddr *sa, char *out, size_t n)
+/* A port given in -x: decimal 1-65535 and nothing else.  getaddrinfo
+ * would take "99999" and dial 99999 mod 65536 = 34463. */
+static int check_port(const char *p)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
+    char *end;
+    long v;
 
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-        port = ntohs(a->sin_port);
-        snprintf(out, n, "%s:%u", host, port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-        port = ntohs(a->sin6_port);
-        snprintf(out, n, "[%s]:%u", host, port);
-    } else {
-        snprintf(out, n, "?");
+    if (*p < '0' || *p > '9') {
+        return -1;
     }
+    errno = 0;
+    v = strtol(p, &end, 10);
+    return *end == '\0' && errno == 0 && v >= 1 && v <= 65535 ? 0 : -1;
 }
 
-/* Split -x "host[:port]" / "[v6]:port" into peer_host and peer_port. */
+/* Split -x "host[:port]" / "[v6]:port" into peer_host and peer_port;
+ * -1 for an empty host or a port that is not 1-65535. */
 int net_parse_peer(const char *spec, char *peer_host, size_t hostlen,
                    char *peer_port, size_t portlen)
 {
-    const char *colon;
-
     snprintf(peer_port, portlen, "11212");
-    if (spec[0] == '[') {
-        const char *end = strchr(spec, ']');
-        if (end == NULL || (size_t)(end - spec - 1) >= hostlen) {
-            return -1;
-        }
-        memcpy(peer_host, spec + 1, (size_t)(end - spec - 1));
-        peer_host[end - spec - 1] = '\0';
-        if (end[1] == ':') {
-            snprintf(peer_port, portlen, "%s", end + 2);
-        }
-        return 0;
+    if (util_split_host_port(spec, strlen(spec), peer_host, hostlen,
+                             peer_port, portlen) != 0) {
+        return -1;
     }
-    colon = strrchr(spec, ':');
-    if (colon != NULL && strchr(spec, ':') == colon) {
-        if ((size_t)(colon - spec) >= hostlen) {
-            return -1;
-        }
-        memcpy(peer_host, spec, (size_t)(colon - spec));
-        peer_host[colon - spec] = '\0';
-        snprintf(peer_port, portlen, "%s", colon + 1);
-    } else {
-        snprintf(peer_host, hostlen, "%s", spec);
-    }
-    return peer_host[0] ? 0 : -1;
+    return peer_host[0] ? check_port(peer_port) : -1;
 }
 
 /* -x off loopback needs what a listener off loopback needs (see
@@ -165,9 +141,74 @@ void net_tune_socket(int fd, const char *addr, char *congestion,
     }
 }
 
+/* Whether the links will lose CAP_NET_ADMIN: started as root with -u
+ * naming another user, or never root.  Without it the kernel lets a
+ * socket have only what tcp_allowed_congestion_control lists, and the
+ * links are dialled after the privileges are dropped. */
+static bool links_unprivileged(void)
+{
+    struct passwd *pw;
+
+    if (geteuid() != 0) {
+        return true;
+    }
+    pw = settings.username != NULL ? getpwnam(settings.username) : NULL;
+    return pw != NULL && pw->pw_uid != 0;
+}
+
+/* Whether cc is in /proc/sys/net/ipv4/tcp_allowed_congestion_control;
+ * true when that cannot be read (the kernel will say at the first link). */
+static bool congestion_allowed(const char *cc, char *list, size_t n)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_allowed_congestion_control",
+                    "r");
+    char *tok, *save = NULL, copy[256];
+
+    list[0] = '\0';
+    if (f == NULL) {
+        return true;
+    }
+    if (fgets(list, (int)n, f) == NULL) {
+        fclose(f);
+        return true;
+    }
+    fclose(f);
+    list[strcspn(list, "\n")] = '\0';
+    snprintf(copy, sizeof(copy), "%s", list);
+    for (tok = strtok_r(copy, " \t", &save); tok != NULL;
+         tok = strtok_r(NULL, " \t", &save)) {
+        if (strcmp(tok, cc) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int net_check_congestion(void)
 {
-    if (settings.repl_tcp_congestion != NULL && wanted_congestion() != NULL) {
+    const char *cc = wanted_congestion();
+    char list[256];
+
+    if (cc != NULL && links_unprivileged() &&
+        !congestion_allowed(cc, list, sizeof(list))) {
+        /* Tried now as root it would work, and then be refused on every
+         * link once -u has dropped root. */
+        if (settings.repl_tcp_congestion != NULL) {
+            fprintf(stderr, "repl_tcp_congestion: \"%s\" is not in "
+                    "/proc/sys/net/ipv4/tcp_allowed_congestion_control "
+                    "(%s), so the links, dialled without root, cannot "
+                    "use it; add it there, or give \"system\"\n", cc,
+                    list);
+            return -1;
+        }
+        log_warn("replication: %s is not in net.ipv4.tcp_allowed_"
+                 "congestion_control (%s): the links run the system's "
+                 "congestion control; add %s there, or give -o "
+                 "repl_tcp_congestion=system to silence this", cc, list,
+                 cc);
+        return 0;
+    }
+    if (settings.repl_tcp_congestion != NULL && cc != NULL) {
         /* Asked for by name: a typo or a missing module is an error now,
          * not a quiet fallback on every link. */
         int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -204,19 +245,16 @@ int net_open_listener(bool authenticated)
                                             : settings.inter;
     int one = 1, fd, rc;
 
+    if (spec != NULL && strncmp(spec, "notls:", 6) == 0) {
+        spec += 6;              /* -Z's plain-listener prefix */
+    }
     if (spec != NULL) {
+        char lport[256];        /* a -l host:port's port: not ours */
         size_t n = strcspn(spec, ",; ");
-        if (n >= sizeof(host)) {
+        if (n >= sizeof(host) ||
+            util_split_host_port(spec, n, host, sizeof(host), lport,
+                                 sizeof(lport)) != 0) {
             return -1;
-        }
-        memcpy(host, spec, n);
-        host[n] = '\0';
-        if (host[0] == '[') {
-            memmove(host, host + 1, strlen(host));
-            host[strcspn(host, "]")] = '\0';
-        } else if (strchr(host, ':') == strrchr(host, ':') &&
-                   strchr(host, ':') != NULL) {
-            *strchr(host, ':') = '\0';      /* drop a -l host:port port */
         }
     }
     snprintf(port, sizeof(port), "%d", settings.repl_port);
@@ -288,7 +326,7 @@ int net_dial(const char *host, const char *port, char *addr, size_t addrlen,
         fd = -1;
     }
     if (fd >= 0) {
-        net_peer_name(p->ai_addr, addr, addrlen);
+        (void)util_addr_name(p->ai_addr, addr, addrlen);
     }
     freeaddrinfo(ai);
     return fd;

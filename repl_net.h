@@ -12,19 +12,19 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "repl_tls.h"
+#include "tls.h"
 
 #define REPL_ADDR_MAX 64            /* "[v6]:port", for logs and stats */
 
 /* send(2) without blocking, through TLS when the link has it.  Inline:
  * the worker's push calls it for every batch. */
-static inline ssize_t repl_io_send(int fd, struct repl_tls *tls,
+static inline ssize_t repl_io_send(int fd, struct tls *tls,
                                    const char *p, size_t n)
 {
-    enum repl_tls_want want;
+    enum tls_want want;
 
     if (tls != NULL) {
-        return repl_tls_write(tls, p, n, &want);
+        return tls_write(tls, p, n, &want);
     }
     return send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
@@ -33,8 +33,6 @@ static inline ssize_t repl_io_send(int fd, struct repl_tls *tls,
  * an end of file, or EPIPE from a send after it, means the peer closed. */
 const char *repl_io_failure(ssize_t n, int err);
 
-/* "1.2.3.4:5" or "[::1]:5". */
-void net_peer_name(const struct sockaddr *sa, char *out, size_t n);
 /* Split -x "host[:port]" / "[v6]:port" (port 11212 by default). */
 int net_parse_peer(const char *spec, char *host, size_t hostlen, char *port,
                    size_t portlen);

@@ -9,6 +9,7 @@
 #include "repl_apply.h"
 #include "repl_codec.h"
 #include "repl_fsm.h"
+#include "repl_ring.h"
 #include "repl_net.h"
 #include "replication.h"
 #include "log.h"
@@ -39,11 +40,11 @@ static int wake_fd_wr = -1;     /* wakes the replication thread */
 static int stream_fd = -1;      /* -1: no active link */
 /* With TLS only the replication thread touches the session: workers then
  * wake it instead of sending. */
-static struct repl_tls *stream_tls;
+static struct tls *stream_tls;
 /* STREAM_COPY and STREAM_CATCHUP: only the replication thread sends, so
  * that workers never spend a client's time pushing megabytes of copy
  * into the socket.  In STREAM_CATCHUP live records go only to the
- * backlog, and the thread sends ring[psync_next, ring_end) until it
+ * backlog, and the thread sends ring[psync_next, ring.end) until it
  * reaches the end, in chunks, so that no lock is held for long. */
 static uint64_t psync_next;
 static size_t outq_off;         /* bytes of outq already sent */
@@ -77,9 +78,7 @@ static unsigned nak_next;
 /* Backlog: the last repl_backlog_size bytes of this node's record stream
  * (S/D/T/F records only), by stream offset.  A peer that comes back with
  * an offset still in here gets only what it missed. */
-static char *ring;              /* repl_backlog_size bytes */
-static size_t ring_cap;         /* its size */
-static uint64_t ring_end;       /* stream offset after the last record */
+static struct repl_ring ring;   /* repl_backlog_size bytes (repl_ring.h) */
 static uint64_t ring_records;   /* records fed since start (lag_items) */
 
 /* Lag: send time of each batch, by the records count at its end. */
@@ -96,10 +95,8 @@ static uint64_t lag_acked;
 
 int stream_init(size_t backlog, int wake_fd)
 {
-    ring_cap = backlog;
-    ring = ring_cap ? malloc(ring_cap) : NULL;
     wake_fd_wr = wake_fd;
-    return ring_cap && ring == NULL ? -1 : 0;
+    return ring_init(&ring, backlog);
 }
 
 void stream_hook_on(void)
@@ -137,51 +134,6 @@ static void mode_set(enum stream_mode to)
     log_debug("replication: stream %s -> %s", stream_mode_name(mode),
               stream_mode_name(to));
     __atomic_store_n(&mode, to, __ATOMIC_RELEASE);
-}
-
-/* --- the backlog ring ---------------------------------------------------- */
-
-
-static void ring_put_locked(const char *p, size_t n)
-{
-    while (n > 0 && ring_cap > 0) {
-        size_t pos = (size_t)(ring_end % ring_cap);
-        size_t k = ring_cap - pos < n ? ring_cap - pos : n;
-        memcpy(ring + pos, p, k);
-        ring_end += k;
-        p += k;
-        n -= k;
-    }
-}
-
-/* Oldest offset still in the ring. */
-static uint64_t ring_start_locked(void)
-{
-    return ring_end > ring_cap ? ring_end - ring_cap : 0;
-}
-
-/* Append up to max bytes of ring[from, ring_end) to b; returns how many
- * (0 on allocation failure).  `from` must still be in the ring. */
-static size_t ring_copy_locked(uint64_t from, size_t max, struct rbuf *b)
-{
-    size_t done = 0;
-
-    while (from < ring_end && done < max) {
-        size_t pos = (size_t)(from % ring_cap);
-        size_t k = ring_cap - pos;
-        if (k > ring_end - from) {
-            k = (size_t)(ring_end - from);
-        }
-        if (k > max - done) {
-            k = max - done;
-        }
-        if (!rbuf_add(b, ring + pos, k)) {
-            return 0;
-        }
-        from += k;
-        done += k;
-    }
-    return done;
 }
 
 /* Note when the records up to `end` (ring_records) were first sent, so
@@ -247,18 +199,18 @@ void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
     n = format_record(hdr, op, it, version, exptime);
     data = op == MUT_STORE ? it->nbytes : 0;
     pthread_mutex_lock(&out_lock);
-    ring_put_locked(hdr, n);
+    ring_put(&ring, hdr, n);
     if (data > 0) {
-        ring_put_locked(ITEM_data(it), data);
+        ring_put(&ring, ITEM_data(it), data);
     }
-    repl_fed_off = ring_end;
+    repl_fed_off = ring.end;
     ring_records++;
     if (mode == STREAM_OFF || mode == STREAM_CATCHUP || out_overflow) {
         pthread_mutex_unlock(&out_lock);
         return;
     }
     if (mode == STREAM_DIRECT) {
-        if (ring_end - ring_sent > settings.repl_buffer_size) {
+        if (ring.end - ring_sent > settings.repl_buffer_size) {
             out_overflow = true;        /* see below */
             wake_locked();
         } else {
@@ -311,13 +263,14 @@ static bool push_locked(bool by_thread)
         return false;           /* unsent bytes may be overwritten: resync */
     }
     if (outq_off < outq.len ||
-        (mode == STREAM_DIRECT && ring_sent < ring_end)) {
+        (mode == STREAM_DIRECT && ring_sent < ring.end)) {
         lag_note_locked(ring_records);
     }
     for (;;) {
         const char *p;
         size_t want;
         ssize_t n;
+        enum io_fail f;
         bool from_ring;
 
         if (outq_off < outq.len &&
@@ -325,14 +278,10 @@ static bool push_locked(bool by_thread)
             p = outq.data + outq_off;
             want = outq.len - outq_off;
             from_ring = false;
-        } else if (mode == STREAM_DIRECT && ring_sent < ring_end) {
-            uint64_t to = outq_off < outq.len ? ctrl_at : ring_end;
-            size_t pos = (size_t)(ring_sent % ring_cap);
-            p = ring + pos;
-            want = (size_t)(to - ring_sent);
-            if (want > ring_cap - pos) {
-                want = ring_cap - pos;  /* up to the wrap; then the rest */
-            }
+        } else if (mode == STREAM_DIRECT && ring_sent < ring.end) {
+            /* Up to the wrap; the next turn sends the rest. */
+            p = ring_span(&ring, ring_sent,
+                          outq_off < outq.len ? ctrl_at : ring.end, &want);
             from_ring = true;
         } else {
             break;
@@ -355,10 +304,11 @@ static bool push_locked(bool by_thread)
             stream_sent_total += (uint64_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR) {
+        f = util_io_fail(n, errno);
+        if (f == IO_FAIL_RETRY) {
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (f == IO_FAIL_WAIT) {
             stream_blocked = true;      /* the thread waits for EV_WRITE */
         } else {
             stream_errno = n == 0 ? EPIPE : errno;
@@ -373,11 +323,11 @@ static bool push_locked(bool by_thread)
         rbuf_free(&outq);
     }
     if (mode == STREAM_QUEUED && stream_tls == NULL &&
-        ring_cap >= settings.repl_buffer_size) {
+        ring.cap >= settings.repl_buffer_size) {
         /* Everything fed so far is sent: from here on, send from the
          * backlog. */
         mode_set(STREAM_DIRECT);
-        ring_sent = ring_end;
+        ring_sent = ring.end;
     }
     return false;
 }
@@ -411,7 +361,7 @@ static void begin_locked(const char *pending, size_t n, uint64_t peer_has)
     }
 }
 
-uint64_t stream_open_copy(int fd, struct repl_tls *tls, const char *pending,
+uint64_t stream_open_copy(int fd, struct tls *tls, const char *pending,
                           size_t n, uint64_t items)
 {
     char line[96];
@@ -423,7 +373,7 @@ uint64_t stream_open_copy(int fd, struct repl_tls *tls, const char *pending,
     pthread_mutex_lock(&out_lock);
     begin_locked(pending, n, ring_records);
     k = snprintf(line, sizeof(line), "SYNC %llu %llu %llu\r\n",
-                 (unsigned long long)items, (unsigned long long)ring_end,
+                 (unsigned long long)items, (unsigned long long)ring.end,
                  (unsigned long long)ring_records);
     records = ring_records;
     rbuf_add(&outq, line, (size_t)k);
@@ -434,7 +384,7 @@ uint64_t stream_open_copy(int fd, struct repl_tls *tls, const char *pending,
     return records;
 }
 
-uint64_t stream_open_catchup(int fd, struct repl_tls *tls, uint64_t from,
+uint64_t stream_open_catchup(int fd, struct tls *tls, uint64_t from,
                              uint64_t records)
 {
     uint64_t end;
@@ -445,7 +395,7 @@ uint64_t stream_open_catchup(int fd, struct repl_tls *tls, uint64_t from,
     stream_fd = fd;
     stream_tls = tls;
     mode_set(STREAM_CATCHUP);
-    end = ring_end;
+    end = ring.end;
     pthread_mutex_unlock(&out_lock);
     return end;
 }
@@ -455,7 +405,7 @@ bool stream_backlog_has(uint64_t off)
     bool has;
 
     pthread_mutex_lock(&out_lock);
-    has = ring_cap > 0 && off <= ring_end && off >= ring_start_locked();
+    has = ring_has(&ring, off);
     pthread_mutex_unlock(&out_lock);
     return has;
 }
@@ -467,13 +417,13 @@ enum catchup_step stream_catchup_step(struct rbuf *tx)
     pthread_mutex_lock(&out_lock);
     if (mode != STREAM_CATCHUP) {
         r = CATCHUP_NONE;
-    } else if (psync_next < ring_start_locked()) {
+    } else if (psync_next < ring_start(&ring)) {
         r = CATCHUP_LOST;
-    } else if (psync_next == ring_end) {
+    } else if (psync_next == ring.end) {
         mode_set(STREAM_QUEUED);
         r = CATCHUP_DONE;
     } else {
-        size_t k = ring_copy_locked(psync_next, CATCHUP_CHUNK, tx);
+        size_t k = ring_copy(&ring, psync_next, CATCHUP_CHUNK, tx);
         psync_next += k;
         r = k == 0 ? CATCHUP_LOST : CATCHUP_MORE;
     }
@@ -504,7 +454,7 @@ void stream_queue_ctrl(const char *line, size_t n)
 {
     pthread_mutex_lock(&out_lock);
     if (mode == STREAM_DIRECT && outq_off == outq.len) {
-        ctrl_at = ring_end;         /* after the records fed so far */
+        ctrl_at = ring.end;         /* after the records fed so far */
     }
     if (!rbuf_add(&outq, line, n)) {
         out_overflow = true;        /* out of memory: resync */
@@ -612,11 +562,11 @@ void stream_stats(struct stream_stats *s)
     s->items_queued = out_items;
     s->sent = stream_sent_total;
     s->unsent = outq.len - outq_off +
-                (mode == STREAM_DIRECT ? ring_end - ring_sent : 0);
+                (mode == STREAM_DIRECT ? ring.end - ring_sent : 0);
     s->records = ring_records;
-    s->backlog_first = ring_start_locked();
-    s->backlog_end = ring_end;
-    s->backlog_size = ring_cap;
+    s->backlog_first = ring_start(&ring);
+    s->backlog_end = ring.end;
+    s->backlog_size = ring.cap;
     pthread_mutex_unlock(&out_lock);
 }
 

@@ -14,7 +14,7 @@
 #include "items.h"
 #include "util.h"
 
-struct repl_tls;
+struct tls;
 
 #define SEND_SLICE (256 * 1024)     /* most bytes per send(2) of the stream */
 #define CATCHUP_CHUNK (256 * 1024)  /* backlog bytes copied per lock */
@@ -38,12 +38,12 @@ void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
  * not sent (pending, n), then "SYNC <items> <offset> <records>"; live
  * records follow, sent by the replication thread only.  Returns the
  * records count at SYNC. */
-uint64_t stream_open_copy(int fd, struct repl_tls *tls, const char *pending,
+uint64_t stream_open_copy(int fd, struct tls *tls, const char *pending,
                           size_t n, uint64_t items);
 /* ... or a partial resync from backlog offset `from`, where the peer has
  * applied `records` of ours (PSYNC is already in the link's own buffer).
  * Returns the backlog's end. */
-uint64_t stream_open_catchup(int fd, struct repl_tls *tls, uint64_t from,
+uint64_t stream_open_catchup(int fd, struct tls *tls, uint64_t from,
                              uint64_t records);
 /* Whether offset off is still in the backlog. */
 bool stream_backlog_has(uint64_t off);

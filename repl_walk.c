@@ -7,6 +7,7 @@
 #include "memcached.h"
 #include "repl_walk.h"
 #include "repl_codec.h"
+#include "repl_health.h"
 #include "repl_link.h"
 #include "repl_stream.h"
 #include "assoc.h"
@@ -16,6 +17,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,12 +53,19 @@ static void *sched_probe_main(void *arg)
     return NULL;
 }
 
+/* Whether a thread can leave SCHED_IDLE: -1 not known yet, 0 no, 1 yes.
+ * Atomic: main sets it once the privileges are dropped
+ * (copy_check_priority), the replication thread reads it, and probes
+ * itself if main has not yet (then main's answer replaces a probe made
+ * while still root). */
+static int idle_known = -1;
+
 /* Any thread may enter SCHED_IDLE, but only CAP_SYS_NICE or an
  * RLIMIT_NICE of 20 lets it leave (memcached.c raises the limit before
  * dropping root).  A throwaway thread tries both ways once. */
 static bool idle_copy_possible(void)
 {
-    static int known = -1;      /* replication thread only */
+    int known = __atomic_load_n(&idle_known, __ATOMIC_RELAXED);
     bool ok = false;
     pthread_t t;
 
@@ -66,13 +75,43 @@ static bool idle_copy_possible(void)
     if (pthread_create(&t, NULL, sched_probe_main, &ok) == 0) {
         pthread_join(t, NULL);
     }
-    known = ok ? 1 : 0;
+    __atomic_store_n(&idle_known, ok ? 1 : 0, __ATOMIC_RELAXED);
     if (!ok) {
-        log_warn("replication: a thread cannot return from idle CPU "
-                 "priority here (needs CAP_SYS_NICE or RLIMIT_NICE 20); "
-                 "full copies run at normal priority");
+        /* Said with its cause once at start (copy_check_priority). */
+        log_info("replication: full copies run at normal priority");
     }
     return ok;
+}
+
+/* Called by main once the privileges are dropped: say now, once, and
+ * only when it is so, that full copies cannot run at idle priority, and
+ * why.  Before 2026-12-07 the first copy said it, vaguely, every start. */
+void copy_check_priority(void)
+{
+    struct rlimit rl;
+    bool ok = false;
+    pthread_t t;
+
+    if (!settings.repl_idle_copy) {
+        return;
+    }
+    if (pthread_create(&t, NULL, sched_probe_main, &ok) == 0) {
+        pthread_join(t, NULL);
+    }
+    __atomic_store_n(&idle_known, ok ? 1 : 0, __ATOMIC_RELAXED);
+    if (ok) {
+        return;
+    }
+    if (getrlimit(RLIMIT_NICE, &rl) != 0) {
+        rl.rlim_cur = rl.rlim_max = 0;
+    }
+    log_warn("replication: full copies will run at normal CPU priority, "
+             "not idle: RLIMIT_NICE is %llu (hard %llu) and the process "
+             "has no CAP_SYS_NICE, so a thread could not return from idle; "
+             "raise the limit to 20 (ulimit -e 20, systemd LimitNICE=20, "
+             "or start as root with CAP_SYS_RESOURCE), or give -o "
+             "repl_idle_copy=0", (unsigned long long)rl.rlim_cur,
+             (unsigned long long)rl.rlim_max);
 }
 
 /* Call after a link starts or ends sending or receiving a copy, or
@@ -160,12 +199,22 @@ void repl_watchdog(void)
  * less than SYNC_HIGH_WATER is queued.  Live writes go into the same
  * stream meanwhile; last writer wins makes the order irrelevant.
  */
+/* When the running full copy last logged its progress (one at a time:
+ * only the active link walks). */
+static uint64_t progress_us;
+#define PROGRESS_US (10 * 1000000ULL)
+
 static void start_sync(struct link *l)
 {
     uint64_t items = items_curr();
     uint64_t cutoff;
     uint32_t at;
 
+    log_event("replication %s: full resync started, sending a full copy "
+              "(%llu items; the peer's offset is not in the backlog)",
+              l->addr, (unsigned long long)items);
+    repl_note_sync(true);
+    progress_us = util_mono_us();
     link_out_set_state(l, OUT_COPY);
     l->peer_acked_items = stream_open_copy(l->fd, l->tls,
                                            l->tx.data + l->tx_off,
@@ -199,7 +248,9 @@ static void start_partial(struct link *l, uint64_t from, uint64_t records)
     l->peer_acked_items = records;
     end = stream_open_catchup(l->fd, l->tls, from, records);
     REPL_COUNT(partial_syncs, 1);
-    log_info("replication %s: partial resync, %llu bytes from the backlog",
+    repl_note_sync(false);
+    log_event("replication %s: partial resync started, %llu bytes from "
+              "the backlog",
              l->addr, (unsigned long long)(end - from));
     link_out_set_state(l, OUT_CATCHUP);
 }
@@ -264,11 +315,11 @@ static void walk_done(struct link *l)
     repl_rs.last_sync_us = took;
     repl_rs.last_sync_items = l->walk_items;
     repl_rs.last_sync_bytes = l->walk_bytes;
-    repl_rs.items_sent += l->walk_items;
     pthread_mutex_unlock(&repl_stats_lock);
-    log_info("replication %s: full copy sent, %llu items in %llu ms",
-             l->addr, (unsigned long long)l->walk_items,
-             (unsigned long long)(took / 1000));
+    log_event("replication %s: full resync done, full copy sent, %llu "
+              "items in %llu ms",
+              l->addr, (unsigned long long)l->walk_items,
+              (unsigned long long)(took / 1000));
     /* After the counters: stats that show "linked" show them too. */
     link_out_set_state(l, OUT_LIVE);
     copy_sched_update();
@@ -288,6 +339,11 @@ void walk_step(struct link *l)
             break;
         }
         l->walk_next = next;
+        if (util_mono_us() - progress_us >= PROGRESS_US) {
+            progress_us = util_mono_us();
+            log_event("replication %s: full resync in progress, %llu items "
+                      "sent", l->addr, (unsigned long long)l->walk_items);
+        }
         if (l->tx.cap > 4 * SYNC_HIGH_WATER) {
             rbuf_free(&l->tx);
         }

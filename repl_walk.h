@@ -23,6 +23,9 @@ void walk_step(struct link *l);
 void copy_sched_update(void);
 /* Whether the replication thread runs at idle priority now (stats). */
 bool copy_is_idle(void);
+/* Main, after dropping privileges: warn once if full copies cannot run
+ * at idle priority, with the cause. */
+void copy_check_priority(void);
 /* Copies moved back to normal priority (stats). */
 uint64_t copy_starved_total(void);
 /* The replication thread's timer ran (repl_cron); its id (repl_main). */

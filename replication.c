@@ -15,12 +15,11 @@
 #include "repl_link.h"
 #include "repl_net.h"
 #include "repl_stream.h"
-#include "repl_tls.h"
+#include "tls.h"
 #include "repl_walk.h"
 #include "items.h"
 #include "log.h"
 #include "settings.h"
-#include "thread.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -200,14 +199,18 @@ void link_close(struct link *l, const char *why)
     if (l->fd < 0) {
         return;
     }
-    log_info("replication %s: link closed (%s)", l->addr, why);
+    if (l->hs == HS_DONE) {
+        log_event("replication %s: link down (%s)", l->addr, why);
+    } else {
+        log_info("replication %s: link closed (%s)", l->addr, why);
+    }
     link_error(l, why);
     if (l == repl_active) {
         stream_close();         /* workers stop sending before close(2) */
     }
     event_free(l->ev);
     l->ev = NULL;
-    repl_tls_free(l->tls);
+    tls_free(l->tls);
     l->tls = NULL;
     close(l->fd);
     l->fd = -1;
@@ -259,9 +262,7 @@ static struct link *link_slot(bool dialled)
         }
     }
     if (oldest != NULL) {
-        pthread_mutex_lock(&repl_stats_lock);
-        repl_rs.hs_evictions++;
-        pthread_mutex_unlock(&repl_stats_lock);
+        REPL_COUNT(handshake_evictions, 1);
         log_info("replication %s: evicted, handshake not done after %llu "
                  "ms and the slots are full", oldest->addr,
                  (unsigned long long)((now_us() - oldest->opened_us) / 1000));
@@ -311,8 +312,8 @@ static bool link_open(struct link *l, int fd, bool dialled, const char *addr)
     l->ev_flags = EV_READ | EV_PERSIST;
     l->last_rx_us = now_us();
     l->opened_us = l->last_rx_us;
-    if (repl_tls_enabled()) {
-        l->tls = repl_tls_new(fd, dialled);
+    if (tls_repl_enabled()) {
+        l->tls = tls_repl_new(fd, dialled);
         if (l->tls == NULL) {
             event_free(l->ev);
             l->ev = NULL;
@@ -336,18 +337,18 @@ static int tx_send(struct link *l)
     while (l->tx_off < l->tx.len) {
         ssize_t n = repl_io_send(l->fd, l->tls, l->tx.data + l->tx_off,
                                  l->tx.len - l->tx_off);
+        enum io_fail f;
         if (n > 0) {
             l->tx_off += (size_t)n;
             l->tx_offset += (uint64_t)n;
-            pthread_mutex_lock(&repl_stats_lock);
-            repl_rs.bytes_sent += (uint64_t)n;
-            pthread_mutex_unlock(&repl_stats_lock);
+            REPL_COUNT(bytes_sent, (uint64_t)n);
             continue;
         }
-        if (n < 0 && errno == EINTR) {
+        f = util_io_fail(n, errno);
+        if (f == IO_FAIL_RETRY) {
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (f == IO_FAIL_WAIT) {
             if (!link_want(l, EV_READ | EV_WRITE)) {
                 link_close(l, "event error");
                 return -1;
@@ -380,7 +381,8 @@ static int catch_up(struct link *l)
         case CATCHUP_NONE:
             return 1;
         case CATCHUP_DONE:
-            log_info("replication %s: caught up from the backlog", l->addr);
+            log_event("replication %s: partial resync done, caught up from "
+                      "the backlog", l->addr);
             link_out_set_state(l, OUT_LIVE);
             return 1;
         case CATCHUP_LOST:
@@ -414,9 +416,7 @@ static bool link_flush(struct link *l, bool writable)
         }
         stream_flush(writable, &fr);
         if (fr.overflow) {
-            pthread_mutex_lock(&repl_stats_lock);
-            repl_rs.overflows++;
-            pthread_mutex_unlock(&repl_stats_lock);
+            REPL_COUNT(buffer_overflows, 1);
             log_warn("replication %s: outbound buffer over %zu bytes; "
                      "dropping the link to resync", l->addr,
                      settings.repl_buffer_size);
@@ -481,15 +481,11 @@ void link_established(struct link *l)
 {
     if (repl_active != NULL && repl_active != l) {
         if (!preferred(l) || preferred(repl_active)) {
-            pthread_mutex_lock(&repl_stats_lock);
-            repl_rs.dup_links++;
-            pthread_mutex_unlock(&repl_stats_lock);
+            REPL_COUNT(duplicate_links, 1);
             link_close(l, "duplicate link");
             return;
         }
-        pthread_mutex_lock(&repl_stats_lock);
-        repl_rs.dup_links++;
-        pthread_mutex_unlock(&repl_stats_lock);
+        REPL_COUNT(duplicate_links, 1);
         link_close(repl_active, "duplicate link");
     }
     if (l->peer_node_id == repl_node_id && repl_run_id > l->peer_run_id) {
@@ -506,6 +502,9 @@ void link_established(struct link *l)
     }
     repl_active = l;
     link_hs_set_state(l, HS_DONE);
+    log_event("replication %s: link up (%s, %s)", l->addr,
+              l->dialled ? "dialled" : "accepted",
+              l->tls != NULL ? "TLS" : "plain TCP");
     backoff_ms = BACKOFF_MIN_MS;
     pthread_mutex_lock(&repl_stats_lock);
     if (repl_rs.links++ > 0) {
@@ -557,7 +556,7 @@ void signal_ready(const char *why)
     }
     ready_sent = true;
     regated = false;
-    log_info("replication: opening the client port (%s)", why);
+    log_event("replication: gate open, client port opening (%s)", why);
     if (ready_fd >= 0 && write(ready_fd, &b, 1) != 1) {
         log_warn("replication: cannot signal the main thread");
     }
@@ -582,7 +581,7 @@ static void peer_refused(struct link *l)
         repl_rs.auth_failures++;
         break;
     case FAULT_MISMATCH:
-        repl_rs.mismatches++;
+        repl_rs.peer_mismatches++;
         break;
     case FAULT_SELF:
     case FAULT_RESYNC:
@@ -609,13 +608,14 @@ static bool read_socket(struct link *l)
 {
     for (;;) {
         ssize_t n;
+        enum io_fail f;
         if (!rbuf_reserve(&l->in, READ_CHUNK)) {
             link_close(l, "out of memory");
             return false;
         }
         if (l->tls != NULL) {
-            enum repl_tls_want want;
-            n = repl_tls_read(l->tls, l->in.data + l->in.len, READ_CHUNK,
+            enum tls_want want;
+            n = tls_read(l->tls, l->in.data + l->in.len, READ_CHUNK,
                               &want);
             l->read_wants_write = n < 0 && want == TLS_WANT_WRITE;
         } else {
@@ -632,10 +632,11 @@ static bool read_socket(struct link *l)
             }
             continue;
         }
-        if (n < 0 && errno == EINTR) {
+        f = util_io_fail(n, errno);
+        if (f == IO_FAIL_RETRY) {
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (f == IO_FAIL_WAIT) {
             return true;
         }
         link_close(l, repl_io_failure(n, errno));
@@ -725,9 +726,9 @@ static void finish_connect(struct link *l)
 /* Drive the TLS handshake; true once it is done and the link may talk. */
 static bool link_tls_step(struct link *l)
 {
-    enum repl_tls_want want;
+    enum tls_want want;
     const char *why = NULL;
-    int rc = repl_tls_handshake(l->tls, &want, &why);
+    int rc = tls_handshake(l->tls, &want, &why);
 
     if (rc == -2) {
         log_info("replication %s: %s", l->addr, why);
@@ -735,9 +736,7 @@ static bool link_tls_step(struct link *l)
         return false;
     }
     if (rc < 0) {
-        pthread_mutex_lock(&repl_stats_lock);
-        repl_rs.tls_failures++;
-        pthread_mutex_unlock(&repl_stats_lock);
+        REPL_COUNT(tls_failures, 1);
         log_warn("replication %s: %s", l->addr, why);
         link_close(l, why);
         return false;
@@ -750,8 +749,8 @@ static bool link_tls_step(struct link *l)
         return false;
     }
     l->tls_pending = false;
-    repl_tls_describe(l->tls, l->tls_desc, sizeof(l->tls_desc));
-    if (!repl_tls_channel_id(l->tls, l->channel)) {
+    tls_describe(l->tls, l->tls_desc, sizeof(l->tls_desc));
+    if (!tls_channel_id(l->tls, l->channel)) {
         l->channel[0] = '\0';
     }
     log_info("replication %s: TLS established (%s)", l->addr, l->tls_desc);
@@ -814,7 +813,7 @@ static void accept_cb(evutil_socket_t fd, short which, void *arg)
     if (cfd < 0) {
         return;
     }
-    net_peer_name((struct sockaddr *)&ss, addr, sizeof(addr));
+    util_addr_name((struct sockaddr *)&ss, addr, sizeof(addr));
     l = link_slot(false);
     if (l == NULL) {
         log_info("replication: refusing %s, too many links", addr);
@@ -875,9 +874,7 @@ static void ack_and_ping(struct link *l, uint64_t now)
 /* The handshake deadline passed: whatever it sent, the link goes. */
 static void handshake_timeout(struct link *l)
 {
-    pthread_mutex_lock(&repl_stats_lock);
-    repl_rs.hs_timeouts++;
-    pthread_mutex_unlock(&repl_stats_lock);
+    REPL_COUNT(handshake_timeouts, 1);
     log_info("replication %s: handshake not done within %d s; closing",
              l->addr, settings.repl_timeout);
     link_close(l, "handshake timeout");
@@ -1058,7 +1055,7 @@ static void *repl_main(void *arg)
  * that verifies its certificate. */
 static bool authenticated(void)
 {
-    return auth_has_secret() || repl_tls_verifies_peer();
+    return auth_has_secret() || tls_repl_verifies_peer();
 }
 
 int repl_configure(void)
@@ -1075,7 +1072,7 @@ int repl_configure(void)
         auth_read_secret(settings.repl_secret_file) != 0) {
         return -1;
     }
-    if (net_check_congestion() != 0 || repl_tls_configure() != 0) {
+    if (net_check_congestion() != 0 || tls_repl_configure() != 0) {
         return -1;
     }
     return net_check_peer_addr(peer_host, peer_port, authenticated());
@@ -1126,6 +1123,9 @@ int repl_start(int ready)
         return -1;
     }
     start_us = now_us();
+    log_event("replication: gate closed, the client port opens after the "
+              "first sync with %s:%s (at most %d s)", peer_host, peer_port,
+              settings.repl_initial_sync_timeout);
     backoff_ms = BACKOFF_MIN_MS;
     next_dial_us = 0;
     set_shown(REPL_CONNECTING, NULL);
@@ -1175,117 +1175,12 @@ void repl_stats(struct strbuf *sb)
     snprintf(peer, sizeof(peer), "%s", shown_peer);
     pthread_mutex_unlock(&repl_stats_lock);
     stream_stats(&ss);
-    sb_stat(sb, "role", "pair");
-    sb_stat(sb, "peer", "%s:%s", peer_host, peer_port);
-    sb_stat(sb, "peer_addr", "%s", peer[0] ? peer : "none");
-    sb_stat(sb, "run_id", "%016llx", (unsigned long long)repl_run_id);
-    sb_stat(sb, "node_id", "%u", repl_node_id);
-    sb_stat(sb, "link_state", "%s", repl_state_name(st));
-    sb_stat(sb, "link_state_secs", "%llu",
-            (unsigned long long)((now_us() - since) / 1000000));
-    sb_stat(sb, "initial_sync_done", "%s", ready_sent ? "yes" : "no");
-    sb_stat(sb, "peer_synced", "%s",
-            __atomic_load_n(&peer_synced_once, __ATOMIC_RELAXED) ? "yes"
-                                                                 : "no");
-    sb_stat(sb, "bytes_sent", "%llu",
-            (unsigned long long)(c.bytes_sent + ss.sent));
-    sb_stat(sb, "bytes_received", "%llu",
-            (unsigned long long)c.bytes_received);
-    sb_stat(sb, "items_queued", "%llu", (unsigned long long)ss.items_queued);
-    sb_stat(sb, "items_received", "%llu",
-            (unsigned long long)c.items_received);
-    sb_stat(sb, "items_stale", "%llu", (unsigned long long)c.items_stale);
-    sb_stat(sb, "buffer_bytes", "%llu", (unsigned long long)ss.unsent);
-    sb_stat(sb, "lag_items", "%llu",
-            (unsigned long long)(l != NULL && ss.records > l->peer_acked_items
-                                 ? ss.records - l->peer_acked_items : 0));
-    sb_stat(sb, "lag_ms", "%llu", (unsigned long long)lagms);
-    sb_stat(sb, "full_syncs", "%llu", (unsigned long long)c.full_syncs);
-    sb_stat(sb, "partial_syncs", "%llu",
-            (unsigned long long)c.partial_syncs);
-    sb_stat(sb, "backlog_size", "%zu", ss.backlog_size);
-    sb_stat(sb, "backlog_first_offset", "%llu",
-            (unsigned long long)ss.backlog_first);
-    sb_stat(sb, "backlog_end_offset", "%llu",
-            (unsigned long long)ss.backlog_end);
-    sb_stat(sb, "peer_offset_applied", "%llu",
-            (unsigned long long)repl_applied.off);
-    sb_stat(sb, "last_sync_ms", "%llu",
-            (unsigned long long)(c.last_sync_us / 1000));
-    sb_stat(sb, "last_sync_items", "%llu",
-            (unsigned long long)c.last_sync_items);
-    sb_stat(sb, "last_sync_bytes", "%llu",
-            (unsigned long long)c.last_sync_bytes);
-    sb_stat(sb, "copy_in_progress", "%d",
-            l != NULL && l->in_state == IN_COPY ? 1 : 0);
-    sb_stat(sb, "copy_in_items", "%llu",
-            (unsigned long long)(l != NULL && l->in_state == IN_COPY
-                                 ? l->rx_items - l->copy_rx0 : 0));
-    sb_stat(sb, "copy_in_expected", "%llu",
-            (unsigned long long)(l != NULL && l->in_state == IN_COPY
-                                 ? l->copy_expected : 0));
-    sb_stat(sb, "sync_in_progress", "%d",
-            l != NULL && l->out_state == OUT_COPY ? 1 : 0);
-    sb_stat(sb, "sync_items_sent", "%llu",
-            (unsigned long long)(l != NULL ? l->walk_items : 0));
-    sb_stat(sb, "copy_priority", "%s",
-            copy_is_idle() ? "idle" : "normal");
-    sb_stat(sb, "copy_starved", "%llu",
-            (unsigned long long)copy_starved_total());
-    sb_stat(sb, "links", "%llu", (unsigned long long)c.links);
-    sb_stat(sb, "reconnects", "%llu", (unsigned long long)c.reconnects);
-    sb_stat(sb, "duplicate_links", "%llu", (unsigned long long)c.dup_links);
-    sb_stat(sb, "buffer_overflows", "%llu", (unsigned long long)c.overflows);
-    sb_stat(sb, "auth_failures", "%llu",
-            (unsigned long long)c.auth_failures);
-    sb_stat(sb, "protocol_errors", "%llu",
-            (unsigned long long)c.protocol_errors);
-    sb_stat(sb, "bad_versions", "%llu", (unsigned long long)c.bad_versions);
-    sb_stat(sb, "handshake_timeouts", "%llu",
-            (unsigned long long)c.hs_timeouts);
-    sb_stat(sb, "handshake_evictions", "%llu",
-            (unsigned long long)c.hs_evictions);
-    sb_stat(sb, "peer_mismatches", "%llu", (unsigned long long)c.mismatches);
-    sb_stat(sb, "limits_differ", "%s",
-            __atomic_load_n(&limits_differ, __ATOMIC_RELAXED) ? "yes" : "no");
+#define COUNTER(name, what) sb_stat(sb, #name, "%llu", U(c.name));
+#define LINE(name, ...) sb_stat(sb, #name, __VA_ARGS__);
+    REPL_STATS(COUNTER, REPL_STAT_NONE, LINE)
+#undef COUNTER
+#undef LINE
     check_stats(sb);
-    sb_stat(sb, "store_failures", "%llu",
-            (unsigned long long)c.store_failures);
-    sb_stat(sb, "peer_store_failures", "%llu",
-            (unsigned long long)c.peer_store_failures);
-    sb_stat(sb, "tls", "%s", repl_tls_enabled()
-            ? (repl_tls_verifies_peer() ? "verify" : "on") : "off");
-    sb_stat(sb, "tls_failures", "%llu", (unsigned long long)c.tls_failures);
-    sb_stat(sb, "link_tls", "%s",
-            l != NULL && l->tls != NULL && l->tls_desc[0] ? l->tls_desc
-                                                          : "none");
-    sb_stat(sb, "link_congestion", "%s",
-            l != NULL && l->congestion[0] ? l->congestion : "none");
-    sb_stat(sb, "tombstones", "%llu", (unsigned long long)items_tombstones());
-    sb_stat(sb, "stalls", "%llu",
-            (unsigned long long)__atomic_load_n(&stalls, __ATOMIC_RELAXED));
-    sb_stat(sb, "late_writes", "%llu",
-            (unsigned long long)items_late_writes());
-    sb_stat(sb, "late_superseded", "%llu",
-            (unsigned long long)items_late_superseded());
-    sb_stat(sb, "sync_mode", "%s", settings.repl_sync ? "on" : "off");
-    sb_stat(sb, "sync_writes", "%llu",
-            (unsigned long long)__atomic_load_n(&sync_waits,
-                                                __ATOMIC_RELAXED));
-    sb_stat(sb, "sync_timeouts", "%llu",
-            (unsigned long long)__atomic_load_n(&sync_timeouts,
-                                                __ATOMIC_RELAXED));
-    sb_stat(sb, "sync_unlinked", "%llu",
-            (unsigned long long)__atomic_load_n(&sync_unlinked,
-                                                __ATOMIC_RELAXED));
-    sb_stat(sb, "sync_failed", "%llu",
-            (unsigned long long)__atomic_load_n(&sync_failed,
-                                                __ATOMIC_RELAXED));
-    sb_stat(sb, "acked_offset", "%llu",
-            (unsigned long long)repl_acked_off());
-    sb_stat(sb, "clock_skew_ms", "%lld",
-            (long long)(l != NULL ? l->skew_ms : 0));
-    sb_stat(sb, "last_error", "%s", c.last_error[0] ? c.last_error : "none");
 }
 
 /* --- synchronous writes -------------------------------------------------- */

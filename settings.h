@@ -28,8 +28,7 @@ struct settings {
     size_t maxbytes;            /* -m: memory limit for item storage */
     int maxconns;               /* -c: simultaneous connections */
     int port;                   /* -p: TCP port, 0 = none */
-    int udpport;                /* UDP port: always 0, -U N is refused
-                                   or ignored (options.c) */
+    int udpport;                /* -U: UDP port, 0 off, -1 any free one */
     char *inter;                /* -l: listen addresses, comma separated */
     char *socketpath;           /* -s: unix socket path, NULL = none */
     int access;                 /* -a: unix socket permissions */
@@ -107,7 +106,8 @@ struct settings {
     unsigned read_buf_mem_limit;    /* -o read_buf_mem_limit: bytes,
                                        shown, not enforced */
     char *slab_sizes;           /* -o slab_sizes: "size-size-...", NULL */
-    struct {
+    struct settings_ssl {
+        bool enabled;           /* -Z: TLS on the client ports */
         char *chain_cert;       /* -o ssl_chain_cert */
         char *key;              /* -o ssl_key */
         int verify_mode;        /* -o ssl_verify_mode, as OpenSSL flags */
@@ -118,8 +118,7 @@ struct settings {
         bool session_cache;     /* -o ssl_session_cache */
         bool kernel_tls;        /* -o ssl_kernel_tls */
         int min_version;        /* -o ssl_min_version: 0..3 (tlsv1.N) */
-    } ssl;                      /* client-port TLS (-Z) is not supported:
-                                   these are only shown in stats settings */
+    } ssl;                      /* client-port TLS (tls.c), as memcached */
 };
 
 extern struct settings settings;

@@ -4,7 +4,9 @@
  * because exporters and memcached-tool parse them.
  */
 #include "memcached.h"
+#include "repl_health.h"
 #include "stats.h"
+#include "tls.h"
 #include "assoc.h"
 #include "crawler.h"
 #include "items.h"
@@ -176,7 +178,20 @@ void stats_general(struct strbuf *sb)
     U64("log_watcher_skipped", watch_skipped());
     U64("log_watcher_sent", watch_sent());
     U64("log_watchers", watch_count());
+    if (settings.ssl.enabled) {
+        if (settings.ssl.session_cache) {
+            U64("ssl_new_sessions", tls_server_new_sessions());
+        }
+        U64("ssl_handshake_errors", tls_server_handshake_errors());
+        sb_stat(sb, "time_since_server_cert_refresh", "%u",
+                current_time - tls_server_cert_time());
+    }
     U64("client_errors", t.client_errors);
+    if (settings.udpport != 0) {
+        U64("udp_datagrams", t.udp_datagrams);
+        U64("udp_bad_frames", t.udp_bad_frames);
+        U64("udp_replies_dropped", t.udp_replies_dropped);
+    }
     U64("bytes", lru.bytes);
     U64("slab_global_page_pool", 0);
     U64("curr_items", items_curr());
@@ -194,6 +209,7 @@ void stats_general(struct strbuf *sb)
     U64("moves_within_lru", lru.moves_within_lru);
     U64("direct_reclaims", lru.direct_reclaims);
     U64("lru_bumps_dropped", 0);
+    repl_health_stats(sb);
 }
 
 static const char *yesno(bool b)
@@ -201,18 +217,14 @@ static const char *yesno(bool b)
     return b ? "yes" : "no";
 }
 
-/* memcached's client-port TLS settings: -Z is refused here, so
- * ssl_enabled is always "no"; the ssl_* options are shown as given.
- * NULL paths print as glibc prints them there. */
+/* memcached's client-port TLS settings, -Z or not, as it prints them:
+ * NULL paths as glibc prints them there. */
 static void stats_settings_tls(struct strbuf *sb)
 {
-    static const char *const versions[] = {
-        "tlsv1.0", "tlsv1.1", "tlsv1.2", "tlsv1.3"
-    };
     const char *chain = settings.ssl.chain_cert;
     const char *key = settings.ssl.key;
 
-    sb_stat(sb, "ssl_enabled", "no");
+    sb_stat(sb, "ssl_enabled", "%s", yesno(settings.ssl.enabled));
     sb_stat(sb, "ssl_chain_cert", "%s", chain ? chain : "(null)");
     sb_stat(sb, "ssl_key", "%s", key ? key : "(null)");
     sb_stat(sb, "ssl_verify_mode", "%d", settings.ssl.verify_mode);
@@ -226,7 +238,7 @@ static void stats_settings_tls(struct strbuf *sb)
             yesno(settings.ssl.session_cache));
     sb_stat(sb, "ssl_kernel_tls", "%s", yesno(settings.ssl.kernel_tls));
     sb_stat(sb, "ssl_min_version", "%s",
-            versions[settings.ssl.min_version & 3]);
+            tls_version_name(settings.ssl.min_version));
 }
 
 void stats_settings(struct strbuf *sb)

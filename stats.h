@@ -34,7 +34,10 @@
     X(auth_errors, "failed authentication attempts") \
     X(store_too_large, "stores refused: larger than -I") \
     X(store_no_memory, "stores refused: out of memory") \
-    X(client_errors, "requests answered with CLIENT_ERROR or ERROR")
+    X(client_errors, "requests answered with CLIENT_ERROR or ERROR") \
+    X(udp_datagrams, "request datagrams received on the UDP port") \
+    X(udp_bad_frames, "UDP datagrams dropped: bad or cut-short frame") \
+    X(udp_replies_dropped, "UDP replies too large, or refused by kernel")
 
 /* Per-thread, per-slab-class counters. */
 #define SLAB_STATS(X) \

@@ -1,5 +1,6 @@
 /*
- * thread.c - worker threads and item stripe locks.  The main thread
+ * thread.c - worker threads (the item stripe locks are item_locks.c).
+ * The main thread
  * accepts connections and hands each to a worker through a queue and a
  * notify pipe; from then on only that worker touches the connection.
  *
@@ -12,10 +13,12 @@
 #include "memcached.h"
 #include "thread.h"
 #include "conn.h"
+#include "conn_udp.h"
 #include "log.h"
 #include "replication.h"
 #include "settings.h"
 #include "stats.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -24,80 +27,13 @@
 #include <string.h>
 #include <unistd.h>
 
-/* --- item stripe locks --------------------------------------------------- */
-
-static pthread_mutex_t *item_locks;
-static unsigned item_lock_count;
-static unsigned item_lock_mask;
-static unsigned item_lock_power;
-
-int item_locks_init(unsigned power)
-{
-    unsigned i;
-
-    if (item_locks != NULL) {
-        for (i = 0; i < item_lock_count; i++) {
-            pthread_mutex_destroy(&item_locks[i]);
-        }
-        free(item_locks);
-    }
-    item_lock_power = power;
-    item_lock_count = 1u << power;
-    item_lock_mask = item_lock_count - 1;
-    item_locks = calloc(item_lock_count, sizeof(*item_locks));
-    if (item_locks == NULL) {
-        return -1;
-    }
-    for (i = 0; i < item_lock_count; i++) {
-        pthread_mutex_init(&item_locks[i], NULL);
-    }
-    return 0;
-}
-
-void item_lock(uint32_t hv)
-{
-    pthread_mutex_lock(&item_locks[hv & item_lock_mask]);
-}
-
-bool item_trylock(uint32_t hv)
-{
-    return pthread_mutex_trylock(&item_locks[hv & item_lock_mask]) == 0;
-}
-
-void item_unlock(uint32_t hv)
-{
-    pthread_mutex_unlock(&item_locks[hv & item_lock_mask]);
-}
-
-void item_lock_all(void)
-{
-    unsigned i;
-
-    for (i = 0; i < item_lock_count; i++) {
-        pthread_mutex_lock(&item_locks[i]);
-    }
-}
-
-void item_unlock_all(void)
-{
-    unsigned i;
-
-    for (i = 0; i < item_lock_count; i++) {
-        pthread_mutex_unlock(&item_locks[i]);
-    }
-}
-
-unsigned item_locks_power(void)
-{
-    return item_lock_power;
-}
-
 /* --- workers ------------------------------------------------------------- */
 
 struct cq_item {
     int sfd;                    /* accepted socket */
-    bool is_unix;               /* from the unix socket listener */
+    enum conn_transport transport; /* TCP, unix or UDP */
     bool monitor;               /* from the monitor listener */
+    bool tls;                   /* from a -Z listener: TLS first */
     char listen_addr[64];       /* listener it came from */
     struct cq_item *next;       /* queue link */
 };
@@ -151,12 +87,21 @@ static void adopt(struct worker *w)
         log_warn("cannot create connection for fd %d", q->sfd);
         close(q->sfd);
     } else {
-        c->is_unix = q->is_unix;
+        c->transport = q->transport;
         c->monitor = q->monitor;
         if (q->monitor) {
             c->proto = CPROTO_TEXT;
         }
         memcpy(c->listen_addr, q->listen_addr, sizeof(c->listen_addr));
+        if (q->transport == CT_UDP && conn_udp_adopt(c) != 0) {
+            log_warn("cannot serve the UDP socket %s", q->listen_addr);
+            conn_close(c);
+        } else if (q->tls && !conn_start_tls(c)) {
+            conn_close(c);
+        } else if ((watch_mask & WATCH_CONNEVENTS) &&
+                   q->transport != CT_UDP) {
+            watch_conn_event(true, c->sfd, c->transport, 0);
+        }
     }
     free(q);
 }
@@ -190,8 +135,8 @@ static void timer_cb(evutil_socket_t fd, short which, void *arg)
 {
     (void)fd;
     (void)which;
-    if (settings.idle_timeout > 0) {
-        conn_close_idle(arg);
+    if (settings.idle_timeout > 0 || settings.ssl.enabled) {
+        conn_close_idle(arg);   /* and TLS handshakes past their time */
     }
 }
 
@@ -359,8 +304,8 @@ void workers_wake_watchers(struct worker *w)
     }
 }
 
-void workers_dispatch(int sfd, bool is_unix, bool monitor,
-                      const char *listen_addr)
+void workers_dispatch(int sfd, enum conn_transport transport, bool monitor,
+                      bool tls, const char *listen_addr)
 {
     struct cq_item *q = malloc(sizeof(*q));
     struct worker *w;
@@ -370,8 +315,9 @@ void workers_dispatch(int sfd, bool is_unix, bool monitor,
         return;
     }
     q->sfd = sfd;
-    q->is_unix = is_unix;
+    q->transport = transport;
     q->monitor = monitor;
+    q->tls = tls;
     snprintf(q->listen_addr, sizeof(q->listen_addr), "%s", listen_addr);
     w = &workers[next_worker];
     next_worker = (next_worker + 1) % nworkers;

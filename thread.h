@@ -1,29 +1,16 @@
 /*
- * thread.h - worker threads and the striped item locks.
- *
- * Lock order (see doc/threads.txt): item stripe lock -> LRU lock of a class
- * -> slab class lock.  Never take a stripe lock while holding an LRU or
- * slab lock except by trylock.
+ * thread.h - worker threads: start, stop, hand-off of connections, and
+ * the wake-ups other threads send them.  The item stripe locks are
+ * item_locks.h.
  */
 #ifndef THREAD_H
 #define THREAD_H
 
+#include "memcached.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-/* Stripe locks keyed by the low bits of a key's hash.  power must not
- * exceed the hash table's initial power (the stripe of a bucket must not
- * change when the table grows). */
-int item_locks_init(unsigned power);
-void item_lock(uint32_t hv);
-bool item_trylock(uint32_t hv);
-void item_unlock(uint32_t hv);
-/* Every stripe, in index order (table swap during expansion). */
-void item_lock_all(void);
-void item_unlock_all(void);
-unsigned item_locks_power(void);
-
 
 struct event_base;
 struct thread_stats;
@@ -53,8 +40,8 @@ struct worker {
 /* Start n workers, each with its own event base; returns 0 or -1. */
 int workers_start(int n);
 /* Hand an accepted socket to the next worker, round robin. */
-void workers_dispatch(int sfd, bool is_unix, bool monitor,
-                      const char *listen_addr);
+void workers_dispatch(int sfd, enum conn_transport transport, bool monitor,
+                      bool tls, const char *listen_addr);
 /* Ask every worker to close its connections and exit; join them. */
 void workers_stop(void);
 /* Every worker closes its client connections (monitor ones excepted). */

@@ -161,12 +161,31 @@ void util_preempt_point(uint64_t *last)
     }
 }
 
+/* Only a test build's `debugtime` changes these (main thread, or a
+ * worker: a torn read is a second off for one tick, in a test). */
+static volatile int64_t clock_shift;
+static volatile bool clock_paused;
+
 void util_clock_tick(void)
 {
     struct timeval tv;
 
+    if (clock_paused) {
+        return;
+    }
     gettimeofday(&tv, NULL);
-    current_time = (uint32_t)tv.tv_sec;
+    current_time = (uint32_t)(tv.tv_sec + clock_shift);
+}
+
+void util_clock_shift(int64_t delta)
+{
+    clock_shift += delta;
+    current_time = (uint32_t)((int64_t)current_time + delta);
+}
+
+void util_clock_pause(bool paused)
+{
+    clock_paused = paused;
 }
 
 void util_clock_init(void)
@@ -340,6 +359,39 @@ int util_b64_decode(const char *in, size_t inlen, char *out, size_t outlen)
     return (int)n;
 }
 
+void util_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+size_t util_url_encode(const char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    size_t i, o = 0;
+
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+            (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
+            ch == '_' || ch == '~') {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '%';
+            out[o++] = digits[ch >> 4];
+            out[o++] = digits[ch & 15];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
 int util_b64_encode(const char *in, size_t inlen, char *out)
 {
     const unsigned char *p = (const unsigned char *)in;
@@ -365,6 +417,69 @@ int util_b64_encode(const char *in, size_t inlen, char *out)
     }
     out[n] = '\0';
     return n;
+}
+
+int util_addr_name(const struct sockaddr *sa, char *out, size_t n)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        snprintf(out, n, "%s:%u", host, ntohs(a->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        snprintf(out, n, "[%s]:%u", host, ntohs(a->sin6_port));
+    } else {
+        snprintf(out, n, "?");
+    }
+    return sa->sa_family;
+}
+
+/* Copy [p, p + n) into out (size bytes) with a NUL: -1 if too long. */
+static int copy_part(const char *p, size_t n, char *out, size_t size)
+{
+    if (n >= size) {
+        return -1;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
+int util_split_host_port(const char *spec, size_t len, char *host,
+                         size_t hostlen, char *port, size_t portlen)
+{
+    const char *end = spec + len, *colon = NULL, *p;
+    int colons = 0;
+
+    if (len > 0 && spec[0] == '[') {
+        const char *close = memchr(spec, ']', len);
+        if (close == NULL ||
+            copy_part(spec + 1, (size_t)(close - spec - 1), host,
+                      hostlen) != 0) {
+            return -1;
+        }
+        if (close + 1 < end && close[1] == ':') {
+            return copy_part(close + 2, (size_t)(end - close - 2), port,
+                             portlen);
+        }
+        return 0;
+    }
+    for (p = spec; p < end; p++) {
+        if (*p == ':') {
+            colon = p;
+            colons++;
+        }
+    }
+    if (colons != 1) {
+        return copy_part(spec, len, host, hostlen);
+    }
+    if (copy_part(spec, (size_t)(colon - spec), host, hostlen) != 0) {
+        return -1;
+    }
+    return copy_part(colon + 1, (size_t)(end - colon - 1), port, portlen);
 }
 
 bool util_is_loopback(const struct sockaddr *sa)

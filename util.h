@@ -8,7 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 
 /* Parse a whole token.  Leading blanks are allowed, trailing garbage is
@@ -44,13 +46,51 @@ void util_preempt_point(uint64_t *last);
 void util_clock_tick(void);
 /* Set process_started and current_time at start-up. */
 void util_clock_init(void);
+/* Test builds' `debugtime` (PAIRCACHED_DEBUG_TIME): move the clock by
+ * delta seconds from now on, or pause / resume it. */
+void util_clock_shift(int64_t delta);
+void util_clock_pause(bool paused);
 
 struct sockaddr;
 /* True for 127.0.0.0/8 and ::1. */
 bool util_is_loopback(const struct sockaddr *sa);
+/* "host:port", or "[v6]:port", of an AF_INET or AF_INET6 address into
+ * out (n bytes); "?" for any other family.  Returns sa's family. */
+int util_addr_name(const struct sockaddr *sa, char *out, size_t n);
+/* Split the first len bytes of "host[:port]" or "[v6][:port]" (a bare v6
+ * address has several ':' and no port).  host gets the host, brackets
+ * off (maybe ""); port gets the port only when one is given, else it is
+ * left as it was.  -1 for a '[' without ']' or a part too long. */
+int util_split_host_port(const char *spec, size_t len, char *host,
+                         size_t hostlen, char *port, size_t portlen);
 
 /* Write the decimal form of v into buf (>= 21 bytes); return length. */
 int util_u64toa(uint64_t v, char *buf);
+/* What a read or send that returned n <= 0 (errno err) means. */
+enum io_fail {
+    IO_FAIL_RETRY,              /* EINTR: try again at once */
+    IO_FAIL_WAIT,               /* EAGAIN: wait for the next event */
+    IO_FAIL_CLOSED,             /* n == 0: the peer closed */
+    IO_FAIL_ERROR               /* any other errno: give up */
+};
+
+static inline enum io_fail util_io_fail(ssize_t n, int err)
+{
+    if (n == 0) {
+        return IO_FAIL_CLOSED;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+        return IO_FAIL_WAIT;    /* the common case first */
+    }
+    return err == EINTR ? IO_FAIL_RETRY : IO_FAIL_ERROR;
+}
+
+/* Write n bytes as 2 * n lower-case hex digits and a NUL into out. */
+void util_hex(const unsigned char *in, size_t n, char *out);
+/* URL-encode a key as memcached prints it (watch, metadump): letters,
+ * digits and -._~ as is, any other byte as %XX.  out has 3 * n + 1
+ * bytes; returns the length written, NUL not counted. */
+size_t util_url_encode(const char *in, size_t n, char *out);
 
 
 

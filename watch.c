@@ -13,12 +13,16 @@
 #include "conn.h"
 #include "settings.h"
 #include "thread.h"
+#include "util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 struct watcher {
@@ -27,6 +31,7 @@ struct watcher {
     char *buf;                  /* pending lines */
     size_t len;                 /* bytes pending */
     size_t cap;                 /* bytes allocated (watcher_logbuf_size) */
+    uint64_t skipped;           /* lines lost since the last one queued */
     struct watcher *next;       /* list link */
 };
 
@@ -135,6 +140,29 @@ void watch_flush(struct conn *c)
     pthread_mutex_unlock(&watch_lock);
 }
 
+/* Room for a line of n bytes in w's buffer, after the "skipped=N" line
+ * memcached puts (with no time stamp) before the first line that fits
+ * again once lines were lost.  Under watch_lock. */
+static bool make_room(struct watcher *w, size_t n)
+{
+    char skip[40];
+    int sn = 0;
+
+    if (w->skipped > 0) {
+        sn = snprintf(skip, sizeof(skip), "skipped=%llu\n",
+                      (unsigned long long)w->skipped);
+    }
+    if (w->len + (size_t)sn + n > w->cap) {
+        return false;
+    }
+    if (sn > 0) {
+        memcpy(w->buf + w->len, skip, (size_t)sn);
+        w->len += (size_t)sn;
+        w->skipped = 0;
+    }
+    return true;
+}
+
 /* Append line to every watcher of category flag and wake them. */
 static void publish(unsigned flag, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -163,13 +191,15 @@ static void publish(unsigned flag, const char *fmt, ...)
         if (!(w->flags & flag)) {
             continue;
         }
-        if (w->len + (size_t)(hn + n) > w->cap) {
+        size_t before = w->len;
+        if (!make_room(w, (size_t)(hn + n))) {
+            w->skipped++;
             lines_skipped++;
             continue;
         }
         memcpy(w->buf + w->len, head, (size_t)hn);
         memcpy(w->buf + w->len + hn, line, (size_t)n);
-        if (w->len == 0) {
+        if (before == 0) {
             /* First line since the last flush: wake the owning worker. */
             workers_wake_watchers(w->c->thread);
         }
@@ -177,27 +207,6 @@ static void publish(unsigned flag, const char *fmt, ...)
         lines_sent++;
     }
     pthread_mutex_unlock(&watch_lock);
-}
-
-/* URI-encode a key for a log line. */
-static void encode_key(const char *key, size_t nkey, char *out)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t i;
-
-    for (i = 0; i < nkey; i++) {
-        unsigned char ch = (unsigned char)key[i];
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-            (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' ||
-            ch == '_' || ch == '~') {
-            *out++ = (char)ch;
-        } else {
-            *out++ = '%';
-            *out++ = hex[ch >> 4];
-            *out++ = hex[ch & 15];
-        }
-    }
-    *out = '\0';
 }
 
 void watch_fetch(const char *key, size_t nkey, const struct item *it,
@@ -208,7 +217,7 @@ void watch_fetch(const char *key, size_t nkey, const struct item *it,
     if (nkey > KEY_MAX_LENGTH) {
         return;
     }
-    encode_key(key, nkey, k);
+    (void)util_url_encode(key, nkey, k);
     publish(WATCH_FETCHERS,
             "type=item_get key=%s status=%s clsid=%u cfd=%d size=%u\n", k,
             status, it ? it->slabs_clsid : 0u, cfd,
@@ -224,7 +233,7 @@ void watch_store(const char *key, size_t nkey, const char *status,
     if (nkey > KEY_MAX_LENGTH) {
         return;
     }
-    encode_key(key, nkey, k);
+    (void)util_url_encode(key, nkey, k);
     publish(WATCH_MUTATIONS,
             "type=item_store key=%s status=%s cmd=%s ttl=%lld clsid=%u "
             "cfd=%d size=%zu\n", k, status, cmd, (long long)ttl, clsid, cfd,
@@ -235,12 +244,75 @@ void watch_eviction(const struct item *it)
 {
     char k[KEY_MAX_LENGTH * 3 + 1];
 
-    encode_key(ITEM_key(it), it->nkey, k);
+    (void)util_url_encode(ITEM_key(it), it->nkey, k);
     publish(WATCH_EVICTIONS,
-            "type=eviction key=%s fetch=%s ttl=%lld la=%u clsid=%u\n", k,
-            (it->it_flags & ITEM_FETCHED) ? "yes" : "no",
+            "type=eviction key=%s fetch=%s ttl=%lld la=%d clsid=%u "
+            "size=%u\n", k, (it->it_flags & ITEM_FETCHED) ? "yes" : "no",
             it->exptime ? (long long)it->exptime - current_time : -1LL,
-            current_time - it->atime, it->slabs_clsid);
+            (int)(current_time - it->atime), it->slabs_clsid,
+            it->nbytes > 2 ? it->nbytes - 2 : 0u);
+}
+
+void watch_store_item(const struct item *it, enum store_mode mode,
+                      enum store_result r, int cfd)
+{
+    static const char *const cmds[] = {
+        "set", "add", "replace", "append", "prepend", "cas"
+    };
+    static const char *const results[] = {
+        "stored", "not_stored", "exists", "not_found", "no_memory"
+    };
+
+    watch_store(ITEM_key(it), it->nkey, results[r], cmds[mode],
+                it->exptime == 0 ? 0 : util_ttl_left(it->exptime,
+                                                     current_time),
+                it->slabs_clsid, cfd, it->nbytes - 2);
+}
+
+void watch_fetch_peek(const char *key, size_t nkey, int cfd)
+{
+    struct item *it = item_peek(key, nkey);
+
+    watch_fetch(key, nkey, it, it != NULL ? "found" : "not_found", cfd);
+    if (it != NULL) {
+        item_remove(it);
+    }
+}
+
+/* memcached's address fields: rip/rport of a TCP peer, "unix" and 0 for
+ * a unix socket; transport local, tcp or udp. */
+void watch_conn_event(bool opened, int sfd, enum conn_transport t,
+                      int reason)
+{
+    static const char *const transports[] = {"tcp", "local", "udp"};
+    static const char *const reasons[] = {
+        "error", "normal", "idle_timeout", "shutdown"
+    };
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char rip[INET6_ADDRSTRLEN] = "unix";
+    unsigned port = 0;
+
+    if (t == CT_TCP &&
+        getpeername(sfd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, rip, sizeof(rip));
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, rip, sizeof(rip));
+            port = ntohs(a->sin6_port);
+        }
+    }
+    if (opened) {
+        publish(WATCH_CONNEVENTS, "type=conn_new rip=%s rport=%u "
+                "transport=%s cfd=%d\n", rip, port, transports[t], sfd);
+    } else {
+        publish(WATCH_CONNEVENTS, "type=conn_close rip=%s rport=%u "
+                "transport=%s reason=%s cfd=%d\n", rip, port,
+                transports[t], reasons[reason & 3], sfd);
+    }
 }
 
 uint64_t watch_count(void)

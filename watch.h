@@ -5,6 +5,9 @@
 #ifndef WATCH_H
 #define WATCH_H
 
+#include "memcached.h"
+#include "items.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +40,14 @@ void watch_store(const char *key, size_t nkey, const char *status,
                  const char *cmd, int64_t ttl, unsigned clsid, int cfd,
                  size_t size);
 void watch_eviction(const struct item *it);
+/* The item_store line of a store of `it` (text, meta or binary). */
+void watch_store_item(const struct item *it, enum store_mode mode,
+                      enum store_result r, int cfd);
+/* The item_get line memcached logs when a store looks the key up. */
+void watch_fetch_peek(const char *key, size_t nkey, int cfd);
+/* conn_new (opened) or conn_close line; reason: enum conn_close_reason. */
+void watch_conn_event(bool opened, int sfd, enum conn_transport t,
+                      int reason);
 
 uint64_t watch_count(void);
 uint64_t watch_sent(void);

@@ -299,7 +299,8 @@ sub start_target {
     for my $i (0 .. $#ports) {
         my @argv = map { expand($_, $i, \@ports, \@rports) }
                    @{$target->{servers}[$i]};
-        my %p = (port => $ports[$i], log => "$OUT/logs/$tag-s$i.log",
+        my %p = (port => $ports[$i], rport => $rports[$i],
+                 log => "$OUT/logs/$tag-s$i.log",
                  name => "$tag-s$i");
         die "$argv[0]: not executable\n" unless -x $argv[0];
         $p{argv} = \@argv;
@@ -395,9 +396,14 @@ sub stop_target {
 # Measurements.
 # ---------------------------------------------------------------------
 
+# A load with tls => 1 goes to the first server's TLS listener (its
+# %RPORT%, see targets.pl) with loadgen -S; readiness is checked on its
+# plain notls: port (%PORT%).
 sub loadgen_args {
-    my ($port, $load) = @_;
-    return ('-p', $port, '-k', $load->{keys}, '-v', $load->{value},
+    my ($proc, $load) = @_;
+    return ('-p', $load->{tls} ? $proc->{rport} : $proc->{port},
+            ($load->{tls} ? ('-S') : ()),
+            '-k', $load->{keys}, '-v', $load->{value},
             '-g', $load->{get}, '-w', $load->{width},
             '-P', $load->{proto});
 }
@@ -420,13 +426,13 @@ sub run_loadgen {
 
 sub loadgen {
     my ($procs, $load, @extra) = @_;
-    return run_loadgen(loadgen_args($procs->[0]{port}, $load),
+    return run_loadgen(loadgen_args($procs->[0], $load),
                        '-c', $load->{conns}, '-T', 600, @extra);
 }
 
 sub preload {
     my ($procs, $load) = @_;
-    my $r = run_loadgen(loadgen_args($procs->[0]{port}, $load),
+    my $r = run_loadgen(loadgen_args($procs->[0], $load),
                         '-c', $PRELOAD_CONNS, '-T', 600, '-L');
     note("preload: $r->{errors} error replies") if $r->{errors};
 }

@@ -4,7 +4,8 @@
  * flight per connection, the text, binary and meta protocols, and a
  * one-line summary.  Optional: a request rate limit (-r), a latency
  * histogram (-l), a per-request latency dump (-O), and a replication lag
- * probe of a pair (-Y).  Not: starting servers or statistics over rounds
+ * probe of a pair (-Y), TLS (-S: OpenSSL, handshake at connect, no
+ * certificate check).  Not: starting servers or statistics over rounds
  * (bench/harness.pl, bench/repl.sh do that).  Talks to loopback
  * addresses only.
  */
@@ -26,6 +27,8 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define KEY_MAX 32          /* longest key we format, with the NUL */
 #define MAX_WIDTH 100       /* most keys in one multi-get */
@@ -79,12 +82,14 @@ struct options {
     int latency;            /* print the latency percentiles line */
     const char *dump;       /* per-request latency file, or NULL */
     int probe_port;         /* >0: lag probe mode, peer's client port */
+    int tls;                /* -S: every load connection speaks TLS */
     double probe_gap;       /* lag probe: seconds between probes */
 };
 
 /* One connection and its request in flight. */
 struct conn {
     int fd;                 /* non-blocking socket */
+    SSL *ssl;               /* -S: its TLS session, else NULL */
     int id;                 /* index, for the PRNG seed */
     uint64_t rng;           /* xorshift64* state */
     char *wbuf;             /* request being written */
@@ -467,6 +472,84 @@ static int connect_to_server(int nonblock)
     return connect_to_port(opt.port, nonblock);
 }
 
+/* -S: one client context; each connection shakes hands while its
+ * socket is still blocking, then goes non-blocking like the others. */
+static SSL_CTX *tls_ctx;
+
+static void tls_connect(struct conn *c)
+{
+    if (tls_ctx == NULL) {
+        tls_ctx = SSL_CTX_new(TLS_client_method());
+        if (tls_ctx == NULL) {
+            die("SSL_CTX_new");
+        }
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    }
+    c->ssl = SSL_new(tls_ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
+        SSL_connect(c->ssl) != 1) {
+        ERR_print_errors_fp(stderr);
+        die("TLS handshake");
+    }
+    if (fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0) {
+        die("fcntl");
+    }
+}
+
+/* read(2)/write(2) or their TLS forms; -1 with errno EAGAIN to wait */
+static ssize_t io_map(struct conn *c, int rc, size_t done)
+{
+    int err;
+
+    if (rc == 1) {
+        return (ssize_t)done;
+    }
+    err = SSL_get_error(c->ssl, rc);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (err == SSL_ERROR_ZERO_RETURN) {
+        return 0;
+    }
+    errno = EPROTO;
+    return -1;
+}
+
+static ssize_t conn_write(struct conn *c, const void *p, size_t n)
+{
+    size_t done = 0;
+    int rc;
+
+    if (c->ssl == NULL) {
+        return write(c->fd, p, n);
+    }
+    rc = SSL_write_ex(c->ssl, p, n, &done);
+    return io_map(c, rc, done);
+}
+
+/* TLS: also take what the session holds decrypted beyond one record,
+ * which epoll would not report */
+static ssize_t conn_read(struct conn *c, void *p, size_t n)
+{
+    size_t done = 0, more = 0;
+    ssize_t r;
+    int rc;
+
+    if (c->ssl == NULL) {
+        return read(c->fd, p, n);
+    }
+    rc = SSL_read_ex(c->ssl, p, n, &done);
+    r = io_map(c, rc, done);
+    while (r > 0 && (size_t)r < n && SSL_pending(c->ssl) > 0 &&
+           SSL_read_ex(c->ssl, (char *)p + r, n - (size_t)r, &more) == 1) {
+        r += (ssize_t)more;
+    }
+    return r;
+}
+
 static struct conn *conn_new(int id)
 {
     struct conn *c = xmalloc(sizeof(*c));
@@ -480,9 +563,12 @@ static struct conn *conn_new(int id)
     c->wbuf = xmalloc(c->wcap);
     c->rcap = (opt.value_len + 128) * (size_t)opt.width + 4096;
     c->rbuf = xmalloc(c->rcap);
-    c->fd = connect_to_server(1);
+    c->fd = connect_to_server(!opt.tls);
     if (c->fd < 0) {
         die("connect");
+    }
+    if (opt.tls) {
+        tls_connect(c);
     }
     ev.events = EPOLLIN;
     ev.data.ptr = c;
@@ -522,7 +608,7 @@ static int may_issue(void)
 static int try_write(struct conn *c)
 {
     while (c->woff < c->wlen) {
-        ssize_t n = write(c->fd, c->wbuf + c->woff, c->wlen - c->woff);
+        ssize_t n = conn_write(c, c->wbuf + c->woff, c->wlen - c->woff);
 
         if (n < 0 && errno == EINTR) {
             continue;
@@ -733,7 +819,7 @@ static void on_readable(struct conn *c)
             die("realloc");
         }
     }
-    n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+    n = conn_read(c, c->rbuf + c->rlen, c->rcap - c->rlen);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
         return;
     }
@@ -1008,6 +1094,8 @@ static void usage(void)
         "             other node on PORT with mg until it returns the\n"
         "             value; -n probes (2000), -i gap between them\n"
         "  -i USEC    lag probe: pause between probes (1000)\n"
+        "  -S         TLS on the load connections (OpenSSL; -W and -Y\n"
+        "             stay plain)\n"
         "SIGINT or SIGTERM ends a load run early, with its summary.\n"
         "prints: requests= gets= sets= get_keys= hits= misses= errors=\n"
         "        elapsed= rps=\n"
@@ -1046,7 +1134,7 @@ static void parse_args(int argc, char **argv)
     opt.time_limit = 300;
     opt.seed = 1;
     opt.probe_gap = 0.001;
-    while ((ch = getopt(argc, argv, "p:H:c:k:v:g:w:P:d:n:LT:s:W:r:lO:Y:i:"))
+    while ((ch = getopt(argc, argv, "p:H:c:k:v:g:w:P:d:n:LT:s:W:r:lO:Y:i:S"))
            != -1) {
         switch (ch) {
         case 'p': opt.port = atoi(optarg); break;
@@ -1063,6 +1151,7 @@ static void parse_args(int argc, char **argv)
         case 'T': opt.time_limit = atof(optarg); break;
         case 's': opt.seed = strtoull(optarg, NULL, 10); break;
         case 'W': opt.wait = atof(optarg); break;
+        case 'S': opt.tls = 1; break;
         case 'r': opt.rate = atof(optarg); break;
         case 'l': opt.latency = 1; break;
         case 'O': opt.dump = optarg; break;

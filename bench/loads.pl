@@ -95,6 +95,36 @@ my %throughput_limits = (
         count => 20_000,
         limits => { 'instructions/get' => 0.8 },
     },
+    # Issue #20: TLS clients (-Z), ours against Debian's memcached -Z with
+    # the same self-signed certificate (ECDSA P-256, made by run.sh).
+    {
+        name => 'tls-get-heavy', kind => 'throughput', tls => 1,
+        desc => 'TLS: 90/10 get/set, 1 KB values, 100k keys, 50 conns',
+        keys => 100_000, value => 1024, get => 0.9,
+        targets => ['reference-tls', 'ours-tls'],
+        limits => { 'CPU us/request' => 1.0 },
+    },
+    {
+        name => 'tls-set-heavy', kind => 'throughput', tls => 1,
+        desc => 'TLS: 10/90 get/set, 4 KB values, 100k keys, 50 conns',
+        keys => 100_000, value => 4096, get => 0.1,
+        targets => ['reference-tls', 'ours-tls'],
+        limits => { 'CPU us/request' => 1.0 },
+    },
+    {
+        name => 'instr-tls-get', kind => 'callgrind', tls => 1,
+        desc => 'TLS: instructions per 1 KB get, 1 conn, 10k keys preloaded',
+        keys => 10_000, value => 1024, get => 1.0, conns => 1,
+        count => 10_000, targets => ['reference-tls', 'ours-tls'],
+        limits => { 'instructions/get' => 1.0 },
+    },
+    {
+        name => 'instr-tls-set', kind => 'callgrind', tls => 1,
+        desc => 'TLS: instructions per 1 KB set, 1 conn, 10k keys preloaded',
+        keys => 10_000, value => 1024, get => 0.0, conns => 1,
+        count => 10_000, targets => ['reference-tls', 'ours-tls'],
+        limits => { 'instructions/set' => 1.0 },
+    },
     # Issue #4: a replicated pair against a single memcached.
     {
         name => 'pair-get-heavy', kind => 'throughput',

@@ -31,7 +31,8 @@ if [ ! -x "$here/loadgen" ] || [ "$here/loadgen.c" -nt "$here/loadgen" ]
 then
     # build beside it and rename, so that a harness run using the old
     # binary at this moment is not disturbed
-    cc -O2 -Wall -Wextra -o "$here/loadgen.tmp.$$" "$here/loadgen.c"
+    cc -O2 -Wall -Wextra -o "$here/loadgen.tmp.$$" "$here/loadgen.c" \
+        -lssl -lcrypto
     mv -f "$here/loadgen.tmp.$$" "$here/loadgen"
 fi
 mkdir -p "$here/out"

@@ -32,7 +32,16 @@ esac
 
 if [ ! -x "$here/loadgen" ] || [ "$here/loadgen.c" -nt "$here/loadgen" ]
 then
-    cc -O2 -Wall -Wextra -o "$here/loadgen" "$here/loadgen.c"
+    cc -O2 -Wall -Wextra -o "$here/loadgen" "$here/loadgen.c" -lssl -lcrypto
 fi
 mkdir -p "$here/out"
+# The TLS loads' certificate: self-signed, made once (openssl(1)).
+tls="$here/out/tls"
+if [ ! -s "$tls/cert.pem" ] && command -v openssl >/dev/null; then
+    mkdir -p "$tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -nodes -days 3650 -subj /CN=paircached-bench \
+        -keyout "$tls/key.pem" -out "$tls/cert.pem" >/dev/null 2>&1
+fi
+export BENCH_TLS_CERT="$tls/cert.pem" BENCH_TLS_KEY="$tls/key.pem"
 exec perl "$here/harness.pl" "$@"

@@ -24,9 +24,25 @@ my @server_args = (
 my $reference = $ENV{REFERENCE_BIN} || '/usr/bin/memcached';
 my $ours = $ENV{MEMCACHED_BIN} || die "MEMCACHED_BIN not set\n";
 
+# -Z with the self-signed certificate run.sh makes: TLS on %RPORT%, the
+# plain notls: listener on %PORT% for the readiness check (the same
+# -l for both servers: memcached adds up its -l options, ours takes the
+# last, so the plain -l 127.0.0.1 above is left out).
+my @tls_args = (
+    '-p', '%RPORT%', '-U', '0',
+    '-l', 'notls:127.0.0.1:%PORT%,127.0.0.1:%RPORT%',
+    '-t', '1', '-m', '2048', '-c', '1024',
+    ($> == 0 ? ('-u', 'root') : ()),
+    '-Z', '-o', 'ssl_chain_cert=' . ($ENV{BENCH_TLS_CERT} // 'none'),
+    '-o', 'ssl_key=' . ($ENV{BENCH_TLS_KEY} // 'none'),
+);
+
 [
     { name => 'reference', servers => [[$reference, @server_args]] },
     { name => 'ours', servers => [[$ours, @server_args]] },
+    # TLS on the client port (issue #20): loads with tls => 1
+    { name => 'reference-tls', servers => [[$reference, @tls_args]] },
+    { name => 'ours-tls', servers => [[$ours, @tls_args]] },
     # A replicated pair: the load goes to node 0, node 1 is its peer.
     # %RPORTn% is the replication port of server n.  CPU, syscalls and
     # instructions are summed over both nodes.

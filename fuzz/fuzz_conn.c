@@ -8,12 +8,15 @@
 #include "memcached.h"
 #include "assoc.h"
 #include "conn.h"
+#include "conn_udp.h"
 #include "crawler.h"
 #include "items.h"
-#include "proto_text.h"
+#include "proto.h"
+#include "authfile.h"
 #include "sasl.h"
 #include "slabs.h"
 #include "stats.h"
+#include "item_locks.h"
 #include "thread.h"
 #include "util.h"
 #include "fuzz/fuzz_conn.h"
@@ -27,6 +30,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define FUZZ_MAXBYTES (16 * 1024 * 1024)    /* -m 16 */
@@ -96,7 +100,14 @@ static void worker_init(void)
     tstats = worker.stats;
 }
 
-/* Users for -S and -Y; the file is read once, then removed. */
+static void pwdb_remove(void)
+{
+    unlink(pwdb);
+}
+
+/* Users for -S and -Y: -Y's file is read once; SASL (Cyrus with PLAIN
+ * only, as no memcached.conf is found, or the built-in PLAIN) reads the
+ * password file at each check, so it stays until exit. */
 static void pwdb_init(void)
 {
     static const char users[] = "fuzz:secret\nuser:pass word\n";
@@ -107,10 +118,11 @@ static void pwdb_init(void)
         abort();
     }
     close(fd);
-    if (sasl_init(pwdb) != 0) {
+    atexit(pwdb_remove);
+    unsetenv("SASL_CONF_PATH");
+    if (authfile_load(pwdb) != 0 || sasl_setup() != 0) {
         abort();
     }
-    unlink(pwdb);
 }
 
 void fuzz_conn_init(void)
@@ -330,7 +342,7 @@ void fuzz_conn_run(const struct fuzz_mode *m, const uint8_t *data,
     if (c == NULL) {
         abort();
     }
-    c->is_unix = true;
+    c->transport = CT_UNIX;
     /* Three writes, each served before the next: requests and values
      * split across reads. */
     send_chunk(c, fds[1], data, cut1);
@@ -341,5 +353,52 @@ void fuzz_conn_run(const struct fuzz_mode *m, const uint8_t *data,
     if (c->state != CONN_CLOSED) {
         conn_close(c);
     }
+    close(fds[1]);
+}
+
+/* --- UDP -------------------------------------------------------------------
+ * The input is a series of datagrams, each a 2-byte big-endian length and
+ * that many bytes (the last takes what is left), sent to the UDP port's
+ * conn on a datagram socketpair; the peer end is bound to an abstract
+ * address so that replies have somewhere to go. */
+void fuzz_conn_run_udp(const uint8_t *data, size_t size)
+{
+    static const struct fuzz_mode mode = {PROTO_AUTO, false, false};
+    sa_family_t fam = AF_UNIX;
+    struct conn *c;
+    int fds[2];
+
+    server_reset(&mode);
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                   fds) != 0 ||
+        bind(fds[1], (struct sockaddr *)&fam, sizeof(fam)) != 0) {
+        abort();
+    }
+    c = conn_new(fds[0], CONN_READ, &worker, worker.base);
+    if (c == NULL) {
+        abort();
+    }
+    c->transport = CT_UDP;
+    if (conn_udp_adopt(c) != 0) {
+        abort();
+    }
+    while (size > 0) {
+        size_t n = size;
+        if (size >= 2) {
+            n = (size_t)data[0] << 8 | data[1];
+            data += 2;
+            size -= 2;
+            if (n > size) {
+                n = size;
+            }
+        }
+        if (write(fds[1], data, n) < 0 && errno != EAGAIN) {
+            abort();
+        }
+        data += n;
+        size -= n;
+        pump(c, fds[1]);
+    }
+    conn_close(c);
     close(fds[1]);
 }

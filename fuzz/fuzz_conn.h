@@ -28,4 +28,8 @@ void fuzz_conn_init(void);
 void fuzz_conn_run(const struct fuzz_mode *m, const uint8_t *data,
                    size_t size);
 
+/* Serve data as datagrams to a UDP port (-U): each a 2-byte big-endian
+ * length and its bytes, memcached's frame header included. */
+void fuzz_conn_run_udp(const uint8_t *data, size_t size);
+
 #endif

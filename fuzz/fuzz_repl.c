@@ -22,6 +22,7 @@
 #include "repl_stream.c"
 
 #include "fuzz/fuzz_storage.h"
+#include "item_locks.h"
 #include "stats.h"
 
 #include <signal.h>

@@ -4,7 +4,8 @@
  * (binary SASL: LIST_MECHS, AUTH, STEP, then commands once in); any
  * other to one run with -Y (text: the "set" carrying "user password").
  * The password file holds fuzz:secret and "user:pass word"
- * (fuzz_conn.c); sasl.c checks them.
+ * (fuzz_conn.c); sasl.c (Cyrus SASL, PLAIN only) and authfile.c
+ * check them.
  */
 #include "fuzz/fuzz_conn.h"
 

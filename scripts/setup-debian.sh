@@ -4,10 +4,11 @@
 set -eu
 
 build="build-essential autoconf automake libtool pkg-config libevent-dev
-libssl-dev check perl clang libfuzzer-14-dev"
-tests="memcached libmemcached-tools php-cli php-memcached php-memcache
+libssl-dev libsasl2-dev check perl clang libfuzzer-14-dev"
+tests="memcached libmemcached-tools php-cli php-fpm libfcgi-bin php-memcached php-memcache
 python3 python3-pymemcache nutcracker valgrind strace iproute2 keepalived
-haproxy libsasl2-modules libsasl2-modules-db netcat-openbsd openssl"
+haproxy libsasl2-modules libsasl2-modules-db sasl2-bin netcat-openbsd openssl
+libio-socket-ssl-perl man-db groff-base systemd debhelper lintian"
 
 missing=""
 for p in $build $tests; do

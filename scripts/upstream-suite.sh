@@ -25,7 +25,9 @@
 # exit 1 if a file failed.  With --tap: TAP, one test per file.
 #
 # Environment: UPSTREAM_SRC, UPSTREAM_CACHE, UPSTREAM_TIMEOUT (seconds per
-# file, default 120), UPSTREAM_KEEP_LOGS=DIR (per-file logs kept there).
+# file, default 120), UPSTREAM_KEEP_LOGS=DIR (per-file logs kept there),
+# UPSTREAM_DEBUG_BIN=FILE (a build with memcached's debug-only
+# `debugtime`, make's t/debug/memcached: expirations.t runs against it).
 set -u
 
 VERSION=1.6.18
@@ -38,7 +40,7 @@ if [ "${1:-}" = --tap ]; then
     shift
 fi
 if [ $# -lt 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-    sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 bin=$(readlink -f "$1") && [ -x "$bin" ] || {
@@ -166,7 +168,7 @@ while [ \$# -gt 0 ]; do
     args+=("\$1")
     shift
 done
-exec "$bin" "\${args[@]}"
+exec "\${UPSTREAM_RUN_BIN:-$bin}" "\${args[@]}"
 EOF
 chmod +x "$work/memcached-debug"
 ln -s "$bin" "$work/memcached"
@@ -215,7 +217,12 @@ for t in "${files[@]}"; do
     log=$logs/${t%.t}.log
     start=$SECONDS
     if [ -f "$work/t/$t" ]; then
+        run_bin=
+        if [ "$t" = expirations.t ] && [ -n "${UPSTREAM_DEBUG_BIN:-}" ]; then
+            run_bin=$(readlink -f "$UPSTREAM_DEBUG_BIN")
+        fi
         ( cd "$work" && UPSTREAM_SUITE_TAG=$tag TMPDIR="$work/tmp" \
+              UPSTREAM_RUN_BIN=$run_bin \
               exec timeout -k 10 "$per_file" perl "t/$t" ) >"$log" 2>&1 </dev/null
         rc=$?
     else

@@ -8,7 +8,7 @@
 #include "assoc.h"
 #include "hash.h"
 #include "settings.h"
-#include "thread.h"
+#include "item_locks.h"
 #include "util.h"
 
 #include <check.h>

@@ -12,7 +12,7 @@
 #include "settings.h"
 #include "slabs.h"
 #include "stats.h"
-#include "thread.h"
+#include "item_locks.h"
 #include "util.h"
 
 #include <check.h>

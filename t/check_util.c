@@ -1,12 +1,17 @@
 /*
  * check_util.c - unit tests for util.c: number parsing with memcached's
- * rules and the expiry conversion every protocol relies on.
+ * rules, the expiry conversion every protocol relies on, and the
+ * formatting and splitting of addresses, hex and URL-encoded keys.
  */
 #include "memcached.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 
 START_TEST(test_strtoull_accepts_digits_and_trailing_space)
 {
@@ -98,6 +103,88 @@ START_TEST(test_preempt_point_throttles)
 }
 END_TEST
 
+START_TEST(test_hex)
+{
+    const unsigned char in[] = { 0x00, 0x0f, 0xa5, 0xff };
+    char out[2 * sizeof(in) + 1];
+
+    memset(out, 'x', sizeof(out));
+    util_hex(in, sizeof(in), out);
+    ck_assert_str_eq(out, "000fa5ff");
+    util_hex(in, 0, out);
+    ck_assert_str_eq(out, "");
+}
+END_TEST
+
+START_TEST(test_url_encode)
+{
+    char out[3 * 16 + 1];
+
+    ck_assert_uint_eq(util_url_encode("az-AZ_09.~", 10, out), 10);
+    ck_assert_str_eq(out, "az-AZ_09.~");
+    ck_assert_uint_eq(util_url_encode("a b/\xff\0", 6, out), 14);
+    ck_assert_str_eq(out, "a%20b%2F%FF%00");
+}
+END_TEST
+
+/* Split spec; host and port as strings, port "-" when none was given. */
+static int split(const char *spec, char *host, char *port)
+{
+    strcpy(port, "-");
+    return util_split_host_port(spec, strlen(spec), host, 64, port, 8);
+}
+
+START_TEST(test_split_host_port)
+{
+    char host[64], port[8];
+
+    ck_assert_int_eq(split("example.com:11212", host, port), 0);
+    ck_assert_str_eq(host, "example.com");
+    ck_assert_str_eq(port, "11212");
+    ck_assert_int_eq(split("10.0.0.1", host, port), 0);
+    ck_assert_str_eq(host, "10.0.0.1");
+    ck_assert_str_eq(port, "-");
+    ck_assert_int_eq(split("[::1]:7", host, port), 0);
+    ck_assert_str_eq(host, "::1");
+    ck_assert_str_eq(port, "7");
+    ck_assert_int_eq(split("[fe80::1]", host, port), 0);
+    ck_assert_str_eq(host, "fe80::1");
+    ck_assert_str_eq(port, "-");
+    ck_assert_int_eq(split("fe80::1:2", host, port), 0);   /* bare v6 */
+    ck_assert_str_eq(host, "fe80::1:2");
+    ck_assert_str_eq(port, "-");
+    ck_assert_int_eq(split("[::1", host, port), -1);
+    ck_assert_int_eq(split("h:123456789", host, port), -1);   /* port */
+    /* Only the first len bytes count (a -l list). */
+    ck_assert_int_eq(util_split_host_port("a:1,b:2", 3, host, 64, port, 8),
+                     0);
+    ck_assert_str_eq(host, "a");
+    ck_assert_str_eq(port, "1");
+}
+END_TEST
+
+START_TEST(test_addr_name)
+{
+    struct sockaddr_in a4 = { .sin_family = AF_INET,
+                              .sin_port = htons(11211) };
+    struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
+                               .sin6_port = htons(5) };
+    struct sockaddr other = { .sa_family = AF_UNIX };
+    char out[64];
+
+    inet_pton(AF_INET, "127.0.0.1", &a4.sin_addr);
+    inet_pton(AF_INET6, "::1", &a6.sin6_addr);
+    ck_assert_int_eq(util_addr_name((struct sockaddr *)&a4, out,
+                                    sizeof(out)), AF_INET);
+    ck_assert_str_eq(out, "127.0.0.1:11211");
+    ck_assert_int_eq(util_addr_name((struct sockaddr *)&a6, out,
+                                    sizeof(out)), AF_INET6);
+    ck_assert_str_eq(out, "[::1]:5");
+    ck_assert_int_eq(util_addr_name(&other, out, sizeof(out)), AF_UNIX);
+    ck_assert_str_eq(out, "?");
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -111,6 +198,10 @@ static Suite *util_suite(void)
     tcase_add_test(time, test_deadline_rules);
     tcase_add_test(time, test_preempt_point_throttles);
     tcase_add_test(fmt, test_u64toa);
+    tcase_add_test(fmt, test_hex);
+    tcase_add_test(fmt, test_url_encode);
+    tcase_add_test(fmt, test_addr_name);
+    tcase_add_test(parse, test_split_host_port);
     suite_add_tcase(s, parse);
     suite_add_tcase(s, time);
     suite_add_tcase(s, fmt);

@@ -222,6 +222,10 @@ is($srv->cmd('foo HTTP/1.1 bar'), "ERROR\r\n",
    'HTTP/ not last: ERROR');
 still_ok('HTTP requests');
 
+# debugtime exists only in the test build (t/debug/memcached)
+is($srv->cmd('debugtime 100'), "ERROR\r\n",
+   'debugtime: ERROR (not in a normal build)');
+
 like($srv->cmd('version'), qr/\AVERSION /, 'server still answers');
 ok($srv->is_alive, 'server process still running');
 

@@ -2,8 +2,8 @@
 # Options memcached 1.6.18 accepts: the server starts with each of them,
 # and "stats settings" shows it under memcached's name where memcached
 # shows it.  Options for features we lack either parse with no effect
-# (and -h says so) or are refused with a clear message (-Z, -e,
-# ext_path).
+# (and -h says so) or are refused with a clear message (-e, ext_path;
+# -Z without a certificate, with memcached's message).
 
 use strict;
 use warnings;
@@ -72,8 +72,8 @@ my @cases = (
     [['-W'], {}],
     [['-N', '4'], { num_napi_ids => 4 }],
     [['--napi-ids=2'], { num_napi_ids => 2 }],
-    # UDP is not served: -U N starts the server, which says so.
-    [['-U', '11311'], { udpport => 0 }],
+    # -U 0: no UDP port (t/udp.t tests UDP itself).
+    [['-U', '0'], { udpport => 0 }],
 );
 for my $case (@cases) {
     my ($args, $want) = @$case;
@@ -102,11 +102,9 @@ for my $case (@cases) {
     $srv->stop;
 }
 
-# -U N and xxh3 say what they do instead.
+# xxh3 says what it does instead.
 {
-    my $srv = MemcTest->start('-U', '11311', '-o', 'hash_algorithm=xxh3');
-    like($srv->log_text, qr/UDP is not served/,
-         '-U 11311: says UDP is not served');
+    my $srv = MemcTest->start('-o', 'hash_algorithm=xxh3');
     like($srv->log_text, qr/xxh3 .*murmur3/, 'xxh3: says murmur3 is used');
     $srv->stop;
 }
@@ -154,9 +152,12 @@ SKIP: {
 
 # Refused, with a message, without starting.
 for my $case (
-    [['-Z'], qr/TLS on the client port is not supported yet/, '-Z'],
-    [['--enable-ssl'], qr/TLS on the client port is not supported yet/,
-     '--enable-ssl'],
+    [['-Z'], qr/You cannot enable SSL without a TCP port/, '-Z -p 0'],
+    [['--enable-ssl', '-p', '1'],
+     qr/Error loading the certificate chain: \(null\)/,
+     '--enable-ssl without ssl_chain_cert'],
+    [['-l', 'notls:127.0.0.1', '-p', '1'],
+     qr/'notls' option is valid only when SSL is enabled/, 'notls without -Z'],
     [['-e', '/tmp/x'], qr/-e.*not supported/, '-e FILE'],
     [['-o', 'ext_path=/tmp/x:64m'], qr/extstore.*not supported/,
      '-o ext_path'],
@@ -200,8 +201,9 @@ for my $case (
                  '- ssl_') {
         like($out, qr/^\s*\Q$opt\E/m, "-h documents $opt");
     }
-    unlike($out, qr/enable-ssl|ext_path|no_drop_privileges|memory-file/,
-           '-h does not offer TLS, extstore, seccomp or -e');
+    like($out, qr/^-Z, --enable-ssl/m, '-h offers -Z');
+    unlike($out, qr/ext_path|no_drop_privileges|memory-file/,
+           '-h does not offer extstore, seccomp or -e');
 }
 
 done_testing();

@@ -266,6 +266,25 @@ is($srv->cmd('stats reset'), "RESET\r\n", 'stats reset: RESET');
     ok($sl->{total_malloced} >= 2 * 1048576, 'total_malloced counts pages');
 }
 
+# --- per-class delete_hits -------------------------------------------
+# memcached counts a delete hit under the deleted item's slab class
+# (before 2026-12-07 every hit went to class 0, so each class said 0).
+{
+    my $v = 'd' x 2000;
+    $srv->mem_set("del$_", $v) for 1 .. 3;
+    my $before = $srv->stats('slabs');
+    is($srv->cmd_lines("delete del1"), "DELETED\r\n", 'text delete hit');
+    is($srv->cmd_lines("md del2"), "HD\r\n", 'meta delete hit');
+    my $sl = $srv->stats('slabs');
+    my ($cls) = grep { ($sl->{"$_:used_chunks"} // 0) > 0 &&
+                       $sl->{"$_:chunk_size"} >= 2000 &&
+                       $sl->{"$_:chunk_size"} < 4000 }
+                map { /^(\d+):chunk_size$/ ? $1 : () } keys %$sl;
+    ok(defined $cls, 'the 2000-byte values have a class');
+    is($sl->{"$cls:delete_hits"} - ($before->{"$cls:delete_hits"} // 0), 2,
+       "delete_hits counted under class $cls");
+}
+
 # --- stats sizes --------------------------------------------------------
 is($srv->cmd_lines('stats sizes'), "STAT sizes_status disabled\r\nEND\r\n",
    'stats sizes: disabled by default');

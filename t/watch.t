@@ -1,6 +1,8 @@
 #!/usr/bin/perl
 # watch: a connection that asks for log streams gets "OK", then one
-# line per event from other connections.
+# line per event from other connections, formatted as memcached's:
+# fetches (a store's lookup too), mutations, evictions, connection
+# events; a watcher that does not read loses lines, bounded, and is told.
 
 use strict;
 use warnings;
@@ -92,5 +94,129 @@ for my $arg ('evictions', 'rawcmds', 'sysevents', 'connevents') {
 }
 
 like($srv->cmd('version'), qr/\AVERSION /, 'server fine');
+
+# read lines from $s until $re matches the text so far (5 s)
+sub collect {
+    my ($s, $re, $what) = @_;
+    my $got = '';
+    MemcTest::wait_until(sub {
+        while (defined(my $l = $srv->read_line($s, 0.05))) { $got .= $l }
+        $got =~ $re;
+    }, 5, $what);
+    return $got;
+}
+
+# a store looks the key up first, and says so to fetchers, as memcached
+{
+    my $s = $srv->new_sock;
+    is($srv->cmd('watch fetchers mutations', $s), "OK\r\n", 'watch f+m');
+    MemcTest::wait_until(sub { $srv->stats->{log_watchers} >= 2 }, 5);
+    my $c = $srv->new_sock;
+    $srv->mem_set('lookup1', 'v', 0, 0, $c);
+    my $got = collect($s, qr/type=item_store key=lookup1 /, 'store line');
+    like($got, qr/type=item_get key=lookup1 status=not_found clsid=\d+ cfd=\d+ size=0\n[^\n]*type=item_store key=lookup1 status=stored/,
+         'item_get not_found, then item_store, for a set');
+}
+
+# meta and binary stores are logged too, as memcached logs them
+{
+    my $s = $srv->new_sock;
+    is($srv->cmd('watch mutations', $s), "OK\r\n", 'watch mutations (2)');
+    MemcTest::wait_until(sub { $srv->stats->{log_watchers} >= 3 }, 5);
+    my $c = $srv->new_sock;
+    $srv->send("ms metakey 2 T30\r\nhi\r\n", $c);
+    is($srv->read_line($c), "HD\r\n", 'meta set');
+    my $b = $srv->new_sock;
+    my $key = 'binkey';
+    $srv->send(pack('CCnCCnNNNN', 0x80, 0x01, length $key, 8, 0, 0,
+                    8 + length($key) + 3, 0, 0, 0)
+               . pack('NN', 0, 0) . $key . 'abc', $b);
+    my $hdr = $srv->read_bytes(24, $b);
+    is(length($hdr // ''), 24, 'binary set answered');
+    my $got = collect($s, qr/key=metakey .*\n(?s:.*)key=binkey |key=binkey .*\n(?s:.*)key=metakey /,
+                      'meta and binary store lines');
+    like($got, qr/type=item_store key=metakey status=stored cmd=set ttl=30 clsid=\d+ cfd=\d+ size=2$/m,
+         'meta ms logged as item_store');
+    like($got, qr/type=item_store key=binkey status=stored cmd=set ttl=0 clsid=\d+ cfd=\d+ size=3$/m,
+         'binary SET logged as item_store');
+}
+
+# connection events: opened, closed by quit, by the client, on an error
+{
+    my $s = $srv->new_sock;
+    is($srv->cmd('watch connevents', $s), "OK\r\n", 'watch connevents');
+    MemcTest::wait_until(sub { $srv->stats->{log_watchers} >= 4 }, 5);
+    my $c = $srv->new_sock;
+    my $port = $c->sockport;
+    $srv->cmd('version', $c);
+    $srv->send("quit\r\n", $c);
+    my $got = collect($s, qr/type=conn_close [^\n]*rport=$port /, 'quit');
+    like($got, qr/^ts=\d+\.\d+ gid=\d+ type=conn_new rip=127\.0\.0\.1 rport=$port transport=tcp cfd=\d+$/m,
+         'conn_new rip rport transport cfd');
+    like($got, qr/type=conn_close rip=127\.0\.0\.1 rport=$port transport=tcp reason=normal cfd=\d+$/m,
+         'quit: conn_close reason=normal');
+    $c = $srv->new_sock;
+    $port = $c->sockport;
+    $srv->cmd('version', $c);
+    close $c;
+    $got = collect($s, qr/type=conn_close [^\n]*rport=$port /, 'close');
+    like($got, qr/rport=$port transport=tcp reason=normal/,
+         'client close: reason=normal');
+    $c = $srv->new_sock;
+    $port = $c->sockport;
+    $srv->send("GET / HTTP/1.1\r\n", $c);
+    $got = collect($s, qr/type=conn_close [^\n]*rport=$port /, 'error');
+    like($got, qr/rport=$port transport=tcp reason=error/,
+         'protocol error: reason=error');
+}
+
+# a watcher that does not read: its lines stop at its buffer (8 KB) and
+# the socket's, the rest are counted, and "skipped=N" says so once it
+# reads again
+{
+    my $srv2 = MemcTest->start('-o', 'watcher_logbuf_size=8');
+    my $s = $srv2->new_sock;
+    is($srv2->cmd('watch', $s), "OK\r\n", 'watch (8 KB buffer)');
+    MemcTest::wait_until(sub { $srv2->stats->{log_watchers} >= 1 }, 5);
+    my $c = $srv2->new_sock;
+    my $key = 'k' x 200;
+    for my $round (1 .. 40) {
+        $srv2->send(join('', map { "get $key$_\r\n" } 1 .. 1000), $c);
+        for (1 .. 1000) { last unless defined $srv2->read_line($c) }
+    }
+    my $st = $srv2->stats;
+    cmp_ok($st->{log_watcher_skipped}, '>', 0,
+           'lines to a watcher that does not read are skipped');
+    my $got = '';
+    my $more = 0;
+    MemcTest::wait_until(sub {
+        while (defined(my $l = $srv2->read_line($s, 0.05))) { $got .= $l }
+        $srv2->mem_get('tick' . $more++, $c);
+        $got =~ /^skipped=\d+\n/m;
+    }, 20, 'skipped line');
+    like($got, qr/^skipped=[1-9]\d*$/m, 'then a "skipped=N" line');
+    cmp_ok(length $got, '<', 16 * 1024 * 1024,
+           'what was queued is bounded (not all 11 MB of lines)');
+    $srv2->stop;
+}
+
+# evictions carry the size, as memcached's
+{
+    my $srv3 = MemcTest->start('-m', '2');
+    my $s = $srv3->new_sock;
+    is($srv3->cmd('watch evictions', $s), "OK\r\n", 'watch evictions');
+    MemcTest::wait_until(sub { $srv3->stats->{log_watchers} >= 1 }, 5);
+    my $c = $srv3->new_sock;
+    my $v = 'e' x 1000;
+    my $got = '';
+    for my $i (1 .. 5000) {
+        $srv3->send("set ev$i 0 0 1000 noreply\r\n$v\r\n", $c);
+        last if $i % 500 == 0 && $srv3->stats->{evictions} > 0;
+    }
+    $got = collect($s, qr/type=eviction/, 'eviction line');
+    like($got, qr/type=eviction key=ev\d+ fetch=no ttl=-1 la=\d+ clsid=\d+ size=1000$/m,
+         'eviction line ends in size=');
+    $srv3->stop;
+}
 
 done_testing();

@@ -114,6 +114,9 @@ sub refused {
 #   wait     => 0           return at once after spawning both
 #   start_timeout => SECS   until both client ports answer (20)
 #   linked   => 1           also wait until both report "linked"
+#   tls      => [CERT, KEY] -Z with that certificate: each node's
+#                           client port stays plain (notls:) and
+#                           {tls_port} is its TLS listener
 sub start_pair {
     my (%o) = @_;
     my $last = '';
@@ -130,7 +133,7 @@ sub start_pair {
 
 sub _start_pair_once {
     my (%o) = @_;
-    my ($pa, $pb, $ra, $rb) = free_ports(4);
+    my ($pa, $pb, $ra, $rb, $ta, $tb) = free_ports($o{tls} ? 6 : 4);
     my %relay;
     my ($xa, $xb) = ($rb, $ra);           # where A and B dial
     if ($o{relay}) {
@@ -140,16 +143,28 @@ sub _start_pair_once {
     }
     my @o = @{ $o{o} || [] };
     push @o, "repl_timeout=$o{repl_timeout}" if $o{repl_timeout};
+    my (%tls, %targs);
+    if ($o{tls}) {
+        @tls{qw(a b)} = ($ta, $tb);
+        for my $n ([a => $pa], [b => $pb]) {
+            $targs{$n->[0]} = ['-Z', '-o', "ssl_chain_cert=$o{tls}[0]",
+                '-o', "ssl_key=$o{tls}[1]", '-l',
+                "notls:127.0.0.1:$n->[1],127.0.0.1:$tls{$n->[0]}"];
+        }
+    }
     my $a = MemcPair::Node->create(
         name => 'A', port => $pa, repl_port => $ra, dial => $xa,
         o => [@o, @{ $o{o_a} || [] }],
-        args => [@{ $o{args} || [] }, @{ $o{args_a} || [] }],
+        args => [@{ $o{args} || [] }, @{ $o{args_a} || [] },
+                 @{ $targs{a} || [] }],
         relay => $relay{a});
     my $b = MemcPair::Node->create(
         name => 'B', port => $pb, repl_port => $rb, dial => $xb,
         o => [@o, @{ $o{o_b} || [] }],
-        args => [@{ $o{args} || [] }, @{ $o{args_b} || [] }],
+        args => [@{ $o{args} || [] }, @{ $o{args_b} || [] },
+                 @{ $targs{b} || [] }],
         relay => $relay{b});
+    ($a->{tls_port}, $b->{tls_port}) = @tls{qw(a b)};
     $a->{peer_node} = $b;
     $b->{peer_node} = $a;
     $_->spawn for $a, $b;

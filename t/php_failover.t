@@ -1,0 +1,125 @@
+#!/usr/bin/perl
+# PHP sessions on a pair the way a PHP shop deploys it: both nodes in
+# session.save_path, each request a fresh php-cli process or a request
+# to a long-lived php-fpm worker (through cgi-fcgi), every request
+# incrementing a counter in its session.  Under a steady request rate:
+# SIGKILL of each node, its restart (client port closed until synced),
+# SIGSTOP longer than the clients' timeouts and SIGCONT, a cut of the
+# link with both nodes up.  Each configuration the README recommends
+# (pecl memcache ascii as in the seed set-up, and binary; php-memcached
+# binary) must end with no logout and no failed request except those in
+# flight when a node was SIGKILLed or SIGSTOPped (counted and shown), and
+# for php-memcached those made while a node is stopped; php-memcached
+# text with no logout.  Stale reads are counted and shown, and asserted
+# with PHP_FAILOVER_STRICT=1 (see below).
+#
+# PHP_SOAK_SECS=N repeats the faults for N seconds and also measures
+# the set-ups the README warns against ("make soak").
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(time);
+use MemcTest;
+use MemcPHP;
+use MemcPair;
+use PhpFpm;
+use PhpFailover;
+use SessLoad;
+
+require_pair_build();
+my @have;
+{
+    my $php = MemcPHP::php_bin();
+    plan skip_all => 'php-cli not installed' unless $php && -x $php;
+    for my $ext (qw(memcached memcache)) {
+        my ($st) = MemcTest::run_cmd([$php, '-r',
+            "exit(extension_loaded('$ext') && extension_loaded('session')"
+            . ' ? 0 : 1);'], timeout => 30);
+        push @have, $ext if $st == 0;
+    }
+    plan skip_all => 'neither php-memcached nor pecl memcache loads'
+        unless @have;
+    MemcPHP::require_ext(@have, 'session');
+}
+my $no_fpm = PhpFpm::missing();
+diag("php-fpm part skipped: $no_fpm") if $no_fpm;
+my $soak = $ENV{PHP_SOAK_SECS} // 0;
+
+my ($A, $B) = start_pair(linked => 1, relay => 1, repl_timeout => 2);
+my @cfg = grep { my $e = $_->{ext}; grep { $_ eq $e } @have }
+          PhpFailover::configs($A, $B, $soak || $ENV{PHP_FAILOVER_ALL});
+@cfg = grep { $_->{name} =~ /$ENV{PHP_FAILOVER_ONLY}/ } @cfg
+    if $ENV{PHP_FAILOVER_ONLY};
+my ($fpm, $loads) = PhpFailover::start_loads(\@cfg, no_fpm => $no_fpm,
+                                              nodes => [$A, $B]);
+
+my $t0 = time;
+my $log = sub { note(sprintf '%6.1fs %s', time - $t0, $_[0]) };
+my @trouble = PhpFailover::run_steps($A, $B, $loads,
+    [PhpFailover::default_steps()], log => $log);
+for (my $round = 1; time - $t0 < $soak; $round++) {
+    # in turn: B first or A first, the link reset or blackholed
+    push @trouble, PhpFailover::run_steps($A, $B, $loads,
+        [PhpFailover::default_steps(no_warm => 1, b_first => $round % 2,
+                                    cut_mode => $round % 2 ? 'close'
+                                                          : 'blackhole')],
+        log => $log);
+}
+$_->finish for @$loads;
+is_deeply(\@trouble, [], 'the pair came back from every fault')
+    or diag(join "\n", @trouble);
+
+for my $l (@$loads) {
+    my $c = $l->summary;
+    my $expect = $l->{config}{expect};
+    diag(($expect eq 'measure' ? 'not recommended: ' : '')
+         . $l->summary_line);
+    my $name = $l->name;
+    if ($expect eq 'measure') {
+        diag($l->explain(3)) if $c->{logout} + $c->{stale} + $c->{ahead}
+                                + $c->{error} + $c->{error_in_hang};
+        next;
+    }
+    ok($c->{requests} >= 20, "$name: requests kept flowing");
+    if ($l->{fpm}) {
+        # the point of php-fpm here: a few workers serve every request
+        ok($l->processes <= 4, "$name: " . $l->processes
+           . " long-lived workers served them all");
+    }
+    is($c->{logout}, 0, "$name: no logout") or diag($l->explain(10));
+    # Stale reads are counted and shown, and asserted only with
+    # PHP_FAILOVER_STRICT=1, until the pair's side of issue #17 is fixed:
+    # a node woken from a hang (or, rarely, a stall past the client's
+    # timeout on a loaded machine) applies the writes that clients left
+    # in its sockets before they gave up, with new versions, so they
+    # override, on both nodes, what the clients wrote on the peer
+    # meanwhile; and it answers from its old copy until the link has
+    # caught it up.  (A TODO test would count as a failure whenever it
+    # passes: automake's TAP driver fails on XPASS.)
+    my $stale = $c->{stale} + $c->{ahead} + $c->{stale_at_wake};
+    if ($ENV{PHP_FAILOVER_STRICT}) {
+        is($stale, 0, "$name: no stale read") or diag($l->explain(10));
+    } elsif ($stale) {
+        diag("$name: $stale stale reads, not asserted (issue #17: late "
+             . "writes applied as new)\n" . $l->explain(10));
+    }
+    next if $expect eq 'no_loss';
+    is($c->{error}, 0, "$name: no failed request while both nodes answer, "
+       . 'beyond those in flight at a SIGKILL or SIGSTOP')
+        or diag($l->explain(10));
+    next if $expect eq 'hang_errors';
+    is($c->{error_in_hang}, 0, "$name: no failed request while a node is "
+       . 'stopped') or diag($l->explain(10));
+}
+
+# and the pair agrees at the end
+ok(wait_until(sub {
+    my ($da, $db) = map { $_->stats_fresh('replication digest') } $A, $B;
+    $da && $db && defined $da->{digest} && $da->{digest} eq $db->{digest};
+}, 20), 'both nodes hold the same data at the end');
+
+$fpm->stop if $fpm;
+done_testing();
