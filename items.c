@@ -810,7 +810,9 @@ static enum store_result do_item_store(struct item *it, enum store_mode mode,
         linked->version = write_version(&late);
         if (late && superseded(ITEM_key(it), it->nkey, hv,
                                linked->version)) {
-            *cas = item_cas(linked);
+            /* No CAS token: the item a token would match is not this
+             * write (its version may even be the same, a tie). */
+            *cas = 0;
             res = STORE_STORED;
             goto out;
         }
