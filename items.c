@@ -1002,6 +1002,7 @@ bool item_delete_cls(const char *key, size_t nkey, uint64_t cas,
     if (it != NULL && cas == 0) {
         bool late;
         uint64_t v = write_version(&late);
+        *clsid = it->slabs_clsid;
         if (late && superseded(key, nkey, hv, v)) {
             deleted = true;     /* done, then replaced by a newer write */
         } else {
