@@ -12,6 +12,8 @@
 #include "options.h"
 #include "proto.h"
 #include "replication.h"
+#include "repl_persist.h"
+#include "restart.h"
 #include "repl_walk.h"
 #include "authfile.h"
 #include "sasl.h"
@@ -41,6 +43,8 @@
 
 static struct event_base *main_base;
 static struct event *gate_ev;           /* fires when replication is ready */
+static bool save_on_stop;               /* stopped by SIGUSR1, SIGTERM or
+                                           "shutdown graceful": write -e */
 static int start_listeners(void);
 static int reopen_listeners(void);
 
@@ -204,11 +208,14 @@ static void clock_cb(evutil_socket_t fd, short which, void *arg)
     }
 }
 
+/* SIGUSR1 (memcached's graceful stop) and SIGTERM (systemd's) save the
+ * memory file; SIGINT stops without it, as memcached's SIGINT does. */
 static void signal_cb(evutil_socket_t sig, short which, void *arg)
 {
     (void)which;
     (void)arg;
     log_info("signal %d received, shutting down", (int)sig);
+    save_on_stop = sig != SIGINT;
     event_base_loopbreak(main_base);
 }
 
@@ -240,15 +247,19 @@ static void gate_cb(evutil_socket_t fd, short which, void *arg)
     }
 }
 
-static void request_shutdown(void)
+static void request_shutdown(bool graceful)
 {
+    save_on_stop = graceful;
     event_base_loopbreak(main_base);
 }
 
-static int start_storage(void)
+static int start_storage(unsigned saved_hp)
 {
     int hp = settings.hashpower_init ? settings.hashpower_init : 16;
 
+    if ((int)saved_hp > hp) {
+        hp = (int)saved_hp;     /* the memory file's table size */
+    }
     slabs_set_hugepages(settings.slab_hugepages);
     if (slabs_init(settings.maxbytes, settings.factor,
                    (size_t)settings.chunk_size,
@@ -348,6 +359,7 @@ int main(int argc, char **argv)
     struct timeval one = {1, 0};
     struct event *clock_ev, *sigterm, *sigint, *sigusr1;
     int maxfds;
+    unsigned saved_hp = 0;
     int rc;
 
     settings_init();
@@ -387,7 +399,11 @@ int main(int argc, char **argv)
     if (settings.ssl.enabled && tls_server_configure() != 0) {
         return EX_USAGE;
     }
-    if (start_storage() != 0 || stats_init(settings.num_threads) != 0 ||
+    if (settings.memory_file != NULL &&
+        restart_open(settings.memory_file, &saved_hp) != 0) {
+        return EX_DATAERR;
+    }
+    if (start_storage(saved_hp) != 0 || stats_init(settings.num_threads) != 0 ||
         conn_init(maxfds) != 0) {
         return EX_OSERR;
     }
@@ -399,12 +415,18 @@ int main(int argc, char **argv)
     if (repl_configure() != 0) {
         return EX_USAGE;
     }
+    if (settings.memory_file != NULL) {
+        restart_load();
+    }
     if (repl_enabled()) {
         /* The client port opens when the first sync is done. */
         int fds[2];
         if (pipe(fds) != 0 || repl_start(fds[1]) != 0) {
             fprintf(stderr, "failed to start replication\n");
             return EX_OSERR;
+        }
+        if (settings.memory_file != NULL) {
+            restart_add_section(RESTART_SEC_REPL, persist_save);
         }
         gate_ev = event_new(main_base, fds[0], EV_READ | EV_PERSIST,
                             gate_cb, NULL);
@@ -414,6 +436,7 @@ int main(int argc, char **argv)
     } else if (start_listeners() != 0) {
         return EX_OSERR;
     }
+    restart_release();
     if (drop_privileges() != 0) {
         return EX_OSERR;
     }
@@ -457,12 +480,22 @@ int main(int argc, char **argv)
              settings.port);
     event_base_dispatch(main_base);
 
-    repl_stop();
+    /* Clients first, then what they wrote to the peer, then the link. */
     workers_stop();
+    if (save_on_stop) {
+        repl_drain((unsigned)settings.repl_timeout * 1000);
+    }
+    repl_stop();
     crawler_stop();
     assoc_stop_expander();
+    if (settings.memory_file != NULL && save_on_stop) {
+        (void)restart_save(settings.memory_file);
+    }
     if (settings.pid_file != NULL) {
         unlink(settings.pid_file);
+    }
+    if (gate_ev != NULL) {
+        event_free(gate_ev);
     }
     event_free(clock_ev);
     event_free(sigterm);

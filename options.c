@@ -69,6 +69,10 @@ static void usage(void)
 "-i, --license             print the licences and exit\n"
 "-V, --version             print version and exit\n"
 "-P, --pidfile=<file>      save PID in <file>, only used with -d option\n"
+"-e, --memory-file=<file>  warm restart: on SIGUSR1 or SIGTERM the items\n"
+"                          are saved to <file> (and <file>.meta), and read\n"
+"                          back at the next start; SIGINT stops without\n"
+"                          saving (doc/restart.txt)\n"
 "-f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)\n"
 "-n, --slab-min-size=<bytes> min space used for key+value+flags\n"
 "                          (default: 48)\n"
@@ -683,8 +687,8 @@ int options_parse(int argc, char **argv)
             settings.ssl.enabled = true;
             break;
         case 'e':
-            BAD("-e: a restartable cache in a memory file is not "
-                "supported");
+            settings.memory_file = optarg;
+            break;
         case 'L':
             settings.slab_hugepages = true;
             settings.prealloc = true;

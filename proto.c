@@ -9,7 +9,7 @@
 #include "items.h"
 #include "stats.h"
 
-void (*proto_shutdown_fn)(void);
+void (*proto_shutdown_fn)(bool graceful);
 
 /* Counters of one retrieval key (get/gets/gat/gats, binary GET/GAT,
  * meta mg): every protocol counts the way memcached does. */

@@ -37,7 +37,8 @@ void proto_count_cas(unsigned clsid, enum store_mode mode,
 void proto_count_get(const struct item *it, enum get_result why,
                      bool touch);
 
-/* Called by `shutdown` (with -A); set by main. */
-extern void (*proto_shutdown_fn)(void);
+/* Called by `shutdown` (with -A); set by main.  graceful: "shutdown
+ * graceful", which saves the memory file (-e) as SIGUSR1 does. */
+extern void (*proto_shutdown_fn)(bool graceful);
 
 #endif

@@ -711,7 +711,7 @@ static void process_shutdown(struct conn *c, struct token *t, int ntok)
     conn_close_after_write(c);
     c->close_reason = CLOSE_SHUTDOWN;
     if (proto_shutdown_fn != NULL) {
-        proto_shutdown_fn();
+        proto_shutdown_fn(ntok == 2);
     }
 }
 

@@ -5,6 +5,7 @@
 #ifndef PROTO_TEXT_H
 #define PROTO_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "proto.h"

@@ -12,6 +12,7 @@
 #include "repl_check.h"
 #include "repl_codec.h"
 #include "repl_link.h"
+#include "repl_persist.h"
 #include "repl_stream.h"
 #include "repl_walk.h"
 #include "assoc.h"
@@ -379,7 +380,7 @@ static int on_psync(struct link *l, const struct repl_rec *r)
               "the peer's backlog", l->addr);
     repl_note_sync(false);
     repl_note_peer_synced();
-    if (!repl_regated()) {
+    if (!persist_hold_gate() && !repl_regated()) {
         signal_ready("caught up with the peer");
     }
     link_in_set_state(l, IN_LIVE);
@@ -395,6 +396,7 @@ static int on_synced(struct link *l)
               l->addr);
     repl_applied.run = l->peer_run_id;
     repl_note_peer_synced();
+    persist_note_full();
     signal_ready("first sync with the peer done");
     /* Last: stats that show "linked" show the rest too. */
     link_in_set_state(l, IN_LIVE);

@@ -249,12 +249,15 @@ int check_on_resync(struct link *l)
                        "full resync both ways");
 }
 
-void check_stats(struct strbuf *sb)
+uint64_t check_count(enum check_count_id which)
 {
-    sb_stat(sb, "digest_checks", "%llu", (unsigned long long)
-            __atomic_load_n(&checks_done, __ATOMIC_RELAXED));
-    sb_stat(sb, "digest_mismatches", "%llu", (unsigned long long)
-            __atomic_load_n(&mismatches, __ATOMIC_RELAXED));
-    sb_stat(sb, "digest_repairs", "%llu", (unsigned long long)
-            __atomic_load_n(&repairs, __ATOMIC_RELAXED));
+    switch (which) {
+    case CHECK_COUNT_DONE:
+        return __atomic_load_n(&checks_done, __ATOMIC_RELAXED);
+    case CHECK_COUNT_MISMATCH:
+        return __atomic_load_n(&mismatches, __ATOMIC_RELAXED);
+    case CHECK_COUNT_REPAIR:
+    default:
+        return __atomic_load_n(&repairs, __ATOMIC_RELAXED);
+    }
 }

@@ -24,6 +24,11 @@ int check_on_digest(struct link *l, const struct repl_rec *r);
 /* RESYNC: the peer found the digests different; -1: close the link. */
 int check_on_resync(struct link *l);
 /* stats replication: the check's counters. */
-void check_stats(struct strbuf *sb);
+enum check_count_id {
+    CHECK_COUNT_DONE,           /* digests compared here */
+    CHECK_COUNT_MISMATCH,       /* ... and found different */
+    CHECK_COUNT_REPAIR          /* resyncs made for it (both nodes) */
+};
+uint64_t check_count(enum check_count_id which);
 
 #endif

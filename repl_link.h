@@ -151,10 +151,10 @@ struct link {
     LINE(last_sync_ms, "%llu", U(c.last_sync_us / 1000))                  \
     COUNTER(last_sync_items, "its items")                                 \
     COUNTER(last_sync_bytes, "its bytes")                                 \
-    LINE(copy_in_progress, "%d", l != NULL && l->in_state == IN_COPY)     \
-    LINE(copy_in_items, "%llu", U(l != NULL && l->in_state == IN_COPY      \
+    LINE(copy_in_progress, "%d", l != NULL && l->in_state == IN_COPY)    \
+    LINE(copy_in_items, "%llu", U(l != NULL && l->in_state == IN_COPY     \
                                   ? l->rx_items - l->copy_rx0 : 0))       \
-    LINE(copy_in_expected, "%llu", U(l != NULL && l->in_state == IN_COPY   \
+    LINE(copy_in_expected, "%llu", U(l != NULL && l->in_state == IN_COPY  \
                                      ? l->copy_expected : 0))             \
     LINE(sync_in_progress, "%d", l != NULL && l->out_state == OUT_COPY)   \
     LINE(sync_items_sent, "%llu", U(l != NULL ? l->walk_items : 0))       \
@@ -171,9 +171,12 @@ struct link {
     COUNTER(handshake_evictions, "... or for a newer accept, slots full") \
     COUNTER(peer_mismatches, "peers of another protocol or -I")           \
     LINE(limits_differ, "%s",                                             \
-         __atomic_load_n(&limits_differ, __ATOMIC_RELAXED) ? "yes" : "no")\
+         __atomic_load_n(&limits_differ, __ATOMIC_RELAXED) ? "yes" : "no") \
+    LINE(digest_checks, "%llu", U(check_count(CHECK_COUNT_DONE)))         \
+    LINE(digest_mismatches, "%llu", U(check_count(CHECK_COUNT_MISMATCH))) \
+    LINE(digest_repairs, "%llu", U(check_count(CHECK_COUNT_REPAIR)))      \
     COUNTER(store_failures, "peer records we could not store")            \
-    COUNTER(peer_store_failures, "our records the peer could not")        \
+    COUNTER(peer_store_failures, "our records the peer could not store")  \
     LINE(tls, "%s", tls_repl_enabled()                                    \
          ? (tls_repl_verifies_peer() ? "verify" : "on") : "off")          \
     COUNTER(tls_failures, "TLS handshakes that failed")                   \

@@ -12,6 +12,7 @@ int ring_init(struct repl_ring *r, size_t cap)
 {
     r->cap = cap;
     r->end = 0;
+    r->floor = 0;
     r->buf = cap ? malloc(cap) : NULL;
     if (cap && r->buf == NULL) {
         r->cap = 0;
@@ -26,6 +27,20 @@ void ring_free(struct repl_ring *r)
     r->buf = NULL;
     r->cap = 0;
     r->end = 0;
+}
+
+void ring_restore(struct repl_ring *r, uint64_t first, uint64_t end,
+                  const char *data)
+{
+    uint64_t from = first;
+
+    if (end - from > r->cap) {
+        from = end - r->cap;        /* a smaller backlog now */
+    }
+    r->end = from;
+    ring_put(r, data + (from - first), (size_t)(end - from));
+    r->end = end;                   /* also with no backlog (cap 0) */
+    r->floor = r->cap > 0 ? from : end;
 }
 
 bool ring_has(const struct repl_ring *r, uint64_t off)

@@ -18,6 +18,9 @@ struct repl_ring {
     char *buf;                  /* cap bytes; NULL when cap is 0 */
     size_t cap;                 /* its size; 0: no backlog */
     uint64_t end;               /* stream offset after the last byte put */
+    uint64_t floor;             /* no offset below this is held: a ring
+                                   restored from a memory file may hold
+                                   less than cap (ring_restore) */
 };
 
 /* A ring of cap bytes (0: none, every put only moves end).  0, or -1 out
@@ -42,9 +45,15 @@ static inline void ring_put(struct repl_ring *r, const char *p, size_t n)
 /* Oldest offset still in the ring. */
 static inline uint64_t ring_start(const struct repl_ring *r)
 {
-    return r->end > r->cap ? r->end - r->cap : 0;
+    uint64_t start = r->end > r->cap ? r->end - r->cap : 0;
+
+    return start > r->floor ? start : r->floor;
 }
 
+/* A warm restart (-e): the ring holds [first, end) from data (the last
+ * cap bytes of it when it is longer), and nothing before. */
+void ring_restore(struct repl_ring *r, uint64_t first, uint64_t end,
+                  const char *data);
 /* Whether offset off can still be read: start <= off <= end, in a ring
  * that exists. */
 bool ring_has(const struct repl_ring *r, uint64_t off);

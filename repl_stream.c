@@ -605,3 +605,33 @@ bool repl_linked(void)
 {
     return __atomic_load_n(&mode, __ATOMIC_ACQUIRE) != STREAM_OFF;
 }
+
+/* --- a warm restart (repl_persist.c) ---------------------------------------
+ * Before repl_start's hook is on, and after every writer stopped: no
+ * lock is contended, it is taken for form.
+ */
+bool stream_save(struct rbuf *out, struct stream_saved *sv)
+{
+    bool ok = true;
+
+    pthread_mutex_lock(&out_lock);
+    sv->first = ring.cap > 0 ? ring_start(&ring) : ring.end;
+    sv->end = ring.end;
+    sv->records = ring_records;
+    sv->acked = __atomic_load_n(&acked_off, __ATOMIC_ACQUIRE);
+    if (sv->end > sv->first) {
+        ok = ring_copy(&ring, sv->first, (size_t)(sv->end - sv->first),
+                       out) == sv->end - sv->first;
+    }
+    pthread_mutex_unlock(&out_lock);
+    return ok;
+}
+
+void stream_restore(const struct stream_saved *sv, const char *data)
+{
+    pthread_mutex_lock(&out_lock);
+    ring_restore(&ring, sv->first, sv->end, data);
+    ring_records = sv->records;
+    __atomic_store_n(&acked_off, sv->acked, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&out_lock);
+}

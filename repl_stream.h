@@ -103,4 +103,17 @@ struct stream_stats {
 };
 void stream_stats(struct stream_stats *s);
 
+/* A warm restart (repl_persist.c): the backlog and counters as saved in
+ * the memory file, and put back before the hook is on. */
+struct stream_saved {
+    uint64_t first;             /* oldest backlog offset kept */
+    uint64_t end;               /* offset after the newest record */
+    uint64_t records;           /* records fed, counted like end */
+    uint64_t acked;             /* what the peer had acknowledged */
+};
+/* Append the backlog [first, end) to out; false when out of memory. */
+bool stream_save(struct rbuf *out, struct stream_saved *sv);
+/* data holds sv->end - sv->first bytes. */
+void stream_restore(const struct stream_saved *sv, const char *data);
+
 #endif

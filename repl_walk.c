@@ -9,6 +9,7 @@
 #include "repl_codec.h"
 #include "repl_health.h"
 #include "repl_link.h"
+#include "repl_persist.h"
 #include "repl_stream.h"
 #include "assoc.h"
 #include "items.h"
@@ -257,12 +258,14 @@ static void start_partial(struct link *l, uint64_t from, uint64_t records)
 
 bool walk_resume(struct link *l, const char *line)
 {
-    unsigned long long prun, poff, prec = 0;
+    unsigned long long prun, poff, prec = 0, pend = 0;
+    int n = sscanf(line, "RESUME %llu %llu %llu %llu", &prun, &poff, &prec,
+                   &pend);
 
-    if (sscanf(line, "RESUME %llu %llu %llu", &prun, &poff, &prec) < 2 ||
-        l->out_state != OUT_HANDSHAKE) {
+    if (n < 2 || l->out_state != OUT_HANDSHAKE) {
         return false;
     }
+    persist_note_peer_end(n == 4, pend);
     if (prun == repl_run_id && stream_backlog_has(poff)) {
         start_partial(l, poff, prec);
     } else {

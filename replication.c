@@ -14,6 +14,7 @@
 #include "repl_codec.h"
 #include "repl_link.h"
 #include "repl_net.h"
+#include "repl_persist.h"
 #include "repl_stream.h"
 #include "tls.h"
 #include "repl_walk.h"
@@ -479,6 +480,8 @@ static bool preferred(const struct link *l)
 /* A link passed the handshake: keep it, or close it as a duplicate. */
 void link_established(struct link *l)
 {
+    struct stream_stats ss;
+
     if (repl_active != NULL && repl_active != l) {
         if (!preferred(l) || preferred(repl_active)) {
             REPL_COUNT(duplicate_links, 1);
@@ -512,14 +515,18 @@ void link_established(struct link *l)
     }
     pthread_mutex_unlock(&repl_stats_lock);
     /* Tell the peer how much of its stream we have; it answers with the
-     * missing part (PSYNC) or a full copy (SYNC). */
-    send_line(l, "RESUME %llu %llu %llu\r\n",
+     * missing part (PSYNC) or a full copy (SYNC).  The last field, where
+     * our stream ends, lets a restored peer open its client port once
+     * caught up (repl_persist.c); older nodes ignore it. */
+    stream_stats(&ss);
+    send_line(l, "RESUME %llu %llu %llu %llu\r\n",
               (unsigned long long)(repl_applied.run == l->peer_run_id
                                    ? repl_applied.run : 0),
               (unsigned long long)(repl_applied.run == l->peer_run_id
                                    ? repl_applied.off : 0),
               (unsigned long long)(repl_applied.run == l->peer_run_id
-                                   ? repl_applied.rec : 0));
+                                   ? repl_applied.rec : 0),
+              (unsigned long long)ss.backlog_end);
     link_in_set_state(l, IN_RESUMED);
 }
 
@@ -679,6 +686,7 @@ static void link_read(struct link *l)
     if (!read_socket(l) || !apply_received(l)) {
         return;
     }
+    persist_gate_check();
     if (settings.repl_sync && l->rx_items != l->acked_rx) {
         /* Synchronous writes wait for this: acknowledge at once. */
         apply_send_ack(l);
@@ -1108,6 +1116,7 @@ int repl_start(int ready)
                 settings.repl_backlog_size);
         return -1;
     }
+    (void)persist_restore();    /* a warm restart keeps its ids (-e) */
     repl_base = event_base_new();
     if (repl_base == NULL) {
         return -1;
@@ -1180,7 +1189,7 @@ void repl_stats(struct strbuf *sb)
     REPL_STATS(COUNTER, REPL_STAT_NONE, LINE)
 #undef COUNTER
 #undef LINE
-    check_stats(sb);
+    persist_stats(sb);
 }
 
 /* --- synchronous writes -------------------------------------------------- */

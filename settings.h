@@ -106,6 +106,8 @@ struct settings {
     unsigned read_buf_mem_limit;    /* -o read_buf_mem_limit: bytes,
                                        shown, not enforced */
     char *slab_sizes;           /* -o slab_sizes: "size-size-...", NULL */
+    char *memory_file;          /* -e: memory file for a warm restart,
+                                   NULL = none (doc/restart.txt) */
     struct settings_ssl {
         bool enabled;           /* -Z: TLS on the client ports */
         char *chain_cert;       /* -o ssl_chain_cert */

@@ -310,7 +310,8 @@ void stats_settings(struct strbuf *sb)
             settings.slab_automove_freeratio);
     stats_settings_tls(sb);
     sb_stat(sb, "num_napi_ids", "%d", settings.num_napi_ids);
-    sb_stat(sb, "memory_file", "(null)");
+    sb_stat(sb, "memory_file", "%s",
+            settings.memory_file ? settings.memory_file : "(null)");
 }
 
 static void slab_class_extra(struct strbuf *sb, unsigned id)

@@ -4,7 +4,8 @@
 # servers, the replication measurements (lag, full resync with the GET
 # latency during it, a set burst, syscalls per replicated set, the cost
 # of synchronous mode, partial resync after a link cut through a relay,
-# the pair digest of 1M items), the comparison with Debian's memcached,
+# the pair digest of 1M items, a restart with -e against a full copy),
+# the comparison with Debian's memcached,
 # the tables.  Not: generating load (loadgen.c) or building it
 # (repl.sh).  repl.sh runs this script on CPU 1; every server is started
 # on CPU 0 with taskset.
@@ -59,13 +60,17 @@ my %P = (
     psync_rate => 10_000, psync_conns => 10, psync_warm => 2,
     # 8. digest of digest_items x sync_value B on both nodes
     digest_items => 1_000_000, digest_runs => 5,
+    # 9. restart of one node of a pair holding sync_items x sync_value B,
+    # with -e (warm, partial) and after kill -9 (a full copy), sets at
+    # restart_rate on its peer throughout, restart_down s stopped
+    restart_rate => 5_000, restart_down => 1,
 );
 my %QUICK = (runs => 1, max_secs => 2, probes => 1000, idle_probes => 500,
              full_probes => 100, full_probe_secs => 3,
              burst_secs => 5, sc_sets => 5_000, base_secs => 1,
              cost_runs => 2, cost_secs => 2, cost_rate_secs => 2,
              cut_secs => 5, digest_runs => 3);
-my @SECTIONS = qw(lag resync burst syscalls sync-cost psync digest);
+my @SECTIONS = qw(lag resync burst syscalls sync-cost psync digest restart);
 my @COST = qw(ref async sync);          # sync-cost: the targets
 my %COST_NAME = (ref => 'memcached', async => 'async pair',
                  sync => 'sync pair');
@@ -91,7 +96,7 @@ usage: bench/repl.sh [--quick] [--runs N] [--only SECTION,...] [--cut SECS]
   --runs    runs per figure (default 3, sync-cost 5, digest 5; the
             median is shown)
   --only    run only these sections (they run in this order): lag,
-            resync, burst, syscalls, sync-cost, psync, digest
+            resync, burst, syscalls, sync-cost, psync, digest, restart
   --list    print the sections and exit
   --cut     psync: how long the link stays cut, seconds (30; quick: 5)
   --wait-quiet SECS  before each section, wait up to SECS (15) for the
@@ -137,7 +142,8 @@ sub main {
     my %run = (lag => \&section_lag, resync => \&section_resync,
                burst => \&section_burst, syscalls => \&section_syscalls,
                'sync-cost' => \&section_sync_cost,
-               psync => \&section_psync, digest => \&section_digest);
+               psync => \&section_psync, digest => \&section_digest,
+               restart => \&section_restart);
     for my $s (grep { $want{$_} } @SECTIONS) {
         wait_quiet($s, $opt{'wait-quiet'});
         my $m = cpu_mark();
@@ -683,6 +689,74 @@ sub section_resync {
                          pct($v, 0.99)));
         stop_servers($m);
     }
+}
+
+# Section 9: a node of a pair holding sync_items restarts, with sets on
+# its peer throughout: stopped cleanly and started with the same -e (a
+# warm restart: partial resync), then killed and started cold (a full
+# copy).  Figures: its start until its client port opens, and the link
+# bytes its peer sent from the stop until then.
+sub section_restart {
+    progress("== restart: $P{sync_items} x $P{sync_value} B, sets at "
+             . "$P{restart_rate}/s on A, B down $P{restart_down} s "
+             . "($P{runs} runs)");
+    my $dir = -d '/dev/shm' && -w '/dev/shm' ? '/dev/shm' : $LOG;
+    my %p = map { $_ => free_port() } qw(pa pb ra rb);
+    my %file = (a => "$dir/pc-bench-$$-a.mem", b => "$dir/pc-bench-$$-b.mem");
+    my $bcmd = node_cmd($OURS, $p{pb}, $p{rb}, $p{ra}, '-e', $file{b});
+    my $a = start_server('rst-A', node_cmd($OURS, $p{pa}, $p{ra}, $p{rb},
+                         '-e', $file{a}), $p{pa}, 1);
+    my $b = start_server('rst-B', $bcmd, $p{pb}, 1);
+    wait_ready($_, 30) for $a, $b;
+    my $pair = { a => $a, b => $b, name => 'rst' };
+    pipeline_preload($a, $P{sync_items}, $P{sync_value});
+    wait_converged($pair, 60);
+    settle($a, $b);
+    my $bg = start_bg('-p', $a->{port}, '-k', $P{sync_items},
+                      '-v', $P{sync_value}, '-g', 0, '-c', 10,
+                      '-r', $P{restart_rate}, '-d', 110);
+    for my $run (1 .. $P{runs}) {
+        for my $kind ('warm', 'full') {
+            my $s0 = stats($a, 'replication');
+            my $t0 = mono();
+            stop_pid($b->{pid}, $kind eq 'warm' ? 'TERM' : 'KILL');
+            my $t_stop = mono() - $t0;
+            sleep $P{restart_down};
+            $b = start_server("rst-B-r$run-$kind", $bcmd, $p{pb}, 1);
+            $pair->{b} = $b;
+            my $t_open = wait_open($b, 120);
+            my $s1 = stats($a, 'replication');
+            my $sb = stats($b, 'replication');
+            my $secs = $t_open - $b->{t_spawn};
+            my $bytes = $s1->{bytes_sent} - $s0->{bytes_sent};
+            note("rst-r$run-$kind: B start_mode $sb->{start_mode}")
+                if $sb->{start_mode} ne ($kind eq 'warm' ? 'partial'
+                                                         : 'full');
+            put('restart', $run, 'ours', "$kind start to open s", $secs);
+            put('restart', $run, 'ours', "$kind peer bytes", $bytes);
+            put('restart', $run, 'ours', "$kind stop s", $t_stop);
+            put('restart', $run, 'ours', "$kind catch-up records",
+                $sb->{start_catchup_records});
+            put('restart', $run, 'ours', "$kind full copies",
+                $s1->{full_syncs} - $s0->{full_syncs});
+            progress(sprintf('rst-r%d-%s: B stopped in %.3f s, open %.3f s '
+                             . 'after its start (%s), A sent %d bytes, '
+                             . 'catch-up %d records', $run, $kind, $t_stop,
+                             $secs, $sb->{start_mode}, $bytes,
+                             $sb->{start_catchup_records}));
+            wait_converged($pair, 60);
+        }
+        # the cold start left no memory file: save one for the next run
+        my $t0 = mono();
+        stop_pid($b->{pid}, 'TERM');
+        $b = start_server("rst-B-r$run-again", $bcmd, $p{pb}, 1);
+        $pair->{b} = $b;
+        wait_open($b, 120);
+        wait_converged($pair, 60);
+    }
+    finish_bg($bg, 'restart sets');
+    stop_servers($a, $b);
+    unlink values %file, map { "$_.meta" } values %file;
 }
 
 # Poll B's client port with bare connects (refused until it opens).
@@ -1601,6 +1675,18 @@ sub report {
                                      med($_)) } @split));
     }
     report_psync_digest(\@rows, $row);
+    $row->("restart of one node of a pair holding $P{sync_items} x "
+           . "$P{sync_value} B, $P{restart_rate} sets/s on its peer, down "
+           . "$P{restart_down} s: its start until its client port opens, s, "
+           . 'warm (-e, partial resync) / cold (kill -9, full copy)', '%.3f',
+           ['warm start to open s', 'full start to open s']);
+    $row->('... link bytes its peer sent from the stop until then, warm / '
+           . 'cold', '%.0f', ['warm peer bytes', 'full peer bytes']);
+    $row->('... records its catch-up carried (warm); full copies sent, '
+           . 'warm / cold', '%.0f', ['warm catch-up records',
+           'warm full copies', 'full full copies']);
+    $row->('... the clean stop (memory file written), s', '%.3f',
+           'warm stop s');
     my @md = ('# paircached replication benchmark', '',
         sprintf('%s, %s, %d run(s) per figure (median; sync-cost %d '
                 . 'rounds, digest %d runs), %.0f s, %s',

@@ -69,8 +69,9 @@ static void noop_cb(evutil_socket_t fd, short which, void *arg)
     (void)arg;
 }
 
-static void noop_shutdown(void)
+static void noop_shutdown(bool graceful)
 {
+    (void)graceful;
 }
 
 static void worker_init(void)

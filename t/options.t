@@ -158,7 +158,6 @@ for my $case (
      '--enable-ssl without ssl_chain_cert'],
     [['-l', 'notls:127.0.0.1', '-p', '1'],
      qr/'notls' option is valid only when SSL is enabled/, 'notls without -Z'],
-    [['-e', '/tmp/x'], qr/-e.*not supported/, '-e FILE'],
     [['-o', 'ext_path=/tmp/x:64m'], qr/extstore.*not supported/,
      '-o ext_path'],
     [['-o', 'slab_automove_window=2'], qr/slab_automove_window must be > 2/,
@@ -198,12 +197,12 @@ for my $case (
                  '- tail_repair_time:', '- read_buf_mem_limit:',
                  '- lru_maintainer, no_lru_maintainer, temporary_ttl:',
                  '- track_sizes:',
-                 '- ssl_') {
+                 '- ssl_', '-e, --memory-file') {
         like($out, qr/^\s*\Q$opt\E/m, "-h documents $opt");
     }
     like($out, qr/^-Z, --enable-ssl/m, '-h offers -Z');
-    unlike($out, qr/ext_path|no_drop_privileges|memory-file/,
-           '-h does not offer extstore, seccomp or -e');
+    unlike($out, qr/ext_path|no_drop_privileges/,
+           '-h does not offer extstore or seccomp');
 }
 
 done_testing();
