@@ -957,7 +957,7 @@ bool repl_stall_unnoticed(uint64_t rx_ms)
 {
     uint64_t t = __atomic_load_n(&cron_ms, __ATOMIC_RELAXED);
 
-    return t != 0 && rx_ms > t + (uint64_t)settings.repl_timeout * 1000;
+    return settings.repl_stall_gate && t != 0 && rx_ms > t + (uint64_t)settings.repl_timeout * 1000;
 }
 
 /*
@@ -979,6 +979,14 @@ static void stalled(uint64_t now, uint64_t gap_ms)
     int i;
 
     __atomic_add_fetch(&stalls, 1, __ATOMIC_RELAXED);
+    if (!settings.repl_stall_gate) {
+        log_warn("replication: this process did not run for %llu ms "
+                 "(repl_timeout %d s); it may serve what the peer changed "
+                 "meanwhile until the link has caught up "
+                 "(-o repl_stall_gate=1 closes the port instead)",
+                 (unsigned long long)gap_ms, settings.repl_timeout);
+        return;
+    }
     log_warn("replication: this process did not run for %llu ms "
              "(repl_timeout %d s); closing the client port until it has "
              "caught up with the peer", (unsigned long long)gap_ms,

@@ -22,7 +22,8 @@ use MemcPair;
 
 require_pair_build();
 
-my ($A, $B) = start_pair(linked => 1, repl_timeout => 4);
+my ($A, $B) = start_pair(linked => 1, repl_timeout => 4,
+                           args => ['-o', 'repl_stall_gate=1']);
 
 for my $k (qw(k lock)) {
     is($A->cmd("set $k 0 0 1\r\n1"), "STORED\r\n", "$k=1 via A");
