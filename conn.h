@@ -147,6 +147,8 @@ struct conn {
                                    peer could not store the write */
     bool sync_quiet;            /* ... no reply (noreply, meta q): no
                                    error either */
+    struct write_origin origin; /* receive time of the bytes being
+                                   parsed, for late writes (items.h) */
     bool held;                  /* replies wait for the pass's push */
     struct conn *hnext;         /* next in the worker's held list */
     struct conn *wnext;         /* next in the worker's list */
@@ -166,6 +168,9 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
 void conn_close(struct conn *c);
 /* Close every connection of a worker (shutdown). */
 void conn_close_all(struct worker *w);
+/* Close w's client connections, monitor ones excepted (the gate closing
+ * again after a stall: replication.c, "A node that was stopped"). */
+void conn_close_clients(struct worker *w);
 /* repl_wait: hold c until the peer applied its last write or timeout_ms
  * pass, then answer OK or TIMEOUT.  Returns false (nothing to wait for:
  * answer at once) when already applied or when there is no link. */
@@ -247,6 +252,8 @@ int conn_listen_tcp(struct event_base *base, const char *interfaces,
  * worker): false when no session could be made (counted; close it). */
 bool conn_start_tls(struct conn *c);
 int conn_listen_unix(struct event_base *base, const char *path, int access);
+/* Close every listener (main thread); conn_listen_* open them again. */
+void conn_unlisten(void);
 /* Bind a UDP socket on every address of `interfaces` (as for TCP) and
  * hand each to a worker (conn_udp.c serves it).  0 or -1. */
 int conn_listen_udp(const char *interfaces, int port);

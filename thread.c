@@ -122,6 +122,8 @@ static void notify_cb(evutil_socket_t fd, short which, void *arg)
             conn_watch_wake(w);
         } else if (buf[i] == 'a') {
             conn_sync_check(w);
+        } else if (buf[i] == 'g') {
+            conn_close_clients(w);
         } else if (buf[i] == 'q') {
             conn_close_all(w);
             event_base_loopbreak(w->base);
@@ -332,6 +334,15 @@ void workers_stop(void)
     }
     for (i = 0; i < nworkers; i++) {
         pthread_join(workers[i].tid, NULL);
+    }
+}
+
+void workers_close_clients(void)
+{
+    int i;
+
+    for (i = 0; i < nworkers; i++) {
+        notify(&workers[i], 'g');
     }
 }
 

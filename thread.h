@@ -44,6 +44,8 @@ void workers_dispatch(int sfd, enum conn_transport transport, bool monitor,
                       bool tls, const char *listen_addr);
 /* Ask every worker to close its connections and exit; join them. */
 void workers_stop(void);
+/* Every worker closes its client connections (monitor ones excepted). */
+void workers_close_clients(void);
 int workers_count(void);
 /* Wake every worker that holds synchronous writes (replication thread,
  * after an acknowledgement). */
