@@ -140,6 +140,7 @@ static void old_defaults(void)
     settings.slab_automove = 0;
     settings.maxconns_fast = false;
     settings.lru_crawler = false;
+    settings.lru_maintainer = false;
     (void)hash_init("jenkins");
     settings.hash_algorithm_name = "jenkins";
 }
@@ -251,7 +252,7 @@ static enum opt_result tls_option(const char *opt, const char *val)
 enum opt_result options_compat(const char *opt, const char *val)
 {
     static const char *const no_effect[] = {
-        "lru_maintainer", "no_lru_maintainer", "drop_privileges",
+        "drop_privileges",
         "no_drop_privileges", "inline_ascii_resp", "no_inline_ascii_resp",
         "track_sizes", "modern", NULL
     };
@@ -267,6 +268,10 @@ enum opt_result options_compat(const char *opt, const char *val)
     }
     if (strcmp(opt, "no_modern") == 0) {
         old_defaults();
+    } else if (strcmp(opt, "lru_maintainer") == 0) {
+        settings.lru_maintainer = true;
+    } else if (strcmp(opt, "no_lru_maintainer") == 0) {
+        settings.lru_maintainer = false;
     } else if (strcmp(opt, "tail_repair_time") == 0) {
         if (!num_val(opt, val, 0, INT32_MAX, &n)) {
             return OPT_BAD;

@@ -664,6 +664,8 @@ static void process_stats(struct conn *c, struct token *t, int ntok)
         items_stats_sizes(&sb);
     } else if (strcmp(sub, "conns") == 0) {
         conn_stats(&sb, c);
+    } else if (strcmp(sub, "extras") == 0) {
+        stats_extras(&sb);
     } else if (strcmp(sub, "replication") == 0 && ntok == 3 &&
                strcmp(t[2].value, "digest") == 0) {
         sb_free(&sb);

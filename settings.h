@@ -67,6 +67,7 @@ struct settings {
     bool prealloc;              /* -L: allocate all memory at start */
     int watcher_logbuf_size;    /* -o watcher_logbuf_size */
     int worker_logbuf_size;     /* -o worker_logbuf_size */
+    bool lru_maintainer;        /* run the LRU maintainer thread */
     bool temp_lru;              /* -o temporary_ttl given */
     int temporary_ttl;          /* -o temporary_ttl */
     char *hash_algorithm_name;  /* name as printed in stats settings */

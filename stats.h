@@ -90,6 +90,7 @@ void stats_reset(void);
 
 /* Text of each stats group; each ends without the final "END\r\n". */
 void stats_general(struct strbuf *sb);
+void stats_extras(struct strbuf *sb);
 void stats_settings(struct strbuf *sb);
 void stats_slabs(struct strbuf *sb);
 

@@ -30,8 +30,8 @@ my @allow = qw(
     idle-timeout incrdecr issue_104 issue_108 issue_152 issue_192 issue_29
     issue_3 issue_41 issue_42 issue_50 issue_61 issue_67 issue_68 issue_70
     item_size_max line-lengths malicious-commands metaget multiversioning
-    noreply quit restart shutdown stats-conns stats-detail strtol-testing touch udp
-    unixsocket watcher watcher_connid
+    noreply quit restart shutdown stats stats-conns stats-detail
+    strtol-testing touch udp unixsocket watcher watcher_connid
 );
 
 my @allow_tls = qw(
