@@ -1459,9 +1459,13 @@ static void accept_one(struct conn *l)
         }
         return;
     }
+    /* Connections handed to a worker but not yet adopted count too:
+     * curr_conns alone lags behind a burst of accepts. */
     if (settings.maxconns_fast &&
-        __atomic_load_n(&gstats.curr_conns, __ATOMIC_RELAXED) + 1 +
-                gstats.reserved_fds >= (uint64_t)settings.maxconns - 1) {
+        __atomic_load_n(&gstats.curr_conns, __ATOMIC_RELAXED) +
+                __atomic_load_n(&gstats.conns_pending, __ATOMIC_RELAXED) +
+                1 + gstats.reserved_fds >=
+            (uint64_t)settings.maxconns - 1) {
         static const char msg[] = "ERROR Too many open connections\r\n";
         if (write(sfd, msg, sizeof(msg) - 1) < 0) {
             /* The client is told by the close alone. */

@@ -71,6 +71,7 @@ extern __thread struct thread_stats *tstats;
 /* Process-wide counters that are not per thread. */
 struct global_stats {
     uint64_t curr_conns;        /* open client connections */
+    uint64_t conns_pending;     /* accepted, not yet taken in by a worker */
     uint64_t total_conns;       /* connections accepted since start */
     uint64_t rejected_conns;    /* refused for -c */
     uint64_t conn_structs;      /* connection structures allocated */

@@ -83,6 +83,7 @@ static void adopt(struct worker *w)
         return;
     }
     c = conn_new(q->sfd, CONN_READ, w, w->base);
+    __atomic_sub_fetch(&gstats.conns_pending, 1, __ATOMIC_RELAXED);
     if (c == NULL) {
         log_warn("cannot create connection for fd %d", q->sfd);
         close(q->sfd);
@@ -319,6 +320,9 @@ void workers_dispatch(int sfd, enum conn_transport transport, bool monitor,
     snprintf(q->listen_addr, sizeof(q->listen_addr), "%s", listen_addr);
     w = &workers[next_worker];
     next_worker = (next_worker + 1) % nworkers;
+    /* Counted until adopt() has made it a connection (curr_conns): the
+     * -c check in accept_one sees it from now on. */
+    __atomic_add_fetch(&gstats.conns_pending, 1, __ATOMIC_RELAXED);
     cq_push(w, q);
     notify(w, 'c');
 }

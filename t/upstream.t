@@ -29,9 +29,9 @@ my @allow = qw(
     daemonize dash-M evictions flags flush-all getandtouch getset
     idle-timeout incrdecr issue_104 issue_108 issue_152 issue_192 issue_29
     issue_3 issue_41 issue_42 issue_50 issue_61 issue_67 issue_68 issue_70
-    item_size_max line-lengths malicious-commands metaget multiversioning
-    noreply quit restart shutdown stats stats-conns stats-detail
-    strtol-testing touch udp unixsocket watcher watcher_connid
+    item_size_max line-lengths malicious-commands maxconns metaget
+    multiversioning noreply quit restart shutdown stats stats-conns
+    stats-detail strtol-testing touch udp unixsocket watcher watcher_connid
 );
 
 my @allow_tls = qw(
