@@ -117,7 +117,7 @@ void stats_general(struct strbuf *sb)
     U64("connection_structures", gstats.conn_structs);
     /* memcached's response-object and read-buffer pools do not exist
      * here; the names stay, with zeros, for tools that expect them. */
-    U64("response_obj_oom", 0);
+    U64("response_obj_oom", t.response_obj_oom);
     U64("response_obj_count", 0);
     U64("response_obj_bytes", 0);
     U64("read_buf_count", 0);

@@ -35,6 +35,7 @@
     X(store_too_large, "stores refused: larger than -I") \
     X(store_no_memory, "stores refused: out of memory") \
     X(client_errors, "requests answered with CLIENT_ERROR or ERROR") \
+    X(response_obj_oom, "responses refused: read_buf_mem_limit reached") \
     X(udp_datagrams, "request datagrams received on the UDP port") \
     X(udp_bad_frames, "UDP datagrams dropped: bad or cut-short frame") \
     X(udp_replies_dropped, "UDP replies too large, or refused by kernel")

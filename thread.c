@@ -188,6 +188,11 @@ static int worker_setup(struct worker *w, int i)
 
     w->index = i;
     w->stats = stats_thread(i);
+    if (settings.read_buf_mem_limit != 0) {
+        unsigned share = settings.read_buf_mem_limit /
+                         (unsigned)settings.num_threads / CONN_RESP_UNIT;
+        w->resp_left = (int)(share > 1 ? share - 1 : 1) * CONN_RESP_PER_UNIT;
+    }
     w->base = event_base_new();
     /* Three priorities; connections, the notify pipe, the timers and the
      * replication push all use 1 (the default).  The push is activated

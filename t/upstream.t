@@ -26,7 +26,7 @@ use MemcTest;
 
 my @allow = qw(
     00-startup ascii-auth binary binary-get bogus-commands cas chunked-items
-    daemonize dash-M evictions flags flush-all getandtouch getset
+    conn-limits daemonize dash-M evictions flags flush-all getandtouch getset
     idle-timeout incrdecr issue_104 issue_108 issue_152 issue_192 issue_29
     issue_3 issue_41 issue_42 issue_50 issue_61 issue_67 issue_68 issue_70
     item_size_max line-lengths malicious-commands maxconns metaget
