@@ -862,8 +862,33 @@ static bool sync_hold(struct conn *c)
     c->sync_off = off;
     c->sync_deadline_us = util_mono_us() +
                           (uint64_t)settings.repl_sync_timeout * 1000;
+    /* No reply since the mark: the client asked not to hear of this
+     * write (noreply, meta q), so it hears of no error either. */
+    c->sync_quiet = c->proto != CPROTO_BINARY &&
+                    c->iovused == c->sync_mark.iovused &&
+                    c->wlast == c->sync_mark.wlast &&
+                    c->wlast->used == c->sync_mark.wused &&
+                    (c->iovused == 0 || c->iov[c->iovused - 1].iov_len ==
+                                        c->sync_mark.last_iov_len);
     enter_sync_wait(c);
     return true;
+}
+
+/* The peer could not store the held write (NAK): its reply becomes an
+ * error, so the client is never told a write the pair does not hold
+ * succeeded.  The write stays applied here. */
+static void sync_failed_reply(struct conn *c)
+{
+    static const char text[] = "SERVER_ERROR out of memory storing object "
+                               "on the replication peer\r\n";
+
+    repl_count_sync_failed();
+    conn_out_rollback(c, &c->sync_mark);
+    if (c->proto == CPROTO_BINARY) {
+        proto_bin_peer_failed(c);
+    } else if (!c->sync_quiet) {
+        conn_out(c, text, sizeof(text) - 1);
+    }
 }
 
 /*
@@ -891,6 +916,9 @@ static enum proto_result parse_requests(struct conn *c, int *handled)
             return PROTO_CLOSE;
         }
         repl_fed_off = 0;
+        if (settings.repl_sync) {
+            conn_out_mark(c, &c->sync_mark);
+        }
         r = c->proto == CPROTO_BINARY ? proto_bin_process(c)
                                       : proto_text_process(c);
         if (limited && c->iovused == 0) {
@@ -1086,6 +1114,11 @@ void conn_start_digest(struct conn *c)
     conn_set_state(c, CONN_DIGEST);
 }
 
+bool conn_has_queued_replies(const struct conn *c)
+{
+    return c->iovused > c->iovdone;
+}
+
 bool conn_start_dump(struct conn *c, const char *list)
 {
     if (!crawler_metadump_begin(&c->dump, list)) {
@@ -1165,11 +1198,16 @@ void conn_sync_check(struct worker *w)
              !repl_linked())) {
             if (c->wait_cmd) {
                 c->wait_cmd = false;
-                if (acked >= c->sync_off) {
+                if (acked >= c->sync_off && repl_write_failed(c->sync_off)) {
+                    conn_out_str(c, "FAILED\r\n");
+                } else if (acked >= c->sync_off) {
                     conn_out_str(c, "OK\r\n");
                 } else {
                     conn_out_str(c, "TIMEOUT\r\n");
                 }
+            } else if (acked >= c->sync_off &&
+                       repl_write_failed(c->sync_off)) {
+                sync_failed_reply(c);
             } else {
                 repl_count_sync(acked < c->sync_off, false);
             }
@@ -1332,6 +1370,9 @@ static void drive(struct conn *c, short which)
             case IO_DONE:
                 conn_set_state(c, CONN_READ);
                 repl_fed_off = 0;
+                if (settings.repl_sync) {
+                    conn_out_mark(c, &c->sync_mark);
+                }
                 if (c->proto == CPROTO_BINARY) {
                     proto_bin_complete_nread(c);
                 } else if (c->nr.meta) {

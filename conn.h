@@ -79,6 +79,17 @@ struct nread {
     char *token;                /* auth: malloc'd buffer for them */
 };
 
+/* A point in the reply queue to roll back to when a multi-part reply
+ * fails half way (a bad key in a multi-get), or a synchronous write
+ * the peer could not store. */
+struct out_mark {
+    int iovused;                /* iov slots at the mark */
+    int icount;                 /* item references at the mark */
+    struct wblock *wlast;       /* block being filled at the mark */
+    size_t wused;               /* its fill level */
+    size_t last_iov_len;        /* length of the last iov at the mark */
+};
+
 struct conn {
     int sfd;                    /* the socket */
     enum conn_state state;      /* see enum conn_state */
@@ -134,6 +145,11 @@ struct conn {
                                    replicated write (repl_wait) */
     bool wait_cmd;              /* held by repl_wait: answer OK/TIMEOUT */
     uint64_t sync_deadline_us;  /* reply anyway after this */
+    struct out_mark sync_mark;  /* repl_sync: where the held write's reply
+                                   starts, replaced by an error if the
+                                   peer could not store the write */
+    bool sync_quiet;            /* ... no reply (noreply, meta q): no
+                                   error either */
     bool held;                  /* replies wait for the pass's push */
     struct conn *hnext;         /* next in the worker's held list */
     struct conn *wnext;         /* next in the worker's list */
@@ -239,6 +255,9 @@ void conn_quit(struct conn *c);
 void conn_start_digest(struct conn *c);
 /* Send `lru_crawler metadump <list>` a slice of the table at a time, each
  * once the client has read the last; false when `list` is bad. */
+/* Replies of earlier requests are still queued, unsent (a pipeline):
+ * metadump refuses to start behind them, as memcached does. */
+bool conn_has_queued_replies(const struct conn *c);
 bool conn_start_dump(struct conn *c, const char *list);
 
 /* Listen on every address in `interfaces` (comma separated, NULL = all;
@@ -267,15 +286,6 @@ void conn_stats(struct strbuf *sb, const struct conn *self);
 void conn_set_state(struct conn *c, enum conn_state s);
 
 
-/* A point in the reply queue to roll back to when a multi-part reply
- * fails half way (a bad key in a multi-get). */
-struct out_mark {
-    int iovused;                /* iov slots at the mark */
-    int icount;                 /* item references at the mark */
-    struct wblock *wlast;       /* block being filled at the mark */
-    size_t wused;               /* its fill level */
-    size_t last_iov_len;        /* length of the last iov at the mark */
-};
 void conn_out_mark(struct conn *c, struct out_mark *m);
 void conn_out_rollback(struct conn *c, const struct out_mark *m);
 

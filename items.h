@@ -60,7 +60,9 @@ enum mutation_op {
     MUT_STORE,                  /* it is the newly linked item */
     MUT_TOUCH,                  /* it had its deadline changed */
     MUT_DELETE,                 /* key removed; it is the removed item */
-    MUT_FLUSH                   /* everything below version is gone */
+    MUT_FLUSH,                  /* everything below version is gone */
+    MUT_META                    /* it got a meta mark (ITEM_STALE,
+                                   ITEM_TOKEN_SENT); version unchanged */
 };
 
 /*
@@ -178,6 +180,8 @@ struct digest_walk {
     uint64_t count;             /* live items summed */
     uint64_t next;              /* first bucket of the next slice */
     unsigned power;             /* table size (log2) the walk is on */
+    uint32_t until;             /* count only items alive through this
+                                   unix time; 0 (begin's): now */
 };
 void items_digest_begin(struct digest_walk *d);
 /* Sum up to `buckets` more buckets; true when d holds the digest. */
@@ -201,10 +205,31 @@ bool item_is_dead(const struct item *it);
 /* The CAS a client sees: the version, or 0 with -C. */
 uint64_t item_cas(const struct item *it);
 
+/*
+ * memcached's segmented LRU: each class has four lists.  New items go to
+ * HOT (TEMP when temp_lru is on and their TTL is short); the maintainer
+ * thread moves HOT and WARM tails to COLD when a list is over its share
+ * of the class or too old; an item read twice (ACTIVE) in COLD moves to
+ * WARM; evictions take COLD's tail.  With one flat LRU (no_modern, `lru
+ * mode flat`) every item is linked into COLD.
+ */
+enum lru_seg {
+    LRU_HOT,
+    LRU_WARM,
+    LRU_COLD,
+    LRU_TEMP,
+    LRU_NSEGS
+};
+
 /* Per-class LRU counters, for stats items. */
 struct lru_stats {
     uint64_t number;            /* items linked in this class */
-    uint64_t age;               /* seconds since the tail was accessed */
+    uint64_t number_seg[LRU_NSEGS]; /* ... in each segment */
+    uint64_t age;               /* seconds since COLD's tail was accessed */
+    uint64_t age_hot;           /* same for HOT's tail */
+    uint64_t age_warm;          /* same for WARM's tail */
+    uint64_t moves_to_cold;     /* HOT/WARM tails sent to COLD */
+    uint64_t moves_to_warm;     /* active items sent to WARM */
     uint64_t evicted;           /* live items evicted */
     uint64_t evicted_nonzero;   /* ... that had an expiry time */
     uint64_t evicted_time;      /* age of the last evicted item */
@@ -217,7 +242,7 @@ struct lru_stats {
     uint64_t crawler_reclaimed; /* reclaimed by the crawler */
     uint64_t crawler_items_checked; /* looked at by the crawler */
     uint64_t lrutail_reflocked; /* tail items skipped: in use */
-    uint64_t moves_within_lru;  /* bumps to the head */
+    uint64_t moves_within_lru;  /* bumps to the head of the same list */
     uint64_t direct_reclaims;   /* allocations that had to evict */
     uint64_t bytes;             /* bytes of linked items */
 };
@@ -228,6 +253,13 @@ void items_lru_totals(struct lru_stats *out);
 void items_stats(struct strbuf *sb);
 void items_stats_sizes(struct strbuf *sb);
 uint64_t items_curr(void);
+/* stats reset: zero the per-class counters (not the item counts). */
+void items_reset_lru_stats(void);
+
+/* One pass of the LRU maintainer over class id: reclaim dead tails, move
+ * HOT/WARM tails to COLD and active COLD items to WARM.  Returns how much
+ * it did (0: nothing to do). */
+int items_lru_juggle(unsigned id);
 uint64_t items_total(void);
 void items_reset_total(void);
 
@@ -241,17 +273,23 @@ void items_count_crawl(unsigned id, uint64_t checked, uint64_t reclaimed);
 enum apply_result {
     APPLY_DONE,                 /* changed local state */
     APPLY_STALE,                /* local version is as new or newer */
-    APPLY_NO_MEMORY             /* could not allocate the item */
+    APPLY_NO_MEMORY             /* could not allocate the item: any older
+                                   local value was removed */
 };
-/* hv is hash(key, nkey).  next_hv, when not NULL, is the hash of the key
- * the caller will apply next: its bucket is prefetched while this one is
- * locked. */
+/* hv is hash(key, nkey).  marks: ITEM_KEY_BINARY, ITEM_STALE and
+ * ITEM_TOKEN_SENT as the peer's item has them.  next_hv, when not NULL,
+ * is the hash of the key the caller will apply next: its bucket is
+ * prefetched while this one is locked. */
 enum apply_result item_apply_store(const char *key, size_t nkey,
                                    uint32_t hv,
                                    uint32_t flags, uint32_t exptime,
                                    uint64_t version, const char *data,
-                                   size_t len, bool key_binary,
+                                   size_t len, uint8_t marks,
                                    const uint32_t *next_hv);
+/* The peer's item of exactly this version got meta marks (ITEM_STALE,
+ * ITEM_TOKEN_SENT): ours gets them too. */
+enum apply_result item_apply_marks(const char *key, size_t nkey,
+                                   uint64_t version, uint8_t marks);
 enum apply_result item_apply_delete(const char *key, size_t nkey,
                                     uint64_t version);
 enum apply_result item_apply_touch(const char *key, size_t nkey,
@@ -265,9 +303,10 @@ void items_flush_state(uint64_t *cutoff, uint32_t *at);
 #include "slabs.h"
 enum reassign_result items_reassign(int src, unsigned dst, bool *busy);
 bool items_reassign_running(void);
-/* slab_automove: called once a second (main thread). */
-void items_automove_tick(void);
 uint64_t items_slabs_moved(void);
+/* Items the page mover copied elsewhere in their class, and live items it
+ * had to evict for want of a free chunk. */
+void items_reassign_stats(uint64_t *rescues, uint64_t *evictions_nomem);
 
 /* stats cachedump: newest first; false for a bad class. */
 bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb);

@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "crawler.h"
 #include "items.h"
+#include "lru_maintainer.h"
 #include "log.h"
 #include "options.h"
 #include "proto.h"
@@ -201,7 +202,6 @@ static void clock_cb(evutil_socket_t fd, short which, void *arg)
     (void)which;
     (void)arg;
     util_clock_tick();
-    items_automove_tick();
     if (repl_enabled()) {
         repl_watchdog();
     }
@@ -236,6 +236,20 @@ static void request_shutdown(bool graceful)
     event_base_loopbreak(main_base);
 }
 
+/* memcached's test hook: T_MEMD_INITIAL_MALLOC=N starts total_malloced
+ * at N bytes, as if that much were already allocated (its suite's
+ * 64bit.t checks the limit arithmetic past 4 GB this way). */
+static size_t initial_malloced(void)
+{
+    const char *v = getenv("T_MEMD_INITIAL_MALLOC");
+    uint64_t n;
+
+    if (v == NULL || !safe_strtoull(v, &n)) {
+        return 0;
+    }
+    return (size_t)n;
+}
+
 static int start_storage(unsigned saved_hp)
 {
     int hp = settings.hashpower_init ? settings.hashpower_init : 16;
@@ -244,6 +258,9 @@ static int start_storage(unsigned saved_hp)
         hp = (int)saved_hp;     /* the memory file's table size */
     }
     slabs_set_hugepages(settings.slab_hugepages);
+    slabs_set_accounting(settings.slab_reassign ||
+                         settings.slab_chunk_size_max !=
+                             settings.slab_page_size, initial_malloced());
     if (slabs_init(settings.maxbytes, settings.factor,
                    (size_t)settings.chunk_size,
                    (size_t)settings.slab_chunk_size_max,
@@ -424,6 +441,10 @@ int main(int argc, char **argv)
     if (settings.lru_crawler && crawler_start() != 0) {
         log_warn("failed to start the LRU crawler thread");
     }
+    if (settings.lru_maintainer && lru_maintainer_start() != 0) {
+        fprintf(stderr, "failed to start the LRU maintainer thread\n");
+        return EX_OSERR;
+    }
     proto_shutdown_fn = request_shutdown;
     clock_ev = event_new(main_base, -1, EV_PERSIST, clock_cb, NULL);
     sigterm = evsignal_new(main_base, SIGTERM, signal_cb, NULL);
@@ -448,6 +469,7 @@ int main(int argc, char **argv)
     }
     repl_stop();
     crawler_stop();
+    lru_maintainer_stop();
     assoc_stop_expander();
     if (settings.memory_file != NULL && save_on_stop) {
         (void)restart_save(settings.memory_file);

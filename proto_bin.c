@@ -143,6 +143,11 @@ static void reply_error(struct conn *c, uint16_t status, size_t swallow)
     }
 }
 
+void proto_bin_peer_failed(struct conn *c)
+{
+    reply_error(c, BIN_ENOMEM, 0);
+}
+
 /* A malformed frame: EINVAL, then close, as memcached does. */
 static void protocol_error(struct conn *c)
 {

@@ -57,6 +57,10 @@ struct bin_req {
 
 /* Handle the first complete binary request buffered on c. */
 enum proto_result proto_bin_process(struct conn *c);
+/* repl_sync: the peer could not store the write just answered (its
+ * reply was rolled back): Out of memory instead, even for a quiet
+ * opcode. */
+void proto_bin_peer_failed(struct conn *c);
 /* The value of a SET/ADD/REPLACE/APPEND/PREPEND has been read. */
 void proto_bin_complete_nread(struct conn *c);
 

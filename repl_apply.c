@@ -9,6 +9,7 @@
 #include "repl_apply.h"
 #include "repl_health.h"
 #include "repl_auth.h"
+#include "repl_check.h"
 #include "repl_codec.h"
 #include "repl_link.h"
 #include "repl_persist.h"
@@ -169,6 +170,42 @@ static void count_applied(enum apply_result r)
     }
 }
 
+/* The item bits a record's key mark and meta marks stand for. */
+static uint8_t item_marks(const struct repl_rec *r)
+{
+    return (uint8_t)((r->binary ? ITEM_KEY_BINARY : 0) |
+                     ((r->marks & REPL_MARK_STALE) ? ITEM_STALE : 0) |
+                     ((r->marks & REPL_MARK_TOKEN) ? ITEM_TOKEN_SENT : 0));
+}
+
+/*
+ * A record of the peer's that this node could not store (memory full
+ * under -M, no page for its class): items.c already removed any older
+ * value, so that it is never served as current.  Count it, log it (the
+ * first and every 1000th), and, for a live record, tell the peer which
+ * write it was (NAK <offset after it>), so that repl_wait and repl_sync
+ * do not answer OK for it.  A copy record has no offset: the pair
+ * digest, compared by the anti-entropy check, shows the difference.
+ */
+static void store_failed(struct link *l, const struct repl_rec *r,
+                         uint64_t end_off)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&repl_stats_lock);
+    n = ++repl_rs.store_failures;
+    pthread_mutex_unlock(&repl_stats_lock);
+    if (n % 1000 == 1) {
+        log_warn("replication %s: out of memory for a record of %llu "
+                 "bytes from the peer (%llu so far); its older value here "
+                 "was removed", l->addr, (unsigned long long)r->vlen,
+                 (unsigned long long)n);
+    }
+    if (r->live) {
+        send_line(l, "NAK %llu\r\n", (unsigned long long)end_off);
+    }
+}
+
 /* S or s: the data must be all here, followed by \r\n.  While applying
  * it, work out the next record's key hash so that its bucket is
  * prefetched. */
@@ -177,6 +214,7 @@ static int apply_store(struct link *l, const struct repl_rec *r,
 {
     size_t whole = linelen + (size_t)r->vlen + 2;
     uint32_t hv;
+    enum apply_result res;
 
     if (check_version(l, r->version, "version") != 0) {
         return -1;
@@ -193,16 +231,19 @@ static int apply_store(struct link *l, const struct repl_rec *r,
     l->hint_off = l->in_off + whole;
     l->hint_ok = repl_peek_store_hash(start + whole, avail - whole,
                                       &l->hint_hv);
-    count_applied(item_apply_store(r->key, r->nkey, hv, (uint32_t)r->flags,
-                                   (uint32_t)r->exptime, r->version,
-                                   start + linelen, (size_t)r->vlen,
-                                   r->binary,
-                                   l->hint_ok ? &l->hint_hv : NULL));
+    res = item_apply_store(r->key, r->nkey, hv, (uint32_t)r->flags,
+                           (uint32_t)r->exptime, r->version,
+                           start + linelen, (size_t)r->vlen,
+                           item_marks(r), l->hint_ok ? &l->hint_hv : NULL);
+    count_applied(res);
     l->in_off += whole;
     l->rx_items++;
     if (r->live) {
         repl_applied.off += whole;
         repl_applied.rec++;
+    }
+    if (res == APPLY_NO_MEMORY) {
+        store_failed(l, r, repl_applied.off);
     }
     return 1;
 }
@@ -224,6 +265,17 @@ static int apply_touch(struct link *l, const struct repl_rec *r)
     }
     count_applied(item_apply_touch(r->key, r->nkey, (uint32_t)r->exptime,
                                    r->version));
+    l->rx_items++;
+    return 1;
+}
+
+static int apply_marks(struct link *l, const struct repl_rec *r)
+{
+    if (check_version(l, r->version, "version") != 0) {
+        return -1;
+    }
+    count_applied(item_apply_marks(r->key, r->nkey, r->version,
+                                   item_marks(r)));
     l->rx_items++;
     return 1;
 }
@@ -262,6 +314,24 @@ static int on_ack(struct link *l, const struct repl_rec *r)
     return 1;
 }
 
+/* The peer could not store our record that ends at r->offset: repl_wait
+ * and synchronous writes must not answer OK for it.  It arrives before
+ * the ACK that covers it. */
+static int on_nak(const struct repl_rec *r)
+{
+    uint64_t n;
+
+    stream_nak(r->offset);
+    pthread_mutex_lock(&repl_stats_lock);
+    n = ++repl_rs.peer_store_failures;
+    pthread_mutex_unlock(&repl_stats_lock);
+    if (n % 1000 == 1) {
+        log_warn("replication: the peer could not store a write of ours "
+                 "(out of memory there; %llu so far)", (unsigned long long)n);
+    }
+    return 1;
+}
+
 /* A full copy starts.  The offset only counts once the copy is complete:
  * a copy cut short must be redone in full, not resumed.  The peer sends
  * one SYNC or PSYNC per link, answering our RESUME. */
@@ -278,6 +348,9 @@ static int on_sync(struct link *l, const struct repl_rec *r)
     log_event("replication %s: full resync started, receiving a full copy "
               "(%llu items)",
              l->addr, (unsigned long long)items);
+    l->copy_rx0 = l->copy_seen = l->rx_items;
+    l->copy_expected = items;
+    l->copy_moved_us = util_mono_us();
     repl_note_sync(true);
     link_in_set_state(l, IN_COPY);
     copy_sched_update();
@@ -337,6 +410,8 @@ static int apply_line(struct link *l, const struct repl_rec *r)
         return apply_touch(l, r);
     case REC_FLUSH:
         return apply_flush(l, r);
+    case REC_MARKS:
+        return apply_marks(l, r);
     case REC_PING:
         return on_ping(l, r);
     case REC_ACK:
@@ -347,6 +422,12 @@ static int apply_line(struct link *l, const struct repl_rec *r)
         return on_psync(l, r);
     case REC_SYNCED:
         return on_synced(l);
+    case REC_NAK:
+        return on_nak(r);
+    case REC_DIGEST:
+        return check_on_digest(l, r);
+    case REC_RESYNC:
+        return check_on_resync(l);
     case REC_STORE:
     default:
         return -1;

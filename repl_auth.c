@@ -221,9 +221,12 @@ static int hs_pair(struct link *l, const struct field *f, int nf)
 /* What this node tells a peer that proved the secret. */
 static void send_hello(struct link *l)
 {
-    send_line(l, "HELLO %llu %u %llu %llu\r\n", (unsigned long long)repl_run_id,
-              repl_node_id, (unsigned long long)util_now_ms(),
-              (unsigned long long)settings.item_size_max);
+    send_line(l, "HELLO %llu %u %llu %llu %llu %d\r\n",
+              (unsigned long long)repl_run_id, repl_node_id,
+              (unsigned long long)util_now_ms(),
+              (unsigned long long)settings.item_size_max,
+              (unsigned long long)settings.maxbytes,
+              settings.evict_to_free ? 0 : 1);
 }
 
 /* AUTH <proof>: the dialler's first (checked by the acceptor, which then
@@ -271,16 +274,37 @@ static int item_size_mismatch(struct link *l, uint64_t theirs)
     return link_refuse(l, FAULT_MISMATCH, why);
 }
 
-/* HELLO <run id> <node id> <wall-clock ms> <item size max>, from a peer
- * that proved the secret. */
+/* Different -m or -M: the nodes may not hold the same data (one evicts or
+ * refuses what the other keeps).  Linked anyway, with a warning. */
+static void note_limits(struct link *l, uint64_t maxbytes, uint64_t no_evict)
+{
+    bool ours = !settings.evict_to_free;
+    bool differ = maxbytes != (uint64_t)settings.maxbytes ||
+                  (no_evict != 0) != ours;
+
+    repl_note_limits(differ);
+    if (differ) {
+        log_warn("replication %s: the peer runs with -m %llu MB%s, this "
+                 "node with -m %llu MB%s: the pair may not hold the same "
+                 "data; run both alike", l->addr,
+                 (unsigned long long)(maxbytes >> 20),
+                 no_evict ? " -M" : "",
+                 (unsigned long long)(settings.maxbytes >> 20),
+                 ours ? " -M" : "");
+    }
+}
+
+/* HELLO <run id> <node id> <wall-clock ms> <item size max> <max bytes>
+ * <no evict>, from a peer that proved the secret. */
 static int hs_hello(struct link *l, const struct field *f, int nf)
 {
-    uint64_t prun, pnode, pms, isize;
+    uint64_t prun, pnode, pms, isize, maxbytes, no_evict;
 
-    if (nf != 5 || !repl_field_is(&f[0], "HELLO") ||
+    if (nf != 7 || !repl_field_is(&f[0], "HELLO") ||
         !repl_field_u64(&f[1], &prun) || !repl_field_u64(&f[2], &pnode) ||
         !repl_field_u64(&f[3], &pms) || !repl_field_u64(&f[4], &isize) ||
-        pnode > 0xFF) {
+        !repl_field_u64(&f[5], &maxbytes) ||
+        !repl_field_u64(&f[6], &no_evict) || pnode > 0xFF || no_evict > 1) {
         return link_refuse(l, FAULT_PROTOCOL, "a malformed HELLO line");
     }
     if (prun == repl_run_id) {
@@ -289,6 +313,7 @@ static int hs_hello(struct link *l, const struct field *f, int nf)
     if (isize != (uint64_t)settings.item_size_max) {
         return item_size_mismatch(l, isize);
     }
+    note_limits(l, maxbytes, no_evict);
     l->peer_run_id = prun;
     l->peer_node_id = (unsigned)pnode;
     apply_note_skew(l, pms);

@@ -123,6 +123,19 @@ size_t repl_fmt_flush(char *buf, char op, uint64_t cutoff, uint32_t at)
     return repl_put_end(buf, p, "");
 }
 
+size_t repl_fmt_marks(char *buf, const char *key, size_t nkey, bool binary,
+                      uint64_t version, unsigned marks)
+{
+    const char *mark;
+    char *p = repl_put_key(buf, 'M', key, nkey, binary, &mark);
+
+    *p++ = ' ';
+    p = repl_put_u64(p, version);
+    *p++ = ' ';
+    p = repl_put_u64(p, marks);
+    return repl_put_end(buf, p, mark);
+}
+
 /* --- decoding ---------------------------------------------------------------
  * One function per shape; each gets the fields after the key marker is
  * taken off.  Anything unexpected is -1: the caller closes the link.
@@ -164,11 +177,19 @@ static int decode_data(char op, const struct field *f, int nf,
         r->type = REC_STORE;
         /* No item can be larger than -I: a broken peer must not make us
          * wait for, or buffer, gigabytes. */
-        return nf == 6 && repl_field_u64(&f[2], &r->flags) &&
+        r->marks = 0;
+        return (nf == 6 || (nf == 7 && repl_field_u64(&f[6], &r->marks) &&
+                            r->marks <= 3)) &&
+               repl_field_u64(&f[2], &r->flags) &&
                repl_field_u64(&f[3], &r->exptime) &&
                repl_field_u64(&f[4], &r->version) &&
                repl_field_u64(&f[5], &r->vlen) && r->flags <= UINT32_MAX &&
                r->exptime <= UINT32_MAX && r->vlen <= vlen_max ? 0 : -1;
+    case 'M':
+        r->type = REC_MARKS;
+        return nf == 4 && repl_field_u64(&f[2], &r->version) &&
+               repl_field_u64(&f[3], &r->marks) && r->marks >= 1 &&
+               r->marks <= 3 ? 0 : -1;
     case 'D': case 'd':
         r->type = REC_DELETE;
         return nf == 3 && repl_field_u64(&f[2], &r->version) ? 0 : -1;
@@ -214,6 +235,22 @@ static int decode_control(const struct field *f, int nf, struct repl_rec *r)
         r->type = REC_PSYNC;
         return repl_field_u64(&f[1], &r->offset) ? 0 : -1;
     }
+    if (repl_field_is(&f[0], "NAK") && nf == 2) {
+        r->type = REC_NAK;
+        return repl_field_u64(&f[1], &r->offset) ? 0 : -1;
+    }
+    if (repl_field_is(&f[0], "DIGEST") && nf == 6) {
+        r->type = REC_DIGEST;
+        return repl_field_u64(&f[1], &r->sum) &&
+               repl_field_u64(&f[2], &r->items) &&
+               repl_field_u64(&f[3], &r->records) &&
+               repl_field_u64(&f[4], &r->applied) &&
+               repl_field_u64(&f[5], &r->at) && r->at <= UINT32_MAX ? 0 : -1;
+    }
+    if (repl_field_is(&f[0], "RESYNC") && nf == 1) {
+        r->type = REC_RESYNC;
+        return 0;
+    }
     if (repl_field_is(&f[0], "SYNCED")) {
         r->type = REC_SYNCED;
         return 0;
@@ -232,21 +269,21 @@ int repl_decode(const char *line, size_t len, uint64_t vlen_max,
     if (nf <= 0) {
         return -1;
     }
-    keyed = f[0].len == 1 && strchr("SDTsd", f[0].p[0]) != NULL;
+    keyed = f[0].len == 1 && strchr("SDTMsd", f[0].p[0]) != NULL;
     if (keyed && nf > 2 &&
         (repl_field_is(&f[nf - 1], "b") || repl_field_is(&f[nf - 1], "B"))) {
         mark = &f[--nf];
     }
     /* Upper case: a record of the peer's stream, counted in its offset;
      * lower case: the same record from a full copy, not counted. */
-    r->live = f[0].len == 1 && strchr("SDTF", f[0].p[0]) != NULL;
+    r->live = f[0].len == 1 && strchr("SDTFM", f[0].p[0]) != NULL;
     r->b64 = r->binary = false;
     r->key = NULL;
     r->nkey = 0;
     if (keyed && decode_key(f, nf, mark, r) != 0) {
         return -1;
     }
-    if (f[0].len == 1 && strchr("SDTFsdf", f[0].p[0]) != NULL) {
+    if (f[0].len == 1 && strchr("SDTFMsdf", f[0].p[0]) != NULL) {
         return decode_data(f[0].p[0], f, nf, vlen_max, r);
     }
     return decode_control(f, nf, r);

@@ -45,6 +45,9 @@ size_t repl_fmt_delete(char *buf, char op, const char *key, size_t nkey,
 size_t repl_fmt_touch(char *buf, const char *key, size_t nkey, bool binary,
                       uint32_t exptime, uint64_t version);
 size_t repl_fmt_flush(char *buf, char op, uint64_t cutoff, uint32_t at);
+/* M: the item of this version got these marks (REPL_MARK_*). */
+size_t repl_fmt_marks(char *buf, const char *key, size_t nkey, bool binary,
+                      uint64_t version, unsigned marks);
 
 /* The encoders' pieces, and the store encoder, are inline: the mutation
  * hook formats a record on every write (repl_stream.c), and a call per
@@ -95,7 +98,18 @@ static inline size_t repl_put_end(char *buf, char *p, const char *mark)
     return (size_t)(p - buf);
 }
 
-/* The header of an S (or a copy's s) record for it. */
+/* An item's meta marks on the wire: 1 stale (ms I, md I), 2 a recache
+ * token was handed out (W). */
+#define REPL_MARK_STALE 1
+#define REPL_MARK_TOKEN 2
+static inline unsigned repl_marks_of(const struct item *it)
+{
+    return ((it->it_flags & ITEM_STALE) ? REPL_MARK_STALE : 0) |
+           ((it->it_flags & ITEM_TOKEN_SENT) ? REPL_MARK_TOKEN : 0);
+}
+
+/* The header of an S (or a copy's s) record for it: a sixth field with
+ * its marks only when it has some. */
 static inline size_t repl_fmt_store(char *buf, const struct item *it,
                                     char op)
 {
@@ -111,6 +125,11 @@ static inline size_t repl_fmt_store(char *buf, const struct item *it,
     p = repl_put_u64(p, it->version);
     *p++ = ' ';
     p = repl_put_u64(p, it->nbytes - 2);
+    if (__builtin_expect((it->it_flags & (ITEM_STALE | ITEM_TOKEN_SENT))
+                         != 0, 0)) {
+        *p++ = ' ';
+        *p++ = (char)('0' + repl_marks_of(it));
+    }
     return repl_put_end(buf, p, mark);
 }
 
@@ -120,11 +139,15 @@ enum repl_rec_type {
     REC_DELETE,                 /* D, d: a delete or a tombstone */
     REC_TOUCH,                  /* T: a new deadline */
     REC_FLUSH,                  /* F, f: flush_all */
+    REC_MARKS,                  /* M: meta marks of one version */
     REC_PING,                   /* heartbeat with the wall clock */
     REC_ACK,                    /* what the peer applied */
     REC_SYNC,                   /* a full copy starts */
     REC_PSYNC,                  /* the backlog from an offset follows */
-    REC_SYNCED                  /* the full copy is complete */
+    REC_SYNCED,                 /* the full copy is complete */
+    REC_NAK,                    /* the peer could not store a record */
+    REC_DIGEST,                 /* the peer's digest, to compare */
+    REC_RESYNC                  /* the digests differ: resync in full */
 };
 
 /* A decoded line.  key points into the line, or into keybuf for a key
@@ -140,13 +163,19 @@ struct repl_rec {
     uint64_t exptime;           /* S T: deadline */
     uint64_t version;           /* S D T; F: the cutoff */
     uint64_t vlen;              /* S: data bytes after the line */
-    uint64_t at;                /* F: unix time the flush applies */
+    uint64_t marks;             /* S M: REPL_MARK_* (0 when absent) */
+    uint64_t at;                /* F: unix time the flush applies;
+                                   DIGEST: items alive through it */
+    uint64_t sum;               /* DIGEST: the sum */
+    uint64_t applied;           /* DIGEST: our records the peer applied */
     bool has_ms;                /* PING: ms parsed */
     uint64_t ms;                /* PING: the peer's wall clock */
     uint64_t bytes;             /* ACK: link bytes applied */
-    uint64_t items;             /* ACK: link records; SYNC: items */
-    uint64_t offset;            /* ACK: stream offset; SYNC: base; PSYNC */
-    uint64_t records;           /* ACK, SYNC: stream records applied */
+    uint64_t items;             /* ACK: link records; SYNC, DIGEST: items */
+    uint64_t offset;            /* ACK: stream offset; SYNC: base; PSYNC;
+                                   NAK: the offset after the record */
+    uint64_t records;           /* ACK, SYNC: stream records applied;
+                                   DIGEST: the peer's records fed */
     char keybuf[KEY_MAX_LENGTH + 1];
 };
 

@@ -17,7 +17,7 @@
 #include "settings.h"
 #include "util.h"
 
-#define REPL_PROTO_VERSION 2
+#define REPL_PROTO_VERSION 3
 #define MAX_LINKS 4             /* dialled + accepted + spares */
 #define MAX_ACCEPTED (MAX_LINKS - 1)    /* one slot is our dial's */
 #define SKEW_SAMPLES 8          /* clock samples the skew is taken from */
@@ -47,7 +47,8 @@ enum link_fault {
     FAULT_VERSION,              /* a version past the clocks: bad_versions */
     FAULT_AUTH,                 /* failed the secret: auth_failures */
     FAULT_MISMATCH,             /* other protocol or -I: peer_mismatches */
-    FAULT_SELF                  /* we dialled ourselves: not counted */
+    FAULT_SELF,                 /* we dialled ourselves: not counted */
+    FAULT_RESYNC                /* digests differ: counted in repl_check */
 };
 
 /* One TCP connection to the peer. */
@@ -82,6 +83,10 @@ struct link {
     uint64_t rx_offset;         /* stream bytes applied */
     uint64_t acked_rx;          /* rx_items last acknowledged */
     uint64_t rx_items;          /* records applied */
+    uint64_t copy_rx0;          /* rx_items when the peer's SYNC came */
+    uint64_t copy_expected;     /* items its SYNC announced */
+    uint64_t copy_seen;         /* rx_items at the last progress noted */
+    uint64_t copy_moved_us;     /* when the copy last made progress */
     uint64_t peer_acked_items;  /* of ring_records, what the peer applied */
     uint64_t tx_offset;         /* stream bytes handed to the socket */
     uint64_t walk_next;         /* next bucket to walk (0 = start) */
@@ -146,6 +151,11 @@ struct link {
     LINE(last_sync_ms, "%llu", U(c.last_sync_us / 1000))                  \
     COUNTER(last_sync_items, "its items")                                 \
     COUNTER(last_sync_bytes, "its bytes")                                 \
+    LINE(copy_in_progress, "%d", l != NULL && l->in_state == IN_COPY)    \
+    LINE(copy_in_items, "%llu", U(l != NULL && l->in_state == IN_COPY     \
+                                  ? l->rx_items - l->copy_rx0 : 0))       \
+    LINE(copy_in_expected, "%llu", U(l != NULL && l->in_state == IN_COPY  \
+                                     ? l->copy_expected : 0))             \
     LINE(sync_in_progress, "%d", l != NULL && l->out_state == OUT_COPY)   \
     LINE(sync_items_sent, "%llu", U(l != NULL ? l->walk_items : 0))       \
     LINE(copy_priority, "%s", copy_is_idle() ? "idle" : "normal")         \
@@ -160,6 +170,13 @@ struct link {
     COUNTER(handshake_timeouts, "links closed at the handshake deadline") \
     COUNTER(handshake_evictions, "... or for a newer accept, slots full") \
     COUNTER(peer_mismatches, "peers of another protocol or -I")           \
+    LINE(limits_differ, "%s",                                             \
+         __atomic_load_n(&limits_differ, __ATOMIC_RELAXED) ? "yes" : "no") \
+    LINE(digest_checks, "%llu", U(check_count(CHECK_COUNT_DONE)))         \
+    LINE(digest_mismatches, "%llu", U(check_count(CHECK_COUNT_MISMATCH))) \
+    LINE(digest_repairs, "%llu", U(check_count(CHECK_COUNT_REPAIR)))      \
+    COUNTER(store_failures, "peer records we could not store")            \
+    COUNTER(peer_store_failures, "our records the peer could not store")  \
     LINE(tls, "%s", tls_repl_enabled()                                    \
          ? (tls_repl_verifies_peer() ? "verify" : "on") : "off")          \
     COUNTER(tls_failures, "TLS handshakes that failed")                   \
@@ -175,6 +192,8 @@ struct link {
          U(__atomic_load_n(&sync_timeouts, __ATOMIC_RELAXED)))            \
     LINE(sync_unlinked, "%llu",                                           \
          U(__atomic_load_n(&sync_unlinked, __ATOMIC_RELAXED)))            \
+    LINE(sync_failed, "%llu",                                             \
+         U(__atomic_load_n(&sync_failed, __ATOMIC_RELAXED)))              \
     LINE(acked_offset, "%llu", U(repl_acked_off()))                       \
     LINE(clock_skew_ms, "%lld", (long long)(l != NULL ? l->skew_ms : 0))  \
     LINE(last_error, "%s", c.last_error[0] ? c.last_error : "none")
@@ -225,5 +244,7 @@ void link_slow_redial(void);
 void signal_ready(const char *why);
 /* The peer's copy or backlog was applied (stats peer_synced). */
 void repl_note_peer_synced(void);
+/* Whether the peer's -m or -M differ from ours (stats limits_differ). */
+void repl_note_limits(bool differ);
 
 #endif

@@ -67,6 +67,14 @@ __thread uint64_t repl_fed_off;
 __thread bool repl_applying;
 static uint64_t acked_off;      /* atomic: our stream offset the peer applied */
 
+/* The ends of our last NAK_KEPT records the peer could not store (NAK),
+ * under out_lock: a client's repl_wait, or its synchronous write, whose
+ * record is one of them is not told OK.  Failures are rare (a peer out
+ * of memory under -M); one older than the last NAK_KEPT is forgotten. */
+#define NAK_KEPT 256
+static uint64_t nak_off[NAK_KEPT];
+static unsigned nak_next;
+
 /* Backlog: the last repl_backlog_size bytes of this node's record stream
  * (S/D/T/F records only), by stream offset.  A peer that comes back with
  * an offset still in here gets only what it missed. */
@@ -80,6 +88,10 @@ static struct {
 } lag_ring[LAG_SAMPLES];
 static unsigned lag_head, lag_tail;
 static uint64_t lag_last_end;   /* records count of the newest sample */
+/* Records the peer is known to have applied (its last ACK, or what it
+ * said it had at RESUME or SYNC): a send that carries no newer record
+ * (a heartbeat) starts no batch, else it would age for ever. */
+static uint64_t lag_acked;
 
 int stream_init(size_t backlog, int wake_fd)
 {
@@ -130,8 +142,8 @@ static void lag_note_locked(uint64_t end)
 {
     unsigned next = (lag_head + 1) % LAG_SAMPLES;
 
-    if (end <= lag_last_end) {
-        return;                 /* no new records since the last note */
+    if (end <= lag_last_end || end <= lag_acked) {
+        return;                 /* no record the peer lacks, or noted */
     }
     lag_last_end = end;
     if (next == lag_tail) {
@@ -165,6 +177,9 @@ static size_t format_record(char *hdr, enum mutation_op op,
     case MUT_TOUCH:
         return repl_fmt_touch(hdr, ITEM_key(it), it->nkey, binary, exptime,
                               version);
+    case MUT_META:
+        return repl_fmt_marks(hdr, ITEM_key(it), it->nkey, binary, version,
+                              repl_marks_of(it));
     case MUT_FLUSH:
     default:
         repl_note_flush_cutoff(version);
@@ -331,15 +346,16 @@ void repl_worker_push(void)
  */
 
 /* Fresh stream state, starting with the bytes the link's handshake had
- * not sent yet.  Caller holds out_lock. */
-static void begin_locked(const char *pending, size_t n)
+ * not sent yet; the peer holds our records up to peer_has.  Caller holds
+ * out_lock. */
+static void begin_locked(const char *pending, size_t n, uint64_t peer_has)
 {
     outq.len = outq_off = 0;
     out_overflow = false;
     stream_blocked = false;
     stream_errno = 0;
     lag_head = lag_tail = 0;
-    lag_last_end = 0;
+    lag_last_end = lag_acked = peer_has;
     if (n > 0) {
         rbuf_add(&outq, pending, n);
     }
@@ -355,7 +371,7 @@ uint64_t stream_open_copy(int fd, struct tls *tls, const char *pending,
     /* In one critical section: bytes the handshake had not sent yet, then
      * SYNC with the stream offset from which live records follow it. */
     pthread_mutex_lock(&out_lock);
-    begin_locked(pending, n);
+    begin_locked(pending, n, ring_records);
     k = snprintf(line, sizeof(line), "SYNC %llu %llu %llu\r\n",
                  (unsigned long long)items, (unsigned long long)ring.end,
                  (unsigned long long)ring_records);
@@ -368,12 +384,13 @@ uint64_t stream_open_copy(int fd, struct tls *tls, const char *pending,
     return records;
 }
 
-uint64_t stream_open_catchup(int fd, struct tls *tls, uint64_t from)
+uint64_t stream_open_catchup(int fd, struct tls *tls, uint64_t from,
+                             uint64_t records)
 {
     uint64_t end;
 
     pthread_mutex_lock(&out_lock);
-    begin_locked(NULL, 0);
+    begin_locked(NULL, 0, records);
     psync_next = from;
     stream_fd = fd;
     stream_tls = tls;
@@ -518,6 +535,9 @@ bool stream_ack(uint64_t offset, uint64_t records)
         moved = true;
     }
     pthread_mutex_lock(&out_lock);
+    if (records > lag_acked) {
+        lag_acked = records;
+    }
     while (lag_tail != lag_head && lag_ring[lag_tail].end <= records) {
         lag_tail = (lag_tail + 1) % LAG_SAMPLES;
     }
@@ -548,6 +568,32 @@ void stream_stats(struct stream_stats *s)
     s->backlog_end = ring.end;
     s->backlog_size = ring.cap;
     pthread_mutex_unlock(&out_lock);
+}
+
+void stream_nak(uint64_t off)
+{
+    pthread_mutex_lock(&out_lock);
+    nak_off[nak_next++ % NAK_KEPT] = off;
+    pthread_mutex_unlock(&out_lock);
+}
+
+bool repl_write_failed(uint64_t off)
+{
+    bool failed = false;
+    unsigned i;
+
+    if (off == 0) {
+        return false;
+    }
+    pthread_mutex_lock(&out_lock);
+    for (i = 0; i < NAK_KEPT && i < nak_next; i++) {
+        if (nak_off[i] == off) {
+            failed = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&out_lock);
+    return failed;
 }
 
 uint64_t repl_acked_off(void)

@@ -40,9 +40,11 @@ void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
  * records count at SYNC. */
 uint64_t stream_open_copy(int fd, struct tls *tls, const char *pending,
                           size_t n, uint64_t items);
-/* ... or a partial resync from backlog offset `from` (PSYNC is already
- * in the link's own buffer).  Returns the backlog's end. */
-uint64_t stream_open_catchup(int fd, struct tls *tls, uint64_t from);
+/* ... or a partial resync from backlog offset `from`, where the peer has
+ * applied `records` of ours (PSYNC is already in the link's own buffer).
+ * Returns the backlog's end. */
+uint64_t stream_open_catchup(int fd, struct tls *tls, uint64_t from,
+                             uint64_t records);
 /* Whether offset off is still in the backlog. */
 bool stream_backlog_has(uint64_t off);
 
@@ -84,6 +86,8 @@ bool stream_enabled(void);
 /* The peer acknowledged our stream up to offset, records in all: true
  * when acked_off moved (synchronous writes may be answered). */
 bool stream_ack(uint64_t offset, uint64_t records);
+/* The peer could not store our record ending at offset off (NAK). */
+void stream_nak(uint64_t off);
 /* Age of the oldest batch the peer has not acknowledged, in ms. */
 uint64_t stream_lag_ms(uint64_t now_us);
 

@@ -247,7 +247,7 @@ static void start_partial(struct link *l, uint64_t from, uint64_t records)
                  (unsigned long long)from);
     rbuf_add(&l->tx, line, (size_t)n);
     l->peer_acked_items = records;
-    end = stream_open_catchup(l->fd, l->tls, from);
+    end = stream_open_catchup(l->fd, l->tls, from, records);
     REPL_COUNT(partial_syncs, 1);
     repl_note_sync(false);
     log_event("replication %s: partial resync started, %llu bytes from "

@@ -10,6 +10,7 @@
 #include "replication.h"
 #include "repl_apply.h"
 #include "repl_auth.h"
+#include "repl_check.h"
 #include "repl_codec.h"
 #include "repl_link.h"
 #include "repl_net.h"
@@ -67,6 +68,7 @@ static uint64_t next_dial_us;   /* when to dial again */
 static unsigned backoff_ms;     /* current redial delay */
 
 static uint64_t sync_waits, sync_timeouts, sync_unlinked;  /* atomic */
+static uint64_t sync_failed;    /* atomic: sync writes the peer refused */
 
 pthread_mutex_t repl_stats_lock = PTHREAD_MUTEX_INITIALIZER;
 struct repl_stats_s repl_rs;
@@ -74,6 +76,8 @@ static enum repl_state shown_state = REPL_NONE;
 static uint64_t shown_since_us;
 static char shown_peer[64];
 static uint64_t lag_ms;          /* age of the oldest unacknowledged batch */
+#define GATE_LOG_MS 5000        /* the held gate's progress, this often */
+static bool limits_differ;      /* the last peer's -m or -M differ: atomic */
 
 /* The replication thread's last yield (util_preempt_point). */
 uint64_t repl_yield_us;
@@ -537,6 +541,11 @@ void link_slow_redial(void)
     next_dial_us = now_us() + (uint64_t)BACKOFF_MAX_MS * 1000;
 }
 
+void repl_note_limits(bool differ)
+{
+    __atomic_store_n(&limits_differ, differ, __ATOMIC_RELAXED);
+}
+
 void repl_note_peer_synced(void)
 {
     __atomic_store_n(&peer_synced_once, true, __ATOMIC_RELAXED);
@@ -562,7 +571,7 @@ static void peer_refused(struct link *l)
 {
     static const char *const kinds[] = {
         "protocol error", "record refused", "authentication failed",
-        "peer refused", "link refused"
+        "peer refused", "link refused", "resync"
     };
     char why[160];
 
@@ -578,6 +587,7 @@ static void peer_refused(struct link *l)
         repl_rs.peer_mismatches++;
         break;
     case FAULT_SELF:
+    case FAULT_RESYNC:
         break;
     case FAULT_PROTOCOL:
     default:
@@ -874,6 +884,66 @@ static void handshake_timeout(struct link *l)
     link_close(l, "handshake timeout");
 }
 
+/* A link receiving the peer's full copy that applied records within the
+ * last repl_timeout seconds, or NULL.  Notes each link's progress. */
+static struct link *copy_arriving(uint64_t now)
+{
+    struct link *found = NULL;
+    int i;
+
+    for (i = 0; i < MAX_LINKS; i++) {
+        struct link *l = &repl_links[i];
+        if (l->fd < 0 || l->in_state != IN_COPY) {
+            continue;
+        }
+        if (l->rx_items != l->copy_seen) {
+            l->copy_seen = l->rx_items;
+            l->copy_moved_us = now;
+        }
+        if (now - l->copy_moved_us <=
+                (uint64_t)settings.repl_timeout * 1000000) {
+            found = l;
+        }
+    }
+    return found;
+}
+
+/*
+ * The first sync gate: the client port opens when the peer's copy (or
+ * backlog) has been applied.  repl_initial_sync_timeout bounds only the
+ * wait for a peer that does not answer: a copy that is arriving keeps
+ * the port closed for as long as it makes progress, however long it
+ * takes, and says so in the log every GATE_LOG_MS.  A copy that stalls
+ * for repl_timeout no longer holds it.
+ */
+static void gate_tick(uint64_t now)
+{
+    static uint64_t next_log_us;
+    struct link *l;
+
+    if (ready_sent || now - start_us <=
+            (uint64_t)settings.repl_initial_sync_timeout * 1000000) {
+        return;
+    }
+    l = copy_arriving(now);
+    if (l == NULL) {
+        log_warn("replication: no sync with %s:%s within %d s; serving "
+                 "what this node has", peer_host, peer_port,
+                 settings.repl_initial_sync_timeout);
+        signal_ready("initial sync timed out");
+        return;
+    }
+    if (now >= next_log_us) {
+        log_warn("replication %s: the peer's copy is still arriving (%llu "
+                 "of %llu items) after repl_initial_sync_timeout (%d s); "
+                 "the client port stays closed until it is complete",
+                 l->addr, (unsigned long long)(l->rx_items - l->copy_rx0),
+                 (unsigned long long)l->copy_expected,
+                 settings.repl_initial_sync_timeout);
+        next_log_us = now + (uint64_t)GATE_LOG_MS * 1000;
+    }
+}
+
 static void repl_cron(evutil_socket_t fd, short which, void *arg)
 {
     static uint64_t last_cron_us;
@@ -913,15 +983,10 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
         backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
                                                      : backoff_ms * 2;
     }
-    if (!ready_sent && now - start_us >
-            (uint64_t)settings.repl_initial_sync_timeout * 1000000) {
-        log_warn("replication: no sync with %s:%s within %d s; serving "
-                 "what this node has", peer_host, peer_port,
-                 settings.repl_initial_sync_timeout);
-        signal_ready("initial sync timed out");
-    }
+    gate_tick(now);
     now = now_us();     /* pump() above may have noted newer samples */
     lag_ms = stream_lag_ms(now);
+    check_tick(repl_active, now);
 }
 
 static void *repl_main(void *arg)
@@ -1068,6 +1133,18 @@ void repl_stats(struct strbuf *sb)
 }
 
 /* --- synchronous writes -------------------------------------------------- */
+
+void repl_count_sync_failed(void)
+{
+    uint64_t n = __atomic_add_fetch(&sync_failed, 1, __ATOMIC_RELAXED);
+
+    __atomic_add_fetch(&sync_waits, 1, __ATOMIC_RELAXED);
+    if (n % 1000 == 1) {
+        log_warn("replication: a synchronous write the peer could not "
+                 "store was answered with an error (%llu so far)",
+                 (unsigned long long)n);
+    }
+}
 
 void repl_count_sync(bool timed_out, bool unlinked)
 {

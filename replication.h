@@ -48,8 +48,14 @@ void repl_worker_push(void);
  * then holds the client's reply until repl_acked_off() reaches it. */
 extern __thread uint64_t repl_fed_off;
 uint64_t repl_acked_off(void);
+/* Whether the peer reported it could not store the write whose record
+ * ends at stream offset off (NAK): repl_wait answers FAILED for it. */
+bool repl_write_failed(uint64_t off);
 bool repl_linked(void);
 void repl_count_sync(bool timed_out, bool unlinked);
+/* A synchronous write the peer acknowledged as not stored (NAK): its
+ * client gets an error instead of the success reply. */
+void repl_count_sync_failed(void);
 
 /* "stats replication" lines. */
 void repl_stats(struct strbuf *sb);

@@ -10,6 +10,7 @@
 #include "assoc.h"
 #include "crawler.h"
 #include "items.h"
+#include "lru_maintainer.h"
 #include "settings.h"
 #include "slabs.h"
 #include "thread.h"
@@ -78,6 +79,7 @@ void stats_reset(void)
     __atomic_store_n(&gstats.rejected_conns, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&gstats.listen_disabled_num, 0, __ATOMIC_RELAXED);
     items_reset_total();
+    items_reset_lru_stats();
     stats_detail_clear();
 }
 
@@ -94,6 +96,7 @@ void stats_general(struct strbuf *sb)
     struct thread_stats t;
     struct lru_stats lru;
     struct rusage ru;
+    uint64_t rescues, evictions_nomem;
 
     stats_sum(&t);
     items_lru_totals(&lru);
@@ -165,9 +168,10 @@ void stats_general(struct strbuf *sb)
     U64("hash_bytes", ((uint64_t)1 << assoc_hashpower()) * sizeof(void *));
     sb_stat(sb, "hash_is_expanding", "%d", assoc_is_expanding() ? 1 : 0);
     if (settings.slab_reassign) {
-        U64("slab_reassign_rescues", 0);
+        items_reassign_stats(&rescues, &evictions_nomem);
+        U64("slab_reassign_rescues", rescues);
         U64("slab_reassign_chunk_rescues", 0);
-        U64("slab_reassign_evictions_nomem", 0);
+        U64("slab_reassign_evictions_nomem", evictions_nomem);
         U64("slab_reassign_inline_reclaim", 0);
         U64("slab_reassign_busy_items", 0);
         U64("slab_reassign_busy_deletes", 0);
@@ -180,7 +184,7 @@ void stats_general(struct strbuf *sb)
         U64("lru_crawler_starts", crawler_starts());
     }
     if (settings.lru_maintainer) {
-        U64("lru_maintainer_juggles", 0);
+        U64("lru_maintainer_juggles", lru_maintainer_juggles());
     }
     U64("malloc_fails", gstats.malloc_fails);
     U64("log_worker_dropped", 0);
@@ -202,7 +206,7 @@ void stats_general(struct strbuf *sb)
     U64("bytes", lru.bytes);
     U64("curr_items", items_curr());
     U64("total_items", items_total());
-    U64("slab_global_page_pool", 0);
+    U64("slab_global_page_pool", slabs_pool_pages());
     U64("expired_unfetched", lru.expired_unfetched);
     U64("evicted_unfetched", lru.evicted_unfetched);
     if (settings.lru_maintainer) {
@@ -317,10 +321,9 @@ void stats_settings(struct strbuf *sb)
     sb_stat(sb, "flush_enabled", "%s", yesno(settings.flush_enabled));
     sb_stat(sb, "dump_enabled", "%s", yesno(settings.dump_enabled));
     sb_stat(sb, "hash_algorithm", "%s", settings.hash_algorithm_name);
-    sb_stat(sb, "lru_maintainer_thread", "no");
-    sb_stat(sb, "lru_segmented", "no");
-    /* Segmented-LRU tunables: printed for tools, unused (one LRU per
-     * class here). */
+    sb_stat(sb, "lru_maintainer_thread", "%s",
+            yesno(settings.lru_maintainer));
+    sb_stat(sb, "lru_segmented", "%s", yesno(settings.lru_segmented));
     sb_stat(sb, "hot_lru_pct", "%d", settings.hot_lru_pct);
     sb_stat(sb, "warm_lru_pct", "%d", settings.warm_lru_pct);
     sb_stat(sb, "hot_max_factor", "%.2f", settings.hot_max_factor);

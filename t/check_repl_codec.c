@@ -76,6 +76,51 @@ START_TEST(test_store_round_trip)
 }
 END_TEST
 
+START_TEST(test_meta_marks)
+{
+    char buf[REC_LINE_MAX];
+    struct repl_rec r;
+    struct item *it = make_item("k", 1, "v", 0, 0, 9, ITEM_STALE);
+    struct item *both = make_item("a b", 3, "v", 0, 0, 9,
+                                  ITEM_STALE | ITEM_TOKEN_SENT);
+    struct item *plain = make_item("k", 1, "v", 0, 0, 9, ITEM_FETCHED);
+    size_t n = repl_fmt_store(buf, it, 'S');
+
+    /* A stale item: its marks in a sixth field. */
+    ck_assert_int_eq(memcmp(buf, "S k 0 0 9 1 1\r\n", n), 0);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_uint_eq(r.marks, REPL_MARK_STALE);
+    ck_assert_uint_eq(r.vlen, 1);
+    /* Without marks (the common case): no sixth field. */
+    n = repl_fmt_store(buf, plain, 's');
+    ck_assert_int_eq(memcmp(buf, "s k 0 0 9 1\r\n", n), 0);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_uint_eq(r.marks, 0);
+    /* Marks before the base64 key mark. */
+    n = repl_fmt_store(buf, both, 'S');
+    ck_assert_int_eq(memcmp(buf + n - 6, " 3 b\r\n", 6), 0);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_uint_eq(r.marks, 3);
+    ck_assert(r.b64);
+    ck_assert_int_eq(memcmp(r.key, "a b", 3), 0);
+    /* M: the marks of one version; a live record. */
+    n = repl_fmt_marks(buf, "k", 1, false, 77, REPL_MARK_TOKEN);
+    ck_assert_int_eq(memcmp(buf, "M k 77 2\r\n", n), 0);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_MARKS);
+    ck_assert(r.live);
+    ck_assert_uint_eq(r.version, 77);
+    ck_assert_uint_eq(r.marks, REPL_MARK_TOKEN);
+    n = repl_fmt_marks(buf, "a b", 3, false, 5, 3);
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert(r.b64);
+    ck_assert_uint_eq(r.marks, 3);
+    free(it);
+    free(both);
+    free(plain);
+}
+END_TEST
+
 START_TEST(test_keys_that_need_base64)
 {
     static const char odd[] = "a b\r\x01";
@@ -168,13 +213,30 @@ START_TEST(test_control_lines)
     ck_assert_uint_eq(r.offset, 123);
     ck_assert_int_eq(decode_str("SYNCED", &r), 0);
     ck_assert_int_eq(r.type, REC_SYNCED);
+    ck_assert_int_eq(decode_str("DIGEST 18446744073709551615 3 40 50 "
+                                "1796000010", &r), 0);
+    ck_assert_int_eq(r.type, REC_DIGEST);
+    ck_assert_uint_eq(r.sum, UINT64_MAX);
+    ck_assert_uint_eq(r.items, 3);
+    ck_assert_uint_eq(r.records, 40);
+    ck_assert_uint_eq(r.applied, 50);
+    ck_assert_uint_eq(r.at, 1796000010);
+    ck_assert_int_eq(decode_str("RESYNC", &r), 0);
+    ck_assert_int_eq(r.type, REC_RESYNC);
+    /* The peer could not store the record ending at offset 4567. */
+    ck_assert_int_eq(decode_str("NAK 4567", &r), 0);
+    ck_assert_int_eq(r.type, REC_NAK);
+    ck_assert_uint_eq(r.offset, 4567);
+    ck_assert(!r.live);
 }
 END_TEST
 
 START_TEST(test_malformed_lines_refused)
 {
     static const char *const bad[] = {
-        "", " ", "X k 1", "S", "S k", "S k 0 0 1", "S k 0 0 1 1 1",
+        "", " ", "X k 1", "S", "S k", "S k 0 0 1", "S k 0 0 1 1 4",
+        "S k 0 0 1 1 x", "S k 0 0 1 1 1 1",
+        "M k 1", "M k 1 0", "M k 1 4", "M k x 1", "M k 1 1 1", "m k 1 1",
         "S k 4294967296 0 1 1",             /* flags over 32 bits */
         "S k 0 4294967296 1 1",             /* exptime over 32 bits */
         "S k 0 0 18446744073709551616 1",   /* version over 64 bits */
@@ -185,7 +247,9 @@ START_TEST(test_malformed_lines_refused)
         "D k", "D k 1 2", "D", "T k 1", "T k 4294967296 1",
         "F 1", "F 1 4294967296", "F x 1",
         "ACK 1 2", "ACK 1 2 x", "ACK 1 2 3 4 5", "SYNC 1", "SYNC x 1",
-        "PSYNC", "PSYNC x", "PING", "RESUME 1 2 3", "s k 0 0 1 1 1 1 1",
+        "PSYNC", "PSYNC x", "PING", "RESUME 1 2 3",
+        "NAK", "NAK x", "NAK 1 2", "NAK -1", "RESYNC 1", "DIGEST 1 2 3 4",
+        "DIGEST 1 2 3 4 4294967296", "DIGEST x 2 3 4 5", "s k 0 0 1 1 1 1 1",
         "S a b c d e f g h i",              /* more than 8 fields */
     };
     char longkey[KEY_MAX_LENGTH + 16];
@@ -245,6 +309,7 @@ static Suite *codec_suite(void)
 
     tcase_add_test(rt, test_store_round_trip);
     tcase_add_test(rt, test_keys_that_need_base64);
+    tcase_add_test(rt, test_meta_marks);
     tcase_add_test(rt, test_delete_touch_flush_round_trip);
     tcase_add_test(rt, test_control_lines);
     tcase_add_test(rt, test_peek_store_hash);

@@ -76,7 +76,7 @@ sub no_item_data {
     # the accepting node answers a PAIR with its own (version and nonce),
     # or an old protocol's with an error line; its AUTH only ever follows
     # a valid proof from the dialler
-    like($got, qr/\A(?:PAIR 2 [0-9a-f]{64}\r\n|ERROR [^\r\n]*\r\n)?\z/,
+    like($got, qr/\A(?:PAIR 3 [0-9a-f]{64}\r\n|ERROR [^\r\n]*\r\n)?\z/,
          "$name: nothing but the server's own PAIR line")
         or diag('received: ' . esc($got));
 }
@@ -88,18 +88,19 @@ sub no_item_data {
     my @cases = (
         ['garbage', "GET / HTTP/1.0\r\n\r\n"],
         ['a memcached command', "get secret_data\r\nstats\r\n"],
-        ['a malformed PAIR line', "PAIR 2 0123456789abcdef\r\n"],
+        ['a malformed PAIR line', "PAIR 3 0123456789abcdef\r\n"],
         ['an old protocol\'s PAIR line',
          "PAIR 1 1234567890123456789 7 $nonce $ms\r\n"],
         ['a fake PAIR line and a bad AUTH',
-         "PAIR 2 $nonce\r\nAUTH " . ('ab' x 32) . "\r\n"],
-        ['a fake PAIR line and AUTH none', "PAIR 2 $nonce\r\nAUTH none\r\n"],
-        ['a fake PAIR line then silence', "PAIR 2 $nonce\r\n"],
+         "PAIR 3 $nonce\r\nAUTH " . ('ab' x 32) . "\r\n"],
+        ['a fake PAIR line and AUTH none', "PAIR 3 $nonce\r\nAUTH none\r\n"],
+        ['a fake PAIR line then silence', "PAIR 3 $nonce\r\n"],
         ['a fake PAIR line then HELLO',
-         "PAIR 2 $nonce\r\nHELLO 1234567890123456781 11 $ms 1048576\r\n"
+         "PAIR 3 $nonce\r\nHELLO 1234567890123456781 11 $ms 1048576 "
+         . "67108864 0\r\n"
          . "RESUME 0 0 0\r\n"],
         ['a fake PAIR line then records',
-         "PAIR 2 $nonce\r\nSYNC 0\r\n"
+         "PAIR 3 $nonce\r\nSYNC 0\r\n"
          . "S injected 0 0 99999999999999 1\r\nx\r\nSYNCED 1\r\n"],
         ['silence', ''],
     );
@@ -127,9 +128,9 @@ sub no_item_data {
     my $nonce = '11' x 32;
     my $ms = int(time * 1000);
     my @lines = (
-        "PAIR 2 $nonce",
+        "PAIR 3 $nonce",
         'AUTH ' . ('cd' x 32),
-        "HELLO 1234567890123456789 7 $ms 1048576",
+        "HELLO 1234567890123456789 7 $ms 1048576 67108864 0",
         'S inj 0 0 1 1',
         'x',
         'D victim 18446744073709551615',

@@ -6,7 +6,7 @@
 #    wall clock before authentication), and nothing at all before it;
 #  - lines out of turn before authentication (RESUME, HELLO, a record,
 #    an overlong line) close the link and get nothing more;
-#  - a peer of the old protocol (PAIR 1 ...) gets a clear error line,
+#  - a peer of an old protocol (PAIR 1 ..., PAIR 2) gets a clear error line,
 #    the node logs why and counts it (peer_mismatches);
 #  - as the acceptor (the node's -x points at the test): the node dials,
 #    sends PAIR and, with a secret, its AUTH after our PAIR; it sends
@@ -67,9 +67,9 @@ sub collect {
     my $s = connect_repl();
     my ($first) = collect($s, 0.5);
     is($first, '', 'the accepting node says nothing before our PAIR');
-    MemcTest::_write_all($s, "PAIR 2 $NONCE\r\n", 2);
+    MemcTest::_write_all($s, "PAIR 3 $NONCE\r\n", 2);
     my $line = MemcTest::_read_line($s, 3) // '';
-    like($line, qr/\APAIR 2 [0-9a-f]{64}\r\n\z/,
+    like($line, qr/\APAIR 3 [0-9a-f]{64}\r\n\z/,
          'it answers with PAIR, its version and a nonce only')
         or diag(esc($line));
     my $run = hex(stat_of($A, 'run_id') // '0');
@@ -86,12 +86,12 @@ my @out_of_turn = (
     ['HELLO instead of PAIR', "HELLO 12345 7 " . int(time * 1000)
                               . " 1048576\r\n"],
     ['a record instead of PAIR', "S k 0 0 1 1\r\nx\r\n"],
-    ['a PAIR with a short nonce', "PAIR 2 abcd\r\n"],
-    ['a PAIR with extra fields', "PAIR 2 $NONCE 1 2\r\n"],
-    ['an overlong line', 'PAIR 2 ' . ('a' x 4000) . "\r\n"],
-    ['HELLO instead of AUTH', "PAIR 2 $NONCE\r\nHELLO 12345 7 "
+    ['a PAIR with a short nonce', "PAIR 3 abcd\r\n"],
+    ['a PAIR with extra fields', "PAIR 3 $NONCE 1 2\r\n"],
+    ['an overlong line', 'PAIR 3 ' . ('a' x 4000) . "\r\n"],
+    ['HELLO instead of AUTH', "PAIR 3 $NONCE\r\nHELLO 12345 7 "
                               . int(time * 1000) . " 1048576\r\n"],
-    ['RESUME instead of AUTH', "PAIR 2 $NONCE\r\nRESUME 0 0 0\r\n"],
+    ['RESUME instead of AUTH', "PAIR 3 $NONCE\r\nRESUME 0 0 0\r\n"],
 );
 for my $c (@out_of_turn) {
     my ($name, $bytes) = @$c;
@@ -99,27 +99,28 @@ for my $c (@out_of_turn) {
     MemcTest::_write_all($s, $bytes, 2);
     my ($got, $closed) = collect($s, 5);
     ok($closed, "$name: the link is closed");
-    like($got, qr/\A(?:PAIR 2 [0-9a-f]{64}\r\n)?\z/,
+    like($got, qr/\A(?:PAIR 3 [0-9a-f]{64}\r\n)?\z/,
          "$name: nothing but the node's PAIR line was sent")
         or diag(esc($got));
 }
 ok(!defined $A->item('k'), 'the record out of turn was not applied');
 
-# --- an old peer --------------------------------------------------------------
-{
+# --- an old peer: protocol 1, and 2 (the build before issue #17) -------------
+for my $v (1, 2) {
     my $m0 = stat_of($A, 'peer_mismatches') // 0;
     my $s = connect_repl();
-    MemcTest::_write_all($s, "PAIR 1 1234567890123 7 $NONCE "
-                             . int(time * 1000) . "\r\n", 2);
+    MemcTest::_write_all($s, $v == 1 ? "PAIR 1 1234567890123 7 $NONCE "
+                                       . int(time * 1000) . "\r\n"
+                                     : "PAIR 2 $NONCE\r\n", 2);
     my ($got, $closed) = collect($s, 5);
-    ok($closed, 'PAIR 1: the link is closed');
-    like($got, qr/\AERROR [^\r\n]*protocol[^\r\n]*2[^\r\n]*\r\n\z/,
-         'PAIR 1: the old peer gets a clear error line') or diag(esc($got));
-    like(stat_of($A, 'last_error') // '', qr/protocol.*1.*2/,
+    ok($closed, "PAIR $v: the link is closed");
+    like($got, qr/\AERROR [^\r\n]*protocol[^\r\n]*3[^\r\n]*\r\n\z/,
+         "PAIR $v: the old peer gets a clear error line") or diag(esc($got));
+    like(stat_of($A, 'last_error') // '', qr/protocol.*$v.*3/,
          'last_error says which protocols');
     cmp_ok(stat_of($A, 'peer_mismatches') // 0, '>', $m0,
            'peer_mismatches counts it');
-    like($A->log_text, qr/protocol 1\b.*\b2\b/, 'the log says so');
+    like($A->log_text, qr/protocol $v\b.*\b3\b/, 'the log says so');
 }
 
 # --- the node dials: we accept ------------------------------------------------
@@ -144,10 +145,10 @@ sub accept_dial {
     my ($c, $line) = accept_dial();
     ok($c, 'the node dials us');
     $line //= '';
-    my ($dn) = $line =~ /\APAIR 2 ([0-9a-f]{64})\r\n\z/;
+    my ($dn) = $line =~ /\APAIR 3 ([0-9a-f]{64})\r\n\z/;
     ok($dn, 'the dialler opens with PAIR, version and nonce only')
         or diag(esc($line));
-    MemcTest::_write_all($c, "PAIR 2 $NONCE\r\n", 2);
+    MemcTest::_write_all($c, "PAIR 3 $NONCE\r\n", 2);
     my $auth = MemcTest::_read_line($c, 3) // '';
     like($auth, qr/\AAUTH [0-9a-f]{64}\r\n\z/, 'then its AUTH');
     my ($rest) = collect($c, 0.5);
@@ -165,8 +166,8 @@ SKIP: {
     my ($c, $line) = accept_dial();
     ok($c, 'the node dials us again');
     $line //= '';
-    my ($dn) = $line =~ /\APAIR 2 ([0-9a-f]{64})\r\n\z/;
-    MemcTest::_write_all($c, "PAIR 2 $NONCE\r\n", 2);
+    my ($dn) = $line =~ /\APAIR 3 ([0-9a-f]{64})\r\n\z/;
+    MemcTest::_write_all($c, "PAIR 3 $NONCE\r\n", 2);
     my $auth = MemcTest::_read_line($c, 3) // '';
     my $want = Digest::SHA::hmac_sha256_hex(
         "paircached-v2|dial|$dn|$NONCE", $SECRET);
@@ -176,7 +177,7 @@ SKIP: {
         "paircached-v2|accept|$NONCE|$dn", $SECRET);
     MemcTest::_write_all($c, "AUTH $ours\r\n", 2);
     my $hello = MemcTest::_read_line($c, 3) // '';
-    like($hello, qr/\AHELLO \d+ \d+ \d+ \d+\r\n\z/,
+    like($hello, qr/\AHELLO \d+ \d+ \d+ \d+ \d+ [01]\r\n\z/,
          'a good AUTH from the acceptor gets the HELLO') or diag(esc($hello));
     close $c;
 }

@@ -73,7 +73,7 @@ while (time - $t0 < 6 && ($open{A} || $open{B})) {
     }
     if (!$kicked && time - $t0 > 1 && $seen{A} eq '' && $seen{B} eq '') {
         # nobody speaks first: open with a PAIR line of our own
-        syswrite($sock{A}, "PAIR 2 " . ('5e' x 32) . "\r\n");
+        syswrite($sock{A}, "PAIR 3 " . ('5e' x 32) . "\r\n");
         $kicked = 1;
     }
     for my $n ($A, $B) {

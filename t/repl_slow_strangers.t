@@ -57,7 +57,7 @@ sub trickle {
         }
         $st = stranger() || { sock => undef } unless $st->{sock};
         next unless $st->{sock};
-        my $byte = substr('PAIR 2 ', $st->{next}++ % 7, 1);
+        my $byte = substr('PAIR 3 ', $st->{next}++ % 7, 1);
         syswrite($st->{sock}, $byte);
     }
 }

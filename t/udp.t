@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # The UDP port (-U): off by default; memcached's 8-byte frame on text,
 # meta and binary requests; a reply cut into framed datagrams; bad frames
-# (short, multi-datagram, a value cut short) dropped and counted with
+# (short, multi-datagram, a value cut short, a bad magic byte, a line
+# without end) dropped and counted with
 # nothing carried over to the next datagram; a reply over the bound
 # dropped and counted; commands that need a connection refused; quit
 # leaves the port up; writes made over UDP replicate to the peer.
@@ -167,6 +168,18 @@ like($msg, qr/^ERROR\r\nVALUE k /,
      'the next datagram starts afresh (no value carried over)');
 ok(!defined scalar $srv->mem_get('cut'), 'the cut-short set stored nothing');
 is($srv->stats("extras")->{udp_bad_frames}, 4, 'four bad frames counted');
+# Garbage a TCP connection would be closed for, without a reply: counted.
+{
+    my $ver = pack('CCnCCnNNNN', 0x80, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0);
+    my $junk = pack('C', 0x81) . ("\0" x 23);
+    ($msg) = udp_req($u, 15, $ver . $junk);
+    ok(defined $msg && unpack('C', $msg) == 0x81,
+       'a binary request before a bad magic byte is answered');
+    ($msg) = udp_req($u, 16, 'x' x 3000, wait => 0.5);
+    ok(!defined $msg, 'an endless line: no reply');
+    is($srv->stats("extras")->{udp_bad_frames}, 6,
+       'a bad magic byte and an endless line are bad frames');
+}
 
 # --- the reply bound ---------------------------------------------------------
 {

@@ -200,11 +200,12 @@ sub preload_noreply {
     return $node->cmd('version', $s);
 }
 
-# Play a peer that dials replication port $rport of a node (protocol 2,
+# Play a peer that dials replication port $rport of a node (protocol 3,
 # doc/replication.txt "Handshake and authentication"): PAIR, AUTH (a
 # proof of $o{secret}, or "none" without one), HELLO with our wall clock
 # in ms ($o{clock_ms}, default now; each call is a new run id) and
-# $o{item_size_max} (default 1 MB, as -I), and RESUME from nothing.
+# $o{item_size_max} (default 1 MB, as -I), $o{maxbytes} (64 MB, as -m),
+# $o{no_evict} (0; 1 as -M), and RESUME from nothing.
 # Returns the socket once the node has answered with its HELLO, else
 # undef.
 my $fake_run = 4242424242;
@@ -216,10 +217,12 @@ sub fake_peer {
     binmode $s;
     my $ms = $o{clock_ms} // int(time * 1000);
     my $isize = $o{item_size_max} // 1048576;
+    my $maxb = $o{maxbytes} // 64 * 1024 * 1024;
+    my $noev = $o{no_evict} // 0;
     my $nd = join '', map { sprintf '%02x', int(rand(256)) } 1 .. 32;
     $fake_run++;
-    MemcTest::_write_all($s, "PAIR 2 $nd\r\n", 2);
-    my ($na) = (MemcTest::_read_line($s, 5) // '') =~ /^PAIR 2 ([0-9a-f]{64})/
+    MemcTest::_write_all($s, "PAIR 3 $nd\r\n", 2);
+    my ($na) = (MemcTest::_read_line($s, 5) // '') =~ /^PAIR 3 ([0-9a-f]{64})/
         or return undef;
     my $proof = 'none';
     if (defined $o{secret}) {
@@ -229,7 +232,7 @@ sub fake_peer {
     }
     MemcTest::_write_all($s, "AUTH $proof\r\n", 2);
     (MemcTest::_read_line($s, 5) // '') =~ /^AUTH / or return undef;
-    MemcTest::_write_all($s, "HELLO $fake_run 77 $ms $isize\r\n"
+    MemcTest::_write_all($s, "HELLO $fake_run 77 $ms $isize $maxb $noev\r\n"
                              . "RESUME 0 0 0\r\n", 2);
     my $line = MemcTest::_read_line($s, 5) // '';
     return $line =~ /^HELLO / ? $s : undef;

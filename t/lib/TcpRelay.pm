@@ -18,6 +18,9 @@ package TcpRelay;
 #                     resume (what was buffered crosses, and a side that
 #                     closed meanwhile is seen closing), connections
 #                     accepted during the cut are closed
+#   rate(N)           forward at most N bytes a second, both directions
+#                     and all connections together (0: no limit), to
+#                     make a copy slow
 #   counts()          {accepted, active, refused, bytes}
 #
 # With capture => FILE every byte relayed (both directions) is also
@@ -92,6 +95,8 @@ sub cut {
 
 sub restore { return $_[0]->_ctl('restore') eq 'ok'; }
 
+sub rate { return $_[0]->_ctl('rate ' . int($_[1])) eq 'ok'; }
+
 sub counts {
     my ($self) = @_;
     my %h = split /[ =]/, $self->_ctl('counts');
@@ -158,6 +163,7 @@ sub _child {
     my @links;                  # {a, b, ab, ba, held}
     my @held;                   # accepted during a blackhole, no target
     my %n = (accepted => 0, refused => 0, bytes => 0);
+    my ($rate, $allow, $last) = (0, 0, time);    # rate(): a token bucket
 
     my $drop = sub {
         my ($l) = @_;
@@ -170,15 +176,24 @@ sub _child {
         @links = grep { !$_->{dead} } @links;
         my $rd = IO::Select->new($lsock, $ctl);
         my $wr = IO::Select->new;
+        if ($rate) {
+            my $now = time;
+            my $cap = $rate / 10 > 4096 ? $rate / 10 : 4096;
+            $allow += ($now - $last) * $rate;
+            $allow = $cap if $allow > $cap;
+            $last = $now;
+        }
+        my $may_write = !$rate || $allow >= 1;
         if ($mode ne 'blackhole') {
             for my $l (@links) {
                 $rd->add($l->{a}) if length $l->{ab} < $BUF_MAX;
                 $rd->add($l->{b}) if length $l->{ba} < $BUF_MAX;
-                $wr->add($l->{b}) if length $l->{ab};
-                $wr->add($l->{a}) if length $l->{ba};
+                $wr->add($l->{b}) if length $l->{ab} && $may_write;
+                $wr->add($l->{a}) if length $l->{ba} && $may_write;
             }
         }
-        my ($r, $w) = IO::Select->select($rd, $wr, undef, 1);
+        my ($r, $w) = IO::Select->select($rd, $wr, undef,
+                                         $rate ? 0.01 : 1);
         $r ||= [];
         $w ||= [];
         my %ready_r = map { (0 + $_ => 1) } @$r;
@@ -198,6 +213,9 @@ sub _child {
                         $drop->($_) for @links;
                         @links = ();
                     }
+                } elsif ($cmd =~ /^rate (\d+)$/) {
+                    $rate = $1;
+                    ($allow, $last) = (0, time);
                 } elsif ($cmd eq 'restore') {
                     close $_ for @held;
                     @held = ();
@@ -264,13 +282,19 @@ sub _child {
             for my $dir (['b', 'ab'], ['a', 'ba']) {
                 my ($to, $buf) = @$dir;
                 next unless length $l->{$buf} && $ready_w{ 0 + $l->{$to} };
-                my $put = syswrite($l->{$to}, $l->{$buf});
+                my $len = length $l->{$buf};
+                if ($rate) {
+                    last if $allow < 1;
+                    $len = int $allow if $len > $allow;
+                }
+                my $put = syswrite($l->{$to}, $l->{$buf}, $len);
                 if (!defined $put) {
                     next if $! == EINTR || $! == EAGAIN || $! == EWOULDBLOCK;
                     $drop->($l);
                     last;
                 }
                 $n{bytes} += $put;
+                $allow -= $put if $rate;
                 substr($l->{$buf}, 0, $put, '');
             }
         }
