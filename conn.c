@@ -205,6 +205,7 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->rbytes = 0;
     c->iovused = c->iovdone = 0;
     c->icount = 0;
+    c->nresp = 0;
     c->nr.it = NULL;
     c->sbytes = 0;
     c->close_after_write = false;
@@ -238,6 +239,26 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     return c;
 }
 
+/* Give c's response slots back to its worker (reply sent or empty). */
+static inline void resp_return(struct conn *c)
+{
+    if (c->nresp != 0) {
+        c->thread->resp_left += c->nresp;
+        c->nresp = 0;
+    }
+}
+
+bool conn_resp_take_slow(struct conn *c)
+{
+    if (c->thread == NULL || c->thread->resp_left <= 0) {
+        STAT_INCR(response_obj_oom);
+        return false;
+    }
+    c->thread->resp_left--;
+    c->nresp++;
+    return true;
+}
+
 /* Release every item reference and extra text block of a sent batch. */
 static void release_reply(struct conn *c)
 {
@@ -248,6 +269,7 @@ static void release_reply(struct conn *c)
         item_remove(c->ilist[i]);
     }
     c->icount = 0;
+    resp_return(c);
     b = c->wfirst->next;
     while (b != NULL) {
         struct wblock *next = b->next;
@@ -937,6 +959,7 @@ static void sync_failed_reply(struct conn *c)
 static enum proto_result parse_requests(struct conn *c, int *handled)
 {
     enum proto_result r = PROTO_NEED_MORE;
+    bool limited = __builtin_expect(settings.read_buf_mem_limit != 0, 0);
 
     while (c->state == CONN_READ && c->rbytes > 0) {
         if (*handled >= settings.reqs_per_event) {
@@ -949,12 +972,19 @@ static enum proto_result parse_requests(struct conn *c, int *handled)
         if (c->proto == CPROTO_NEGOTIATE) {
             negotiate(c);
         }
+        if (limited && !conn_resp_take_slow(c)) {
+            conn_out_reset(c);  /* closed at once, nothing sent: memcached */
+            return PROTO_CLOSE;
+        }
         repl_fed_off = 0;
         if (settings.repl_sync) {
             conn_out_mark(c, &c->sync_mark);
         }
         r = c->proto == CPROTO_BINARY ? proto_bin_process(c)
                                       : proto_text_process(c);
+        if (limited && c->iovused == 0) {
+            resp_return(c);     /* nothing to send (noreply, partial) */
+        }
         if (repl_fed_off != 0) {
             c->last_write_off = repl_fed_off;
         }
@@ -1578,9 +1608,13 @@ static void accept_one(struct conn *l)
         }
         return;
     }
+    /* Connections handed to a worker but not yet adopted count too:
+     * curr_conns alone lags behind a burst of accepts. */
     if (settings.maxconns_fast &&
-        __atomic_load_n(&gstats.curr_conns, __ATOMIC_RELAXED) + 1 +
-                gstats.reserved_fds >= (uint64_t)settings.maxconns - 1) {
+        __atomic_load_n(&gstats.curr_conns, __ATOMIC_RELAXED) +
+                __atomic_load_n(&gstats.conns_pending, __ATOMIC_RELAXED) +
+                1 + gstats.reserved_fds >=
+            (uint64_t)settings.maxconns - 1) {
         static const char msg[] = "ERROR Too many open connections\r\n";
         if (write(sfd, msg, sizeof(msg) - 1) < 0) {
             /* The client is told by the close alone. */

@@ -15,6 +15,7 @@
 #include "crawler.h"
 #include "items.h"
 #include "proto_bin.h"
+#include "settings.h"
 
 struct tls;
 struct worker;
@@ -117,6 +118,8 @@ struct conn {
     struct item **ilist;        /* items whose values iov points into */
     int isize;                  /* slots in ilist */
     int icount;                 /* slots filled */
+    int nresp;                  /* response slots taken from the worker's
+                                   read_buf_mem_limit share (conn_resp_take) */
 
     struct nread nr;            /* value being read */
     struct digest_walk digest;  /* CONN_DIGEST: the walk so far */
@@ -200,6 +203,26 @@ void conn_close_idle(struct worker *w);
  */
 #define CONN_MAX_HELD_ITEMS 512
 #define CONN_MAX_REPLY_TEXT (256 * 1024)
+/*
+ * -o read_buf_mem_limit: as in memcached, each worker gets limit/threads
+ * of connection memory in 16 KB units; one is the read buffer of the
+ * connection being served, each other one holds CONN_RESP_PER_UNIT
+ * pending responses (memcached's response objects: one per request and
+ * one per key of a multi-get; at 1 MB over 32 threads a multi-get of 13
+ * keys is served and one of 14 is not, on both servers).  A response that finds the worker's share
+ * used up is refused: the connection answers SERVER_ERROR out of memory
+ * (multi-get) or is closed (any other request), counted in
+ * response_obj_oom.  Slots come back when the reply has been sent.
+ */
+#define CONN_RESP_UNIT 16384
+#define CONN_RESP_PER_UNIT 13
+bool conn_resp_take_slow(struct conn *c);
+static inline bool conn_resp_take(struct conn *c)
+{
+    return __builtin_expect(settings.read_buf_mem_limit == 0, 1) ||
+           conn_resp_take_slow(c);
+}
+
 static inline bool conn_out_full(const struct conn *c)
 {
     return c->icount >= CONN_MAX_HELD_ITEMS ||

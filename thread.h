@@ -35,6 +35,8 @@ struct worker {
     struct conn *held;          /* replies held until repl_ev has run */
     int repl_waiters;           /* connections holding a sync write */
     struct event *sync_timer;   /* 5 ms while repl_waiters > 0 */
+    int resp_left;              /* response slots left of its
+                                   read_buf_mem_limit share (conn.h) */
 };
 
 /* Start n workers, each with its own event base; returns 0 or -1. */
