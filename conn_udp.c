@@ -215,6 +215,10 @@ static bool handle_requests(struct conn *c)
         if (!whole || r == PROTO_NEED_MORE) {
             return false;
         }
+        if (r == PROTO_CLOSE && !c->close_after_write) {
+            return false;       /* garbage TCP would hang up on: a bad
+                                   magic byte, an endless line */
+        }
         if (r == PROTO_CLOSE || c->close_after_write ||
             reply_count(c, &rc) > UDP_MAX_REPLY) {
             break;              /* quit, or a reply too large to send */

@@ -28,16 +28,23 @@
 #include <string.h>
 #include <unistd.h>
 
-#define EVICT_SEARCH_DEPTH 5    /* tail items examined per eviction try */
-#define ALLOC_TRIES 10          /* evictions attempted per allocation */
-#define SECOND_CHANCE_MAX 1000  /* read items sent back per tail pull */
-#define MOVED_PULLS_MAX 100000  /* pulls that only gave second chances */
+#define PULL_SEARCH_DEPTH 5     /* tail items examined per tail pull */
+#define ALLOC_TRIES 10          /* tail pulls attempted per allocation */
+#define JUGGLE_MAX 500          /* moves per list per pull of a juggle */
+#define JUGGLE_ROUNDS 8         /* pulls per list per juggle */
+
+/* One list of a class's segmented LRU. */
+struct lru_list {
+    struct item *head;          /* most recently linked */
+    struct item *tail;          /* oldest: next to move or evict */
+    uint64_t number;            /* items on it */
+    uint64_t bytes;             /* their ITEM_ntotal() */
+};
 
 struct lru {
-    struct item *head;          /* most recently used */
-    struct item *tail;          /* eviction candidate */
+    struct lru_list seg[LRU_NSEGS]; /* HOT, WARM, COLD, TEMP */
     struct lru_stats st;        /* counters for stats items */
-    pthread_mutex_t lock;       /* guards list and counters */
+    pthread_mutex_t lock;       /* guards the lists and counters */
 };
 
 static struct lru lrus[SLABS_MAX_CLASSES];
@@ -64,9 +71,9 @@ void items_set_node_id(unsigned id)
     node_id = id & VERSION_NODE_MASK;
 }
 
-uint64_t item_next_version(void)
+static uint64_t next_version(uint64_t now_ms)
 {
-    uint64_t pt = util_now_ms() << 20;
+    uint64_t pt = now_ms << 20;
     uint64_t last = __atomic_load_n(&last_version, __ATOMIC_RELAXED);
     uint64_t next;
 
@@ -80,6 +87,11 @@ uint64_t item_next_version(void)
     return next;
 }
 
+uint64_t item_next_version(void)
+{
+    return next_version(util_now_ms());
+}
+
 void item_observe_version(uint64_t v)
 {
     uint64_t last = __atomic_load_n(&last_version, __ATOMIC_RELAXED);
@@ -89,6 +101,140 @@ void item_observe_version(uint64_t v)
                                         __ATOMIC_RELAXED,
                                         __ATOMIC_RELAXED)) {
     }
+}
+
+/* --- late writes ----------------------------------------------------------
+ *
+ * A write whose bytes waited in the kernel for LATE_MS or more (the
+ * process was stopped, paused or starved) is versioned by the time they
+ * arrived, not by the time it runs: its client may have given up on it
+ * long ago and written elsewhere since.  Such a write (set, add, delete;
+ * the conditional and read-modify-write commands follow the item they
+ * read and keep a fresh version) then applies as a replicated record
+ * does: only over a key whose version (item or tombstone) is lower, so
+ * the pair converges on the newest write by arrival.  A late write that
+ * loses is answered as done: it was, and was then replaced.
+ *
+ * Its version is max(just below receive ms << 20, what the clock stood at
+ * then + 1 tick, the connection's previous late write + 1 tick): the
+ * clock's past comes from the samples the replication timer takes every
+ * 100 ms (the newest one not after the receive time; a version folded
+ * in during the 100 ms before it may be missed), so a late write still
+ * follows what the node had seen when it arrived.  The version is folded
+ * into the clock, so no later write of the key can reuse it as a CAS.
+ * The sample ring is read without a lock: a torn pair only moves the
+ * floor to a neighbouring sample.
+ */
+#define LATE_MS 1000            /* a write this late takes its rx time */
+#define CLOCK_SAMPLES 64        /* 6.4 s of 100 ms samples */
+struct clock_sample {
+    uint64_t ms;                /* unix ms of the sample (atomic) */
+    uint64_t version;           /* last_version then (atomic) */
+};
+static struct clock_sample samples[CLOCK_SAMPLES];
+static unsigned sample_next;    /* next slot; written by one thread */
+static uint64_t late_writes;    /* atomic */
+static uint64_t late_superseded; /* atomic */
+static __thread struct write_origin *origin;
+
+struct write_origin *item_set_origin(struct write_origin *o)
+{
+    struct write_origin *prev = origin;
+
+    origin = o;
+    return prev;
+}
+
+uint64_t item_clock_sample(void)
+{
+    struct clock_sample *s = &samples[sample_next % CLOCK_SAMPLES];
+    uint64_t now = util_now_ms();
+
+    __atomic_store_n(&s->ms, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->version,
+                     __atomic_load_n(&last_version, __ATOMIC_RELAXED),
+                     __ATOMIC_RELEASE);
+    __atomic_store_n(&s->ms, now, __ATOMIC_RELEASE);
+    sample_next++;
+    return now;
+}
+
+uint64_t items_late_writes(void)
+{
+    return __atomic_load_n(&late_writes, __ATOMIC_RELAXED);
+}
+
+uint64_t items_late_superseded(void)
+{
+    return __atomic_load_n(&late_superseded, __ATOMIC_RELAXED);
+}
+
+/* The clock as it stood at unix ms t: the newest sample not after t, or
+ * the oldest one when all are after it (an over-estimate). */
+static uint64_t clock_at(uint64_t t)
+{
+    uint64_t best_ms = 0, best = 0, oldest_ms = UINT64_MAX, oldest = 0;
+    unsigned i;
+
+    for (i = 0; i < CLOCK_SAMPLES; i++) {
+        uint64_t ms = __atomic_load_n(&samples[i].ms, __ATOMIC_ACQUIRE);
+        uint64_t v = __atomic_load_n(&samples[i].version, __ATOMIC_ACQUIRE);
+        if (ms == 0) {
+            continue;
+        }
+        if (ms <= t && ms >= best_ms) {
+            best_ms = ms;
+            best = v;
+        }
+        if (ms < oldest_ms) {
+            oldest_ms = ms;
+            oldest = v;
+        }
+    }
+    return best_ms != 0 ? best : oldest;
+}
+
+static uint64_t late_version(struct write_origin *o)
+{
+    /* The last counter value of the ms before: a write of any node in
+     * the receive ms (ordered against it only by node id otherwise)
+     * wins over it. */
+    uint64_t v = ((o->rx_ms << 20) - VERSION_TICK) | node_id;
+    uint64_t floor = (clock_at(o->rx_ms) & ~VERSION_NODE_MASK)
+                     + VERSION_TICK;
+
+    floor |= node_id;
+    v = v > floor ? v : floor;
+    v = v > o->next_late ? v : o->next_late;
+    o->next_late = v + VERSION_TICK;
+    item_observe_version(v);
+    __atomic_add_fetch(&late_writes, 1, __ATOMIC_RELAXED);
+    return v;
+}
+
+/* The version of a plain write (set, add, delete) from this thread's
+ * origin; *late tells whether it is a late one. */
+static uint64_t write_version(bool *late)
+{
+    struct write_origin *o = origin;
+    uint64_t now = util_now_ms();
+
+    *late = o != NULL && o->rx_ms != 0 && now >= o->rx_ms + LATE_MS;
+    return *late ? late_version(o) : next_version(now);
+}
+
+/* A late write of version v loses to what the key holds (item,
+ * tombstone or expired item not reclaimed yet) when that is newer. */
+static bool superseded(const char *key, size_t nkey, uint32_t hv,
+                       uint64_t v)
+{
+    struct item *cur = assoc_find(key, nkey, hv);
+
+    if (cur == NULL || cur->version < v) {
+        return false;
+    }
+    __atomic_add_fetch(&late_superseded, 1, __ATOMIC_RELAXED);
+    return true;
 }
 
 uint64_t item_cas(const struct item *it)
@@ -143,49 +289,92 @@ void item_flush(uint32_t when)
 }
 
 /* --- LRU ----------------------------------------------------------------
- * Each class has one list; new and bumped items go to the head.  Callers
- * of lru_link/lru_unlink do not hold the LRU lock; the _locked variants
- * are for the eviction path that already does.
+ * Each class has four lists (enum lru_seg); it->lru says which one a
+ * linked item is on.  All four share the class's lock: the maintainer
+ * moves items between them without dropping it.
  */
-static void lru_unlink_locked(struct lru *l, struct item *it)
+static void list_unlink(struct lru_list *q, struct item *it, size_t n)
 {
     if (it->prev != NULL) {
         it->prev->next = it->next;
     } else {
-        l->head = it->next;
+        q->head = it->next;
     }
     if (it->next != NULL) {
         it->next->prev = it->prev;
     } else {
-        l->tail = it->prev;
+        q->tail = it->prev;
     }
     it->next = it->prev = NULL;
+    q->number--;
+    q->bytes -= n;
+}
+
+static void list_link(struct lru_list *q, struct item *it, size_t n)
+{
+    it->prev = NULL;
+    it->next = q->head;
+    if (q->head != NULL) {
+        q->head->prev = it;
+    }
+    q->head = it;
+    if (q->tail == NULL) {
+        q->tail = it;
+    }
+    q->number++;
+    q->bytes += n;
+}
+
+static void lru_unlink_locked(struct lru *l, struct item *it)
+{
+    size_t n = ITEM_ntotal(it);
+
+    list_unlink(&l->seg[it->lru], it, n);
     l->st.number--;
-    l->st.bytes -= ITEM_ntotal(it);
+    l->st.bytes -= n;
 }
 
 static void lru_link_locked(struct lru *l, struct item *it)
 {
-    it->prev = NULL;
-    it->next = l->head;
-    if (l->head != NULL) {
-        l->head->prev = it;
-    }
-    l->head = it;
-    if (l->tail == NULL) {
-        l->tail = it;
-    }
+    size_t n = ITEM_ntotal(it);
+
+    list_link(&l->seg[it->lru], it, n);
     l->st.number++;
-    l->st.bytes += ITEM_ntotal(it);
+    l->st.bytes += n;
 }
 
-/* Move to the head if not done in the last ITEM_UPDATE_INTERVAL seconds;
- * skipped when the LRU is busy (a bump is only a hint). */
+/* Move a linked item to the head of list `to` of its class. */
+static void lru_move_locked(struct lru *l, struct item *it, enum lru_seg to)
+{
+    size_t n = ITEM_ntotal(it);
+
+    list_unlink(&l->seg[it->lru], it, n);
+    it->lru = (uint8_t)to;
+    list_link(&l->seg[to], it, n);
+}
+
+/* Where a newly linked item goes (memcached's rule): TEMP when temp_lru
+ * is on and it expires within temporary_ttl, else HOT, or COLD when the
+ * LRU is flat.  An item already past its deadline is not "short". */
+static uint8_t initial_seg(const struct item *it)
+{
+    if (settings.temp_lru && it->exptime != 0 &&
+        it->exptime - current_time <= (uint32_t)settings.temporary_ttl) {
+        return LRU_TEMP;
+    }
+    return settings.lru_segmented ? LRU_HOT : LRU_COLD;
+}
+
+/* Refresh an item on access (memcached's do_item_update).  Segmented:
+ * only the access time; the lists are the maintainer's.  Flat: move to
+ * the head if not done in the last ITEM_UPDATE_INTERVAL seconds, skipped
+ * when the LRU is busy (a bump is only a hint). */
 static void lru_bump(struct item *it)
 {
     struct lru *l = &lrus[it->slabs_clsid];
 
-    if (it->atime + ITEM_UPDATE_INTERVAL >= current_time) {
+    if (settings.lru_segmented ||
+        it->atime + ITEM_UPDATE_INTERVAL >= current_time) {
         it->atime = current_time;
         return;
     }
@@ -242,6 +431,7 @@ static void do_item_link(struct item *it, uint32_t hv)
 
     it->it_flags |= ITEM_LINKED;
     it->atime = current_time;
+    it->lru = initial_seg(it);
     __atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
     if (it->it_flags & ITEM_TOMBSTONE) {
         __atomic_add_fetch(&tombstones, 1, __ATOMIC_RELAXED);
@@ -332,67 +522,203 @@ static void count_removal(struct lru *l, struct item *it, bool dead)
     }
 }
 
-enum pull_result {
-    PULL_FREED,                 /* a chunk was freed */
-    PULL_MOVED,                 /* only second chances given: try again */
-    PULL_NOTHING                /* nothing could be freed */
+#define PULL_EVICT 0x1           /* COLD: evict a live tail item */
+#define RESCUES_MAX 1000        /* active COLD items sent to WARM per pull */
+
+/* Clear ACTIVE without the item's stripe lock (the tail pulls below hold
+ * only the LRU lock): atomic, so no other bit set meanwhile is lost; a
+ * reader setting ACTIVE again at the same moment may win, which only
+ * keeps the item active. */
+static void clear_active(struct item *it)
+{
+    __atomic_fetch_and(&it->it_flags, (uint8_t)~ITEM_ACTIVE,
+                       __ATOMIC_RELAXED);
+}
+
+/* Send a HOT or WARM tail item on: ACTIVE ones to WARM (from WARM: back
+ * to its head), others to COLD when the list is over `limit` bytes or
+ * the item is older than max_age.  Returns true if it moved. */
+static bool pull_hot_warm(struct lru *l, struct item *it, enum lru_seg seg,
+                          uint64_t limit, uint32_t max_age)
+{
+    if (it->it_flags & ITEM_ACTIVE) {
+        clear_active(it);
+        lru_move_locked(l, it, LRU_WARM);
+        if (seg == LRU_WARM) {
+            l->st.moves_within_lru++;
+        } else {
+            l->st.moves_to_warm++;
+        }
+        return true;
+    }
+    if (l->seg[seg].bytes > limit || current_time - it->atime > max_age) {
+        lru_move_locked(l, it, LRU_COLD);
+        l->st.moves_to_cold++;
+        return true;
+    }
+    return false;
+}
+
+enum tail_take {
+    TAKE_DONE,                  /* reclaimed or evicted */
+    TAKE_ALIVE,                 /* not dead after all (reclaim only) */
+    TAKE_BUSY                   /* stripe locked or item in use: skip */
 };
 
-/*
- * Free one chunk of class id by taking an item off the tail of its LRU:
- * a dead (expired/flushed) one always, a live one only when evicting is
- * allowed.
- */
-static enum pull_result lru_pull_tail(unsigned id, bool evict)
+/* Unlink a tail item under its stripe lock (trylock: we hold the LRU
+ * lock): a dead one is reclaimed; a live one evicted when `evict`.
+ * Caller holds the class's LRU lock. */
+static enum tail_take take_tail(struct lru *l, struct item *it, bool evict)
 {
-    struct lru *l = &lrus[id];
+    uint32_t hv = hash(ITEM_key(it), it->nkey);
+    bool dead;
+
+    if (!item_trylock(hv)) {
+        return TAKE_BUSY;
+    }
+    if (__atomic_load_n(&it->refcount, __ATOMIC_ACQUIRE) != 1) {
+        /* Someone is sending it; leave it be. */
+        item_unlock(hv);
+        l->st.lrutail_reflocked++;
+        return TAKE_BUSY;
+    }
+    dead = item_is_dead(it);
+    if (!dead && !evict) {
+        item_unlock(hv);
+        return TAKE_ALIVE;
+    }
+    count_removal(l, it, dead);
+    do_item_unlink_lru_locked(it, hv);
+    item_unlock(hv);
+    return TAKE_DONE;
+}
+
+/*
+ * Look at up to PULL_SEARCH_DEPTH items at the tail of list `seg` of
+ * class id (memcached's lru_pull_tail): dead (expired/flushed) ones are
+ * reclaimed and the walk goes on; the first live one ends it, after
+ * being moved on (HOT/WARM: pull_hot_warm; COLD: sent to WARM if
+ * ACTIVE, else evicted with PULL_EVICT) or left where it is.  With
+ * batch > 1 (the maintainer) the walk goes on after a move, up to batch
+ * moves, under one taking of the lock.  Items
+ * whose stripe is busy or that someone holds are passed over.  Returns
+ * how many items were reclaimed, evicted or moved.  total_bytes is the
+ * class's HOT+WARM+COLD size the segment shares are taken of.
+ *
+ * Moving between lists needs only the LRU lock, so a live item is
+ * judged without hashing its key or taking its stripe: an idle pass
+ * costs a lock and a look at the tail.  Deadness read here is a hint,
+ * checked again under the stripe lock before anything is unlinked.
+ * Where memcached evicts an ACTIVE COLD tail item (it has moved items
+ * read in COLD to WARM as they were read, through a queue), this
+ * rescues it to WARM instead: reads here never take the LRU lock.
+ */
+static int pull_tail_locked(struct lru *l, enum lru_seg seg,
+                            uint64_t total_bytes, int flags,
+                            uint32_t max_age, int batch)
+{
     struct item *it;
     struct item *prev;
-    int depth = 0;
-    int chances = 0;
-    bool freed = false;
+    uint64_t limit;
+    int tries;
+    int removed = 0;
+    int rescues = 0;
 
-    pthread_mutex_lock(&l->lock);
-    for (it = l->tail; it != NULL && depth < EVICT_SEARCH_DEPTH &&
-         chances < SECOND_CHANCE_MAX; it = prev, depth++) {
-        uint32_t hv = hash(ITEM_key(it), it->nkey);
-        bool dead;
-
+    limit = total_bytes * (uint64_t)(seg == LRU_HOT ? settings.hot_lru_pct
+                                     : settings.warm_lru_pct) / 100;
+    for (it = l->seg[seg].tail, tries = PULL_SEARCH_DEPTH;
+         it != NULL && tries > 0; it = prev, tries--) {
         prev = it->prev;
-        if (!item_trylock(hv)) {
-            l->st.lrutail_reflocked++;
+        if (item_is_dead(it)) {
+            enum tail_take t = take_tail(l, it, false);
+            if (t == TAKE_DONE && ++removed < batch) {
+                tries = PULL_SEARCH_DEPTH + 1;
+            }
+            if (t != TAKE_ALIVE) {
+                continue;
+            }
+        }
+        if (seg == LRU_HOT || seg == LRU_WARM) {
+            if (!pull_hot_warm(l, it, seg, limit, max_age) ||
+                ++removed >= batch) {
+                break;
+            }
+            tries = PULL_SEARCH_DEPTH + 1;
             continue;
         }
-        if (__atomic_load_n(&it->refcount, __ATOMIC_ACQUIRE) != 1) {
-            /* Someone is sending it; leave it be. */
-            item_unlock(hv);
-            l->st.lrutail_reflocked++;
-            continue;
-        }
-        dead = item_is_dead(it);
-        if (!dead && evict && (it->it_flags & ITEM_ACTIVE)) {
-            /* Read since it last reached the tail: second chance. */
-            it->it_flags &= ~ITEM_ACTIVE;
-            lru_unlink_locked(l, it);
-            lru_link_locked(l, it);
-            l->st.moves_within_lru++;
-            item_unlock(hv);
-            chances++;
-            depth--;            /* a second chance is not a failed look */
-            continue;
-        }
-        if (!dead && !evict) {
-            item_unlock(hv);
+        if (seg == LRU_TEMP) {
             break;
         }
-        count_removal(l, it, dead);
-        do_item_unlink_lru_locked(it, hv);
-        item_unlock(hv);
-        freed = true;
-        break;
+        if ((it->it_flags & ITEM_ACTIVE) && settings.lru_segmented) {
+            clear_active(it);
+            lru_move_locked(l, it, LRU_WARM);
+            l->st.moves_to_warm++;
+            removed++;
+            if (!(flags & PULL_EVICT)) {
+                if (removed >= batch) {
+                    break;
+                }
+                tries = PULL_SEARCH_DEPTH + 1;
+                continue;
+            }
+            if (++rescues < RESCUES_MAX) {
+                tries++;        /* a rescue is not a failed look */
+            }
+            continue;
+        }
+        if (!(flags & PULL_EVICT) || !settings.evict_to_free) {
+            break;
+        }
+        if (take_tail(l, it, true) == TAKE_DONE) {
+            removed++;
+            break;
+        }
     }
+    return removed;
+}
+
+static int lru_pull_tail(unsigned id, enum lru_seg seg, int flags)
+{
+    struct lru *l = &lrus[id];
+    int n;
+
+    pthread_mutex_lock(&l->lock);
+    n = pull_tail_locked(l, seg, 0, flags, 0, 1);
     pthread_mutex_unlock(&l->lock);
-    return freed ? PULL_FREED : chances > 0 ? PULL_MOVED : PULL_NOTHING;
+    return n;
+}
+
+/* Make room in class id for one allocation (memcached's
+ * do_item_alloc_pull): evict COLD's tail; when COLD has nothing to
+ * give, push HOT's (then WARM's) tail down to COLD for the next try.
+ * Returns false when nothing more can be done. */
+static bool make_room(unsigned id)
+{
+    if (lru_pull_tail(id, LRU_COLD, PULL_EVICT) > 0) {
+        return true;
+    }
+    if (!settings.lru_segmented) {
+        return false;
+    }
+    return lru_pull_tail(id, LRU_HOT, 0) > 0 ||
+           lru_pull_tail(id, LRU_WARM, 0) > 0;
+}
+
+/* Flat LRU: reclaim dead items at COLD's tail before taking new memory,
+ * as memcached does (the segmented LRU leaves that to the maintainer).
+ * Peeks first so that a set pays no hash when the tail is alive. */
+static void reclaim_cold_tail(unsigned id)
+{
+    struct lru *l = &lrus[id];
+    bool dead;
+
+    pthread_mutex_lock(&l->lock);
+    dead = l->seg[LRU_COLD].tail != NULL &&
+           item_is_dead(l->seg[LRU_COLD].tail);
+    pthread_mutex_unlock(&l->lock);
+    if (dead) {
+        (void)lru_pull_tail(id, LRU_COLD, 0);
+    }
 }
 
 struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
@@ -402,26 +728,19 @@ struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
     size_t ntotal = ITEM_HDR_SIZE + nkey + nbytes;
     unsigned id = slabs_clsid(ntotal);
     struct item *it = NULL;
-    int tries, moves;
+    int tries;
 
     if (id == 0 || nkey > KEY_MAX_LENGTH) {
         *why = ALLOC_TOO_LARGE;
         return NULL;
     }
-    for (tries = 0, moves = 0; tries < ALLOC_TRIES; tries++) {
-        enum pull_result r;
+    for (tries = 0; tries < ALLOC_TRIES; tries++) {
+        if (!settings.lru_segmented) {
+            reclaim_cold_tail(id);
+        }
         it = slabs_alloc(ntotal, id);
-        if (it != NULL) {
+        if (it != NULL || !make_room(id)) {
             break;
-        }
-        r = lru_pull_tail(id, settings.evict_to_free);
-        if (r == PULL_NOTHING) {
-            break;
-        }
-        if (r == PULL_MOVED && moves++ < MOVED_PULLS_MAX) {
-            /* Read items were sent round once more; their bits are now
-             * clear, so this terminates. */
-            tries--;
         }
     }
     if (it == NULL) {
@@ -542,13 +861,29 @@ uint64_t items_tombstones(void)
     return __atomic_load_n(&tombstones, __ATOMIC_RELAXED);
 }
 
-/* Every read sets ACTIVE, which buys the item one more trip through its
- * LRU when it reaches the tail (second chance, CLOCK style), and records
- * the access time (meta l). */
+/* A read (memcached's do_item_bump).  Segmented: the first read sets
+ * FETCHED, the second ACTIVE, which sends the item to WARM when it
+ * reaches the tail of HOT or COLD instead of on towards eviction; no
+ * LRU lock is taken.  Flat: FETCHED and a bump.  Either way the access
+ * time is recorded (meta l). */
 static void mark_fetched(struct item *it)
 {
-    it->it_flags |= ITEM_FETCHED | ITEM_ACTIVE;
-    lru_bump(it);
+    uint8_t fl = it->it_flags;
+
+    if (!settings.lru_segmented) {
+        it->it_flags = fl | ITEM_FETCHED;
+        lru_bump(it);
+        return;
+    }
+    it->atime = current_time;
+    if (fl & ITEM_ACTIVE) {
+        return;
+    }
+    if (!(fl & ITEM_FETCHED)) {
+        it->it_flags = fl | ITEM_FETCHED;
+        return;
+    }
+    it->it_flags = fl | ITEM_ACTIVE;
 }
 
 struct item *item_get(const char *key, size_t nkey, enum get_result *why)
@@ -666,7 +1001,20 @@ static enum store_result do_item_store(struct item *it, enum store_mode mode,
     case STORE_MODE_SET:
         break;
     }
-    linked->version = item_next_version();
+    if (mode == STORE_MODE_SET || mode == STORE_MODE_ADD) {
+        bool late;
+        linked->version = write_version(&late);
+        if (late && superseded(ITEM_key(it), it->nkey, hv,
+                               linked->version)) {
+            /* No CAS token: the item a token would match is not this
+             * write (its version may even be the same, a tie). */
+            *cas = 0;
+            res = STORE_STORED;
+            goto out;
+        }
+    } else {
+        linked->version = item_next_version();
+    }
     if (old != NULL) {
         do_item_replace(old, linked, hv);
     } else {
@@ -847,7 +1195,20 @@ bool item_delete_cls(const char *key, size_t nkey, uint64_t cas,
     item_lock(hv);
     it = do_item_get(key, nkey, hv, &why);
     *exists = it != NULL;
-    if (it != NULL && (cas == 0 || cas == it->version)) {
+    if (it != NULL && cas == 0) {
+        bool late;
+        uint64_t v = write_version(&late);
+        *clsid = it->slabs_clsid;
+        if (late && superseded(key, nkey, hv, v)) {
+            deleted = true;     /* done, then replaced by a newer write */
+        } else {
+            do_item_bury(it, key, nkey, v, hv);
+            if (mutation_hook != NULL) {
+                mutation_hook(MUT_DELETE, it, v, 0);
+            }
+            deleted = true;
+        }
+    } else if (it != NULL && cas == it->version) {
         uint64_t v = item_next_version();
         *clsid = it->slabs_clsid;
         do_item_bury(it, key, nkey, v, hv);
@@ -1068,14 +1429,95 @@ void items_count_crawl(unsigned id, uint64_t checked, uint64_t reclaimed)
 
 /* --- stats --------------------------------------------------------------- */
 
+/* Seconds since the tail of list q was accessed (0 when empty). */
+static uint64_t tail_age(const struct lru_list *q)
+{
+    return q->tail != NULL ? current_time - q->tail->atime : 0;
+}
+
 void items_lru_stats(unsigned id, struct lru_stats *out)
 {
     struct lru *l = &lrus[id];
+    unsigned i;
 
     pthread_mutex_lock(&l->lock);
     *out = l->st;
-    out->age = l->tail != NULL ? current_time - l->tail->atime : 0;
+    for (i = 0; i < LRU_NSEGS; i++) {
+        out->number_seg[i] = l->seg[i].number;
+    }
+    out->age = tail_age(&l->seg[LRU_COLD]);
+    out->age_hot = tail_age(&l->seg[LRU_HOT]);
+    out->age_warm = tail_age(&l->seg[LRU_WARM]);
     pthread_mutex_unlock(&l->lock);
+}
+
+void items_reset_lru_stats(void)
+{
+    unsigned id;
+
+    for (id = 0; id < SLABS_MAX_CLASSES; id++) {
+        struct lru *l = &lrus[id];
+        uint64_t number, bytes;
+
+        pthread_mutex_lock(&l->lock);
+        number = l->st.number;
+        bytes = l->st.bytes;
+        memset(&l->st, 0, sizeof(l->st));
+        l->st.number = number;
+        l->st.bytes = bytes;
+        pthread_mutex_unlock(&l->lock);
+    }
+}
+
+/* --- the LRU maintainer's pass (lru_maintainer.c runs it) -----------------
+ * memcached's lru_maintainer_juggle: reclaim TEMP's dead tail items, then
+ * pull the HOT, WARM and COLD tails until nothing moves.  HOT and WARM
+ * may hold hot_lru_pct and warm_lru_pct of the class's bytes, and items
+ * no older than hot_max_factor and warm_max_factor times COLD's tail age
+ * (0 when the LRU is flat, which drains them into COLD).
+ */
+int items_lru_juggle(unsigned id)
+{
+    struct lru *l = &lrus[id];
+    uint64_t total;
+    uint32_t hot_age = 0, warm_age = 0;
+    int did = 0;
+    int i;
+
+    /* One taking of the lock for the whole pass: a pass moves a few
+     * items each time under a steady load, and the lock round trips
+     * would cost more than the moves. */
+    pthread_mutex_lock(&l->lock);
+    if (settings.temp_lru) {
+        did += pull_tail_locked(l, LRU_TEMP, 0, 0, 0, JUGGLE_MAX);
+    }
+    /* Flat (`lru mode flat` after segmented): shares and ages of 0
+     * drain HOT and WARM into COLD, as memcached. */
+    total = 0;
+    if (settings.lru_segmented) {
+        uint32_t cold_age = (uint32_t)tail_age(&l->seg[LRU_COLD]);
+        total = l->seg[LRU_HOT].bytes + l->seg[LRU_WARM].bytes +
+                l->seg[LRU_COLD].bytes;
+        hot_age = (uint32_t)(cold_age * settings.hot_max_factor);
+        warm_age = (uint32_t)(cold_age * settings.warm_max_factor);
+    }
+    /* A pull that met a busy or dead item returns early: go round again
+     * while anything happens, a few times at most. */
+    for (i = 0; i < JUGGLE_ROUNDS; i++) {
+        int more = pull_tail_locked(l, LRU_HOT, total, 0, hot_age,
+                                    JUGGLE_MAX) +
+                   pull_tail_locked(l, LRU_WARM, total, 0, warm_age,
+                                    JUGGLE_MAX);
+        if (settings.lru_segmented) {
+            more += pull_tail_locked(l, LRU_COLD, total, 0, 0, JUGGLE_MAX);
+        }
+        if (more == 0) {
+            break;
+        }
+        did += more;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return did;
 }
 
 void items_lru_totals(struct lru_stats *out)
@@ -1097,6 +1539,8 @@ void items_lru_totals(struct lru_stats *out)
         out->crawler_items_checked += s.crawler_items_checked;
         out->lrutail_reflocked += s.lrutail_reflocked;
         out->moves_within_lru += s.moves_within_lru;
+        out->moves_to_cold += s.moves_to_cold;
+        out->moves_to_warm += s.moves_to_warm;
         out->direct_reclaims += s.direct_reclaims;
         out->bytes += s.bytes;
     }
@@ -1139,11 +1583,14 @@ void items_stats(struct strbuf *sb)
         }
         slabs_class_stats(id, &used, &nfree, &requested);
         ITEM_STAT("number", s.number);
-        ITEM_STAT("number_hot", 0);
-        ITEM_STAT("number_warm", 0);
-        ITEM_STAT("number_cold", s.number);
-        ITEM_STAT("age_hot", 0);
-        ITEM_STAT("age_warm", 0);
+        ITEM_STAT("number_hot", s.number_seg[LRU_HOT]);
+        ITEM_STAT("number_warm", s.number_seg[LRU_WARM]);
+        ITEM_STAT("number_cold", s.number_seg[LRU_COLD]);
+        if (settings.temp_lru) {
+            ITEM_STAT("number_temp", s.number_seg[LRU_TEMP]);
+        }
+        ITEM_STAT("age_hot", s.age_hot);
+        ITEM_STAT("age_warm", s.age_warm);
         ITEM_STAT("age", s.age);
         ITEM_STAT("mem_requested", requested);
         ITEM_STAT("evicted", s.evicted);
@@ -1158,8 +1605,8 @@ void items_stats(struct strbuf *sb)
         ITEM_STAT("crawler_reclaimed", s.crawler_reclaimed);
         ITEM_STAT("crawler_items_checked", s.crawler_items_checked);
         ITEM_STAT("lrutail_reflocked", s.lrutail_reflocked);
-        ITEM_STAT("moves_to_cold", 0);
-        ITEM_STAT("moves_to_warm", 0);
+        ITEM_STAT("moves_to_cold", s.moves_to_cold);
+        ITEM_STAT("moves_to_warm", s.moves_to_warm);
         ITEM_STAT("moves_within_lru", s.moves_within_lru);
         ITEM_STAT("direct_reclaims", s.direct_reclaims);
         ITEM_STAT("hits_to_hot", 0);
@@ -1175,11 +1622,14 @@ void items_stats_sizes(struct strbuf *sb)
 }
 
 /* --- slabs reassign -------------------------------------------------------
- * The mover thread empties one page: every chunk still holding a linked
- * item is unlinked (the item is evicted, as memcached does); chunks in use
- * by a request in flight are waited for.  Freed chunks of the page stay
- * off the free list (slabs_free), so nothing in the page is reused while
- * it is emptied.
+ * The mover thread empties one page: every chunk still holding a live
+ * linked item is copied into a free chunk of the same class elsewhere
+ * and the copy takes its place (a rescue: same key, value, version and
+ * deadline, so nothing is replicated), or, with no free chunk left, the
+ * item is evicted, as memcached does; dead items are just unlinked.
+ * Chunks in use by a request in flight are waited for.  Freed chunks of
+ * the page stay off the free list (slabs_free), so nothing in the page
+ * is reused while it is emptied.
  */
 #define MOVE_WAIT_US 1000
 #define MOVE_MAX_WAITS 30000    /* give up on a stuck page after ~30 s */
@@ -1194,9 +1644,32 @@ struct move_req {
 
 static bool mover_running;      /* atomic */
 static uint64_t slabs_moved;    /* atomic */
-static uint64_t move_evictions; /* atomic */
+static uint64_t move_rescues;   /* atomic: items copied out of a page */
+static uint64_t move_evictions; /* atomic: live items evicted, no room */
 
-/* Try to unlink the item in chunk `it`; true if the chunk is free now. */
+/* Copy linked item `it` (stripe hv held) into a free chunk of its class
+ * outside the moving page and link the copy in its place.  False when
+ * the class has no free chunk. */
+static bool rescue(struct item *it, uint32_t hv)
+{
+    size_t n = ITEM_ntotal(it);
+    struct item *copy = slabs_alloc_free(n, it->slabs_clsid);
+    uint32_t atime = it->atime;
+
+    if (copy == NULL) {
+        return false;
+    }
+    memcpy(copy, it, n);
+    copy->next = copy->prev = copy->h_next = NULL;
+    copy->refcount = 1;
+    copy->it_flags &= ~ITEM_LINKED;
+    do_item_replace(it, copy, hv);
+    copy->atime = atime;
+    item_remove(copy);
+    return true;
+}
+
+/* Try to empty chunk `it` of the moving page; true if it is free now. */
 static bool empty_chunk(struct item *it)
 {
     uint8_t fl = __atomic_load_n(&it->it_flags, __ATOMIC_ACQUIRE);
@@ -1213,8 +1686,14 @@ static bool empty_chunk(struct item *it)
     item_lock(hv);
     if ((it->it_flags & ITEM_LINKED) &&
         assoc_find(ITEM_key(it), it->nkey, hv) == it) {
-        do_item_unlink(it, hv);
-        unlinked = true;
+        if (item_is_dead(it)) {
+            do_item_unlink(it, hv);
+        } else if (rescue(it, hv)) {
+            __atomic_add_fetch(&move_rescues, 1, __ATOMIC_RELAXED);
+        } else {
+            do_item_unlink(it, hv);
+            unlinked = true;
+        }
     }
     item_unlock(hv);
     if (unlinked) {
@@ -1238,16 +1717,17 @@ static void *mover_main(void *arg)
                 busy++;
             }
         }
-        if (busy == 0) {
+        if (busy == 0 && slabs_reassign_finish(m->src, m->dst)) {
             break;
         }
         usleep(MOVE_WAIT_US);
     }
     if (waits == MOVE_MAX_WAITS) {
-        log_warn("slabs reassign: page of class %u still busy; moving it "
-                 "anyway is unsafe, giving up", m->src);
+        log_warn("slabs reassign: page of class %u still busy after %d s; "
+                 "giving up, the page stays", m->src,
+                 MOVE_MAX_WAITS * MOVE_WAIT_US / 1000000);
+        slabs_reassign_cancel(m->src);
     } else {
-        slabs_reassign_finish(m->src, m->dst);
         __atomic_add_fetch(&slabs_moved, 1, __ATOMIC_RELAXED);
     }
     free(m);
@@ -1297,55 +1777,10 @@ uint64_t items_slabs_moved(void)
     return __atomic_load_n(&slabs_moved, __ATOMIC_RELAXED);
 }
 
-/* --- slab_automove --------------------------------------------------------
- * Once per window (slab_automove_window seconds, default 30, with mode
- * 1; every second with mode 2), move one page to the class that evicted
- * the most in that window, from a class that has at least two pages'
- * worth of free chunks.  Nothing moves while a move is running or when
- * no class evicts.
- */
-static uint64_t am_last_evicted[SLABS_MAX_CLASSES];
-static unsigned am_ticks;
-
-void items_automove_tick(void)
+void items_reassign_stats(uint64_t *rescues, uint64_t *evictions_nomem)
 {
-    uint64_t best_ev = 0, best_free = 0;
-    unsigned id, dst = 0, src = 0;
-    bool busy;
-
-    if (settings.slab_automove == 0 || !settings.slab_reassign) {
-        return;
-    }
-    if (++am_ticks < (settings.slab_automove == 2
-                      ? 1u : (unsigned)settings.slab_automove_window)) {
-        return;
-    }
-    am_ticks = 0;
-    for (id = 1; id <= slabs_count(); id++) {
-        struct lru_stats st;
-        uint64_t used, nfree, req, ev;
-
-        items_lru_stats(id, &st);
-        ev = st.evicted - am_last_evicted[id];
-        am_last_evicted[id] = st.evicted;
-        if (ev > best_ev) {
-            best_ev = ev;
-            dst = id;
-        }
-        slabs_class_stats(id, &used, &nfree, &req);
-        if (slabs_pages(id) > 1 && nfree >= 2ULL * slabs_perslab(id) &&
-            nfree > best_free) {
-            best_free = nfree;
-            src = id;
-        }
-    }
-    if (dst == 0 || src == 0 || src == dst || items_reassign_running()) {
-        return;
-    }
-    if (items_reassign((int)src, dst, &busy) == REASSIGN_OK && !busy) {
-        log_info("slab_automove: moving a page from class %u to class %u",
-                 src, dst);
-    }
+    *rescues = __atomic_load_n(&move_rescues, __ATOMIC_RELAXED);
+    *evictions_nomem = __atomic_load_n(&move_evictions, __ATOMIC_RELAXED);
 }
 
 /* --- stats cachedump --------------------------------------------------- */
@@ -1355,21 +1790,25 @@ bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb)
     struct lru *l;
     struct item *it;
     unsigned n = 0;
+    unsigned q;
 
     if (id < 1 || id > slabs_count()) {
         return false;
     }
     l = &lrus[id];
     pthread_mutex_lock(&l->lock);
-    for (it = l->head; it != NULL && (limit == 0 || n < limit) &&
-         sb->len < 2 * 1024 * 1024; it = it->next) {
-        if (it->it_flags & ITEM_TOMBSTONE) {
-            continue;
+    for (q = 0; q < LRU_NSEGS; q++) {
+        for (it = l->seg[q].head; it != NULL && (limit == 0 || n < limit) &&
+             sb->len < 2 * 1024 * 1024; it = it->next) {
+            if (it->it_flags & ITEM_TOMBSTONE) {
+                continue;
+            }
+            n++;
+            sb_append(sb, "ITEM ", 5);
+            sb_append(sb, ITEM_key(it), it->nkey);
+            sb_printf(sb, " [%u b; %u s]\r\n", it->nbytes - 2,
+                      it->exptime);
         }
-        n++;
-        sb_append(sb, "ITEM ", 5);
-        sb_append(sb, ITEM_key(it), it->nkey);
-        sb_printf(sb, " [%u b; %u s]\r\n", it->nbytes - 2, it->exptime);
     }
     pthread_mutex_unlock(&l->lock);
     return true;
@@ -1400,6 +1839,7 @@ static bool rewrite_in_place(struct item *old, uint32_t flags,
         slabs_resize(old->slabs_clsid, was, now);
         pthread_mutex_lock(&l->lock);
         l->st.bytes = l->st.bytes - was + now;
+        l->seg[old->lru].bytes = l->seg[old->lru].bytes - was + now;
         old->nbytes = (uint32_t)(len + 2);
         pthread_mutex_unlock(&l->lock);
     }

@@ -88,6 +88,29 @@ uint64_t item_next_version(void);
 /* Fold a version seen elsewhere into the clock. */
 void item_observe_version(uint64_t v);
 
+/* Where the request being executed came from, for late writes (see
+ * doc/replication.txt, "Writes that waited"): a connection keeps one and
+ * the worker points the storage path at it while it runs that
+ * connection's requests. */
+struct write_origin {
+    uint64_t rx_ms;             /* kernel receive time of the bytes being
+                                   parsed, unix ms; 0 = not known */
+    uint64_t next_late;         /* lowest version the connection's next
+                                   late write may take (keeps its late
+                                   writes in their order) */
+};
+/* This thread's writes come from o from now on (NULL: none, the
+ * replication thread, a crawler); returns the previous one. */
+struct write_origin *item_set_origin(struct write_origin *o);
+/* Note the clock's current version (returns the wall clock, unix ms); the replication timer calls it
+ * every 100 ms so a late write can find what the clock stood at when
+ * its bytes arrived. */
+uint64_t item_clock_sample(void);
+/* Writes versioned by their receive time, and those of them a newer
+ * write had already replaced (answered as done, not applied). */
+uint64_t items_late_writes(void);
+uint64_t items_late_superseded(void);
+
 /* True when an item of this key and value size could ever be stored. */
 bool item_size_ok(size_t nkey, size_t nbytes);
 /* A new unlinked item (refcount 1); nbytes includes "\r\n". exptime is an
@@ -205,10 +228,31 @@ bool item_is_dead(const struct item *it);
 /* The CAS a client sees: the version, or 0 with -C. */
 uint64_t item_cas(const struct item *it);
 
+/*
+ * memcached's segmented LRU: each class has four lists.  New items go to
+ * HOT (TEMP when temp_lru is on and their TTL is short); the maintainer
+ * thread moves HOT and WARM tails to COLD when a list is over its share
+ * of the class or too old; an item read twice (ACTIVE) in COLD moves to
+ * WARM; evictions take COLD's tail.  With one flat LRU (no_modern, `lru
+ * mode flat`) every item is linked into COLD.
+ */
+enum lru_seg {
+    LRU_HOT,
+    LRU_WARM,
+    LRU_COLD,
+    LRU_TEMP,
+    LRU_NSEGS
+};
+
 /* Per-class LRU counters, for stats items. */
 struct lru_stats {
     uint64_t number;            /* items linked in this class */
-    uint64_t age;               /* seconds since the tail was accessed */
+    uint64_t number_seg[LRU_NSEGS]; /* ... in each segment */
+    uint64_t age;               /* seconds since COLD's tail was accessed */
+    uint64_t age_hot;           /* same for HOT's tail */
+    uint64_t age_warm;          /* same for WARM's tail */
+    uint64_t moves_to_cold;     /* HOT/WARM tails sent to COLD */
+    uint64_t moves_to_warm;     /* active items sent to WARM */
     uint64_t evicted;           /* live items evicted */
     uint64_t evicted_nonzero;   /* ... that had an expiry time */
     uint64_t evicted_time;      /* age of the last evicted item */
@@ -221,7 +265,7 @@ struct lru_stats {
     uint64_t crawler_reclaimed; /* reclaimed by the crawler */
     uint64_t crawler_items_checked; /* looked at by the crawler */
     uint64_t lrutail_reflocked; /* tail items skipped: in use */
-    uint64_t moves_within_lru;  /* bumps to the head */
+    uint64_t moves_within_lru;  /* bumps to the head of the same list */
     uint64_t direct_reclaims;   /* allocations that had to evict */
     uint64_t bytes;             /* bytes of linked items */
 };
@@ -232,6 +276,13 @@ void items_lru_totals(struct lru_stats *out);
 void items_stats(struct strbuf *sb);
 void items_stats_sizes(struct strbuf *sb);
 uint64_t items_curr(void);
+/* stats reset: zero the per-class counters (not the item counts). */
+void items_reset_lru_stats(void);
+
+/* One pass of the LRU maintainer over class id: reclaim dead tails, move
+ * HOT/WARM tails to COLD and active COLD items to WARM.  Returns how much
+ * it did (0: nothing to do). */
+int items_lru_juggle(unsigned id);
 uint64_t items_total(void);
 void items_reset_total(void);
 
@@ -275,9 +326,10 @@ void items_flush_state(uint64_t *cutoff, uint32_t *at);
 #include "slabs.h"
 enum reassign_result items_reassign(int src, unsigned dst, bool *busy);
 bool items_reassign_running(void);
-/* slab_automove: called once a second (main thread). */
-void items_automove_tick(void);
 uint64_t items_slabs_moved(void);
+/* Items the page mover copied elsewhere in their class, and live items it
+ * had to evict for want of a free chunk. */
+void items_reassign_stats(uint64_t *rescues, uint64_t *evictions_nomem);
 
 /* stats cachedump: newest first; false for a bad class. */
 bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb);

@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "crawler.h"
 #include "items.h"
+#include "lru_maintainer.h"
 #include "log.h"
 #include "options.h"
 #include "proto.h"
@@ -46,6 +47,7 @@ static struct event *gate_ev;           /* fires when replication is ready */
 static bool save_on_stop;               /* stopped by SIGUSR1, SIGTERM or
                                            "shutdown graceful": write -e */
 static int start_listeners(void);
+static int reopen_listeners(void);
 
 /* --- process setup --------------------------------------------------------- */
 
@@ -201,7 +203,6 @@ static void clock_cb(evutil_socket_t fd, short which, void *arg)
     (void)which;
     (void)arg;
     util_clock_tick();
-    items_automove_tick();
     if (repl_enabled()) {
         repl_watchdog();
     }
@@ -218,15 +219,31 @@ static void signal_cb(evutil_socket_t sig, short which, void *arg)
     event_base_loopbreak(main_base);
 }
 
-/* The replication thread says the client port may open. */
+/* The replication thread says the client port may open ('r'), or must
+ * close again after a stall ('c': the listeners, and the clients'
+ * connections, which would be served from a stale copy). */
 static void gate_cb(evutil_socket_t fd, short which, void *arg)
 {
-    (void)fd;
+    static bool listening, opened;
+    char buf[16];
+    ssize_t n, i;
+
     (void)which;
     (void)arg;
-    if (start_listeners() != 0) {
-        log_warn("cannot open the client port; stopping");
-        event_base_loopbreak(main_base);
+    n = read(fd, buf, sizeof(buf));
+    for (i = 0; i < n; i++) {
+        if (buf[i] == 'c' && listening) {
+            conn_unlisten();
+            workers_close_clients();
+            listening = false;
+        } else if (buf[i] == 'r' && !listening) {
+            if ((opened ? reopen_listeners() : start_listeners()) != 0) {
+                log_warn("cannot open the client port; stopping");
+                event_base_loopbreak(main_base);
+                return;
+            }
+            listening = opened = true;
+        }
     }
 }
 
@@ -234,6 +251,20 @@ static void request_shutdown(bool graceful)
 {
     save_on_stop = graceful;
     event_base_loopbreak(main_base);
+}
+
+/* memcached's test hook: T_MEMD_INITIAL_MALLOC=N starts total_malloced
+ * at N bytes, as if that much were already allocated (its suite's
+ * 64bit.t checks the limit arithmetic past 4 GB this way). */
+static size_t initial_malloced(void)
+{
+    const char *v = getenv("T_MEMD_INITIAL_MALLOC");
+    uint64_t n;
+
+    if (v == NULL || !safe_strtoull(v, &n)) {
+        return 0;
+    }
+    return (size_t)n;
 }
 
 static int start_storage(unsigned saved_hp)
@@ -244,6 +275,9 @@ static int start_storage(unsigned saved_hp)
         hp = (int)saved_hp;     /* the memory file's table size */
     }
     slabs_set_hugepages(settings.slab_hugepages);
+    slabs_set_accounting(settings.slab_reassign ||
+                         settings.slab_chunk_size_max !=
+                             settings.slab_page_size, initial_malloced());
     if (slabs_init(settings.maxbytes, settings.factor,
                    (size_t)settings.chunk_size,
                    (size_t)settings.slab_chunk_size_max,
@@ -261,6 +295,27 @@ static int start_storage(unsigned saved_hp)
 }
 
 static int listen_inet(void);
+
+/* After a stall closed them (conn_unlisten): the stream listeners
+ * again.  UDP sockets stay open through a stall (they are not gated),
+ * and the port file was written the first time. */
+static int reopen_listeners(void)
+{
+    if (settings.socketpath != NULL) {
+        return conn_listen_unix(main_base, settings.socketpath,
+                                settings.access);
+    }
+    if (settings.monitor_listen != NULL &&
+        conn_listen_tcp(main_base, settings.monitor_listen, 0, true) != 0) {
+        return -1;
+    }
+    if (settings.port != 0 &&
+        conn_listen_tcp(main_base, settings.inter, settings.port,
+                        false) != 0) {
+        return -1;
+    }
+    return 0;
+}
 
 static int start_listeners(void)
 {
@@ -390,7 +445,8 @@ int main(int argc, char **argv)
         if (settings.memory_file != NULL) {
             restart_add_section(RESTART_SEC_REPL, persist_save);
         }
-        gate_ev = event_new(main_base, fds[0], EV_READ, gate_cb, NULL);
+        gate_ev = event_new(main_base, fds[0], EV_READ | EV_PERSIST,
+                            gate_cb, NULL);
         if (gate_ev == NULL || event_add(gate_ev, NULL) != 0) {
             return EX_OSERR;
         }
@@ -424,6 +480,10 @@ int main(int argc, char **argv)
     if (settings.lru_crawler && crawler_start() != 0) {
         log_warn("failed to start the LRU crawler thread");
     }
+    if (settings.lru_maintainer && lru_maintainer_start() != 0) {
+        fprintf(stderr, "failed to start the LRU maintainer thread\n");
+        return EX_OSERR;
+    }
     proto_shutdown_fn = request_shutdown;
     clock_ev = event_new(main_base, -1, EV_PERSIST, clock_cb, NULL);
     sigterm = evsignal_new(main_base, SIGTERM, signal_cb, NULL);
@@ -448,6 +508,7 @@ int main(int argc, char **argv)
     }
     repl_stop();
     crawler_stop();
+    lru_maintainer_stop();
     assoc_stop_expander();
     if (settings.memory_file != NULL && save_on_stop) {
         (void)restart_save(settings.memory_file);

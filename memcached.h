@@ -51,6 +51,8 @@ struct item {
                                    clients can wrap it */
     uint8_t it_flags;           /* ITEM_* bits below */
     uint8_t slabs_clsid;        /* slab class the chunk belongs to */
+    uint8_t lru;                /* LRU segment while linked: enum lru_seg
+                                   (items.h), HOT/WARM/COLD/TEMP */
     uint8_t nkey;               /* key length */
     char data[];                /* key, then value */
 };

@@ -112,11 +112,13 @@ SASL_HELP
 "   - slab_reassign:       allow slab classes to give pages back\n"
 "                          (default: enabled)\n"
 "   - slab_automove:       0 off, 1 or 2 (default: 1); no_slab_automove: 0\n"
-"   - slab_automove_window: seconds between moves with slab_automove=1\n"
-"                          (default: 30)\n"
-"   - slab_automove_ratio, slab_automove_freeratio: accepted and shown in\n"
-"                          stats settings; no effect (a page moves to the\n"
-"                          class that evicts most)\n"
+"   - slab_automove_window: samples (one a second) slab_automove=1\n"
+"                          judges a class over (default: 30)\n"
+"   - slab_automove_ratio: a class evicting with items younger than this\n"
+"                          times the oldest class's takes one of its\n"
+"                          pages (default: 0.8)\n"
+"   - slab_automove_freeratio: accepted and shown in stats settings; no\n"
+"                          effect (memcached uses it with extstore)\n"
 "   - slab_sizes:          chunk sizes to use instead of the -f series,\n"
 "                          rising, separated by '-' (e.g. 96-192-384)\n"
 "   - no_chunked_items:    slab_chunk_max = 1m (one chunk per item)\n"
@@ -170,19 +172,27 @@ SASL_HELP
 "   - repl_initial_sync_timeout: seconds the client port stays closed\n"
 "                          waiting for a peer to answer (default: 30); a\n"
 "                          copy that is arriving keeps it closed longer\n"
+"   - repl_stall_gate:     1: after this process was stopped for\n"
+"                          repl_timeout or more, close the client port and\n"
+"                          connections until caught up with the peer\n"
+"                          (default: 0, a stall is only logged and counted)\n"
 "   - monitor_listen:      HOST:PORT on loopback for monitoring without\n"
 "                          authentication: only stats, version and quit\n"
 "   - modern:              accepted for compatibility; the defaults are\n"
 "                          already the modern ones\n"
 "   - no_modern:           memcached 1.4's defaults: slab_chunk_max=1m,\n"
 "                          no slab_reassign or automove, no maxconns_fast,\n"
-"                          no LRU crawler, jenkins hash\n"
+"                          no LRU crawler, one flat LRU per class and no\n"
+"                          LRU maintainer, jenkins hash\n"
 "   - tail_repair_time:    accepted and shown in stats settings (at least\n"
 "                          10); no effect\n"
-"   - read_buf_mem_limit:  megabytes; accepted and shown in stats settings,\n"
-"                          not enforced (each connection is bounded)\n"
-"   - lru_maintainer, no_lru_maintainer, temporary_ttl: accepted; no\n"
-"                          segmented LRU here, so no effect\n"
+"   - read_buf_mem_limit:  megabytes of pending responses, split over the\n"
+"                          worker threads, as memcached (doc/protocol.txt)\n"
+"   - lru_maintainer:      segmented LRU (hot/warm/cold per class) and\n"
+"                          its background thread (default)\n"
+"   - no_lru_maintainer:   one flat LRU per class, no maintainer thread\n"
+"   - temporary_ttl:       items with a TTL at most this many seconds go\n"
+"                          to a TEMP LRU, never evicted, only reclaimed\n"
 "   - track_sizes:         accepted; stats sizes stays disabled\n"
 "   - drop_privileges (and its no_ form): accepted; no seccomp sandbox\n"
 "   - inline_ascii_resp, sock_cookie_id, resp_obj_mem_limit: accepted;\n"
@@ -207,9 +217,11 @@ SASL_HELP
 "                          closed and counted in ssl_handshake_errors\n"
 "   - ext_*:               extstore tuning, accepted with no effect;\n"
 "                          extstore itself (its path option) is refused\n"
-"   - hot_lru_pct, warm_lru_pct, hot_max_factor, warm_max_factor:\n"
-"                          accepted for compatibility and shown in stats\n"
-"                          settings; one LRU per class is used here\n");
+"   - hot_lru_pct, warm_lru_pct: percent of a class's memory HOT and\n"
+"                          WARM may hold (default: 20, 40)\n"
+"   - hot_max_factor, warm_max_factor: HOT and WARM items older than\n"
+"                          this times COLD's tail age go to COLD\n"
+"                          (default: 0.2, 2.0)\n");
 }
 
 /* -i: we ship no licence text of our own yet; name what we link. */
@@ -468,6 +480,14 @@ static bool extended_option(char *opt)
             fprintf(stderr, "repl_initial_sync_timeout takes seconds\n");
             return false;
         }
+    } else if (strcmp(opt, "repl_stall_gate") == 0) {
+        int on;
+        NEED_VAL();
+        if (!parse_int(val, 0, 1, &on)) {
+            fprintf(stderr, "repl_stall_gate takes 0 or 1\n");
+            return false;
+        }
+        settings.repl_stall_gate = on != 0;
     } else if (strcmp(opt, "repl_tombstone_ttl") == 0) {
         NEED_VAL();
         if (!parse_int(val, 1, 30 * 86400, &settings.repl_tombstone_ttl)) {

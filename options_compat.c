@@ -19,9 +19,10 @@
 /* --- memcached's other sub-options -----------------------------------------
  * A configuration written for memcached 1.6.18 must start here too.  Each
  * of its -o options below either does what it does there (no_hashexpand,
- * slab_automove_window, slab_sizes, no_chunked_items, no_modern) or parses
- * with no effect for a feature this server lacks (segmented LRU, seccomp,
- * extstore tuning, client-port TLS), as -h and doc/protocol.txt say; what
+ * slab_automove_window, slab_sizes, no_chunked_items, no_modern, the
+ * segmented LRU's lru_maintainer, no_lru_maintainer and temporary_ttl)
+ * or parses with no effect for a feature this server lacks (seccomp,
+ * extstore tuning), as -h and doc/protocol.txt say; what
  * memcached shows in stats settings is shown under the same name.  The one
  * switch that would turn on a missing feature, ext_path, is refused: a
  * server started without its disk tier would mislead.
@@ -140,6 +141,8 @@ static void old_defaults(void)
     settings.slab_automove = 0;
     settings.maxconns_fast = false;
     settings.lru_crawler = false;
+    settings.lru_segmented = false;
+    settings.lru_maintainer = false;
     (void)hash_init("jenkins");
     settings.hash_algorithm_name = "jenkins";
 }
@@ -251,7 +254,7 @@ static enum opt_result tls_option(const char *opt, const char *val)
 enum opt_result options_compat(const char *opt, const char *val)
 {
     static const char *const no_effect[] = {
-        "lru_maintainer", "no_lru_maintainer", "drop_privileges",
+        "drop_privileges",
         "no_drop_privileges", "inline_ascii_resp", "no_inline_ascii_resp",
         "track_sizes", "modern", NULL
     };
@@ -267,6 +270,12 @@ enum opt_result options_compat(const char *opt, const char *val)
     }
     if (strcmp(opt, "no_modern") == 0) {
         old_defaults();
+    } else if (strcmp(opt, "lru_maintainer") == 0) {
+        settings.lru_maintainer = true;
+        settings.lru_segmented = true;
+    } else if (strcmp(opt, "no_lru_maintainer") == 0) {
+        settings.lru_maintainer = false;
+        settings.lru_segmented = false;
     } else if (strcmp(opt, "tail_repair_time") == 0) {
         if (!num_val(opt, val, 0, INT32_MAX, &n)) {
             return OPT_BAD;

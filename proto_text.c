@@ -199,6 +199,7 @@ static void process_get(struct conn *c, struct token *t, int ntok,
     int first = 1;
     bool served = false;
     bool checked = c->get_rest_checked;  /* a line requeued before */
+    bool limited = __builtin_expect(settings.read_buf_mem_limit != 0, 0);
     int i;
 
     c->get_rest_checked = false;
@@ -226,6 +227,11 @@ static void process_get(struct conn *c, struct token *t, int ntok,
             if (!key_ok(&t[i])) {
                 conn_out_rollback(c, &mark);
                 client_error(c, "CLIENT_ERROR bad command line format");
+                return;
+            }
+            if (limited && i > first && !conn_resp_take_slow(c)) {
+                conn_out_rollback(c, &mark);
+                reply(c, "SERVER_ERROR out of memory writing get response");
                 return;
             }
             if (served && conn_out_full(c)) {
@@ -664,6 +670,8 @@ static void process_stats(struct conn *c, struct token *t, int ntok)
         items_stats_sizes(&sb);
     } else if (strcmp(sub, "conns") == 0) {
         conn_stats(&sb, c);
+    } else if (strcmp(sub, "extras") == 0) {
+        stats_extras(&sb);
     } else if (strcmp(sub, "replication") == 0 && ntok == 3 &&
                strcmp(t[2].value, "digest") == 0) {
         sb_free(&sb);
@@ -746,6 +754,11 @@ static void process_lru_crawler(struct conn *c, struct token *t, int ntok)
         if (udp_refused(c)) {
             return;
         }
+        if (conn_has_queued_replies(c)) {
+            reply(c, "ERROR cannot pipeline other commands before "
+                     "metadump");
+            return;
+        }
         if (!conn_start_dump(c, t[2].value)) {
             reply(c, "BADCLASS invalid class id");
         }
@@ -781,6 +794,59 @@ static void process_lru_crawler(struct conn *c, struct token *t, int ntok)
     }
 }
 
+/* lru tune|mode|temp_ttl: the segmented LRU's knobs, as memcached. */
+static void process_lru(struct conn *c, struct token *t, int ntok)
+{
+    const char *sub = t[1].value;
+    uint32_t hot, warm;
+    double hot_f, warm_f;
+    int32_t ttl;
+
+    c->noreply = is_noreply(t, ntok);
+    if (strcmp(sub, "tune") == 0 && ntok >= 6) {
+        if (!safe_strtoul(t[2].value, &hot) ||
+            !safe_strtoul(t[3].value, &warm) ||
+            !safe_strtod(t[4].value, &hot_f) ||
+            !safe_strtod(t[5].value, &warm_f)) {
+            reply(c, "ERROR");
+        } else if ((uint64_t)hot + warm > 80) {
+            reply(c, "ERROR hot and warm pcts must not exceed 80");
+        } else if (hot_f <= 0 || warm_f <= 0) {
+            reply(c, "ERROR hot/warm age factors must be greater than 0");
+        } else {
+            settings.hot_lru_pct = (int)hot;
+            settings.warm_lru_pct = (int)warm;
+            settings.hot_max_factor = hot_f;
+            settings.warm_max_factor = warm_f;
+            reply(c, "OK");
+        }
+    } else if (strcmp(sub, "mode") == 0 && ntok >= 3 &&
+               settings.lru_maintainer) {
+        if (strcmp(t[2].value, "flat") == 0) {
+            settings.lru_segmented = false;
+            reply(c, "OK");
+        } else if (strcmp(t[2].value, "segmented") == 0) {
+            settings.lru_segmented = true;
+            reply(c, "OK");
+        } else {
+            reply(c, "ERROR");
+        }
+    } else if (strcmp(sub, "temp_ttl") == 0 && ntok >= 3 &&
+               settings.lru_maintainer) {
+        if (!safe_strtol(t[2].value, &ttl)) {
+            reply(c, "ERROR");
+        } else {
+            if (ttl >= 0) {
+                settings.temporary_ttl = ttl;
+            }
+            settings.temp_lru = ttl >= 0;
+            reply(c, "OK");
+        }
+    } else {
+        reply(c, "ERROR");
+    }
+}
+
 static void process_slabs(struct conn *c, struct token *t, int ntok)
 {
     int32_t src, dst, mode;
@@ -807,7 +873,7 @@ static void process_slabs(struct conn *c, struct token *t, int ntok)
         } else if (src == dst) {
             reply(c, "SAME src and dst class are identical");
         } else if (src < -1 || src == 0 || src > (int)slabs_count() ||
-                   dst < 1 || dst > (int)slabs_count()) {
+                   dst < 0 || dst > (int)slabs_count()) {
             reply(c, "BADCLASS invalid src or dst class id");
         } else {
             bool busy;
@@ -892,8 +958,10 @@ static bool monitor_allowed(struct token *t, int ntok)
     if (strcmp(cmd, "stats") != 0) {
         return false;
     }
+    /* not cachedump: key names (session ids...) are the clients' data */
     return ntok == 1 || (strcmp(t[1].value, "reset") != 0 &&
-                         strcmp(t[1].value, "detail") != 0);
+                         strcmp(t[1].value, "detail") != 0 &&
+                         strcmp(t[1].value, "cachedump") != 0);
 }
 
 /*
@@ -1011,6 +1079,8 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
         process_lru_crawler(c, t, ntok);
     } else if (IS("slabs") && ntok >= 2) {
         process_slabs(c, t, ntok);
+    } else if (IS("lru") && ntok >= 2) {
+        process_lru(c, t, ntok);
     } else if (t[ntok - 1].length >= 5 &&
                memcmp(t[ntok - 1].value, "HTTP/", 5) == 0) {
         /* An HTTP request line: hang up without a reply, as memcached

@@ -175,6 +175,18 @@ static sasl_conn_t *conn_of(void **state)
             log_info("Failed to initialize SASL conn.");
             return NULL;
         }
+        /* No ANONYMOUS (memcached offers it when Cyrus has the plugin
+         * and no mech_list: anyone "authenticates"), and no security
+         * layer, which the protocol has no place for. */
+        sasl_security_properties_t sp = {
+            .min_ssf = 0, .max_ssf = 0, .maxbufsize = 0,
+            .security_flags = SASL_SEC_NOANONYMOUS,
+        };
+        if (sasl_setprop(sc, SASL_SEC_PROPS, &sp) != SASL_OK) {
+            log_info("Failed to set the SASL security properties.");
+            sasl_dispose(&sc);
+            return NULL;
+        }
         *state = sc;
     }
     return *state;

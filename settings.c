@@ -36,6 +36,8 @@ void settings_init(void)
     settings.slab_hugepages = true;
     settings.slab_automove = 1;
     settings.lru_crawler = true;
+    settings.lru_segmented = true;
+    settings.lru_maintainer = true;
     settings.lru_crawler_sleep = 100;
     settings.lru_crawler_tocrawl = 0;
     settings.flush_enabled = true;

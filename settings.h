@@ -67,13 +67,18 @@ struct settings {
     bool prealloc;              /* -L: allocate all memory at start */
     int watcher_logbuf_size;    /* -o watcher_logbuf_size */
     int worker_logbuf_size;     /* -o worker_logbuf_size */
+    bool lru_segmented;         /* hot/warm/cold LRU (default); false
+                                   with no_modern, no_lru_maintainer or
+                                   `lru mode flat` */
+    bool lru_maintainer;        /* run the LRU maintainer thread */
     bool temp_lru;              /* -o temporary_ttl given */
     int temporary_ttl;          /* -o temporary_ttl */
     char *hash_algorithm_name;  /* name as printed in stats settings */
-    int hot_lru_pct;            /* -o hot_lru_pct: accepted, no effect */
-    int warm_lru_pct;           /* -o warm_lru_pct: accepted, no effect */
-    double hot_max_factor;      /* -o hot_max_factor: accepted, no effect */
-    double warm_max_factor;     /* -o warm_max_factor: accepted, no effect */
+    int hot_lru_pct;            /* -o hot_lru_pct: HOT's share of a class */
+    int warm_lru_pct;           /* -o warm_lru_pct: WARM's share */
+    double hot_max_factor;      /* -o hot_max_factor: HOT age limit, as a
+                                   multiple of COLD's tail age */
+    double warm_max_factor;     /* -o warm_max_factor: same for WARM */
     bool sasl;                  /* -S: SASL required (binary only) */
     char *sasl_pwdb;            /* -o sasl_pwdb / MEMCACHED_SASL_PWDB */
     char *auth_file;            /* -Y: text protocol users file */
@@ -90,6 +95,7 @@ struct settings {
     int repl_timeout;           /* -o repl_timeout: seconds */
     size_t repl_buffer_size;    /* -o repl_buffer_size: bytes */
     int repl_initial_sync_timeout;  /* -o repl_initial_sync_timeout */
+    bool repl_stall_gate;           /* -o repl_stall_gate: regate after a stall */
     int repl_tombstone_ttl;     /* -o repl_tombstone_ttl: seconds */
     size_t repl_backlog_size;   /* -o repl_backlog_size: bytes, 0 = none */
     bool repl_sync;             /* -o repl_sync=1: reply after peer ack */
@@ -99,8 +105,9 @@ struct settings {
     bool watch_enabled;         /* false with -W: `watch` refused */
     int num_napi_ids;           /* -N: accepted, no effect (no NAPI) */
     bool hash_expand;           /* false with -o no_hashexpand */
-    int slab_automove_window;   /* -o slab_automove_window: seconds */
-    double slab_automove_ratio; /* -o slab_automove_ratio: no effect */
+    int slab_automove_window;   /* -o slab_automove_window: samples */
+    double slab_automove_ratio; /* -o slab_automove_ratio: age ratio for
+                                   slab_automove=1 */
     double slab_automove_freeratio; /* -o ..._freeratio: no effect */
     int tail_repair_time;       /* -o tail_repair_time: no effect */
     unsigned read_buf_mem_limit;    /* -o read_buf_mem_limit: bytes,

@@ -20,6 +20,9 @@ struct slabclass {
     size_t size;                /* chunk size in bytes */
     unsigned perslab;           /* chunks per page */
     size_t page_bytes;          /* bytes per page (perslab * size) */
+    size_t charge;              /* bytes counted against -m per page:
+                                   the whole page, or page_bytes (see
+                                   full_pages) */
     struct item *free_list;     /* free chunks, linked through it->next */
     unsigned free_count;        /* chunks on free_list */
     unsigned total_pages;       /* pages owned */
@@ -27,6 +30,9 @@ struct slabclass {
     unsigned pages_cap;         /* slots in pages[] */
     uint64_t requested;         /* bytes asked for by used chunks */
     char *moving;               /* page being emptied for reassign */
+    struct item *moving_free;   /* its chunks that are free: off the free
+                                   list, used only when nothing else is */
+    unsigned moving_free_count; /* how many */
     pthread_mutex_t lock;       /* guards all of the above */
 };
 
@@ -113,6 +119,72 @@ static struct slabclass classes[SLABS_MAX_CLASSES];
 static unsigned nclasses;       /* highest valid class id */
 static size_t mem_limit;        /* 0 = unlimited */
 static size_t mem_malloced;     /* bytes of pages allocated; atomic */
+static size_t initial_malloced; /* counted as allocated from the start */
+static bool full_pages = true;  /* charge whole pages (memcached does with
+                                   slab_reassign or slab_chunk_max below
+                                   the page size), else perslab * size */
+
+/*
+ * The global page pool (memcached's class 0): pages given back by
+ * `slabs reassign N 0` or slab_automove, still counted in
+ * total_malloced, handed to the next class that needs a page before any
+ * new memory is taken.  Every page fits any class (slot_bytes).  Guarded
+ * by pool_lock, taken inside a class lock.
+ */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **pool;             /* the pages */
+static unsigned pool_count;     /* how many */
+static unsigned pool_cap;       /* slots in pool[] */
+
+static char *pool_take(void)
+{
+    char *p = NULL;
+
+    pthread_mutex_lock(&pool_lock);
+    if (pool_count > 0) {
+        p = pool[--pool_count];
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return p;
+}
+
+/* Returns -1 (page not kept) only when pool[] cannot grow. */
+static int pool_put(char *page)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&pool_lock);
+    if (pool_count == pool_cap) {
+        unsigned cap = pool_cap ? pool_cap * 2 : 64;
+        char **np = realloc(pool, cap * sizeof(*np));
+        if (np == NULL) {
+            rc = -1;
+            goto out;
+        }
+        pool = np;
+        pool_cap = cap;
+    }
+    pool[pool_count++] = page;
+out:
+    pthread_mutex_unlock(&pool_lock);
+    return rc;
+}
+
+unsigned slabs_pool_pages(void)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&pool_lock);
+    n = pool_count;
+    pthread_mutex_unlock(&pool_lock);
+    return n;
+}
+
+void slabs_set_accounting(bool whole_pages, size_t initial)
+{
+    full_pages = whole_pages;
+    initial_malloced = initial;
+}
 static size_t fixed_sizes[SLABS_MAX_CLASSES];   /* -o slab_sizes */
 static unsigned nfixed;         /* how many; 0 = the -f series */
 
@@ -126,6 +198,7 @@ static void add_class(size_t size, size_t page_size)
         c->perslab = 1;
     }
     c->page_bytes = (size_t)c->perslab * size;
+    c->charge = full_pages ? page_size : c->page_bytes;
     pthread_mutex_init(&c->lock, NULL);
 }
 
@@ -161,7 +234,7 @@ int slabs_init(size_t limit, double factor, size_t chunk_min,
     memset(classes, 0, sizeof(classes));
     nclasses = 0;
     mem_limit = limit;
-    mem_malloced = 0;
+    mem_malloced = initial_malloced;
     if (page_size < item_max) {
         page_size = item_max;
     }
@@ -200,6 +273,11 @@ void slabs_destroy(void)
     memset(classes, 0, sizeof(classes));
     nclasses = 0;
     mem_malloced = 0;
+    pthread_mutex_lock(&pool_lock);
+    free(pool);
+    pool = NULL;
+    pool_count = pool_cap = 0;
+    pthread_mutex_unlock(&pool_lock);
     for (p = 0; p < nblocks; p++) {
         free(blocks[p]);
     }
@@ -231,18 +309,17 @@ unsigned slabs_clsid(size_t size)
     return lo;
 }
 
-/* Add one page to class c, carving it onto the free list.  Caller holds
- * c->lock.  The first page of a class is granted even over the limit, as
- * memcached does, so that every size can be stored at least once. */
+/* Add one page to class c, carving it onto the free list: from the
+ * global pool if it holds one, else new memory under the limit.  Caller
+ * holds c->lock.  The first page of a class is granted even over the
+ * limit, as memcached does, so that every size can be stored at least
+ * once. */
 static int grow(struct slabclass *c)
 {
     size_t had = __atomic_load_n(&mem_malloced, __ATOMIC_RELAXED);
     char *page;
     unsigned i;
 
-    if (mem_limit && had + c->page_bytes > mem_limit && c->total_pages > 0) {
-        return -1;
-    }
     if (c->total_pages == c->pages_cap) {
         unsigned cap = c->pages_cap ? c->pages_cap * 2 : 16;
         char **np = realloc(c->pages, cap * sizeof(*np));
@@ -252,11 +329,17 @@ static int grow(struct slabclass *c)
         c->pages = np;
         c->pages_cap = cap;
     }
-    page = arena_get();
+    page = pool_take();
     if (page == NULL) {
-        return -1;
+        if (mem_limit && had + c->charge > mem_limit && c->total_pages > 0) {
+            return -1;
+        }
+        page = arena_get();
+        if (page == NULL) {
+            return -1;
+        }
+        __atomic_add_fetch(&mem_malloced, c->charge, __ATOMIC_RELAXED);
     }
-    __atomic_add_fetch(&mem_malloced, c->page_bytes, __ATOMIC_RELAXED);
     c->pages[c->total_pages++] = page;
     /* Thread in reverse so chunks are handed out in address order. */
     for (i = c->perslab; i-- > 0;) {
@@ -282,6 +365,34 @@ void *slabs_alloc(size_t size, unsigned id)
     c = &classes[id];
     pthread_mutex_lock(&c->lock);
     if (c->free_list != NULL || grow(c) == 0) {
+        it = c->free_list;
+        c->free_list = it->next;
+        c->free_count--;
+    } else if (c->moving_free != NULL) {
+        it = c->moving_free;
+        c->moving_free = it->next;
+        c->moving_free_count--;
+    }
+    if (it != NULL) {
+        c->requested += size;
+        it->it_flags = 0;
+        it->slabs_clsid = (uint8_t)id;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return it;
+}
+
+void *slabs_alloc_free(size_t size, unsigned id)
+{
+    struct slabclass *c;
+    struct item *it = NULL;
+
+    if (id == 0 || id > nclasses) {
+        return NULL;
+    }
+    c = &classes[id];
+    pthread_mutex_lock(&c->lock);
+    if (c->free_list != NULL) {
         it = c->free_list;
         c->free_list = it->next;
         c->free_count--;
@@ -314,6 +425,9 @@ void slabs_free(void *ptr, size_t size, unsigned id)
     if (c->moving != NULL && (char *)ptr >= c->moving &&
         (char *)ptr < c->moving + c->page_bytes) {
         /* The page is being emptied: keep the chunk off the free list. */
+        it->next = c->moving_free;
+        c->moving_free = it;
+        c->moving_free_count++;
         __atomic_store_n(&it->it_flags, ITEM_SLABBED, __ATOMIC_RELEASE);
     } else {
         it->it_flags = ITEM_SLABBED;
@@ -325,10 +439,14 @@ void slabs_free(void *ptr, size_t size, unsigned id)
 }
 
 /* --- page reassignment ---------------------------------------------------
- * A page moves in three steps: begin (take it out of the class's free
- * list and mark it moving), empty (items.c evicts what is still stored in
- * it; chunks freed meanwhile stay off the free list), finish (the page
- * leaves src and is carved into dst's chunks).
+ * A page moves in three steps: begin (take its free chunks out of the
+ * class's free list and mark it moving), empty (items.c rescues or
+ * evicts what is still stored in it; chunks freed meanwhile go to
+ * moving_free, not the free list), finish (once every chunk is on
+ * moving_free the page leaves src for dst or the pool).  A store that
+ * finds no other chunk and no page may still take one from moving_free,
+ * as in memcached, where the mover competes with the allocator: the
+ * mover then meets that item again.
  */
 enum reassign_result slabs_reassign_begin(int src, unsigned dst,
                                           unsigned *src_out, char **page,
@@ -352,7 +470,7 @@ enum reassign_result slabs_reassign_begin(int src, unsigned dst,
         }
         id = best;
     }
-    if (id < 1 || id > nclasses || dst < 1 || dst > nclasses) {
+    if (id < 1 || id > nclasses || dst > nclasses) {
         return REASSIGN_BADCLASS;
     }
     if (id == dst) {
@@ -365,12 +483,18 @@ enum reassign_result slabs_reassign_begin(int src, unsigned dst,
         return REASSIGN_NOSPARE;
     }
     c->moving = c->pages[0];
+    c->moving_free = NULL;
+    c->moving_free_count = 0;
     pp = &c->free_list;
     while (*pp != NULL) {
         char *p = (char *)*pp;
         if (p >= c->moving && p < c->moving + c->page_bytes) {
-            *pp = (*pp)->next;
+            struct item *it = *pp;
+            *pp = it->next;
             c->free_count--;
+            it->next = c->moving_free;
+            c->moving_free = it;
+            c->moving_free_count++;
         } else {
             pp = &(*pp)->next;
         }
@@ -383,30 +507,55 @@ enum reassign_result slabs_reassign_begin(int src, unsigned dst,
     return REASSIGN_OK;
 }
 
-void slabs_reassign_finish(unsigned src, unsigned dst)
+void slabs_reassign_cancel(unsigned src)
 {
     struct slabclass *c = &classes[src];
-    struct slabclass *d = &classes[dst];
-    char *page;
-    unsigned i;
 
     pthread_mutex_lock(&c->lock);
+    while (c->moving_free != NULL) {
+        struct item *it = c->moving_free;
+        c->moving_free = it->next;
+        it->next = c->free_list;
+        c->free_list = it;
+        c->free_count++;
+    }
+    c->moving_free_count = 0;
+    c->moving = NULL;
+    pthread_mutex_unlock(&c->lock);
+}
+
+bool slabs_reassign_finish(unsigned src, unsigned dst)
+{
+    struct slabclass *c = &classes[src];
+    char *page;
+
+    pthread_mutex_lock(&c->lock);
+    if (c->moving_free_count != c->perslab) {
+        /* A store took a chunk back meanwhile: empty it again. */
+        pthread_mutex_unlock(&c->lock);
+        return false;
+    }
     page = c->moving;
     c->moving = NULL;
+    c->moving_free = NULL;
+    c->moving_free_count = 0;
     memmove(&c->pages[0], &c->pages[1],
             sizeof(char *) * (c->total_pages - 1));
     c->total_pages--;
     pthread_mutex_unlock(&c->lock);
-    /* Pages are sized per class: give dst a fresh page of its own size
-     * from the freed budget. */
-    __atomic_sub_fetch(&mem_malloced, c->page_bytes, __ATOMIC_RELAXED);
-    arena_put(page);
-    pthread_mutex_lock(&d->lock);
-    i = d->total_pages;
-    if (grow(d) != 0 && d->total_pages == i) {
-        /* Could not take the page; the budget stays free for later. */
+    /* The page stays counted in total_malloced: into the global pool,
+     * from which dst (unless 0: the pool itself) takes it at once. */
+    if (pool_put(page) != 0) {
+        __atomic_sub_fetch(&mem_malloced, c->charge, __ATOMIC_RELAXED);
+        arena_put(page);
     }
-    pthread_mutex_unlock(&d->lock);
+    if (dst != 0) {
+        struct slabclass *d = &classes[dst];
+        pthread_mutex_lock(&d->lock);
+        (void)grow(d);
+        pthread_mutex_unlock(&d->lock);
+    }
+    return true;
 }
 
 size_t slabs_chunk_size(unsigned id)

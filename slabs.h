@@ -29,6 +29,13 @@ int slabs_set_sizes(const size_t *sizes, unsigned n);
  */
 int slabs_init(size_t limit, double factor, size_t chunk_min,
                size_t chunk_max, size_t item_max, bool prealloc);
+/* How pages are counted against the limit from the next slabs_init():
+ * whole (memcached with slab_reassign, the default) or perslab * size,
+ * and bytes counted as allocated before any page (memcached's test hook
+ * T_MEMD_INITIAL_MALLOC). */
+void slabs_set_accounting(bool whole_pages, size_t initial);
+/* Pages in the global pool (stats slab_global_page_pool). */
+unsigned slabs_pool_pages(void);
 /* Free every page (tests and clean shutdown). */
 void slabs_destroy(void);
 
@@ -38,6 +45,9 @@ unsigned slabs_clsid(size_t size);
  * be added under the limit.  `size` is what the caller will use. */
 void *slabs_alloc(size_t size, unsigned id);
 void slabs_free(void *ptr, size_t size, unsigned id);
+/* Like slabs_alloc, but only a chunk already on the free list: never a
+ * new page (the page mover's rescues). */
+void *slabs_alloc_free(size_t size, unsigned id);
 /* A used chunk of class id now holds `to` bytes instead of `from`. */
 void slabs_resize(unsigned id, size_t from, size_t to);
 
@@ -67,11 +77,15 @@ enum reassign_result {
     REASSIGN_SAME
 };
 /* Start moving a page away from src (-1: the class with most pages) to
- * dst: returns the page, its chunk size and count for items.c to empty. */
+ * dst (0: the global pool): returns the page, its chunk size and count
+ * for items.c to empty. */
 enum reassign_result slabs_reassign_begin(int src, unsigned dst,
                                           unsigned *src_out, char **page,
                                           size_t *chunk, unsigned *count);
-/* Every chunk of the moving page is free: hand the memory to dst. */
-void slabs_reassign_finish(unsigned src, unsigned dst);
+/* Every chunk of the moving page is free: hand the memory to dst (or
+ * the pool).  false: a store took one of them back; empty it again. */
+bool slabs_reassign_finish(unsigned src, unsigned dst);
+/* Give up a move: the page stays with src, its free chunks go back. */
+void slabs_reassign_cancel(unsigned src);
 
 #endif

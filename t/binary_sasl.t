@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 # SASL PLAIN over the binary protocol (-S), as memcached 1.6 does it:
 # LIST_MECHS, AUTH, STEP, what an unauthenticated connection may do,
-# failures, re-authentication, the auth stats, and text commands on a
-# SASL server.
+# failures, re-authentication, the auth stats, text commands on a SASL
+# server, and no ANONYMOUS mechanism (memcached 1.6.18 offers it) on a
+# Cyrus setup without mech_list.
 #
 # Our server reads a password file of "user:password" lines, given by
 # -o sasl_pwdb=PATH or by the environment variable MEMCACHED_SASL_PWDB
@@ -318,6 +319,38 @@ my $cas;
            bin_err('SASL_AUTH', 'AUTH_ERROR'),
            '... a wrong password is refused');
     $env->stop;
+}
+
+# --- no ANONYMOUS mechanism (memcached 1.6.18 offers it) ------------------
+# A Cyrus memcached.conf without mech_list offers every installed plugin;
+# Debian's libsasl2-modules has ANONYMOUS, which lets anyone in.
+SKIP: {
+    skip 'memcached 1.6.18 offers ANONYMOUS: this is where we differ', 3
+        if $is_debian;
+    my $cdir = "$dir/nomechlist";
+    mkdir $cdir or die "$cdir: $!";
+    open my $fh, '>', "$cdir/memcached.conf" or die "$cdir: $!";
+    print $fh "sasldb_path: $cdir/sasldb2\n";
+    close $fh;
+    my $anon = do {
+        local $ENV{SASL_CONF_PATH} = $cdir;
+        local $ENV{MEMCACHED_SASL_PWDB};
+        delete $ENV{MEMCACHED_SASL_PWDB};
+        MemcBin::Server->start('-S');
+    };
+    my $s = $anon->new_sock;
+    my $r = bin_cmd($anon, $s, 'SASL_LIST_MECHS', opaque => 1);
+    ok($r && $r->{status} == 0 && $r->{value} !~ /ANONYMOUS/,
+       'no mech_list: ANONYMOUS is not offered');
+    $r = bin_cmd($anon, $s, 'SASL_AUTH', key => 'ANONYMOUS',
+                 value => 'nobody');
+    ok($r && $r->{status} != 0, 'SASL_AUTH ANONYMOUS is refused');
+    $s = $anon->new_sock;
+    bin_cmd($anon, $s, 'SASL_AUTH', key => 'ANONYMOUS', value => 'nobody');
+    $r = bin_cmd($anon, $s, 'GET', key => 'k', timeout => 2);
+    ok(!$r || $r->{status} != 1,
+       '... and gives no access (a GET is not answered "not found")');
+    $anon->stop;
 }
 
 ok($srv->is_alive, 'server still running');

@@ -325,6 +325,66 @@ START_TEST(test_observed_version_moves_clock)
 }
 END_TEST
 
+/* Late writes (bytes that waited in the kernel): versioned by their
+ * receive time, applied only over older data, in their connection's
+ * order, and never below what the clock stood at when they arrived. */
+START_TEST(test_late_writes)
+{
+    struct write_origin o = {0, 0};
+    uint64_t now = util_now_ms(), before, cas = 0, c1, c2;
+    uint64_t sup = items_late_superseded();
+    bool exists;
+
+    before = item_next_version();
+    item_clock_sample();                /* the clock before the stall */
+    o.rx_ms = now - 2000;
+    set("late_k", "new");               /* a fresh write, after rx */
+    ck_assert_ptr_null(item_set_origin(&o));
+    ck_assert_int_eq(put("late_k", "old", 0, 0, STORE_MODE_SET, &cas),
+                     STORE_STORED);     /* answered as done ... */
+    ck_assert_ptr_eq(item_set_origin(NULL), &o);
+    assert_value("late_k", "new");      /* ... but it lost */
+    ck_assert_uint_eq(items_late_superseded(), sup + 1);
+    ck_assert_uint_eq(cas, 0);         /* no token for the newer item */
+
+    /* Over an older key it applies, with a version below the clock's
+     * but above what the clock stood at then; two pipelined late
+     * writes keep their order. */
+    item_set_origin(&o);
+    ck_assert_int_eq(put("late_p", "a", 0, 0, STORE_MODE_SET, &c1),
+                     STORE_STORED);
+    ck_assert_int_eq(put("late_p", "b", 0, 0, STORE_MODE_SET, &c2),
+                     STORE_STORED);
+    item_set_origin(NULL);
+    assert_value("late_p", "b");
+    ck_assert_uint_gt(c2, c1);
+    ck_assert_uint_gt(c1, before);
+    ck_assert_uint_gt(item_next_version(), c2);
+
+    /* A late add of a key deleted since (a pair keeps a tombstone) does
+     * not bring it back. */
+    items_set_tombstone_ttl(3600);
+    set("late_l", "x");
+    ck_assert(item_delete("late_l", 6, 0, &exists));
+    o.rx_ms = now - 1500;
+    o.next_late = 0;
+    item_set_origin(&o);
+    ck_assert_int_eq(put("late_l", "L", 0, 0, STORE_MODE_ADD, NULL),
+                     STORE_STORED);
+    item_set_origin(NULL);
+    assert_value("late_l", NULL);
+    items_set_tombstone_ttl(0);
+
+    /* Bytes that did not wait take the clock's version. */
+    o.rx_ms = util_now_ms();
+    item_set_origin(&o);
+    ck_assert_int_eq(put("late_k", "fresh", 0, 0, STORE_MODE_SET, &cas),
+                     STORE_STORED);
+    item_set_origin(NULL);
+    assert_value("late_k", "fresh");
+}
+END_TEST
+
 START_TEST(test_node_id_in_low_bits)
 {
     uint64_t cas = 0;
@@ -786,18 +846,194 @@ START_TEST(test_evicts_in_age_order)
 }
 END_TEST
 
-START_TEST(test_recently_read_gets_second_chance)
+START_TEST(test_read_twice_moves_to_warm)
 {
     unsigned per = fill_class();
     struct lru_stats st;
 
+    /* The second read makes k000 ACTIVE: when a store pushes HOT's tail
+     * down, it goes to WARM instead of COLD, and k001 is evicted. */
+    assert_value("k000", "x");
     assert_value("k000", "x");
     set("new", "x");
+    items_lru_stats(1, &st);
+    ck_assert_uint_eq(st.evicted, 1);
+    ck_assert_uint_eq(st.moves_to_warm, 1);
+    ck_assert_uint_eq(st.number_seg[LRU_WARM], 1);
     assert_value("k001", NULL);
     assert_value("k000", "x");
     assert_present(2, per);
+}
+END_TEST
+
+START_TEST(test_eviction_rescues_active_cold_tail)
+{
+    unsigned per = fill_class();
+    struct lru_stats st;
+
+    /* The maintainer's pass leaves most of the class in COLD, k000 at
+     * its tail; read twice, a store needing room sends k000 to WARM
+     * and evicts the next one. */
+    ck_assert_int_gt(items_lru_juggle(1), 0);
+    items_lru_stats(1, &st);
+    ck_assert_uint_gt(st.number_seg[LRU_COLD], per / 2);
+    assert_value("k000", "x");
+    assert_value("k000", "x");
+    set("new", "x");
     items_lru_stats(1, &st);
     ck_assert_uint_eq(st.evicted, 1);
+    ck_assert_uint_eq(st.moves_to_warm, 1);
+    assert_value("k001", NULL);
+    assert_value("k000", "x");
+}
+END_TEST
+
+START_TEST(test_flat_lru_evicts_read_tail)
+{
+    struct lru_stats st;
+
+    /* memcached's flat LRU (no_modern) has no second chance: a read
+     * within ITEM_UPDATE_INTERVAL does not move the item. */
+    settings.lru_segmented = false;
+    fill_class();
+    assert_value("k000", "x");
+    assert_value("k000", "x");
+    set("new", "x");
+    items_lru_stats(1, &st);
+    ck_assert_uint_eq(st.evicted, 1);
+    ck_assert_uint_eq(st.number_seg[LRU_COLD], st.number);
+    assert_value("k000", NULL);
+    assert_value("k001", "x");
+}
+END_TEST
+
+START_TEST(test_temp_lru_is_never_evicted)
+{
+    uint32_t now = current_time;
+    struct lru_stats st;
+
+    settings.temp_lru = true;
+    settings.temporary_ttl = 61;
+    ck_assert_int_eq(put("k000", "x", 0, now + 30, STORE_MODE_SET, NULL),
+                     STORE_STORED);
+    fill_from(1);
+    items_lru_stats(1, &st);
+    ck_assert_uint_eq(st.number_seg[LRU_TEMP], 1);
+    set("new", "x");
+    set("new2", "x");
+    assert_value("k000", "x");
+    assert_value("k001", NULL);
+    assert_value("k002", NULL);
+    /* Once dead it is the maintainer's to reclaim. */
+    current_time = now + 31;
+    ck_assert_int_gt(items_lru_juggle(1), 0);
+    items_lru_stats(1, &st);
+    ck_assert_uint_eq(st.number_seg[LRU_TEMP], 0);
+    ck_assert_uint_eq(st.reclaimed, 1);
+}
+END_TEST
+
+START_TEST(test_flat_lru_reclaims_dead_tail_before_growing)
+{
+    uint32_t now = current_time;
+    struct lru_stats st;
+
+    /* issue_183: with memory to spare, a store still reuses the dead
+     * tail first (flat LRU only; segmented leaves it to the maintainer). */
+    settings.lru_segmented = false;
+    ck_assert_int_eq(put("old", "x", 0, now + 1, STORE_MODE_SET, NULL),
+                     STORE_STORED);
+    current_time = now + 2;
+    set("new", "x");
+    items_lru_stats(1, &st);
+    ck_assert_uint_eq(st.reclaimed, 1);
+    ck_assert_uint_eq(st.evicted, 0);
+    ck_assert_uint_eq(st.number, 1);
+}
+END_TEST
+
+START_TEST(test_juggle_keeps_hot_within_its_share)
+{
+    struct lru_stats st;
+    char key[16];
+    unsigned i;
+
+    /* 20% of ten equal items may stay in HOT; the rest go to COLD. */
+    for (i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "k%u", i);
+        set(key, "x");
+    }
+    ck_assert_int_gt(items_lru_juggle(1), 0);
+    items_lru_stats(1, &st);
+    ck_assert_uint_eq(st.number_seg[LRU_HOT], 2);
+    ck_assert_uint_eq(st.number_seg[LRU_COLD], 8);
+    ck_assert_uint_eq(st.moves_to_cold, 8);
+    /* The oldest went first: read twice it is ACTIVE, and the next
+     * pass finds it at COLD's tail and sends it to WARM. */
+    assert_value("k0", "x");
+    assert_value("k0", "x");
+    items_lru_stats(1, &st);
+    ck_assert_uint_eq(st.number_seg[LRU_WARM], 0);
+    ck_assert_int_eq(items_lru_juggle(1), 1);
+    items_lru_stats(1, &st);
+    ck_assert_uint_eq(st.number_seg[LRU_WARM], 1);
+    ck_assert_uint_eq(st.moves_to_warm, 1);
+    ck_assert_int_eq(items_lru_juggle(1), 0);
+}
+END_TEST
+
+START_TEST(test_mode_flat_drains_into_cold)
+{
+    struct lru_stats st;
+    char key[16];
+    unsigned i;
+
+    for (i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "k%u", i);
+        set(key, "x");
+    }
+    items_lru_juggle(1);
+    settings.lru_segmented = false;     /* lru mode flat */
+    items_lru_juggle(1);
+    items_lru_stats(1, &st);
+    ck_assert_uint_eq(st.number_seg[LRU_HOT], 0);
+    ck_assert_uint_eq(st.number_seg[LRU_COLD], 10);
+}
+END_TEST
+
+START_TEST(test_juggle_reclaims_dead_items)
+{
+    uint32_t now = current_time;
+    struct lru_stats st;
+    char key[16];
+    unsigned i;
+
+    for (i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "k%u", i);
+        ck_assert_int_eq(put(key, "x", 0, now + 1, STORE_MODE_SET, NULL),
+                         STORE_STORED);
+    }
+    current_time = now + 2;
+    ck_assert_int_gt(items_lru_juggle(1), 0);
+    items_lru_stats(1, &st);
+    ck_assert_uint_eq(st.reclaimed, 10);
+    ck_assert_uint_eq(st.number, 0);
+    ck_assert_uint_eq(items_curr(), 0);
+}
+END_TEST
+
+START_TEST(test_reset_lru_stats_keeps_counts)
+{
+    struct lru_stats st;
+
+    settings.lru_segmented = false;
+    fill_class();
+    set("new", "x");
+    items_reset_lru_stats();
+    items_lru_stats(1, &st);
+    ck_assert_uint_eq(st.evicted, 0);
+    ck_assert_uint_ne(st.number, 0);
+    ck_assert_uint_ne(st.bytes, 0);
 }
 END_TEST
 
@@ -941,6 +1177,7 @@ START_TEST(test_bump_at_most_once_a_minute)
     uint32_t now = current_time;
     struct lru_stats st;
 
+    settings.lru_segmented = false;     /* segmented: no list moves */
     set("a", "1");
     set("b", "2");
     assert_value("a", "1");
@@ -1317,6 +1554,7 @@ static Suite *items_suite(void)
     tcase_add_test(store, test_append_too_large_not_stored);
     tcase_add_test(version, test_versions_strictly_increase);
     tcase_add_test(version, test_observed_version_moves_clock);
+    tcase_add_test(version, test_late_writes);
     tcase_add_test(version, test_node_id_in_low_bits);
     tcase_add_test(version, test_use_cas_false_reports_zero);
     tcase_add_test(expiry, test_get_expired_is_reclaimed);
@@ -1338,7 +1576,11 @@ static Suite *items_suite(void)
     tcase_add_test(limits, test_alloc_too_large);
     tcase_add_test(evict, test_evicts_lru_tail);
     tcase_add_test(evict, test_evicts_in_age_order);
-    tcase_add_test(evict, test_recently_read_gets_second_chance);
+    tcase_add_test(evict, test_read_twice_moves_to_warm);
+    tcase_add_test(evict, test_flat_lru_evicts_read_tail);
+    tcase_add_test(evict, test_eviction_rescues_active_cold_tail);
+    tcase_add_test(evict, test_temp_lru_is_never_evicted);
+    tcase_add_test(evict, test_reset_lru_stats_keeps_counts);
     tcase_add_test(evict, test_class_of_read_items_still_evicts);
     tcase_add_test(evict, test_referenced_item_not_evicted);
     tcase_add_test(evict, test_no_evict_mode_fails_when_full);
@@ -1346,6 +1588,10 @@ static Suite *items_suite(void)
     tcase_add_test(lru, test_lru_stats_number_and_bytes);
     tcase_add_test(lru, test_cachedump_newest_first);
     tcase_add_test(lru, test_bump_at_most_once_a_minute);
+    tcase_add_test(lru, test_flat_lru_reclaims_dead_tail_before_growing);
+    tcase_add_test(lru, test_juggle_keeps_hot_within_its_share);
+    tcase_add_test(lru, test_juggle_reclaims_dead_items);
+    tcase_add_test(lru, test_mode_flat_drains_into_cold);
     tcase_add_test(hook, test_hook_sees_each_mutation);
     tcase_add_test(hook, test_hook_silent_on_failures);
     tcase_add_test(digest, test_digest_same_in_any_slice_size);

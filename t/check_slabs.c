@@ -20,10 +20,22 @@
  * chunk fills); a third does not. */
 #define LIMIT (2 * 1024 * 1024)
 
+/* Pages counted as perslab * size (memcached without slab_reassign). */
 static void setup(void)
 {
     settings_init();
     util_clock_init();
+    slabs_set_accounting(false, 0);
+    ck_assert_int_eq(slabs_init(LIMIT, FACTOR, CHUNK_MIN, CHUNK_MAX,
+                                ITEM_MAX, false), 0);
+}
+
+/* Whole 1 MB pages counted (memcached's default, with slab_reassign). */
+static void setup_whole(void)
+{
+    settings_init();
+    util_clock_init();
+    slabs_set_accounting(true, 0);
     ck_assert_int_eq(slabs_init(LIMIT, FACTOR, CHUNK_MIN, CHUNK_MAX,
                                 ITEM_MAX, false), 0);
 }
@@ -434,7 +446,7 @@ START_TEST(test_reassign_moves_first_page)
     }
     slabs_class_stats(1, &used, &nfree, &req);
     ck_assert_uint_eq(nfree, before);
-    slabs_reassign_finish(1, 2);
+    ck_assert(slabs_reassign_finish(1, 2));
     ck_assert_uint_eq(slabs_pages(1), 1);
     ck_assert_uint_eq(slabs_pages(2), 1);
     /* Class 2's new page is the memory class 1 gave up. */
@@ -452,6 +464,131 @@ START_TEST(test_reassign_moves_first_page)
 }
 END_TEST
 
+/* --- whole pages and the global pool ------------------------------------- */
+
+/* Fill class id's current pages; returns how many chunks were taken. */
+static unsigned fill(unsigned id, size_t size)
+{
+    uint64_t used, nfree, req;
+    unsigned n = 0;
+
+    do {
+        ck_assert_ptr_nonnull(slabs_alloc(size, id));
+        n++;
+        slabs_class_stats(id, &used, &nfree, &req);
+    } while (nfree > 0);
+    return n;
+}
+
+START_TEST(test_whole_pages_are_charged)
+{
+    ck_assert_ptr_nonnull(slabs_alloc(96, 1));
+    ck_assert_uint_eq(slabs_mem_malloced(), 1024 * 1024);
+    fill(1, 96);
+    ck_assert_ptr_nonnull(slabs_alloc(96, 1));
+    ck_assert_uint_eq(slabs_mem_malloced(), 2 * 1024 * 1024);
+    /* The budget (2 MB) is spent. */
+    fill(1, 96);
+    ck_assert_ptr_null(slabs_alloc(96, 1));
+}
+END_TEST
+
+START_TEST(test_page_to_pool_and_back)
+{
+    unsigned src, count, i, per;
+    char *page;
+    size_t chunk;
+    void **c;
+
+    per = slabs_perslab(1);
+    c = calloc(2 * per, sizeof(*c));
+    ck_assert_ptr_nonnull(c);
+    for (i = 0; i < 2 * per; i++) {
+        c[i] = slabs_alloc(96, 1);
+        ck_assert_ptr_nonnull(c[i]);
+    }
+    ck_assert_int_eq(slabs_reassign_begin(1, 0, &src, &page, &chunk,
+                                          &count), REASSIGN_OK);
+    for (i = 0; i < per; i++) {
+        slabs_free(c[i], 96, 1);
+    }
+    ck_assert(slabs_reassign_finish(1, 0));
+    ck_assert_uint_eq(slabs_pages(1), 1);
+    ck_assert_uint_eq(slabs_pool_pages(), 1);
+    /* Still counted: it was allocated once. */
+    ck_assert_uint_eq(slabs_mem_malloced(), 2 * 1024 * 1024);
+    /* Class 5's first page is the pooled one: no new memory... */
+    fill(5, 200);
+    ck_assert_uint_eq(slabs_pages(5), 1);
+    ck_assert_uint_eq(slabs_pool_pages(), 0);
+    ck_assert_uint_eq(slabs_mem_malloced(), 2 * 1024 * 1024);
+    /* ...and with the pool empty and the budget spent, no second. */
+    ck_assert_ptr_null(slabs_alloc(200, 5));
+    free(c);
+}
+END_TEST
+
+START_TEST(test_alloc_free_never_grows)
+{
+    ck_assert_ptr_null(slabs_alloc_free(96, 1));
+    ck_assert_uint_eq(slabs_pages(1), 0);
+    ck_assert_ptr_nonnull(slabs_alloc(96, 1));
+    ck_assert_ptr_nonnull(slabs_alloc_free(96, 1));
+    ck_assert_uint_eq(slabs_pages(1), 1);
+}
+END_TEST
+
+START_TEST(test_initial_malloced_counts)
+{
+    slabs_destroy();
+    slabs_set_accounting(true, (size_t)3 * 1024 * 1024);
+    ck_assert_int_eq(slabs_init(4 * 1024 * 1024, FACTOR, CHUNK_MIN,
+                                CHUNK_MAX, ITEM_MAX, false), 0);
+    ck_assert_uint_eq(slabs_mem_malloced(), 3 * 1024 * 1024);
+    ck_assert_ptr_nonnull(slabs_alloc(96, 1));
+    fill(1, 96);
+    /* 3 MB "used" + 1 page = the 4 MB limit: no second page. */
+    ck_assert_ptr_null(slabs_alloc(96, 1));
+}
+END_TEST
+
+START_TEST(test_store_may_take_moving_chunk_back)
+{
+    unsigned per = slabs_perslab(1);
+    unsigned src, count, i;
+    uint64_t used, nfree, req;
+    void **c = calloc(2 * per, sizeof(*c));
+    char *page;
+    size_t chunk;
+    struct item *again;
+
+    ck_assert_ptr_nonnull(c);
+    for (i = 0; i < 2 * per; i++) {
+        c[i] = slabs_alloc(96, 1);
+        ck_assert_ptr_nonnull(c[i]);
+    }
+    ck_assert_int_eq(slabs_reassign_begin(1, 0, &src, &page, &chunk,
+                                          &count), REASSIGN_OK);
+    slabs_free(c[0], 96, 1);
+    /* The budget is spent and the class full: a store gets the chunk
+     * just freed in the moving page, as memcached's would... */
+    again = slabs_alloc(96, 1);
+    ck_assert_ptr_eq(again, c[0]);
+    for (i = 1; i < per; i++) {
+        slabs_free(c[i], 96, 1);
+    }
+    /* ...so the page is not empty yet. */
+    ck_assert(!slabs_reassign_finish(1, 0));
+    /* Giving up returns the page's free chunks to the class. */
+    slabs_reassign_cancel(1);
+    slabs_class_stats(1, &used, &nfree, &req);
+    ck_assert_uint_eq(nfree, per - 1);
+    ck_assert_uint_eq(slabs_pages(1), 2);
+    ck_assert_uint_eq(slabs_pool_pages(), 0);
+    free(c);
+}
+END_TEST
+
 static Suite *slabs_suite(void)
 {
     Suite *s = suite_create("slabs");
@@ -462,6 +599,7 @@ static Suite *slabs_suite(void)
     TCase *reuse = tcase_create("free_list");
     TCase *acct = tcase_create("accounting");
     TCase *move = tcase_create("reassign");
+    TCase *whole = tcase_create("whole_pages");
     TCase *all[] = {sizes, init, lookup, limit, reuse, acct, move};
 
     size_t i;
@@ -470,6 +608,13 @@ static Suite *slabs_suite(void)
         tcase_add_checked_fixture(all[i], setup, teardown);
         suite_add_tcase(s, all[i]);
     }
+    tcase_add_checked_fixture(whole, setup_whole, teardown);
+    suite_add_tcase(s, whole);
+    tcase_add_test(whole, test_whole_pages_are_charged);
+    tcase_add_test(whole, test_page_to_pool_and_back);
+    tcase_add_test(whole, test_alloc_free_never_grows);
+    tcase_add_test(whole, test_store_may_take_moving_chunk_back);
+    tcase_add_test(whole, test_initial_malloced_counts);
     tcase_add_test(sizes, test_first_class_is_memcached_header_plus_chunk_min);
     tcase_add_test(sizes, test_sizes_match_memcached_for_n48_f125);
     tcase_add_test(sizes, test_sizes_grow_by_factor_and_are_aligned);

@@ -9,7 +9,9 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use MemcTest;
 
-my $srv = MemcTest->start();
+# The LRU maintainer would reclaim expired items before the crawler
+# does (as in memcached): without it, what is reclaimed is the crawler's.
+my $srv = MemcTest->start('-o', 'no_lru_maintainer');
 
 $srv->mem_set('plain', 'x' x 100, 5, 100);
 $srv->mem_set('forever', 'y', 0, 0);
@@ -105,6 +107,17 @@ is($srv->cmd('lru_crawler tocrawl abc'),
 is($srv->cmd('lru_crawler tocrawl 0'), "OK\r\n", 'tocrawl 0: OK');
 is($srv->cmd('lru_crawler foo'), "ERROR\r\n", 'unknown subcommand: ERROR');
 is($srv->cmd('lru_crawler'), "ERROR\r\n", 'lru_crawler alone: ERROR');
+
+# a metadump behind replies still queued in the same read is refused,
+# as memcached does (the dump would interleave with them)
+$srv->send("mg nosuchkey v\r\nlru_crawler metadump all\r\n");
+is($srv->read_line, "EN\r\n", 'pipelined mg answered');
+is($srv->read_line,
+   "ERROR cannot pipeline other commands before metadump\r\n",
+   'metadump behind a queued reply: refused');
+like($srv->cmd('lru_crawler metadump all'), qr/^(key=|END)/,
+     'metadump on its own still works');
+$srv->reset_sock;
 
 # disable / enable
 is($srv->cmd('lru_crawler disable'), "OK\r\n", 'disable: OK');

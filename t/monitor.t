@@ -62,6 +62,17 @@ is($srv->cmd('delete k', $m), $NO, 'delete refused');
 is($srv->cmd('flush_all', $m), $NO, 'flush_all refused');
 is($srv->cmd('stats reset', $m), $NO, 'stats reset refused');
 is($srv->cmd('stats detail on', $m), $NO, 'stats detail refused');
+{
+    # key names are the clients' data (a PHP session key holds the
+    # session id): not for an unauthenticated port
+    my $s = $srv->new_sock;
+    my $r = bin_cmd($srv, $s, 'SASL_AUTH', key => 'PLAIN',
+                    value => "\0user\0pass");
+    bin_cmd($srv, $s, 'SET', key => 'memc.sess.key.s3cret',
+            extras => set_extras(), value => 'v');
+    is($srv->cmd('stats cachedump 1 100', $m), $NO,
+       'stats cachedump refused (no key names)');
+}
 is($srv->cmd('mg k v', $m), $NO, 'meta refused');
 like($srv->cmd('version', $m), qr/\AVERSION /, 'the connection goes on');
 $srv->send("quit\r\n", $m);

@@ -27,9 +27,12 @@ sub settings_with {
 
 # Each case: the arguments, then the stats settings it must show.
 my @cases = (
-    [['-o', 'lru_maintainer'], { lru_maintainer_thread => 'no',
-                                 lru_segmented => 'no' }],
-    [['-o', 'no_lru_maintainer'], { lru_maintainer_thread => 'no' }],
+    [['-o', 'lru_maintainer'], { lru_maintainer_thread => 'yes',
+                                 lru_segmented => 'yes' }],
+    [['-o', 'no_lru_maintainer'], { lru_maintainer_thread => 'no',
+                                    lru_segmented => 'no' }],
+    [['-o', 'no_modern'], { lru_maintainer_thread => 'no',
+                            lru_segmented => 'no' }],
     [['-o', 'read_buf_mem_limit=32'], { read_buf_mem_limit => 33554432 }],
     [['-o', 'slab_automove_window=10'], { slab_automove_window => 10 }],
     [['-o', 'slab_automove_ratio=0.5'], { slab_automove_ratio => '0.50' }],
@@ -195,7 +198,8 @@ for my $case (
                  '-i, --license', '-N, --napi-ids', '- no_hashexpand:',
                  '- slab_automove_window:', '- slab_sizes:',
                  '- tail_repair_time:', '- read_buf_mem_limit:',
-                 '- lru_maintainer, no_lru_maintainer, temporary_ttl:',
+                 '- lru_maintainer:', '- no_lru_maintainer:',
+                 '- temporary_ttl:',
                  '- track_sizes:',
                  '- ssl_', '-e, --memory-file') {
         like($out, qr/^\s*\Q$opt\E/m, "-h documents $opt");

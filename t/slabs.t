@@ -49,6 +49,53 @@ is($srv->cmd('slabs'), "ERROR\r\n", 'slabs alone: ERROR');
     is($srv->mem_set('again', 'x'), "STORED\r\n", 'stores still work');
 }
 
+# a page to the global pool (dst 0): live items in it are copied into
+# free chunks of their class (rescues), the page is reused by the next
+# class that grows, without new memory
+{
+    my $V = 'r' x 900;          # one class, ~1000 per page
+    $srv->send(join '', map { "set r$_ 0 0 900 noreply\r\n$V\r\n" }
+               1 .. 3000);
+    $srv->cmd('version');
+    my $it = $srv->stats('items');
+    my ($cls) = map { /^items:(\d+):number$/ ? $1 : () }
+                sort { $it->{$b} <=> $it->{$a} }
+                grep { /^items:\d+:number$/ } keys %$it;
+    my $sl = $srv->stats('slabs');
+    my $pages = $sl->{"$cls:total_pages"};
+    ok($pages >= 3, "class $cls holds $pages pages");
+    # free most of each page so the first page's items have room elsewhere
+    $srv->send(join '', map { "delete r$_ noreply\r\n" }
+               grep { $_ % 3 } 1 .. 3000);
+    $srv->cmd('version');
+    my $malloced = $sl->{total_malloced};
+    my $moved0 = $srv->stats->{slabs_moved};
+    is($srv->cmd("slabs reassign $cls 0"), "OK\r\n", "reassign $cls -> 0");
+    ok(MemcTest::wait_until(sub {
+        $srv->stats->{slab_global_page_pool} == 1 }, 10, 'pool page'),
+       'slab_global_page_pool 1');
+    my $st = $srv->stats;
+    is($st->{slabs_moved}, $moved0 + 1, 'counted in slabs_moved');
+    ok($st->{slab_reassign_rescues} > 0,
+       "live items rescued ($st->{slab_reassign_rescues})");
+    is($st->{slab_reassign_evictions_nomem}, 0, 'none evicted');
+    my @gone = grep { !defined $srv->mem_get("r$_") }
+               grep { $_ % 3 == 0 } 1 .. 3000;
+    is(scalar @gone, 0, 'every remaining item still readable');
+    is($srv->stats('slabs')->{"$cls:total_pages"}, $pages - 1,
+       'the class has one page less');
+    is($srv->stats('slabs')->{total_malloced}, $malloced,
+       'total_malloced still counts the pooled page');
+    # a class that grows takes the pooled page first
+    my $W = 'w' x 5000;
+    $srv->send(join '', map { "set w$_ 0 0 5000 noreply\r\n$W\r\n" }
+               1 .. 250);
+    $srv->cmd('version');
+    is($srv->stats->{slab_global_page_pool}, 0, 'pool drained');
+    ok($srv->stats('slabs')->{total_malloced} >= $malloced,
+       'total_malloced never shrinks');
+}
+
 # automove
 for my $mode (0, 1, 2) {
     is($srv->cmd("slabs automove $mode"), "OK\r\n", "automove $mode: OK");
