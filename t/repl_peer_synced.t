@@ -24,6 +24,7 @@ is($st->{peer_synced}, 'no', 'A: peer_synced no (nothing from a peer)');
 $A->mem_set('k', 'v');
 
 # B appears where A dials, and dials A: both take the other's copy.
+MemcPair::release_port($A->{dial});
 my $B = MemcPair::Node->create(name => 'B', port => free_ports(1),
                                repl_port => $A->{dial},
                                dial => $A->repl_port);

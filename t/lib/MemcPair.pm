@@ -98,6 +98,13 @@ sub closed_ports {
     return @p;
 }
 
+# let a node of this test listen on a port closed_ports() holds
+sub release_port {
+    my ($port) = @_;
+    @HELD = grep { $_->sockport != $port or !close $_ } @HELD;
+    return;
+}
+
 # keep $port (just freed by a node we stopped) bound and refusing, so
 # that its peer's redials cannot reach another test's node meanwhile;
 # returns the holding socket (close it before the node starts again),
