@@ -6,6 +6,7 @@
 #include "memcached.h"
 #include "assoc.h"
 #include "conn.h"
+#include "conn_listen.h"
 #include "crawler.h"
 #include "items.h"
 #include "lru_maintainer.h"
