@@ -298,15 +298,17 @@ void item_apply_flush(uint64_t cutoff, uint32_t at);
 /* The current flush_all cutoff (0: none) and when it applies. */
 void items_flush_state(uint64_t *cutoff, uint32_t *at);
 
-/* slabs reassign: start moving a page from src (-1 = any) to dst in the
- * background.  *busy when a move is already running. */
-#include "slabs.h"
-enum reassign_result items_reassign(int src, unsigned dst, bool *busy);
-bool items_reassign_running(void);
-uint64_t items_slabs_moved(void);
-/* Items the page mover copied elsewhere in their class, and live items it
- * had to evict for want of a free chunk. */
-void items_reassign_stats(uint64_t *rescues, uint64_t *evictions_nomem);
+/* Slabs reassign (slab_mover.c): take linked item `it`, its stripe hv
+ * held, out of the page being emptied.  A dead one is unlinked; a live
+ * one is copied into a free chunk of its class outside the page, the
+ * copy linked in its place, or evicted when the class has none. */
+enum page_out {
+    PAGE_OUT_NONE,              /* not linked, or not its key's item */
+    PAGE_OUT_DEAD,              /* dead: unlinked */
+    PAGE_OUT_RESCUED,           /* copied elsewhere */
+    PAGE_OUT_EVICTED            /* live, no free chunk: unlinked */
+};
+enum page_out item_move_out_locked(struct item *it, uint32_t hv);
 
 /* stats cachedump: newest first; false for a bad class. */
 bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb);

@@ -13,6 +13,7 @@
 #include "lru_maintainer.h"
 #include "settings.h"
 #include "slabs.h"
+#include "slab_mover.h"
 #include "thread.h"
 #include "watch.h"
 
