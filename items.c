@@ -18,9 +18,7 @@
 #include "log.h"
 #include "settings.h"
 #include "slabs.h"
-#include "stats.h"
 #include "item_locks.h"
-#include "watch.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -49,6 +47,7 @@ struct lru {
 
 static struct lru lrus[SLABS_MAX_CLASSES];
 static item_mutation_fn mutation_hook;
+static struct item_events events;
 static uint64_t curr_items;     /* atomic; includes tombstones */
 static uint64_t tombstones;     /* atomic; linked tombstones */
 static uint32_t tombstone_ttl;  /* seconds; 0 = deletes just unlink */
@@ -272,6 +271,11 @@ void items_set_mutation_hook(item_mutation_fn fn)
     mutation_hook = fn;
 }
 
+void items_set_events(const struct item_events *ev)
+{
+    events = *ev;
+}
+
 /* --- references, link, unlink ------------------------------------------ */
 
 static void item_free(struct item *it)
@@ -378,8 +382,8 @@ static void count_removal(struct lru *l, struct item *it, bool dead)
         l->st.evicted_active++;
     }
     l->st.direct_reclaims++;
-    if (watch_mask & WATCH_EVICTIONS) {
-        watch_eviction(it);
+    if (events.evicted != NULL) {
+        events.evicted(it);
     }
 }
 
@@ -1127,10 +1131,8 @@ enum delta_result item_delta(const char *key, size_t nkey, bool incr,
     } else {
         res = do_item_delta(it, incr, delta, value, buf, cas, hv);
         if (res == DELTA_OK) {
-            if (incr) {
-                SLAB_STAT_INCR(it->slabs_clsid, incr_hits);
-            } else {
-                SLAB_STAT_INCR(it->slabs_clsid, decr_hits);
+            if (events.delta_hit != NULL) {
+                events.delta_hit(it->slabs_clsid, incr);
             }
         }
         item_remove(it);

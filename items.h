@@ -80,6 +80,15 @@ void items_set_tombstone_ttl(uint32_t ttl);
 /* Tombstones currently linked. */
 uint64_t items_tombstones(void);
 void items_set_mutation_hook(item_mutation_fn fn);
+/* What storage tells the counters and watchers, set once at start-up
+ * (memcached.c) so that items.c needs neither stats.c nor watch.c: an
+ * incr/decr hit in class clsid (stripe lock held), and a live item
+ * evicted from an LRU tail (its class's LRU lock held).  NULL: not told. */
+struct item_events {
+    void (*delta_hit)(unsigned clsid, bool incr);
+    void (*evicted)(const struct item *it);
+};
+void items_set_events(const struct item_events *ev);
 /* This node's id in the low bits of every version (0..255). */
 void items_set_node_id(unsigned id);
 

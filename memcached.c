@@ -26,6 +26,7 @@
 #include "item_locks.h"
 #include "thread.h"
 #include "util.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -251,6 +252,12 @@ static size_t initial_malloced(void)
     return (size_t)n;
 }
 
+/* What storage reports: counted (stats.c) and shown to watchers. */
+static const struct item_events item_events = {
+    .delta_hit = stats_delta_hit,
+    .evicted = watch_eviction,
+};
+
 static int start_storage(unsigned saved_hp)
 {
     int hp = settings.hashpower_init ? settings.hashpower_init : 16;
@@ -275,6 +282,7 @@ static int start_storage(unsigned saved_hp)
         return -1;
     }
     items_set_node_id((unsigned)(getpid() & 0xFF));
+    items_set_events(&item_events);
     return 0;
 }
 

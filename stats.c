@@ -45,6 +45,15 @@ int stats_init(int n)
     return 0;
 }
 
+void stats_delta_hit(unsigned clsid, bool incr)
+{
+    if (incr) {
+        SLAB_STAT_INCR(clsid, incr_hits);
+    } else {
+        SLAB_STAT_INCR(clsid, decr_hits);
+    }
+}
+
 struct thread_stats *stats_thread(int i)
 {
     return &all[i];
