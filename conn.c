@@ -192,12 +192,15 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->sasl_step = false;
     c->sasl = NULL;
     c->last_write_off = 0;
+    c->origin.rx_ms = 0;
+    c->origin.next_late = 0;
     c->wait_cmd = false;
     c->monitor = false;
     c->rcurr = c->rbuf;
     c->rbytes = 0;
     c->iovused = c->iovdone = 0;
     c->icount = 0;
+    c->nresp = 0;
     c->nr.it = NULL;
     c->sbytes = 0;
     c->close_after_write = false;
@@ -231,6 +234,26 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     return c;
 }
 
+/* Give c's response slots back to its worker (reply sent or empty). */
+static inline void resp_return(struct conn *c)
+{
+    if (c->nresp != 0) {
+        c->thread->resp_left += c->nresp;
+        c->nresp = 0;
+    }
+}
+
+bool conn_resp_take_slow(struct conn *c)
+{
+    if (c->thread == NULL || c->thread->resp_left <= 0) {
+        STAT_INCR(response_obj_oom);
+        return false;
+    }
+    c->thread->resp_left--;
+    c->nresp++;
+    return true;
+}
+
 /* Release every item reference and extra text block of a sent batch. */
 static void release_reply(struct conn *c)
 {
@@ -241,6 +264,7 @@ static void release_reply(struct conn *c)
         item_remove(c->ilist[i]);
     }
     c->icount = 0;
+    resp_return(c);
     b = c->wfirst->next;
     while (b != NULL) {
         struct wblock *next = b->next;
@@ -359,6 +383,19 @@ void conn_close_all(struct worker *w)
     while (w->conns != NULL) {
         w->conns->close_reason = CLOSE_SHUTDOWN;
         conn_close(w->conns);
+    }
+}
+
+void conn_close_clients(struct worker *w)
+{
+    struct conn *c = w->conns;
+
+    while (c != NULL) {
+        struct conn *next = c->wnext;
+        if (!c->monitor) {
+            conn_close(c);
+        }
+        c = next;
     }
 }
 
@@ -670,6 +707,55 @@ static void rbuf_shrink(struct conn *c)
     c->rcurr = c->rbuf;
 }
 
+/* Client sockets carry the kernel's receive time (SO_TIMESTAMP, set on
+ * the listeners and inherited by accepted sockets) when the node is in a
+ * pair: a write that waited in the kernel is versioned by it (items.c,
+ * "late writes").  recvmsg(2) gives the time of the last segment read. */
+static bool rx_stamps;
+
+void conn_enable_rx_stamps(void)
+{
+    rx_stamps = true;
+}
+
+static ssize_t read_stamped(struct conn *c, void *buf, size_t len)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(struct timeval))];
+        struct cmsghdr align;
+    } cb;
+    struct iovec iov = {buf, len};
+    struct msghdr mh;
+    struct cmsghdr *cm;
+    struct timeval tv;
+    ssize_t n;
+
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cb.buf;
+    mh.msg_controllen = sizeof(cb.buf);
+    n = recvmsg(c->sfd, &mh, 0);
+    if (n <= 0) {
+        return n;
+    }
+    cm = CMSG_FIRSTHDR(&mh);
+    if (cm != NULL && cm->cmsg_level == SOL_SOCKET &&
+        cm->cmsg_type == SCM_TIMESTAMP) {
+        memcpy(&tv, CMSG_DATA(cm), sizeof(tv));
+        c->origin.rx_ms = (uint64_t)tv.tv_sec * 1000 +
+                          (uint64_t)tv.tv_usec / 1000;
+        if (!c->monitor && repl_stall_unnoticed(c->origin.rx_ms)) {
+            /* Not served from a copy that may be stale. */
+            errno = ECONNABORTED;
+            return -1;
+        }
+    } else {
+        c->origin.rx_ms = 0;
+    }
+    return n;
+}
+
 /* One read(2) into rbuf.  *full tells whether it filled the space, in
  * which case more may be waiting. */
 static enum io_result read_some(struct conn *c, bool *full)
@@ -682,7 +768,9 @@ static enum io_result read_some(struct conn *c, bool *full)
     }
     room = c->rsize - c->rbytes;
     for (;;) {
-        n = conn_recv(c, c->rbuf + c->rbytes, room);
+        n = rx_stamps && c->tls == NULL
+            ? read_stamped(c, c->rbuf + c->rbytes, room)
+            : conn_recv(c, c->rbuf + c->rbytes, room);
         if (n > 0) {
             c->rbytes += (size_t)n;
             *full = (size_t)n == room;
@@ -871,6 +959,7 @@ static void sync_failed_reply(struct conn *c)
 static enum proto_result parse_requests(struct conn *c, int *handled)
 {
     enum proto_result r = PROTO_NEED_MORE;
+    bool limited = __builtin_expect(settings.read_buf_mem_limit != 0, 0);
 
     while (c->state == CONN_READ && c->rbytes > 0) {
         if (*handled >= settings.reqs_per_event) {
@@ -883,12 +972,19 @@ static enum proto_result parse_requests(struct conn *c, int *handled)
         if (c->proto == CPROTO_NEGOTIATE) {
             negotiate(c);
         }
+        if (limited && !conn_resp_take_slow(c)) {
+            conn_out_reset(c);  /* closed at once, nothing sent: memcached */
+            return PROTO_CLOSE;
+        }
         repl_fed_off = 0;
         if (settings.repl_sync) {
             conn_out_mark(c, &c->sync_mark);
         }
         r = c->proto == CPROTO_BINARY ? proto_bin_process(c)
                                       : proto_text_process(c);
+        if (limited && c->iovused == 0) {
+            resp_return(c);     /* nothing to send (noreply, partial) */
+        }
         if (repl_fed_off != 0) {
             c->last_write_off = repl_fed_off;
         }
@@ -1285,7 +1381,24 @@ bool conn_start_tls(struct conn *c)
     return true;
 }
 
+static void drive_states(struct conn *c, short which);
+
+/* Runs c's requests with the storage path told where they came from
+ * (in a pair: without receive times there are no late writes). */
 static void drive(struct conn *c, short which)
+{
+    struct write_origin *prev;
+
+    if (!rx_stamps) {
+        drive_states(c, which);
+        return;
+    }
+    prev = item_set_origin(&c->origin);
+    drive_states(c, which);
+    item_set_origin(prev);
+}
+
+static void drive_states(struct conn *c, short which)
 {
     /* EV_WRITE in CONN_READ: back from a -R yield; read on as well. */
     bool readable = (which & EV_READ) != 0 ||

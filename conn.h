@@ -15,6 +15,7 @@
 #include "crawler.h"
 #include "items.h"
 #include "proto_bin.h"
+#include "settings.h"
 
 struct tls;
 struct worker;
@@ -117,6 +118,8 @@ struct conn {
     struct item **ilist;        /* items whose values iov points into */
     int isize;                  /* slots in ilist */
     int icount;                 /* slots filled */
+    int nresp;                  /* response slots taken from the worker's
+                                   read_buf_mem_limit share (conn_resp_take) */
 
     struct nread nr;            /* value being read */
     struct digest_walk digest;  /* CONN_DIGEST: the walk so far */
@@ -147,6 +150,8 @@ struct conn {
                                    peer could not store the write */
     bool sync_quiet;            /* ... no reply (noreply, meta q): no
                                    error either */
+    struct write_origin origin; /* receive time of the bytes being
+                                   parsed, for late writes (items.h) */
     bool held;                  /* replies wait for the pass's push */
     struct conn *hnext;         /* next in the worker's held list */
     struct conn *wnext;         /* next in the worker's list */
@@ -166,6 +171,9 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
 void conn_close(struct conn *c);
 /* Close every connection of a worker (shutdown). */
 void conn_close_all(struct worker *w);
+/* Close w's client connections, monitor ones excepted (the gate closing
+ * again after a stall: replication.c, "A node that was stopped"). */
+void conn_close_clients(struct worker *w);
 /* repl_wait: hold c until the peer applied its last write or timeout_ms
  * pass, then answer OK or TIMEOUT.  Returns false (nothing to wait for:
  * answer at once) when already applied or when there is no link. */
@@ -195,6 +203,26 @@ void conn_close_idle(struct worker *w);
  */
 #define CONN_MAX_HELD_ITEMS 512
 #define CONN_MAX_REPLY_TEXT (256 * 1024)
+/*
+ * -o read_buf_mem_limit: as in memcached, each worker gets limit/threads
+ * of connection memory in 16 KB units; one is the read buffer of the
+ * connection being served, each other one holds CONN_RESP_PER_UNIT
+ * pending responses (memcached's response objects: one per request and
+ * one per key of a multi-get; at 1 MB over 32 threads a multi-get of 13
+ * keys is served and one of 14 is not, on both servers).  A response that finds the worker's share
+ * used up is refused: the connection answers SERVER_ERROR out of memory
+ * (multi-get) or is closed (any other request), counted in
+ * response_obj_oom.  Slots come back when the reply has been sent.
+ */
+#define CONN_RESP_UNIT 16384
+#define CONN_RESP_PER_UNIT 13
+bool conn_resp_take_slow(struct conn *c);
+static inline bool conn_resp_take(struct conn *c)
+{
+    return __builtin_expect(settings.read_buf_mem_limit == 0, 1) ||
+           conn_resp_take_slow(c);
+}
+
 static inline bool conn_out_full(const struct conn *c)
 {
     return c->icount >= CONN_MAX_HELD_ITEMS ||
@@ -240,6 +268,9 @@ bool conn_start_dump(struct conn *c, const char *list);
 /* Begin the TLS handshake of a connection from a -Z listener (its
  * worker): false when no session could be made (counted; close it). */
 bool conn_start_tls(struct conn *c);
+/* Client sockets carry the kernel's receive time from now on: a listener
+ * set SO_TIMESTAMP (conn_listen.c, in a pair). */
+void conn_enable_rx_stamps(void);
 
 /* "stats conns" lines; self is the connection asking (shown as
  * conn_parse_cmd, as memcached shows it). */

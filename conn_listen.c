@@ -8,6 +8,7 @@
 #include "conn_listen.h"
 #include "conn.h"
 #include "log.h"
+#include "replication.h"
 #include "settings.h"
 #include "stats.h"
 #include "thread.h"
@@ -42,9 +43,13 @@ static void accept_one(struct conn *l)
         }
         return;
     }
+    /* Connections handed to a worker but not yet adopted count too:
+     * curr_conns alone lags behind a burst of accepts. */
     if (settings.maxconns_fast &&
-        __atomic_load_n(&gstats.curr_conns, __ATOMIC_RELAXED) + 1 +
-                gstats.reserved_fds >= (uint64_t)settings.maxconns - 1) {
+        __atomic_load_n(&gstats.curr_conns, __ATOMIC_RELAXED) +
+                __atomic_load_n(&gstats.conns_pending, __ATOMIC_RELAXED) +
+                1 + gstats.reserved_fds >=
+            (uint64_t)settings.maxconns - 1) {
         static const char msg[] = "ERROR Too many open connections\r\n";
         if (write(sfd, msg, sizeof(msg) - 1) < 0) {
             /* The client is told by the close alone. */
@@ -67,14 +72,30 @@ static void listen_handler(evutil_socket_t fd, short which, void *arg)
     accept_one(arg);
 }
 
+#define MAX_LISTENERS 64
+static struct conn *listeners[MAX_LISTENERS];  /* main thread only */
+static int nlisteners;
+
+void conn_unlisten(void)
+{
+    while (nlisteners > 0) {
+        conn_close(listeners[--nlisteners]);
+    }
+}
+
 static struct conn *listener_new(int sfd, struct event_base *base,
                                  enum conn_transport t, const char *label)
 {
-    struct conn *c = conn_new(sfd, CONN_LISTENING, NULL, base);
+    struct conn *c;
 
+    if (nlisteners == MAX_LISTENERS) {
+        return NULL;
+    }
+    c = conn_new(sfd, CONN_LISTENING, NULL, base);
     if (c == NULL) {
         return NULL;
     }
+    listeners[nlisteners++] = c;
     event_del(c->ev);
     event_assign(c->ev, base, sfd, EV_READ | EV_PERSIST, listen_handler, c);
     event_add(c->ev, NULL);
@@ -150,6 +171,11 @@ static int listen_addrinfo(struct event_base *base, const char *host,
             continue;
         }
         setsockopt(sfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (repl_enabled() &&
+            setsockopt(sfd, SOL_SOCKET, SO_TIMESTAMP, &one,
+                       sizeof(one)) == 0) {
+            conn_enable_rx_stamps();
+        }
         if (p->ai_family == AF_INET6) {
             setsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         }

@@ -17,6 +17,8 @@ struct event_base;
 int conn_listen_tcp(struct event_base *base, const char *interfaces,
                     int port, bool monitor);
 int conn_listen_unix(struct event_base *base, const char *path, int access);
+/* Close every listener (main thread); conn_listen_* open them again. */
+void conn_unlisten(void);
 /* Bind a UDP socket on every address of `interfaces` (as for TCP) and
  * hand each to a worker (conn_udp.c serves it).  0 or -1. */
 int conn_listen_udp(const char *interfaces, int port);

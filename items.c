@@ -70,9 +70,9 @@ void items_set_node_id(unsigned id)
     node_id = id & VERSION_NODE_MASK;
 }
 
-uint64_t item_next_version(void)
+static uint64_t next_version(uint64_t now_ms)
 {
-    uint64_t pt = util_now_ms() << 20;
+    uint64_t pt = now_ms << 20;
     uint64_t last = __atomic_load_n(&last_version, __ATOMIC_RELAXED);
     uint64_t next;
 
@@ -86,6 +86,11 @@ uint64_t item_next_version(void)
     return next;
 }
 
+uint64_t item_next_version(void)
+{
+    return next_version(util_now_ms());
+}
+
 void item_observe_version(uint64_t v)
 {
     uint64_t last = __atomic_load_n(&last_version, __ATOMIC_RELAXED);
@@ -95,6 +100,140 @@ void item_observe_version(uint64_t v)
                                         __ATOMIC_RELAXED,
                                         __ATOMIC_RELAXED)) {
     }
+}
+
+/* --- late writes ----------------------------------------------------------
+ *
+ * A write whose bytes waited in the kernel for LATE_MS or more (the
+ * process was stopped, paused or starved) is versioned by the time they
+ * arrived, not by the time it runs: its client may have given up on it
+ * long ago and written elsewhere since.  Such a write (set, add, delete;
+ * the conditional and read-modify-write commands follow the item they
+ * read and keep a fresh version) then applies as a replicated record
+ * does: only over a key whose version (item or tombstone) is lower, so
+ * the pair converges on the newest write by arrival.  A late write that
+ * loses is answered as done: it was, and was then replaced.
+ *
+ * Its version is max(just below receive ms << 20, what the clock stood at
+ * then + 1 tick, the connection's previous late write + 1 tick): the
+ * clock's past comes from the samples the replication timer takes every
+ * 100 ms (the newest one not after the receive time; a version folded
+ * in during the 100 ms before it may be missed), so a late write still
+ * follows what the node had seen when it arrived.  The version is folded
+ * into the clock, so no later write of the key can reuse it as a CAS.
+ * The sample ring is read without a lock: a torn pair only moves the
+ * floor to a neighbouring sample.
+ */
+#define LATE_MS 1000            /* a write this late takes its rx time */
+#define CLOCK_SAMPLES 64        /* 6.4 s of 100 ms samples */
+struct clock_sample {
+    uint64_t ms;                /* unix ms of the sample (atomic) */
+    uint64_t version;           /* last_version then (atomic) */
+};
+static struct clock_sample samples[CLOCK_SAMPLES];
+static unsigned sample_next;    /* next slot; written by one thread */
+static uint64_t late_writes;    /* atomic */
+static uint64_t late_superseded; /* atomic */
+static __thread struct write_origin *origin;
+
+struct write_origin *item_set_origin(struct write_origin *o)
+{
+    struct write_origin *prev = origin;
+
+    origin = o;
+    return prev;
+}
+
+uint64_t item_clock_sample(void)
+{
+    struct clock_sample *s = &samples[sample_next % CLOCK_SAMPLES];
+    uint64_t now = util_now_ms();
+
+    __atomic_store_n(&s->ms, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->version,
+                     __atomic_load_n(&last_version, __ATOMIC_RELAXED),
+                     __ATOMIC_RELEASE);
+    __atomic_store_n(&s->ms, now, __ATOMIC_RELEASE);
+    sample_next++;
+    return now;
+}
+
+uint64_t items_late_writes(void)
+{
+    return __atomic_load_n(&late_writes, __ATOMIC_RELAXED);
+}
+
+uint64_t items_late_superseded(void)
+{
+    return __atomic_load_n(&late_superseded, __ATOMIC_RELAXED);
+}
+
+/* The clock as it stood at unix ms t: the newest sample not after t, or
+ * the oldest one when all are after it (an over-estimate). */
+static uint64_t clock_at(uint64_t t)
+{
+    uint64_t best_ms = 0, best = 0, oldest_ms = UINT64_MAX, oldest = 0;
+    unsigned i;
+
+    for (i = 0; i < CLOCK_SAMPLES; i++) {
+        uint64_t ms = __atomic_load_n(&samples[i].ms, __ATOMIC_ACQUIRE);
+        uint64_t v = __atomic_load_n(&samples[i].version, __ATOMIC_ACQUIRE);
+        if (ms == 0) {
+            continue;
+        }
+        if (ms <= t && ms >= best_ms) {
+            best_ms = ms;
+            best = v;
+        }
+        if (ms < oldest_ms) {
+            oldest_ms = ms;
+            oldest = v;
+        }
+    }
+    return best_ms != 0 ? best : oldest;
+}
+
+static uint64_t late_version(struct write_origin *o)
+{
+    /* The last counter value of the ms before: a write of any node in
+     * the receive ms (ordered against it only by node id otherwise)
+     * wins over it. */
+    uint64_t v = ((o->rx_ms << 20) - VERSION_TICK) | node_id;
+    uint64_t floor = (clock_at(o->rx_ms) & ~VERSION_NODE_MASK)
+                     + VERSION_TICK;
+
+    floor |= node_id;
+    v = v > floor ? v : floor;
+    v = v > o->next_late ? v : o->next_late;
+    o->next_late = v + VERSION_TICK;
+    item_observe_version(v);
+    __atomic_add_fetch(&late_writes, 1, __ATOMIC_RELAXED);
+    return v;
+}
+
+/* The version of a plain write (set, add, delete) from this thread's
+ * origin; *late tells whether it is a late one. */
+static uint64_t write_version(bool *late)
+{
+    struct write_origin *o = origin;
+    uint64_t now = util_now_ms();
+
+    *late = o != NULL && o->rx_ms != 0 && now >= o->rx_ms + LATE_MS;
+    return *late ? late_version(o) : next_version(now);
+}
+
+/* A late write of version v loses to what the key holds (item,
+ * tombstone or expired item not reclaimed yet) when that is newer. */
+static bool superseded(const char *key, size_t nkey, uint32_t hv,
+                       uint64_t v)
+{
+    struct item *cur = assoc_find(key, nkey, hv);
+
+    if (cur == NULL || cur->version < v) {
+        return false;
+    }
+    __atomic_add_fetch(&late_superseded, 1, __ATOMIC_RELAXED);
+    return true;
 }
 
 uint64_t item_cas(const struct item *it)
@@ -866,7 +1005,20 @@ static enum store_result do_item_store(struct item *it, enum store_mode mode,
     case STORE_MODE_SET:
         break;
     }
-    linked->version = item_next_version();
+    if (mode == STORE_MODE_SET || mode == STORE_MODE_ADD) {
+        bool late;
+        linked->version = write_version(&late);
+        if (late && superseded(ITEM_key(it), it->nkey, hv,
+                               linked->version)) {
+            /* No CAS token: the item a token would match is not this
+             * write (its version may even be the same, a tie). */
+            *cas = 0;
+            res = STORE_STORED;
+            goto out;
+        }
+    } else {
+        linked->version = item_next_version();
+    }
     if (old != NULL) {
         do_item_replace(old, linked, hv);
     } else {
@@ -1047,7 +1199,20 @@ bool item_delete_cls(const char *key, size_t nkey, uint64_t cas,
     item_lock(hv);
     it = do_item_get(key, nkey, hv, &why);
     *exists = it != NULL;
-    if (it != NULL && (cas == 0 || cas == it->version)) {
+    if (it != NULL && cas == 0) {
+        bool late;
+        uint64_t v = write_version(&late);
+        *clsid = it->slabs_clsid;
+        if (late && superseded(key, nkey, hv, v)) {
+            deleted = true;     /* done, then replaced by a newer write */
+        } else {
+            do_item_bury(it, key, nkey, v, hv);
+            if (mutation_hook != NULL) {
+                mutation_hook(MUT_DELETE, it, v, 0);
+            }
+            deleted = true;
+        }
+    } else if (it != NULL && cas == it->version) {
         uint64_t v = item_next_version();
         *clsid = it->slabs_clsid;
         do_item_bury(it, key, nkey, v, hv);

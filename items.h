@@ -97,6 +97,29 @@ uint64_t item_next_version(void);
 /* Fold a version seen elsewhere into the clock. */
 void item_observe_version(uint64_t v);
 
+/* Where the request being executed came from, for late writes (see
+ * doc/replication.txt, "Writes that waited"): a connection keeps one and
+ * the worker points the storage path at it while it runs that
+ * connection's requests. */
+struct write_origin {
+    uint64_t rx_ms;             /* kernel receive time of the bytes being
+                                   parsed, unix ms; 0 = not known */
+    uint64_t next_late;         /* lowest version the connection's next
+                                   late write may take (keeps its late
+                                   writes in their order) */
+};
+/* This thread's writes come from o from now on (NULL: none, the
+ * replication thread, a crawler); returns the previous one. */
+struct write_origin *item_set_origin(struct write_origin *o);
+/* Note the clock's current version (returns the wall clock, unix ms); the replication timer calls it
+ * every 100 ms so a late write can find what the clock stood at when
+ * its bytes arrived. */
+uint64_t item_clock_sample(void);
+/* Writes versioned by their receive time, and those of them a newer
+ * write had already replaced (answered as done, not applied). */
+uint64_t items_late_writes(void);
+uint64_t items_late_superseded(void);
+
 /* True when an item of this key and value size could ever be stored. */
 bool item_size_ok(size_t nkey, size_t nbytes);
 /* A new unlinked item (refcount 1); nbytes includes "\r\n". exptime is an

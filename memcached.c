@@ -49,6 +49,7 @@ static struct event *gate_ev;           /* fires when replication is ready */
 static bool save_on_stop;               /* stopped by SIGUSR1, SIGTERM or
                                            "shutdown graceful": write -e */
 static int start_listeners(void);
+static int reopen_listeners(void);
 
 /* --- process setup --------------------------------------------------------- */
 
@@ -220,15 +221,31 @@ static void signal_cb(evutil_socket_t sig, short which, void *arg)
     event_base_loopbreak(main_base);
 }
 
-/* The replication thread says the client port may open. */
+/* The replication thread says the client port may open ('r'), or must
+ * close again after a stall ('c': the listeners, and the clients'
+ * connections, which would be served from a stale copy). */
 static void gate_cb(evutil_socket_t fd, short which, void *arg)
 {
-    (void)fd;
+    static bool listening, opened;
+    char buf[16];
+    ssize_t n, i;
+
     (void)which;
     (void)arg;
-    if (start_listeners() != 0) {
-        log_warn("cannot open the client port; stopping");
-        event_base_loopbreak(main_base);
+    n = read(fd, buf, sizeof(buf));
+    for (i = 0; i < n; i++) {
+        if (buf[i] == 'c' && listening) {
+            conn_unlisten();
+            workers_close_clients();
+            listening = false;
+        } else if (buf[i] == 'r' && !listening) {
+            if ((opened ? reopen_listeners() : start_listeners()) != 0) {
+                log_warn("cannot open the client port; stopping");
+                event_base_loopbreak(main_base);
+                return;
+            }
+            listening = opened = true;
+        }
     }
 }
 
@@ -287,6 +304,27 @@ static int start_storage(unsigned saved_hp)
 }
 
 static int listen_inet(void);
+
+/* After a stall closed them (conn_unlisten): the stream listeners
+ * again.  UDP sockets stay open through a stall (they are not gated),
+ * and the port file was written the first time. */
+static int reopen_listeners(void)
+{
+    if (settings.socketpath != NULL) {
+        return conn_listen_unix(main_base, settings.socketpath,
+                                settings.access);
+    }
+    if (settings.monitor_listen != NULL &&
+        conn_listen_tcp(main_base, settings.monitor_listen, 0, true) != 0) {
+        return -1;
+    }
+    if (settings.port != 0 &&
+        conn_listen_tcp(main_base, settings.inter, settings.port,
+                        false) != 0) {
+        return -1;
+    }
+    return 0;
+}
 
 static int start_listeners(void)
 {
@@ -416,7 +454,8 @@ int main(int argc, char **argv)
         if (settings.memory_file != NULL) {
             restart_add_section(RESTART_SEC_REPL, persist_save);
         }
-        gate_ev = event_new(main_base, fds[0], EV_READ, gate_cb, NULL);
+        gate_ev = event_new(main_base, fds[0], EV_READ | EV_PERSIST,
+                            gate_cb, NULL);
         if (gate_ev == NULL || event_add(gate_ev, NULL) != 0) {
             return EX_OSERR;
         }

@@ -172,6 +172,10 @@ SASL_HELP
 "   - repl_initial_sync_timeout: seconds the client port stays closed\n"
 "                          waiting for a peer to answer (default: 30); a\n"
 "                          copy that is arriving keeps it closed longer\n"
+"   - repl_stall_gate:     1: after this process was stopped for\n"
+"                          repl_timeout or more, close the client port and\n"
+"                          connections until caught up with the peer\n"
+"                          (default: 0, a stall is only logged and counted)\n"
 "   - monitor_listen:      HOST:PORT on loopback for monitoring without\n"
 "                          authentication: only stats, version and quit\n"
 "   - modern:              accepted for compatibility; the defaults are\n"
@@ -182,8 +186,8 @@ SASL_HELP
 "                          LRU maintainer, jenkins hash\n"
 "   - tail_repair_time:    accepted and shown in stats settings (at least\n"
 "                          10); no effect\n"
-"   - read_buf_mem_limit:  megabytes; accepted and shown in stats settings,\n"
-"                          not enforced (each connection is bounded)\n"
+"   - read_buf_mem_limit:  megabytes of pending responses, split over the\n"
+"                          worker threads, as memcached (doc/protocol.txt)\n"
 "   - lru_maintainer:      segmented LRU (hot/warm/cold per class) and\n"
 "                          its background thread (default)\n"
 "   - no_lru_maintainer:   one flat LRU per class, no maintainer thread\n"
@@ -476,6 +480,14 @@ static bool extended_option(char *opt)
             fprintf(stderr, "repl_initial_sync_timeout takes seconds\n");
             return false;
         }
+    } else if (strcmp(opt, "repl_stall_gate") == 0) {
+        int on;
+        NEED_VAL();
+        if (!parse_int(val, 0, 1, &on)) {
+            fprintf(stderr, "repl_stall_gate takes 0 or 1\n");
+            return false;
+        }
+        settings.repl_stall_gate = on != 0;
     } else if (strcmp(opt, "repl_tombstone_ttl") == 0) {
         NEED_VAL();
         if (!parse_int(val, 1, 30 * 86400, &settings.repl_tombstone_ttl)) {

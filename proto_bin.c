@@ -456,6 +456,8 @@ static void process_stat(struct conn *c, const char *key, uint16_t nkey)
         items_stats_sizes(&sb);
     } else if (nkey == 5 && memcmp(key, "conns", 5) == 0) {
         conn_stats(&sb, c);
+    } else if (nkey == 6 && memcmp(key, "extras", 6) == 0) {
+        stats_extras(&sb);
     } else if (nkey >= 6 && memcmp(key, "detail", 6) == 0) {
         process_stat_detail(c, key + 6, nkey - 6, &sb);
         return;

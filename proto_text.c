@@ -200,6 +200,7 @@ static void process_get(struct conn *c, struct token *t, int ntok,
     int first = 1;
     bool served = false;
     bool checked = c->get_rest_checked;  /* a line requeued before */
+    bool limited = __builtin_expect(settings.read_buf_mem_limit != 0, 0);
     int i;
 
     c->get_rest_checked = false;
@@ -227,6 +228,11 @@ static void process_get(struct conn *c, struct token *t, int ntok,
             if (!key_ok(&t[i])) {
                 conn_out_rollback(c, &mark);
                 client_error(c, "CLIENT_ERROR bad command line format");
+                return;
+            }
+            if (limited && i > first && !conn_resp_take_slow(c)) {
+                conn_out_rollback(c, &mark);
+                reply(c, "SERVER_ERROR out of memory writing get response");
                 return;
             }
             if (served && conn_out_full(c)) {
@@ -665,6 +671,8 @@ static void process_stats(struct conn *c, struct token *t, int ntok)
         items_stats_sizes(&sb);
     } else if (strcmp(sub, "conns") == 0) {
         conn_stats(&sb, c);
+    } else if (strcmp(sub, "extras") == 0) {
+        stats_extras(&sb);
     } else if (strcmp(sub, "replication") == 0 && ntok == 3 &&
                strcmp(t[2].value, "digest") == 0) {
         sb_free(&sb);

@@ -301,6 +301,10 @@ static int on_ping(struct link *l, const struct repl_rec *r)
     if (r->has_ms) {
         apply_note_skew(l, r->ms);
     }
+    if (repl_regated() && l->in_state == IN_LIVE) {
+        /* Everything the peer sent before this PING is applied. */
+        signal_ready("caught up with the peer after a stall");
+    }
     return 1;
 }
 
@@ -377,7 +381,7 @@ static int on_psync(struct link *l, const struct repl_rec *r)
               "the peer's backlog", l->addr);
     repl_note_sync(false);
     repl_note_peer_synced();
-    if (!persist_hold_gate()) {
+    if (!persist_hold_gate() && !repl_regated()) {
         signal_ready("caught up with the peer");
     }
     link_in_set_state(l, IN_LIVE);

@@ -185,6 +185,9 @@ struct link {
     LINE(link_congestion, "%s",                                           \
          l != NULL && l->congestion[0] ? l->congestion : "none")          \
     LINE(tombstones, "%llu", U(items_tombstones()))                       \
+    LINE(stalls, "%llu", U(__atomic_load_n(&stalls, __ATOMIC_RELAXED)))   \
+    LINE(late_writes, "%llu", U(items_late_writes()))                     \
+    LINE(late_superseded, "%llu", U(items_late_superseded()))             \
     LINE(sync_mode, "%s", settings.repl_sync ? "on" : "off")              \
     LINE(sync_writes, "%llu",                                             \
          U(__atomic_load_n(&sync_waits, __ATOMIC_RELAXED)))               \
@@ -244,6 +247,9 @@ void link_established(struct link *l);
 void link_slow_redial(void);
 /* The first sync is done (or given up on): open the client port. */
 void signal_ready(const char *why);
+/* Whether the client port is closed again after a stall: it reopens
+ * only once the peer's stream is applied up to one of its PINGs. */
+bool repl_regated(void);
 /* The peer's copy or backlog was applied (stats peer_synced). */
 void repl_note_peer_synced(void);
 /* Whether the peer's -m or -M differ from ours (stats limits_differ). */

@@ -50,6 +50,9 @@ static int listen_fd = -1;
 static int wake_rd = -1, wake_wr = -1;
 static int ready_fd = -1;       /* written once: client port may open */
 static bool ready_sent;
+static bool regated;            /* closed again after a stall */
+static uint64_t stalls;         /* atomic: stats replication stalls */
+static uint64_t cron_ms;        /* atomic: wall clock of the last tick */
 /* This process has applied its peer's full copy or caught up from its
  * backlog at least once (stats replication peer_synced): unlike
  * initial_sync_done it stays "no" when the gate opened on its timeout.
@@ -562,6 +565,7 @@ void signal_ready(const char *why)
         return;
     }
     ready_sent = true;
+    regated = false;
     log_event("replication: gate open, client port opening (%s)", why);
     if (ready_fd >= 0 && write(ready_fd, &b, 1) != 1) {
         log_warn("replication: cannot signal the main thread");
@@ -948,6 +952,66 @@ static void gate_tick(uint64_t now)
     }
 }
 
+bool repl_regated(void)
+{
+    return regated;
+}
+
+bool repl_stall_unnoticed(uint64_t rx_ms)
+{
+    uint64_t t = __atomic_load_n(&cron_ms, __ATOMIC_RELAXED);
+
+    return settings.repl_stall_gate && t != 0 && rx_ms > t + (uint64_t)settings.repl_timeout * 1000;
+}
+
+/*
+ * A node that was stopped (SIGSTOP, a paused VM, a starved process) for
+ * repl_timeout or more has lost its link as far as the peer knows, and
+ * its copy misses what the peer took meanwhile: it would serve stale
+ * reads.  So it closes its client port and its clients' connections
+ * again (the clients go to the peer), drops its link, and reopens as at
+ * start: once the peer's stream is applied up to one of the peer's
+ * PINGs after the resync (everything the peer had sent by then), or
+ * after repl_initial_sync_timeout if no peer answers.  The stall shows
+ * as a gap in this 100 ms timer; workers may serve a few requests before
+ * this tick notices it (the requests that waited are versioned by their
+ * arrival: items.c, "late writes").
+ */
+static void stalled(uint64_t now, uint64_t gap_ms)
+{
+    char b = 'c';
+    int i;
+
+    __atomic_add_fetch(&stalls, 1, __ATOMIC_RELAXED);
+    if (!settings.repl_stall_gate) {
+        log_warn("replication: this process did not run for %llu ms "
+                 "(repl_timeout %d s); it may serve what the peer changed "
+                 "meanwhile until the link has caught up "
+                 "(-o repl_stall_gate=1 closes the port instead)",
+                 (unsigned long long)gap_ms, settings.repl_timeout);
+        return;
+    }
+    log_warn("replication: this process did not run for %llu ms "
+             "(repl_timeout %d s); closing the client port until it has "
+             "caught up with the peer", (unsigned long long)gap_ms,
+             settings.repl_timeout);
+    for (i = 0; i < MAX_LINKS; i++) {
+        if (repl_links[i].fd >= 0) {
+            link_close(&repl_links[i], "this process stalled");
+        }
+    }
+    if (ready_sent) {
+        ready_sent = false;
+        regated = true;
+        start_us = now;
+        if (ready_fd >= 0 && write(ready_fd, &b, 1) != 1) {
+            log_warn("replication: cannot signal the main thread");
+        }
+    }
+    next_dial_us = now;
+    backoff_ms = BACKOFF_MIN_MS;
+}
+
 static void repl_cron(evutil_socket_t fd, short which, void *arg)
 {
     static uint64_t last_cron_us;
@@ -960,6 +1024,10 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     (void)which;
     (void)arg;
     last_cron_us = now;
+    __atomic_store_n(&cron_ms, item_clock_sample(), __ATOMIC_RELAXED);
+    if (gap_ms >= (uint64_t)settings.repl_timeout * 1000) {
+        stalled(now, gap_ms);
+    }
     copy_note_cron(now);
     for (i = 0; i < MAX_LINKS; i++) {
         struct link *l = &repl_links[i];

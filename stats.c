@@ -124,11 +124,13 @@ void stats_general(struct strbuf *sb)
     sb_stat(sb, "max_connections", "%d", settings.maxconns);
     U64("curr_connections", gstats.curr_conns);
     U64("total_connections", gstats.total_conns);
-    U64("rejected_connections", gstats.rejected_conns);
+    if (settings.maxconns_fast) {
+        U64("rejected_connections", gstats.rejected_conns);
+    }
     U64("connection_structures", gstats.conn_structs);
     /* memcached's response-object and read-buffer pools do not exist
      * here; the names stay, with zeros, for tools that expect them. */
-    U64("response_obj_oom", 0);
+    U64("response_obj_oom", t.response_obj_oom);
     U64("response_obj_count", 0);
     U64("response_obj_bytes", 0);
     U64("read_buf_count", 0);
@@ -160,32 +162,40 @@ void stats_general(struct strbuf *sb)
     U64("store_no_memory", t.store_no_memory);
     U64("auth_cmds", t.auth_cmds);
     U64("auth_errors", t.auth_errors);
+    if (settings.idle_timeout) {
+        U64("idle_kicks", gstats.idle_kicks);
+    }
     U64("bytes_read", t.bytes_read);
     U64("bytes_written", t.bytes_written);
     U64("limit_maxbytes", slabs_mem_limit() ? slabs_mem_limit()
                                              : settings.maxbytes);
     sb_stat(sb, "accepting_conns", "%d", gstats.accepting_conns);
     U64("listen_disabled_num", gstats.listen_disabled_num);
+    U64("time_in_listen_disabled_us", 0);
     sb_stat(sb, "threads", "%d", settings.num_threads);
     U64("conn_yields", t.conn_yields);
-    U64("idle_kicks", gstats.idle_kicks);
     sb_stat(sb, "hash_power_level", "%u", assoc_hashpower());
     U64("hash_bytes", ((uint64_t)1 << assoc_hashpower()) * sizeof(void *));
     sb_stat(sb, "hash_is_expanding", "%d", assoc_is_expanding() ? 1 : 0);
-    U64("time_in_listen_disabled_us", 0);
-    items_reassign_stats(&rescues, &evictions_nomem);
-    U64("slab_reassign_rescues", rescues);
-    U64("slab_reassign_chunk_rescues", 0);
-    U64("slab_reassign_evictions_nomem", evictions_nomem);
-    U64("slab_reassign_inline_reclaim", 0);
-    U64("slab_reassign_busy_items", 0);
-    U64("slab_reassign_busy_deletes", 0);
-    sb_stat(sb, "slab_reassign_running", "%d",
-            items_reassign_running() ? 1 : 0);
-    U64("slabs_moved", items_slabs_moved());
-    sb_stat(sb, "lru_crawler_running", "%d", crawler_running() ? 1 : 0);
-    U64("lru_crawler_starts", crawler_starts());
-    U64("lru_maintainer_juggles", lru_maintainer_juggles());
+    if (settings.slab_reassign) {
+        items_reassign_stats(&rescues, &evictions_nomem);
+        U64("slab_reassign_rescues", rescues);
+        U64("slab_reassign_chunk_rescues", 0);
+        U64("slab_reassign_evictions_nomem", evictions_nomem);
+        U64("slab_reassign_inline_reclaim", 0);
+        U64("slab_reassign_busy_items", 0);
+        U64("slab_reassign_busy_deletes", 0);
+        sb_stat(sb, "slab_reassign_running", "%d",
+                items_reassign_running() ? 1 : 0);
+        U64("slabs_moved", items_slabs_moved());
+    }
+    if (settings.lru_crawler) {
+        sb_stat(sb, "lru_crawler_running", "%d", crawler_running() ? 1 : 0);
+        U64("lru_crawler_starts", crawler_starts());
+    }
+    if (settings.lru_maintainer) {
+        U64("lru_maintainer_juggles", lru_maintainer_juggles());
+    }
     U64("malloc_fails", gstats.malloc_fails);
     U64("log_worker_dropped", 0);
     U64("log_worker_written", 0);
@@ -200,30 +210,47 @@ void stats_general(struct strbuf *sb)
         sb_stat(sb, "time_since_server_cert_refresh", "%u",
                 current_time - tls_server_cert_time());
     }
-    U64("client_errors", t.client_errors);
-    if (settings.udpport != 0) {
-        U64("udp_datagrams", t.udp_datagrams);
-        U64("udp_bad_frames", t.udp_bad_frames);
-        U64("udp_replies_dropped", t.udp_replies_dropped);
-    }
+    /* No NAPI id steering and no per-thread listeners here: always 0. */
+    U64("unexpected_napi_ids", 0);
+    U64("round_robin_fallback", 0);
     U64("bytes", lru.bytes);
-    U64("slab_global_page_pool", slabs_pool_pages());
     U64("curr_items", items_curr());
     U64("total_items", items_total());
+    U64("slab_global_page_pool", slabs_pool_pages());
     U64("expired_unfetched", lru.expired_unfetched);
     U64("evicted_unfetched", lru.evicted_unfetched);
-    U64("evicted_active", lru.evicted_active);
+    if (settings.lru_maintainer) {
+        U64("evicted_active", lru.evicted_active);
+    }
     U64("evictions", lru.evicted);
     U64("reclaimed", lru.reclaimed);
     U64("crawler_reclaimed", lru.crawler_reclaimed);
     U64("crawler_items_checked", lru.crawler_items_checked);
     U64("lrutail_reflocked", lru.lrutail_reflocked);
-    U64("moves_to_cold", 0);
-    U64("moves_to_warm", 0);
-    U64("moves_within_lru", lru.moves_within_lru);
-    U64("direct_reclaims", lru.direct_reclaims);
-    U64("lru_bumps_dropped", 0);
+    if (settings.lru_maintainer) {
+        U64("moves_to_cold", 0);
+        U64("moves_to_warm", 0);
+        U64("moves_within_lru", lru.moves_within_lru);
+        U64("direct_reclaims", lru.direct_reclaims);
+        U64("lru_bumps_dropped", 0);
+    }
     repl_health_stats(sb);
+}
+
+/* `stats extras`: counters paircached keeps that memcached's `stats` does
+ * not print (memcached's field list stays exact for tools that count it). */
+void stats_extras(struct strbuf *sb)
+{
+    struct thread_stats t;
+
+    stats_sum(&t);
+    U64("client_errors", t.client_errors);
+    U64("idle_kicks", gstats.idle_kicks);
+    if (settings.udpport != 0) {
+        U64("udp_datagrams", t.udp_datagrams);
+        U64("udp_bad_frames", t.udp_bad_frames);
+        U64("udp_replies_dropped", t.udp_replies_dropped);
+    }
 }
 
 static const char *yesno(bool b)

@@ -35,6 +35,7 @@
     X(store_too_large, "stores refused: larger than -I") \
     X(store_no_memory, "stores refused: out of memory") \
     X(client_errors, "requests answered with CLIENT_ERROR or ERROR") \
+    X(response_obj_oom, "responses refused: read_buf_mem_limit reached") \
     X(udp_datagrams, "request datagrams received on the UDP port") \
     X(udp_bad_frames, "UDP datagrams dropped: bad or cut-short frame") \
     X(udp_replies_dropped, "UDP replies too large, or refused by kernel")
@@ -71,6 +72,7 @@ extern __thread struct thread_stats *tstats;
 /* Process-wide counters that are not per thread. */
 struct global_stats {
     uint64_t curr_conns;        /* open client connections */
+    uint64_t conns_pending;     /* accepted, not yet taken in by a worker */
     uint64_t total_conns;       /* connections accepted since start */
     uint64_t rejected_conns;    /* refused for -c */
     uint64_t conn_structs;      /* connection structures allocated */
@@ -93,6 +95,7 @@ void stats_delta_hit(unsigned clsid, bool incr);
 
 /* Text of each stats group; each ends without the final "END\r\n". */
 void stats_general(struct strbuf *sb);
+void stats_extras(struct strbuf *sb);
 void stats_settings(struct strbuf *sb);
 void stats_slabs(struct strbuf *sb);
 

@@ -83,6 +83,7 @@ static void adopt(struct worker *w)
         return;
     }
     c = conn_new(q->sfd, CONN_READ, w, w->base);
+    __atomic_sub_fetch(&gstats.conns_pending, 1, __ATOMIC_RELAXED);
     if (c == NULL) {
         log_warn("cannot create connection for fd %d", q->sfd);
         close(q->sfd);
@@ -122,6 +123,8 @@ static void notify_cb(evutil_socket_t fd, short which, void *arg)
             conn_watch_wake(w);
         } else if (buf[i] == 'a') {
             conn_sync_check(w);
+        } else if (buf[i] == 'g') {
+            conn_close_clients(w);
         } else if (buf[i] == 'q') {
             conn_close_all(w);
             event_base_loopbreak(w->base);
@@ -187,6 +190,11 @@ static int worker_setup(struct worker *w, int i)
 
     w->index = i;
     w->stats = stats_thread(i);
+    if (settings.read_buf_mem_limit != 0) {
+        unsigned share = settings.read_buf_mem_limit /
+                         (unsigned)settings.num_threads / CONN_RESP_UNIT;
+        w->resp_left = (int)(share > 1 ? share - 1 : 1) * CONN_RESP_PER_UNIT;
+    }
     w->base = event_base_new();
     /* Three priorities; connections, the notify pipe, the timers and the
      * replication push all use 1 (the default).  The push is activated
@@ -319,6 +327,9 @@ void workers_dispatch(int sfd, enum conn_transport transport, bool monitor,
     snprintf(q->listen_addr, sizeof(q->listen_addr), "%s", listen_addr);
     w = &workers[next_worker];
     next_worker = (next_worker + 1) % nworkers;
+    /* Counted until adopt() has made it a connection (curr_conns): the
+     * -c check in accept_one sees it from now on. */
+    __atomic_add_fetch(&gstats.conns_pending, 1, __ATOMIC_RELAXED);
     cq_push(w, q);
     notify(w, 'c');
 }
@@ -332,6 +343,15 @@ void workers_stop(void)
     }
     for (i = 0; i < nworkers; i++) {
         pthread_join(workers[i].tid, NULL);
+    }
+}
+
+void workers_close_clients(void)
+{
+    int i;
+
+    for (i = 0; i < nworkers; i++) {
+        notify(&workers[i], 'g');
     }
 }
 

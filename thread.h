@@ -35,6 +35,8 @@ struct worker {
     struct conn *held;          /* replies held until repl_ev has run */
     int repl_waiters;           /* connections holding a sync write */
     struct event *sync_timer;   /* 5 ms while repl_waiters > 0 */
+    int resp_left;              /* response slots left of its
+                                   read_buf_mem_limit share (conn.h) */
 };
 
 /* Start n workers, each with its own event base; returns 0 or -1. */
@@ -44,6 +46,8 @@ void workers_dispatch(int sfd, enum conn_transport transport, bool monitor,
                       bool tls, const char *listen_addr);
 /* Ask every worker to close its connections and exit; join them. */
 void workers_stop(void);
+/* Every worker closes its client connections (monitor ones excepted). */
+void workers_close_clients(void);
 int workers_count(void);
 /* Wake every worker that holds synchronous writes (replication thread,
  * after an acknowledgement). */

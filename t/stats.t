@@ -54,12 +54,14 @@ my @general = qw(
     slab_reassign_running slabs_moved lru_crawler_running lru_crawler_starts
     lru_maintainer_juggles malloc_fails log_worker_dropped
     log_worker_written log_watcher_skipped log_watcher_sent log_watchers
-    bytes curr_items total_items slab_global_page_pool expired_unfetched
+    unexpected_napi_ids round_robin_fallback bytes curr_items total_items slab_global_page_pool expired_unfetched
     evicted_unfetched evicted_active evictions reclaimed crawler_reclaimed
     crawler_items_checked lrutail_reflocked moves_to_cold moves_to_warm
     moves_within_lru direct_reclaims lru_bumps_dropped
 );
 has_all($st, \@general, 'stats');
+is("@{$st->{_order}}", "@general",
+   'stats: exactly memcached 1.6.18\'s fields, in its order');
 
 like($st->{pid}, qr/\A\d+\z/, 'pid numeric');
 is($st->{pid}, $srv->pid, 'pid is the server process');
@@ -325,6 +327,55 @@ is($srv->cmd('stats detail foo'),
 $srv->cmd('stats reset');
 is($srv->cmd_lines('stats detail dump'), "END\r\n",
    'stats reset clears the prefix stats');
+
+# --- which fields appear depends on options, as in memcached -----------
+# memcached leaves out the crawler, maintainer, page mover and
+# rejected_connections stats when those are off, and prints idle_kicks
+# only with idle_timeout; its own t/stats.t counts 83 fields.
+{
+    my %gone = (
+        '-o no_lru_crawler,no_lru_maintainer' =>
+            [qw(lru_crawler_running lru_crawler_starts lru_maintainer_juggles
+                evicted_active moves_to_cold moves_to_warm moves_within_lru
+                direct_reclaims lru_bumps_dropped)],
+        '-o no_slab_reassign,no_maxconns_fast' =>
+            [qw(rejected_connections slab_reassign_rescues
+                slab_reassign_chunk_rescues slab_reassign_evictions_nomem
+                slab_reassign_inline_reclaim slab_reassign_busy_items
+                slab_reassign_busy_deletes slab_reassign_running slabs_moved)],
+    );
+    for my $opts (sort keys %gone) {
+        my $s2 = MemcTest->start(split / /, $opts);
+        my %drop = map { $_ => 1 } @{ $gone{$opts} };
+        my @want = grep { !$drop{$_} } @general;
+        is("@{$s2->stats->{_order}}", "@want", "stats with $opts");
+        $s2->stop;
+    }
+    my $s3 = MemcTest->start('-o', 'no_lru_crawler,no_lru_maintainer');
+    is(scalar @{ $s3->stats->{_order} }, 83,
+       '83 fields with no_lru_crawler,no_lru_maintainer, as memcached');
+    $s3->stop;
+    my $s4 = MemcTest->start('-o', 'idle_timeout=30');
+    my @o4 = @{ $s4->stats->{_order} };
+    my ($at) = grep { $o4[$_] eq 'idle_kicks' } 0 .. $#o4;
+    is($o4[$at - 1] // '', 'auth_errors',
+       'idle_timeout: idle_kicks printed after auth_errors');
+    $s4->stop;
+}
+
+# --- stats extras: our counters memcached does not have -----------------
+{
+    my $ex = $srv->stats('extras');
+    check_format($ex->{_raw}, 'stats extras');
+    is("@{$ex->{_order}}", 'client_errors idle_kicks',
+       'stats extras without -U');
+    my $before = $ex->{client_errors};
+    like($srv->cmd('bogus'), qr/\AERROR/, 'unknown command');
+    is($srv->stats('extras')->{client_errors}, $before + 1,
+       'client_errors counted in stats extras');
+    ok(!exists $srv->stats->{client_errors},
+       'client_errors not in plain stats');
+}
 
 # --- unknown stats -----------------------------------------------------
 is($srv->cmd('stats foo'), "ERROR\r\n", 'unknown stats group: ERROR');

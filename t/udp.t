@@ -150,11 +150,11 @@ is($msg, "VA 3 f5\r\nabc\r\nMN\r\n", 'meta over UDP');
     my $big = $cpu->() - $c0;
     cmp_ok($big, '<', 2 * $small + 0.1,
            "CPU: ${big}s for 32000 keys, ${small}s for 4 x 8000");
-    is($srv->stats->{udp_replies_dropped}, 0, 'nothing dropped');
+    is($srv->stats("extras")->{udp_replies_dropped}, 0, 'nothing dropped');
 }
 
 # --- bad frames --------------------------------------------------------------
-my $bad0 = $srv->stats->{udp_bad_frames};
+my $bad0 = $srv->stats("extras")->{udp_bad_frames};
 is($bad0, 0, 'no bad frame yet');
 send($u, pack('nnn', 1, 0, 1), 0);
 ($msg) = udp_req($u, 11, "get k\r\n", total => 2, wait => 0.5);
@@ -167,7 +167,7 @@ ok(!defined $msg, 'a line without its end: no reply');
 like($msg, qr/^ERROR\r\nVALUE k /,
      'the next datagram starts afresh (no value carried over)');
 ok(!defined scalar $srv->mem_get('cut'), 'the cut-short set stored nothing');
-is($srv->stats->{udp_bad_frames}, 4, 'four bad frames counted');
+is($srv->stats("extras")->{udp_bad_frames}, 4, 'four bad frames counted');
 # Garbage a TCP connection would be closed for, without a reply: counted.
 {
     my $ver = pack('CCnCCnNNNN', 0x80, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -177,7 +177,7 @@ is($srv->stats->{udp_bad_frames}, 4, 'four bad frames counted');
        'a binary request before a bad magic byte is answered');
     ($msg) = udp_req($u, 16, 'x' x 3000, wait => 0.5);
     ok(!defined $msg, 'an endless line: no reply');
-    is($srv->stats->{udp_bad_frames}, 6,
+    is($srv->stats("extras")->{udp_bad_frames}, 6,
        'a bad magic byte and an endless line are bad frames');
 }
 
@@ -185,10 +185,10 @@ is($srv->stats->{udp_bad_frames}, 4, 'four bad frames counted');
 {
     my $huge = 'h' x (1024 * 1024 + 2000);
     $srv->mem_set('huge', $huge);
-    my $d0 = $srv->stats->{udp_replies_dropped};
+    my $d0 = $srv->stats("extras")->{udp_replies_dropped};
     ($msg) = udp_req($u, 15, "get huge\r\n", wait => 0.5);
     ok(!defined $msg, 'a reply over 1 MB is not sent');
-    is($srv->stats->{udp_replies_dropped}, $d0 + 1, 'and is counted');
+    is($srv->stats("extras")->{udp_replies_dropped}, $d0 + 1, 'and is counted');
 }
 
 # --- connection-only commands, quit ------------------------------------------
