@@ -286,7 +286,9 @@ static int apply_flush(struct link *l, const struct repl_rec *r)
     if (check_flush(l, r->version, r->at) != 0) {
         return -1;
     }
-    item_apply_flush(r->version, (uint32_t)r->at);
+    /* at 0: an immediate flush, in effect from our current second */
+    item_apply_flush(r->version,
+                     r->at == 0 ? current_time : (uint32_t)r->at);
     count_applied(APPLY_DONE);
     l->rx_items++;
     return 1;

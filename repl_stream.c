@@ -183,7 +183,12 @@ static size_t format_record(char *hdr, enum mutation_op op,
     case MUT_FLUSH:
     default:
         repl_note_flush_cutoff(version);
-        return repl_fmt_flush(hdr, 'F', version, exptime);
+        /* An immediate flush (item_flush: at is this second) goes out
+         * with at 0, "now": the peer's coarse clock may still be a
+         * second behind ours, and the flush must be in effect there
+         * before any record that follows it is. */
+        return repl_fmt_flush(hdr, 'F', version,
+                              exptime <= current_time ? 0 : exptime);
     }
 }
 

@@ -106,7 +106,8 @@ SKIP: {
 
 # under the journal (JOURNAL_STREAM names stderr): no stamp of our own
 {
-    my ($pe, $re, $dead) = free_ports(3);
+    my ($pe, $re) = free_ports(2);
+    my ($dead) = closed_ports(1);
     my $E = node(name => 'E', port => $pe, repl_port => $re, dial => $dead,
                  o => ['repl_initial_sync_timeout=1']);
     # MemcTest names the log file before it opens it as stderr: create it

@@ -29,8 +29,10 @@ require_pair_build();
 my $TMO = 2;
 my $SECRET_VALUE = 'TOP-SECRET-VALUE-93e1';
 
-my $s1 = secret_file('secret1', 'correct horse battery staple 1');
-my $s2 = secret_file('secret2', 'correct horse battery staple 2');
+my $s1 = secret_file('secret1',
+                     test_secret('correct horse battery staple 1'));
+my $s2 = secret_file('secret2',
+                     test_secret('correct horse battery staple 2'));
 
 # --- same secret ---------------------------------------------------------
 my ($A, $B) = start_pair(o => ["repl_secret_file=$s1"], repl_timeout => $TMO,

@@ -19,7 +19,8 @@ use MemcPair;
 
 require_pair_build();
 
-my ($port, $rport, $nobody) = free_ports(3);
+my ($port, $rport) = free_ports(2);
+my ($nobody) = closed_ports(1);
 my $A = MemcPair::Node->create(name => 'A', port => $port,
                                repl_port => $rport, dial => $nobody,
                                o => ['repl_initial_sync_timeout=1'],

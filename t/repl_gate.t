@@ -113,10 +113,10 @@ sub lonely_node {
 for my $case ('nothing listening', 'silent peer') {
     my ($dial, $relay);
     if ($case eq 'nothing listening') {
-        ($dial) = free_ports(1);
+        ($dial) = closed_ports(1);
     } else {
         # accepts, and then nothing ever crosses
-        my ($nowhere) = free_ports(1);
+        my ($nowhere) = closed_ports(1);
         $relay = TcpRelay->new(target => $nowhere);
         $relay->cut('blackhole');
         $dial = $relay->port;

@@ -26,7 +26,7 @@ use MemcPair;
 
 require_pair_build();
 
-my $SECRET = 'correct horse battery staple 1';
+my $SECRET = test_secret('correct horse battery staple 1');
 my $secret = secret_file('secret', $SECRET);
 my ($port, $rport) = free_ports(2);
 my $lsn = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,

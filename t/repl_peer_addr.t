@@ -26,12 +26,14 @@ must_refuse('-x [2001:db8::1]:11212 without a secret', [],
             qr/2001:db8::1.*(?:secret|loopback)/i,
             peer => '[2001:db8::1]:11212');
 
-my $secret = secret_file('secret', 'correct horse battery staple 1');
+my $secret = secret_file('secret',
+                         test_secret('correct horse battery staple 1'));
 
 # A node that must start: it serves after its initial-sync timeout.
 sub starts {
     my ($name, $peer, @o) = @_;
-    my ($port, $rport, $dial) = free_ports(3);
+    my ($port, $rport) = free_ports(2);
+    my ($dial) = closed_ports(1);
     my $n = MemcPair::Node->create(
         name => $name, port => $port, repl_port => $rport, dial => $dial,
         peer => $peer, o => ['repl_initial_sync_timeout=1', @o]);
@@ -45,7 +47,7 @@ starts('-x 192.0.2.1:11212 (TEST-NET-1) with a secret', '192.0.2.1:11212',
        "repl_secret_file=$secret");
 starts('-x 127.0.0.1 without a secret', undef);
 {
-    my ($p) = free_ports(1);
+    my ($p) = closed_ports(1);
     starts('-x localhost without a secret', "localhost:$p");
 }
 

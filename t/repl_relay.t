@@ -28,8 +28,10 @@ use MemcPair;
 require_pair_build();
 
 my $SECRET_VALUE = 'RELAYED-SECRET-VALUE-5a1c';
-my $secret = secret_file('secret', 'correct horse battery staple 1');
-my ($pa, $pb, $ra, $rb, $nowhere_a, $nowhere_b) = free_ports(6);
+my $secret = secret_file('secret',
+                         test_secret('correct horse battery staple 1'));
+my ($pa, $pb, $ra, $rb) = free_ports(4);
+my ($nowhere_a, $nowhere_b) = closed_ports(2);
 my @o = ("repl_secret_file=$secret", 'repl_initial_sync_timeout=1',
          'repl_timeout=3');
 my $A = MemcPair::Node->create(name => 'A', port => $pa, repl_port => $ra,

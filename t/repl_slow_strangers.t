@@ -28,11 +28,15 @@ require_pair_build();
 
 my $TMO = 2;
 my $N = 6;
-my $secret = secret_file('secret', 'correct horse battery staple 1');
+my $secret = secret_file('secret',
+                         test_secret('correct horse battery staple 1'));
 my ($A, $B) = start_pair(o => ["repl_secret_file=$secret",
                                'repl_initial_sync_timeout=1'],
                          repl_timeout => $TMO, wait => 0);
 $B->stop('KILL', 5);
+# while B is down, A redials B's port: keep it from another test's node
+my $held = hold_port($B->repl_port);
+ok($held, "B's replication port is held while B is down");
 ok($A->wait_ready(15), 'A serves (its initial-sync timeout passed)');
 
 my @strangers;          # {sock, since, bytes}
@@ -91,6 +95,7 @@ while (time - $t0 < 1.5) {      # the strangers settle in A's slots
     select(undef, undef, undef, 0.25);
 }
 
+close $held;
 $B->spawn;
 my $linked_after;
 my $t1 = time;

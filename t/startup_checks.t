@@ -121,7 +121,8 @@ SKIP: {
         '/proc/sys/net/ipv4/tcp_allowed_congestion_control') } // 'cubic';
     my $avail = eval { MemcTest::slurp(
         '/proc/sys/net/ipv4/tcp_available_congestion_control') } // '';
-    my ($port, $rport, $dead) = free_ports(3);
+    my ($port, $rport) = free_ports(2);
+    my ($dead) = closed_ports(1);
     my @pair = ('-x', "127.0.0.1:$dead", '-o',
                 "repl_port=$rport,repl_initial_sync_timeout=1");
     local $MemcTest::START_TIMEOUT = 20;
@@ -153,7 +154,8 @@ SKIP: {
     $srv->stop;
 
     # -u root keeps CAP_SYS_NICE and CAP_NET_ADMIN: nothing to say.
-    my ($p2, $r2, $d2) = free_ports(3);
+    my ($p2, $r2) = free_ports(2);
+    my ($d2) = closed_ports(1);
     my $root = MemcTest->start('-u', 'root', '-x', "127.0.0.1:$d2", '-o',
                                "repl_port=$r2,repl_initial_sync_timeout=1");
     unlike($root->log_text, qr/normal CPU priority|tcp_allowed_congestion/,

@@ -27,7 +27,8 @@ use TcpRelay;
 our @EXPORT = qw(require_pair_build start_pair wait_linked wait_value
                  wait_same wait_stat free_ports refused esc stat_of has_all
                  missing secret_file never_link must_refuse preload_noreply
-                 fake_peer lone_node peer_closed);
+                 fake_peer lone_node peer_closed closed_ports hold_port
+                 test_secret);
 
 # true when the node closes fake-peer socket $s within $secs (default
 # 5), whatever it sends meanwhile (read and dropped)
@@ -46,7 +47,8 @@ sub peer_closed {
 # (fake_peer($node->repl_port)).  Returns the node, spawned.
 sub lone_node {
     my (%o) = @_;
-    my ($port, $rport, $nobody) = free_ports(3);
+    my ($port, $rport) = free_ports(2);
+    my ($nobody) = closed_ports(1);
     my $n = MemcPair::Node->create(name => 'A', port => $port,
                                    repl_port => $rport, dial => $nobody,
                                    o => ['repl_initial_sync_timeout=1',
@@ -76,6 +78,48 @@ sub free_ports {
         push @p, $p unless $seen{$p}++;
     }
     return @p;
+}
+
+# $n ports on 127.0.0.1 that refuse connections for as long as this
+# test runs: each is bound (no SO_REUSEADDR) and never listens, so no
+# concurrent test's free_ports() can hand it out and a node told to dial
+# it ("a peer that is not there") can never reach another test's node.
+my @HELD;
+sub closed_ports {
+    my ($n) = @_;
+    my @p;
+    for (1 .. $n) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => 0, Proto => 'tcp')
+            or croak "cannot bind a closed port: $!";
+        push @HELD, $s;
+        push @p, $s->sockport;
+    }
+    return @p;
+}
+
+# keep $port (just freed by a node we stopped) bound and refusing, so
+# that its peer's redials cannot reach another test's node meanwhile;
+# returns the holding socket (close it before the node starts again),
+# undef when the port could not be bound within $secs (default 5)
+sub hold_port {
+    my ($port, $secs) = @_;
+    my $s;
+    MemcTest::wait_until(sub {
+        # ReuseAddr: past TIME_WAIT of the stopped node's connections;
+        # free_ports() binds without it, so it still never gets this port
+        $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                   LocalPort => $port, Proto => 'tcp',
+                                   ReuseAddr => 1);
+    }, $secs // 5);
+    return $s;
+}
+
+# a pair secret of this test run only: tests running side by side
+# (make -j2 check) never share one, so their nodes cannot link
+sub test_secret {
+    my ($text) = @_;
+    return "$text (test pid $$)";
 }
 
 # printable form of bytes for diagnostics
@@ -311,7 +355,8 @@ sub never_link {
 # %opt: peer => 'HOST:PORT' for -x (default 127.0.0.1 and a free port)
 sub must_refuse {
     my ($name, $o, $want_log, %opt) = @_;
-    my ($port, $rport, $peer) = free_ports(3);
+    my ($port, $rport) = free_ports(2);
+    my ($peer) = closed_ports(1);
     my $n = MemcPair::Node->create(name => $name, port => $port,
                                    repl_port => $rport, dial => $peer,
                                    peer => $opt{peer}, o => $o);
