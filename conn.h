@@ -265,24 +265,12 @@ void conn_start_digest(struct conn *c);
 bool conn_has_queued_replies(const struct conn *c);
 bool conn_start_dump(struct conn *c, const char *list);
 
-/* Listen on every address in `interfaces` (comma separated, NULL = all;
- * "host:port" overrides port) or on a unix socket; 0 or -1.  With base
- * NULL, conn_listen_tcp only checks that each address can be bound now
- * (bind, then close): a port taken fails. */
-int conn_listen_tcp(struct event_base *base, const char *interfaces,
-                    int port, bool monitor);
 /* Begin the TLS handshake of a connection from a -Z listener (its
  * worker): false when no session could be made (counted; close it). */
 bool conn_start_tls(struct conn *c);
-int conn_listen_unix(struct event_base *base, const char *path, int access);
-/* Close every listener (main thread); conn_listen_* open them again. */
-void conn_unlisten(void);
-/* Bind a UDP socket on every address of `interfaces` (as for TCP) and
- * hand each to a worker (conn_udp.c serves it).  0 or -1. */
-int conn_listen_udp(const char *interfaces, int port);
-/* Report each port bound from now on to f, as memcached does for
- * $MEMCACHED_PORT_FILENAME ("TCP INET: 11211"); NULL: stop. */
-void conn_set_port_file(FILE *f);
+/* Client sockets carry the kernel's receive time from now on: a listener
+ * set SO_TIMESTAMP (conn_listen.c, in a pair). */
+void conn_enable_rx_stamps(void);
 
 /* "stats conns" lines; self is the connection asking (shown as
  * conn_parse_cmd, as memcached shows it). */

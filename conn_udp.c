@@ -2,7 +2,7 @@
  * conn_udp.c - serving the UDP port of -U: memcached's frame header, one
  * request datagram at a time through the same protocol handlers as TCP,
  * and the reply cut into framed datagrams.  Binding the sockets is
- * conn.c's (conn_listen_udp); the commands are the protocol modules'.
+ * conn_listen.c's (conn_listen_udp); the commands are the protocol modules'.
  */
 #include "memcached.h"
 #include "conn_udp.h"

@@ -18,9 +18,7 @@
 #include "log.h"
 #include "settings.h"
 #include "slabs.h"
-#include "stats.h"
 #include "item_locks.h"
-#include "watch.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -49,6 +47,7 @@ struct lru {
 
 static struct lru lrus[SLABS_MAX_CLASSES];
 static item_mutation_fn mutation_hook;
+static struct item_events events;
 static uint64_t curr_items;     /* atomic; includes tombstones */
 static uint64_t tombstones;     /* atomic; linked tombstones */
 static uint32_t tombstone_ttl;  /* seconds; 0 = deletes just unlink */
@@ -411,6 +410,11 @@ void items_set_mutation_hook(item_mutation_fn fn)
     mutation_hook = fn;
 }
 
+void items_set_events(const struct item_events *ev)
+{
+    events = *ev;
+}
+
 /* --- references, link, unlink ------------------------------------------ */
 
 static void item_free(struct item *it)
@@ -517,8 +521,8 @@ static void count_removal(struct lru *l, struct item *it, bool dead)
         l->st.evicted_active++;
     }
     l->st.direct_reclaims++;
-    if (watch_mask & WATCH_EVICTIONS) {
-        watch_eviction(it);
+    if (events.evicted != NULL) {
+        events.evicted(it);
     }
 }
 
@@ -1292,10 +1296,8 @@ enum delta_result item_delta(const char *key, size_t nkey, bool incr,
     } else {
         res = do_item_delta(it, incr, delta, value, buf, cas, hv);
         if (res == DELTA_OK) {
-            if (incr) {
-                SLAB_STAT_INCR(it->slabs_clsid, incr_hits);
-            } else {
-                SLAB_STAT_INCR(it->slabs_clsid, decr_hits);
+            if (events.delta_hit != NULL) {
+                events.delta_hit(it->slabs_clsid, incr);
             }
         }
         item_remove(it);
@@ -1621,31 +1623,7 @@ void items_stats_sizes(struct strbuf *sb)
     sb_stat(sb, "sizes_status", "disabled");
 }
 
-/* --- slabs reassign -------------------------------------------------------
- * The mover thread empties one page: every chunk still holding a live
- * linked item is copied into a free chunk of the same class elsewhere
- * and the copy takes its place (a rescue: same key, value, version and
- * deadline, so nothing is replicated), or, with no free chunk left, the
- * item is evicted, as memcached does; dead items are just unlinked.
- * Chunks in use by a request in flight are waited for.  Freed chunks of
- * the page stay off the free list (slabs_free), so nothing in the page
- * is reused while it is emptied.
- */
-#define MOVE_WAIT_US 1000
-#define MOVE_MAX_WAITS 30000    /* give up on a stuck page after ~30 s */
-
-struct move_req {
-    unsigned src;               /* class giving the page */
-    unsigned dst;               /* class getting it */
-    char *page;                 /* the page */
-    size_t chunk;               /* chunk size in src */
-    unsigned count;             /* chunks in the page */
-};
-
-static bool mover_running;      /* atomic */
-static uint64_t slabs_moved;    /* atomic */
-static uint64_t move_rescues;   /* atomic: items copied out of a page */
-static uint64_t move_evictions; /* atomic: live items evicted, no room */
+/* --- slabs reassign: the items of a page being moved (slab_mover.c) ----- */
 
 /* Copy linked item `it` (stripe hv held) into a free chunk of its class
  * outside the moving page and link the copy in its place.  False when
@@ -1669,118 +1647,21 @@ static bool rescue(struct item *it, uint32_t hv)
     return true;
 }
 
-/* Try to empty chunk `it` of the moving page; true if it is free now. */
-static bool empty_chunk(struct item *it)
+enum page_out item_move_out_locked(struct item *it, uint32_t hv)
 {
-    uint8_t fl = __atomic_load_n(&it->it_flags, __ATOMIC_ACQUIRE);
-    uint32_t hv;
-    bool unlinked = false;
-
-    if (fl & ITEM_SLABBED) {
-        return true;
+    if (!(it->it_flags & ITEM_LINKED) ||
+        assoc_find(ITEM_key(it), it->nkey, hv) != it) {
+        return PAGE_OUT_NONE;
     }
-    if (!(fl & ITEM_LINKED)) {
-        return false;           /* being filled or sent: wait */
+    if (item_is_dead(it)) {
+        do_item_unlink(it, hv);
+        return PAGE_OUT_DEAD;
     }
-    hv = hash(ITEM_key(it), it->nkey);
-    item_lock(hv);
-    if ((it->it_flags & ITEM_LINKED) &&
-        assoc_find(ITEM_key(it), it->nkey, hv) == it) {
-        if (item_is_dead(it)) {
-            do_item_unlink(it, hv);
-        } else if (rescue(it, hv)) {
-            __atomic_add_fetch(&move_rescues, 1, __ATOMIC_RELAXED);
-        } else {
-            do_item_unlink(it, hv);
-            unlinked = true;
-        }
+    if (rescue(it, hv)) {
+        return PAGE_OUT_RESCUED;
     }
-    item_unlock(hv);
-    if (unlinked) {
-        __atomic_add_fetch(&move_evictions, 1, __ATOMIC_RELAXED);
-    }
-    return (__atomic_load_n(&it->it_flags, __ATOMIC_ACQUIRE) &
-            ITEM_SLABBED) != 0;
-}
-
-static void *mover_main(void *arg)
-{
-    struct move_req *m = arg;
-    unsigned waits;
-
-    pthread_setname_np(pthread_self(), "mc-slabmover");
-
-    for (waits = 0; waits < MOVE_MAX_WAITS; waits++) {
-        unsigned i, busy = 0;
-        for (i = 0; i < m->count; i++) {
-            if (!empty_chunk((struct item *)(m->page + (size_t)i * m->chunk))) {
-                busy++;
-            }
-        }
-        if (busy == 0 && slabs_reassign_finish(m->src, m->dst)) {
-            break;
-        }
-        usleep(MOVE_WAIT_US);
-    }
-    if (waits == MOVE_MAX_WAITS) {
-        log_warn("slabs reassign: page of class %u still busy after %d s; "
-                 "giving up, the page stays", m->src,
-                 MOVE_MAX_WAITS * MOVE_WAIT_US / 1000000);
-        slabs_reassign_cancel(m->src);
-    } else {
-        __atomic_add_fetch(&slabs_moved, 1, __ATOMIC_RELAXED);
-    }
-    free(m);
-    __atomic_store_n(&mover_running, false, __ATOMIC_RELEASE);
-    return NULL;
-}
-
-enum reassign_result items_reassign(int src, unsigned dst, bool *busy)
-{
-    struct move_req *m;
-    enum reassign_result r;
-    pthread_t tid;
-    bool expected = false;
-
-    *busy = false;
-    if (!__atomic_compare_exchange_n(&mover_running, &expected, true, false,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-        *busy = true;
-        return REASSIGN_OK;
-    }
-    m = calloc(1, sizeof(*m));
-    if (m == NULL) {
-        __atomic_store_n(&mover_running, false, __ATOMIC_RELEASE);
-        *busy = true;
-        return REASSIGN_OK;
-    }
-    m->dst = dst;
-    r = slabs_reassign_begin(src, dst, &m->src, &m->page, &m->chunk,
-                             &m->count);
-    if (r != REASSIGN_OK ||
-        pthread_create(&tid, NULL, mover_main, m) != 0) {
-        free(m);
-        __atomic_store_n(&mover_running, false, __ATOMIC_RELEASE);
-        return r;
-    }
-    pthread_detach(tid);
-    return REASSIGN_OK;
-}
-
-bool items_reassign_running(void)
-{
-    return __atomic_load_n(&mover_running, __ATOMIC_ACQUIRE);
-}
-
-uint64_t items_slabs_moved(void)
-{
-    return __atomic_load_n(&slabs_moved, __ATOMIC_RELAXED);
-}
-
-void items_reassign_stats(uint64_t *rescues, uint64_t *evictions_nomem)
-{
-    *rescues = __atomic_load_n(&move_rescues, __ATOMIC_RELAXED);
-    *evictions_nomem = __atomic_load_n(&move_evictions, __ATOMIC_RELAXED);
+    do_item_unlink(it, hv);
+    return PAGE_OUT_EVICTED;
 }
 
 /* --- stats cachedump --------------------------------------------------- */

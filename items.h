@@ -80,6 +80,15 @@ void items_set_tombstone_ttl(uint32_t ttl);
 /* Tombstones currently linked. */
 uint64_t items_tombstones(void);
 void items_set_mutation_hook(item_mutation_fn fn);
+/* What storage tells the counters and watchers, set once at start-up
+ * (memcached.c) so that items.c needs neither stats.c nor watch.c: an
+ * incr/decr hit in class clsid (stripe lock held), and a live item
+ * evicted from an LRU tail (its class's LRU lock held).  NULL: not told. */
+struct item_events {
+    void (*delta_hit)(unsigned clsid, bool incr);
+    void (*evicted)(const struct item *it);
+};
+void items_set_events(const struct item_events *ev);
 /* This node's id in the low bits of every version (0..255). */
 void items_set_node_id(unsigned id);
 
@@ -321,15 +330,17 @@ void item_apply_flush(uint64_t cutoff, uint32_t at);
 /* The current flush_all cutoff (0: none) and when it applies. */
 void items_flush_state(uint64_t *cutoff, uint32_t *at);
 
-/* slabs reassign: start moving a page from src (-1 = any) to dst in the
- * background.  *busy when a move is already running. */
-#include "slabs.h"
-enum reassign_result items_reassign(int src, unsigned dst, bool *busy);
-bool items_reassign_running(void);
-uint64_t items_slabs_moved(void);
-/* Items the page mover copied elsewhere in their class, and live items it
- * had to evict for want of a free chunk. */
-void items_reassign_stats(uint64_t *rescues, uint64_t *evictions_nomem);
+/* Slabs reassign (slab_mover.c): take linked item `it`, its stripe hv
+ * held, out of the page being emptied.  A dead one is unlinked; a live
+ * one is copied into a free chunk of its class outside the page, the
+ * copy linked in its place, or evicted when the class has none. */
+enum page_out {
+    PAGE_OUT_NONE,              /* not linked, or not its key's item */
+    PAGE_OUT_DEAD,              /* dead: unlinked */
+    PAGE_OUT_RESCUED,           /* copied elsewhere */
+    PAGE_OUT_EVICTED            /* live, no free chunk: unlinked */
+};
+enum page_out item_move_out_locked(struct item *it, uint32_t hv);
 
 /* stats cachedump: newest first; false for a bad class. */
 bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb);

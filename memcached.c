@@ -6,6 +6,7 @@
 #include "memcached.h"
 #include "assoc.h"
 #include "conn.h"
+#include "conn_listen.h"
 #include "crawler.h"
 #include "items.h"
 #include "lru_maintainer.h"
@@ -25,6 +26,7 @@
 #include "item_locks.h"
 #include "thread.h"
 #include "util.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -267,6 +269,12 @@ static size_t initial_malloced(void)
     return (size_t)n;
 }
 
+/* What storage reports: counted (stats.c) and shown to watchers. */
+static const struct item_events item_events = {
+    .delta_hit = stats_delta_hit,
+    .evicted = watch_eviction,
+};
+
 static int start_storage(unsigned saved_hp)
 {
     int hp = settings.hashpower_init ? settings.hashpower_init : 16;
@@ -291,6 +299,7 @@ static int start_storage(unsigned saved_hp)
         return -1;
     }
     items_set_node_id((unsigned)(getpid() & 0xFF));
+    items_set_events(&item_events);
     return 0;
 }
 

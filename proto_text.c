@@ -17,6 +17,7 @@
 #include "log.h"
 #include "settings.h"
 #include "slabs.h"
+#include "slab_mover.h"
 #include "stats.h"
 #include "util.h"
 #include "watch.h"

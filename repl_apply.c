@@ -202,7 +202,8 @@ static void store_failed(struct link *l, const struct repl_rec *r,
                  (unsigned long long)n);
     }
     if (r->live) {
-        send_line(l, "NAK %llu\r\n", (unsigned long long)end_off);
+        char line[REC_LINE_MAX];
+        send_ctl(l, line, repl_fmt_nak(line, end_off));
     }
 }
 
@@ -488,10 +489,9 @@ int apply_one(struct link *l)
  * its stream offset and record count. */
 void apply_send_ack(struct link *l)
 {
-    send_line(l, "ACK %llu %llu %llu %llu\r\n",
-              (unsigned long long)l->rx_offset,
-              (unsigned long long)l->rx_items,
-              (unsigned long long)repl_applied.off,
-              (unsigned long long)repl_applied.rec);
+    char line[REC_LINE_MAX];
+
+    send_ctl(l, line, repl_fmt_ack(line, l->rx_offset, l->rx_items,
+                                   repl_applied.off, repl_applied.rec));
     l->acked_rx = l->rx_items;
 }

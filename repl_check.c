@@ -137,6 +137,8 @@ static void forget_peer_offsets(void)
 
 static void compare(struct link *l, uint64_t now)
 {
+    char line[REC_LINE_MAX];
+
     __atomic_add_fetch(&checks_done, 1, __ATOMIC_RELAXED);
     if (walk.sum == peer_sum && walk.count == peer_items) {
         backoff_ms = 0;
@@ -164,7 +166,7 @@ static void compare(struct link *l, uint64_t now)
              (unsigned long long)walk.sum, (unsigned long long)walk.count,
              (unsigned long long)peer_sum, (unsigned long long)peer_items);
     forget_peer_offsets();
-    send_line(l, "RESYNC\r\n");
+    send_ctl(l, line, repl_fmt_resync(line));
 }
 
 /* A sum is complete: send it (SUMMING) or compare it (COMPARING). */
@@ -182,11 +184,9 @@ static void sum_done(struct link *l, uint64_t now)
         return;
     }
     if (was == CHECK_SUMMING) {
-        send_line(l, "DIGEST %llu %llu %llu %llu %u\r\n",
-                  (unsigned long long)walk.sum,
-                  (unsigned long long)walk.count,
-                  (unsigned long long)snap_fed,
-                  (unsigned long long)snap_applied, until);
+        char line[REC_LINE_MAX];
+        send_ctl(l, line, repl_fmt_digest(line, walk.sum, walk.count,
+                                          snap_fed, snap_applied, until));
     } else {
         compare(l, now);
     }

@@ -136,6 +136,82 @@ size_t repl_fmt_marks(char *buf, const char *key, size_t nkey, bool binary,
     return repl_put_end(buf, p, mark);
 }
 
+/* --- control lines ------------------------------------------------------- */
+
+/* "<verb>", then " <v>" for each of the n values, then "\r\n". */
+static size_t put_ctl(char *buf, const char *verb, const uint64_t *v,
+                      int n)
+{
+    size_t len = strlen(verb);
+    char *p = buf;
+    int i;
+
+    memcpy(p, verb, len);
+    p += len;
+    for (i = 0; i < n; i++) {
+        *p++ = ' ';
+        p = repl_put_u64(p, v[i]);
+    }
+    return repl_put_end(buf, p, "");
+}
+
+size_t repl_fmt_ping(char *buf, uint64_t ms)
+{
+    return put_ctl(buf, "PING", &ms, 1);
+}
+
+size_t repl_fmt_ack(char *buf, uint64_t bytes, uint64_t items,
+                    uint64_t offset, uint64_t records)
+{
+    const uint64_t v[] = { bytes, items, offset, records };
+
+    return put_ctl(buf, "ACK", v, 4);
+}
+
+size_t repl_fmt_nak(char *buf, uint64_t offset)
+{
+    return put_ctl(buf, "NAK", &offset, 1);
+}
+
+size_t repl_fmt_resume(char *buf, uint64_t run, uint64_t offset,
+                       uint64_t records, uint64_t end)
+{
+    const uint64_t v[] = { run, offset, records, end };
+
+    return put_ctl(buf, "RESUME", v, 4);
+}
+
+size_t repl_fmt_sync(char *buf, uint64_t items, uint64_t offset,
+                     uint64_t records)
+{
+    const uint64_t v[] = { items, offset, records };
+
+    return put_ctl(buf, "SYNC", v, 3);
+}
+
+size_t repl_fmt_psync(char *buf, uint64_t offset)
+{
+    return put_ctl(buf, "PSYNC", &offset, 1);
+}
+
+size_t repl_fmt_synced(char *buf, uint64_t items)
+{
+    return put_ctl(buf, "SYNCED", &items, 1);
+}
+
+size_t repl_fmt_digest(char *buf, uint64_t sum, uint64_t items,
+                       uint64_t records, uint64_t applied, uint32_t at)
+{
+    const uint64_t v[] = { sum, items, records, applied, at };
+
+    return put_ctl(buf, "DIGEST", v, 5);
+}
+
+size_t repl_fmt_resync(char *buf)
+{
+    return put_ctl(buf, "RESYNC", NULL, 0);
+}
+
 /* --- decoding ---------------------------------------------------------------
  * One function per shape; each gets the fields after the key marker is
  * taken off.  Anything unexpected is -1: the caller closes the link.

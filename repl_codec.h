@@ -1,7 +1,7 @@
 /*
  * repl_codec.h - the replication stream's text format: encoding the
- * records a node sends (S D T F and the copy's s d f) and decoding every
- * record and control line it receives into a struct repl_rec.  Pure: no
+ * records (S D T F M, the copy's s d f) and control lines a node sends,
+ * and decoding every one it receives into a struct repl_rec.  Pure: no
  * globals, no sockets, no storage; doc/replication.txt, "Stream records".
  */
 #ifndef REPL_CODEC_H
@@ -48,6 +48,30 @@ size_t repl_fmt_flush(char *buf, char op, uint64_t cutoff, uint32_t at);
 /* M: the item of this version got these marks (REPL_MARK_*). */
 size_t repl_fmt_marks(char *buf, const char *key, size_t nkey, bool binary,
                       uint64_t version, unsigned marks);
+
+/* Control lines, one encoder each (the same buffer rule; decoded by
+ * repl_decode, except RESUME, which walk_resume() reads).  PING: our
+ * wall clock in ms.  ACK: link bytes and records applied, then the
+ * peer's stream offset and records applied.  NAK: the stream offset
+ * after the record we could not store.  RESUME: the peer's run id,
+ * stream offset and records we applied (0s when none), and where our
+ * own stream ends.  SYNC: items in the copy, the stream offset and
+ * records the live stream goes on from.  PSYNC: the offset the backlog
+ * is sent from.  SYNCED: items sent in the copy.  DIGEST: the sum, its
+ * items, records fed and applied, and the unix time it holds to. */
+size_t repl_fmt_ping(char *buf, uint64_t ms);
+size_t repl_fmt_ack(char *buf, uint64_t bytes, uint64_t items,
+                    uint64_t offset, uint64_t records);
+size_t repl_fmt_nak(char *buf, uint64_t offset);
+size_t repl_fmt_resume(char *buf, uint64_t run, uint64_t offset,
+                       uint64_t records, uint64_t end);
+size_t repl_fmt_sync(char *buf, uint64_t items, uint64_t offset,
+                     uint64_t records);
+size_t repl_fmt_psync(char *buf, uint64_t offset);
+size_t repl_fmt_synced(char *buf, uint64_t items);
+size_t repl_fmt_digest(char *buf, uint64_t sum, uint64_t items,
+                       uint64_t records, uint64_t applied, uint32_t at);
+size_t repl_fmt_resync(char *buf);
 
 /* The encoders' pieces, and the store encoder, are inline: the mutation
  * hook formats a record on every write (repl_stream.c), and a call per

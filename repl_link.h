@@ -236,6 +236,8 @@ void link_close(struct link *l, const char *why);
 /* Queue a control line: on the stream for the active link, else in tx. */
 void send_line(struct link *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The same for a line already formatted (repl_codec.c's repl_fmt_*). */
+void send_ctl(struct link *l, const char *line, size_t n);
 /* Refuse the peer: -1, with why and the kind of fault noted on l; the
  * caller's caller closes the link (peer_refused). */
 int link_refuse(struct link *l, enum link_fault fault, const char *why);

@@ -369,19 +369,17 @@ static void begin_locked(const char *pending, size_t n, uint64_t peer_has)
 uint64_t stream_open_copy(int fd, struct tls *tls, const char *pending,
                           size_t n, uint64_t items)
 {
-    char line[96];
+    char line[REC_LINE_MAX];
     uint64_t records;
-    int k;
+    size_t k;
 
     /* In one critical section: bytes the handshake had not sent yet, then
      * SYNC with the stream offset from which live records follow it. */
     pthread_mutex_lock(&out_lock);
     begin_locked(pending, n, ring_records);
-    k = snprintf(line, sizeof(line), "SYNC %llu %llu %llu\r\n",
-                 (unsigned long long)items, (unsigned long long)ring.end,
-                 (unsigned long long)ring_records);
+    k = repl_fmt_sync(line, items, ring.end, ring_records);
     records = ring_records;
-    rbuf_add(&outq, line, (size_t)k);
+    rbuf_add(&outq, line, k);
     stream_fd = fd;
     stream_tls = tls;
     mode_set(STREAM_COPY);

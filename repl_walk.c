@@ -237,15 +237,14 @@ static void start_sync(struct link *l)
  * from the backlog, then the live records.  Caller checked `from`. */
 static void start_partial(struct link *l, uint64_t from, uint64_t records)
 {
-    char line[64];
+    char line[REC_LINE_MAX];
     uint64_t end;
-    int n;
+    size_t n;
 
     /* PSYNC goes out first, from l->tx, then link_flush() sends the
      * backlog from `from` on, then the live stream. */
-    n = snprintf(line, sizeof(line), "PSYNC %llu\r\n",
-                 (unsigned long long)from);
-    rbuf_add(&l->tx, line, (size_t)n);
+    n = repl_fmt_psync(line, from);
+    rbuf_add(&l->tx, line, n);
     l->peer_acked_items = records;
     end = stream_open_catchup(l->fd, l->tls, from, records);
     REPL_COUNT(partial_syncs, 1);
@@ -312,7 +311,9 @@ static void walk_done(struct link *l)
     uint64_t took = util_mono_us() - l->walk_start_us;
 
     stream_copy_done();
-    send_line(l, "SYNCED %llu\r\n", (unsigned long long)l->walk_items);
+    char line[REC_LINE_MAX];
+
+    send_ctl(l, line, repl_fmt_synced(line, l->walk_items));
     pthread_mutex_lock(&repl_stats_lock);
     repl_rs.full_syncs++;
     repl_rs.last_sync_us = took;

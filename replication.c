@@ -459,10 +459,15 @@ void send_line(struct link *l, const char *fmt, ...)
     if (n <= 0 || (size_t)n >= sizeof(line)) {
         return;
     }
+    send_ctl(l, line, (size_t)n);
+}
+
+void send_ctl(struct link *l, const char *line, size_t n)
+{
     if (l == repl_active && stream_enabled()) {
-        stream_queue_ctrl(line, (size_t)n);
+        stream_queue_ctrl(line, n);
     } else {
-        rbuf_add(&l->tx, line, (size_t)n);
+        rbuf_add(&l->tx, line, n);
     }
 }
 
@@ -480,6 +485,7 @@ static bool preferred(const struct link *l)
 /* A link passed the handshake: keep it, or close it as a duplicate. */
 void link_established(struct link *l)
 {
+    char line[REC_LINE_MAX];
     struct stream_stats ss;
 
     if (repl_active != NULL && repl_active != l) {
@@ -519,14 +525,11 @@ void link_established(struct link *l)
      * our stream ends, lets a restored peer open its client port once
      * caught up (repl_persist.c); older nodes ignore it. */
     stream_stats(&ss);
-    send_line(l, "RESUME %llu %llu %llu %llu\r\n",
-              (unsigned long long)(repl_applied.run == l->peer_run_id
-                                   ? repl_applied.run : 0),
-              (unsigned long long)(repl_applied.run == l->peer_run_id
-                                   ? repl_applied.off : 0),
-              (unsigned long long)(repl_applied.run == l->peer_run_id
-                                   ? repl_applied.rec : 0),
-              (unsigned long long)ss.backlog_end);
+    send_ctl(l, line, repl_fmt_resume(line,
+             repl_applied.run == l->peer_run_id ? repl_applied.run : 0,
+             repl_applied.run == l->peer_run_id ? repl_applied.off : 0,
+             repl_applied.run == l->peer_run_id ? repl_applied.rec : 0,
+             ss.backlog_end));
     link_in_set_state(l, IN_RESUMED);
 }
 
@@ -874,7 +877,8 @@ static void ack_and_ping(struct link *l, uint64_t now)
         apply_send_ack(l);
     }
     if (now - l->last_ping_us >= 1000000 && l->state >= REPL_SYNCING) {
-        send_line(l, "PING %llu\r\n", (unsigned long long)util_now_ms());
+        char line[REC_LINE_MAX];
+        send_ctl(l, line, repl_fmt_ping(line, util_now_ms()));
         l->last_ping_us = now;
     }
 }

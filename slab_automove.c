@@ -5,6 +5,7 @@
  * maintainer thread; the move itself is items_reassign()'s.
  */
 #include "slab_automove.h"
+#include "slab_mover.h"
 #include "items.h"
 #include "log.h"
 #include "settings.h"

@@ -13,6 +13,7 @@
 #include "lru_maintainer.h"
 #include "settings.h"
 #include "slabs.h"
+#include "slab_mover.h"
 #include "thread.h"
 #include "watch.h"
 
@@ -42,6 +43,15 @@ int stats_init(int n)
     gstats.reserved_fds = 20;
     gstats.accepting_conns = 1;
     return 0;
+}
+
+void stats_delta_hit(unsigned clsid, bool incr)
+{
+    if (incr) {
+        SLAB_STAT_INCR(clsid, incr_hits);
+    } else {
+        SLAB_STAT_INCR(clsid, decr_hits);
+    }
 }
 
 struct thread_stats *stats_thread(int i)

@@ -89,6 +89,9 @@ int stats_init(int nthreads);
 struct thread_stats *stats_thread(int i);
 void stats_sum(struct thread_stats *out);
 void stats_reset(void);
+/* An incr (or decr) that found its item in class clsid: the per-class
+ * incr_hits/decr_hits (items.c's item_events.delta_hit). */
+void stats_delta_hit(unsigned clsid, bool incr);
 
 /* Text of each stats group; each ends without the final "END\r\n". */
 void stats_general(struct strbuf *sb);

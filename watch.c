@@ -244,6 +244,9 @@ void watch_eviction(const struct item *it)
 {
     char k[KEY_MAX_LENGTH * 3 + 1];
 
+    if (!(watch_mask & WATCH_EVICTIONS)) {
+        return;
+    }
     (void)util_url_encode(ITEM_key(it), it->nkey, k);
     publish(WATCH_EVICTIONS,
             "type=eviction key=%s fetch=%s ttl=%lld la=%d clsid=%u "

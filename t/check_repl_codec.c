@@ -22,6 +22,14 @@ static int decode(const char *line, size_t n, struct repl_rec *r)
     return repl_decode(line, n - 2, VLEN_MAX, r);
 }
 
+/* buf[0..n) as a C string (encoders do not terminate what they write). */
+static const char *buf_str(char *buf, size_t n)
+{
+    ck_assert(n < REC_LINE_MAX);
+    buf[n] = '\0';
+    return buf;
+}
+
 static int decode_str(const char *line, struct repl_rec *r)
 {
     return repl_decode(line, strlen(line), VLEN_MAX, r);
@@ -231,6 +239,79 @@ START_TEST(test_control_lines)
 }
 END_TEST
 
+/* Each control line's encoder writes what the decoder reads back, the
+ * bytes exactly as the peer has always received them. */
+START_TEST(test_control_lines_round_trip)
+{
+    char buf[REC_LINE_MAX];
+    struct repl_rec r;
+    size_t n;
+
+    n = repl_fmt_ping(buf, 1796000000123ULL);
+    ck_assert_str_eq(buf_str(buf, n), "PING 1796000000123\r\n");
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_PING);
+    ck_assert(r.has_ms);
+    ck_assert_uint_eq(r.ms, 1796000000123ULL);
+
+    n = repl_fmt_ack(buf, 10, 2, UINT64_MAX, 40);
+    ck_assert_str_eq(buf_str(buf, n),
+                     "ACK 10 2 18446744073709551615 40\r\n");
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_ACK);
+    ck_assert_uint_eq(r.bytes, 10);
+    ck_assert_uint_eq(r.items, 2);
+    ck_assert_uint_eq(r.offset, UINT64_MAX);
+    ck_assert_uint_eq(r.records, 40);
+
+    n = repl_fmt_nak(buf, 4567);
+    ck_assert_str_eq(buf_str(buf, n), "NAK 4567\r\n");
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_NAK);
+    ck_assert_uint_eq(r.offset, 4567);
+
+    n = repl_fmt_sync(buf, 5, 100, 0);
+    ck_assert_str_eq(buf_str(buf, n), "SYNC 5 100 0\r\n");
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_SYNC);
+    ck_assert_uint_eq(r.items, 5);
+    ck_assert_uint_eq(r.offset, 100);
+    ck_assert_uint_eq(r.records, 0);
+
+    n = repl_fmt_psync(buf, 0);
+    ck_assert_str_eq(buf_str(buf, n), "PSYNC 0\r\n");
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_PSYNC);
+    ck_assert_uint_eq(r.offset, 0);
+
+    n = repl_fmt_synced(buf, 3);
+    ck_assert_str_eq(buf_str(buf, n), "SYNCED 3\r\n");
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_SYNCED);
+
+    n = repl_fmt_digest(buf, UINT64_MAX, 3, 40, 50, UINT32_MAX);
+    ck_assert_str_eq(buf_str(buf, n), "DIGEST 18446744073709551615 3 40 "
+                                      "50 4294967295\r\n");
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_DIGEST);
+    ck_assert_uint_eq(r.sum, UINT64_MAX);
+    ck_assert_uint_eq(r.items, 3);
+    ck_assert_uint_eq(r.records, 40);
+    ck_assert_uint_eq(r.applied, 50);
+    ck_assert_uint_eq(r.at, UINT32_MAX);
+
+    n = repl_fmt_resync(buf);
+    ck_assert_str_eq(buf_str(buf, n), "RESYNC\r\n");
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_RESYNC);
+
+    /* RESUME is read by walk_resume(), not repl_decode. */
+    n = repl_fmt_resume(buf, 12345678901234ULL, 0, 7, UINT64_MAX);
+    ck_assert_str_eq(buf_str(buf, n), "RESUME 12345678901234 0 7 "
+                                      "18446744073709551615\r\n");
+}
+END_TEST
+
 START_TEST(test_malformed_lines_refused)
 {
     static const char *const bad[] = {
@@ -312,6 +393,7 @@ static Suite *codec_suite(void)
     tcase_add_test(rt, test_meta_marks);
     tcase_add_test(rt, test_delete_touch_flush_round_trip);
     tcase_add_test(rt, test_control_lines);
+    tcase_add_test(rt, test_control_lines_round_trip);
     tcase_add_test(rt, test_peek_store_hash);
     tcase_add_test(bad, test_malformed_lines_refused);
     tcase_add_test(bad, test_parse_u64_edges);
