@@ -354,7 +354,9 @@ static int grow(struct slabclass *c)
     return 0;
 }
 
-void *slabs_alloc(size_t size, unsigned id)
+/* Take a chunk of class id under its lock: from the free list, else
+ * (may_grow) from a new page or the page being emptied. */
+static inline void *take_chunk(size_t size, unsigned id, bool may_grow)
 {
     struct slabclass *c;
     struct item *it = NULL;
@@ -364,11 +366,11 @@ void *slabs_alloc(size_t size, unsigned id)
     }
     c = &classes[id];
     pthread_mutex_lock(&c->lock);
-    if (c->free_list != NULL || grow(c) == 0) {
+    if (c->free_list != NULL || (may_grow && grow(c) == 0)) {
         it = c->free_list;
         c->free_list = it->next;
         c->free_count--;
-    } else if (c->moving_free != NULL) {
+    } else if (may_grow && c->moving_free != NULL) {
         it = c->moving_free;
         c->moving_free = it->next;
         c->moving_free_count--;
@@ -382,26 +384,14 @@ void *slabs_alloc(size_t size, unsigned id)
     return it;
 }
 
+void *slabs_alloc(size_t size, unsigned id)
+{
+    return take_chunk(size, id, true);
+}
+
 void *slabs_alloc_free(size_t size, unsigned id)
 {
-    struct slabclass *c;
-    struct item *it = NULL;
-
-    if (id == 0 || id > nclasses) {
-        return NULL;
-    }
-    c = &classes[id];
-    pthread_mutex_lock(&c->lock);
-    if (c->free_list != NULL) {
-        it = c->free_list;
-        c->free_list = it->next;
-        c->free_count--;
-        c->requested += size;
-        it->it_flags = 0;
-        it->slabs_clsid = (uint8_t)id;
-    }
-    pthread_mutex_unlock(&c->lock);
-    return it;
+    return take_chunk(size, id, false);
 }
 
 void slabs_resize(unsigned id, size_t from, size_t to)
