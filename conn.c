@@ -29,6 +29,7 @@
 #include "proto.h"
 #include "proto_text.h"
 #include "replication.h"
+#include "repl_wake.h"
 #include "sasl.h"
 #include "settings.h"
 #include "stats.h"
@@ -718,6 +719,18 @@ void conn_enable_rx_stamps(void)
     rx_stamps = true;
 }
 
+/* The wall clock libevent read at the top of this loop turn, in ms. */
+static uint64_t turn_ms(struct conn *c)
+{
+    struct timeval tv;
+
+    if (c->thread == NULL ||
+        event_base_gettimeofday_cached(c->thread->base, &tv) != 0) {
+        return 0;
+    }
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
 static ssize_t read_stamped(struct conn *c, void *buf, size_t len)
 {
     union {
@@ -745,8 +758,9 @@ static ssize_t read_stamped(struct conn *c, void *buf, size_t len)
         memcpy(&tv, CMSG_DATA(cm), sizeof(tv));
         c->origin.rx_ms = (uint64_t)tv.tv_sec * 1000 +
                           (uint64_t)tv.tv_usec / 1000;
-        if (!c->monitor && repl_stall_unnoticed(c->origin.rx_ms)) {
-            /* Not served from a copy that may be stale. */
+        if (!c->monitor && repl_wake_check(c->origin.rx_ms,
+                                           turn_ms(c)) != 0) {
+            /* The port closed again after a stall. */
             errno = ECONNABORTED;
             return -1;
         }

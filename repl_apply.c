@@ -15,6 +15,7 @@
 #include "repl_persist.h"
 #include "repl_stream.h"
 #include "repl_walk.h"
+#include "repl_wake.h"
 #include "assoc.h"
 #include "hash.h"
 #include "items.h"
@@ -302,6 +303,9 @@ static int on_ping(struct link *l, const struct repl_rec *r)
 {
     if (r->has_ms) {
         apply_note_skew(l, r->ms);
+        if (l->in_state == IN_LIVE) {
+            wake_on_ping(r->ms, l->skew_ms);
+        }
     }
     if (repl_regated() && l->in_state == IN_LIVE) {
         /* Everything the peer sent before this PING is applied. */

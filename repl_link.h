@@ -186,6 +186,10 @@ struct link {
          l != NULL && l->congestion[0] ? l->congestion : "none")          \
     LINE(tombstones, "%llu", U(items_tombstones()))                       \
     LINE(stalls, "%llu", U(__atomic_load_n(&stalls, __ATOMIC_RELAXED)))   \
+    LINE(stall_state, "%s", wake_state_name(wake_state()))                \
+    LINE(stall_holds, "%llu", U(wake_holds()))                            \
+    LINE(stall_held_requests, "%llu", U(wake_held_requests()))            \
+    LINE(stall_hold_timeouts, "%llu", U(wake_hold_timeouts()))            \
     LINE(late_writes, "%llu", U(items_late_writes()))                     \
     LINE(late_superseded, "%llu", U(items_late_superseded()))             \
     LINE(sync_mode, "%s", settings.repl_sync ? "on" : "off")              \

@@ -18,6 +18,7 @@
 #include "repl_stream.h"
 #include "tls.h"
 #include "repl_walk.h"
+#include "repl_wake.h"
 #include "items.h"
 #include "log.h"
 #include "settings.h"
@@ -52,7 +53,6 @@ static int ready_fd = -1;       /* written once: client port may open */
 static bool ready_sent;
 static bool regated;            /* closed again after a stall */
 static uint64_t stalls;         /* atomic: stats replication stalls */
-static uint64_t cron_ms;        /* atomic: wall clock of the last tick */
 /* This process has applied its peer's full copy or caught up from its
  * backlog at least once (stats replication peer_synced): unlike
  * initial_sync_done it stays "no" when the gate opened on its timeout.
@@ -566,6 +566,7 @@ void signal_ready(const char *why)
     }
     ready_sent = true;
     regated = false;
+    wake_set_state(WAKE_RUNNING);
     log_event("replication: gate open, client port opening (%s)", why);
     if (ready_fd >= 0 && write(ready_fd, &b, 1) != 1) {
         log_warn("replication: cannot signal the main thread");
@@ -957,44 +958,52 @@ bool repl_regated(void)
     return regated;
 }
 
-bool repl_stall_unnoticed(uint64_t rx_ms)
-{
-    uint64_t t = __atomic_load_n(&cron_ms, __ATOMIC_RELAXED);
-
-    return settings.repl_stall_gate && t != 0 && rx_ms > t + (uint64_t)settings.repl_timeout * 1000;
-}
-
 /*
  * A node that was stopped (SIGSTOP, a paused VM, a starved process) for
- * repl_timeout or more has lost its link as far as the peer knows, and
- * its copy misses what the peer took meanwhile: it would serve stale
- * reads.  So it closes its client port and its clients' connections
- * again (the clients go to the peer), drops its link, and reopens as at
- * start: once the peer's stream is applied up to one of the peer's
- * PINGs after the resync (everything the peer had sent by then), or
- * after repl_initial_sync_timeout if no peer answers.  The stall shows
- * as a gap in this 100 ms timer; workers may serve a few requests before
- * this tick notices it (the requests that waited are versioned by their
- * arrival: items.c, "late writes").
+ * WAKE_STALL_MS or more may hold a copy that misses what the peer's
+ * clients wrote meanwhile (they timed out on it): it would serve stale
+ * reads.  The stall shows as a gap in this 100 ms timer, and before the
+ * tick is published (wake_tick) the workers are told (repl_wake.c):
+ *
+ *   - by default, and for a stall shorter than repl_timeout, they hold
+ *     every client request read after the wake until the peer's stream
+ *     is applied up to a PING the peer sent after it (repl_apply.c,
+ *     on_ping), at most repl_timeout seconds;
+ *   - with -o repl_stall_gate=1, after a stall of repl_timeout or more
+ *     (the peer has dropped the link), the node closes its client port
+ *     and its clients' connections again (the clients go to the peer),
+ *     drops its link, and reopens as at start: once the peer's stream is
+ *     applied up to one of the peer's PINGs after the resync, or after
+ *     repl_initial_sync_timeout if no peer answers.
+ *
+ * Requests that waited in the sockets through the stall are held too;
+ * their writes are versioned by their arrival (items.c, "late writes").
  */
 static void stalled(uint64_t now, uint64_t gap_ms)
 {
     char b = 'c';
     int i;
 
-    __atomic_add_fetch(&stalls, 1, __ATOMIC_RELAXED);
-    if (!settings.repl_stall_gate) {
-        log_warn("replication: this process did not run for %llu ms "
-                 "(repl_timeout %d s); it may serve what the peer changed "
-                 "meanwhile until the link has caught up "
-                 "(-o repl_stall_gate=1 closes the port instead)",
-                 (unsigned long long)gap_ms, settings.repl_timeout);
+    if (gap_ms < (uint64_t)settings.repl_timeout * 1000 ||
+        !settings.repl_stall_gate) {
+        if (gap_ms >= (uint64_t)settings.repl_timeout * 1000) {
+            __atomic_add_fetch(&stalls, 1, __ATOMIC_RELAXED);
+        }
+        if (!ready_sent || repl_active == NULL) {
+            return;             /* nothing to catch up from */
+        }
+        log_warn("replication: this process did not run for %llu ms; "
+                 "client requests wait until it has caught up with the "
+                 "peer", (unsigned long long)gap_ms);
+        wake_hold(now);
         return;
     }
+    __atomic_add_fetch(&stalls, 1, __ATOMIC_RELAXED);
     log_warn("replication: this process did not run for %llu ms "
              "(repl_timeout %d s); closing the client port until it has "
              "caught up with the peer", (unsigned long long)gap_ms,
              settings.repl_timeout);
+    wake_set_state(WAKE_GATED);
     for (i = 0; i < MAX_LINKS; i++) {
         if (repl_links[i].fd >= 0) {
             link_close(&repl_links[i], "this process stalled");
@@ -1024,10 +1033,10 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     (void)which;
     (void)arg;
     last_cron_us = now;
-    __atomic_store_n(&cron_ms, item_clock_sample(), __ATOMIC_RELAXED);
-    if (gap_ms >= (uint64_t)settings.repl_timeout * 1000) {
-        stalled(now, gap_ms);
+    if (gap_ms >= WAKE_STALL_MS) {
+        stalled(now, gap_ms);   /* before the workers see the new tick */
     }
+    wake_tick(item_clock_sample(), now);
     copy_note_cron(now);
     for (i = 0; i < MAX_LINKS; i++) {
         struct link *l = &repl_links[i];

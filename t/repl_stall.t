@@ -84,6 +84,10 @@ $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $B->port)
     or die "connect B: $!";
 print $c "set k 0 0 1\r\n2\r\n";
 close $c;
+# a reader that waits through the stall: its get sat in B's socket
+my $w = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $B->port)
+    or die "connect B: $!";
+print $w "get k\r\n";
 is($A->cmd("set k 0 0 1\r\n5"), "STORED\r\n", 'k=5 via A while B hangs');
 ok(MemcTest::wait_until(sub {
     my $st = $A->repl_stats;
@@ -92,6 +96,23 @@ ok(MemcTest::wait_until(sub {
 $B->sigcont;
 # From now on B answers k=5 or not at all, never its old copy.
 my (%seen, $fresh);
+{
+    my $got = '';
+    MemcTest::wait_until(sub {
+        my $rin = '';
+        vec($rin, fileno($w), 1) = 1;
+        return 0 unless select($rin, undef, undef, 0.2) > 0;
+        my $n = sysread($w, my $buf, 1024);
+        return 1 unless $n;
+        $got .= $buf;
+        return $got =~ /END\r\n$/;
+    }, 10);
+    note("the waiting get: " . ($got eq '' ? 'closed' : $got));
+    unlike($got, qr/^VALUE k \d+ 1\r\n[^5]/,
+           'the get that waited through the stall is not answered from the '
+           . 'old copy') or diag($got);
+    close $w;
+}
 MemcTest::wait_until(sub {
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $B->port, Timeout => 1);
