@@ -979,7 +979,7 @@ bool repl_regated(void)
  * Requests that waited in the sockets through the stall are held too;
  * their writes are versioned by their arrival (items.c, "late writes").
  */
-static void stalled(uint64_t now, uint64_t gap_ms)
+static void stalled(uint64_t now, uint64_t gap_ms, bool was_linked)
 {
     char b = 'c';
     int i;
@@ -989,8 +989,8 @@ static void stalled(uint64_t now, uint64_t gap_ms)
         if (gap_ms >= (uint64_t)settings.repl_timeout * 1000) {
             __atomic_add_fetch(&stalls, 1, __ATOMIC_RELAXED);
         }
-        if (!ready_sent || repl_active == NULL) {
-            return;             /* nothing to catch up from */
+        if (!ready_sent || !was_linked) {
+            return;             /* no peer to catch up from */
         }
         log_warn("replication: this process did not run for %llu ms; "
                  "client requests wait until it has caught up with the "
@@ -1024,6 +1024,7 @@ static void stalled(uint64_t now, uint64_t gap_ms)
 static void repl_cron(evutil_socket_t fd, short which, void *arg)
 {
     static uint64_t last_cron_us;
+    static bool was_linked;     /* at the last tick: before a stall */
     uint64_t now = now_us();
     uint64_t gap_ms = last_cron_us != 0 ? (now - last_cron_us) / 1000 : 0;
     bool late = gap_ms > COPY_STARVED_MS;
@@ -1034,7 +1035,10 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     (void)arg;
     last_cron_us = now;
     if (gap_ms >= WAKE_STALL_MS) {
-        stalled(now, gap_ms);   /* before the workers see the new tick */
+        /* before the workers see the new tick; the link's state is
+         * the one before the stall (the peer may have closed it since,
+         * and the link's read may have seen that before this tick) */
+        stalled(now, gap_ms, was_linked);
     }
     wake_tick(item_clock_sample(), now);
     copy_note_cron(now);
@@ -1068,6 +1072,7 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     now = now_us();     /* pump() above may have noted newer samples */
     lag_ms = stream_lag_ms(now);
     check_tick(repl_active, now);
+    was_linked = repl_active != NULL;
 }
 
 static void *repl_main(void *arg)

@@ -24,7 +24,7 @@ use MemcPair;
 
 require_pair_build();
 
-my ($A, $B) = start_pair(linked => 1, repl_timeout => 3);
+my ($A, $B) = start_pair(linked => 1, repl_timeout => 5);
 
 sub get_on {
     my ($port) = @_;
@@ -107,7 +107,7 @@ for my $case (['shorter than repl_timeout, the link stays up', 1.6, 0],
         or diag(join ' ', map { "$_=$seen{$_}" } sort keys %seen);
     ok(wait_linked($A, $B, 30), 'linked again');
     cmp_ok(stat_of($B, 'stall_holds') // 0, '>', $holds,
-           'B counted the hold');
+           'B counted the hold') or diag($B->log_tail(40));
     is(stat_of($B, 'stall_state'), 'running', 'B serves again');
 }
 cmp_ok(stat_of($B, 'stall_held_requests') // 0, '>=', 2,
