@@ -18,7 +18,7 @@
 #define WAIT_SLICE_MS 100       /* a held worker re-checks this often */
 
 /*
- * Who sees what:
+ * Who sees what (tick_ms, state: wake_tick_ms, wake_state_now):
  *
  *   replication thread                    worker, per read(2)
  *   ------------------                    -------------------
@@ -40,8 +40,8 @@
  * after it, which has judged the gap.  A worker that waits blocks its
  * other clients too, which would be served from the same old copy.
  */
-static int state;               /* enum wake_state; atomic */
-static uint64_t tick_ms;        /* atomic: wall clock of the last tick */
+int wake_state_now;             /* enum wake_state; atomic */
+uint64_t wake_tick_ms;          /* atomic: wall clock of the last tick */
 static uint64_t hold_from_ms;   /* wall clock the hold began (repl thread) */
 static uint64_t hold_until_us;  /* the longest it lasts (repl thread) */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -62,7 +62,7 @@ const char *wake_state_name(enum wake_state s)
 
 enum wake_state wake_state(void)
 {
-    return (enum wake_state)__atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    return (enum wake_state)__atomic_load_n(&wake_state_now, __ATOMIC_ACQUIRE);
 }
 
 void wake_set_state(enum wake_state s)
@@ -75,7 +75,7 @@ void wake_set_state(enum wake_state s)
     log_debug("replication: wake %s -> %s", wake_state_name(old),
               wake_state_name(s));
     pthread_mutex_lock(&mu);
-    __atomic_store_n(&state, (int)s, __ATOMIC_RELEASE);
+    __atomic_store_n(&wake_state_now, (int)s, __ATOMIC_RELEASE);
     if (waiters > 0) {
         pthread_cond_broadcast(&cv);
     }
@@ -103,7 +103,7 @@ void wake_tick(uint64_t now_ms, uint64_t now_us)
         wake_set_state(WAKE_RUNNING);
     }
     pthread_mutex_lock(&mu);
-    __atomic_store_n(&tick_ms, now_ms, __ATOMIC_RELEASE);
+    __atomic_store_n(&wake_tick_ms, now_ms, __ATOMIC_RELEASE);
     if (waiters > 0) {
         pthread_cond_broadcast(&cv);
     }
@@ -127,7 +127,7 @@ void wake_on_ping(uint64_t peer_ms, int64_t skew_ms)
  * (1), must be refused (-1), or must wait for a tick after it (0). */
 static int verdict(uint64_t since)
 {
-    uint64_t t = __atomic_load_n(&tick_ms, __ATOMIC_ACQUIRE);
+    uint64_t t = __atomic_load_n(&wake_tick_ms, __ATOMIC_ACQUIRE);
     enum wake_state s = wake_state();
 
     if (s == WAKE_GATED) {
@@ -166,16 +166,9 @@ static int wait_turn(uint64_t since)
     return v < 0 ? -1 : 0;
 }
 
-int repl_wake_check(uint64_t rx_ms, uint64_t turn_ms)
+int wake_wait(uint64_t rx_ms, uint64_t turn_ms)
 {
-    uint64_t t = __atomic_load_n(&tick_ms, __ATOMIC_ACQUIRE);
-
-    if (__builtin_expect(__atomic_load_n(&state, __ATOMIC_RELAXED) ==
-                         WAKE_RUNNING && rx_ms <= t + WAKE_STALL_MS &&
-                         turn_ms < rx_ms + WAKE_STALL_MS, 1)) {
-        return 0;
-    }
-    if (t == 0) {
+    if (__atomic_load_n(&wake_tick_ms, __ATOMIC_ACQUIRE) == 0) {
         return 0;               /* the timer has not started */
     }
     return wait_turn(rx_ms > turn_ms ? rx_ms : turn_ms);

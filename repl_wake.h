@@ -43,8 +43,24 @@ enum wake_state wake_state(void);
 /* Any worker: may bytes that reached a client socket at unix ms rx_ms,
  * read in the loop turn that began at unix ms turn_ms, be served?  0:
  * yes (at once, or after waiting for the hold to end); -1: no, the
- * client port closed again (close the connection unanswered). */
-int repl_wake_check(uint64_t rx_ms, uint64_t turn_ms);
+ * client port closed again (close the connection unanswered).  Inline:
+ * it runs for every read of client bytes in a pair; the rest is in
+ * wake_wait(). */
+extern int wake_state_now;      /* enum wake_state; atomic */
+extern uint64_t wake_tick_ms;   /* atomic: wall clock of the last tick */
+int wake_wait(uint64_t rx_ms, uint64_t turn_ms);
+
+static inline int repl_wake_check(uint64_t rx_ms, uint64_t turn_ms)
+{
+    uint64_t t = __atomic_load_n(&wake_tick_ms, __ATOMIC_ACQUIRE);
+
+    if (__builtin_expect(__atomic_load_n(&wake_state_now, __ATOMIC_RELAXED)
+                         == WAKE_RUNNING && rx_ms <= t + WAKE_STALL_MS &&
+                         turn_ms < rx_ms + WAKE_STALL_MS, 1)) {
+        return 0;
+    }
+    return wake_wait(rx_ms, turn_ms);
+}
 
 /* stats replication */
 uint64_t wake_holds(void);
