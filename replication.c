@@ -52,6 +52,10 @@ static int wake_rd = -1, wake_wr = -1;
 static int ready_fd = -1;       /* written once: client port may open */
 static bool ready_sent;
 static bool regated;            /* closed again after a stall */
+/* A link was up at the last tick or came up since: before a stall, it
+ * holds the state before the stall (the peer may have closed the link
+ * meanwhile, and the link's read may see that before the next tick). */
+static bool linked_since_tick;
 static uint64_t stalls;         /* atomic: stats replication stalls */
 /* This process has applied its peer's full copy or caught up from its
  * backlog at least once (stats replication peer_synced): unlike
@@ -510,6 +514,7 @@ void link_established(struct link *l)
                  repl_node_id);
     }
     repl_active = l;
+    linked_since_tick = true;
     link_hs_set_state(l, HS_DONE);
     log_event("replication %s: link up (%s, %s)", l->addr,
               l->dialled ? "dialled" : "accepted",
@@ -1024,7 +1029,6 @@ static void stalled(uint64_t now, uint64_t gap_ms, bool was_linked)
 static void repl_cron(evutil_socket_t fd, short which, void *arg)
 {
     static uint64_t last_cron_us;
-    static bool was_linked;     /* at the last tick: before a stall */
     uint64_t now = now_us();
     uint64_t gap_ms = last_cron_us != 0 ? (now - last_cron_us) / 1000 : 0;
     bool late = gap_ms > COPY_STARVED_MS;
@@ -1035,10 +1039,8 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     (void)arg;
     last_cron_us = now;
     if (gap_ms >= WAKE_STALL_MS) {
-        /* before the workers see the new tick; the link's state is
-         * the one before the stall (the peer may have closed it since,
-         * and the link's read may have seen that before this tick) */
-        stalled(now, gap_ms, was_linked);
+        /* before the workers see the new tick */
+        stalled(now, gap_ms, linked_since_tick);
     }
     wake_tick(item_clock_sample(), now);
     copy_note_cron(now);
@@ -1072,7 +1074,7 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     now = now_us();     /* pump() above may have noted newer samples */
     lag_ms = stream_lag_ms(now);
     check_tick(repl_active, now);
-    was_linked = repl_active != NULL;
+    linked_since_tick = repl_active != NULL;
 }
 
 static void *repl_main(void *arg)
