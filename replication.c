@@ -56,6 +56,7 @@ static bool regated;            /* closed again after a stall */
  * holds the state before the stall (the peer may have closed the link
  * meanwhile, and the link's read may see that before the next tick). */
 static bool linked_since_tick;
+static uint64_t last_cron_us;   /* the timer's last tick (repl thread) */
 static uint64_t stalls;         /* atomic: stats replication stalls */
 /* This process has applied its peer's full copy or caught up from its
  * backlog at least once (stats replication peer_synced): unlike
@@ -1028,9 +1029,8 @@ static void stalled(uint64_t now, uint64_t gap_ms, bool was_linked)
 
 static void repl_cron(evutil_socket_t fd, short which, void *arg)
 {
-    static uint64_t last_cron_us;
     uint64_t now = now_us();
-    uint64_t gap_ms = last_cron_us != 0 ? (now - last_cron_us) / 1000 : 0;
+    uint64_t gap_ms = (now - last_cron_us) / 1000;
     bool late = gap_ms > COPY_STARVED_MS;
     int i;
 
@@ -1082,6 +1082,9 @@ static void *repl_main(void *arg)
     (void)arg;
     pthread_setname_np(pthread_self(), "mc-repl");
     copy_note_thread();
+    /* A stall before the timer's first tick is a stall too. */
+    last_cron_us = now_us();
+    wake_tick(item_clock_sample(), last_cron_us);
     event_base_dispatch(repl_base);
     return NULL;
 }
