@@ -14,6 +14,7 @@
 
 #include "crawler.h"
 #include "items.h"
+#include "items_digest.h"
 #include "proto_bin.h"
 #include "settings.h"
 

@@ -15,6 +15,7 @@
 #include "proto.h"
 #include "conn.h"
 #include "items.h"
+#include "items_lru.h"
 #include "log.h"
 #include "sasl.h"
 #include "settings.h"

@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "crawler.h"
 #include "items.h"
+#include "items_lru.h"
 #include "log.h"
 #include "settings.h"
 #include "slabs.h"
