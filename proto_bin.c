@@ -14,6 +14,7 @@
 #include "proto_bin.h"
 #include "proto.h"
 #include "conn.h"
+#include "conn_reply.h"
 #include "items.h"
 #include "items_lru.h"
 #include "log.h"
