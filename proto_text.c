@@ -66,13 +66,26 @@ int proto_text_tokenize(char *line, struct token *tokens, int max,
 
 /* --- small reply helpers -------------------------------------------------- */
 
+/* s and "\r\n" in one piece: one reservation instead of two conn_out
+ * calls (every STORED of a set comes here). */
 static void reply(struct conn *c, const char *s)
 {
+    size_t n;
+    char *p;
+
     if (c->noreply) {
         return;
     }
-    conn_out(c, s, strlen(s));
-    conn_out(c, "\r\n", 2);
+    n = strlen(s);
+    p = conn_out_reserve(c, n + 2);
+    if (p == NULL) {
+        conn_close_after_write(c);
+        return;
+    }
+    memcpy(p, s, n);
+    p[n] = '\r';
+    p[n + 1] = '\n';
+    conn_out_commit(c, n + 2);
 }
 
 /* Errors are counted; noreply does not hide them from the counter. */

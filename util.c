@@ -264,12 +264,32 @@ static const char digit_pairs[201] =
     "34353637383940414243444546474849505152535455565758596061626364656667"
     "6869707172737475767778798081828384858687888990919293949596979899";
 
+/* Digits are written in place from the end, their count found first by
+ * comparisons (no scratch copy): flags 0 and a length of a few digits are
+ * the common case. */
 int util_u64toa(uint64_t v, char *buf)
 {
-    char tmp[MAX_NUMBER_LEN + 1];
-    char *p = tmp + sizeof(tmp);
-    int n;
+    static const uint64_t pow10[MAX_NUMBER_LEN] = {
+        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+        10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+        100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+        100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+        100000000000000000ULL, 1000000000000000000ULL,
+        10000000000000000000ULL,
+    };
+    int n = 1;
+    char *p;
 
+    if (v < 10) {
+        buf[0] = (char)('0' + v);
+        buf[1] = '\0';
+        return 1;
+    }
+    while (n < MAX_NUMBER_LEN && v >= pow10[n]) {
+        n++;
+    }
+    p = buf + n;
+    *p = '\0';
     while (v >= 100) {
         unsigned r = (unsigned)(v % 100);
         v /= 100;
@@ -284,9 +304,6 @@ int util_u64toa(uint64_t v, char *buf)
     } else {
         *--p = (char)('0' + v);
     }
-    n = (int)(tmp + sizeof(tmp) - p);
-    memcpy(buf, p, (size_t)n);
-    buf[n] = '\0';
     return n;
 }
 

@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -186,6 +187,31 @@ START_TEST(test_u64toa)
 }
 END_TEST
 
+/* Every power of ten and its neighbours, against snprintf. */
+START_TEST(test_u64toa_matches_printf)
+{
+    char buf[24], want[24];
+    uint64_t p = 1;
+    int i, d;
+
+    for (i = 0; i < 20; i++, p *= 10) {
+        for (d = -2; d <= 2; d++) {
+            uint64_t v = p + (uint64_t)(int64_t)d;
+            int n = snprintf(want, sizeof(want), "%llu",
+                             (unsigned long long)v);
+            ck_assert_int_eq(util_u64toa(v, buf), n);
+            ck_assert_str_eq(buf, want);
+        }
+    }
+    for (i = 0; i < 100000; i++) {
+        uint64_t v = (uint64_t)i * 2654435761u * (uint64_t)(i % 7 + 1);
+        int n = snprintf(want, sizeof(want), "%llu", (unsigned long long)v);
+        ck_assert_int_eq(util_u64toa(v, buf), n);
+        ck_assert_str_eq(buf, want);
+    }
+}
+END_TEST
+
 START_TEST(test_preempt_point_throttles)
 {
     uint64_t last = 0;
@@ -306,6 +332,7 @@ static Suite *util_suite(void)
     tcase_add_test(time, test_deadline_rules);
     tcase_add_test(time, test_preempt_point_throttles);
     tcase_add_test(fmt, test_u64toa);
+    tcase_add_test(fmt, test_u64toa_matches_printf);
     tcase_add_test(fmt, test_hex);
     tcase_add_test(fmt, test_url_encode);
     tcase_add_test(fmt, test_addr_name);
