@@ -203,6 +203,15 @@ static void requeue_rest(struct conn *c, struct token *t, int i, int ntok,
     c->rcurr = start;
 }
 
+/* -o read_buf_mem_limit: a further key of a multi-get (not the first
+ * of a requeued rest: counted false) takes a response slot; true when
+ * the worker's share is used up. */
+static inline bool more_keys_refused(struct conn *c, bool counted)
+{
+    return __builtin_expect(settings.read_buf_mem_limit != 0, 0) &&
+           counted && !conn_resp_take_slow(c);
+}
+
 static void process_get(struct conn *c, struct token *t, int ntok,
                         char *rest, bool with_cas, bool touch)
 {
@@ -213,7 +222,6 @@ static void process_get(struct conn *c, struct token *t, int ntok,
     int first = 1;
     bool served = false;
     bool checked = c->get_rest_checked;  /* a line requeued before */
-    bool limited = __builtin_expect(settings.read_buf_mem_limit != 0, 0);
     int i;
 
     c->get_rest_checked = false;
@@ -243,7 +251,9 @@ static void process_get(struct conn *c, struct token *t, int ntok,
                 client_error(c, "CLIENT_ERROR bad command line format");
                 return;
             }
-            if (limited && i > first && !conn_resp_take_slow(c)) {
+            /* Only past the first key (i > first implies served): a
+             * single-key get tests one flag here. */
+            if (served && more_keys_refused(c, i > first)) {
                 conn_out_rollback(c, &mark);
                 reply(c, "SERVER_ERROR out of memory writing get response");
                 return;
