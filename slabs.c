@@ -137,6 +137,20 @@ out:
 static struct slabclass classes[SLABS_MAX_CLASSES];
 static unsigned nclasses;       /* highest valid class id */
 static size_t mem_limit;        /* 0 = unlimited */
+
+/*
+ * Class ids of item sizes up to CLSID_TABLE_MAX, one byte per 8 bytes of
+ * size, so that an allocation finds its class in one load instead of a
+ * binary search (~85 instructions on every set).  Exact only when every
+ * class size is a multiple of 8, as the -f series always is (no class
+ * then ends inside an 8-byte step); -o slab_sizes may break that, and
+ * the table is then not used.  Built by slabs_init.
+ */
+#define CLSID_TABLE_MAX 65536
+static uint8_t clsid_table[CLSID_TABLE_MAX / 8 + 1];
+static bool clsid_table_ok;
+static void build_clsid_table(void);
+
 static size_t mem_malloced;     /* bytes of pages allocated; atomic */
 static size_t initial_malloced; /* counted as allocated from the start */
 static bool full_pages = true;  /* charge whole pages (memcached does with
@@ -308,6 +322,7 @@ int slabs_init(size_t limit, double factor, size_t chunk_min,
         add_class(item_max, item_max);
     }
     (void)prealloc;
+    build_clsid_table();
     return 0;
 }
 
@@ -322,6 +337,7 @@ void slabs_destroy(void)
     }
     memset(classes, 0, sizeof(classes));
     nclasses = 0;
+    clsid_table_ok = false;
     mem_malloced = 0;
     pthread_mutex_lock(&pool_lock);
     free(pool);
@@ -341,7 +357,35 @@ void slabs_destroy(void)
     nspare = spare_cap = 0;
 }
 
+static unsigned clsid_search(size_t size);
+
+static void build_clsid_table(void)
+{
+    unsigned id;
+    size_t k;
+
+    clsid_table_ok = false;
+    for (id = 1; id <= nclasses; id++) {
+        if (classes[id].size <= CLSID_TABLE_MAX && classes[id].size % 8) {
+            return;
+        }
+    }
+    for (k = 0; k <= CLSID_TABLE_MAX / 8; k++) {
+        clsid_table[k] = (uint8_t)clsid_search(k * 8);
+    }
+    clsid_table_ok = true;
+}
+
 unsigned slabs_clsid(size_t size)
+{
+    /* size 0 wraps around and takes the search, which refuses it */
+    if (size - 1 < CLSID_TABLE_MAX && clsid_table_ok) {
+        return clsid_table[(size + 7) / 8];
+    }
+    return clsid_search(size);
+}
+
+static unsigned clsid_search(size_t size)
 {
     unsigned lo = 1;
     unsigned hi = nclasses;

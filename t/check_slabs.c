@@ -181,6 +181,67 @@ START_TEST(test_clsid_table)
 }
 END_TEST
 
+/* The smallest class whose chunk holds size, by a plain scan. */
+static unsigned scan_clsid(size_t size)
+{
+    unsigned id;
+
+    if (size == 0) {
+        return 0;
+    }
+    for (id = 1; id <= slabs_largest_class(); id++) {
+        if (slabs_chunk_size(id) >= size) {
+            return id;
+        }
+    }
+    return 0;
+}
+
+static void every_size_matches_scan(void)
+{
+    size_t size;
+
+    for (size = 0; size <= 70000; size++) {
+        ck_assert_msg(slabs_clsid(size) == scan_clsid(size),
+                      "size %zu: %u, scan says %u", size, slabs_clsid(size),
+                      scan_clsid(size));
+    }
+    ck_assert_uint_eq(slabs_clsid(ITEM_MAX), slabs_largest_class());
+    ck_assert_uint_eq(slabs_clsid(ITEM_MAX + 1), 0);
+}
+
+/* The lookup table and the search agree with a scan at every size the
+ * table covers and past it, for the -f series... */
+START_TEST(test_clsid_every_size)
+{
+    every_size_matches_scan();
+}
+END_TEST
+
+/* ...and for -o slab_sizes with sizes that are not multiples of 8
+ * (no table) or are (table). */
+START_TEST(test_clsid_every_size_slab_sizes)
+{
+    static const size_t odd[] = {100, 203, 4001, 20001};
+    static const size_t even[] = {104, 208, 4000, 20000};
+
+    slabs_destroy();
+    ck_assert_int_eq(slabs_set_sizes(odd, 4), 0);
+    ck_assert_int_eq(slabs_init(LIMIT, FACTOR, CHUNK_MIN, CHUNK_MAX,
+                                ITEM_MAX, false), 0);
+    ck_assert_uint_eq(slabs_clsid(101), 2);
+    ck_assert_uint_eq(slabs_clsid(203), 2);
+    ck_assert_uint_eq(slabs_clsid(204), 3);
+    every_size_matches_scan();
+    slabs_destroy();
+    ck_assert_int_eq(slabs_set_sizes(even, 4), 0);
+    ck_assert_int_eq(slabs_init(LIMIT, FACTOR, CHUNK_MIN, CHUNK_MAX,
+                                ITEM_MAX, false), 0);
+    every_size_matches_scan();
+    ck_assert_int_eq(slabs_set_sizes(even, 0), 0);
+}
+END_TEST
+
 /* --- memory limit -------------------------------------------------------- */
 
 START_TEST(test_limit_stops_growth_after_budget)
@@ -727,6 +788,8 @@ static Suite *slabs_suite(void)
     tcase_add_test(lookup, test_clsid_picks_smallest_fitting_class);
     tcase_add_loop_test(lookup, test_clsid_table, 0,
                         sizeof(clsid_cases) / sizeof(clsid_cases[0]));
+    tcase_add_test(lookup, test_clsid_every_size);
+    tcase_add_test(lookup, test_clsid_every_size_slab_sizes);
     tcase_add_test(limit, test_limit_stops_growth_after_budget);
     tcase_add_test(limit, test_first_page_of_a_class_granted_over_limit);
     tcase_add_test(limit, test_raising_limit_allows_growth);
