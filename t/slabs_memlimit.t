@@ -71,7 +71,8 @@ sub the_class {
     # the memory comes back when the limit allows it again
     is($srv->cmd('cache_memlimit 32'), "OK\r\n", 'cache_memlimit 32');
     fill($srv, 200, 599);
-    ok(malloced($srv) > 16 * $MB, 'total_malloced grows again under the higher limit');
+    ok(malloced($srv) > 16 * $MB,
+       'total_malloced grows again under the higher limit');
     my @missing = grep { !defined $srv->mem_get("key$_") } 560 .. 599;
     is(scalar @missing, 0, 'the newest items read back whole');
     $srv->stop;
