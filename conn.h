@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 
 #include "crawler.h"
+#include "item_chunk.h"
 #include "items.h"
 #include "proto_bin.h"
 #include "settings.h"
@@ -70,6 +71,7 @@ struct nread {
     struct item *it;            /* the item being filled */
     char *dst;                  /* where the next byte goes */
     size_t left;                /* bytes still to read */
+    struct value_cursor vc;     /* which chunk dst is in (chunked items) */
     enum store_mode mode;       /* store mode to apply */
     uint64_t cas;               /* client's cas token */
     bool noreply;               /* no reply on success */
@@ -239,6 +241,18 @@ void conn_out_commit(struct conn *c, size_t len);
  * to it (released when sent). */
 int conn_out_item(struct conn *c, struct item *it, const char *p,
                   size_t len);
+/* The same for a chunked item (p is then not its value). */
+int conn_out_chunked(struct conn *c, struct item *it, size_t len);
+/* Queue the first len bytes of it's value, flat or chunked; takes over
+ * the caller's reference.  What the protocols call. */
+static inline int conn_out_value(struct conn *c, struct item *it,
+                                 size_t len)
+{
+    if (item_is_chunked(it)) {
+        return conn_out_chunked(c, it, len);
+    }
+    return conn_out_item(c, it, ITEM_data(it), len);
+}
 /* Drop everything queued but not yet sent (noreply, errors mid-batch). */
 void conn_out_reset(struct conn *c);
 

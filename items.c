@@ -18,6 +18,7 @@
 #include "log.h"
 #include "settings.h"
 #include "slabs.h"
+#include "item_chunk.h"
 #include "item_locks.h"
 
 #include <pthread.h>
@@ -417,8 +418,27 @@ void items_set_events(const struct item_events *ev)
 
 /* --- references, link, unlink ------------------------------------------ */
 
+/* A chunked item: its chunks, then its header, which is in the class
+ * of its own size, not in slabs_clsid (the LRU it is on). */
+static void free_chunked(struct item *it)
+{
+    struct item_chunk *ch = item_first_chunk(it);
+    size_t hsize = item_chunk_hdr_size(it->nkey);
+
+    while (ch != NULL) {
+        struct item_chunk *next = ch->next;
+        slabs_free(ch, ITEM_CHUNK_HDR + ch->size, ch->slabs_clsid);
+        ch = next;
+    }
+    slabs_free(it, hsize, slabs_clsid(hsize));
+}
+
 static void item_free(struct item *it)
 {
+    if (item_is_chunked(it)) {
+        free_chunked(it);
+        return;
+    }
     slabs_free(it, ITEM_ntotal(it), it->slabs_clsid);
 }
 
@@ -495,7 +515,10 @@ static void notify(enum mutation_op op, const struct item *it)
 
 bool item_size_ok(size_t nkey, size_t nbytes)
 {
-    return slabs_clsid(ITEM_HDR_SIZE + nkey + nbytes) != 0;
+    size_t ntotal = ITEM_HDR_SIZE + nkey + nbytes;
+
+    return slabs_clsid(ntotal) != 0 ||
+           (ntotal > item_chunk_limit && ntotal <= item_chunks_item_max());
 }
 
 /* Count a tail item about to be reclaimed (dead) or evicted (live);
@@ -725,6 +748,83 @@ static void reclaim_cold_tail(unsigned id)
     }
 }
 
+/* A chunk of class id, evicting from its LRU (then, for the classes of
+ * chunked headers and last chunks, whose LRUs may hold nothing, from
+ * the chunked items' LRU `also`) when it is full; NULL when nothing
+ * more can be evicted, counted as outofmemory in lru_id. */
+static inline void *alloc_pull(size_t size, unsigned id, unsigned also,
+                               unsigned lru_id)
+{
+    void *p = NULL;
+    int tries;
+
+    for (tries = 0; tries < ALLOC_TRIES; tries++) {
+        if (!settings.lru_segmented) {
+            reclaim_cold_tail(id);
+        }
+        p = slabs_alloc(size, id);
+        if (p != NULL ||
+            (!make_room(id) && (also == 0 || !make_room(also)))) {
+            break;
+        }
+    }
+    if (p == NULL) {
+        pthread_mutex_lock(&lrus[lru_id].lock);
+        lrus[lru_id].st.outofmemory++;
+        pthread_mutex_unlock(&lrus[lru_id].lock);
+    }
+    return p;
+}
+
+/*
+ * A chunked item (memcached's layout): a header in the class of its own
+ * size, holding the key and the chain's head, then the value in chunks
+ * of the largest class, the last one in the class its remainder needs.
+ * The header is on the largest class's LRU (slabs_clsid), so evicting
+ * there frees whole chunked items.  All chunks are taken up front.
+ */
+static struct item *alloc_chunked(size_t nkey, size_t nbytes)
+{
+    size_t hsize = item_chunk_hdr_size(nkey);
+    size_t full = slabs_chunk_size(item_chunk_clsid);
+    struct item_chunk *prev = NULL;
+    struct item *it;
+
+    it = alloc_pull(hsize, slabs_clsid(hsize), item_chunk_clsid,
+                    item_chunk_clsid);
+    if (it == NULL) {
+        return NULL;
+    }
+    it->nkey = (uint8_t)nkey;
+    it->nbytes = 0;
+    item_set_first_chunk(it, NULL);
+    while (nbytes > 0) {
+        size_t take = item_chunk_take(nbytes, full);
+        unsigned id = slabs_clsid(ITEM_CHUNK_HDR + take);
+        struct item_chunk *ch = alloc_pull(ITEM_CHUNK_HDR + take, id,
+                                           item_chunk_clsid,
+                                           item_chunk_clsid);
+        if (ch == NULL) {
+            free_chunked(it);
+            return NULL;
+        }
+        ch->next = NULL;
+        ch->prev = prev;
+        ch->head = it;
+        ch->size = (uint32_t)take;
+        __atomic_store_n(&ch->nkey, 0, __ATOMIC_RELEASE);
+        if (prev == NULL) {
+            item_set_first_chunk(it, ch);
+        } else {
+            prev->next = ch;
+        }
+        prev = ch;
+        nbytes -= take;
+    }
+    it->slabs_clsid = (uint8_t)item_chunk_clsid;
+    return it;
+}
+
 struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
                         uint32_t exptime, size_t nbytes,
                         enum alloc_result *why)
@@ -732,25 +832,18 @@ struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
     size_t ntotal = ITEM_HDR_SIZE + nkey + nbytes;
     unsigned id = slabs_clsid(ntotal);
     struct item *it = NULL;
-    int tries;
 
     if (id == 0 || nkey > KEY_MAX_LENGTH) {
-        *why = ALLOC_TOO_LARGE;
-        return NULL;
-    }
-    for (tries = 0; tries < ALLOC_TRIES; tries++) {
-        if (!settings.lru_segmented) {
-            reclaim_cold_tail(id);
+        if (nkey > KEY_MAX_LENGTH || ntotal <= item_chunk_limit ||
+            ntotal > item_chunks_item_max()) {
+            *why = ALLOC_TOO_LARGE;
+            return NULL;
         }
-        it = slabs_alloc(ntotal, id);
-        if (it != NULL || !make_room(id)) {
-            break;
-        }
+        it = alloc_chunked(nkey, nbytes);
+    } else {
+        it = alloc_pull(ntotal, id, 0, id);
     }
     if (it == NULL) {
-        pthread_mutex_lock(&lrus[id].lock);
-        lrus[id].st.outofmemory++;
-        pthread_mutex_unlock(&lrus[id].lock);
         *why = ALLOC_NO_MEMORY;
         return NULL;
     }
@@ -771,6 +864,11 @@ struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
 /* Fill an item's value: the data and the "\r\n" every value ends with. */
 static void set_value(struct item *it, const char *data, size_t len)
 {
+    if (item_is_chunked(it)) {
+        item_value_write(it, 0, data, len);
+        item_value_write(it, len, "\r\n", 2);
+        return;
+    }
     memcpy(ITEM_data(it), data, len);
     memcpy(ITEM_data(it) + len, "\r\n", 2);
 }
@@ -938,11 +1036,11 @@ static struct item *concat(struct item *old, struct item *it, bool append)
         return NULL;
     }
     if (append) {
-        memcpy(ITEM_data(n), ITEM_data(old), olen);
-        memcpy(ITEM_data(n) + olen, ITEM_data(it), nlen + 2);
+        item_value_copy(n, 0, old, 0, olen);
+        item_value_copy(n, olen, it, 0, nlen + 2);
     } else {
-        memcpy(ITEM_data(n), ITEM_data(it), nlen);
-        memcpy(ITEM_data(n) + nlen, ITEM_data(old), olen + 2);
+        item_value_copy(n, 0, it, 0, nlen);
+        item_value_copy(n, nlen, old, 0, olen + 2);
     }
     return n;
 }
@@ -1351,6 +1449,27 @@ static bool dead_by(const struct item *it, uint32_t t)
            (cutoff != 0 && it->version < cutoff && flush_at <= t);
 }
 
+/* murmur3 of the value without its "\r\n"; a chunked one is copied
+ * out first, so that the digest does not depend on slab_chunk_max. */
+static uint32_t value_hash(const struct item *it)
+{
+    size_t n = it->nbytes - 2;
+    uint32_t h;
+    char *buf;
+
+    if (!item_is_chunked(it)) {
+        return hash_murmur3(ITEM_data(it), n);
+    }
+    buf = malloc(n);
+    if (buf == NULL) {
+        return 0;
+    }
+    item_value_read(it, 0, buf, n);
+    h = hash_murmur3(buf, n);
+    free(buf);
+    return h;
+}
+
 static bool digest_cb(struct item *it, void *arg)
 {
     struct digest_walk *d = arg;
@@ -1362,7 +1481,7 @@ static bool digest_cb(struct item *it, void *arg)
     }
     /* murmur3 whatever -o hash_algorithm says: both nodes must agree. */
     h = mix64(((uint64_t)hash_murmur3(ITEM_key(it), it->nkey) << 32) |
-              hash_murmur3(ITEM_data(it), it->nbytes - 2));
+              value_hash(it));
     h = mix64(h ^ it->version);
     h = mix64(h ^ (((uint64_t)it->flags << 32) | it->exptime));
     h = mix64(h ^ it->nbytes);
@@ -1647,8 +1766,42 @@ static bool rescue(struct item *it, uint32_t hv)
     return true;
 }
 
+/* A chunked item's header: the copy takes over the chain.  Only when
+ * no request holds the item (a reader walks the chain from the header it
+ * holds, and the old header must not free the chain when it goes). */
+static bool rescue_header(struct item *it, uint32_t hv)
+{
+    size_t n = item_chunk_hdr_size(it->nkey);
+    struct item *copy = slabs_alloc_free(n, slabs_clsid(n));
+    uint32_t atime = it->atime;
+    struct item_chunk *ch;
+
+    if (copy == NULL) {
+        return false;
+    }
+    memcpy(copy, it, n);
+    copy->next = copy->prev = copy->h_next = NULL;
+    copy->refcount = 1;
+    copy->it_flags &= ~ITEM_LINKED;
+    for (ch = item_first_chunk(copy); ch != NULL; ch = ch->next) {
+        ch->head = copy;
+    }
+    item_set_first_chunk(it, NULL);
+    do_item_replace(it, copy, hv);
+    copy->atime = atime;
+    item_remove(copy);
+    return true;
+}
+
+static bool in_use(const struct item *it)
+{
+    return __atomic_load_n(&it->refcount, __ATOMIC_ACQUIRE) != 1;
+}
+
 enum page_out item_move_out_locked(struct item *it, uint32_t hv)
 {
+    bool chunked;
+
     if (!(it->it_flags & ITEM_LINKED) ||
         assoc_find(ITEM_key(it), it->nkey, hv) != it) {
         return PAGE_OUT_NONE;
@@ -1657,11 +1810,64 @@ enum page_out item_move_out_locked(struct item *it, uint32_t hv)
         do_item_unlink(it, hv);
         return PAGE_OUT_DEAD;
     }
-    if (rescue(it, hv)) {
+    chunked = item_is_chunked(it);
+    if (chunked && in_use(it)) {
+        return PAGE_OUT_BUSY;
+    }
+    if (chunked ? rescue_header(it, hv) : rescue(it, hv)) {
         return PAGE_OUT_RESCUED;
     }
     do_item_unlink(it, hv);
     return PAGE_OUT_EVICTED;
+}
+
+static bool owns_chunk(const struct item *head, const struct item_chunk *ch)
+{
+    const struct item_chunk *c;
+
+    for (c = item_first_chunk(head); c != NULL; c = c->next) {
+        if (c == ch) {
+            return true;
+        }
+    }
+    return false;
+}
+
+enum page_out item_move_chunk_locked(struct item_chunk *ch,
+                                     struct item *head, uint32_t hv)
+{
+    size_t n;
+    struct item_chunk *copy;
+
+    if (!(head->it_flags & ITEM_LINKED) || head->nkey == 0 ||
+        assoc_find(ITEM_key(head), head->nkey, hv) != head ||
+        !item_is_chunked(head) || !owns_chunk(head, ch)) {
+        return PAGE_OUT_NONE;
+    }
+    if (item_is_dead(head)) {
+        do_item_unlink(head, hv);
+        return PAGE_OUT_DEAD;
+    }
+    if (in_use(head)) {
+        return PAGE_OUT_BUSY;
+    }
+    n = ITEM_CHUNK_HDR + ch->size;
+    copy = slabs_alloc_free(n, ch->slabs_clsid);
+    if (copy == NULL) {
+        do_item_unlink(head, hv);
+        return PAGE_OUT_EVICTED;
+    }
+    memcpy(copy, ch, n);
+    if (ch->prev != NULL) {
+        ch->prev->next = copy;
+    } else {
+        item_set_first_chunk(head, copy);
+    }
+    if (ch->next != NULL) {
+        ch->next->prev = copy;
+    }
+    slabs_free(ch, n, ch->slabs_clsid);
+    return PAGE_OUT_CHUNK_RESCUED;
 }
 
 /* --- stats cachedump --------------------------------------------------- */
@@ -1712,6 +1918,7 @@ static bool rewrite_in_place(struct item *old, uint32_t flags,
 
     if (__atomic_load_n(&old->refcount, __ATOMIC_ACQUIRE) != 1 ||
         (old->it_flags & (ITEM_LINKED | ITEM_TOMBSTONE)) != ITEM_LINKED ||
+        now > item_chunk_limit || was > item_chunk_limit ||
         slabs_clsid(now) != old->slabs_clsid) {
         return false;
     }

@@ -106,7 +106,7 @@ void stats_general(struct strbuf *sb)
     struct thread_stats t;
     struct lru_stats lru;
     struct rusage ru;
-    uint64_t rescues, evictions_nomem;
+    uint64_t rescues, chunk_rescues, evictions_nomem;
 
     stats_sum(&t);
     items_lru_totals(&lru);
@@ -178,9 +178,9 @@ void stats_general(struct strbuf *sb)
     U64("hash_bytes", ((uint64_t)1 << assoc_hashpower()) * sizeof(void *));
     sb_stat(sb, "hash_is_expanding", "%d", assoc_is_expanding() ? 1 : 0);
     if (settings.slab_reassign) {
-        items_reassign_stats(&rescues, &evictions_nomem);
+        items_reassign_stats(&rescues, &chunk_rescues, &evictions_nomem);
         U64("slab_reassign_rescues", rescues);
-        U64("slab_reassign_chunk_rescues", 0);
+        U64("slab_reassign_chunk_rescues", chunk_rescues);
         U64("slab_reassign_evictions_nomem", evictions_nomem);
         U64("slab_reassign_inline_reclaim", 0);
         U64("slab_reassign_busy_items", 0);
