@@ -13,6 +13,7 @@
 #include "memcached.h"
 #include "thread.h"
 #include "conn.h"
+#include "conn_io.h"
 #include "conn_udp.h"
 #include "log.h"
 #include "replication.h"
@@ -173,6 +174,7 @@ static void *worker_main(void *arg)
     pthread_cond_signal(&init_cond);
     pthread_mutex_unlock(&init_lock);
     event_base_dispatch(w->base);
+    conn_tls_thread_done();
     return NULL;
 }
 
