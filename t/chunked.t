@@ -2,9 +2,10 @@
 # Chunked items (doc/items.txt): a value larger than slab_chunk_max is
 # chained from chunks of the largest class, as in memcached.  Values on
 # both sides of each chunk boundary, with several slab_chunk_max, come
-# back byte-exact over text, meta and binary, pipelined or trickled in
-# over several reads; append/prepend across boundaries; the chunks show
-# in "stats slabs"; a pair copies large values by stream and by full copy.
+# back byte-exact over text, meta, binary, UDP and TLS, pipelined or
+# trickled in over several reads; append/prepend across boundaries; the
+# chunks show in "stats slabs" and move with slabs reassign; -e saves and
+# loads them; a pair copies large values by stream and by full copy.
 
 use strict;
 use warnings;
@@ -12,6 +13,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(sleep);
+use IO::Select;
+use IO::Socket::INET;
 use MemcTest;
 use MemcBin;
 
@@ -186,6 +189,76 @@ for my $cm (1024, 4096, 524288) {
     my $bad = grep { ($srv->mem_get("r$_") // '') ne blob(11_000, $_) }
               grep { $_ % 2 } 1 .. $n;
     is($bad, 0, 'every live value intact after the move');
+    $srv->stop;
+}
+
+# UDP: a chunked value cut into framed datagrams, reassembled exact.
+{
+    my $up = do {
+        my $t = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => 0, Proto => 'udp')
+            or die "udp bind: $!";
+        my $p = $t->sockport;
+        close $t;
+        $p;
+    };
+    my $srv = MemcTest->start('-U', $up, '-o', 'slab_chunk_max=4096');
+    my $v = blob(11_000, 21);
+    $srv->mem_set('u', $v, 4);
+    my $u = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $up,
+                                  Proto => 'udp') or die "udp: $!";
+    send($u, pack('nnnn', 7, 0, 1, 0) . "get u\r\n", 0) or die "send: $!";
+    my $sel = IO::Select->new($u);
+    my (%part, $count);
+    while (!defined $count || keys %part < $count) {
+        last unless $sel->can_read(5);
+        my $d;
+        recv($u, $d, 65536, 0);
+        my ($id, $seq, $n) = unpack('nnn', $d);
+        next unless $id == 7;
+        $count = $n;
+        $part{$seq} = substr($d, 8);
+    }
+    my $msg = join '', map { $part{$_} // '' } 0 .. ($count // 1) - 1;
+    ok($msg eq "VALUE u 4 11000\r\n$v\r\nEND\r\n",
+       'UDP: 11,000-byte chunked value in ' . ($count // 0) . ' datagrams');
+    $srv->stop;
+}
+
+# TLS: a chunked value through the session's gathered writes.
+SKIP: {
+    require MemcTLS;
+    my $why = MemcTLS::tls_skip_reason();
+    skip $why, 2 if $why;
+    my ($cert, $key) = MemcTLS::self_signed(tmp_dir(), 'chunked');
+    my $srv = MemcTLS::tls_server($cert, $key, '-o', 'slab_chunk_max=4096');
+    my $s = MemcTLS::tls_sock($srv->{tls_port}) or die "tls: $@";
+    my $v = blob(50_000, 22);
+    print $s "set t 0 0 50000\r\n$v\r\n";
+    is(scalar <$s>, "STORED\r\n", 'TLS: 50 KB set read into chunks');
+    print $s "get t\r\n";
+    my $want = "VALUE t 0 50000\r\n$v\r\nEND\r\n";
+    my $got = '';
+    while (length $got < length $want) {
+        my $n = sysread($s, $got, length($want) - length($got),
+                        length $got);
+        last unless $n;
+    }
+    ok($got eq $want, 'TLS: 50 KB chunked value back');
+    $srv->stop;
+}
+
+# -e: chunked values saved to the memory file and loaded back, into
+# chunks of another slab_chunk_max.
+{
+    my $file = tmp_dir() . '/mem';
+    my $srv = MemcTest->start('-e', $file, '-o', 'slab_chunk_max=4096');
+    my @v = map { blob(5_000 * $_, 30 + $_) } 1 .. 4;
+    $srv->mem_set("e$_", $v[$_ - 1], $_) for 1 .. 4;
+    $srv->stop('USR1');
+    $srv = MemcTest->start('-e', $file, '-o', 'slab_chunk_max=1024');
+    my $bad = grep { ($srv->mem_get("e$_") // '') ne $v[$_ - 1] } 1 .. 4;
+    is($bad, 0, '-e: four chunked values back after a restart');
     $srv->stop;
 }
 
