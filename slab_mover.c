@@ -62,7 +62,11 @@ static void empty_value_chunk(struct item_chunk *ch)
     uint8_t nkey;
     uint32_t hv;
 
-    if (head == NULL) {
+    /* Only what looks like a linked chunked header is hashed, so that a
+     * stale pointer never makes us read a key past a small chunk. */
+    if (head == NULL ||
+        !(__atomic_load_n(&head->it_flags, __ATOMIC_ACQUIRE) & ITEM_LINKED) ||
+        head->slabs_clsid != item_chunk_clsid) {
         return;
     }
     nkey = __atomic_load_n(&head->nkey, __ATOMIC_ACQUIRE);
