@@ -10,6 +10,7 @@
 #include "hash.h"
 #include "item_chunk.h"
 #include "items.h"
+#include "items_apply.h"
 #include "log.h"
 #include "memcached.h"
 #include "repl_persist.h"
