@@ -424,11 +424,12 @@ void conn_close_idle(struct worker *w)
 
 /* --- what to read next (protocol modules) ------------------------------ */
 
-void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
-                      uint64_t cas, bool noreply)
+void conn_start_nread_flat(struct conn *c, struct item *it,
+                           enum store_mode mode, uint64_t cas, bool noreply)
 {
     c->nr.it = it;
-    item_cursor_start(&c->nr.vc, it, &c->nr.dst);
+    c->nr.vc.ch = NULL;
+    c->nr.dst = ITEM_data(it);
     c->nr.left = it->nbytes;
     c->nr.mode = mode;
     c->nr.cas = cas;
@@ -436,6 +437,14 @@ void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
     c->nr.meta = false;
     c->nr.auth = false;
     conn_set_state(c, CONN_NREAD);
+}
+
+void conn_start_nread_chunked(struct conn *c, struct item *it,
+                              enum store_mode mode, uint64_t cas,
+                              bool noreply)
+{
+    conn_start_nread_flat(c, it, mode, cas, noreply);
+    item_cursor_start_chunked(&c->nr.vc, it, &c->nr.dst);
 }
 
 int conn_start_auth_read(struct conn *c, size_t n)

@@ -209,15 +209,9 @@ int item_value_iovs(const struct item *it, size_t len, struct iovec **iov,
     return item_value_pieces(it, len, iov_piece, &a) ? 0 : -1;
 }
 
-void item_cursor_start(struct value_cursor *vc, struct item *it,
-                       char **dst)
+void item_cursor_start_chunked(struct value_cursor *vc, struct item *it,
+                               char **dst)
 {
-    if (!item_is_chunked(it)) {
-        vc->ch = NULL;
-        vc->room = it->nbytes;
-        *dst = ITEM_data(it);
-        return;
-    }
     vc->ch = item_first_chunk(it);
     vc->room = vc->ch->size;
     *dst = vc->ch->data;
