@@ -206,8 +206,10 @@ static void every_size_matches_scan(void)
                       "size %zu: %u, scan says %u", size, slabs_clsid(size),
                       scan_clsid(size));
     }
-    ck_assert_uint_eq(slabs_clsid(ITEM_MAX), slabs_largest_class());
-    ck_assert_uint_eq(slabs_clsid(ITEM_MAX + 1), 0);
+    /* The largest class is chunk_max: larger items are chunked. */
+    ck_assert_uint_eq(slabs_clsid(CHUNK_MAX), slabs_largest_class());
+    ck_assert_uint_eq(slabs_clsid(CHUNK_MAX + 1), 0);
+    ck_assert_uint_eq(slabs_clsid(ITEM_MAX), 0);
 }
 
 /* The lookup table and the search agree with a scan at every size the
