@@ -425,10 +425,11 @@ void conn_close_idle(struct worker *w)
 
 /* --- what to read next (protocol modules) ------------------------------ */
 
-void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
-                      uint64_t cas, bool noreply)
+void conn_start_nread_flat(struct conn *c, struct item *it,
+                           enum store_mode mode, uint64_t cas, bool noreply)
 {
     c->nr.it = it;
+    c->nr.vc.ch = NULL;
     c->nr.dst = ITEM_data(it);
     c->nr.left = it->nbytes;
     c->nr.mode = mode;
@@ -439,6 +440,14 @@ void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
     conn_set_state(c, CONN_NREAD);
 }
 
+void conn_start_nread_chunked(struct conn *c, struct item *it,
+                              enum store_mode mode, uint64_t cas,
+                              bool noreply)
+{
+    conn_start_nread_flat(c, it, mode, cas, noreply);
+    item_cursor_start_chunked(&c->nr.vc, it, &c->nr.dst);
+}
+
 int conn_start_auth_read(struct conn *c, size_t n)
 {
     c->nr.token = malloc(n);
@@ -447,6 +456,7 @@ int conn_start_auth_read(struct conn *c, size_t n)
     }
     c->nr.it = NULL;
     c->nr.dst = c->nr.token;
+    c->nr.vc.ch = NULL;
     c->nr.left = n;
     c->nr.noreply = false;
     c->nr.meta = false;
@@ -611,19 +621,21 @@ static enum io_result fill_nread(struct conn *c)
 {
     while (c->nr.left > 0) {
         ssize_t n;
+        /* A chunked value goes one chunk at a time. */
+        size_t room = item_cursor_room(&c->nr.vc, &c->nr.dst, c->nr.left);
         if (c->rbytes > 0) {
-            size_t k = c->rbytes < c->nr.left ? c->rbytes : c->nr.left;
+            size_t k = c->rbytes < room ? c->rbytes : room;
             memcpy(c->nr.dst, c->rcurr, k);
-            c->nr.dst += k;
+            item_cursor_advance(&c->nr.vc, &c->nr.dst, k);
             c->nr.left -= k;
             c->rcurr += k;
             c->rbytes -= k;
             continue;
         }
-        n = conn_recv(c, c->nr.dst, c->nr.left);
+        n = conn_recv(c, c->nr.dst, room);
         if (n > 0) {
             c->last_io_time = current_time;
-            c->nr.dst += n;
+            item_cursor_advance(&c->nr.vc, &c->nr.dst, (size_t)n);
             c->nr.left -= (size_t)n;
             STAT_ADD(bytes_read, (uint64_t)n);
         } else if (n == 0) {

@@ -16,6 +16,7 @@
 #include "memcached.h"
 #include "items.h"
 #include "items_internal.h"
+#include "item_chunk.h"
 #include "items_lru.h"
 #include "assoc.h"
 #include "hash.h"
@@ -30,7 +31,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ALLOC_TRIES 10          /* tail pulls attempted per allocation */
 
 static item_mutation_fn mutation_hook;
 static struct item_events events;
@@ -314,6 +314,10 @@ void items_set_events(const struct item_events *ev)
 
 static void item_free(struct item *it)
 {
+    if (item_is_chunked(it)) {
+        items_free_chunked(it);
+        return;
+    }
     slabs_free(it, ITEM_ntotal(it), it->slabs_clsid);
 }
 
@@ -429,7 +433,10 @@ static void notify(enum mutation_op op, const struct item *it)
 
 bool item_size_ok(size_t nkey, size_t nbytes)
 {
-    return slabs_clsid(ITEM_HDR_SIZE + nkey + nbytes) != 0;
+    size_t ntotal = ITEM_HDR_SIZE + nkey + nbytes;
+
+    return slabs_clsid(ntotal) != 0 ||
+           (ntotal > item_chunk_limit && ntotal <= item_chunks_item_max());
 }
 
 struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
@@ -439,25 +446,18 @@ struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
     size_t ntotal = ITEM_HDR_SIZE + nkey + nbytes;
     unsigned id = slabs_clsid(ntotal);
     struct item *it = NULL;
-    int tries;
 
     if (id == 0 || nkey > KEY_MAX_LENGTH) {
-        *why = ALLOC_TOO_LARGE;
-        return NULL;
-    }
-    for (tries = 0; tries < ALLOC_TRIES; tries++) {
-        if (!settings.lru_segmented) {
-            items_lru_reclaim_cold_tail(id);
+        if (nkey > KEY_MAX_LENGTH || ntotal <= item_chunk_limit ||
+            ntotal > item_chunks_item_max()) {
+            *why = ALLOC_TOO_LARGE;
+            return NULL;
         }
-        it = slabs_alloc(ntotal, id);
-        if (it != NULL || !items_lru_make_room(id)) {
-            break;
-        }
+        it = items_alloc_chunked(nkey, nbytes);
+    } else {
+        it = items_alloc_pull(ntotal, id, 0, id);
     }
     if (it == NULL) {
-        pthread_mutex_lock(&lrus[id].lock);
-        lrus[id].st.outofmemory++;
-        pthread_mutex_unlock(&lrus[id].lock);
         *why = ALLOC_NO_MEMORY;
         return NULL;
     }
@@ -638,11 +638,11 @@ static struct item *concat(struct item *old, struct item *it, bool append)
         return NULL;
     }
     if (append) {
-        memcpy(ITEM_data(n), ITEM_data(old), olen);
-        memcpy(ITEM_data(n) + olen, ITEM_data(it), nlen + 2);
+        item_value_copy(n, 0, old, 0, olen);
+        item_value_copy(n, olen, it, 0, nlen + 2);
     } else {
-        memcpy(ITEM_data(n), ITEM_data(it), nlen);
-        memcpy(ITEM_data(n) + nlen, ITEM_data(old), olen + 2);
+        item_value_copy(n, 0, it, 0, nlen);
+        item_value_copy(n, nlen, old, 0, olen + 2);
     }
     return n;
 }
@@ -1078,8 +1078,12 @@ static bool rescue(struct item *it, uint32_t hv)
     return true;
 }
 
+/* A chunked item is moved only while no request holds it: a reader
+ * walks the chain from the header it holds (items_chunked.c). */
 enum page_out item_move_out_locked(struct item *it, uint32_t hv)
 {
+    bool chunked;
+
     if (!(it->it_flags & ITEM_LINKED) ||
         assoc_find(ITEM_key(it), it->nkey, hv) != it) {
         return PAGE_OUT_NONE;
@@ -1088,7 +1092,11 @@ enum page_out item_move_out_locked(struct item *it, uint32_t hv)
         do_item_unlink(it, hv);
         return PAGE_OUT_DEAD;
     }
-    if (rescue(it, hv)) {
+    chunked = item_is_chunked(it);
+    if (chunked && __atomic_load_n(&it->refcount, __ATOMIC_ACQUIRE) != 1) {
+        return PAGE_OUT_BUSY;
+    }
+    if (chunked ? items_rescue_header(it, hv) : rescue(it, hv)) {
         return PAGE_OUT_RESCUED;
     }
     do_item_unlink(it, hv);

@@ -393,7 +393,7 @@ static void meta_get_reply(struct conn *c, const struct meta_req *m,
     }
     conn_out(c, "\r\n", 2);
     if (m->value) {
-        conn_out_item(c, it, ITEM_data(it), it->nbytes);
+        conn_out_value(c, it, it->nbytes);
     } else {
         item_remove(it);
     }
@@ -548,7 +548,7 @@ void proto_meta_complete_nread(struct conn *c)
     c->nr.it = NULL;
     c->nr.meta = false;
     SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
-    if (memcmp(ITEM_data(it) + it->nbytes - 2, "\r\n", 2) != 0) {
+    if (!item_crlf_ok(it)) {
         meta_error(c, "CLIENT_ERROR bad data chunk");
         item_remove(it);
         return;

@@ -143,7 +143,7 @@ static int out_value(struct conn *c, struct item *it, bool with_cas)
     *s++ = '\r';
     *s++ = '\n';
     conn_out_commit(c, (size_t)(s - p));
-    return conn_out_item(c, it, ITEM_data(it), it->nbytes);
+    return conn_out_value(c, it, it->nbytes);
 }
 
 /*
@@ -424,7 +424,7 @@ void proto_text_complete_nread(struct conn *c)
         c->nr.token = NULL;
         return;
     }
-    if (memcmp(ITEM_data(it) + it->nbytes - 2, "\r\n", 2) != 0) {
+    if (!item_crlf_ok(it)) {
         SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
         client_error(c, "CLIENT_ERROR bad data chunk");
         item_remove(it);

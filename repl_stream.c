@@ -6,6 +6,7 @@
  * knows one socket and TLS session, never a link (replication.c).
  */
 #include "repl_stream.h"
+#include "item_chunk.h"
 #include "repl_apply.h"
 #include "repl_codec.h"
 #include "repl_fsm.h"
@@ -192,6 +193,18 @@ static size_t format_record(char *hdr, enum mutation_op op,
     }
 }
 
+/* A chunked value goes into the ring and the queue chunk by chunk. */
+static bool ring_piece(void *arg, const char *p, size_t n)
+{
+    ring_put(arg, p, n);
+    return true;
+}
+
+static bool rbuf_piece(void *arg, const char *p, size_t n)
+{
+    return rbuf_add(arg, p, n);
+}
+
 void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
                uint32_t exptime)
 {
@@ -205,8 +218,10 @@ void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
     data = op == MUT_STORE ? it->nbytes : 0;
     pthread_mutex_lock(&out_lock);
     ring_put(&ring, hdr, n);
-    if (data > 0) {
+    if (data > 0 && !item_is_chunked(it)) {
         ring_put(&ring, ITEM_data(it), data);
+    } else if (data > 0) {
+        item_value_pieces(it, data, ring_piece, &ring);
     }
     repl_fed_off = ring.end;
     ring_records++;
@@ -227,7 +242,9 @@ void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
     }
     if (outq.len - outq_off + n + data > settings.repl_buffer_size ||
         !rbuf_add(&outq, hdr, n) ||
-        (data > 0 && !rbuf_add(&outq, ITEM_data(it), data))) {
+        (data > 0 && !(item_is_chunked(it)
+                           ? item_value_pieces(it, data, rbuf_piece, &outq)
+                           : rbuf_add(&outq, ITEM_data(it), data)))) {
         /* The peer cannot keep up: the link will be dropped and the
          * redial resyncs in full.  Never a silent stop. */
         out_overflow = true;

@@ -191,12 +191,12 @@ static void general_server(struct strbuf *sb, const struct thread_stats *t)
 /* The slab mover, the crawler and the LRU maintainer. */
 static void general_background(struct strbuf *sb)
 {
-    uint64_t rescues, evictions_nomem;
+    uint64_t rescues, chunk_rescues, evictions_nomem;
 
     if (settings.slab_reassign) {
-        items_reassign_stats(&rescues, &evictions_nomem);
+        items_reassign_stats(&rescues, &chunk_rescues, &evictions_nomem);
         U64("slab_reassign_rescues", rescues);
-        U64("slab_reassign_chunk_rescues", 0);
+        U64("slab_reassign_chunk_rescues", chunk_rescues);
         U64("slab_reassign_evictions_nomem", evictions_nomem);
         U64("slab_reassign_inline_reclaim", 0);
         U64("slab_reassign_busy_items", 0);
