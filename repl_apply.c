@@ -3,7 +3,7 @@
  * record decoded (repl_codec.c) and applied to storage (items_apply.c decides
  * last writer wins), each control line handled, and the version bound
  * that keeps a far-future version from poisoning our clock.  Reading the
- * socket and closing the link are replication.c's.
+ * socket is repl_link_io.c's, closing the link replication.c's.
  */
 #include "memcached.h"
 #include "repl_apply.h"

@@ -1,12 +1,14 @@
 /*
  * repl_link.h - one link to the peer as the replication modules share it
- * (replication.c, repl_auth.c, repl_walk.c, repl_apply.c): struct link,
- * the link functions they call back into, and the counters they bump.
+ * (replication.c, repl_link_io.c, repl_auth.c, repl_walk.c,
+ * repl_apply.c): struct link, the link functions they call back into,
+ * and the counters they bump.
  * Internal: nothing outside the repl_* files includes it.
  */
 #ifndef REPL_LINK_H
 #define REPL_LINK_H
 
+#include <event2/util.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -258,5 +260,19 @@ bool repl_regated(void);
 void repl_note_peer_synced(void);
 /* Whether the peer's -m or -M differ from ours (stats limits_differ). */
 void repl_note_limits(bool differ);
+/* For repl_link_io.c: set the summary state (logged at -v); close a
+ * link whose peer's bytes were refused (l->fault, l->bad). */
+void link_summary_set_state(struct link *l, enum repl_state s);
+void link_peer_refused(struct link *l);
+
+/* repl_link_io.c: a link's socket I/O, on the replication thread. */
+/* Send what is queued for l (after a slice of a full copy, if one is
+ * on); writable: called for EV_WRITE. */
+void link_pump(struct link *l, bool writable);
+/* Dial the peer unless a link (or a dial) is already there. */
+void link_dial(const char *peer_host, const char *peer_port);
+/* The replication port's listener and the workers' wake pipe. */
+void link_accept_cb(evutil_socket_t fd, short which, void *arg);
+void link_wake_cb(evutil_socket_t fd, short which, void *arg);
 
 #endif
