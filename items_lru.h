@@ -33,8 +33,8 @@ enum lru_seg {
  *   COUNTER(name, in_stats, what)  a uint64_t of struct lru_stats, summed
  *           over the classes by items_lru_totals(); stats items prints
  *           it as items:<id>:name (items_lru.c), and stats (stats.c) as
- *           name as in_stats says: NO, ALWAYS, MAINT (with the LRU
- *           maintainer) or MAINT_ZERO (0, with the maintainer)
+ *           name as in_stats says: NO, ALWAYS or MAINT (with the LRU
+ *           maintainer)
  *   LAST(name, what)  a uint64_t of struct lru_stats that stats items
  *           prints and that is no sum: of the class only
  *   STATS(name, field)  a line of stats only: the total of a counter
@@ -56,8 +56,8 @@ enum lru_seg {
     COUNTER(crawler_reclaimed, ALWAYS, "reclaimed by the crawler")        \
     COUNTER(crawler_items_checked, ALWAYS, "looked at by the crawler")    \
     COUNTER(lrutail_reflocked, ALWAYS, "tail items skipped: in use")      \
-    COUNTER(moves_to_cold, MAINT_ZERO, "HOT/WARM tails sent to COLD")     \
-    COUNTER(moves_to_warm, MAINT_ZERO, "active items sent to WARM")       \
+    COUNTER(moves_to_cold, MAINT, "HOT/WARM tails sent to COLD")     \
+    COUNTER(moves_to_warm, MAINT, "active items sent to WARM")       \
     COUNTER(moves_within_lru, MAINT, "bumps to the head of the same list") \
     COUNTER(direct_reclaims, MAINT, "allocations that had to evict")
 

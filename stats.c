@@ -237,15 +237,13 @@ static void general_logs_tls(struct strbuf *sb)
 
 /* A counter's total in stats (items_lru.h, LRU_STATS): shown as `in`
  * says. */
-enum lru_in_stats { LRU_NO, LRU_ALWAYS, LRU_MAINT, LRU_MAINT_ZERO };
+enum lru_in_stats { LRU_NO, LRU_ALWAYS, LRU_MAINT };
 
 static void lru_total(struct strbuf *sb, const char *name, uint64_t v,
                       enum lru_in_stats in)
 {
     if (in == LRU_ALWAYS || (in == LRU_MAINT && settings.lru_maintainer)) {
         U64(name, v);
-    } else if (in == LRU_MAINT_ZERO && settings.lru_maintainer) {
-        U64(name, 0);
     }
 }
 
