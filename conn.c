@@ -889,6 +889,50 @@ void conn_drive(struct conn *c, short which)
     item_set_origin(prev);
 }
 
+/* After fill_nread() or do_swallow(): true when the value is all in;
+ * else the connection waits for more, or is closed. */
+static bool value_step(struct conn *c, enum io_result r)
+{
+    if (r == IO_DONE) {
+        return true;
+    }
+    if (r == IO_AGAIN) {
+        wait_for_value(c);
+    } else {
+        conn_close(c);
+    }
+    return false;
+}
+
+/* A value read whole: its protocol completes the command.  false when
+ * repl_sync holds the reply (conn_sync_check() resumes the connection). */
+static bool value_done(struct conn *c)
+{
+    conn_set_state(c, CONN_READ);
+    repl_fed_off = 0;
+    if (settings.repl_sync) {
+        conn_out_mark(c, &c->sync_mark);
+    }
+    if (c->proto == CPROTO_BINARY) {
+        proto_bin_complete_nread(c);
+    } else if (c->nr.meta) {
+        proto_meta_complete_nread(c);
+    } else {
+        proto_text_complete_nread(c);
+    }
+    if (repl_fed_off != 0) {
+        c->last_write_off = repl_fed_off;
+    }
+    return !(repl_fed_off != 0 && settings.repl_sync && conn_sync_hold(c));
+}
+
+/* A digest or metadump finished its last turn: back to requests. */
+static void admin_turn_done(struct conn *c)
+{
+    conn_set_state(c, CONN_READ);
+    c->last_cmd_time = current_time;
+}
+
 static void drive_states(struct conn *c, short which)
 {
     /* EV_WRITE in CONN_READ: back from a -R yield; read on as well. */
@@ -922,62 +966,27 @@ static void drive_states(struct conn *c, short which)
                 return;         /* EV_WRITE brings it back */
             }
             conn_digest_reply(c);
-            conn_set_state(c, CONN_READ);
-            c->last_cmd_time = current_time;
+            admin_turn_done(c);
             readable = false;   /* buffered requests, then the replies */
             break;
         case CONN_DUMP:
             if (!conn_dump_turn(c)) {
                 return;         /* EV_WRITE brings it back */
             }
-            conn_set_state(c, CONN_READ);
-            c->last_cmd_time = current_time;
+            admin_turn_done(c);
             readable = false;
             break;
         case CONN_NREAD:
-            switch (fill_nread(c)) {
-            case IO_DONE:
-                conn_set_state(c, CONN_READ);
-                repl_fed_off = 0;
-                if (settings.repl_sync) {
-                    conn_out_mark(c, &c->sync_mark);
-                }
-                if (c->proto == CPROTO_BINARY) {
-                    proto_bin_complete_nread(c);
-                } else if (c->nr.meta) {
-                    proto_meta_complete_nread(c);
-                } else {
-                    proto_text_complete_nread(c);
-                }
-                if (repl_fed_off != 0) {
-                    c->last_write_off = repl_fed_off;
-                }
-                if (repl_fed_off != 0 && settings.repl_sync &&
-                    conn_sync_hold(c)) {
-                    return;     /* conn_sync_check() resumes it */
-                }
-                readable = c->rbytes == 0 ? false : readable;
-                break;
-            case IO_AGAIN:
-                wait_for_value(c);
-                return;
-            default:
-                conn_close(c);
+            if (!value_step(c, fill_nread(c)) || !value_done(c)) {
                 return;
             }
+            readable = c->rbytes == 0 ? false : readable;
             break;
         case CONN_SWALLOW:
-            switch (do_swallow(c)) {
-            case IO_DONE:
-                conn_set_state(c, CONN_READ);
-                break;
-            case IO_AGAIN:
-                wait_for_value(c);
-                return;
-            default:
-                conn_close(c);
+            if (!value_step(c, do_swallow(c))) {
                 return;
             }
+            conn_set_state(c, CONN_READ);
             break;
         case CONN_WRITE:
             if (conn_flush_replies(c)) {
