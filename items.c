@@ -647,6 +647,66 @@ static struct item *concat(struct item *old, struct item *it, bool append)
     return n;
 }
 
+/* Whether mode lets it be stored over old (NULL: none); when not, *res
+ * is the answer (NOT_STORED unless set here).  For append and prepend,
+ * *linked becomes the joined item. */
+static bool store_allowed(struct item *it, struct item *old,
+                          enum store_mode mode, uint64_t cas,
+                          bool invalidate, struct item **linked,
+                          enum store_result *res)
+{
+    switch (mode) {
+    case STORE_MODE_ADD:
+        if (old != NULL) {
+            /* memcached refreshes the existing item on a failed add. */
+            items_lru_bump(old);
+            return false;
+        }
+        break;
+    case STORE_MODE_REPLACE:
+        if (old == NULL) {
+            return false;
+        }
+        break;
+    case STORE_MODE_CAS:
+        if (old == NULL) {
+            *res = STORE_NOT_FOUND;
+            return false;
+        }
+        if (invalidate && cas < old->version) {
+            /* An older writer: keep its value, but stale, with the
+             * current deadline and any recache token already handed out. */
+            it->it_flags |= ITEM_STALE | (old->it_flags & ITEM_TOKEN_SENT);
+            it->exptime = old->exptime;
+            break;
+        }
+        if (old->version != cas) {
+            *res = STORE_EXISTS;
+            return false;
+        }
+        break;
+    case STORE_MODE_APPEND:
+    case STORE_MODE_PREPEND:
+        if (old == NULL) {
+            return false;
+        }
+        if (cas != 0 && old->version != cas) {
+            *res = STORE_EXISTS;
+            return false;
+        }
+        *linked = concat(old, it, mode == STORE_MODE_APPEND);
+        if (*linked == NULL) {
+            /* memcached answers NOT_STORED when the result cannot be
+             * allocated, whether too large or out of memory. */
+            return false;
+        }
+        break;
+    case STORE_MODE_SET:
+        break;
+    }
+    return true;
+}
+
 static enum store_result do_item_store(struct item *it, enum store_mode mode,
                                        uint64_t *cas, uint32_t hv,
                                        bool invalidate)
@@ -656,54 +716,8 @@ static enum store_result do_item_store(struct item *it, enum store_mode mode,
     struct item *linked = it;
     enum store_result res = STORE_NOT_STORED;
 
-    switch (mode) {
-    case STORE_MODE_ADD:
-        if (old != NULL) {
-            /* memcached refreshes the existing item on a failed add. */
-            items_lru_bump(old);
-            goto out;
-        }
-        break;
-    case STORE_MODE_REPLACE:
-        if (old == NULL) {
-            goto out;
-        }
-        break;
-    case STORE_MODE_CAS:
-        if (old == NULL) {
-            res = STORE_NOT_FOUND;
-            goto out;
-        }
-        if (invalidate && *cas < old->version) {
-            /* An older writer: keep its value, but stale, with the
-             * current deadline and any recache token already handed out. */
-            it->it_flags |= ITEM_STALE | (old->it_flags & ITEM_TOKEN_SENT);
-            it->exptime = old->exptime;
-            break;
-        }
-        if (old->version != *cas) {
-            res = STORE_EXISTS;
-            goto out;
-        }
-        break;
-    case STORE_MODE_APPEND:
-    case STORE_MODE_PREPEND:
-        if (old == NULL) {
-            goto out;
-        }
-        if (*cas != 0 && old->version != *cas) {
-            res = STORE_EXISTS;
-            goto out;
-        }
-        linked = concat(old, it, mode == STORE_MODE_APPEND);
-        if (linked == NULL) {
-            /* memcached answers NOT_STORED when the result cannot be
-             * allocated, whether too large or out of memory. */
-            goto out;
-        }
-        break;
-    case STORE_MODE_SET:
-        break;
+    if (!store_allowed(it, old, mode, *cas, invalidate, &linked, &res)) {
+        goto out;
     }
     if (mode == STORE_MODE_SET || mode == STORE_MODE_ADD) {
         bool late;
