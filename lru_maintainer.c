@@ -22,13 +22,21 @@
 
 /* Sleeps in microseconds.  A class that had no work backs off by an
  * eighth each time up to MAX_SLEEP, as in memcached; one that had work
- * is looked at again after MIN_SLEEP.  memcached goes round again at
- * once while there is work; a pass here moves up to 500 items per list,
- * so a millisecond's pause still keeps up with any write rate, and the
- * thread does not spin beside the workers under a steady stream of
- * stores (it woke once per request under a set load). */
+ * is looked at again sooner, halving its sleep down to MIN_SLEEP.
+ * memcached goes round again at once while there is work; a pass here
+ * moves up to 500 items per list, so a millisecond's pause still keeps
+ * up with any write rate, and the thread does not spin beside the
+ * workers under a steady stream of stores (it woke once per request
+ * under a set load).  A pass that found only a trickle (under
+ * FEW_MOVES items: a few stores since the last one) halves only down
+ * to TRICKLE_SLEEP: waking every millisecond to move one or two items
+ * cost both nodes of a pair, on one CPU, a thousand wakeups a second
+ * each under the replication lag probe, for a HOT list a few items over
+ * its share (bench/README.md, "Session 11"). */
 #define MIN_SLEEP 1000
+#define TRICKLE_SLEEP 10000
 #define MAX_SLEEP 1000000
+#define FEW_MOVES 64
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t tid;
@@ -64,6 +72,9 @@ static unsigned backoff(unsigned cur, int did)
         return cur > MAX_SLEEP ? MAX_SLEEP : cur;
     }
     cur /= 2;
+    if (did < FEW_MOVES) {
+        return cur < TRICKLE_SLEEP ? TRICKLE_SLEEP : cur;
+    }
     return cur < MIN_SLEEP ? MIN_SLEEP : cur;
 }
 
