@@ -380,25 +380,16 @@ static int listen_inet(void)
     return rc;
 }
 
-int main(int argc, char **argv)
+/* Before any memory or thread: limits, identity, daemon, the secrets and
+ * certificates the options name.  0, or the exit status. */
+static int prepare_process(int *maxfds)
 {
-    struct timeval one = {1, 0};
-    struct event *clock_ev, *sigterm, *sigint, *sigusr1;
-    int maxfds;
-    unsigned saved_hp = 0;
-    int rc;
-
-    settings_init();
-    rc = options_parse(argc, argv);
-    if (rc != 0) {
-        return rc > 0 ? EXIT_SUCCESS : EX_USAGE;
-    }
     if (settings.maximize_core) {
         struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
         setrlimit(RLIMIT_CORE, &rl);
     }
-    maxfds = raise_fd_limit();
-    if (maxfds < 0) {
+    *maxfds = raise_fd_limit();
+    if (*maxfds < 0) {
         return EX_OSERR;
     }
     if ((getuid() == 0 || geteuid() == 0) &&
@@ -425,6 +416,52 @@ int main(int argc, char **argv)
     if (settings.ssl.enabled && tls_server_configure() != 0) {
         return EX_USAGE;
     }
+    return 0;
+}
+
+/* With -x: start the link; the client port opens through gate_cb when
+ * the first sync is done. */
+static int start_replication(void)
+{
+    int fds[2];
+
+    if (pipe(fds) != 0 || repl_start(fds[1]) != 0) {
+        fprintf(stderr, "failed to start replication\n");
+        return EX_OSERR;
+    }
+    if (settings.memory_file != NULL) {
+        restart_add_section(RESTART_SEC_REPL, persist_save);
+    }
+    gate_ev = event_new(main_base, fds[0], EV_READ | EV_PERSIST, gate_cb,
+                        NULL);
+    if (gate_ev == NULL || event_add(gate_ev, NULL) != 0) {
+        return EX_OSERR;
+    }
+    return 0;
+}
+
+/* The client port opens after the first sync, up to
+ * repl_initial_sync_timeout from now: a port already taken (say by
+ * Debian's memcached on 11211) must fail now, not then. */
+static int check_client_port_free(void)
+{
+    if (settings.socketpath == NULL && settings.port != 0 &&
+        conn_listen_tcp(NULL, settings.inter, settings.port, false) != 0) {
+        fprintf(stderr, "failed to listen on TCP port %d: the client port, "
+                "opened after the first sync, must be free\n",
+                settings.port);
+        return EX_OSERR;
+    }
+    return 0;
+}
+
+/* Storage (warm from -e when it checks out), workers, replication or
+ * the listeners, then the background threads.  0, or the exit status. */
+static int start_service(int maxfds)
+{
+    unsigned saved_hp = 0;
+    int rc;
+
     if (settings.memory_file != NULL &&
         restart_open(settings.memory_file, &saved_hp) != 0) {
         return EX_DATAERR;
@@ -444,23 +481,10 @@ int main(int argc, char **argv)
     if (settings.memory_file != NULL) {
         restart_load();
     }
-    if (repl_enabled()) {
-        /* The client port opens when the first sync is done. */
-        int fds[2];
-        if (pipe(fds) != 0 || repl_start(fds[1]) != 0) {
-            fprintf(stderr, "failed to start replication\n");
-            return EX_OSERR;
-        }
-        if (settings.memory_file != NULL) {
-            restart_add_section(RESTART_SEC_REPL, persist_save);
-        }
-        gate_ev = event_new(main_base, fds[0], EV_READ | EV_PERSIST,
-                            gate_cb, NULL);
-        if (gate_ev == NULL || event_add(gate_ev, NULL) != 0) {
-            return EX_OSERR;
-        }
-    } else if (start_listeners() != 0) {
-        return EX_OSERR;
+    rc = repl_enabled() ? start_replication()
+                        : (start_listeners() != 0 ? EX_OSERR : 0);
+    if (rc != 0) {
+        return rc;
     }
     restart_release();
     if (drop_privileges() != 0) {
@@ -468,16 +492,9 @@ int main(int argc, char **argv)
     }
     if (repl_enabled()) {
         copy_check_priority();
-        /* The client port opens after the first sync, up to
-         * repl_initial_sync_timeout from now: a port already taken (say
-         * by Debian's memcached on 11211) must fail now, not then. */
-        if (settings.socketpath == NULL && settings.port != 0 &&
-            conn_listen_tcp(NULL, settings.inter, settings.port,
-                            false) != 0) {
-            fprintf(stderr, "failed to listen on TCP port %d: the client "
-                    "port, opened after the first sync, must be free\n",
-                    settings.port);
-            return EX_OSERR;
+        rc = check_client_port_free();
+        if (rc != 0) {
+            return rc;
         }
     }
     if (settings.pid_file != NULL) {
@@ -493,6 +510,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "failed to start the LRU maintainer thread\n");
         return EX_OSERR;
     }
+    return 0;
+}
+
+/* The main thread's loop: the clock, the signals, until a stop. */
+static int run_main_loop(void)
+{
+    struct timeval one = {1, 0};
+    struct event *clock_ev, *sigterm, *sigint, *sigusr1;
+    int rc = 0;
+
     proto_shutdown_fn = request_shutdown;
     clock_ev = event_new(main_base, -1, EV_PERSIST, clock_cb, NULL);
     sigterm = evsignal_new(main_base, SIGTERM, signal_cb, NULL);
@@ -504,13 +531,31 @@ int main(int argc, char **argv)
         event_add(sigterm, NULL) != 0 || event_add(sigint, NULL) != 0 ||
         event_add(sigusr1, NULL) != 0) {
         fprintf(stderr, "failed to set up the main event loop\n");
-        return EX_OSERR;
+        rc = EX_OSERR;
+    } else {
+        log_info("paircached %s serving on port %d", SERVER_VERSION,
+                 settings.port);
+        event_base_dispatch(main_base);
     }
-    log_info("paircached %s serving on port %d", SERVER_VERSION,
-             settings.port);
-    event_base_dispatch(main_base);
+    if (clock_ev != NULL) {
+        event_free(clock_ev);
+    }
+    if (sigterm != NULL) {
+        event_free(sigterm);
+    }
+    if (sigint != NULL) {
+        event_free(sigint);
+    }
+    if (sigusr1 != NULL) {
+        event_free(sigusr1);
+    }
+    return rc;
+}
 
-    /* Clients first, then what they wrote to the peer, then the link. */
+/* Clients first, then what they wrote to the peer, then the link; the
+ * memory file last, when nothing changes any more. */
+static void stop_service(void)
+{
     workers_stop();
     if (save_on_stop) {
         repl_drain((unsigned)settings.repl_timeout * 1000);
@@ -528,10 +573,29 @@ int main(int argc, char **argv)
     if (gate_ev != NULL) {
         event_free(gate_ev);
     }
-    event_free(clock_ev);
-    event_free(sigterm);
-    event_free(sigint);
-    event_free(sigusr1);
+}
+
+int main(int argc, char **argv)
+{
+    int maxfds;
+    int rc;
+
+    settings_init();
+    rc = options_parse(argc, argv);
+    if (rc != 0) {
+        return rc > 0 ? EXIT_SUCCESS : EX_USAGE;
+    }
+    rc = prepare_process(&maxfds);
+    if (rc == 0) {
+        rc = start_service(maxfds);
+    }
+    if (rc == 0) {
+        rc = run_main_loop();
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    stop_service();
     log_info("shut down cleanly");
     return EXIT_SUCCESS;
 }

@@ -34,10 +34,10 @@
 "                          build has no Cyrus SASL)\n"
 #endif
 
-static void usage(void)
-{
-    printf("memcached %s\n", SERVER_VERSION);
-    printf(
+/* -h: the text after the version line.  The options memcached 1.6.18
+ * takes, with what they do here; t/manpage.t checks that the man page
+ * names every one. */
+static const char usage_text[] =
 "-p, --port=<num>          TCP port to listen on (default: 11211, 0: off,\n"
 "                          -1: any free port)\n"
 "-U, --udp-port=<num>      UDP port to listen on (default: 0, off; -1: any\n"
@@ -221,7 +221,12 @@ SASL_HELP
 "                          WARM may hold (default: 20, 40)\n"
 "   - hot_max_factor, warm_max_factor: HOT and WARM items older than\n"
 "                          this times COLD's tail age go to COLD\n"
-"                          (default: 0.2, 2.0)\n");
+"                          (default: 0.2, 2.0)\n";
+
+static void usage(void)
+{
+    printf("memcached %s\n", SERVER_VERSION);
+    fputs(usage_text, stdout);
 }
 
 /* -i: we ship no licence text of our own yet; name what we link. */
@@ -296,252 +301,335 @@ static bool parse_flag(const char *name, const char *val, bool *out)
     return true;
 }
 
+/* --- -o sub-options ---------------------------------------------------------
+ * One row per option in xopts[] below: most set a switch, read 0 or 1, a
+ * whole number in a range or a string; the rest have a small parser of
+ * their own (xo_*), each printing its own message.  Unknown names go on
+ * to options_compat.c.
+ */
+enum xo_kind {
+    XO_ON,      /* no value needed: *b = on (a value is ignored) */
+    XO_FLAG,    /* 0 or 1 into *b */
+    XO_INT,     /* min..max into *i, else err */
+    XO_STR,     /* a copy into *s */
+    XO_FN,      /* fn(opt, val), which checks val itself */
+};
+
+struct xopt {
+    const char *name;
+    enum xo_kind kind;
+    bool *b;
+    bool on;
+    int *i;
+    int min, max;
+    const char *err;
+    char **s;
+    bool (*fn)(const char *opt, char *val);
+};
+
+static bool need_val(const char *opt, const char *val)
+{
+    if (val == NULL) {
+        fprintf(stderr, "Missing value for -o %s\n", opt);
+        return false;
+    }
+    return true;
+}
+
+static bool xo_hashpower(const char *opt, char *val)
+{
+    int *hp = &settings.hashpower_init;
+
+    if (!need_val(opt, val)) {
+        return false;
+    }
+    if (!parse_int(val, 0, INT32_MAX, hp)) {
+        fprintf(stderr, "Invalid hashpower: %s\n", val);
+        return false;
+    }
+    if (*hp < 12) {
+        fprintf(stderr, "Initial hashtable multiplier of %d is too low\n",
+                *hp);
+        return false;
+    }
+    if (*hp > 32) {
+        fprintf(stderr, "Initial hashtable multiplier of %d is too high\n"
+                "Choose a value based on \"STAT hash_power_level\" from a "
+                "running instance\n", *hp);
+        return false;
+    }
+    return true;
+}
+
+static bool xo_slab_automove(const char *opt, char *val)
+{
+    (void)opt;
+    if (val == NULL) {
+        settings.slab_automove = 1;
+    } else if (!parse_int(val, 0, 2, &settings.slab_automove)) {
+        fprintf(stderr, "slab_automove must be between 0 and 2\n");
+        return false;
+    }
+    return true;
+}
+
+static bool xo_slab_chunk_max(const char *opt, char *val)
+{
+    size_t sz;
+
+    if (!need_val(opt, val)) {
+        return false;
+    }
+    if (!parse_size(val, &sz) || sz < 1024 || sz > 512 * 1024) {
+        fprintf(stderr, "slab_chunk_max must be between 1k and 512k\n");
+        return false;
+    }
+    settings.slab_chunk_size_max = (int)sz;
+    options_compat_chunk_max_given();
+    return true;
+}
+
+static bool xo_lru_crawler_sleep(const char *opt, char *val)
+{
+    int n;
+
+    if (!need_val(opt, val)) {
+        return false;
+    }
+    if (!parse_int(val, 0, 1000000, &n)) {
+        fprintf(stderr, "lru_crawler_sleep must be between 0 and 1 "
+                        "second\n");
+        return false;
+    }
+    settings.lru_crawler_sleep = (uint32_t)n;
+    return true;
+}
+
+static bool xo_lru_crawler_tocrawl(const char *opt, char *val)
+{
+    if (!need_val(opt, val)) {
+        return false;
+    }
+    if (!safe_strtoul(val, &settings.lru_crawler_tocrawl)) {
+        fprintf(stderr, "lru_crawler_tocrawl takes a number\n");
+        return false;
+    }
+    return true;
+}
+
+static bool xo_hash_algorithm(const char *opt, char *val)
+{
+    if (!need_val(opt, val)) {
+        return false;
+    }
+    if (strcmp(val, "xxh3") == 0) {
+        fprintf(stderr, "hash_algorithm xxh3 is not built in: using "
+                        "murmur3\n");
+        val = "murmur3";
+    }
+    if (hash_init(val) != 0) {
+        fprintf(stderr, "Unknown hash_algorithm option (jenkins, murmur3, "
+                        "xxh3)\n");
+        return false;
+    }
+    settings.hash_algorithm_name = strdup(val);
+    return true;
+}
+
+/* watcher_logbuf_size and worker_logbuf_size: kilobytes. */
+static bool xo_logbuf_size(const char *opt, char *val)
+{
+    int n;
+
+    if (!need_val(opt, val)) {
+        return false;
+    }
+    if (!parse_int(val, 1, 1024 * 1024, &n)) {
+        fprintf(stderr, "%s takes a size in kilobytes\n", opt);
+        return false;
+    }
+    *(opt[1] == 'a' ? &settings.watcher_logbuf_size
+                    : &settings.worker_logbuf_size) = n * 1024;
+    return true;
+}
+
+/* hot_max_factor and warm_max_factor. */
+static bool xo_max_factor(const char *opt, char *val)
+{
+    double f;
+
+    if (!need_val(opt, val)) {
+        return false;
+    }
+    if (!safe_strtod(val, &f) || f <= 0) {
+        fprintf(stderr, "%s must be greater than 0\n", opt);
+        return false;
+    }
+    *(opt[0] == 'h' ? &settings.hot_max_factor
+                    : &settings.warm_max_factor) = f;
+    return true;
+}
+
+static bool xo_repl_tcp_congestion(const char *opt, char *val)
+{
+    if (!need_val(opt, val)) {
+        return false;
+    }
+    if (val[0] == '\0' || strlen(val) >= REPL_CC_NAME_MAX) {
+        fprintf(stderr, "repl_tcp_congestion takes an algorithm name (at "
+                "most %d characters) or \"system\"\n", REPL_CC_NAME_MAX - 1);
+        return false;
+    }
+    settings.repl_tcp_congestion = strdup(val);
+    return true;
+}
+
+/* repl_backlog_size (0..64k, 0: none) and repl_buffer_size: megabytes. */
+static bool xo_repl_megabytes(const char *opt, char *val)
+{
+    bool backlog = strcmp(opt, "repl_backlog_size") == 0;
+    int n;
+
+    if (!need_val(opt, val)) {
+        return false;
+    }
+    if (!parse_int(val, backlog ? 0 : 1, backlog ? 64 * 1024 : 1024 * 1024,
+                   &n)) {
+        fprintf(stderr, "%s takes megabytes%s\n", opt,
+                backlog ? " (0: none)" : "");
+        return false;
+    }
+    *(backlog ? &settings.repl_backlog_size : &settings.repl_buffer_size) =
+        (size_t)n * 1024 * 1024;
+    return true;
+}
+
+static bool xo_monitor_listen(const char *opt, char *val)
+{
+    if (!need_val(opt, val)) {
+        return false;
+    }
+    if (strchr(val, ':') == NULL) {
+        fprintf(stderr, "monitor_listen takes HOST:PORT\n");
+        return false;
+    }
+    settings.monitor_listen = strdup(val);
+    return true;
+}
+
+#define XO_SWITCH(n, f, v) { .name = n, .kind = XO_ON, .b = &settings.f, \
+                             .on = v }
+#define XO_01(n, f) { .name = n, .kind = XO_FLAG, .b = &settings.f }
+#define XO_NUM(n, f, lo, hi, e) { .name = n, .kind = XO_INT, \
+                                  .i = &settings.f, .min = lo, .max = hi, \
+                                  .err = e }
+#define XO_TEXT(n, f) { .name = n, .kind = XO_STR, .s = &settings.f }
+#define XO_CALL(n, fun) { .name = n, .kind = XO_FN, .fn = fun }
+
+static const struct xopt xopts[] = {
+    XO_SWITCH("maxconns_fast", maxconns_fast, true),
+    XO_SWITCH("no_maxconns_fast", maxconns_fast, false),
+    XO_CALL("hashpower", xo_hashpower),
+    XO_SWITCH("slab_reassign", slab_reassign, true),
+    XO_SWITCH("no_slab_reassign", slab_reassign, false),
+    XO_01("slab_hugepages", slab_hugepages),
+    XO_CALL("slab_automove", xo_slab_automove),
+    XO_CALL("slab_chunk_max", xo_slab_chunk_max),
+    XO_SWITCH("lru_crawler", lru_crawler, true),
+    XO_SWITCH("no_lru_crawler", lru_crawler, false),
+    XO_CALL("lru_crawler_sleep", xo_lru_crawler_sleep),
+    XO_CALL("lru_crawler_tocrawl", xo_lru_crawler_tocrawl),
+    XO_NUM("idle_timeout", idle_timeout, 0, INT32_MAX,
+           "idle_timeout takes a number of seconds"),
+    XO_CALL("hash_algorithm", xo_hash_algorithm),
+    XO_CALL("watcher_logbuf_size", xo_logbuf_size),
+    XO_CALL("worker_logbuf_size", xo_logbuf_size),
+    XO_NUM("hot_lru_pct", hot_lru_pct, 1, 80,
+           "hot_lru_pct must be between 1 and 80"),
+    XO_NUM("warm_lru_pct", warm_lru_pct, 1, 80,
+           "warm_lru_pct must be between 1 and 80"),
+    XO_CALL("hot_max_factor", xo_max_factor),
+    XO_CALL("warm_max_factor", xo_max_factor),
+    XO_NUM("repl_port", repl_port, 1, 65535,
+           "repl_port must be a port number"),
+    XO_TEXT("repl_listen", repl_listen),
+    XO_TEXT("repl_secret_file", repl_secret_file),
+    XO_01("repl_tls", repl_tls),
+    XO_CALL("repl_tcp_congestion", xo_repl_tcp_congestion),
+    XO_01("repl_idle_copy", repl_idle_copy),
+    XO_TEXT("repl_tls_cert", repl_tls_cert),
+    XO_TEXT("repl_tls_key", repl_tls_key),
+    XO_TEXT("repl_tls_ca", repl_tls_ca),
+    XO_NUM("repl_timeout", repl_timeout, 1, 3600,
+           "repl_timeout takes 1..3600 seconds"),
+    XO_NUM("repl_initial_sync_timeout", repl_initial_sync_timeout, 0, 86400,
+           "repl_initial_sync_timeout takes seconds"),
+    XO_01("repl_stall_gate", repl_stall_gate),
+    XO_NUM("repl_tombstone_ttl", repl_tombstone_ttl, 1, 30 * 86400,
+           "repl_tombstone_ttl takes 1..2592000 seconds"),
+    XO_01("repl_sync", repl_sync),
+    XO_NUM("repl_sync_timeout", repl_sync_timeout, 1, 60000,
+           "repl_sync_timeout takes 1..60000 ms"),
+    XO_CALL("repl_backlog_size", xo_repl_megabytes),
+    XO_CALL("repl_buffer_size", xo_repl_megabytes),
+    XO_CALL("monitor_listen", xo_monitor_listen),
+    XO_TEXT("sasl_pwdb", sasl_pwdb),
+};
+
+/* Apply one row to val. */
+static bool xopt_apply(const struct xopt *x, const char *opt, char *val)
+{
+    switch (x->kind) {
+    case XO_ON:
+        *x->b = x->on;
+        return true;
+    case XO_FLAG:
+        return need_val(opt, val) && parse_flag(opt, val, x->b);
+    case XO_INT:
+        if (!need_val(opt, val)) {
+            return false;
+        }
+        if (!parse_int(val, x->min, x->max, x->i)) {
+            fprintf(stderr, "%s\n", x->err);
+            return false;
+        }
+        return true;
+    case XO_STR:
+        if (!need_val(opt, val)) {
+            return false;
+        }
+        *x->s = strdup(val);
+        return true;
+    case XO_FN:
+    default:
+        return x->fn(opt, val);
+    }
+}
+
 /* One -o key[=value] option; returns false with a message on error. */
 static bool extended_option(char *opt)
 {
     char *val = strchr(opt, '=');
-    size_t sz;
-    int n;
+    size_t i;
 
     if (val != NULL) {
         *val++ = '\0';
     }
-#define NEED_VAL() \
-    do { \
-        if (val == NULL) { \
-            fprintf(stderr, "Missing value for -o %s\n", opt); \
-            return false; \
-        } \
-    } while (0)
-    if (strcmp(opt, "maxconns_fast") == 0) {
-        settings.maxconns_fast = true;
-    } else if (strcmp(opt, "no_maxconns_fast") == 0) {
-        settings.maxconns_fast = false;
-    } else if (strcmp(opt, "hashpower") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 0, INT32_MAX, &settings.hashpower_init)) {
-            fprintf(stderr, "Invalid hashpower: %s\n", val);
-            return false;
-        }
-        if (settings.hashpower_init < 12) {
-            fprintf(stderr, "Initial hashtable multiplier of %d is too "
-                            "low\n", settings.hashpower_init);
-            return false;
-        }
-        if (settings.hashpower_init > 32) {
-            fprintf(stderr, "Initial hashtable multiplier of %d is too "
-                            "high\nChoose a value based on \"STAT "
-                            "hash_power_level\" from a running instance\n",
-                    settings.hashpower_init);
-            return false;
-        }
-    } else if (strcmp(opt, "slab_reassign") == 0) {
-        settings.slab_reassign = true;
-    } else if (strcmp(opt, "no_slab_reassign") == 0) {
-        settings.slab_reassign = false;
-    } else if (strcmp(opt, "slab_hugepages") == 0) {
-        NEED_VAL();
-        if (!parse_flag(opt, val, &settings.slab_hugepages)) {
-            return false;
-        }
-    } else if (strcmp(opt, "slab_automove") == 0) {
-        if (val == NULL) {
-            settings.slab_automove = 1;
-        } else if (!parse_int(val, 0, 2, &settings.slab_automove)) {
-            fprintf(stderr, "slab_automove must be between 0 and 2\n");
-            return false;
-        }
-    } else if (strcmp(opt, "slab_chunk_max") == 0) {
-        NEED_VAL();
-        if (!parse_size(val, &sz) || sz < 1024 || sz > 512 * 1024) {
-            fprintf(stderr, "slab_chunk_max must be between 1k and "
-                            "512k\n");
-            return false;
-        }
-        settings.slab_chunk_size_max = (int)sz;
-        options_compat_chunk_max_given();
-    } else if (strcmp(opt, "lru_crawler") == 0) {
-        settings.lru_crawler = true;
-    } else if (strcmp(opt, "no_lru_crawler") == 0) {
-        settings.lru_crawler = false;
-    } else if (strcmp(opt, "lru_crawler_sleep") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 0, 1000000, &n)) {
-            fprintf(stderr, "lru_crawler_sleep must be between 0 and 1 "
-                            "second\n");
-            return false;
-        }
-        settings.lru_crawler_sleep = (uint32_t)n;
-    } else if (strcmp(opt, "lru_crawler_tocrawl") == 0) {
-        NEED_VAL();
-        if (!safe_strtoul(val, &settings.lru_crawler_tocrawl)) {
-            fprintf(stderr, "lru_crawler_tocrawl takes a number\n");
-            return false;
-        }
-    } else if (strcmp(opt, "idle_timeout") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 0, INT32_MAX, &settings.idle_timeout)) {
-            fprintf(stderr, "idle_timeout takes a number of seconds\n");
-            return false;
-        }
-    } else if (strcmp(opt, "hash_algorithm") == 0) {
-        NEED_VAL();
-        if (strcmp(val, "xxh3") == 0) {
-            fprintf(stderr, "hash_algorithm xxh3 is not built in: using "
-                            "murmur3\n");
-            val = "murmur3";
-        }
-        if (hash_init(val) != 0) {
-            fprintf(stderr, "Unknown hash_algorithm option (jenkins, "
-                            "murmur3, xxh3)\n");
-            return false;
-        }
-        settings.hash_algorithm_name = strdup(val);
-    } else if (strcmp(opt, "watcher_logbuf_size") == 0 ||
-               strcmp(opt, "worker_logbuf_size") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 1, 1024 * 1024, &n)) {
-            fprintf(stderr, "%s takes a size in kilobytes\n", opt);
-            return false;
-        }
-        if (opt[1] == 'a') {
-            settings.watcher_logbuf_size = n * 1024;
-        } else {
-            settings.worker_logbuf_size = n * 1024;
-        }
-    } else if (strcmp(opt, "hot_lru_pct") == 0 ||
-               strcmp(opt, "warm_lru_pct") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 1, 80, &n)) {
-            fprintf(stderr, "%s must be between 1 and 80\n", opt);
-            return false;
-        }
-        *(opt[0] == 'h' ? &settings.hot_lru_pct : &settings.warm_lru_pct) = n;
-    } else if (strcmp(opt, "hot_max_factor") == 0 ||
-               strcmp(opt, "warm_max_factor") == 0) {
-        double f;
-        NEED_VAL();
-        if (!safe_strtod(val, &f) || f <= 0) {
-            fprintf(stderr, "%s must be greater than 0\n", opt);
-            return false;
-        }
-        *(opt[0] == 'h' ? &settings.hot_max_factor
-                        : &settings.warm_max_factor) = f;
-    } else if (strcmp(opt, "repl_port") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 1, 65535, &settings.repl_port)) {
-            fprintf(stderr, "repl_port must be a port number\n");
-            return false;
-        }
-    } else if (strcmp(opt, "repl_listen") == 0) {
-        NEED_VAL();
-        settings.repl_listen = strdup(val);
-    } else if (strcmp(opt, "repl_secret_file") == 0) {
-        NEED_VAL();
-        settings.repl_secret_file = strdup(val);
-    } else if (strcmp(opt, "repl_tls") == 0) {
-        NEED_VAL();
-        if (!parse_flag(opt, val, &settings.repl_tls)) {
-            return false;
-        }
-    } else if (strcmp(opt, "repl_tcp_congestion") == 0) {
-        NEED_VAL();
-        if (val[0] == '\0' || strlen(val) >= REPL_CC_NAME_MAX) {
-            fprintf(stderr, "repl_tcp_congestion takes an algorithm name "
-                    "(at most %d characters) or \"system\"\n",
-                    REPL_CC_NAME_MAX - 1);
-            return false;
-        }
-        settings.repl_tcp_congestion = strdup(val);
-    } else if (strcmp(opt, "repl_idle_copy") == 0) {
-        NEED_VAL();
-        if (!parse_flag(opt, val, &settings.repl_idle_copy)) {
-            return false;
-        }
-    } else if (strcmp(opt, "repl_tls_cert") == 0) {
-        NEED_VAL();
-        settings.repl_tls_cert = strdup(val);
-    } else if (strcmp(opt, "repl_tls_key") == 0) {
-        NEED_VAL();
-        settings.repl_tls_key = strdup(val);
-    } else if (strcmp(opt, "repl_tls_ca") == 0) {
-        NEED_VAL();
-        settings.repl_tls_ca = strdup(val);
-    } else if (strcmp(opt, "repl_timeout") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 1, 3600, &settings.repl_timeout)) {
-            fprintf(stderr, "repl_timeout takes 1..3600 seconds\n");
-            return false;
-        }
-    } else if (strcmp(opt, "repl_initial_sync_timeout") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 0, 86400,
-                       &settings.repl_initial_sync_timeout)) {
-            fprintf(stderr, "repl_initial_sync_timeout takes seconds\n");
-            return false;
-        }
-    } else if (strcmp(opt, "repl_stall_gate") == 0) {
-        int on;
-        NEED_VAL();
-        if (!parse_int(val, 0, 1, &on)) {
-            fprintf(stderr, "repl_stall_gate takes 0 or 1\n");
-            return false;
-        }
-        settings.repl_stall_gate = on != 0;
-    } else if (strcmp(opt, "repl_tombstone_ttl") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 1, 30 * 86400, &settings.repl_tombstone_ttl)) {
-            fprintf(stderr, "repl_tombstone_ttl takes 1..2592000 seconds\n");
-            return false;
-        }
-    } else if (strcmp(opt, "repl_sync") == 0) {
-        NEED_VAL();
-        if (!parse_flag(opt, val, &settings.repl_sync)) {
-            return false;
-        }
-    } else if (strcmp(opt, "repl_sync_timeout") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 1, 60000, &settings.repl_sync_timeout)) {
-            fprintf(stderr, "repl_sync_timeout takes 1..60000 ms\n");
-            return false;
-        }
-    } else if (strcmp(opt, "repl_backlog_size") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 0, 64 * 1024, &n)) {
-            fprintf(stderr, "repl_backlog_size takes megabytes (0: none)\n");
-            return false;
-        }
-        settings.repl_backlog_size = (size_t)n * 1024 * 1024;
-    } else if (strcmp(opt, "repl_buffer_size") == 0) {
-        NEED_VAL();
-        if (!parse_int(val, 1, 1024 * 1024, &n)) {
-            fprintf(stderr, "repl_buffer_size takes megabytes\n");
-            return false;
-        }
-        settings.repl_buffer_size = (size_t)n * 1024 * 1024;
-    } else if (strcmp(opt, "monitor_listen") == 0) {
-        NEED_VAL();
-        if (strchr(val, ':') == NULL) {
-            fprintf(stderr, "monitor_listen takes HOST:PORT\n");
-            return false;
-        }
-        settings.monitor_listen = strdup(val);
-    } else if (strcmp(opt, "sasl_pwdb") == 0) {
-        NEED_VAL();
-        settings.sasl_pwdb = strdup(val);
-    } else {
-        switch (options_compat(opt, val)) {
-        case OPT_DONE:
-            break;
-        case OPT_BAD:
-            return false;
-        case OPT_UNKNOWN:
-            fprintf(stderr, "Illegal suboption \"%s\"\n", opt);
-            return false;
+    for (i = 0; i < sizeof(xopts) / sizeof(xopts[0]); i++) {
+        if (strcmp(opt, xopts[i].name) == 0) {
+            return xopt_apply(&xopts[i], opt, val);
         }
     }
-#undef NEED_VAL
-    return true;
+    switch (options_compat(opt, val)) {
+    case OPT_DONE:
+        return true;
+    case OPT_UNKNOWN:
+        fprintf(stderr, "Illegal suboption \"%s\"\n", opt);
+        return false;
+    case OPT_BAD:
+    default:
+        return false;
+    }
 }
 
 static bool extended_options(const char *arg)
@@ -630,195 +718,222 @@ static int check_udp(bool tcp_given)
     return 0;
 }
 
-/* Fill settings from argv.  Returns 0, 1 (exit 0: -h/-V) or -1. */
-int options_parse(int argc, char **argv)
-{
-    bool protocol_given = false;
-    bool tcp_given = false;
-    size_t sz;
-    int c, mb;
+/* Parsing state shared by the option groups below. */
+struct parse_state {
+    bool protocol_given;        /* -B seen */
+    bool tcp_given;             /* -p seen */
+};
 
-    while ((c = getopt_long(argc, argv,
-                            "p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:t:D:R:Cb:B:I:SY:FXo:x:ZLWe:N:",
-                            long_opts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            if (!parse_int(optarg, -1, 65535, &settings.port)) {
-                BAD("ERROR: Invalid port number %s.", optarg);
-            }
-            tcp_given = true;
-            break;
-        case 'U':
-            if (!parse_int(optarg, -1, 65535, &settings.udpport)) {
-                BAD("Invalid UDP port: %s", optarg);
-            }
-            break;
-        case 's':
-            settings.socketpath = optarg;
-            break;
-        case 'a':
-            settings.access = (int)strtol(optarg, NULL, 8);
-            break;
-        case 'A':
-            settings.shutdown_command = true;
-            break;
-        case 'l':
-            settings.inter = optarg;
-            break;
-        case 'd':
-            settings.daemonize = true;
-            break;
-        case 'r':
-            settings.maximize_core = true;
-            break;
-        case 'u':
-            settings.username = optarg;
-            break;
-        case 'm':
-            if (!parse_int(optarg, 1, INT32_MAX, &mb)) {
-                BAD("Invalid memory limit: %s", optarg);
-            }
-            settings.maxbytes = (size_t)mb * 1024 * 1024;
-            break;
-        case 'M':
-            settings.evict_to_free = false;
-            break;
-        case 'c':
-            if (!parse_int(optarg, 1, INT32_MAX, &settings.maxconns)) {
-                BAD("Maximum connections must be greater than 0");
-            }
-            break;
-        case 'k':
-            settings.lock_memory = true;
-            break;
-        case 'v':
-            settings.verbose++;
-            break;
-        case 'h':
-            usage();
-            return 1;
-        case 'V':
-            printf("memcached %s\n", SERVER_VERSION);
-            return 1;
-        case 'i':
-            license();
-            return 1;
-        case 'Z':
-            settings.ssl.enabled = true;
-            break;
-        case 'e':
-            settings.memory_file = optarg;
-            break;
-        case 'L':
-            settings.slab_hugepages = true;
-            settings.prealloc = true;
-            break;
-        case 'W':
-            settings.watch_enabled = false;
-            break;
-        case 'N':
-            if (!parse_int(optarg, 1, INT32_MAX, &settings.num_napi_ids)) {
-                BAD("Maximum number of NAPI IDs must be greater than 0");
-            }
-            break;
-        case 'P':
-            settings.pid_file = optarg;
-            break;
-        case 'f':
-            settings.factor = atof(optarg);
-            if (settings.factor <= 1.0) {
-                BAD("Factor must be greater than 1");
-            }
-            break;
-        case 'n':
-            if (!parse_int(optarg, 1, 1024 * 1024, &settings.chunk_size)) {
-                BAD("Chunk size must be greater than 0");
-            }
-            break;
-        case 't':
-            if (!parse_int(optarg, 1, 1024, &settings.num_threads)) {
-                BAD("Number of threads must be greater than 0");
-            }
-            if (settings.num_threads > 64) {
-                fprintf(stderr, "WARNING: Setting a high number of worker "
-                                "threads is not recommended.\n");
-            }
-            break;
-        case 'D':
-            if (optarg[0] == '\0' || optarg[1] != '\0') {
-                BAD("No delimiter specified");
-            }
-            settings.prefix_delimiter = optarg[0];
-            settings.detail_enabled = true;
-            break;
-        case 'R':
-            if (!parse_int(optarg, 1, INT32_MAX, &settings.reqs_per_event)) {
-                BAD("Number of requests per event must be greater than 0");
-            }
-            break;
-        case 'C':
-            settings.use_cas = false;
-            break;
-        case 'b':
-            if (!parse_int(optarg, 1, INT32_MAX, &settings.backlog)) {
-                BAD("Invalid backlog: %s", optarg);
-            }
-            break;
-        case 'B':
-            protocol_given = true;
-            if (strcmp(optarg, "auto") == 0) {
-                settings.binding_protocol = PROTO_AUTO;
-            } else if (strcmp(optarg, "ascii") == 0) {
-                settings.binding_protocol = PROTO_ASCII;
-            } else if (strcmp(optarg, "binary") == 0) {
-                settings.binding_protocol = PROTO_BINARY;
-            } else {
-                BAD("Invalid value for binding protocol: %s\n"
-                    " -- should be one of auto, binary, or ascii", optarg);
-            }
-            break;
-        case 'I':
-            if (!parse_size(optarg, &sz)) {
-                BAD("Invalid item size: %s", optarg);
-            }
-            if (sz < 1024) {
-                BAD("Item max size cannot be less than 1024 bytes.");
-            }
-            if (sz > 1024 * 1024 * 1024) {
-                BAD("Cannot set item size limit higher than 1 gigabyte.");
-            }
-            settings.item_size_max = (int)sz;
-            break;
-        case 'S':
-            settings.sasl = true;
-            break;
-        case 'Y':
-            settings.auth_file = optarg;
-            break;
-        case 'F':
-            settings.flush_enabled = false;
-            break;
-        case 'X':
-            settings.dump_enabled = false;
-            break;
-        case 'o':
-            if (!extended_options(optarg)) {
-                return -1;
-            }
-            break;
-        case 'x':
-            settings.repl_peer = optarg;
-            break;
-        default:
-            fprintf(stderr, "Try `%s -h' for more information.\n", argv[0]);
+/* The option groups return 0 (taken), -1 (bad, with a message), 1 (exit
+ * 0 after -h, -V or -i) or OPT_NOT_MINE. */
+#define OPT_NOT_MINE 2
+
+/* Where and how clients connect: ports, sockets, listeners, limits. */
+static int listen_option(int c, struct parse_state *st)
+{
+    switch (c) {
+    case 'p':
+        if (!parse_int(optarg, -1, 65535, &settings.port)) {
+            BAD("ERROR: Invalid port number %s.", optarg);
+        }
+        st->tcp_given = true;
+        break;
+    case 'U':
+        if (!parse_int(optarg, -1, 65535, &settings.udpport)) {
+            BAD("Invalid UDP port: %s", optarg);
+        }
+        break;
+    case 's':
+        settings.socketpath = optarg;
+        break;
+    case 'a':
+        settings.access = (int)strtol(optarg, NULL, 8);
+        break;
+    case 'A':
+        settings.shutdown_command = true;
+        break;
+    case 'l':
+        settings.inter = optarg;
+        break;
+    case 'd':
+        settings.daemonize = true;
+        break;
+    case 'r':
+        settings.maximize_core = true;
+        break;
+    case 'u':
+        settings.username = optarg;
+        break;
+    case 'c':
+        if (!parse_int(optarg, 1, INT32_MAX, &settings.maxconns)) {
+            BAD("Maximum connections must be greater than 0");
+        }
+        break;
+    case 'b':
+        if (!parse_int(optarg, 1, INT32_MAX, &settings.backlog)) {
+            BAD("Invalid backlog: %s", optarg);
+        }
+        break;
+    case 'B':
+        st->protocol_given = true;
+        if (strcmp(optarg, "auto") == 0) {
+            settings.binding_protocol = PROTO_AUTO;
+        } else if (strcmp(optarg, "ascii") == 0) {
+            settings.binding_protocol = PROTO_ASCII;
+        } else if (strcmp(optarg, "binary") == 0) {
+            settings.binding_protocol = PROTO_BINARY;
+        } else {
+            BAD("Invalid value for binding protocol: %s\n"
+                " -- should be one of auto, binary, or ascii", optarg);
+        }
+        break;
+    default:
+        return OPT_NOT_MINE;
+    }
+    return 0;
+}
+
+/* Item memory: its size, slab classes, the memory file. */
+static int memory_option(int c, struct parse_state *st)
+{
+    size_t sz;
+    int mb;
+
+    switch (c) {
+    case 'm':
+        if (!parse_int(optarg, 1, INT32_MAX, &mb)) {
+            BAD("Invalid memory limit: %s", optarg);
+        }
+        settings.maxbytes = (size_t)mb * 1024 * 1024;
+        break;
+    case 'M':
+        settings.evict_to_free = false;
+        break;
+    case 'k':
+        settings.lock_memory = true;
+        break;
+    case 'I':
+        if (!parse_size(optarg, &sz)) {
+            BAD("Invalid item size: %s", optarg);
+        }
+        if (sz < 1024) {
+            BAD("Item max size cannot be less than 1024 bytes.");
+        }
+        if (sz > 1024 * 1024 * 1024) {
+            BAD("Cannot set item size limit higher than 1 gigabyte.");
+        }
+        settings.item_size_max = (int)sz;
+        break;
+    case 'f':
+        settings.factor = atof(optarg);
+        if (settings.factor <= 1.0) {
+            BAD("Factor must be greater than 1");
+        }
+        break;
+    case 'n':
+        if (!parse_int(optarg, 1, 1024 * 1024, &settings.chunk_size)) {
+            BAD("Chunk size must be greater than 0");
+        }
+        break;
+    case 'L':
+        settings.slab_hugepages = true;
+        settings.prealloc = true;
+        break;
+    case 'e':
+        settings.memory_file = optarg;
+        break;
+    default:
+        return OPT_NOT_MINE;
+    }
+    return 0;
+}
+
+/* Everything else: logging, threads, protocols, features, -o, -x. */
+static int behaviour_option(int c, struct parse_state *st)
+{
+    switch (c) {
+    case 'v':
+        settings.verbose++;
+        break;
+    case 'h':
+        usage();
+        return 1;
+    case 'V':
+        printf("memcached %s\n", SERVER_VERSION);
+        return 1;
+    case 'i':
+        license();
+        return 1;
+    case 'Z':
+        settings.ssl.enabled = true;
+        break;
+    case 'W':
+        settings.watch_enabled = false;
+        break;
+    case 'N':
+        if (!parse_int(optarg, 1, INT32_MAX, &settings.num_napi_ids)) {
+            BAD("Maximum number of NAPI IDs must be greater than 0");
+        }
+        break;
+    case 'P':
+        settings.pid_file = optarg;
+        break;
+    case 't':
+        if (!parse_int(optarg, 1, 1024, &settings.num_threads)) {
+            BAD("Number of threads must be greater than 0");
+        }
+        if (settings.num_threads > 64) {
+            fprintf(stderr, "WARNING: Setting a high number of worker "
+                            "threads is not recommended.\n");
+        }
+        break;
+    case 'D':
+        if (optarg[0] == '\0' || optarg[1] != '\0') {
+            BAD("No delimiter specified");
+        }
+        settings.prefix_delimiter = optarg[0];
+        settings.detail_enabled = true;
+        break;
+    case 'R':
+        if (!parse_int(optarg, 1, INT32_MAX, &settings.reqs_per_event)) {
+            BAD("Number of requests per event must be greater than 0");
+        }
+        break;
+    case 'C':
+        settings.use_cas = false;
+        break;
+    case 'S':
+        settings.sasl = true;
+        break;
+    case 'Y':
+        settings.auth_file = optarg;
+        break;
+    case 'F':
+        settings.flush_enabled = false;
+        break;
+    case 'X':
+        settings.dump_enabled = false;
+        break;
+    case 'o':
+        if (!extended_options(optarg)) {
             return -1;
         }
+        break;
+    case 'x':
+        settings.repl_peer = optarg;
+        break;
+    default:
+        return OPT_NOT_MINE;
     }
-    if (optind < argc) {
-        BAD("Unexpected argument: %s", argv[optind]);
-    }
+    return 0;
+}
+
+/* What one option alone cannot check: the protocol -S and -Y imply,
+ * sizes against each other, ports against each other. */
+static int check_combinations(struct parse_state *st)
+{
     if (settings.sasl) {
-        if (!protocol_given) {
+        if (!st->protocol_given) {
             settings.binding_protocol = PROTO_BINARY;
         } else if (settings.binding_protocol != PROTO_BINARY) {
             BAD("ERROR: You cannot allow the ASCII protocol while using "
@@ -829,7 +944,7 @@ int options_parse(int argc, char **argv)
         }
     }
     if (settings.auth_file != NULL) {
-        if (!protocol_given) {
+        if (!st->protocol_given) {
             settings.binding_protocol = PROTO_ASCII;
         } else if (settings.binding_protocol != PROTO_ASCII) {
             BAD("ERROR: You cannot allow the BINARY protocol while using "
@@ -853,5 +968,35 @@ int options_parse(int argc, char **argv)
             "replication port its own number", settings.repl_port,
             settings.port);
     }
-    return check_udp(tcp_given);
+    return check_udp(st->tcp_given);
+}
+
+/* Fill settings from argv.  Returns 0, 1 (exit 0: -h/-V) or -1. */
+int options_parse(int argc, char **argv)
+{
+    struct parse_state st = { false, false };
+    int c, r;
+
+    while ((c = getopt_long(argc, argv,
+                            "p:U:s:a:Al:dru:m:Mc:kvhiVP:f:n:t:D:R:Cb:B:I:SY:FXo:x:ZLWe:N:",
+                            long_opts, NULL)) != -1) {
+        r = listen_option(c, &st);
+        if (r == OPT_NOT_MINE) {
+            r = memory_option(c, &st);
+        }
+        if (r == OPT_NOT_MINE) {
+            r = behaviour_option(c, &st);
+        }
+        if (r == OPT_NOT_MINE) {
+            fprintf(stderr, "Try `%s -h' for more information.\n", argv[0]);
+            return -1;
+        }
+        if (r != 0) {
+            return r;
+        }
+    }
+    if (optind < argc) {
+        BAD("Unexpected argument: %s", argv[optind]);
+    }
+    return check_combinations(&st);
 }

@@ -103,16 +103,14 @@ static void random_hex(char *out, size_t nbytes)
 
 void auth_begin(struct link *l)
 {
-    char line[96];
-    int n;
+    char line[REC_LINE_MAX];
 
     random_hex(l->nonce, 32);
     if (l->dialled) {
         /* The dialler speaks first; the acceptor says nothing until it
          * has the dialler's PAIR. */
-        n = snprintf(line, sizeof(line), "PAIR %d %s\r\n",
-                     REPL_PROTO_VERSION, l->nonce);
-        rbuf_add(&l->tx, line, (size_t)n);
+        rbuf_add(&l->tx, line,
+                 repl_fmt_pair(line, REPL_PROTO_VERSION, l->nonce));
     }
 }
 
@@ -174,15 +172,16 @@ static bool same_secret_proof(const char *a, size_t la, const char *b)
 
 
 /* Best effort, before closing: a line the peer can read (or tcpdump). */
-static void send_now(struct link *l, const char *line)
+static void send_now(struct link *l, const char *line, size_t n)
 {
-    (void)repl_io_send(l->fd, l->tls, line, strlen(line));
+    (void)repl_io_send(l->fd, l->tls, line, n);
 }
 
 /* PAIR <version> <nonce>: the dialler's first line, or the acceptor's
  * answer to it.  An old or newer peer gets a clear error. */
 static int hs_pair(struct link *l, const struct field *f, int nf)
 {
+    char line[REC_LINE_MAX];
     uint64_t version;
 
     if (nf < 2 || !repl_field_is(&f[0], "PAIR") ||
@@ -195,10 +194,8 @@ static int hs_pair(struct link *l, const struct field *f, int nf)
                  "%llu, this node %d", (unsigned long long)version,
                  REPL_PROTO_VERSION);
         if (!l->dialled) {
-            char line[96];
-            snprintf(line, sizeof(line), "ERROR replication protocol %d "
-                     "required\r\n", REPL_PROTO_VERSION);
-            send_now(l, line);
+            send_now(l, line,
+                     repl_fmt_version_refused(line, REPL_PROTO_VERSION));
         }
         return link_refuse(l, FAULT_MISMATCH, why);
     }
@@ -210,9 +207,9 @@ static int hs_pair(struct link *l, const struct field *f, int nf)
     if (l->dialled) {
         char mac[2 * EVP_MAX_MD_SIZE_COMPAT + 1];
         hmac_hex(true, l->nonce, l->peer_nonce, l->channel, mac);
-        send_line(l, "AUTH %s\r\n", mac);
+        send_ctl(l, line, repl_fmt_auth(line, mac));
     } else {
-        send_line(l, "PAIR %d %s\r\n", REPL_PROTO_VERSION, l->nonce);
+        send_ctl(l, line, repl_fmt_pair(line, REPL_PROTO_VERSION, l->nonce));
     }
     link_hs_set_state(l, HS_WAIT_AUTH);
     return 1;
@@ -221,12 +218,17 @@ static int hs_pair(struct link *l, const struct field *f, int nf)
 /* What this node tells a peer that proved the secret. */
 static void send_hello(struct link *l)
 {
-    send_line(l, "HELLO %llu %u %llu %llu %llu %d\r\n",
-              (unsigned long long)repl_run_id, repl_node_id,
-              (unsigned long long)util_now_ms(),
-              (unsigned long long)settings.item_size_max,
-              (unsigned long long)settings.maxbytes,
-              settings.evict_to_free ? 0 : 1);
+    const struct repl_hello h = {
+        .run_id = repl_run_id,
+        .node_id = repl_node_id,
+        .wall_ms = util_now_ms(),
+        .item_size_max = (uint64_t)settings.item_size_max,
+        .maxbytes = (uint64_t)settings.maxbytes,
+        .no_evict = !settings.evict_to_free,
+    };
+    char line[REC_LINE_MAX];
+
+    send_ctl(l, line, repl_fmt_hello(line, &h));
 }
 
 /* AUTH <proof>: the dialler's first (checked by the acceptor, which then
@@ -254,8 +256,10 @@ static int hs_auth(struct link *l, const struct field *f, int nf)
         return link_refuse(l, FAULT_AUTH, "a wrong proof of the secret");
     }
     if (!l->dialled) {
+        char line[REC_LINE_MAX];
+
         hmac_hex(false, l->nonce, l->peer_nonce, l->channel, want);
-        send_line(l, "AUTH %s\r\n", want);
+        send_ctl(l, line, repl_fmt_auth(line, want));
     }
     send_hello(l);
     link_hs_set_state(l, HS_WAIT_HELLO);
@@ -276,11 +280,11 @@ static int item_size_mismatch(struct link *l, uint64_t theirs)
 
 /* Different -m or -M: the nodes may not hold the same data (one evicts or
  * refuses what the other keeps).  Linked anyway, with a warning. */
-static void note_limits(struct link *l, uint64_t maxbytes, uint64_t no_evict)
+static void note_limits(struct link *l, uint64_t maxbytes, bool no_evict)
 {
     bool ours = !settings.evict_to_free;
     bool differ = maxbytes != (uint64_t)settings.maxbytes ||
-                  (no_evict != 0) != ours;
+                  no_evict != ours;
 
     repl_note_limits(differ);
     if (differ) {
@@ -298,25 +302,21 @@ static void note_limits(struct link *l, uint64_t maxbytes, uint64_t no_evict)
  * <no evict>, from a peer that proved the secret. */
 static int hs_hello(struct link *l, const struct field *f, int nf)
 {
-    uint64_t prun, pnode, pms, isize, maxbytes, no_evict;
+    struct repl_hello h;
 
-    if (nf != 7 || !repl_field_is(&f[0], "HELLO") ||
-        !repl_field_u64(&f[1], &prun) || !repl_field_u64(&f[2], &pnode) ||
-        !repl_field_u64(&f[3], &pms) || !repl_field_u64(&f[4], &isize) ||
-        !repl_field_u64(&f[5], &maxbytes) ||
-        !repl_field_u64(&f[6], &no_evict) || pnode > 0xFF || no_evict > 1) {
+    if (!repl_parse_hello(f, nf, &h)) {
         return link_refuse(l, FAULT_PROTOCOL, "a malformed HELLO line");
     }
-    if (prun == repl_run_id) {
+    if (h.run_id == repl_run_id) {
         return link_refuse(l, FAULT_SELF, "this node dialled itself (-x)");
     }
-    if (isize != (uint64_t)settings.item_size_max) {
-        return item_size_mismatch(l, isize);
+    if (h.item_size_max != (uint64_t)settings.item_size_max) {
+        return item_size_mismatch(l, h.item_size_max);
     }
-    note_limits(l, maxbytes, no_evict);
-    l->peer_run_id = prun;
-    l->peer_node_id = (unsigned)pnode;
-    apply_note_skew(l, pms);
+    note_limits(l, h.maxbytes, h.no_evict);
+    l->peer_run_id = h.run_id;
+    l->peer_node_id = (unsigned)h.node_id;
+    apply_note_skew(l, h.wall_ms);
     link_established(l);
     return 1;
 }
@@ -343,8 +343,13 @@ int auth_line(struct link *l, const char *line, size_t len)
     case HS_WAIT_HELLO:
         return hs_hello(l, f, nf);
     case HS_DONE:
-    default:
-        return walk_resume(l, line) ? 1 : link_refuse(l, FAULT_PROTOCOL,
-                                                      "no RESUME line");
+    default: {
+        struct repl_resume r;
+
+        if (!repl_parse_resume(f, nf, &r) || !walk_resume(l, &r)) {
+            return link_refuse(l, FAULT_PROTOCOL, "no RESUME line");
+        }
+        return 1;
+    }
     }
 }

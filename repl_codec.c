@@ -8,6 +8,7 @@
 #include "hash.h"
 #include "items.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* --- fields -------------------------------------------------------------- */
@@ -210,6 +211,89 @@ size_t repl_fmt_digest(char *buf, uint64_t sum, uint64_t items,
 size_t repl_fmt_resync(char *buf)
 {
     return put_ctl(buf, "RESYNC", NULL, 0);
+}
+
+/* --- the handshake ------------------------------------------------------- */
+
+/* "<verb> <word>\r\n"; word is at most 64 characters (a nonce, a proof). */
+static size_t put_word(char *buf, const char *verb, const char *word)
+{
+    int n = snprintf(buf, REC_LINE_MAX, "%s %.64s\r\n", verb, word);
+
+    return n > 0 ? (size_t)n : 0;
+}
+
+size_t repl_fmt_pair(char *buf, unsigned version, const char *nonce)
+{
+    int n = snprintf(buf, REC_LINE_MAX, "PAIR %u %.64s\r\n", version,
+                     nonce);
+
+    return n > 0 ? (size_t)n : 0;
+}
+
+size_t repl_fmt_version_refused(char *buf, unsigned version)
+{
+    int n = snprintf(buf, REC_LINE_MAX,
+                     "ERROR replication protocol %u required\r\n", version);
+
+    return n > 0 ? (size_t)n : 0;
+}
+
+size_t repl_fmt_auth(char *buf, const char *proof)
+{
+    return put_word(buf, "AUTH", proof);
+}
+
+size_t repl_fmt_hello(char *buf, const struct repl_hello *h)
+{
+    const uint64_t v[] = { h->run_id, h->node_id, h->wall_ms,
+                           h->item_size_max, h->maxbytes, h->no_evict };
+
+    return put_ctl(buf, "HELLO", v, 6);
+}
+
+/* f[1..n] as n numbers into v; false unless all are plain decimals. */
+static bool fields_u64(const struct field *f, int n, uint64_t *v)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (!repl_field_u64(&f[i + 1], &v[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool repl_parse_hello(const struct field *f, int nf, struct repl_hello *h)
+{
+    uint64_t v[6];
+
+    if (nf != 7 || !repl_field_is(&f[0], "HELLO") || !fields_u64(f, 6, v) ||
+        v[1] > 0xFF || v[5] > 1) {
+        return false;
+    }
+    h->run_id = v[0];
+    h->node_id = v[1];
+    h->wall_ms = v[2];
+    h->item_size_max = v[3];
+    h->maxbytes = v[4];
+    h->no_evict = v[5] == 1;
+    return true;
+}
+
+bool repl_parse_resume(const struct field *f, int nf, struct repl_resume *r)
+{
+    uint64_t v[4];
+
+    if (nf != 5 || !repl_field_is(&f[0], "RESUME") || !fields_u64(f, 4, v)) {
+        return false;
+    }
+    r->run = v[0];
+    r->offset = v[1];
+    r->records = v[2];
+    r->end = v[3];
+    return true;
 }
 
 /* --- decoding ---------------------------------------------------------------

@@ -50,7 +50,7 @@ size_t repl_fmt_marks(char *buf, const char *key, size_t nkey, bool binary,
                       uint64_t version, unsigned marks);
 
 /* Control lines, one encoder each (the same buffer rule; decoded by
- * repl_decode, except RESUME, which walk_resume() reads).  PING: our
+ * repl_decode, except RESUME, read by repl_parse_resume below).  PING: our
  * wall clock in ms.  ACK: link bytes and records applied, then the
  * peer's stream offset and records applied.  NAK: the stream offset
  * after the record we could not store.  RESUME: the peer's run id,
@@ -72,6 +72,37 @@ size_t repl_fmt_synced(char *buf, uint64_t items);
 size_t repl_fmt_digest(char *buf, uint64_t sum, uint64_t items,
                        uint64_t records, uint64_t applied, uint32_t at);
 size_t repl_fmt_resync(char *buf);
+
+/* The handshake (doc/replication.txt, "Handshake"), one line each:
+ * PAIR <protocol version> <nonce>; the refusal sent to a peer speaking
+ * another version; AUTH <proof> (64 hex digits, or "none" without a
+ * secret); HELLO, what a node tells a peer that proved the secret; and
+ * RESUME, where it asks the stream to go on from.  The parsers take the
+ * line split by repl_split and are strict: the exact field count,
+ * decimal digits only, no sign, no overflow. */
+struct repl_hello {
+    uint64_t run_id;            /* the sender's run id */
+    uint64_t node_id;           /* its node id, 0..255 */
+    uint64_t wall_ms;           /* its wall clock, ms since the epoch */
+    uint64_t item_size_max;     /* its -I */
+    uint64_t maxbytes;          /* its -m, bytes */
+    bool no_evict;              /* its -M */
+};
+
+struct repl_resume {
+    uint64_t run;               /* the peer run id we applied from, or 0 */
+    uint64_t offset;            /* its stream offset we applied up to */
+    uint64_t records;           /* records we applied */
+    uint64_t end;               /* where our own stream ends */
+};
+
+size_t repl_fmt_pair(char *buf, unsigned version, const char *nonce);
+size_t repl_fmt_version_refused(char *buf, unsigned version);
+size_t repl_fmt_auth(char *buf, const char *proof);
+size_t repl_fmt_hello(char *buf, const struct repl_hello *h);
+bool repl_parse_hello(const struct field *f, int nf, struct repl_hello *h);
+bool repl_parse_resume(const struct field *f, int nf,
+                       struct repl_resume *r);
 
 /* The encoders' pieces, and the store encoder, are inline: the mutation
  * hook formats a record on every write (repl_stream.c), and a call per

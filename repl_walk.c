@@ -255,18 +255,14 @@ static void start_partial(struct link *l, uint64_t from, uint64_t records)
     link_out_set_state(l, OUT_CATCHUP);
 }
 
-bool walk_resume(struct link *l, const char *line)
+bool walk_resume(struct link *l, const struct repl_resume *r)
 {
-    unsigned long long prun, poff, prec = 0, pend = 0;
-    int n = sscanf(line, "RESUME %llu %llu %llu %llu", &prun, &poff, &prec,
-                   &pend);
-
-    if (n < 2 || l->out_state != OUT_HANDSHAKE) {
+    if (l->out_state != OUT_HANDSHAKE) {
         return false;
     }
-    persist_note_peer_end(n == 4, pend);
-    if (prun == repl_run_id && stream_backlog_has(poff)) {
-        start_partial(l, poff, prec);
+    persist_note_peer_end(true, r->end);
+    if (r->run == repl_run_id && stream_backlog_has(r->offset)) {
+        start_partial(l, r->offset, r->records);
     } else {
         start_sync(l);
     }

@@ -12,10 +12,11 @@
 #define COPY_STARVED_MS 500     /* cron this late: copy at normal priority */
 
 struct link;
+struct repl_resume;
 
-/* The peer's RESUME line: start a partial or a full resync; false if the
- * line does not parse or comes twice. */
-bool walk_resume(struct link *l, const char *line);
+/* The peer's RESUME (parsed by repl_parse_resume): start a partial or a
+ * full resync; false if it comes twice. */
+bool walk_resume(struct link *l, const struct repl_resume *r);
 /* Walk slices of the table into the stream while little is queued. */
 void walk_step(struct link *l);
 /* Call after a link starts or ends sending or receiving a copy, or

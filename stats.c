@@ -101,15 +101,11 @@ void stats_reset(void)
 
 #define U64(name, v) sb_stat(sb, name, "%llu", (unsigned long long)(v))
 
-void stats_general(struct strbuf *sb)
+/* stats_general's sections, in memcached's order. */
+static void general_process(struct strbuf *sb)
 {
-    struct thread_stats t;
-    struct lru_stats lru;
     struct rusage ru;
-    uint64_t rescues, evictions_nomem;
 
-    stats_sum(&t);
-    items_lru_totals(&lru);
     getrusage(RUSAGE_SELF, &ru);
     sb_stat(sb, "pid", "%ld", (long)getpid());
     sb_stat(sb, "uptime", "%u", current_time - process_started);
@@ -122,6 +118,10 @@ void stats_general(struct strbuf *sb)
     sb_stat(sb, "rusage_system", "%ld.%06ld", (long)ru.ru_stime.tv_sec,
             (long)ru.ru_stime.tv_usec);
     sb_stat(sb, "max_connections", "%d", settings.maxconns);
+}
+
+static void general_conns(struct strbuf *sb, const struct thread_stats *t)
+{
     U64("curr_connections", gstats.curr_conns);
     U64("total_connections", gstats.total_conns);
     if (settings.maxconns_fast) {
@@ -130,7 +130,7 @@ void stats_general(struct strbuf *sb)
     U64("connection_structures", gstats.conn_structs);
     /* memcached's response-object and read-buffer pools do not exist
      * here; the names stay, with zeros, for tools that expect them. */
-    U64("response_obj_oom", t.response_obj_oom);
+    U64("response_obj_oom", t->response_obj_oom);
     U64("response_obj_count", 0);
     U64("response_obj_bytes", 0);
     U64("read_buf_count", 0);
@@ -138,45 +138,60 @@ void stats_general(struct strbuf *sb)
     U64("read_buf_bytes_free", 0);
     U64("read_buf_oom", 0);
     U64("reserved_fds", gstats.reserved_fds);
-    U64("cmd_get", t.get_cmds);
-    U64("cmd_set", SLAB_TOTAL(&t, set_cmds));
-    U64("cmd_flush", t.flush_cmds);
-    U64("cmd_touch", t.touch_cmds);
-    U64("cmd_meta", t.meta_cmds);
-    U64("get_hits", SLAB_TOTAL(&t, get_hits));
-    U64("get_misses", t.get_misses);
-    U64("get_expired", t.get_expired);
-    U64("get_flushed", t.get_flushed);
-    U64("delete_misses", t.delete_misses);
-    U64("delete_hits", SLAB_TOTAL(&t, delete_hits));
-    U64("incr_misses", t.incr_misses);
-    U64("incr_hits", SLAB_TOTAL(&t, incr_hits));
-    U64("decr_misses", t.decr_misses);
-    U64("decr_hits", SLAB_TOTAL(&t, decr_hits));
-    U64("cas_misses", t.cas_misses);
-    U64("cas_hits", SLAB_TOTAL(&t, cas_hits));
-    U64("cas_badval", SLAB_TOTAL(&t, cas_badval));
-    U64("touch_hits", SLAB_TOTAL(&t, touch_hits));
-    U64("touch_misses", t.touch_misses);
-    U64("store_too_large", t.store_too_large);
-    U64("store_no_memory", t.store_no_memory);
-    U64("auth_cmds", t.auth_cmds);
-    U64("auth_errors", t.auth_errors);
+}
+
+static void general_commands(struct strbuf *sb, const struct thread_stats *t)
+{
+    U64("cmd_get", t->get_cmds);
+    U64("cmd_set", SLAB_TOTAL(t, set_cmds));
+    U64("cmd_flush", t->flush_cmds);
+    U64("cmd_touch", t->touch_cmds);
+    U64("cmd_meta", t->meta_cmds);
+    U64("get_hits", SLAB_TOTAL(t, get_hits));
+    U64("get_misses", t->get_misses);
+    U64("get_expired", t->get_expired);
+    U64("get_flushed", t->get_flushed);
+    U64("delete_misses", t->delete_misses);
+    U64("delete_hits", SLAB_TOTAL(t, delete_hits));
+    U64("incr_misses", t->incr_misses);
+    U64("incr_hits", SLAB_TOTAL(t, incr_hits));
+    U64("decr_misses", t->decr_misses);
+    U64("decr_hits", SLAB_TOTAL(t, decr_hits));
+    U64("cas_misses", t->cas_misses);
+    U64("cas_hits", SLAB_TOTAL(t, cas_hits));
+    U64("cas_badval", SLAB_TOTAL(t, cas_badval));
+    U64("touch_hits", SLAB_TOTAL(t, touch_hits));
+    U64("touch_misses", t->touch_misses);
+    U64("store_too_large", t->store_too_large);
+    U64("store_no_memory", t->store_no_memory);
+    U64("auth_cmds", t->auth_cmds);
+    U64("auth_errors", t->auth_errors);
     if (settings.idle_timeout) {
         U64("idle_kicks", gstats.idle_kicks);
     }
-    U64("bytes_read", t.bytes_read);
-    U64("bytes_written", t.bytes_written);
+}
+
+static void general_server(struct strbuf *sb, const struct thread_stats *t)
+{
+    U64("bytes_read", t->bytes_read);
+    U64("bytes_written", t->bytes_written);
     U64("limit_maxbytes", slabs_mem_limit() ? slabs_mem_limit()
                                              : settings.maxbytes);
     sb_stat(sb, "accepting_conns", "%d", gstats.accepting_conns);
     U64("listen_disabled_num", gstats.listen_disabled_num);
     U64("time_in_listen_disabled_us", 0);
     sb_stat(sb, "threads", "%d", settings.num_threads);
-    U64("conn_yields", t.conn_yields);
+    U64("conn_yields", t->conn_yields);
     sb_stat(sb, "hash_power_level", "%u", assoc_hashpower());
     U64("hash_bytes", ((uint64_t)1 << assoc_hashpower()) * sizeof(void *));
     sb_stat(sb, "hash_is_expanding", "%d", assoc_is_expanding() ? 1 : 0);
+}
+
+/* The slab mover, the crawler and the LRU maintainer. */
+static void general_background(struct strbuf *sb)
+{
+    uint64_t rescues, evictions_nomem;
+
     if (settings.slab_reassign) {
         items_reassign_stats(&rescues, &evictions_nomem);
         U64("slab_reassign_rescues", rescues);
@@ -196,6 +211,10 @@ void stats_general(struct strbuf *sb)
     if (settings.lru_maintainer) {
         U64("lru_maintainer_juggles", lru_maintainer_juggles());
     }
+}
+
+static void general_logs_tls(struct strbuf *sb)
+{
     U64("malloc_fails", gstats.malloc_fails);
     U64("log_worker_dropped", 0);
     U64("log_worker_written", 0);
@@ -213,27 +232,47 @@ void stats_general(struct strbuf *sb)
     /* No NAPI id steering and no per-thread listeners here: always 0. */
     U64("unexpected_napi_ids", 0);
     U64("round_robin_fallback", 0);
-    U64("bytes", lru.bytes);
+}
+
+static void general_items(struct strbuf *sb, const struct lru_stats *lru)
+{
+    U64("bytes", lru->bytes);
     U64("curr_items", items_curr());
     U64("total_items", items_total());
     U64("slab_global_page_pool", slabs_pool_pages());
-    U64("expired_unfetched", lru.expired_unfetched);
-    U64("evicted_unfetched", lru.evicted_unfetched);
+    U64("expired_unfetched", lru->expired_unfetched);
+    U64("evicted_unfetched", lru->evicted_unfetched);
     if (settings.lru_maintainer) {
-        U64("evicted_active", lru.evicted_active);
+        U64("evicted_active", lru->evicted_active);
     }
-    U64("evictions", lru.evicted);
-    U64("reclaimed", lru.reclaimed);
-    U64("crawler_reclaimed", lru.crawler_reclaimed);
-    U64("crawler_items_checked", lru.crawler_items_checked);
-    U64("lrutail_reflocked", lru.lrutail_reflocked);
+    U64("evictions", lru->evicted);
+    U64("reclaimed", lru->reclaimed);
+    U64("crawler_reclaimed", lru->crawler_reclaimed);
+    U64("crawler_items_checked", lru->crawler_items_checked);
+    U64("lrutail_reflocked", lru->lrutail_reflocked);
     if (settings.lru_maintainer) {
         U64("moves_to_cold", 0);
         U64("moves_to_warm", 0);
-        U64("moves_within_lru", lru.moves_within_lru);
-        U64("direct_reclaims", lru.direct_reclaims);
+        U64("moves_within_lru", lru->moves_within_lru);
+        U64("direct_reclaims", lru->direct_reclaims);
         U64("lru_bumps_dropped", 0);
     }
+}
+
+void stats_general(struct strbuf *sb)
+{
+    struct thread_stats t;
+    struct lru_stats lru;
+
+    stats_sum(&t);
+    items_lru_totals(&lru);
+    general_process(sb);
+    general_conns(sb, &t);
+    general_commands(sb, &t);
+    general_server(sb, &t);
+    general_background(sb);
+    general_logs_tls(sb);
+    general_items(sb, &lru);
     repl_health_stats(sb);
 }
 

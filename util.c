@@ -243,29 +243,38 @@ void sb_free(struct strbuf *sb)
     sb_init(sb);
 }
 
+/* Grow a malloc'd buffer *p of *cap bytes to hold need bytes, doubling
+ * from first; false when out of memory (then *p is unchanged).  The one
+ * growth rule of both buffers below. */
+static bool buf_grow(char **p, size_t *cap, size_t need, size_t first)
+{
+    size_t c = *cap ? *cap : first;
+    char *np;
+
+    if (need <= *cap) {
+        return true;
+    }
+    while (c < need) {
+        c *= 2;
+    }
+    np = realloc(*p, c);
+    if (np == NULL) {
+        return false;
+    }
+    *p = np;
+    *cap = c;
+    return true;
+}
+
 static bool sb_reserve(struct strbuf *sb, size_t more)
 {
-    size_t need = sb->len + more + 1;
-    size_t cap;
-    char *nb;
-
     if (sb->oom) {
         return false;
     }
-    if (need <= sb->cap) {
-        return true;
-    }
-    cap = sb->cap ? sb->cap : 1024;
-    while (cap < need) {
-        cap *= 2;
-    }
-    nb = realloc(sb->buf, cap);
-    if (nb == NULL) {
+    if (!buf_grow(&sb->buf, &sb->cap, sb->len + more + 1, 1024)) {
         sb->oom = true;
         return false;
     }
-    sb->buf = nb;
-    sb->cap = cap;
     return true;
 }
 
@@ -499,23 +508,7 @@ bool util_is_loopback(const struct sockaddr *sa)
 
 bool rbuf_reserve(struct rbuf *b, size_t more)
 {
-    size_t cap;
-    char *nd;
-
-    if (b->len + more <= b->cap) {
-        return true;
-    }
-    cap = b->cap ? b->cap : 16384;
-    while (cap < b->len + more) {
-        cap *= 2;
-    }
-    nd = realloc(b->data, cap);
-    if (nd == NULL) {
-        return false;
-    }
-    b->data = nd;
-    b->cap = cap;
-    return true;
+    return buf_grow(&b->data, &b->cap, b->len + more, 16384);
 }
 
 void rbuf_free(struct rbuf *b)

@@ -382,6 +382,94 @@ START_TEST(test_peek_store_hash)
 }
 END_TEST
 
+/* Split a C string (no "\r\n") as auth_line does. */
+static int split_str(const char *line, struct field *f)
+{
+    return repl_split(line, strlen(line), f, 8);
+}
+
+START_TEST(test_handshake_lines_round_trip)
+{
+    char buf[REC_LINE_MAX];
+    char hex[65];
+    struct field f[8];
+    struct repl_hello h = { 7, 255, 1796000000123ULL, 1048576, 67108864,
+                            true };
+    struct repl_hello h2;
+    struct repl_resume r;
+    size_t n;
+    int nf;
+
+    memset(hex, 'a', 64);
+    hex[64] = '\0';
+    n = repl_fmt_pair(buf, 3, hex);
+    ck_assert_uint_eq(n, 5 + 2 + 64 + 2);
+    ck_assert(strncmp(buf_str(buf, n), "PAIR 3 aaaa", 11) == 0);
+    nf = repl_split(buf, n - 2, f, 8);
+    ck_assert_int_eq(nf, 3);
+    ck_assert(repl_field_is(&f[0], "PAIR"));
+    ck_assert(repl_field_hex64(&f[2]));
+
+    n = repl_fmt_version_refused(buf, 3);
+    ck_assert_str_eq(buf_str(buf, n),
+                     "ERROR replication protocol 3 required\r\n");
+
+    n = repl_fmt_auth(buf, "none");
+    ck_assert_str_eq(buf_str(buf, n), "AUTH none\r\n");
+
+    n = repl_fmt_hello(buf, &h);
+    ck_assert_str_eq(buf_str(buf, n),
+                     "HELLO 7 255 1796000000123 1048576 67108864 1\r\n");
+    nf = repl_split(buf, n - 2, f, 8);
+    ck_assert(repl_parse_hello(f, nf, &h2));
+    ck_assert_uint_eq(h2.run_id, 7);
+    ck_assert_uint_eq(h2.node_id, 255);
+    ck_assert_uint_eq(h2.wall_ms, 1796000000123ULL);
+    ck_assert_uint_eq(h2.item_size_max, 1048576);
+    ck_assert_uint_eq(h2.maxbytes, 67108864);
+    ck_assert(h2.no_evict);
+
+    n = repl_fmt_resume(buf, UINT64_MAX, 0, 12, 34);
+    nf = repl_split(buf, n - 2, f, 8);
+    ck_assert(repl_parse_resume(f, nf, &r));
+    ck_assert_uint_eq(r.run, UINT64_MAX);
+    ck_assert_uint_eq(r.offset, 0);
+    ck_assert_uint_eq(r.records, 12);
+    ck_assert_uint_eq(r.end, 34);
+}
+END_TEST
+
+START_TEST(test_handshake_lines_refused)
+{
+    static const char *const bad_resume[] = {
+        "RESUME", "RESUME 1 2", "RESUME 1 2 3", "RESUME 1 2 3 4 5",
+        "RESUME -1 2 3 4", "RESUME +1 2 3 4", "RESUME 1 2 3 0x4",
+        "RESUME 1  2 3 4", "RESUME 1 2 3 18446744073709551616",
+        "resume 1 2 3 4", "RESUMEX 1 2 3 4", "HELLO 1 2 3 4",
+    };
+    static const char *const bad_hello[] = {
+        "HELLO 1 2 3 4 5", "HELLO 1 2 3 4 5 0 0", "HELLO 1 256 3 4 5 0",
+        "HELLO 1 2 3 4 5 2", "HELLO 1 2 3 4 5 -1", "HELLO x 2 3 4 5 0",
+        "RESUME 1 2 3 4 5 0",
+    };
+    struct field f[8];
+    struct repl_hello h;
+    struct repl_resume r;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad_resume) / sizeof(bad_resume[0]); i++) {
+        int nf = split_str(bad_resume[i], f);
+        ck_assert_msg(nf < 0 || !repl_parse_resume(f, nf, &r),
+                      "accepted %s", bad_resume[i]);
+    }
+    for (i = 0; i < sizeof(bad_hello) / sizeof(bad_hello[0]); i++) {
+        int nf = split_str(bad_hello[i], f);
+        ck_assert_msg(nf < 0 || !repl_parse_hello(f, nf, &h),
+                      "accepted %s", bad_hello[i]);
+    }
+}
+END_TEST
+
 static Suite *codec_suite(void)
 {
     Suite *s = suite_create("repl_codec");
@@ -395,8 +483,10 @@ static Suite *codec_suite(void)
     tcase_add_test(rt, test_control_lines);
     tcase_add_test(rt, test_control_lines_round_trip);
     tcase_add_test(rt, test_peek_store_hash);
+    tcase_add_test(rt, test_handshake_lines_round_trip);
     tcase_add_test(bad, test_malformed_lines_refused);
     tcase_add_test(bad, test_parse_u64_edges);
+    tcase_add_test(bad, test_handshake_lines_refused);
     suite_add_tcase(s, rt);
     suite_add_tcase(s, bad);
     return s;
