@@ -100,7 +100,7 @@ sub no_item_data {
         ['a fake PAIR line then HELLO',
          "PAIR 3 $nonce\r\nHELLO 1234567890123456781 11 $ms 1048576 "
          . "67108864 0\r\n"
-         . "RESUME 0 0 0\r\n"],
+         . "RESUME 0 0 0 0\r\n"],
         ['a fake PAIR line then records',
          "PAIR 3 $nonce\r\nSYNC 0\r\n"
          . "S injected 0 0 99999999999999 1\r\nx\r\nSYNCED 1\r\n"],

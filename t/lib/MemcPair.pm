@@ -284,7 +284,7 @@ sub fake_peer {
     MemcTest::_write_all($s, "AUTH $proof\r\n", 2);
     (MemcTest::_read_line($s, 5) // '') =~ /^AUTH / or return undef;
     MemcTest::_write_all($s, "HELLO $fake_run 77 $ms $isize $maxb $noev\r\n"
-                             . "RESUME 0 0 0\r\n", 2);
+                             . "RESUME 0 0 0 0\r\n", 2);
     my $line = MemcTest::_read_line($s, 5) // '';
     return $line =~ /^HELLO / ? $s : undef;
 }
