@@ -430,13 +430,18 @@ void item_remove(struct item *it)
     }
 }
 
-static void do_item_link(struct item *it, uint32_t hv)
+/* cold: link it into COLD where it would go to HOT (an item that has not
+ * been used here, from a full copy). */
+static void do_item_link_in(struct item *it, uint32_t hv, bool cold)
 {
     struct lru *l = &lrus[it->slabs_clsid];
 
     it->it_flags |= ITEM_LINKED;
     it->atime = current_time;
     it->lru = initial_seg(it);
+    if (cold && it->lru == LRU_HOT) {
+        it->lru = LRU_COLD;
+    }
     __atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
     if (it->it_flags & ITEM_TOMBSTONE) {
         __atomic_add_fetch(&tombstones, 1, __ATOMIC_RELAXED);
@@ -447,6 +452,11 @@ static void do_item_link(struct item *it, uint32_t hv)
     pthread_mutex_unlock(&l->lock);
     __atomic_add_fetch(&curr_items, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&total_items, 1, __ATOMIC_RELAXED);
+}
+
+static void do_item_link(struct item *it, uint32_t hv)
+{
+    do_item_link_in(it, hv, false);
 }
 
 /* Unlink with the class's LRU lock already held (eviction path). */
@@ -1775,7 +1785,7 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
                                    uint32_t flags, uint32_t exptime,
                                    uint64_t version, const char *data,
                                    size_t len, uint8_t marks,
-                                   const uint32_t *next_hv)
+                                   const uint32_t *next_hv, bool copy)
 {
     enum alloc_result why;
     struct item *old, *it;
@@ -1822,10 +1832,9 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
     it->version = version;
     it->it_flags |= marks;
     if (old != NULL) {
-        do_item_replace(old, it, hv);
-    } else {
-        do_item_link(it, hv);
+        do_item_unlink(old, hv);
     }
+    do_item_link_in(it, hv, copy);
     item_unlock(hv);
     item_remove(it);
     return APPLY_DONE;
