@@ -1,8 +1,10 @@
 /*
  * conn.c - client connections: the libevent callback, the per-connection
- * state machine, read buffers, reply batching and sendmsg().  What a
- * request means is the protocol modules' business (proto_text.c); this
- * file only moves bytes.
+ * state machine, the read path (buffers, the parse loop) and the
+ * lifecycle.  Replies are built and sent in conn_reply.c, sync-mode waits
+ * are conn_sync.c's, watch/metadump/digest turns conn_admin.c's, the TLS
+ * handshake conn_io.c's.  What a request means is the protocol modules'
+ * business (proto_text.c); these files only move bytes.
  *
  *          +--------- value announced ---------+
  *          v                                   |
@@ -21,6 +23,10 @@
  */
 #include "memcached.h"
 #include "conn.h"
+#include "conn_admin.h"
+#include "conn_internal.h"
+#include "conn_reply.h"
+#include "conn_sync.h"
 #include "conn_io.h"
 #include "conn_udp.h"
 #include "log.h"
@@ -47,15 +53,8 @@
 #include <unistd.h>
 
 #define RBUF_INITIAL 16384
-#define WBLOCK_SIZE 4096
 #define IOV_INITIAL 64
 #define ILIST_INITIAL 32
-#ifndef IOV_MAX
-#define IOV_MAX 1024
-#endif
-/* Hash buckets per slice of `stats replication digest`: well under a
- * millisecond of the worker at about one item per bucket. */
-#define DIGEST_SLICE 1024
 
 static struct conn **conns;     /* by fd; structures are reused */
 static int conns_max;           /* slots in conns[] */
@@ -90,7 +89,7 @@ int conn_init(int maxfds)
 static void event_handler(evutil_socket_t fd, short which, void *arg);
 static void rbuf_shrink(struct conn *c);
 
-static bool update_event(struct conn *c, short flags)
+bool conn_update_event(struct conn *c, short flags)
 {
     if (c->ev_flags == flags) {
         return true;
@@ -234,50 +233,6 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     return c;
 }
 
-/* Give c's response slots back to its worker (reply sent or empty). */
-static inline void resp_return(struct conn *c)
-{
-    if (c->nresp != 0) {
-        c->thread->resp_left += c->nresp;
-        c->nresp = 0;
-    }
-}
-
-bool conn_resp_take_slow(struct conn *c)
-{
-    if (c->thread == NULL || c->thread->resp_left <= 0) {
-        STAT_INCR(response_obj_oom);
-        return false;
-    }
-    c->thread->resp_left--;
-    c->nresp++;
-    return true;
-}
-
-/* Release every item reference and extra text block of a sent batch. */
-static void release_reply(struct conn *c)
-{
-    struct wblock *b;
-    int i;
-
-    for (i = 0; i < c->icount; i++) {
-        item_remove(c->ilist[i]);
-    }
-    c->icount = 0;
-    resp_return(c);
-    b = c->wfirst->next;
-    while (b != NULL) {
-        struct wblock *next = b->next;
-        free(b);
-        b = next;
-    }
-    c->wfirst->next = NULL;
-    c->wfirst->used = 0;
-    c->wlast = c->wfirst;
-    c->wbytes = 0;
-    c->iovused = c->iovdone = 0;
-}
-
 /* --- replies held for the replication push ------------------------------
  * A worker feeds its replicated writes to the link once per loop pass,
  * after every connection that was ready (repl_push_cb), so that one
@@ -336,7 +291,7 @@ void conn_close(struct conn *c)
         unhold(c);
     }
     event_del(c->ev);
-    release_reply(c);
+    conn_release_reply(c);
     if (c->nr.it != NULL) {
         item_remove(c->nr.it);
         c->nr.it = NULL;
@@ -467,121 +422,7 @@ void conn_close_idle(struct worker *w)
     }
 }
 
-/* --- reply building ----------------------------------------------------- */
-
-static int add_iov(struct conn *c, const void *base, size_t len)
-{
-    struct iovec *last;
-
-    /* Extend the last piece when contiguous, unless it was already sent
-     * (a partial flush while a value was being read). */
-    if (c->iovused > c->iovdone) {
-        last = &c->iov[c->iovused - 1];
-        if ((const char *)last->iov_base + last->iov_len == base) {
-            last->iov_len += len;
-            return 0;
-        }
-    }
-    if (c->iovused == c->iovsize) {
-        int n = c->iovsize * 2;
-        struct iovec *ni = realloc(c->iov, sizeof(*ni) * (size_t)n);
-        if (ni == NULL) {
-            return -1;
-        }
-        c->iov = ni;
-        c->iovsize = n;
-    }
-    c->iov[c->iovused].iov_base = (void *)base;
-    c->iov[c->iovused].iov_len = len;
-    c->iovused++;
-    return 0;
-}
-
-char *conn_out_reserve(struct conn *c, size_t len)
-{
-    struct wblock *b = c->wlast;
-
-    if (b->size - b->used < len) {
-        size_t size = len > WBLOCK_SIZE ? len : WBLOCK_SIZE;
-        b = malloc(sizeof(*b) + size);
-        if (b == NULL) {
-            return NULL;
-        }
-        b->next = NULL;
-        b->size = size;
-        b->used = 0;
-        c->wbytes += size;
-        c->wlast->next = b;
-        c->wlast = b;
-    }
-    return b->data + b->used;
-}
-
-void conn_out_commit(struct conn *c, size_t len)
-{
-    struct wblock *b = c->wlast;
-    char *p = b->data + b->used;
-
-    b->used += len;
-    if (add_iov(c, p, len) != 0) {
-        c->close_after_write = true;
-    }
-}
-
-int conn_out(struct conn *c, const char *s, size_t len)
-{
-    char *p;
-
-    if (len == 0) {
-        return 0;               /* sendmsg would make no progress on it */
-    }
-    p = conn_out_reserve(c, len);
-    if (p == NULL) {
-        c->close_after_write = true;
-        return -1;
-    }
-    memcpy(p, s, len);
-    conn_out_commit(c, len);
-    return 0;
-}
-
-int conn_out_item(struct conn *c, struct item *it, const char *p,
-                  size_t len)
-{
-    if (c->icount == c->isize) {
-        int n = c->isize * 2;
-        struct item **nl = realloc(c->ilist, sizeof(*nl) * (size_t)n);
-        if (nl == NULL) {
-            item_remove(it);
-            c->close_after_write = true;
-            return -1;
-        }
-        c->ilist = nl;
-        c->isize = n;
-    }
-    c->ilist[c->icount++] = it;
-    if (add_iov(c, p, len) != 0) {
-        c->close_after_write = true;
-        return -1;
-    }
-    return 0;
-}
-
-void conn_out_reset(struct conn *c)
-{
-    release_reply(c);
-}
-
-void conn_close_after_write(struct conn *c)
-{
-    c->close_after_write = true;
-}
-
-void conn_quit(struct conn *c)
-{
-    c->close_after_write = true;
-    c->close_reason = CLOSE_NORMAL;
-}
+/* --- what to read next (protocol modules) ------------------------------ */
 
 void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
                       uint64_t cas, bool noreply)
@@ -619,47 +460,7 @@ void conn_start_swallow(struct conn *c, size_t n)
     conn_set_state(c, CONN_SWALLOW);
 }
 
-/* --- I/O ------------------------------------------------------------------ */
-
-enum io_result {
-    IO_DONE,                    /* all done */
-    IO_AGAIN,                   /* would block: wait for an event */
-    IO_ERROR                    /* peer gone or fatal: close */
-};
-
-/* Send queued replies.  Partially sent iovecs are trimmed in place. */
-static enum io_result transmit(struct conn *c)
-{
-    while (c->iovdone < c->iovused) {
-        ssize_t n;
-        int cnt = c->iovused - c->iovdone;
-
-        n = conn_sendv(c, &c->iov[c->iovdone], cnt > IOV_MAX ? IOV_MAX : cnt);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return IO_AGAIN;
-            }
-            return IO_ERROR;
-        }
-        STAT_ADD(bytes_written, (uint64_t)n);
-        c->last_io_time = current_time;
-        while (n > 0) {
-            struct iovec *v = &c->iov[c->iovdone];
-            if ((size_t)n >= v->iov_len) {
-                n -= (ssize_t)v->iov_len;
-                c->iovdone++;
-            } else {
-                v->iov_base = (char *)v->iov_base + n;
-                v->iov_len -= (size_t)n;
-                n = 0;
-            }
-        }
-    }
-    return IO_DONE;
-}
+/* --- reading ------------------------------------------------------------ */
 
 /* Make room at the end of rbuf: compact, and grow when full. */
 static bool rbuf_make_room(struct conn *c)
@@ -758,7 +559,7 @@ static ssize_t read_stamped(struct conn *c, void *buf, size_t len)
 
 /* One read(2) into rbuf.  *full tells whether it filled the space, in
  * which case more may be waiting. */
-static enum io_result read_some(struct conn *c, bool *full)
+enum io_result conn_read_some(struct conn *c, bool *full)
 {
     size_t room;
     ssize_t n;
@@ -876,82 +677,6 @@ static void negotiate(struct conn *c)
     }
 }
 
-/* While a connection waits for the peer it handles no event: pending
- * input (level-triggered EV_READ) or a -R yield's EV_WRITE would run its
- * handler on every loop turn for nothing, a worker at 100% CPU until the
- * ack or the timeout.  conn_sync_check() registers EV_READ again. */
-static void enter_sync_wait(struct conn *c)
-{
-    conn_set_state(c, CONN_SYNC_WAIT);
-    if (c->ev_flags != 0) {
-        event_del(c->ev);
-        c->ev_flags = 0;
-    }
-    worker_sync_waiter(c->thread, 1);
-}
-
-/* A request queued a replicated write in sync mode: hold its reply (and
- * everything after it) until the peer has applied it.  Returns false when
- * there is nothing to wait for. */
-bool conn_repl_wait(struct conn *c, uint32_t timeout_ms)
-{
-    if (!repl_linked() || repl_acked_off() >= c->last_write_off ||
-        c->thread == NULL) {
-        return false;
-    }
-    c->sync_off = c->last_write_off;
-    c->sync_deadline_us = util_mono_us() + (uint64_t)timeout_ms * 1000;
-    c->wait_cmd = true;
-    enter_sync_wait(c);
-    return true;
-}
-
-static bool sync_hold(struct conn *c)
-{
-    uint64_t off = repl_fed_off;
-
-    repl_fed_off = 0;
-    if (!repl_linked()) {
-        repl_count_sync(false, true);
-        return false;
-    }
-    if (repl_acked_off() >= off || c->thread == NULL ||
-        c->state != CONN_READ) {
-        repl_count_sync(false, false);
-        return false;
-    }
-    c->sync_off = off;
-    c->sync_deadline_us = util_mono_us() +
-                          (uint64_t)settings.repl_sync_timeout * 1000;
-    /* No reply since the mark: the client asked not to hear of this
-     * write (noreply, meta q), so it hears of no error either. */
-    c->sync_quiet = c->proto != CPROTO_BINARY &&
-                    c->iovused == c->sync_mark.iovused &&
-                    c->wlast == c->sync_mark.wlast &&
-                    c->wlast->used == c->sync_mark.wused &&
-                    (c->iovused == 0 || c->iov[c->iovused - 1].iov_len ==
-                                        c->sync_mark.last_iov_len);
-    enter_sync_wait(c);
-    return true;
-}
-
-/* The peer could not store the held write (NAK): its reply becomes an
- * error, so the client is never told a write the pair does not hold
- * succeeded.  The write stays applied here. */
-static void sync_failed_reply(struct conn *c)
-{
-    static const char text[] = "SERVER_ERROR out of memory storing object "
-                               "on the replication peer\r\n";
-
-    repl_count_sync_failed();
-    conn_out_rollback(c, &c->sync_mark);
-    if (c->proto == CPROTO_BINARY) {
-        proto_bin_peer_failed(c);
-    } else if (!c->sync_quiet) {
-        conn_out(c, text, sizeof(text) - 1);
-    }
-}
-
 /*
  * Handle buffered requests.  Returns false when the connection was closed
  * or must wait (state already set), true to keep driving.
@@ -992,7 +717,7 @@ static enum proto_result parse_requests(struct conn *c, int *handled)
             (*handled)++;
             return PROTO_DONE;  /* held by repl_wait */
         }
-        if (repl_fed_off != 0 && settings.repl_sync && sync_hold(c)) {
+        if (repl_fed_off != 0 && settings.repl_sync && conn_sync_hold(c)) {
             (*handled)++;
             return PROTO_DONE;  /* state is CONN_SYNC_WAIT */
         }
@@ -1003,35 +728,6 @@ static enum proto_result parse_requests(struct conn *c, int *handled)
         c->last_cmd_time = current_time;
     }
     return PROTO_NEED_MORE;
-}
-
-/* Flush queued replies; returns false if the caller must stop. */
-static bool flush_replies(struct conn *c)
-{
-    switch (transmit(c)) {
-    case IO_DONE:
-        release_reply(c);
-        if (c->close_after_write) {
-            conn_close(c);
-            return false;
-        }
-        if (c->state == CONN_WRITE) {
-            conn_set_state(c, CONN_READ);
-        }
-        return update_event(c, EV_READ | EV_PERSIST) ||
-               (conn_close(c), false);
-    case IO_AGAIN:
-        if (!update_event(c, EV_WRITE | EV_PERSIST)) {
-            conn_close(c);
-            return false;
-        }
-        conn_set_state(c, CONN_WRITE);
-        return false;
-    case IO_ERROR:
-    default:
-        conn_close(c);
-        return false;
-    }
 }
 
 /* The read path: parse what is buffered, read once more if needed.
@@ -1050,7 +746,7 @@ static void drive_read(struct conn *c, bool readable, int *handled)
                     repl_worker_push();     /* rare: no batching */
                 }
                 c->close_after_write = true;
-                flush_replies(c);
+                conn_flush_replies(c);
             } else {
                 conn_close(c);
             }
@@ -1063,7 +759,7 @@ static void drive_read(struct conn *c, bool readable, int *handled)
         if (c->state == CONN_DIGEST || c->state == CONN_DUMP) {
             /* The socket is writable at once, so each loop turn gives
              * the digest one slice, after the other ready connections. */
-            if (!update_event(c, EV_WRITE | EV_PERSIST)) {
+            if (!conn_update_event(c, EV_WRITE | EV_PERSIST)) {
                 conn_close(c);
             }
             return;
@@ -1077,10 +773,10 @@ static void drive_read(struct conn *c, bool readable, int *handled)
             if (repl_dirty && c->iovused > 0) {
                 repl_worker_push();     /* the batch of -R requests */
             }
-            if (c->iovused > 0 && !flush_replies(c)) {
+            if (c->iovused > 0 && !conn_flush_replies(c)) {
                 return;
             }
-            if (!update_event(c, EV_WRITE | EV_PERSIST)) {
+            if (!conn_update_event(c, EV_WRITE | EV_PERSIST)) {
                 conn_close(c);
             }
             return;
@@ -1088,7 +784,7 @@ static void drive_read(struct conn *c, bool readable, int *handled)
         if (!readable || (*handled > 0 && !full)) {
             break;
         }
-        switch (read_some(c, &full)) {
+        switch (conn_read_some(c, &full)) {
         case IO_DONE:
             readable = full;
             continue;
@@ -1107,186 +803,11 @@ static void drive_read(struct conn *c, bool readable, int *handled)
     }
     if (c->iovused > 0) {
         if (!hold_replies(c)) {
-            flush_replies(c);
+            conn_flush_replies(c);
         }
     } else if ((c->ev_flags & EV_WRITE) != 0 &&
-               !update_event(c, EV_READ | EV_PERSIST)) {
+               !conn_update_event(c, EV_READ | EV_PERSIST)) {
         conn_close(c);          /* back from a yield with nothing to send */
-    }
-}
-
-/* A watcher only sends log lines; input is read and dropped so that a
- * closed peer is noticed.  Lines move from the watcher's buffer to the
- * socket one buffer at a time, the next only once the last is sent: a
- * watcher that does not read holds no more than its buffer
- * (watcher_logbuf_size) and the socket's, and loses the lines after
- * that (watch.c counts them). */
-static void drive_watch(struct conn *c, bool readable)
-{
-    bool full = true;
-    int turns;
-
-    while (readable && full) {
-        enum io_result r = read_some(c, &full);
-        c->rbytes = 0;
-        c->rcurr = c->rbuf;
-        if (r == IO_ERROR) {
-            conn_close(c);
-            return;
-        }
-        if (r == IO_AGAIN) {
-            break;
-        }
-    }
-    for (turns = 0; turns < 4; turns++) {
-        if (c->iovused == 0) {
-            watch_flush(c);
-        }
-        if (c->iovused == 0) {
-            break;
-        }
-        switch (transmit(c)) {
-        case IO_DONE:
-            release_reply(c);
-            continue;
-        case IO_AGAIN:
-            if (!update_event(c, EV_READ | EV_WRITE | EV_PERSIST)) {
-                conn_close(c);
-            }
-            return;
-        default:
-            conn_close(c);
-            return;
-        }
-    }
-    /* After 4 buffers in a row, come back once the others have run. */
-    if (!update_event(c, c->iovused > 0 || turns == 4
-                             ? EV_READ | EV_WRITE | EV_PERSIST
-                             : EV_READ | EV_PERSIST)) {
-        conn_close(c);
-    }
-}
-
-static void drive(struct conn *c, short which);
-
-void conn_start_digest(struct conn *c)
-{
-    items_digest_begin(&c->digest);
-    conn_set_state(c, CONN_DIGEST);
-}
-
-bool conn_has_queued_replies(const struct conn *c)
-{
-    return c->iovused > c->iovdone;
-}
-
-bool conn_start_dump(struct conn *c, const char *list)
-{
-    if (!crawler_metadump_begin(&c->dump, list)) {
-        return false;
-    }
-    conn_set_state(c, CONN_DUMP);
-    return true;
-}
-
-/*
- * One turn of a metadump: send what is queued; once it is all out, add
- * the next slice and send that.  A client that does not read stops the
- * walk, so a dump holds about one slice of memory however large the
- * cache.  Returns true when the dump is complete (END queued).
- */
-static bool dump_turn(struct conn *c)
-{
-    struct strbuf sb;
-    unsigned empty = 0;
-    bool done;
-
-    if (c->iovdone < c->iovused) {
-        if (repl_dirty) {
-            repl_worker_push();     /* replies before the dump first */
-        }
-        switch (transmit(c)) {
-        case IO_DONE:
-            break;
-        case IO_AGAIN:
-            return false;
-        default:
-            conn_close(c);
-            return false;
-        }
-    }
-    release_reply(c);
-    sb_init(&sb);
-    do {                        /* skip runs of empty buckets */
-        done = crawler_metadump_step(&c->dump, DIGEST_SLICE, &sb);
-    } while (!done && sb.len == 0 && ++empty < 64);
-    if (sb.oom) {
-        sb_free(&sb);
-        conn_out_str(c, "SERVER_ERROR out of memory\r\n");
-        return true;
-    }
-    if (sb.len > 0) {
-        conn_out(c, sb.buf, sb.len);
-    }
-    sb_free(&sb);
-    if (done) {
-        conn_out_str(c, "END\r\n");
-    }
-    return done;
-}
-
-static void digest_reply(struct conn *c)
-{
-    char line[128];
-    int n = snprintf(line, sizeof(line),
-                     "STAT digest %016llx\r\nSTAT digest_items %llu\r\n"
-                     "END\r\n", (unsigned long long)c->digest.sum,
-                     (unsigned long long)c->digest.count);
-
-    conn_out(c, line, (size_t)n);
-}
-
-void conn_sync_check(struct worker *w)
-{
-    struct conn *c = w->conns;
-    uint64_t acked = repl_acked_off();
-    uint64_t now = util_mono_us();
-
-    while (c != NULL) {
-        struct conn *next = c->wnext;
-        if (c->state == CONN_SYNC_WAIT &&
-            (acked >= c->sync_off || now >= c->sync_deadline_us ||
-             !repl_linked())) {
-            if (c->wait_cmd) {
-                c->wait_cmd = false;
-                if (acked >= c->sync_off && repl_write_failed(c->sync_off)) {
-                    conn_out_str(c, "FAILED\r\n");
-                } else if (acked >= c->sync_off) {
-                    conn_out_str(c, "OK\r\n");
-                } else {
-                    conn_out_str(c, "TIMEOUT\r\n");
-                }
-            } else if (acked >= c->sync_off &&
-                       repl_write_failed(c->sync_off)) {
-                sync_failed_reply(c);
-            } else {
-                repl_count_sync(acked < c->sync_off, false);
-            }
-            worker_sync_waiter(w, -1);
-            conn_set_state(c, CONN_READ);
-            c->last_cmd_time = current_time;
-            if (!update_event(c, EV_READ | EV_PERSIST)) {
-                conn_close(c);
-                c = next;
-                continue;
-            }
-            /* Send the held replies, then go on with buffered requests
-             * in whatever state they lead to. */
-            if (c->iovused == 0 || flush_replies(c)) {
-                drive(c, 0);
-            }
-        }
-        c = next;
     }
 }
 
@@ -1302,23 +823,10 @@ void conn_release_held(struct worker *w)
             continue;
         }
         if (c->state == CONN_READ) {
-            flush_replies(c);
-        } else if (c->state == CONN_NREAD && transmit(c) == IO_ERROR) {
+            conn_flush_replies(c);
+        } else if (c->state == CONN_NREAD && conn_transmit(c) == IO_ERROR) {
             conn_close(c);      /* the rest of the value is still due */
         }
-    }
-}
-
-void conn_watch_wake(struct worker *w)
-{
-    struct conn *c = w->conns;
-
-    while (c != NULL) {
-        struct conn *next = c->wnext;
-        if (c->state == CONN_WATCH) {
-            drive_watch(c, false);
-        }
-        c = next;
     }
 }
 
@@ -1329,63 +837,20 @@ void conn_watch_wake(struct worker *w)
  * every loop turn (issue #15). */
 static void wait_for_value(struct conn *c)
 {
-    if (c->iovused > 0 && !hold_replies(c) && transmit(c) == IO_ERROR) {
+    if (c->iovused > 0 && !hold_replies(c) && conn_transmit(c) == IO_ERROR) {
         conn_close(c);
         return;
     }
-    if (!update_event(c, EV_READ | EV_PERSIST)) {
+    if (!conn_update_event(c, EV_READ | EV_PERSIST)) {
         conn_close(c);
     }
-}
-
-/*
- * -Z: the TLS handshake runs on the worker, one non-blocking step per
- * event, so a slow or silent client holds no thread.  conn_close_idle()
- * closes one that has not finished within TLS_HANDSHAKE_SECS (or
- * idle_timeout, if shorter); a failed one is closed at once.  Both count
- * in ssl_handshake_errors.
- */
-static bool handshake_step(struct conn *c)
-{
-    short wait = EV_READ;
-
-    switch (conn_tls_handshake(c, &wait)) {
-    case 1:
-        conn_set_state(c, CONN_READ);
-        c->last_cmd_time = current_time;
-        if (!update_event(c, EV_READ | EV_PERSIST)) {
-            conn_close(c);
-            return false;
-        }
-        return true;
-    case 0:
-        if (!update_event(c, (short)(wait | EV_PERSIST))) {
-            conn_close(c);
-        }
-        return false;
-    default:
-        conn_close(c);
-        return false;
-    }
-}
-
-bool conn_start_tls(struct conn *c)
-{
-    c->tls = tls_server_new(c->sfd);
-    if (c->tls == NULL) {
-        tls_server_count_handshake_error();
-        log_warn("<%d cannot create a TLS session", c->sfd);
-        return false;
-    }
-    conn_set_state(c, CONN_HANDSHAKE);
-    return true;
 }
 
 static void drive_states(struct conn *c, short which);
 
 /* Runs c's requests with the storage path told where they came from
  * (in a pair: without receive times there are no late writes). */
-static void drive(struct conn *c, short which)
+void conn_drive(struct conn *c, short which)
 {
     struct write_origin *prev;
 
@@ -1408,7 +873,7 @@ static void drive_states(struct conn *c, short which)
     for (;;) {
         switch (c->state) {
         case CONN_HANDSHAKE:
-            if (!handshake_step(c)) {
+            if (!conn_tls_handshake_step(c)) {
                 return;
             }
             readable = true;    /* a request may follow the Finished */
@@ -1422,7 +887,7 @@ static void drive_states(struct conn *c, short which)
             readable = c->state != CONN_WATCH;
             break;
         case CONN_WATCH:
-            drive_watch(c, readable);
+            conn_drive_watch(c, readable);
             return;
         case CONN_SYNC_WAIT:
             return;             /* conn_sync_check() resumes it */
@@ -1430,13 +895,13 @@ static void drive_states(struct conn *c, short which)
             if (!items_digest_step(&c->digest, DIGEST_SLICE)) {
                 return;         /* EV_WRITE brings it back */
             }
-            digest_reply(c);
+            conn_digest_reply(c);
             conn_set_state(c, CONN_READ);
             c->last_cmd_time = current_time;
             readable = false;   /* buffered requests, then the replies */
             break;
         case CONN_DUMP:
-            if (!dump_turn(c)) {
+            if (!conn_dump_turn(c)) {
                 return;         /* EV_WRITE brings it back */
             }
             conn_set_state(c, CONN_READ);
@@ -1462,7 +927,7 @@ static void drive_states(struct conn *c, short which)
                     c->last_write_off = repl_fed_off;
                 }
                 if (repl_fed_off != 0 && settings.repl_sync &&
-                    sync_hold(c)) {
+                    conn_sync_hold(c)) {
                     return;     /* conn_sync_check() resumes it */
                 }
                 readable = c->rbytes == 0 ? false : readable;
@@ -1489,7 +954,7 @@ static void drive_states(struct conn *c, short which)
             }
             break;
         case CONN_WRITE:
-            if (flush_replies(c)) {
+            if (conn_flush_replies(c)) {
                 /* Back to reading what was buffered meanwhile. */
                 readable = false;
                 break;
@@ -1513,7 +978,7 @@ static void event_handler(evutil_socket_t fd, short which, void *arg)
         return;
     }
     c->in_handler = true;
-    drive(c, which);
+    conn_drive(c, which);
     c->in_handler = false;
     if (repl_dirty && c->thread != NULL) {
         /* Send this loop iteration's replicated writes once, after every
@@ -1588,37 +1053,5 @@ void conn_stats(struct strbuf *sb, const struct conn *self)
                                            : memcached_state_name(c));
         snprintf(name, sizeof(name), "%d:secs_since_last_cmd", fd);
         sb_stat(sb, name, "%u", current_time - c->last_cmd_time);
-    }
-}
-
-void conn_out_mark(struct conn *c, struct out_mark *m)
-{
-    m->iovused = c->iovused;
-    m->icount = c->icount;
-    m->wlast = c->wlast;
-    m->wused = c->wlast->used;
-    m->last_iov_len = c->iovused > 0 ? c->iov[c->iovused - 1].iov_len : 0;
-}
-
-void conn_out_rollback(struct conn *c, const struct out_mark *m)
-{
-    struct wblock *b;
-
-    while (c->icount > m->icount) {
-        item_remove(c->ilist[--c->icount]);
-    }
-    b = m->wlast->next;
-    while (b != NULL) {
-        struct wblock *next = b->next;
-        c->wbytes -= b->size;
-        free(b);
-        b = next;
-    }
-    m->wlast->next = NULL;
-    m->wlast->used = m->wused;
-    c->wlast = m->wlast;
-    c->iovused = m->iovused;
-    if (c->iovused > 0) {
-        c->iov[c->iovused - 1].iov_len = m->last_iov_len;
     }
 }

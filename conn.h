@@ -14,6 +14,7 @@
 
 #include "crawler.h"
 #include "items.h"
+#include "items_digest.h"
 #include "proto_bin.h"
 #include "settings.h"
 
@@ -174,73 +175,13 @@ void conn_close_all(struct worker *w);
 /* Close w's client connections, monitor ones excepted (the gate closing
  * again after a stall: replication.c, "A node that was stopped"). */
 void conn_close_clients(struct worker *w);
-/* repl_wait: hold c until the peer applied its last write or timeout_ms
- * pass, then answer OK or TIMEOUT.  Returns false (nothing to wait for:
- * answer at once) when already applied or when there is no link. */
-bool conn_repl_wait(struct conn *c, uint32_t timeout_ms);
-
-/* Release connections whose synchronous writes were acknowledged or
- * timed out (w's thread). */
-void conn_sync_check(struct worker *w);
 
 /* After the worker pushed its replicated writes to the link: send the
  * replies that were held for them (w's thread). */
 void conn_release_held(struct worker *w);
 
-/* Send pending watch lines of w's watcher connections (its thread). */
-void conn_watch_wake(struct worker *w);
 /* Close connections idle longer than idle_timeout (worker timer). */
 void conn_close_idle(struct worker *w);
-
-/* --- reply building (protocol modules) --------------------------------- */
-/*
- * What one connection's pending reply may hold before the connection
- * stops handling requests and sends it: item references (each pins an
- * item, and a reference count) and bytes of reply text.  A multi-get
- * naming more keys is served in parts (proto_text.c), pipelined requests
- * wait in the read buffer, and a client that does not read its replies
- * holds no more than this.
- */
-#define CONN_MAX_HELD_ITEMS 512
-#define CONN_MAX_REPLY_TEXT (256 * 1024)
-/*
- * -o read_buf_mem_limit: as in memcached, each worker gets limit/threads
- * of connection memory in 16 KB units; one is the read buffer of the
- * connection being served, each other one holds CONN_RESP_PER_UNIT
- * pending responses (memcached's response objects: one per request and
- * one per key of a multi-get; at 1 MB over 32 threads a multi-get of 13
- * keys is served and one of 14 is not, on both servers).  A response that finds the worker's share
- * used up is refused: the connection answers SERVER_ERROR out of memory
- * (multi-get) or is closed (any other request), counted in
- * response_obj_oom.  Slots come back when the reply has been sent.
- */
-#define CONN_RESP_UNIT 16384
-#define CONN_RESP_PER_UNIT 13
-bool conn_resp_take_slow(struct conn *c);
-static inline bool conn_resp_take(struct conn *c)
-{
-    return __builtin_expect(settings.read_buf_mem_limit == 0, 1) ||
-           conn_resp_take_slow(c);
-}
-
-static inline bool conn_out_full(const struct conn *c)
-{
-    return c->icount >= CONN_MAX_HELD_ITEMS ||
-           c->wbytes >= CONN_MAX_REPLY_TEXT;
-}
-
-/* Queue bytes to send (copied). Returns -1 when out of memory. */
-int conn_out(struct conn *c, const char *s, size_t len);
-#define conn_out_str(c, s) conn_out((c), (s), sizeof(s) - 1)
-/* Reserve len bytes of text to fill in place; commit with conn_out_commit. */
-char *conn_out_reserve(struct conn *c, size_t len);
-void conn_out_commit(struct conn *c, size_t len);
-/* Queue len bytes at p inside item it; takes over the caller's reference
- * to it (released when sent). */
-int conn_out_item(struct conn *c, struct item *it, const char *p,
-                  size_t len);
-/* Drop everything queued but not yet sent (noreply, errors mid-batch). */
-void conn_out_reset(struct conn *c);
 
 /* Read `it`'s value (nr->left bytes) from the stream, then call the
  * protocol's completion (proto_text_complete_nread). */
@@ -251,19 +192,6 @@ void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
 int conn_start_auth_read(struct conn *c, size_t n);
 /* Discard the next n bytes of input (a refused value). */
 void conn_start_swallow(struct conn *c, size_t n);
-/* Close once everything queued is sent. */
-void conn_close_after_write(struct conn *c);
-/* quit: the same, logged as a normal close. */
-void conn_quit(struct conn *c);
-/* Answer `stats replication digest` a slice of the table per event-loop
- * turn, after the replies already queued; buffered requests follow. */
-void conn_start_digest(struct conn *c);
-/* Send `lru_crawler metadump <list>` a slice of the table at a time, each
- * once the client has read the last; false when `list` is bad. */
-/* Replies of earlier requests are still queued, unsent (a pipeline):
- * metadump refuses to start behind them, as memcached does. */
-bool conn_has_queued_replies(const struct conn *c);
-bool conn_start_dump(struct conn *c, const char *list);
 
 /* Begin the TLS handshake of a connection from a -Z listener (its
  * worker): false when no session could be made (counted; close it). */
@@ -279,9 +207,5 @@ void conn_stats(struct strbuf *sb, const struct conn *self);
 
 /* Change c's state (logged at -vvv); the one setter of c->state. */
 void conn_set_state(struct conn *c, enum conn_state s);
-
-
-void conn_out_mark(struct conn *c, struct out_mark *m);
-void conn_out_rollback(struct conn *c, const struct out_mark *m);
 
 #endif

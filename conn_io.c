@@ -6,6 +6,7 @@
  */
 #include "memcached.h"
 #include "conn_io.h"
+#include "conn_internal.h"
 #include "log.h"
 #include "settings.h"
 #include "tls.h"
@@ -78,4 +79,47 @@ int conn_tls_handshake(struct conn *c, short *wait)
     log_info("<%d %s: %s", c->sfd, c->addr, why != NULL ? why
                                                          : "TLS handshake");
     return -1;
+}
+
+/*
+ * -Z: the TLS handshake runs on the worker, one non-blocking step per
+ * event, so a slow or silent client holds no thread.  conn_close_idle()
+ * closes one that has not finished within TLS_HANDSHAKE_SECS (or
+ * idle_timeout, if shorter); a failed one is closed at once.  Both count
+ * in ssl_handshake_errors.
+ */
+bool conn_tls_handshake_step(struct conn *c)
+{
+    short wait = EV_READ;
+
+    switch (conn_tls_handshake(c, &wait)) {
+    case 1:
+        conn_set_state(c, CONN_READ);
+        c->last_cmd_time = current_time;
+        if (!conn_update_event(c, EV_READ | EV_PERSIST)) {
+            conn_close(c);
+            return false;
+        }
+        return true;
+    case 0:
+        if (!conn_update_event(c, (short)(wait | EV_PERSIST))) {
+            conn_close(c);
+        }
+        return false;
+    default:
+        conn_close(c);
+        return false;
+    }
+}
+
+bool conn_start_tls(struct conn *c)
+{
+    c->tls = tls_server_new(c->sfd);
+    if (c->tls == NULL) {
+        tls_server_count_handshake_error();
+        log_warn("<%d cannot create a TLS session", c->sfd);
+        return false;
+    }
+    conn_set_state(c, CONN_HANDSHAKE);
+    return true;
 }

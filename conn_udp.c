@@ -7,6 +7,7 @@
 #include "memcached.h"
 #include "conn_udp.h"
 #include "conn.h"
+#include "conn_reply.h"
 #include "log.h"
 #include "proto_bin.h"
 #include "proto_meta.h"

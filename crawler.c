@@ -10,6 +10,7 @@
 #include "assoc.h"
 #include "hash.h"
 #include "items.h"
+#include "items_lru.h"
 #include "log.h"
 #include "settings.h"
 #include "slabs.h"
@@ -61,7 +62,7 @@ static bool parse_classes(const char *list, bool *mask)
 }
 
 /* One pass: which classes it covers, and what it has counted since the
- * counts were last handed to items.c (once per slice, not per item, so
+ * counts were last handed to items_lru.c (once per slice, not per item, so
  * that a pass over millions of items does not take an LRU lock for each
  * one). */
 struct pass {

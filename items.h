@@ -201,24 +201,6 @@ enum delta_result item_delta(const char *key, size_t nkey, bool incr,
                              uint64_t delta, uint64_t *value, char *buf,
                              uint64_t *cas);
 
-/* The pair digest (`stats replication digest`): an order-independent
- * digest of every live item (key, value, flags, deadline, version),
- * equal on two nodes holding the same data.  Summed a slice of the hash
- * table at a time, so that the worker computing it goes on serving its
- * other connections in between; each live item is counted once even if
- * the table doubles meanwhile (the walk then starts over). */
-struct digest_walk {
-    uint64_t sum;               /* the digest so far */
-    uint64_t count;             /* live items summed */
-    uint64_t next;              /* first bucket of the next slice */
-    unsigned power;             /* table size (log2) the walk is on */
-    uint32_t until;             /* count only items alive through this
-                                   unix time; 0 (begin's): now */
-};
-void items_digest_begin(struct digest_walk *d);
-/* Sum up to `buckets` more buckets; true when d holds the digest. */
-bool items_digest_step(struct digest_walk *d, uint64_t buckets);
-
 /* Create a missing counter holding `initial` (binary INCREMENT and meta
  * ma with N).  DELTA_NOT_FOUND: someone else created it first. */
 enum delta_result item_create_counter(const char *key, size_t nkey,
@@ -237,98 +219,13 @@ bool item_is_dead(const struct item *it);
 /* The CAS a client sees: the version, or 0 with -C. */
 uint64_t item_cas(const struct item *it);
 
-/*
- * memcached's segmented LRU: each class has four lists.  New items go to
- * HOT (TEMP when temp_lru is on and their TTL is short); the maintainer
- * thread moves HOT and WARM tails to COLD when a list is over its share
- * of the class or too old; an item read twice (ACTIVE) in COLD moves to
- * WARM; evictions take COLD's tail.  With one flat LRU (no_modern, `lru
- * mode flat`) every item is linked into COLD.
- */
-enum lru_seg {
-    LRU_HOT,
-    LRU_WARM,
-    LRU_COLD,
-    LRU_TEMP,
-    LRU_NSEGS
-};
-
-/* Per-class LRU counters, for stats items. */
-struct lru_stats {
-    uint64_t number;            /* items linked in this class */
-    uint64_t number_seg[LRU_NSEGS]; /* ... in each segment */
-    uint64_t age;               /* seconds since COLD's tail was accessed */
-    uint64_t age_hot;           /* same for HOT's tail */
-    uint64_t age_warm;          /* same for WARM's tail */
-    uint64_t moves_to_cold;     /* HOT/WARM tails sent to COLD */
-    uint64_t moves_to_warm;     /* active items sent to WARM */
-    uint64_t evicted;           /* live items evicted */
-    uint64_t evicted_nonzero;   /* ... that had an expiry time */
-    uint64_t evicted_time;      /* age of the last evicted item */
-    uint64_t evicted_unfetched; /* evicted without ever being read */
-    uint64_t evicted_active;    /* evicted although recently active */
-    uint64_t outofmemory;       /* allocations that failed */
-    uint64_t tailrepairs;       /* always 0: no leaked references here */
-    uint64_t reclaimed;         /* expired items reused at allocation */
-    uint64_t expired_unfetched; /* reclaimed without ever being read */
-    uint64_t crawler_reclaimed; /* reclaimed by the crawler */
-    uint64_t crawler_items_checked; /* looked at by the crawler */
-    uint64_t lrutail_reflocked; /* tail items skipped: in use */
-    uint64_t moves_within_lru;  /* bumps to the head of the same list */
-    uint64_t direct_reclaims;   /* allocations that had to evict */
-    uint64_t bytes;             /* bytes of linked items */
-};
-void items_lru_stats(unsigned id, struct lru_stats *out);
-/* Totals over all classes. */
-void items_lru_totals(struct lru_stats *out);
-/* stats items and stats sizes output. */
-void items_stats(struct strbuf *sb);
-void items_stats_sizes(struct strbuf *sb);
+/* Items linked (not counting tombstones); items linked since start or
+ * stats reset. */
 uint64_t items_curr(void);
-/* stats reset: zero the per-class counters (not the item counts). */
-void items_reset_lru_stats(void);
-
-/* One pass of the LRU maintainer over class id: reclaim dead tails, move
- * HOT/WARM tails to COLD and active COLD items to WARM.  Returns how much
- * it did (0: nothing to do). */
-int items_lru_juggle(unsigned id);
 uint64_t items_total(void);
 void items_reset_total(void);
 
-/* Add what a crawler slice checked and reclaimed in class id (crawler.c). */
-void items_count_crawl(unsigned id, uint64_t checked, uint64_t reclaimed);
-
-/* --- applying the peer's stream (replication.c) ---------------------------
- * Last writer wins: a record replaces local state only if its version is
- * higher.  These never call the mutation hook (nothing echoes back).
- */
-enum apply_result {
-    APPLY_DONE,                 /* changed local state */
-    APPLY_STALE,                /* local version is as new or newer */
-    APPLY_NO_MEMORY             /* could not allocate the item: any older
-                                   local value was removed */
-};
-/* hv is hash(key, nkey).  marks: ITEM_KEY_BINARY, ITEM_STALE and
- * ITEM_TOKEN_SENT as the peer's item has them.  next_hv, when not NULL,
- * is the hash of the key the caller will apply next: its bucket is
- * prefetched while this one is locked.  copy: the record is part of a
- * full copy; a new item then goes straight to COLD instead of HOT (it has
- * not been used here, and the LRU maintainer would only move it there,
- * item by item, while the copy arrives). */
-enum apply_result item_apply_store(const char *key, size_t nkey,
-                                   uint32_t hv,
-                                   uint32_t flags, uint32_t exptime,
-                                   uint64_t version, const char *data,
-                                   size_t len, uint8_t marks,
-                                   const uint32_t *next_hv, bool copy);
-/* The peer's item of exactly this version got meta marks (ITEM_STALE,
- * ITEM_TOKEN_SENT): ours gets them too. */
-enum apply_result item_apply_marks(const char *key, size_t nkey,
-                                   uint64_t version, uint8_t marks);
-enum apply_result item_apply_delete(const char *key, size_t nkey,
-                                    uint64_t version);
-enum apply_result item_apply_touch(const char *key, size_t nkey,
-                                   uint32_t exptime, uint64_t version);
+/* The peer's flush_all (the other item_apply_* are in items_apply.h). */
 void item_apply_flush(uint64_t cutoff, uint32_t at);
 /* The current flush_all cutoff (0: none) and when it applies. */
 void items_flush_state(uint64_t *cutoff, uint32_t *at);
@@ -344,8 +241,5 @@ enum page_out {
     PAGE_OUT_EVICTED            /* live, no free chunk: unlinked */
 };
 enum page_out item_move_out_locked(struct item *it, uint32_t hv);
-
-/* stats cachedump: newest first; false for a bad class. */
-bool items_cachedump(unsigned id, unsigned limit, struct strbuf *sb);
 
 #endif

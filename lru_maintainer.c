@@ -3,11 +3,12 @@
  * on every slab class, each on its own backoff, so that HOT and WARM stay
  * within their shares, active COLD items go back to WARM and dead items
  * at the tails are reclaimed without waiting for a read or a full class.
- * It also runs slab_automove.  The juggling itself is in items.c and the
+ * It also runs slab_automove.  The juggling itself is in items_lru.c and the
  * automove decision in slab_automove.c; this file only schedules them.
  */
 #include "lru_maintainer.h"
 #include "items.h"
+#include "items_lru.h"
 #include "log.h"
 #include "settings.h"
 #include "slab_automove.h"

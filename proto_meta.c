@@ -14,6 +14,7 @@
 #include "proto_meta.h"
 #include "proto.h"
 #include "conn.h"
+#include "conn_reply.h"
 #include "items.h"
 #include "settings.h"
 #include "stats.h"

@@ -1,6 +1,6 @@
 /*
  * repl_apply.c - what the peer sends once the handshake is done: each
- * record decoded (repl_codec.c) and applied to storage (items.c decides
+ * record decoded (repl_codec.c) and applied to storage (items_apply.c decides
  * last writer wins), each control line handled, and the version bound
  * that keeps a far-future version from poisoning our clock.  Reading the
  * socket and closing the link are replication.c's.
@@ -18,6 +18,7 @@
 #include "assoc.h"
 #include "hash.h"
 #include "items.h"
+#include "items_apply.h"
 #include "log.h"
 #include "settings.h"
 #include "thread.h"
@@ -180,7 +181,7 @@ static uint8_t item_marks(const struct repl_rec *r)
 
 /*
  * A record of the peer's that this node could not store (memory full
- * under -M, no page for its class): items.c already removed any older
+ * under -M, no page for its class): items_apply.c already removed any older
  * value, so that it is never served as current.  Count it, log it (the
  * first and every 1000th), and, for a live record, tell the peer which
  * write it was (NAK <offset after it>), so that repl_wait and repl_sync

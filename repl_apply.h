@@ -1,6 +1,6 @@
 /*
  * repl_apply.h - applying what the peer sends once the handshake is
- * done: its records (last writer wins is items.c's), the control lines
+ * done: its records (last writer wins is items_apply.c's), the control lines
  * (PING, ACK, SYNC, PSYNC, SYNCED), and the checks that keep a peer's
  * clock from poisoning ours.  doc/replication.txt, "Versions from the peer".
  */

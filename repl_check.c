@@ -1,9 +1,9 @@
 /*
  * repl_check.c - anti-entropy: every few seconds while no record is in
- * flight either way, the pair compares its digests (items.c) and, when
+ * flight either way, the pair compares its digests (items_digest.c) and, when
  * they differ, repairs the difference with a full resync both ways.  It
  * catches divergence from any cause, known or not.  Summing the table is
- * items.c's; the link and the records are replication.c's and
+ * items_digest.c's; the link and the records are replication.c's and
  * repl_apply.c's.  Replication thread only.
  */
 #include "repl_check.h"
@@ -12,6 +12,7 @@
 #include "repl_link.h"
 #include "repl_stream.h"
 #include "items.h"
+#include "items_digest.h"
 #include "log.h"
 #include "memcached.h"
 

@@ -9,6 +9,7 @@
 #include "assoc.h"
 #include "hash.h"
 #include "items.h"
+#include "items_apply.h"
 #include "log.h"
 #include "memcached.h"
 #include "repl_persist.h"

@@ -7,6 +7,7 @@
 #include "slab_automove.h"
 #include "slab_mover.h"
 #include "items.h"
+#include "items_lru.h"
 #include "log.h"
 #include "settings.h"
 

@@ -2,7 +2,7 @@
  * slabs.c - the memory allocator for items: a table of size classes, each
  * owning whole pages cut into equal chunks, with a free list per class and
  * one byte limit over all pages.  It knows nothing of keys, LRUs or locks
- * other than its own; items.c decides what to evict when a class is full.
+ * other than its own; items_lru.c decides what to evict when a class is full.
  *
  * Locking: one mutex per class guards its free list and page list; the
  * page total is an atomic so that classes never take each other's locks.

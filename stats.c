@@ -10,6 +10,7 @@
 #include "assoc.h"
 #include "crawler.h"
 #include "items.h"
+#include "items_lru.h"
 #include "lru_maintainer.h"
 #include "settings.h"
 #include "slabs.h"

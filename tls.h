@@ -1,7 +1,7 @@
 /*
  * tls.h - TLS (OpenSSL) for both users: the replication link (one context
  * from the repl_tls_* options, replication.c) and the client ports (-Z,
- * one context from the ssl_* options, reloaded by refresh_certs; conn.c).
+ * one context from the ssl_* options, reloaded by refresh_certs; conn_io.c).
  * Sessions, handshakes and I/O are shared; neither user sees OpenSSL.
  * Without OpenSSL every call is a stub that fails.
  */

@@ -11,6 +11,7 @@
 #include "memcached.h"
 #include "watch.h"
 #include "conn.h"
+#include "conn_reply.h"
 #include "settings.h"
 #include "thread.h"
 #include "util.h"

@@ -39,8 +39,8 @@ void watch_fetch(const char *key, size_t nkey, const struct item *it,
 void watch_store(const char *key, size_t nkey, const char *status,
                  const char *cmd, int64_t ttl, unsigned clsid, int cfd,
                  size_t size);
-/* The eviction line of `it`, if anyone watches evictions (items.c's
- * item_events.evicted). */
+/* The eviction line of `it`, if anyone watches evictions (items_lru.c
+ * calls item_events.evicted). */
 void watch_eviction(const struct item *it);
 /* The item_store line of a store of `it` (text, meta or binary). */
 void watch_store_item(const struct item *it, enum store_mode mode,

@@ -8,6 +8,7 @@
 #include "memcached.h"
 #include "assoc.h"
 #include "conn.h"
+#include "conn_admin.h"
 #include "conn_udp.h"
 #include "crawler.h"
 #include "items.h"

@@ -1,5 +1,5 @@
 /*
- * check_items.c - unit tests for items.c, the one storage path: store
+ * check_items.c - unit tests of the storage path (items.c, items_*.c): store
  * modes, versions/CAS, expiry, flush, delete, incr/decr, eviction under a
  * tiny memory limit, reference counts and the mutation hook.  The slab
  * allocator and the hash table are real (tiny instances), not mocks.
@@ -8,6 +8,9 @@
 #include "assoc.h"
 #include "hash.h"
 #include "items.h"
+#include "items_digest.h"
+#include "items_apply.h"
+#include "items_lru.h"
 #include "settings.h"
 #include "slabs.h"
 #include "stats.h"

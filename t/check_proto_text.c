@@ -7,6 +7,7 @@
 #include "memcached.h"
 #include "assoc.h"
 #include "conn.h"
+#include "conn_reply.h"
 #include "items.h"
 #include "proto_text.h"
 #include "settings.h"
