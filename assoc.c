@@ -140,6 +140,24 @@ void assoc_delete(const char *key, size_t nkey, uint32_t hv)
     }
 }
 
+void assoc_replace(struct item *was, struct item *it, uint32_t hv)
+{
+    struct item **pp = bucket_for(hv);
+
+    while (*pp != NULL && *pp != was) {
+        pp = &(*pp)->h_next;
+    }
+    if (*pp == NULL) {
+        /* not in the table after all: a plain insert */
+        assoc_delete(ITEM_key(it), it->nkey, hv);
+        assoc_insert(it, hv);
+        return;
+    }
+    it->h_next = was->h_next;
+    *pp = it;
+    was->h_next = NULL;
+}
+
 /* Move old bucket ob into the new table; caller holds its stripe lock. */
 static void move_bucket(uint64_t ob)
 {

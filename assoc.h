@@ -27,6 +27,9 @@ struct item *assoc_peek(uint32_t hv);
 void assoc_insert(struct item *it, uint32_t hv);
 /* Remove the item with this key, if any. */
 void assoc_delete(const char *key, size_t nkey, uint32_t hv);
+/* it (not in the table) takes the place of was (in it, same key): one
+ * walk of the bucket, by address, and the item count stays. */
+void assoc_replace(struct item *was, struct item *it, uint32_t hv);
 
 /* Background thread that grows the table one bucket at a time once it
  * holds 1.5 items per bucket. */

@@ -117,7 +117,7 @@ void conn_out_commit(struct conn *c, size_t len)
     }
 }
 
-int conn_out(struct conn *c, const char *s, size_t len)
+int conn_out_slow(struct conn *c, const char *s, size_t len)
 {
     char *p;
 

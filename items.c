@@ -391,12 +391,39 @@ void do_item_unlink(struct item *it, uint32_t hv)
     pthread_mutex_unlock(&l->lock);
 }
 
-/* Replace old (linked) by new (unlinked) under the key's lock, giving the
- * new item a fresh version unless it already carries one. */
+/* Replace old (linked) by new (unlinked) under the key's lock.  In the
+ * same class (a set of a value of about the same size) this is
+ * do_item_unlink + do_item_link with one taking of the LRU lock, the new
+ * item put in the old one's place in the hash chain and curr_items left
+ * as it is. */
 void do_item_replace(struct item *old, struct item *it, uint32_t hv)
 {
-    do_item_unlink(old, hv);
-    do_item_link(it, hv);
+    struct lru *l = &lrus[it->slabs_clsid];
+
+    if (!(old->it_flags & ITEM_LINKED) ||
+        old->slabs_clsid != it->slabs_clsid) {
+        do_item_unlink(old, hv);
+        do_item_link(it, hv);
+        return;
+    }
+    old->it_flags &= ~ITEM_LINKED;
+    if (old->it_flags & ITEM_TOMBSTONE) {
+        __atomic_sub_fetch(&tombstones, 1, __ATOMIC_RELAXED);
+    }
+    it->it_flags |= ITEM_LINKED;
+    it->atime = current_time;
+    it->lru = initial_seg(it);
+    __atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
+    if (it->it_flags & ITEM_TOMBSTONE) {
+        __atomic_add_fetch(&tombstones, 1, __ATOMIC_RELAXED);
+    }
+    assoc_replace(old, it, hv);
+    pthread_mutex_lock(&l->lock);
+    items_lru_unlink_locked(l, old);
+    items_lru_link_locked(l, it);
+    pthread_mutex_unlock(&l->lock);
+    __atomic_add_fetch(&total_items, 1, __ATOMIC_RELAXED);
+    item_remove(old);
 }
 
 static void notify(enum mutation_op op, const struct item *it)

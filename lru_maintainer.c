@@ -22,22 +22,22 @@
 #include <unistd.h>
 
 /* Sleeps in microseconds.  A class that had no work backs off by an
- * eighth each time up to MAX_SLEEP, as in memcached; one that had work
- * is looked at again sooner, halving its sleep down to MIN_SLEEP.
- * memcached goes round again at once while there is work; a pass here
- * moves up to 500 items per list, so a millisecond's pause still keeps
- * up with any write rate, and the thread does not spin beside the
- * workers under a steady stream of stores (it woke once per request
- * under a set load).  A pass that found only a trickle (under
- * FEW_MOVES items: a few stores since the last one) halves only down
- * to TRICKLE_SLEEP: waking every millisecond to move one or two items
- * cost both nodes of a pair, on one CPU, a thousand wakeups a second
- * each under the replication lag probe, for a HOT list a few items over
- * its share (bench/README.md, "Session 11"). */
+ * eighth each time up to MAX_SLEEP, as in memcached.  One that had work
+ * is looked at again when about BATCH moves will be waiting: its wait
+ * is scaled by BATCH / moves of the last pass, between MIN_SLEEP and
+ * BUSY_MAX_SLEEP.  memcached goes round again at once while there is
+ * work; waking every millisecond instead cost ~60 instructions per set
+ * in passes over the classes and a poll(2) per millisecond, to move a
+ * handful of items each time.  Under a steady stream of stores the wait
+ * settles where a pass moves ~BATCH items (~20,000 sets/s: 6 ms); past
+ * BATCH * 1000 moves a second it stays at MIN_SLEEP.  HOT and WARM may
+ * then run over their shares by what arrives in one wait, which the
+ * next pass takes back; a store that finds no free memory pulls the
+ * tails itself (items.c, make_room), as before. */
 #define MIN_SLEEP 1000
-#define TRICKLE_SLEEP 10000
+#define BUSY_MAX_SLEEP 10000
 #define MAX_SLEEP 1000000
-#define FEW_MOVES 64
+#define BATCH 128
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t tid;
@@ -65,18 +65,21 @@ static bool nap(unsigned usec)
     }
 }
 
-/* One class's next wait after a juggle that did `did` things. */
+/* One class's next wait after a juggle that did `did` things, its wait
+ * having been cur. */
 static unsigned backoff(unsigned cur, int did)
 {
+    uint64_t next;
+
     if (did == 0) {
         cur = cur != 0 ? cur + cur / 8 : MIN_SLEEP;
         return cur > MAX_SLEEP ? MAX_SLEEP : cur;
     }
-    cur /= 2;
-    if (did < FEW_MOVES) {
-        return cur < TRICKLE_SLEEP ? TRICKLE_SLEEP : cur;
+    next = (uint64_t)(cur != 0 ? cur : MIN_SLEEP) * BATCH / (unsigned)did;
+    if (next > BUSY_MAX_SLEEP) {
+        return BUSY_MAX_SLEEP;
     }
-    return cur < MIN_SLEEP ? MIN_SLEEP : cur;
+    return next < MIN_SLEEP ? MIN_SLEEP : (unsigned)next;
 }
 
 static void *maintainer_main(void *arg)

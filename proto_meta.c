@@ -109,30 +109,45 @@ static bool num_token(const char *s, int32_t *out)
     return s[0] != '\0' && safe_strtol(s, out);
 }
 
-/* Flags each command accepts. */
-static const char *accepted(char cmd)
+/* A flag letter's bit in meta_req.seen and in the masks below. */
+#define FLAG_BIT(f) \
+    ((f) >= 'a' ? 1ULL << ((f) - 'a' + 26) : 1ULL << ((f) - 'A'))
+#define FB2(a, b) (FLAG_BIT(a) | FLAG_BIT(b))
+#define FB4(a, b, c, d) (FB2(a, b) | FB2(c, d))
+
+/* Flags each command accepts, as bits (a mask test instead of a strchr
+ * per flag): mg bcfhklOqstuvNRT, ms bcCFIkOqTM, md bCIkOqT,
+ * ma bcCNJDTMOqtvk, me b. */
+static uint64_t accepted(char cmd)
 {
     switch (cmd) {
     case 'g':
-        return "bcfhklOqstuvNRT";
+        return FB4('b', 'c', 'f', 'h') | FB4('k', 'l', 'O', 'q') |
+               FB4('s', 't', 'u', 'v') | FB2('N', 'R') | FLAG_BIT('T');
     case 's':
-        return "bcCFIkOqTM";
+        return FB4('b', 'c', 'C', 'F') | FB4('I', 'k', 'O', 'q') |
+               FB2('T', 'M');
     case 'd':
-        return "bCIkOqT";
+        return FB4('b', 'C', 'I', 'k') | FB2('O', 'q') | FLAG_BIT('T');
     case 'a':
-        return "bcCNJDTMOqtvk";
+        return FB4('b', 'c', 'C', 'N') | FB4('J', 'D', 'T', 'M') |
+               FB4('O', 'q', 't', 'v') | FLAG_BIT('k');
     case 'e':
-        return "b";
+        return FLAG_BIT('b');
     default:
-        return "";
+        return 0;
     }
 }
+
+/* Flags of mg that add to the reply line (meta_get_reply). */
+#define MG_PRINTING_FLAGS \
+    (FB4('s', 't', 'c', 'f') | FB4('l', 'h', 'O', 'k'))
 
 /* Parse flag tokens t[first..ntok); returns an error string or NULL. */
 static const char *parse_flags(struct meta_req *m, char cmd,
                                struct token *t, int first, int ntok)
 {
-    const char *ok = accepted(cmd);
+    uint64_t ok = accepted(cmd);
     int i;
 
     for (i = first; i < ntok; i++) {
@@ -140,11 +155,13 @@ static const char *parse_flags(struct meta_req *m, char cmd,
         const char *arg = t[i].value + 1;
         uint64_t bit;
 
-        if (!((f >= 'a' && f <= 'z') || (f >= 'A' && f <= 'Z')) ||
-            strchr(ok, f) == NULL) {
+        if (!((f >= 'a' && f <= 'z') || (f >= 'A' && f <= 'Z'))) {
             return ERR_FLAG;
         }
-        bit = 1ULL << (f >= 'a' ? f - 'a' + 26 : f - 'A');
+        bit = FLAG_BIT(f);
+        if (!(ok & bit)) {
+            return ERR_FLAG;
+        }
         if (m->seen & bit) {
             return "CLIENT_ERROR duplicate flag";
         }
@@ -308,6 +325,22 @@ static void meta_get_reply(struct conn *c, const struct meta_req *m,
     bool touched = false;
     int i;
 
+    if (!(m->seen & MG_PRINTING_FLAGS) && !r->token_sent && !r->stale &&
+        !r->won) {
+        /* Nothing follows VA/HD on the line: one piece. */
+        if (m->value) {
+            char buf[3 + MAX_NUMBER_LEN + 3];
+            int n = util_u64toa(it->nbytes - 2, buf + 3);
+            memcpy(buf, "VA ", 3);
+            memcpy(buf + 3 + n, "\r\n", 2);
+            conn_out(c, buf, 3 + (size_t)n + 2);
+            conn_out_item(c, it, ITEM_data(it), it->nbytes);
+        } else {
+            conn_out_str(c, "HD\r\n");
+            item_remove(it);
+        }
+        return;
+    }
     if (m->value) {
         char buf[16];
         memcpy(buf, "VA ", 3);
@@ -749,7 +782,10 @@ bool proto_meta_dispatch(struct conn *c, struct token *t, int ntok)
         return false;
     }
     cmd = t[0].value[1];
-    if (strchr("gsdane", cmd) == NULL) {
+    switch (cmd) {
+    case 'g': case 's': case 'd': case 'a': case 'n': case 'e':
+        break;
+    default:
         return false;
     }
     if (cmd == 'n') {

@@ -70,13 +70,26 @@ int proto_text_tokenize(char *line, struct token *tokens, int max,
 
 /* --- small reply helpers -------------------------------------------------- */
 
+/* s and "\r\n" in one piece: one reservation instead of two conn_out
+ * calls (every STORED of a set comes here). */
 static void reply(struct conn *c, const char *s)
 {
+    size_t n;
+    char *p;
+
     if (c->noreply) {
         return;
     }
-    conn_out(c, s, strlen(s));
-    conn_out(c, "\r\n", 2);
+    n = strlen(s);
+    p = conn_out_reserve(c, n + 2);
+    if (p == NULL) {
+        conn_close_after_write(c);
+        return;
+    }
+    memcpy(p, s, n);
+    p[n] = '\r';
+    p[n + 1] = '\n';
+    conn_out_commit(c, n + 2);
 }
 
 /* Errors are counted; noreply does not hide them from the counter. */
@@ -194,6 +207,15 @@ static void requeue_rest(struct conn *c, struct token *t, int i, int ntok,
     c->rcurr = start;
 }
 
+/* -o read_buf_mem_limit: a further key of a multi-get (not the first
+ * of a requeued rest: counted false) takes a response slot; true when
+ * the worker's share is used up. */
+static inline bool more_keys_refused(struct conn *c, bool counted)
+{
+    return __builtin_expect(settings.read_buf_mem_limit != 0, 0) &&
+           counted && !conn_resp_take_slow(c);
+}
+
 static void process_get(struct conn *c, struct token *t, int ntok,
                         char *rest, bool with_cas, bool touch)
 {
@@ -204,7 +226,6 @@ static void process_get(struct conn *c, struct token *t, int ntok,
     int first = 1;
     bool served = false;
     bool checked = c->get_rest_checked;  /* a line requeued before */
-    bool limited = __builtin_expect(settings.read_buf_mem_limit != 0, 0);
     int i;
 
     c->get_rest_checked = false;
@@ -234,7 +255,9 @@ static void process_get(struct conn *c, struct token *t, int ntok,
                 client_error(c, "CLIENT_ERROR bad command line format");
                 return;
             }
-            if (limited && i > first && !conn_resp_take_slow(c)) {
+            /* Only past the first key (i > first implies served): a
+             * single-key get tests one flag here. */
+            if (served && more_keys_refused(c, i > first)) {
                 conn_out_rollback(c, &mark);
                 reply(c, "SERVER_ERROR out of memory writing get response");
                 return;

@@ -43,86 +43,120 @@ struct slabclass {
  * (madvise; transparent_hugepage=madvise is Debian's default): items are
  * reached at random, and with 4 KB pages nearly every item touched costs
  * a TLB miss, which under a hypervisor is a two-level page walk.  A block
- * holds one or more page slots of the largest page size; a slot freed by
- * slab reassign is reused, never returned to the system (the byte limit
- * is what bounds them).  Guarded by arena_lock, taken inside a class lock.
+ * holds one or more page slots of the largest page size.  A slot given
+ * back (a pooled page released over the limit) has its memory returned
+ * to the system with MADV_DONTNEED and is kept on a spare list for the
+ * next page; the block itself is never freed.  The spare list is an
+ * array, so that a released slot is not touched (and faulted in) again
+ * until it is reused.  Guarded by arena_lock, taken inside a class lock.
  */
 #define BLOCK_ALIGN ((size_t)2 * 1024 * 1024)
-
-struct free_slot {
-    struct free_slot *next;
-};
 
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool use_hugepages = true; /* new blocks: MADV_HUGEPAGE, else NOHUGEPAGE */
 static size_t slot_bytes;       /* every page fits in one slot */
 static char *carve_next;        /* unused part of the newest block */
 static size_t carve_left;
-static struct free_slot *free_slots;
+static char **spare;            /* released slots, memory given back */
+static size_t nspare, spare_cap;
 static void **blocks;           /* for slabs_destroy */
 static size_t nblocks, blocks_cap;
+
+/* A new block to carve slots from; false without memory.  Caller holds
+ * arena_lock. */
+static bool new_block(void)
+{
+    size_t want = (slot_bytes + BLOCK_ALIGN - 1) & ~(BLOCK_ALIGN - 1);
+    void *b = NULL;
+
+    if (nblocks == blocks_cap) {
+        size_t cap = blocks_cap ? blocks_cap * 2 : 64;
+        void **nb = realloc(blocks, cap * sizeof(*nb));
+        if (nb == NULL) {
+            return false;
+        }
+        blocks = nb;
+        blocks_cap = cap;
+    }
+    if (posix_memalign(&b, BLOCK_ALIGN, want) != 0) {
+        return false;
+    }
+#ifdef MADV_HUGEPAGE
+    /* Off means 4 KB pages even where the system's THP mode is
+     * "always". */
+    (void)madvise(b, want, use_hugepages ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+#endif
+    blocks[nblocks++] = b;
+    carve_next = b;
+    carve_left = want;
+    return true;
+}
 
 static void *arena_get(void)
 {
     void *p = NULL;
 
     pthread_mutex_lock(&arena_lock);
-    if (free_slots != NULL) {
-        p = free_slots;
-        free_slots = free_slots->next;
-    } else {
-        if (carve_left < slot_bytes) {
-            size_t want = (slot_bytes + BLOCK_ALIGN - 1) & ~(BLOCK_ALIGN - 1);
-            void *b = NULL;
-            if (nblocks == blocks_cap) {
-                size_t cap = blocks_cap ? blocks_cap * 2 : 64;
-                void **nb = realloc(blocks, cap * sizeof(*nb));
-                if (nb == NULL) {
-                    goto out;
-                }
-                blocks = nb;
-                blocks_cap = cap;
-            }
-            if (posix_memalign(&b, BLOCK_ALIGN, want) != 0) {
-                goto out;
-            }
-#ifdef MADV_HUGEPAGE
-            /* Off means 4 KB pages even where the system's THP mode is
-             * "always". */
-            (void)madvise(b, want, use_hugepages ? MADV_HUGEPAGE
-                                                 : MADV_NOHUGEPAGE);
-#endif
-            blocks[nblocks++] = b;
-            carve_next = b;
-            carve_left = want;
-        }
+    if (nspare > 0) {
+        p = spare[--nspare];
+    } else if (carve_left >= slot_bytes || new_block()) {
         p = carve_next;
         carve_next += slot_bytes;
         carve_left -= slot_bytes;
     }
-out:
     pthread_mutex_unlock(&arena_lock);
     return p;
 }
 
-static void arena_put(void *page)
+/* Give slot `page` back: its memory to the system, the slot to the
+ * spare list.  Returns -1 (nothing done) only when the list cannot
+ * grow. */
+static int arena_put(char *page)
 {
-    struct free_slot *f = page;
+    int rc = 0;
 
     pthread_mutex_lock(&arena_lock);
-    f->next = free_slots;
-    free_slots = f;
+    if (nspare == spare_cap) {
+        size_t cap = spare_cap ? spare_cap * 2 : 64;
+        char **ns = realloc(spare, cap * sizeof(*ns));
+        if (ns == NULL) {
+            rc = -1;
+            goto out;
+        }
+        spare = ns;
+        spare_cap = cap;
+    }
+    /* The slot's bytes read as zeros when next touched. */
+    (void)madvise(page, slot_bytes, MADV_DONTNEED);
+    spare[nspare++] = page;
+out:
     pthread_mutex_unlock(&arena_lock);
+    return rc;
 }
 
 static struct slabclass classes[SLABS_MAX_CLASSES];
 static unsigned nclasses;       /* highest valid class id */
 static size_t mem_limit;        /* 0 = unlimited */
+
+/*
+ * Class ids of item sizes up to CLSID_TABLE_MAX, one byte per 8 bytes of
+ * size, so that an allocation finds its class in one load instead of a
+ * binary search (~85 instructions on every set).  Exact only when every
+ * class size is a multiple of 8, as the -f series always is (no class
+ * then ends inside an 8-byte step); -o slab_sizes may break that, and
+ * the table is then not used.  Built by slabs_init.
+ */
+#define CLSID_TABLE_MAX 65536
+static uint8_t clsid_table[CLSID_TABLE_MAX / 8 + 1];
+static bool clsid_table_ok;
+static void build_clsid_table(void);
+
 static size_t mem_malloced;     /* bytes of pages allocated; atomic */
 static size_t initial_malloced; /* counted as allocated from the start */
 static bool full_pages = true;  /* charge whole pages (memcached does with
                                    slab_reassign or slab_chunk_max below
                                    the page size), else perslab * size */
+static size_t page_charge;      /* a whole page's charge (full_pages) */
 
 /*
  * The global page pool (memcached's class 0): pages given back by
@@ -168,6 +202,34 @@ static int pool_put(char *page)
 out:
     pthread_mutex_unlock(&pool_lock);
     return rc;
+}
+
+/*
+ * While total_malloced is over the limit (cache_memlimit lowered it),
+ * pooled pages go back to the system rather than waiting for a class
+ * to take them, as memcached's memory_release(): called when a page
+ * enters the pool and when the limit changes.  Only with whole-page
+ * charges, where every pooled page counts the same (memcached: only
+ * with slab_reassign, the one way pages reach the pool).
+ */
+static void release_pool(void)
+{
+    size_t limit = __atomic_load_n(&mem_limit, __ATOMIC_RELAXED);
+
+    if (!full_pages || limit == 0) {
+        return;
+    }
+    while (__atomic_load_n(&mem_malloced, __ATOMIC_RELAXED) > limit) {
+        char *page = pool_take();
+        if (page == NULL) {
+            return;
+        }
+        if (arena_put(page) != 0) {
+            (void)pool_put(page);
+            return;
+        }
+        __atomic_sub_fetch(&mem_malloced, page_charge, __ATOMIC_RELAXED);
+    }
 }
 
 unsigned slabs_pool_pages(void)
@@ -238,7 +300,9 @@ int slabs_init(size_t limit, double factor, size_t chunk_min,
     if (page_size < item_max) {
         page_size = item_max;
     }
-    slot_bytes = (page_size + 63) & ~(size_t)63;
+    /* Slots start and end on a system page: madvise in arena_put. */
+    slot_bytes = (page_size + 4095) & ~(size_t)4095;
+    page_charge = page_size;
     if (nfixed > 0) {
         unsigned i;
         for (i = 0; i < nfixed && fixed_sizes[i] < chunk_max; i++) {
@@ -258,6 +322,7 @@ int slabs_init(size_t limit, double factor, size_t chunk_min,
         add_class(item_max, item_max);
     }
     (void)prealloc;
+    build_clsid_table();
     return 0;
 }
 
@@ -272,6 +337,7 @@ void slabs_destroy(void)
     }
     memset(classes, 0, sizeof(classes));
     nclasses = 0;
+    clsid_table_ok = false;
     mem_malloced = 0;
     pthread_mutex_lock(&pool_lock);
     free(pool);
@@ -286,10 +352,40 @@ void slabs_destroy(void)
     nblocks = blocks_cap = 0;
     carve_next = NULL;
     carve_left = 0;
-    free_slots = NULL;
+    free(spare);
+    spare = NULL;
+    nspare = spare_cap = 0;
+}
+
+static unsigned clsid_search(size_t size);
+
+static void build_clsid_table(void)
+{
+    unsigned id;
+    size_t k;
+
+    clsid_table_ok = false;
+    for (id = 1; id <= nclasses; id++) {
+        if (classes[id].size <= CLSID_TABLE_MAX && classes[id].size % 8) {
+            return;
+        }
+    }
+    for (k = 0; k <= CLSID_TABLE_MAX / 8; k++) {
+        clsid_table[k] = (uint8_t)clsid_search(k * 8);
+    }
+    clsid_table_ok = true;
 }
 
 unsigned slabs_clsid(size_t size)
+{
+    /* size 0 wraps around and takes the search, which refuses it */
+    if (size - 1 < CLSID_TABLE_MAX && clsid_table_ok) {
+        return clsid_table[(size + 7) / 8];
+    }
+    return clsid_search(size);
+}
+
+static unsigned clsid_search(size_t size)
 {
     unsigned lo = 1;
     unsigned hi = nclasses;
@@ -534,12 +630,17 @@ bool slabs_reassign_finish(unsigned src, unsigned dst)
     c->total_pages--;
     pthread_mutex_unlock(&c->lock);
     /* The page stays counted in total_malloced: into the global pool,
-     * from which dst (unless 0: the pool itself) takes it at once. */
+     * from which dst takes it at once; with dst 0 (the pool itself) it
+     * goes back to the system if total_malloced is over the limit. */
     if (pool_put(page) != 0) {
-        __atomic_sub_fetch(&mem_malloced, c->charge, __ATOMIC_RELAXED);
-        arena_put(page);
+        if (arena_put(page) == 0) {
+            __atomic_sub_fetch(&mem_malloced, c->charge, __ATOMIC_RELAXED);
+        }
+        /* else the page is lost to the process, and stays counted */
     }
-    if (dst != 0) {
+    if (dst == 0) {
+        release_pool();
+    } else {
         struct slabclass *d = &classes[dst];
         pthread_mutex_lock(&d->lock);
         (void)grow(d);
@@ -593,7 +694,8 @@ size_t slabs_mem_limit(void)
 
 void slabs_set_mem_limit(size_t limit)
 {
-    mem_limit = limit;
+    __atomic_store_n(&mem_limit, limit, __ATOMIC_RELAXED);
+    release_pool();
 }
 
 void slabs_class_stats(unsigned id, uint64_t *used, uint64_t *nfree,

@@ -60,7 +60,9 @@ unsigned slabs_count(void);
 unsigned slabs_pages(unsigned id);
 size_t slabs_mem_malloced(void);
 size_t slabs_mem_limit(void);
-/* Change the limit at run time (cache_memlimit); pages are not returned. */
+/* Change the limit at run time (cache_memlimit).  While total_malloced is
+ * over it, pages in the global pool go back to the system, now and as
+ * slab_automove or slabs reassign adds them. */
 void slabs_set_mem_limit(size_t limit);
 
 /* "stats slabs": page and chunk figures per class in use, then totals.

@@ -21,28 +21,92 @@
 volatile uint32_t current_time;
 uint32_t process_started;
 
+/* isspace() in the C locale (the server never calls setlocale), without
+ * a call to __ctype_b_loc per character. */
+static inline bool is_space(unsigned char c)
+{
+    return c == ' ' || (unsigned)(c - '\t') < 5;     /* \t \n \v \f \r */
+}
+
 /* A token ends at NUL or white space; anything else after the digits is
  * garbage and fails the parse. */
-static bool ends_cleanly(const char *end)
+static inline bool ends_cleanly(const char *end)
 {
-    return *end == '\0' || isspace((unsigned char)*end);
+    return *end == '\0' || is_space((unsigned char)*end);
+}
+
+/*
+ * Decimal integers as strtoull/strtoll read them in base 10 (leading
+ * white space, one optional sign, digits; ERANGE past the type), without
+ * their locale machinery: every text set parses three numbers, and
+ * strtol cost ~130 instructions each where this costs a few per digit.
+ * *neg tells the sign; *mag is the magnitude, saturated at UINT64_MAX
+ * with *over set when it does not fit.  Returns where the digits end,
+ * or NULL when there are none.  19 digits always fit in 64 bits, so
+ * only longer numbers pay for the overflow check.
+ */
+static inline const char *parse_dec(const char *s, bool *neg, uint64_t *mag,
+                                    bool *over)
+{
+    uint64_t v = 0;
+    const char *d;
+
+    while (is_space((unsigned char)*s)) {
+        s++;
+    }
+    *neg = *s == '-';
+    if (*s == '-' || *s == '+') {
+        s++;
+    }
+    *over = false;
+    for (d = s; (unsigned)(*d - '0') < 10 && d - s < 19; d++) {
+        v = v * 10 + (unsigned)(*d - '0');
+    }
+    for (; (unsigned)(*d - '0') < 10; d++) {
+        unsigned digit = (unsigned)(*d - '0');
+        if (*over || v > (UINT64_MAX - digit) / 10) {
+            *over = true;
+            v = UINT64_MAX;
+        } else {
+            v = v * 10 + digit;
+        }
+    }
+    *mag = v;
+    return d == s ? NULL : d;
+}
+
+/* The checks of strtoull and strtoll behind the four parsers, inlined
+ * into each (the 32-bit ones are the set command's). */
+static inline bool parse_u64(const char *str, uint64_t *out)
+{
+    const char *end;
+    bool neg, over;
+
+    end = parse_dec(str, &neg, out, &over);
+    /* strtoull accepts "-1" and wraps it; a sign makes no sense here. */
+    return end != NULL && !over && !neg && ends_cleanly(end);
+}
+
+static inline bool parse_s64(const char *str, int64_t *out)
+{
+    const char *end;
+    uint64_t v;
+    bool neg, over;
+
+    end = parse_dec(str, &neg, &v, &over);
+    if (end == NULL || over || !ends_cleanly(end) ||
+        v > (uint64_t)INT64_MAX + (neg ? 1 : 0)) {
+        return false;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return true;
 }
 
 bool safe_strtoull(const char *str, uint64_t *out)
 {
-    char *end;
-    unsigned long long v;
+    uint64_t v;
 
-    errno = 0;
-    v = strtoull(str, &end, 10);
-    if (errno == ERANGE || end == str || !ends_cleanly(end)) {
-        return false;
-    }
-    /* strtoull accepts "-1" and wraps it; a sign makes no sense here. */
-    while (isspace((unsigned char)*str)) {
-        str++;
-    }
-    if (*str == '-') {
+    if (!parse_u64(str, &v)) {
         return false;
     }
     *out = v;
@@ -53,7 +117,7 @@ bool safe_strtoul(const char *str, uint32_t *out)
 {
     uint64_t v;
 
-    if (!safe_strtoull(str, &v) || v > UINT32_MAX) {
+    if (!parse_u64(str, &v) || v > UINT32_MAX) {
         return false;
     }
     *out = (uint32_t)v;
@@ -62,12 +126,9 @@ bool safe_strtoul(const char *str, uint32_t *out)
 
 bool safe_strtoll(const char *str, int64_t *out)
 {
-    char *end;
-    long long v;
+    int64_t v;
 
-    errno = 0;
-    v = strtoll(str, &end, 10);
-    if (errno == ERANGE || end == str || !ends_cleanly(end)) {
+    if (!parse_s64(str, &v)) {
         return false;
     }
     *out = v;
@@ -78,7 +139,7 @@ bool safe_strtol(const char *str, int32_t *out)
 {
     int64_t v;
 
-    if (!safe_strtoll(str, &v) || v > INT32_MAX || v < INT32_MIN) {
+    if (!parse_s64(str, &v) || v > INT32_MAX || v < INT32_MIN) {
         return false;
     }
     *out = (int32_t)v;
@@ -203,12 +264,33 @@ static const char digit_pairs[201] =
     "34353637383940414243444546474849505152535455565758596061626364656667"
     "6869707172737475767778798081828384858687888990919293949596979899";
 
+/* Digits are written in place from the end, their count found first
+ * (no scratch copy): flags 0 and a length of a few digits are the common
+ * case; replication formats 19-digit versions. */
 int util_u64toa(uint64_t v, char *buf)
 {
-    char tmp[MAX_NUMBER_LEN + 1];
-    char *p = tmp + sizeof(tmp);
-    int n;
+    static const uint64_t pow10[MAX_NUMBER_LEN] = {
+        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+        10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+        100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+        100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+        100000000000000000ULL, 1000000000000000000ULL,
+        10000000000000000000ULL,
+    };
+    int n, t;
+    char *p;
 
+    if (v < 10) {
+        buf[0] = (char)('0' + v);
+        buf[1] = '\0';
+        return 1;
+    }
+    /* log10 from the bit length (1233 / 4096 ~ log10(2)), corrected by
+     * one comparison: no loop, even for a 19-digit version. */
+    t = ((64 - __builtin_clzll(v)) * 1233) >> 12;
+    n = t + 1 - (v < pow10[t]);
+    p = buf + n;
+    *p = '\0';
     while (v >= 100) {
         unsigned r = (unsigned)(v % 100);
         v /= 100;
@@ -223,9 +305,6 @@ int util_u64toa(uint64_t v, char *buf)
     } else {
         *--p = (char)('0' + v);
     }
-    n = (int)(tmp + sizeof(tmp) - p);
-    memcpy(buf, p, (size_t)n);
-    buf[n] = '\0';
     return n;
 }
 

@@ -202,6 +202,42 @@ START_TEST(test_delete_anywhere_in_chain)
 }
 END_TEST
 
+/* Replacing an item anywhere in a chain: the new one is found, in the
+ * old one's place, the old one is out, the others stay, the count too;
+ * also after the table has grown. */
+START_TEST(test_replace_anywhere_in_chain)
+{
+    char keys[3][16];
+    struct item *its[3], *now;
+    unsigned victim = (unsigned)_i % 3;
+    unsigned i;
+    uint32_t hv;
+
+    colliding_keys(keys, 3, 9);
+    for (i = 0; i < 3; i++) {
+        its[i] = insert(keys[i]);
+    }
+    insert_many(20);
+    now = make_item(keys[victim]);
+    hv = hv_of(now);
+    if (_i >= 3) {
+        insert_many(40);        /* past 1.5 per bucket */
+        assoc_expand_now();
+    }
+    item_lock(hv);
+    assoc_replace(its[victim], now, hv);
+    item_unlock(hv);
+    ck_assert_uint_eq(assoc_count(), _i >= 3 ? 63 : 23);
+    for (i = 0; i < 3; i++) {
+        ck_assert_ptr_eq(find(keys[i]), i == victim ? now : its[i]);
+    }
+    ck_assert_ptr_null(its[victim]->h_next);
+    del(keys[victim]);
+    ck_assert_ptr_null(find(keys[victim]));
+    ck_assert_uint_eq(assoc_count(), _i >= 3 ? 62 : 22);
+}
+END_TEST
+
 START_TEST(test_delete_missing_is_noop)
 {
     char keys[2][16];
@@ -518,6 +554,7 @@ static Suite *assoc_suite(void)
     tcase_add_test(lookup, test_same_bucket_keys_are_distinct);
     tcase_add_loop_test(del_tc, test_delete_anywhere_in_chain, 0, 3);
     tcase_add_test(del_tc, test_delete_missing_is_noop);
+    tcase_add_loop_test(del_tc, test_replace_anywhere_in_chain, 0, 6);
     tcase_add_test(del_tc, test_delete_all_empties_table);
     tcase_add_loop_test(init, test_init_power, 0,
                         sizeof(init_cases) / sizeof(init_cases[0]));

@@ -463,6 +463,52 @@ START_TEST(test_peek_store_hash)
 }
 END_TEST
 
+/* The byte-by-byte split repl_split() had before memchr: the reference. */
+static int ref_split(const char *line, size_t len, struct field *f, int max)
+{
+    int n = 0;
+    size_t i, start = 0;
+
+    for (i = 0; i <= len && n < max; i++) {
+        if (i == len || line[i] == ' ') {
+            f[n].p = line + start;
+            f[n].len = i - start;
+            n++;
+            start = i + 1;
+        }
+    }
+    return (i <= len) ? -1 : n;
+}
+
+/* Random lines of letters and spaces (runs of spaces, leading, trailing,
+ * empty) split into 0..9 fields: the same count and fields. */
+START_TEST(test_split_matches_reference)
+{
+    static const char alphabet[] = "ab  ";
+    char line[24];
+    unsigned seed = 7;
+    int n;
+
+    for (n = 0; n < 100000; n++) {
+        struct field f[10], g[10];
+        size_t len = (size_t)(rand_r(&seed) % 20), i;
+        int max = (int)(rand_r(&seed) % 10);
+        int a, b, k;
+
+        for (i = 0; i < len; i++) {
+            line[i] = alphabet[rand_r(&seed) % 4];
+        }
+        a = repl_split(line, len, f, max);
+        b = ref_split(line, len, g, max);
+        ck_assert_int_eq(a, b);
+        for (k = 0; k < a; k++) {
+            ck_assert_ptr_eq(f[k].p, g[k].p);
+            ck_assert_uint_eq(f[k].len, g[k].len);
+        }
+    }
+}
+END_TEST
+
 /* Split a C string (no "\r\n") as auth_line does. */
 static int split_str(const char *line, struct field *f)
 {
@@ -551,6 +597,17 @@ START_TEST(test_handshake_lines_refused)
 }
 END_TEST
 
+/* A NUL as the record letter is no record (strchr used to match it as
+ * the end of its letter list; the result was an error either way). */
+START_TEST(test_nul_record_letter)
+{
+    struct repl_rec r;
+    const char line[] = "\0 key 0 0 5 3";
+
+    ck_assert_int_eq(repl_decode(line, sizeof(line) - 1, 1024, &r), -1);
+}
+END_TEST
+
 static Suite *codec_suite(void)
 {
     Suite *s = suite_create("repl_codec");
@@ -564,6 +621,8 @@ static Suite *codec_suite(void)
     tcase_add_test(rt, test_control_lines);
     tcase_add_test(rt, test_control_lines_round_trip);
     tcase_add_test(rt, test_peek_store_hash);
+    tcase_add_test(rt, test_split_matches_reference);
+    tcase_add_test(bad, test_nul_record_letter);
     tcase_add_test(rt, test_handshake_lines_round_trip);
     tcase_add_test(bad, test_malformed_lines_refused);
     tcase_add_test(bad, test_parse_u64_edges);

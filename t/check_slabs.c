@@ -181,6 +181,67 @@ START_TEST(test_clsid_table)
 }
 END_TEST
 
+/* The smallest class whose chunk holds size, by a plain scan. */
+static unsigned scan_clsid(size_t size)
+{
+    unsigned id;
+
+    if (size == 0) {
+        return 0;
+    }
+    for (id = 1; id <= slabs_largest_class(); id++) {
+        if (slabs_chunk_size(id) >= size) {
+            return id;
+        }
+    }
+    return 0;
+}
+
+static void every_size_matches_scan(void)
+{
+    size_t size;
+
+    for (size = 0; size <= 70000; size++) {
+        ck_assert_msg(slabs_clsid(size) == scan_clsid(size),
+                      "size %zu: %u, scan says %u", size, slabs_clsid(size),
+                      scan_clsid(size));
+    }
+    ck_assert_uint_eq(slabs_clsid(ITEM_MAX), slabs_largest_class());
+    ck_assert_uint_eq(slabs_clsid(ITEM_MAX + 1), 0);
+}
+
+/* The lookup table and the search agree with a scan at every size the
+ * table covers and past it, for the -f series... */
+START_TEST(test_clsid_every_size)
+{
+    every_size_matches_scan();
+}
+END_TEST
+
+/* ...and for -o slab_sizes with sizes that are not multiples of 8
+ * (no table) or are (table). */
+START_TEST(test_clsid_every_size_slab_sizes)
+{
+    static const size_t odd[] = {100, 203, 4001, 20001};
+    static const size_t even[] = {104, 208, 4000, 20000};
+
+    slabs_destroy();
+    ck_assert_int_eq(slabs_set_sizes(odd, 4), 0);
+    ck_assert_int_eq(slabs_init(LIMIT, FACTOR, CHUNK_MIN, CHUNK_MAX,
+                                ITEM_MAX, false), 0);
+    ck_assert_uint_eq(slabs_clsid(101), 2);
+    ck_assert_uint_eq(slabs_clsid(203), 2);
+    ck_assert_uint_eq(slabs_clsid(204), 3);
+    every_size_matches_scan();
+    slabs_destroy();
+    ck_assert_int_eq(slabs_set_sizes(even, 4), 0);
+    ck_assert_int_eq(slabs_init(LIMIT, FACTOR, CHUNK_MIN, CHUNK_MAX,
+                                ITEM_MAX, false), 0);
+    every_size_matches_scan();
+    ck_assert_int_eq(slabs_set_sizes(even, 0), 0);
+}
+END_TEST
+
 /* --- memory limit -------------------------------------------------------- */
 
 START_TEST(test_limit_stops_growth_after_budget)
@@ -528,6 +589,106 @@ START_TEST(test_page_to_pool_and_back)
 }
 END_TEST
 
+/* Two pages of class 1 pooled one after the other under a limit lowered
+ * to 1 MB: the first goes back at once (total_malloced 2 -> 1 MB), the
+ * second stays (1 MB is within the limit); raising the limit lets class
+ * 5 grow into the released slot. */
+START_TEST(test_pool_released_over_lowered_limit)
+{
+    unsigned per = slabs_perslab(1);
+    unsigned src, count, i;
+    char *page;
+    size_t chunk;
+    void **c = calloc(2 * per, sizeof(*c));
+
+    ck_assert_ptr_nonnull(c);
+    for (i = 0; i < 2 * per; i++) {
+        c[i] = slabs_alloc(96, 1);
+        ck_assert_ptr_nonnull(c[i]);
+    }
+    slabs_set_mem_limit(1024 * 1024);
+    /* Nothing pooled yet: nothing to give back. */
+    ck_assert_uint_eq(slabs_mem_malloced(), 2 * 1024 * 1024);
+    for (i = 0; i < 2 * per; i++) {
+        slabs_free(c[i], 96, 1);
+    }
+    ck_assert_int_eq(slabs_reassign_begin(1, 0, &src, &page, &chunk,
+                                          &count), REASSIGN_OK);
+    ck_assert(slabs_reassign_finish(1, 0));
+    ck_assert_uint_eq(slabs_pool_pages(), 0);
+    ck_assert_uint_eq(slabs_mem_malloced(), 1024 * 1024);
+    /* A class's last page cannot move; its chunks are all free. */
+    ck_assert_int_eq(slabs_reassign_begin(1, 0, &src, &page, &chunk,
+                                          &count), REASSIGN_NOSPARE);
+    /* Back to 2 MB: class 5 gets a page again (the released slot). */
+    slabs_set_mem_limit(LIMIT);
+    fill(5, 200);
+    ck_assert_uint_eq(slabs_pages(5), 1);
+    ck_assert_uint_eq(slabs_mem_malloced(), 2 * 1024 * 1024);
+    ck_assert_ptr_null(slabs_alloc(200, 5));
+    free(c);
+}
+END_TEST
+
+/* Pages pooled while within the limit go back when it is lowered. */
+START_TEST(test_lowering_limit_releases_pool)
+{
+    unsigned per = slabs_perslab(1);
+    unsigned src, count, i;
+    char *page;
+    size_t chunk;
+    void **c = calloc(2 * per, sizeof(*c));
+
+    ck_assert_ptr_nonnull(c);
+    for (i = 0; i < 2 * per; i++) {
+        c[i] = slabs_alloc(96, 1);
+        ck_assert_ptr_nonnull(c[i]);
+    }
+    for (i = 0; i < per; i++) {
+        slabs_free(c[i], 96, 1);
+    }
+    ck_assert_int_eq(slabs_reassign_begin(1, 0, &src, &page, &chunk,
+                                          &count), REASSIGN_OK);
+    ck_assert(slabs_reassign_finish(1, 0));
+    ck_assert_uint_eq(slabs_pool_pages(), 1);
+    ck_assert_uint_eq(slabs_mem_malloced(), 2 * 1024 * 1024);
+    slabs_set_mem_limit(1024 * 1024);
+    ck_assert_uint_eq(slabs_pool_pages(), 0);
+    ck_assert_uint_eq(slabs_mem_malloced(), 1024 * 1024);
+    free(c);
+}
+END_TEST
+
+/* Per-page charges (no slab_reassign): pooled pages are never released,
+ * as memcached releases only whole 1 MB pages. */
+START_TEST(test_partial_charges_never_release)
+{
+    unsigned per = perslab_of(1);
+    unsigned src, count, i;
+    char *page;
+    size_t chunk;
+    size_t had;
+    void **c = calloc(2 * per, sizeof(*c));
+
+    ck_assert_ptr_nonnull(c);
+    for (i = 0; i < 2 * per; i++) {
+        c[i] = slabs_alloc(96, 1);
+        ck_assert_ptr_nonnull(c[i]);
+    }
+    had = slabs_mem_malloced();
+    for (i = 0; i < per; i++) {
+        slabs_free(c[i], 96, 1);
+    }
+    ck_assert_int_eq(slabs_reassign_begin(1, 0, &src, &page, &chunk,
+                                          &count), REASSIGN_OK);
+    ck_assert(slabs_reassign_finish(1, 0));
+    slabs_set_mem_limit(512 * 1024);
+    ck_assert_uint_eq(slabs_pool_pages(), 1);
+    ck_assert_uint_eq(slabs_mem_malloced(), had);
+    free(c);
+}
+END_TEST
+
 START_TEST(test_alloc_free_never_grows)
 {
     ck_assert_ptr_null(slabs_alloc_free(96, 1));
@@ -615,6 +776,9 @@ static Suite *slabs_suite(void)
     tcase_add_test(whole, test_alloc_free_never_grows);
     tcase_add_test(whole, test_store_may_take_moving_chunk_back);
     tcase_add_test(whole, test_initial_malloced_counts);
+    tcase_add_test(whole, test_pool_released_over_lowered_limit);
+    tcase_add_test(whole, test_lowering_limit_releases_pool);
+    tcase_add_test(move, test_partial_charges_never_release);
     tcase_add_test(sizes, test_first_class_is_memcached_header_plus_chunk_min);
     tcase_add_test(sizes, test_sizes_match_memcached_for_n48_f125);
     tcase_add_test(sizes, test_sizes_grow_by_factor_and_are_aligned);
@@ -624,6 +788,8 @@ static Suite *slabs_suite(void)
     tcase_add_test(lookup, test_clsid_picks_smallest_fitting_class);
     tcase_add_loop_test(lookup, test_clsid_table, 0,
                         sizeof(clsid_cases) / sizeof(clsid_cases[0]));
+    tcase_add_test(lookup, test_clsid_every_size);
+    tcase_add_test(lookup, test_clsid_every_size_slab_sizes);
     tcase_add_test(limit, test_limit_stops_growth_after_budget);
     tcase_add_test(limit, test_first_page_of_a_class_granted_over_limit);
     tcase_add_test(limit, test_raising_limit_allows_growth);

@@ -8,7 +8,10 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <ctype.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -49,6 +52,110 @@ START_TEST(test_strtol_range)
 }
 END_TEST
 
+/* What the parsers did with strtoull/strtoll (the reference the
+ * hand-written parse_dec must match on every input). */
+static bool ref_clean(const char *end)
+{
+    return *end == '\0' || isspace((unsigned char)*end);
+}
+
+static bool ref_strtoull(const char *str, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(str, &end, 10);
+    if (errno == ERANGE || end == str || !ref_clean(end)) {
+        return false;
+    }
+    while (isspace((unsigned char)*str)) {
+        str++;
+    }
+    if (*str == '-') {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool ref_strtoll(const char *str, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(str, &end, 10);
+    if (errno == ERANGE || end == str || !ref_clean(end)) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static void same_as_libc(const char *str)
+{
+    uint64_t u = 0, ru = 0;
+    int64_t l = 0, rl = 0;
+    uint32_t u32 = 0;
+    int32_t l32 = 0;
+    bool ok, rok;
+
+    ok = safe_strtoull(str, &u);
+    rok = ref_strtoull(str, &ru);
+    ck_assert_msg(ok == rok && (!ok || u == ru), "strtoull \"%s\"", str);
+    ok = safe_strtoll(str, &l);
+    rok = ref_strtoll(str, &rl);
+    ck_assert_msg(ok == rok && (!ok || l == rl), "strtoll \"%s\"", str);
+    ok = safe_strtoul(str, &u32);
+    rok = ref_strtoull(str, &ru) && ru <= UINT32_MAX;
+    ck_assert_msg(ok == rok && (!ok || u32 == ru), "strtoul \"%s\"", str);
+    ok = safe_strtol(str, &l32);
+    rok = ref_strtoll(str, &rl) && rl <= INT32_MAX && rl >= INT32_MIN;
+    ck_assert_msg(ok == rok && (!ok || l32 == rl), "strtol \"%s\"", str);
+}
+
+START_TEST(test_parsers_match_libc_on_edges)
+{
+    static const char *const cases[] = {
+        "", " ", "0", "00", "-0", "+0", "+", "-", "+-1", "-+1", "- 1",
+        " 1", "\t\n\v\f\r7", "1 ", "1\r\n", "1\t", "1x", "x1", "0x10",
+        "1.5", "1e3", "007", "4294967295", "4294967296", "-4294967296",
+        "2147483647", "2147483648", "-2147483648", "-2147483649",
+        "9223372036854775807", "9223372036854775808",
+        "-9223372036854775808", "-9223372036854775809",
+        "18446744073709551615", "18446744073709551616",
+        "99999999999999999999", "-99999999999999999999",
+        "000000000000000000000000018446744073709551615",
+        "184467440737095516150", "+18446744073709551615", "\xb2",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        same_as_libc(cases[i]);
+    }
+}
+END_TEST
+
+/* Random strings over the characters that matter. */
+START_TEST(test_parsers_match_libc_at_random)
+{
+    static const char alphabet[] = " \t\r\n+-0123456789x9";
+    char buf[32];
+    unsigned seed = 12345;
+    int n;
+
+    for (n = 0; n < 200000; n++) {
+        int len = (int)(rand_r(&seed) % 24), i;
+        for (i = 0; i < len; i++) {
+            buf[i] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+        }
+        buf[len] = '\0';
+        same_as_libc(buf);
+    }
+}
+END_TEST
+
 START_TEST(test_deadline_rules)
 {
     uint32_t now = 1800000000u;
@@ -77,6 +184,31 @@ START_TEST(test_u64toa)
     ck_assert_str_eq(buf, "0");
     ck_assert_int_eq(util_u64toa(UINT64_MAX, buf), 20);
     ck_assert_str_eq(buf, "18446744073709551615");
+}
+END_TEST
+
+/* Every power of ten and its neighbours, against snprintf. */
+START_TEST(test_u64toa_matches_printf)
+{
+    char buf[24], want[24];
+    uint64_t p = 1;
+    int i, d;
+
+    for (i = 0; i < 20; i++, p *= 10) {
+        for (d = -2; d <= 2; d++) {
+            uint64_t v = p + (uint64_t)(int64_t)d;
+            int n = snprintf(want, sizeof(want), "%llu",
+                             (unsigned long long)v);
+            ck_assert_int_eq(util_u64toa(v, buf), n);
+            ck_assert_str_eq(buf, want);
+        }
+    }
+    for (i = 0; i < 100000; i++) {
+        uint64_t v = (uint64_t)i * 2654435761u * (uint64_t)(i % 7 + 1);
+        int n = snprintf(want, sizeof(want), "%llu", (unsigned long long)v);
+        ck_assert_int_eq(util_u64toa(v, buf), n);
+        ck_assert_str_eq(buf, want);
+    }
 }
 END_TEST
 
@@ -195,9 +327,12 @@ static Suite *util_suite(void)
     tcase_add_test(parse, test_strtoull_accepts_digits_and_trailing_space);
     tcase_add_test(parse, test_strtoull_rejects_garbage_sign_and_overflow);
     tcase_add_test(parse, test_strtol_range);
+    tcase_add_test(parse, test_parsers_match_libc_on_edges);
+    tcase_add_test(parse, test_parsers_match_libc_at_random);
     tcase_add_test(time, test_deadline_rules);
     tcase_add_test(time, test_preempt_point_throttles);
     tcase_add_test(fmt, test_u64toa);
+    tcase_add_test(fmt, test_u64toa_matches_printf);
     tcase_add_test(fmt, test_hex);
     tcase_add_test(fmt, test_url_encode);
     tcase_add_test(fmt, test_addr_name);

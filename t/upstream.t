@@ -30,7 +30,8 @@ alarm($ENV{MEMCTEST_TIMEOUT} || 1200);
 
 my @allow = qw(
     00-startup 64bit ascii-auth binary binary-get bogus-commands cas
-    chunked-items conn-limits daemonize dash-M evictions flags flush-all
+    chunked-items conn-limits daemonize dash-M dyn-maxbytes evictions flags
+    flush-all
     getandtouch getset idle-timeout incrdecr issue_104 issue_108 issue_14
     issue_152 issue_163 issue_183 issue_192 issue_22 issue_29 issue_3
     issue_41 issue_42 issue_50 issue_61 issue_67 issue_68 issue_70
