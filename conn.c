@@ -35,6 +35,7 @@
 #include "proto.h"
 #include "proto_text.h"
 #include "replication.h"
+#include "repl_wake.h"
 #include "sasl.h"
 #include "settings.h"
 #include "stats.h"
@@ -424,10 +425,11 @@ void conn_close_idle(struct worker *w)
 
 /* --- what to read next (protocol modules) ------------------------------ */
 
-void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
-                      uint64_t cas, bool noreply)
+void conn_start_nread_flat(struct conn *c, struct item *it,
+                           enum store_mode mode, uint64_t cas, bool noreply)
 {
     c->nr.it = it;
+    c->nr.vc.ch = NULL;
     c->nr.dst = ITEM_data(it);
     c->nr.left = it->nbytes;
     c->nr.mode = mode;
@@ -438,6 +440,14 @@ void conn_start_nread(struct conn *c, struct item *it, enum store_mode mode,
     conn_set_state(c, CONN_NREAD);
 }
 
+void conn_start_nread_chunked(struct conn *c, struct item *it,
+                              enum store_mode mode, uint64_t cas,
+                              bool noreply)
+{
+    conn_start_nread_flat(c, it, mode, cas, noreply);
+    item_cursor_start_chunked(&c->nr.vc, it, &c->nr.dst);
+}
+
 int conn_start_auth_read(struct conn *c, size_t n)
 {
     c->nr.token = malloc(n);
@@ -446,6 +456,7 @@ int conn_start_auth_read(struct conn *c, size_t n)
     }
     c->nr.it = NULL;
     c->nr.dst = c->nr.token;
+    c->nr.vc.ch = NULL;
     c->nr.left = n;
     c->nr.noreply = false;
     c->nr.meta = false;
@@ -519,6 +530,18 @@ void conn_enable_rx_stamps(void)
     rx_stamps = true;
 }
 
+/* The wall clock libevent read at the top of this loop turn, in ms. */
+static uint64_t turn_ms(struct conn *c)
+{
+    struct timeval tv;
+
+    if (c->thread == NULL ||
+        event_base_gettimeofday_cached(c->thread->base, &tv) != 0) {
+        return 0;
+    }
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
 static ssize_t read_stamped(struct conn *c, void *buf, size_t len)
 {
     union {
@@ -546,8 +569,9 @@ static ssize_t read_stamped(struct conn *c, void *buf, size_t len)
         memcpy(&tv, CMSG_DATA(cm), sizeof(tv));
         c->origin.rx_ms = (uint64_t)tv.tv_sec * 1000 +
                           (uint64_t)tv.tv_usec / 1000;
-        if (!c->monitor && repl_stall_unnoticed(c->origin.rx_ms)) {
-            /* Not served from a copy that may be stale. */
+        if (!c->monitor && repl_wake_check(c->origin.rx_ms,
+                                           turn_ms(c)) != 0) {
+            /* The port closed again after a stall. */
             errno = ECONNABORTED;
             return -1;
         }
@@ -597,19 +621,21 @@ static enum io_result fill_nread(struct conn *c)
 {
     while (c->nr.left > 0) {
         ssize_t n;
+        /* A chunked value goes one chunk at a time. */
+        size_t room = item_cursor_room(&c->nr.vc, &c->nr.dst, c->nr.left);
         if (c->rbytes > 0) {
-            size_t k = c->rbytes < c->nr.left ? c->rbytes : c->nr.left;
+            size_t k = c->rbytes < room ? c->rbytes : room;
             memcpy(c->nr.dst, c->rcurr, k);
-            c->nr.dst += k;
+            item_cursor_advance(&c->nr.vc, &c->nr.dst, k);
             c->nr.left -= k;
             c->rcurr += k;
             c->rbytes -= k;
             continue;
         }
-        n = conn_recv(c, c->nr.dst, c->nr.left);
+        n = conn_recv(c, c->nr.dst, room);
         if (n > 0) {
             c->last_io_time = current_time;
-            c->nr.dst += n;
+            item_cursor_advance(&c->nr.vc, &c->nr.dst, (size_t)n);
             c->nr.left -= (size_t)n;
             STAT_ADD(bytes_read, (uint64_t)n);
         } else if (n == 0) {
@@ -863,6 +889,50 @@ void conn_drive(struct conn *c, short which)
     item_set_origin(prev);
 }
 
+/* After fill_nread() or do_swallow(): true when the value is all in;
+ * else the connection waits for more, or is closed. */
+static bool value_step(struct conn *c, enum io_result r)
+{
+    if (r == IO_DONE) {
+        return true;
+    }
+    if (r == IO_AGAIN) {
+        wait_for_value(c);
+    } else {
+        conn_close(c);
+    }
+    return false;
+}
+
+/* A value read whole: its protocol completes the command.  false when
+ * repl_sync holds the reply (conn_sync_check() resumes the connection). */
+static bool value_done(struct conn *c)
+{
+    conn_set_state(c, CONN_READ);
+    repl_fed_off = 0;
+    if (settings.repl_sync) {
+        conn_out_mark(c, &c->sync_mark);
+    }
+    if (c->proto == CPROTO_BINARY) {
+        proto_bin_complete_nread(c);
+    } else if (c->nr.meta) {
+        proto_meta_complete_nread(c);
+    } else {
+        proto_text_complete_nread(c);
+    }
+    if (repl_fed_off != 0) {
+        c->last_write_off = repl_fed_off;
+    }
+    return !(repl_fed_off != 0 && settings.repl_sync && conn_sync_hold(c));
+}
+
+/* A digest or metadump finished its last turn: back to requests. */
+static void admin_turn_done(struct conn *c)
+{
+    conn_set_state(c, CONN_READ);
+    c->last_cmd_time = current_time;
+}
+
 static void drive_states(struct conn *c, short which)
 {
     /* EV_WRITE in CONN_READ: back from a -R yield; read on as well. */
@@ -896,62 +966,27 @@ static void drive_states(struct conn *c, short which)
                 return;         /* EV_WRITE brings it back */
             }
             conn_digest_reply(c);
-            conn_set_state(c, CONN_READ);
-            c->last_cmd_time = current_time;
+            admin_turn_done(c);
             readable = false;   /* buffered requests, then the replies */
             break;
         case CONN_DUMP:
             if (!conn_dump_turn(c)) {
                 return;         /* EV_WRITE brings it back */
             }
-            conn_set_state(c, CONN_READ);
-            c->last_cmd_time = current_time;
+            admin_turn_done(c);
             readable = false;
             break;
         case CONN_NREAD:
-            switch (fill_nread(c)) {
-            case IO_DONE:
-                conn_set_state(c, CONN_READ);
-                repl_fed_off = 0;
-                if (settings.repl_sync) {
-                    conn_out_mark(c, &c->sync_mark);
-                }
-                if (c->proto == CPROTO_BINARY) {
-                    proto_bin_complete_nread(c);
-                } else if (c->nr.meta) {
-                    proto_meta_complete_nread(c);
-                } else {
-                    proto_text_complete_nread(c);
-                }
-                if (repl_fed_off != 0) {
-                    c->last_write_off = repl_fed_off;
-                }
-                if (repl_fed_off != 0 && settings.repl_sync &&
-                    conn_sync_hold(c)) {
-                    return;     /* conn_sync_check() resumes it */
-                }
-                readable = c->rbytes == 0 ? false : readable;
-                break;
-            case IO_AGAIN:
-                wait_for_value(c);
-                return;
-            default:
-                conn_close(c);
+            if (!value_step(c, fill_nread(c)) || !value_done(c)) {
                 return;
             }
+            readable = c->rbytes == 0 ? false : readable;
             break;
         case CONN_SWALLOW:
-            switch (do_swallow(c)) {
-            case IO_DONE:
-                conn_set_state(c, CONN_READ);
-                break;
-            case IO_AGAIN:
-                wait_for_value(c);
-                return;
-            default:
-                conn_close(c);
+            if (!value_step(c, do_swallow(c))) {
                 return;
             }
+            conn_set_state(c, CONN_READ);
             break;
         case CONN_WRITE:
             if (conn_flush_replies(c)) {

@@ -59,6 +59,12 @@ ssize_t conn_tls_sendv(struct conn *c, struct iovec *iov, int cnt)
                       &want);
 }
 
+void conn_tls_thread_done(void)
+{
+    free(wbuf);
+    wbuf = NULL;
+}
+
 int conn_tls_handshake(struct conn *c, short *wait)
 {
     enum tls_want want = TLS_WANT_NONE;

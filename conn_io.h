@@ -23,6 +23,9 @@
 ssize_t conn_tls_recv(struct conn *c, void *buf, size_t len);
 ssize_t conn_tls_sendv(struct conn *c, struct iovec *iov, int cnt);
 
+/* A worker thread is ending: free its TLS write buffer. */
+void conn_tls_thread_done(void);
+
 /* Drive the TLS handshake of a fresh -Z connection (CONN_HANDSHAKE):
  * 1 done, 0 not yet (*wait: EV_READ or EV_WRITE), -1 failed (counted in
  * ssl_handshake_errors and logged at -v; the caller closes). */

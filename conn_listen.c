@@ -140,6 +140,76 @@ static void report_port(int sfd, int family, enum conn_transport t,
     }
 }
 
+/* A socket for address p, bound, and listening if TCP on base: its fd;
+ * -1 when the family is not available here (the caller tries the next
+ * address), -2 when it cannot bind or listen (logged). */
+static int bind_one(const struct addrinfo *p, struct event_base *base,
+                    const char *host, int port, enum conn_transport t)
+{
+    int one = 1;
+    int sfd = socket(p->ai_family, p->ai_socktype | SOCK_NONBLOCK,
+                     p->ai_protocol);
+
+    if (sfd < 0) {
+        return -1;
+    }
+    setsockopt(sfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (repl_enabled() &&
+        setsockopt(sfd, SOL_SOCKET, SO_TIMESTAMP, &one, sizeof(one)) == 0) {
+        conn_enable_rx_stamps();
+    }
+    if (p->ai_family == AF_INET6) {
+        setsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (bind(sfd, p->ai_addr, p->ai_addrlen) != 0 ||
+        (t != CT_UDP && base != NULL &&
+         listen(sfd, settings.backlog) != 0)) {
+        log_warn("failed to listen on %s port %d: %s",
+                 host ? host : "*", port, strerror(errno));
+        close(sfd);
+        return -2;
+    }
+    return sfd;
+}
+
+/* Serve the bound socket sfd of address p: a listener on base, or a UDP
+ * socket handed to a worker.  1 served; 0 not (no listener, sfd
+ * closed); -1 refused: a monitor port off loopback (logged, closed). */
+static int serve_one(int sfd, const struct addrinfo *p,
+                     struct event_base *base, bool monitor,
+                     enum conn_transport t, bool tls)
+{
+    char label[64], hostbuf[INET6_ADDRSTRLEN];
+
+    if (p->ai_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)p->ai_addr)->sin_addr,
+                  hostbuf, sizeof(hostbuf));
+    } else {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)p->ai_addr)->sin6_addr,
+                  hostbuf, sizeof(hostbuf));
+    }
+    report_port(sfd, p->ai_family, t, hostbuf, label, sizeof(label));
+    if (monitor && !util_is_loopback(p->ai_addr)) {
+        log_warn("monitor_listen %s is not a loopback address; the "
+                 "monitor port serves stats without authentication",
+                 label);
+        close(sfd);
+        return -1;
+    }
+    if (t == CT_UDP) {
+        workers_dispatch(sfd, CT_UDP, false, false, label);
+    } else {
+        struct conn *l = listener_new(sfd, base, CT_TCP, label);
+        if (l == NULL) {
+            close(sfd);
+            return 0;
+        }
+        l->monitor = monitor;
+        l->tls_port = tls;
+    }
+    return 1;
+}
+
 /* Bind one socket of type t for each address host resolves to: TCP ones
  * listen on base, UDP ones go to a worker each. */
 static int listen_addrinfo(struct event_base *base, const char *host,
@@ -163,28 +233,11 @@ static int listen_addrinfo(struct event_base *base, const char *host,
         return -1;
     }
     for (p = ai; p != NULL; p = p->ai_next) {
-        char label[64], hostbuf[INET6_ADDRSTRLEN];
-        int one = 1;
-        int sfd = socket(p->ai_family, p->ai_socktype | SOCK_NONBLOCK,
-                         p->ai_protocol);
-        if (sfd < 0) {
+        int r, sfd = bind_one(p, base, host, port, t);
+        if (sfd == -1) {
             continue;
         }
-        setsockopt(sfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (repl_enabled() &&
-            setsockopt(sfd, SOL_SOCKET, SO_TIMESTAMP, &one,
-                       sizeof(one)) == 0) {
-            conn_enable_rx_stamps();
-        }
-        if (p->ai_family == AF_INET6) {
-            setsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        }
-        if (bind(sfd, p->ai_addr, p->ai_addrlen) != 0 ||
-            (t != CT_UDP && base != NULL &&
-             listen(sfd, settings.backlog) != 0)) {
-            log_warn("failed to listen on %s port %d: %s",
-                     host ? host : "*", port, strerror(errno));
-            close(sfd);
+        if (sfd < 0) {
             freeaddrinfo(ai);
             return -1;
         }
@@ -193,35 +246,12 @@ static int listen_addrinfo(struct event_base *base, const char *host,
             count++;
             continue;
         }
-        if (p->ai_family == AF_INET) {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)p->ai_addr)->sin_addr,
-                      hostbuf, sizeof(hostbuf));
-        } else {
-            inet_ntop(AF_INET6,
-                      &((struct sockaddr_in6 *)p->ai_addr)->sin6_addr,
-                      hostbuf, sizeof(hostbuf));
-        }
-        report_port(sfd, p->ai_family, t, hostbuf, label, sizeof(label));
-        if (monitor && !util_is_loopback(p->ai_addr)) {
-            log_warn("monitor_listen %s is not a loopback address; the "
-                     "monitor port serves stats without authentication",
-                     label);
-            close(sfd);
+        r = serve_one(sfd, p, base, monitor, t, tls);
+        if (r < 0) {
             freeaddrinfo(ai);
             return -1;
         }
-        if (t == CT_UDP) {
-            workers_dispatch(sfd, CT_UDP, false, false, label);
-        } else {
-            struct conn *l = listener_new(sfd, base, CT_TCP, label);
-            if (l == NULL) {
-                close(sfd);
-                continue;
-            }
-            l->monitor = monitor;
-            l->tls_port = tls;
-        }
-        count++;
+        count += r;
     }
     freeaddrinfo(ai);
     return count > 0 ? 0 : -1;

@@ -156,6 +156,31 @@ int conn_out_item(struct conn *c, struct item *it, const char *p,
     return 0;
 }
 
+/* A chunked value: one iovec per chunk (item_chunk.c).  Apart from
+ * conn_out_item, and never through add_iov, so that the compiler still
+ * inlines add_iov in conn_out_item and conn_out (bench: instructions per
+ * get). */
+int conn_out_chunked(struct conn *c, struct item *it, size_t len)
+{
+    if (c->icount == c->isize) {
+        int n = c->isize * 2;
+        struct item **nl = realloc(c->ilist, sizeof(*nl) * (size_t)n);
+        if (nl == NULL) {
+            item_remove(it);
+            c->close_after_write = true;
+            return -1;
+        }
+        c->ilist = nl;
+        c->isize = n;
+    }
+    c->ilist[c->icount++] = it;
+    if (item_value_iovs(it, len, &c->iov, &c->iovused, &c->iovsize) != 0) {
+        c->close_after_write = true;
+        return -1;
+    }
+    return 0;
+}
+
 void conn_out_reset(struct conn *c)
 {
     conn_release_reply(c);

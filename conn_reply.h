@@ -88,6 +88,18 @@ void conn_out_commit(struct conn *c, size_t len);
  * to it (released when sent). */
 int conn_out_item(struct conn *c, struct item *it, const char *p,
                   size_t len);
+/* The same for a chunked item (p is then not its value). */
+int conn_out_chunked(struct conn *c, struct item *it, size_t len);
+/* Queue the first len bytes of it's value, flat or chunked; takes over
+ * the caller's reference.  What the protocols call. */
+static inline int conn_out_value(struct conn *c, struct item *it,
+                                 size_t len)
+{
+    if (item_is_chunked(it)) {
+        return conn_out_chunked(c, it, len);
+    }
+    return conn_out_item(c, it, ITEM_data(it), len);
+}
 /* Drop everything queued but not yet sent (noreply, errors mid-batch). */
 void conn_out_reset(struct conn *c);
 

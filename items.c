@@ -16,6 +16,7 @@
 #include "memcached.h"
 #include "items.h"
 #include "items_internal.h"
+#include "item_chunk.h"
 #include "items_lru.h"
 #include "assoc.h"
 #include "hash.h"
@@ -30,7 +31,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ALLOC_TRIES 10          /* tail pulls attempted per allocation */
 
 static item_mutation_fn mutation_hook;
 static struct item_events events;
@@ -314,6 +314,10 @@ void items_set_events(const struct item_events *ev)
 
 static void item_free(struct item *it)
 {
+    if (item_is_chunked(it)) {
+        items_free_chunked(it);
+        return;
+    }
     slabs_free(it, ITEM_ntotal(it), it->slabs_clsid);
 }
 
@@ -437,7 +441,10 @@ static void notify(enum mutation_op op, const struct item *it)
 
 bool item_size_ok(size_t nkey, size_t nbytes)
 {
-    return slabs_clsid(ITEM_HDR_SIZE + nkey + nbytes) != 0;
+    size_t ntotal = ITEM_HDR_SIZE + nkey + nbytes;
+
+    return slabs_clsid(ntotal) != 0 ||
+           (ntotal > item_chunk_limit && ntotal <= item_chunks_item_max());
 }
 
 struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
@@ -447,25 +454,18 @@ struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
     size_t ntotal = ITEM_HDR_SIZE + nkey + nbytes;
     unsigned id = slabs_clsid(ntotal);
     struct item *it = NULL;
-    int tries;
 
     if (id == 0 || nkey > KEY_MAX_LENGTH) {
-        *why = ALLOC_TOO_LARGE;
-        return NULL;
-    }
-    for (tries = 0; tries < ALLOC_TRIES; tries++) {
-        if (!settings.lru_segmented) {
-            items_lru_reclaim_cold_tail(id);
+        if (nkey > KEY_MAX_LENGTH || ntotal <= item_chunk_limit ||
+            ntotal > item_chunks_item_max()) {
+            *why = ALLOC_TOO_LARGE;
+            return NULL;
         }
-        it = slabs_alloc(ntotal, id);
-        if (it != NULL || !items_lru_make_room(id)) {
-            break;
-        }
+        it = items_alloc_chunked(nkey, nbytes);
+    } else {
+        it = items_alloc_pull(ntotal, id, 0, id);
     }
     if (it == NULL) {
-        pthread_mutex_lock(&lrus[id].lock);
-        lrus[id].st.outofmemory++;
-        pthread_mutex_unlock(&lrus[id].lock);
         *why = ALLOC_NO_MEMORY;
         return NULL;
     }
@@ -646,13 +646,73 @@ static struct item *concat(struct item *old, struct item *it, bool append)
         return NULL;
     }
     if (append) {
-        memcpy(ITEM_data(n), ITEM_data(old), olen);
-        memcpy(ITEM_data(n) + olen, ITEM_data(it), nlen + 2);
+        item_value_copy(n, 0, old, 0, olen);
+        item_value_copy(n, olen, it, 0, nlen + 2);
     } else {
-        memcpy(ITEM_data(n), ITEM_data(it), nlen);
-        memcpy(ITEM_data(n) + nlen, ITEM_data(old), olen + 2);
+        item_value_copy(n, 0, it, 0, nlen);
+        item_value_copy(n, nlen, old, 0, olen + 2);
     }
     return n;
+}
+
+/* Whether mode lets it be stored over old (NULL: none); when not, *res
+ * is the answer (NOT_STORED unless set here).  For append and prepend,
+ * *linked becomes the joined item. */
+static bool store_allowed(struct item *it, struct item *old,
+                          enum store_mode mode, uint64_t cas,
+                          bool invalidate, struct item **linked,
+                          enum store_result *res)
+{
+    switch (mode) {
+    case STORE_MODE_ADD:
+        if (old != NULL) {
+            /* memcached refreshes the existing item on a failed add. */
+            items_lru_bump(old);
+            return false;
+        }
+        break;
+    case STORE_MODE_REPLACE:
+        if (old == NULL) {
+            return false;
+        }
+        break;
+    case STORE_MODE_CAS:
+        if (old == NULL) {
+            *res = STORE_NOT_FOUND;
+            return false;
+        }
+        if (invalidate && cas < old->version) {
+            /* An older writer: keep its value, but stale, with the
+             * current deadline and any recache token already handed out. */
+            it->it_flags |= ITEM_STALE | (old->it_flags & ITEM_TOKEN_SENT);
+            it->exptime = old->exptime;
+            break;
+        }
+        if (old->version != cas) {
+            *res = STORE_EXISTS;
+            return false;
+        }
+        break;
+    case STORE_MODE_APPEND:
+    case STORE_MODE_PREPEND:
+        if (old == NULL) {
+            return false;
+        }
+        if (cas != 0 && old->version != cas) {
+            *res = STORE_EXISTS;
+            return false;
+        }
+        *linked = concat(old, it, mode == STORE_MODE_APPEND);
+        if (*linked == NULL) {
+            /* memcached answers NOT_STORED when the result cannot be
+             * allocated, whether too large or out of memory. */
+            return false;
+        }
+        break;
+    case STORE_MODE_SET:
+        break;
+    }
+    return true;
 }
 
 static enum store_result do_item_store(struct item *it, enum store_mode mode,
@@ -664,54 +724,8 @@ static enum store_result do_item_store(struct item *it, enum store_mode mode,
     struct item *linked = it;
     enum store_result res = STORE_NOT_STORED;
 
-    switch (mode) {
-    case STORE_MODE_ADD:
-        if (old != NULL) {
-            /* memcached refreshes the existing item on a failed add. */
-            items_lru_bump(old);
-            goto out;
-        }
-        break;
-    case STORE_MODE_REPLACE:
-        if (old == NULL) {
-            goto out;
-        }
-        break;
-    case STORE_MODE_CAS:
-        if (old == NULL) {
-            res = STORE_NOT_FOUND;
-            goto out;
-        }
-        if (invalidate && *cas < old->version) {
-            /* An older writer: keep its value, but stale, with the
-             * current deadline and any recache token already handed out. */
-            it->it_flags |= ITEM_STALE | (old->it_flags & ITEM_TOKEN_SENT);
-            it->exptime = old->exptime;
-            break;
-        }
-        if (old->version != *cas) {
-            res = STORE_EXISTS;
-            goto out;
-        }
-        break;
-    case STORE_MODE_APPEND:
-    case STORE_MODE_PREPEND:
-        if (old == NULL) {
-            goto out;
-        }
-        if (*cas != 0 && old->version != *cas) {
-            res = STORE_EXISTS;
-            goto out;
-        }
-        linked = concat(old, it, mode == STORE_MODE_APPEND);
-        if (linked == NULL) {
-            /* memcached answers NOT_STORED when the result cannot be
-             * allocated, whether too large or out of memory. */
-            goto out;
-        }
-        break;
-    case STORE_MODE_SET:
-        break;
+    if (!store_allowed(it, old, mode, *cas, invalidate, &linked, &res)) {
+        goto out;
     }
     if (mode == STORE_MODE_SET || mode == STORE_MODE_ADD) {
         bool late;
@@ -1086,8 +1100,12 @@ static bool rescue(struct item *it, uint32_t hv)
     return true;
 }
 
+/* A chunked item is moved only while no request holds it: a reader
+ * walks the chain from the header it holds (items_chunked.c). */
 enum page_out item_move_out_locked(struct item *it, uint32_t hv)
 {
+    bool chunked;
+
     if (!(it->it_flags & ITEM_LINKED) ||
         assoc_find(ITEM_key(it), it->nkey, hv) != it) {
         return PAGE_OUT_NONE;
@@ -1096,7 +1114,11 @@ enum page_out item_move_out_locked(struct item *it, uint32_t hv)
         do_item_unlink(it, hv);
         return PAGE_OUT_DEAD;
     }
-    if (rescue(it, hv)) {
+    chunked = item_is_chunked(it);
+    if (chunked && __atomic_load_n(&it->refcount, __ATOMIC_ACQUIRE) != 1) {
+        return PAGE_OUT_BUSY;
+    }
+    if (chunked ? items_rescue_header(it, hv) : rescue(it, hv)) {
         return PAGE_OUT_RESCUED;
     }
     do_item_unlink(it, hv);

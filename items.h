@@ -238,8 +238,16 @@ enum page_out {
     PAGE_OUT_NONE,              /* not linked, or not its key's item */
     PAGE_OUT_DEAD,              /* dead: unlinked */
     PAGE_OUT_RESCUED,           /* copied elsewhere */
-    PAGE_OUT_EVICTED            /* live, no free chunk: unlinked */
+    PAGE_OUT_CHUNK_RESCUED,     /* a chunk of a chunked item copied */
+    PAGE_OUT_EVICTED,           /* live, no free chunk: unlinked */
+    PAGE_OUT_BUSY               /* a chunked item in use: try again */
 };
 enum page_out item_move_out_locked(struct item *it, uint32_t hv);
+/* The same for chunk ch of chunked item head (hv: head's stripe, held):
+ * the chunk is copied into a free chunk of its class and the copy takes
+ * its place in the chain, once no request holds the item. */
+struct item_chunk;
+enum page_out item_move_chunk_locked(struct item_chunk *ch,
+                                     struct item *head, uint32_t hv);
 
 #endif

@@ -33,6 +33,7 @@ static bool rewrite_in_place(struct item *old, uint32_t flags,
 
     if (__atomic_load_n(&old->refcount, __ATOMIC_ACQUIRE) != 1 ||
         (old->it_flags & (ITEM_LINKED | ITEM_TOMBSTONE)) != ITEM_LINKED ||
+        now > item_chunk_limit || was > item_chunk_limit ||
         slabs_clsid(now) != old->slabs_clsid) {
         return false;
     }

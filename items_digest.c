@@ -10,6 +10,8 @@
 #include "assoc.h"
 #include "hash.h"
 
+#include <stdlib.h>
+
 /* --- pair digest -----------------------------------------------------------
  * Each live item hashes to 64 bits; the digest is their sum modulo 2^64,
  * so it does not depend on the order of the walk.  Each slice takes the
@@ -34,6 +36,27 @@ static bool dead_by(const struct item *it, uint32_t t)
            (cutoff != 0 && it->version < cutoff && flush_at <= t);
 }
 
+/* murmur3 of the value without its "\r\n"; a chunked one is copied
+ * out first, so that the digest does not depend on slab_chunk_max. */
+static uint32_t value_hash(const struct item *it)
+{
+    size_t n = it->nbytes - 2;
+    uint32_t h;
+    char *buf;
+
+    if (!item_is_chunked(it)) {
+        return hash_murmur3(ITEM_data(it), n);
+    }
+    buf = malloc(n);
+    if (buf == NULL) {
+        return 0;
+    }
+    item_value_read(it, 0, buf, n);
+    h = hash_murmur3(buf, n);
+    free(buf);
+    return h;
+}
+
 static bool digest_cb(struct item *it, void *arg)
 {
     struct digest_walk *d = arg;
@@ -45,7 +68,7 @@ static bool digest_cb(struct item *it, void *arg)
     }
     /* murmur3 whatever -o hash_algorithm says: both nodes must agree. */
     h = mix64(((uint64_t)hash_murmur3(ITEM_key(it), it->nkey) << 32) |
-              hash_murmur3(ITEM_data(it), it->nbytes - 2));
+              value_hash(it));
     h = mix64(h ^ it->version);
     h = mix64(h ^ (((uint64_t)it->flags << 32) | it->exptime));
     h = mix64(h ^ it->nbytes);

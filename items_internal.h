@@ -14,6 +14,7 @@
 
 #include "memcached.h"
 #include "items.h"
+#include "item_chunk.h"
 #include "items_lru.h"
 #include "settings.h"
 #include "slabs.h"
@@ -62,9 +63,53 @@ void items_lru_unlink_locked(struct lru *l, struct item *it);
 /* Refresh it on access (see items_lru.c). */
 void items_lru_bump(struct item *it);
 
+#define ALLOC_TRIES 10          /* tail pulls attempted per allocation */
+
+/* A chunk of class id, evicting from its LRU (then, for the classes of
+ * chunked headers and last chunks, whose LRUs may hold nothing, from
+ * the chunked items' LRU `also`) when it is full; NULL when nothing
+ * more can be evicted, counted as outofmemory in lru_id.  Inline: it is
+ * item_alloc's loop, on every set. */
+static inline void *items_alloc_pull(size_t size, unsigned id,
+                                     unsigned also, unsigned lru_id)
+{
+    void *p = NULL;
+    int tries;
+
+    for (tries = 0; tries < ALLOC_TRIES; tries++) {
+        if (!settings.lru_segmented) {
+            items_lru_reclaim_cold_tail(id);
+        }
+        p = slabs_alloc(size, id);
+        if (p != NULL || (!items_lru_make_room(id) &&
+                          (also == 0 || !items_lru_make_room(also)))) {
+            break;
+        }
+    }
+    if (p == NULL) {
+        pthread_mutex_lock(&lrus[lru_id].lock);
+        lrus[lru_id].st.outofmemory++;
+        pthread_mutex_unlock(&lrus[lru_id].lock);
+    }
+    return p;
+}
+
+/* items_chunked.c: a chunked item's header and chain (nkey and nbytes
+ * set, the rest of the header left to item_alloc), or NULL; freeing
+ * one; moving its header out of a page being emptied (stripe hv held,
+ * no request holding it). */
+struct item *items_alloc_chunked(size_t nkey, size_t nbytes);
+void items_free_chunked(struct item *it);
+bool items_rescue_header(struct item *it, uint32_t hv);
+
 /* Fill an item's value: the data and the "\r\n" every value ends with. */
 static inline void set_value(struct item *it, const char *data, size_t len)
 {
+    if (item_is_chunked(it)) {
+        item_value_write(it, 0, data, len);
+        item_value_write(it, len, "\r\n", 2);
+        return;
+    }
     memcpy(ITEM_data(it), data, len);
     memcpy(ITEM_data(it) + len, "\r\n", 2);
 }

@@ -482,19 +482,9 @@ void items_lru_totals(struct lru_stats *out)
         struct lru_stats s;
         items_lru_stats(id, &s);
         out->number += s.number;
-        out->evicted += s.evicted;
-        out->evicted_unfetched += s.evicted_unfetched;
-        out->evicted_active += s.evicted_active;
-        out->outofmemory += s.outofmemory;
-        out->reclaimed += s.reclaimed;
-        out->expired_unfetched += s.expired_unfetched;
-        out->crawler_reclaimed += s.crawler_reclaimed;
-        out->crawler_items_checked += s.crawler_items_checked;
-        out->lrutail_reflocked += s.lrutail_reflocked;
-        out->moves_within_lru += s.moves_within_lru;
-        out->moves_to_cold += s.moves_to_cold;
-        out->moves_to_warm += s.moves_to_warm;
-        out->direct_reclaims += s.direct_reclaims;
+#define LRU_STAT_SUM(name, ...) out->name += s.name;
+        LRU_STATS(LRU_STAT_SUM, LRU_STAT_NONE, LRU_STAT_NONE)
+#undef LRU_STAT_SUM
         out->bytes += s.bytes;
     }
 }
@@ -530,22 +520,9 @@ void items_stats(struct strbuf *sb)
         ITEM_STAT("age_warm", s.age_warm);
         ITEM_STAT("age", s.age);
         ITEM_STAT("mem_requested", requested);
-        ITEM_STAT("evicted", s.evicted);
-        ITEM_STAT("evicted_nonzero", s.evicted_nonzero);
-        ITEM_STAT("evicted_time", s.evicted_time);
-        ITEM_STAT("outofmemory", s.outofmemory);
-        ITEM_STAT("tailrepairs", s.tailrepairs);
-        ITEM_STAT("reclaimed", s.reclaimed);
-        ITEM_STAT("expired_unfetched", s.expired_unfetched);
-        ITEM_STAT("evicted_unfetched", s.evicted_unfetched);
-        ITEM_STAT("evicted_active", s.evicted_active);
-        ITEM_STAT("crawler_reclaimed", s.crawler_reclaimed);
-        ITEM_STAT("crawler_items_checked", s.crawler_items_checked);
-        ITEM_STAT("lrutail_reflocked", s.lrutail_reflocked);
-        ITEM_STAT("moves_to_cold", s.moves_to_cold);
-        ITEM_STAT("moves_to_warm", s.moves_to_warm);
-        ITEM_STAT("moves_within_lru", s.moves_within_lru);
-        ITEM_STAT("direct_reclaims", s.direct_reclaims);
+#define LRU_STAT_ITEM(name, ...) ITEM_STAT(#name, s.name);
+        LRU_STATS(LRU_STAT_ITEM, LRU_STAT_ITEM, LRU_STAT_NONE)
+#undef LRU_STAT_ITEM
         ITEM_STAT("hits_to_hot", 0);
         ITEM_STAT("hits_to_warm", 0);
         ITEM_STAT("hits_to_cold", 0);

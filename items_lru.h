@@ -27,6 +27,42 @@ enum lru_seg {
     LRU_NSEGS
 };
 
+/*
+ * The per-class LRU counters and the lines of `stats items` and of the
+ * LRU part of `stats` they print, declared once, in the order printed:
+ *   COUNTER(name, in_stats, what)  a uint64_t of struct lru_stats, summed
+ *           over the classes by items_lru_totals(); stats items prints
+ *           it as items:<id>:name (items_lru.c), and stats (stats.c) as
+ *           name as in_stats says: NO, ALWAYS or MAINT (with the LRU
+ *           maintainer)
+ *   LAST(name, what)  a uint64_t of struct lru_stats that stats items
+ *           prints and that is no sum: of the class only
+ *   STATS(name, field)  a line of stats only: the total of a counter
+ *           under another name, at its place in stats
+ * Each order is memcached 1.6's: tools parse these lines.
+ */
+#define LRU_STATS(COUNTER, LAST, STATS)                                   \
+    COUNTER(evicted, NO, "live items evicted")                            \
+    COUNTER(evicted_nonzero, NO, "... that had an expiry time")           \
+    LAST(evicted_time, "age of the last evicted item")                    \
+    COUNTER(outofmemory, NO, "allocations that failed")                   \
+    COUNTER(tailrepairs, NO, "always 0: no leaked references here")       \
+    COUNTER(reclaimed, NO, "expired items reused at allocation")          \
+    COUNTER(expired_unfetched, ALWAYS, "reclaimed without being read")    \
+    COUNTER(evicted_unfetched, ALWAYS, "evicted without being read")      \
+    COUNTER(evicted_active, MAINT, "evicted although recently active")    \
+    STATS(evictions, evicted)                                             \
+    STATS(reclaimed, reclaimed)                                           \
+    COUNTER(crawler_reclaimed, ALWAYS, "reclaimed by the crawler")        \
+    COUNTER(crawler_items_checked, ALWAYS, "looked at by the crawler")    \
+    COUNTER(lrutail_reflocked, ALWAYS, "tail items skipped: in use")      \
+    COUNTER(moves_to_cold, MAINT, "HOT/WARM tails sent to COLD")     \
+    COUNTER(moves_to_warm, MAINT, "active items sent to WARM")       \
+    COUNTER(moves_within_lru, MAINT, "bumps to the head of the same list") \
+    COUNTER(direct_reclaims, MAINT, "allocations that had to evict")
+
+#define LRU_STAT_FIELD(name, ...) uint64_t name;
+#define LRU_STAT_NONE(...)
 /* Per-class LRU counters, for stats items. */
 struct lru_stats {
     uint64_t number;            /* items linked in this class */
@@ -34,23 +70,8 @@ struct lru_stats {
     uint64_t age;               /* seconds since COLD's tail was accessed */
     uint64_t age_hot;           /* same for HOT's tail */
     uint64_t age_warm;          /* same for WARM's tail */
-    uint64_t moves_to_cold;     /* HOT/WARM tails sent to COLD */
-    uint64_t moves_to_warm;     /* active items sent to WARM */
-    uint64_t evicted;           /* live items evicted */
-    uint64_t evicted_nonzero;   /* ... that had an expiry time */
-    uint64_t evicted_time;      /* age of the last evicted item */
-    uint64_t evicted_unfetched; /* evicted without ever being read */
-    uint64_t evicted_active;    /* evicted although recently active */
-    uint64_t outofmemory;       /* allocations that failed */
-    uint64_t tailrepairs;       /* always 0: no leaked references here */
-    uint64_t reclaimed;         /* expired items reused at allocation */
-    uint64_t expired_unfetched; /* reclaimed without ever being read */
-    uint64_t crawler_reclaimed; /* reclaimed by the crawler */
-    uint64_t crawler_items_checked; /* looked at by the crawler */
-    uint64_t lrutail_reflocked; /* tail items skipped: in use */
-    uint64_t moves_within_lru;  /* bumps to the head of the same list */
-    uint64_t direct_reclaims;   /* allocations that had to evict */
     uint64_t bytes;             /* bytes of linked items */
+    LRU_STATS(LRU_STAT_FIELD, LRU_STAT_FIELD, LRU_STAT_NONE)
 };
 void items_lru_stats(unsigned id, struct lru_stats *out);
 /* Totals over all classes. */

@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "conn_listen.h"
 #include "crawler.h"
+#include "item_chunk.h"
 #include "items.h"
 #include "lru_maintainer.h"
 #include "log.h"
@@ -293,6 +294,7 @@ static int start_storage(unsigned saved_hp)
         fprintf(stderr, "failed to set up the slab allocator\n");
         return -1;
     }
+    item_chunks_init((size_t)settings.item_size_max);
     if (item_locks_init((unsigned)(hp < 13 ? hp : 13)) != 0 ||
         assoc_init(hp) != 0 || items_init() != 0) {
         fprintf(stderr, "failed to allocate the hash table\n");

@@ -199,7 +199,7 @@ static void process_get(struct conn *c, const char *key, uint16_t nkey,
         reply_head(c, BIN_OK, &flags, 4, with_key ? key : NULL,
                    with_key ? nkey : 0, vlen, item_cas(it));
         if (vlen > 0) {
-            conn_out_item(c, it, ITEM_data(it), vlen);
+            conn_out_value(c, it, vlen);
         } else {
             item_remove(it);
         }
@@ -254,7 +254,7 @@ static void process_update(struct conn *c, const char *key, uint16_t nkey,
         }
         return;
     }
-    memcpy(ITEM_data(it) + vlen, "\r\n", 2);
+    item_value_write(it, vlen, "\r\n", 2);
     conn_start_nread(c, it, mode, c->bin.cas, is_quiet(c->bin.opcode));
     c->nr.left = vlen;
 }

@@ -143,16 +143,99 @@ static uint64_t accepted(char cmd)
 #define MG_PRINTING_FLAGS \
     (FB4('s', 't', 'c', 'f') | FB4('l', 'h', 'O', 'k'))
 
+/* What flag f (token tk) sets in m; an error string or NULL. */
+static const char *take_flag(struct meta_req *m, char f,
+                             const struct token *tk)
+{
+    const char *arg = tk->value + 1;
+
+    switch (f) {
+    case 'b':
+        m->base64 = true;
+        break;
+    case 'q':
+        m->quiet = true;
+        break;
+    case 'v':
+        m->value = true;
+        break;
+    case 'u':
+        m->no_bump = true;
+        break;
+    case 'I':
+        m->invalidate = true;
+        break;
+    case 'O':
+        if (tk->length > OPAQUE_MAX) {
+            return "CLIENT_ERROR opaque token too long";
+        }
+        m->opaque = tk->value;
+        m->opaque_len = tk->length;
+        break;
+    case 'C':
+        m->has_cas = true;
+        if (!safe_strtoull(arg, &m->cas) || *arg == '\0') {
+            return ERR_TOKEN;
+        }
+        break;
+    case 'T':
+        m->has_ttl = true;
+        if (!num_token(arg, &m->ttl)) {
+            return ERR_TOKEN;
+        }
+        break;
+    case 'N':
+        m->has_vivify = true;
+        if (!num_token(arg, &m->vivify_ttl)) {
+            return ERR_TOKEN;
+        }
+        break;
+    case 'R':
+        m->has_recache = true;
+        if (!num_token(arg, &m->recache_ttl)) {
+            return ERR_TOKEN;
+        }
+        break;
+    case 'F':
+        m->has_flags = true;
+        if (!safe_strtoul(arg, &m->client_flags) || *arg == '\0') {
+            return ERR_FORMAT;
+        }
+        break;
+    case 'D':
+        m->has_delta = true;
+        if (!safe_strtoull(arg, &m->delta) || *arg == '\0') {
+            return "CLIENT_ERROR bad token in command line format";
+        }
+        break;
+    case 'J':
+        m->has_initial = true;
+        if (!safe_strtoull(arg, &m->initial) || *arg == '\0') {
+            return "CLIENT_ERROR bad token in command line format";
+        }
+        break;
+    case 'M':
+        if (tk->length != 2) {
+            return "CLIENT_ERROR incorrect length for M token";
+        }
+        m->mode = arg[0];
+        break;
+    default:
+        break;
+    }
+    return NULL;
+}
+
 /* Parse flag tokens t[first..ntok); returns an error string or NULL. */
 static const char *parse_flags(struct meta_req *m, char cmd,
                                struct token *t, int first, int ntok)
 {
     uint64_t ok = accepted(cmd);
+    const char *err;
     int i;
 
     for (i = first; i < ntok; i++) {
         char f = t[i].value[0];
-        const char *arg = t[i].value + 1;
         uint64_t bit;
 
         if (!((f >= 'a' && f <= 'z') || (f >= 'A' && f <= 'Z'))) {
@@ -167,79 +250,9 @@ static const char *parse_flags(struct meta_req *m, char cmd,
         }
         m->seen |= bit;
         m->order[m->nflags++] = f;
-        switch (f) {
-        case 'b':
-            m->base64 = true;
-            break;
-        case 'q':
-            m->quiet = true;
-            break;
-        case 'v':
-            m->value = true;
-            break;
-        case 'u':
-            m->no_bump = true;
-            break;
-        case 'I':
-            m->invalidate = true;
-            break;
-        case 'O':
-            if (t[i].length > OPAQUE_MAX) {
-                return "CLIENT_ERROR opaque token too long";
-            }
-            m->opaque = t[i].value;
-            m->opaque_len = t[i].length;
-            break;
-        case 'C':
-            m->has_cas = true;
-            if (!safe_strtoull(arg, &m->cas) || *arg == '\0') {
-                return ERR_TOKEN;
-            }
-            break;
-        case 'T':
-            m->has_ttl = true;
-            if (!num_token(arg, &m->ttl)) {
-                return ERR_TOKEN;
-            }
-            break;
-        case 'N':
-            m->has_vivify = true;
-            if (!num_token(arg, &m->vivify_ttl)) {
-                return ERR_TOKEN;
-            }
-            break;
-        case 'R':
-            m->has_recache = true;
-            if (!num_token(arg, &m->recache_ttl)) {
-                return ERR_TOKEN;
-            }
-            break;
-        case 'F':
-            m->has_flags = true;
-            if (!safe_strtoul(arg, &m->client_flags) || *arg == '\0') {
-                return ERR_FORMAT;
-            }
-            break;
-        case 'D':
-            m->has_delta = true;
-            if (!safe_strtoull(arg, &m->delta) || *arg == '\0') {
-                return "CLIENT_ERROR bad token in command line format";
-            }
-            break;
-        case 'J':
-            m->has_initial = true;
-            if (!safe_strtoull(arg, &m->initial) || *arg == '\0') {
-                return "CLIENT_ERROR bad token in command line format";
-            }
-            break;
-        case 'M':
-            if (t[i].length != 2) {
-                return "CLIENT_ERROR incorrect length for M token";
-            }
-            m->mode = arg[0];
-            break;
-        default:
-            break;
+        err = take_flag(m, f, &t[i]);
+        if (err != NULL) {
+            return err;
         }
     }
     return NULL;
@@ -393,7 +406,7 @@ static void meta_get_reply(struct conn *c, const struct meta_req *m,
     }
     conn_out(c, "\r\n", 2);
     if (m->value) {
-        conn_out_item(c, it, ITEM_data(it), it->nbytes);
+        conn_out_value(c, it, it->nbytes);
     } else {
         item_remove(it);
     }
@@ -548,7 +561,7 @@ void proto_meta_complete_nread(struct conn *c)
     c->nr.it = NULL;
     c->nr.meta = false;
     SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
-    if (memcmp(ITEM_data(it) + it->nbytes - 2, "\r\n", 2) != 0) {
+    if (!item_crlf_ok(it)) {
         meta_error(c, "CLIENT_ERROR bad data chunk");
         item_remove(it);
         return;
@@ -770,6 +783,42 @@ static void meta_debug(struct conn *c, struct meta_req *m)
 
 /* --- dispatch ---------------------------------------------------------------------- */
 
+/* The error a bad flag or key gets: md and ma report every flag or key
+ * problem one way, me any as a format error. */
+static const char *cmd_error(char cmd, const char *err)
+{
+    if ((cmd == 'd' || cmd == 'a') && err != ERR_FORMAT &&
+        strcmp(err, "CLIENT_ERROR opaque token too long") != 0) {
+        return "CLIENT_ERROR invalid or duplicate flag";
+    }
+    return cmd == 'e' ? ERR_FORMAT : err;
+}
+
+/* A parsed meta command, run. */
+static void run_meta(struct conn *c, char cmd, struct meta_req *m,
+                     int32_t vlen)
+{
+    switch (cmd) {
+    case 'g':
+        meta_get(c, m);
+        break;
+    case 's':
+        meta_set(c, m, vlen);
+        break;
+    case 'd':
+        meta_delete(c, m);
+        break;
+    case 'a':
+        meta_arith(c, m);
+        break;
+    case 'e':
+        meta_debug(c, m);
+        break;
+    default:
+        break;
+    }
+}
+
 bool proto_meta_dispatch(struct conn *c, struct token *t, int ntok)
 {
     struct meta_req m;
@@ -818,39 +867,13 @@ bool proto_meta_dispatch(struct conn *c, struct token *t, int ntok)
     if (err == NULL) {
         err = parse_key(&m, &t[1]);
     }
-    if (err != NULL && (cmd == 'd' || cmd == 'a') && err != ERR_FORMAT &&
-        strcmp(err, "CLIENT_ERROR opaque token too long") != 0) {
-        /* md and ma report every flag or key problem this one way. */
-        err = "CLIENT_ERROR invalid or duplicate flag";
-    }
-    if (err != NULL && cmd == 'e') {
-        err = ERR_FORMAT;
-    }
     if (err != NULL) {
-        meta_error(c, err);
+        meta_error(c, cmd_error(cmd, err));
         if (cmd == 's') {
             conn_start_swallow(c, (size_t)vlen + 2);
         }
         return true;
     }
-    switch (cmd) {
-    case 'g':
-        meta_get(c, &m);
-        break;
-    case 's':
-        meta_set(c, &m, vlen);
-        break;
-    case 'd':
-        meta_delete(c, &m);
-        break;
-    case 'a':
-        meta_arith(c, &m);
-        break;
-    case 'e':
-        meta_debug(c, &m);
-        break;
-    default:
-        break;
-    }
+    run_meta(c, cmd, &m, vlen);
     return true;
 }

@@ -143,7 +143,7 @@ static int out_value(struct conn *c, struct item *it, bool with_cas)
     *s++ = '\r';
     *s++ = '\n';
     conn_out_commit(c, (size_t)(s - p));
-    return conn_out_item(c, it, ITEM_data(it), it->nbytes);
+    return conn_out_value(c, it, it->nbytes);
 }
 
 /*
@@ -424,7 +424,7 @@ void proto_text_complete_nread(struct conn *c)
         c->nr.token = NULL;
         return;
     }
-    if (memcmp(ITEM_data(it) + it->nbytes - 2, "\r\n", 2) != 0) {
+    if (!item_crlf_ok(it)) {
         SLAB_STAT_INCR(it->slabs_clsid, set_cmds);
         client_error(c, "CLIENT_ERROR bad data chunk");
         item_remove(it);
@@ -1034,23 +1034,16 @@ static bool text_auth_gate(struct conn *c, struct token *t, int ntok)
     return true;
 }
 
-static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
+#define IS(s) (n == sizeof(s) - 1 && memcmp(cmd, s, sizeof(s) - 1) == 0)
+
+/* The storage commands; false when t[0] is none of them (or has the
+ * wrong number of tokens). */
+static bool data_command(struct conn *c, struct token *t, int ntok,
+                         char *rest)
 {
     const char *cmd = t[0].value;
     size_t n = t[0].length;
 
-    if (c->monitor && !monitor_allowed(t, ntok)) {
-        client_error(c, "CLIENT_ERROR not allowed on the monitor port");
-        return;
-    }
-    if (text_auth_gate(c, t, ntok)) {
-        return;
-    }
-
-#define IS(s) (n == sizeof(s) - 1 && memcmp(cmd, s, sizeof(s) - 1) == 0)
-    if (n == 2 && cmd[0] == 'm' && proto_meta_dispatch(c, t, ntok)) {
-        return;
-    }
     if (IS("get")) {
         process_get(c, t, ntok, rest, false, false);
     } else if (IS("set") && (ntok == 5 || ntok == 6)) {
@@ -1079,7 +1072,19 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
         process_get(c, t, ntok, rest, false, true);
     } else if (IS("gats")) {
         process_get(c, t, ntok, rest, true, true);
-    } else if (IS("stats")) {
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* stats, flush_all and the other commands that run the server. */
+static bool admin_command(struct conn *c, struct token *t, int ntok)
+{
+    const char *cmd = t[0].value;
+    size_t n = t[0].length;
+
+    if (IS("stats")) {
         process_stats(c, t, ntok);
     } else if (IS("flush_all") && ntok >= 1 && ntok <= 3) {
         process_flush_all(c, t, ntok);
@@ -1109,15 +1114,37 @@ static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
         process_slabs(c, t, ntok);
     } else if (IS("lru") && ntok >= 2) {
         process_lru(c, t, ntok);
-    } else if (t[ntok - 1].length >= 5 &&
-               memcmp(t[ntok - 1].value, "HTTP/", 5) == 0) {
+    } else {
+        return false;
+    }
+    return true;
+}
+#undef IS
+
+static void dispatch(struct conn *c, struct token *t, int ntok, char *rest)
+{
+    if (c->monitor && !monitor_allowed(t, ntok)) {
+        client_error(c, "CLIENT_ERROR not allowed on the monitor port");
+        return;
+    }
+    if (text_auth_gate(c, t, ntok)) {
+        return;
+    }
+    if (t[0].length == 2 && t[0].value[0] == 'm' &&
+        proto_meta_dispatch(c, t, ntok)) {
+        return;
+    }
+    if (data_command(c, t, ntok, rest) || admin_command(c, t, ntok)) {
+        return;
+    }
+    if (t[ntok - 1].length >= 5 &&
+        memcmp(t[ntok - 1].value, "HTTP/", 5) == 0) {
         /* An HTTP request line: hang up without a reply, as memcached
          * does. */
         conn_close_after_write(c);
     } else {
         client_error(c, "ERROR");
     }
-#undef IS
 }
 
 /* A line without "\n" in TEXT_LINE_MAX bytes is garbage unless it is a

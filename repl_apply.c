@@ -3,7 +3,7 @@
  * record decoded (repl_codec.c) and applied to storage (items_apply.c decides
  * last writer wins), each control line handled, and the version bound
  * that keeps a far-future version from poisoning our clock.  Reading the
- * socket and closing the link are replication.c's.
+ * socket is repl_link_io.c's, closing the link replication.c's.
  */
 #include "memcached.h"
 #include "repl_apply.h"
@@ -15,6 +15,7 @@
 #include "repl_persist.h"
 #include "repl_stream.h"
 #include "repl_walk.h"
+#include "repl_wake.h"
 #include "assoc.h"
 #include "hash.h"
 #include "items.h"
@@ -304,6 +305,9 @@ static int on_ping(struct link *l, const struct repl_rec *r)
 {
     if (r->has_ms) {
         apply_note_skew(l, r->ms);
+        if (l->in_state == IN_LIVE) {
+            wake_on_ping(r->ms, l->skew_ms);
+        }
     }
     if (repl_regated() && l->in_state == IN_LIVE) {
         /* Everything the peer sent before this PING is applied. */

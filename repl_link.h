@@ -1,12 +1,14 @@
 /*
  * repl_link.h - one link to the peer as the replication modules share it
- * (replication.c, repl_auth.c, repl_walk.c, repl_apply.c): struct link,
- * the link functions they call back into, and the counters they bump.
+ * (replication.c, repl_link_io.c, repl_auth.c, repl_walk.c,
+ * repl_apply.c): struct link, the link functions they call back into,
+ * and the counters they bump.
  * Internal: nothing outside the repl_* files includes it.
  */
 #ifndef REPL_LINK_H
 #define REPL_LINK_H
 
+#include <event2/util.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -186,6 +188,10 @@ struct link {
          l != NULL && l->congestion[0] ? l->congestion : "none")          \
     LINE(tombstones, "%llu", U(items_tombstones()))                       \
     LINE(stalls, "%llu", U(__atomic_load_n(&stalls, __ATOMIC_RELAXED)))   \
+    LINE(stall_state, "%s", wake_state_name(wake_state()))                \
+    LINE(stall_holds, "%llu", U(wake_holds()))                            \
+    LINE(stall_held_requests, "%llu", U(wake_held_requests()))            \
+    LINE(stall_hold_timeouts, "%llu", U(wake_hold_timeouts()))            \
     LINE(late_writes, "%llu", U(items_late_writes()))                     \
     LINE(late_superseded, "%llu", U(items_late_superseded()))             \
     LINE(sync_mode, "%s", settings.repl_sync ? "on" : "off")              \
@@ -254,5 +260,19 @@ bool repl_regated(void);
 void repl_note_peer_synced(void);
 /* Whether the peer's -m or -M differ from ours (stats limits_differ). */
 void repl_note_limits(bool differ);
+/* For repl_link_io.c: set the summary state (logged at -v); close a
+ * link whose peer's bytes were refused (l->fault, l->bad). */
+void link_summary_set_state(struct link *l, enum repl_state s);
+void link_peer_refused(struct link *l);
+
+/* repl_link_io.c: a link's socket I/O, on the replication thread. */
+/* Send what is queued for l (after a slice of a full copy, if one is
+ * on); writable: called for EV_WRITE. */
+void link_pump(struct link *l, bool writable);
+/* Dial the peer unless a link (or a dial) is already there. */
+void link_dial(const char *peer_host, const char *peer_port);
+/* The replication port's listener and the workers' wake pipe. */
+void link_accept_cb(evutil_socket_t fd, short which, void *arg);
+void link_wake_cb(evutil_socket_t fd, short which, void *arg);
 
 #endif

@@ -6,6 +6,7 @@
  * knows one socket and TLS session, never a link (replication.c).
  */
 #include "repl_stream.h"
+#include "item_chunk.h"
 #include "repl_apply.h"
 #include "repl_codec.h"
 #include "repl_fsm.h"
@@ -192,6 +193,18 @@ static size_t format_record(char *hdr, enum mutation_op op,
     }
 }
 
+/* A chunked value goes into the ring and the queue chunk by chunk. */
+static bool ring_piece(void *arg, const char *p, size_t n)
+{
+    ring_put(arg, p, n);
+    return true;
+}
+
+static bool rbuf_piece(void *arg, const char *p, size_t n)
+{
+    return rbuf_add(arg, p, n);
+}
+
 void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
                uint32_t exptime)
 {
@@ -205,8 +218,10 @@ void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
     data = op == MUT_STORE ? it->nbytes : 0;
     pthread_mutex_lock(&out_lock);
     ring_put(&ring, hdr, n);
-    if (data > 0) {
+    if (data > 0 && !item_is_chunked(it)) {
         ring_put(&ring, ITEM_data(it), data);
+    } else if (data > 0) {
+        item_value_pieces(it, data, ring_piece, &ring);
     }
     repl_fed_off = ring.end;
     ring_records++;
@@ -227,7 +242,9 @@ void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
     }
     if (outq.len - outq_off + n + data > settings.repl_buffer_size ||
         !rbuf_add(&outq, hdr, n) ||
-        (data > 0 && !rbuf_add(&outq, ITEM_data(it), data))) {
+        (data > 0 && !(item_is_chunked(it)
+                           ? item_value_pieces(it, data, rbuf_piece, &outq)
+                           : rbuf_add(&outq, ITEM_data(it), data)))) {
         /* The peer cannot keep up: the link will be dropped and the
          * redial resyncs in full.  Never a silent stop. */
         out_overflow = true;
@@ -242,16 +259,11 @@ void repl_feed(enum mutation_op op, const struct item *it, uint64_t version,
 /* --- sending ------------------------------------------------------------- */
 
 
-/* Send what outq holds on the active link's socket, without blocking,
- * and at most SEND_SLICE bytes: one send(2) of megabytes over loopback is
- * milliseconds in the kernel, where (with the usual voluntary-preemption
- * kernels) nothing preempts it, all under out_lock.  Caller holds
- * out_lock (a worker, or the replication thread).  Returns true when
- * bytes are left for another call. */
-static bool push_locked(bool by_thread)
+/* Whether this caller may send now: a link to send on, not blocked, and
+ * for a worker, a stream it sends itself (the replication thread sends a
+ * copy, a catch-up and anything over TLS). */
+static bool may_push_locked(bool by_thread)
 {
-    size_t sent = 0;
-
     if (stream_fd < 0 || stream_blocked || stream_errno != 0) {
         return false;
     }
@@ -267,30 +279,67 @@ static bool push_locked(bool by_thread)
     if (mode == STREAM_DIRECT && out_overflow) {
         return false;           /* unsent bytes may be overwritten: resync */
     }
+    return true;
+}
+
+/* The next bytes to send, *want of them, from outq or (direct mode) the
+ * ring; NULL when all is sent. */
+static const char *next_span_locked(size_t *want, bool *from_ring)
+{
+    if (outq_off < outq.len &&
+        (mode != STREAM_DIRECT || ring_sent == ctrl_at)) {
+        *want = outq.len - outq_off;
+        *from_ring = false;
+        return outq.data + outq_off;
+    }
+    if (mode == STREAM_DIRECT && ring_sent < ring.end) {
+        /* Up to the wrap; the next turn sends the rest. */
+        *from_ring = true;
+        return ring_span(&ring, ring_sent,
+                         outq_off < outq.len ? ctrl_at : ring.end, want);
+    }
+    return NULL;
+}
+
+/* Everything fed so far is sent: empty outq, and once the ring is big
+ * enough, send from the backlog from here on. */
+static void sent_all_locked(void)
+{
+    outq.len = outq_off = 0;
+    if (outq.cap > 4 * SYNC_HIGH_WATER) {
+        rbuf_free(&outq);
+    }
+    if (mode == STREAM_QUEUED && stream_tls == NULL &&
+        ring.cap >= settings.repl_buffer_size) {
+        mode_set(STREAM_DIRECT);
+        ring_sent = ring.end;
+    }
+}
+
+/* Send what outq holds on the active link's socket, without blocking,
+ * and at most SEND_SLICE bytes: one send(2) of megabytes over loopback is
+ * milliseconds in the kernel, where (with the usual voluntary-preemption
+ * kernels) nothing preempts it, all under out_lock.  Caller holds
+ * out_lock (a worker, or the replication thread).  Returns true when
+ * bytes are left for another call. */
+static bool push_locked(bool by_thread)
+{
+    size_t sent = 0;
+    size_t want;
+    const char *p;
+    bool from_ring;
+
+    if (!may_push_locked(by_thread)) {
+        return false;
+    }
     if (outq_off < outq.len ||
         (mode == STREAM_DIRECT && ring_sent < ring.end)) {
         lag_note_locked(ring_records);
     }
-    for (;;) {
-        const char *p;
-        size_t want;
+    while ((p = next_span_locked(&want, &from_ring)) != NULL) {
         ssize_t n;
         enum io_fail f;
-        bool from_ring;
 
-        if (outq_off < outq.len &&
-            (mode != STREAM_DIRECT || ring_sent == ctrl_at)) {
-            p = outq.data + outq_off;
-            want = outq.len - outq_off;
-            from_ring = false;
-        } else if (mode == STREAM_DIRECT && ring_sent < ring.end) {
-            /* Up to the wrap; the next turn sends the rest. */
-            p = ring_span(&ring, ring_sent,
-                          outq_off < outq.len ? ctrl_at : ring.end, &want);
-            from_ring = true;
-        } else {
-            break;
-        }
         if (sent >= SEND_SLICE) {
             if (!by_thread) {
                 wake_locked();  /* the thread sends the rest */
@@ -298,7 +347,7 @@ static bool push_locked(bool by_thread)
             return true;
         }
         n = repl_io_send(stream_fd, stream_tls, p,
-                    want < SEND_SLICE ? want : SEND_SLICE);
+                         want < SEND_SLICE ? want : SEND_SLICE);
         if (n > 0) {
             if (from_ring) {
                 ring_sent += (uint64_t)n;
@@ -323,17 +372,7 @@ static bool push_locked(bool by_thread)
         }
         return false;
     }
-    outq.len = outq_off = 0;
-    if (outq.cap > 4 * SYNC_HIGH_WATER) {
-        rbuf_free(&outq);
-    }
-    if (mode == STREAM_QUEUED && stream_tls == NULL &&
-        ring.cap >= settings.repl_buffer_size) {
-        /* Everything fed so far is sent: from here on, send from the
-         * backlog. */
-        mode_set(STREAM_DIRECT);
-        ring_sent = ring.end;
-    }
+    sent_all_locked();
     return false;
 }
 

@@ -12,6 +12,7 @@
 #include "repl_persist.h"
 #include "repl_stream.h"
 #include "assoc.h"
+#include "item_chunk.h"
 #include "items.h"
 #include "log.h"
 #include "settings.h"
@@ -272,6 +273,12 @@ bool walk_resume(struct link *l, const struct repl_resume *r)
 /* --- the walk ------------------------------------------------------------ */
 
 /* One item of the table into l->tx: s, or d for a tombstone. */
+/* One chunk of a chunked value into the copy's buffer. */
+static bool rbuf_piece(void *arg, const char *p, size_t n)
+{
+    return rbuf_add(arg, p, n);
+}
+
 static bool walk_cb(struct item *it, void *arg)
 {
     struct link *l = arg;
@@ -293,7 +300,7 @@ static bool walk_cb(struct item *it, void *arg)
     }
     n = repl_fmt_store(hdr, it, 's');
     if (!rbuf_add(&l->tx, hdr, n) ||
-        !rbuf_add(&l->tx, ITEM_data(it), it->nbytes)) {
+        !item_value_pieces(it, it->nbytes, rbuf_piece, &l->tx)) {
         return false;
     }
     l->walk_items++;

@@ -1,8 +1,8 @@
 /*
  * replication.c - pair replication's link state machine: the links to
- * the peer (dial, accept, slots, duplicates, close), their I/O, the
- * once-every-100 ms cron (timeouts, heartbeats, acks, redials, the start
- * gate), configuration, start and `stats replication`.  The record codec,
+ * the peer (states, duplicates, close), the once-every-100 ms cron
+ * (timeouts, heartbeats, acks, redials, the start gate), configuration,
+ * start and `stats replication`.  A link's socket I/O, the record codec,
  * the outbound stream, the handshake, the full copy, applying and the
  * sockets each have their repl_*.c.  Design: doc/replication.txt.
  */
@@ -18,6 +18,7 @@
 #include "repl_stream.h"
 #include "tls.h"
 #include "repl_walk.h"
+#include "repl_wake.h"
 #include "items.h"
 #include "log.h"
 #include "settings.h"
@@ -37,8 +38,6 @@
 #define CRON_MS 100             /* timer period */
 #define BACKOFF_MIN_MS 100      /* first redial delay */
 #define BACKOFF_MAX_MS 5000     /* longest redial delay */
-#define READ_CHUNK (256 * 1024) /* bytes per read(2) */
-#define APPLY_YIELD 64          /* records applied per preemption point */
 
 struct event_base *repl_base;
 static pthread_t rtid;
@@ -51,8 +50,12 @@ static int wake_rd = -1, wake_wr = -1;
 static int ready_fd = -1;       /* written once: client port may open */
 static bool ready_sent;
 static bool regated;            /* closed again after a stall */
+/* A link was up at the last tick or came up since: before a stall, it
+ * holds the state before the stall (the peer may have closed the link
+ * meanwhile, and the link's read may see that before the next tick). */
+static bool linked_since_tick;
+static uint64_t last_cron_us;   /* the timer's last tick (repl thread) */
 static uint64_t stalls;         /* atomic: stats replication stalls */
-static uint64_t cron_ms;        /* atomic: wall clock of the last tick */
 /* This process has applied its peer's full copy or caught up from its
  * backlog at least once (stats replication peer_synced): unlike
  * initial_sync_done it stays "no" when the gate opened on its timeout.
@@ -129,7 +132,7 @@ static void illegal(const struct link *l, const char *what,
 #endif
 }
 
-static void summary_set_state(struct link *l, enum repl_state s)
+void link_summary_set_state(struct link *l, enum repl_state s)
 {
     if (l->state == s) {
         return;
@@ -169,7 +172,7 @@ void link_out_set_state(struct link *l, enum link_out s)
     log_debug("replication %s: outbound %s -> %s", l->addr,
               link_out_name(l->out_state), link_out_name(s));
     l->out_state = s;
-    summary_set_state(l, link_summary(l->out_state, l->in_state));
+    link_summary_set_state(l, link_summary(l->out_state, l->in_state));
 }
 
 void link_in_set_state(struct link *l, enum link_in s)
@@ -183,7 +186,7 @@ void link_in_set_state(struct link *l, enum link_in s)
     log_debug("replication %s: inbound %s -> %s", l->addr,
               link_in_name(l->in_state), link_in_name(s));
     l->in_state = s;
-    summary_set_state(l, link_summary(l->out_state, l->in_state));
+    link_summary_set_state(l, link_summary(l->out_state, l->in_state));
 }
 
 static void link_error(struct link *l, const char *why)
@@ -224,251 +227,7 @@ void link_close(struct link *l, const char *why)
         set_shown(REPL_CONNECTING, NULL);
         next_dial_us = now_us() + (uint64_t)backoff_ms * 1000;
     }
-    summary_set_state(l, REPL_NONE);
-}
-
-/*
- * Link slots.  A stranger that connects and trickles bytes must never
- * keep the real peer out: accepted links may hold MAX_ACCEPTED slots, so
- * our own dial always finds one; every link must finish its handshake
- * within repl_timeout of its accept or dial, whatever it sends (the cron
- * closes it, handshake_timeouts); and an accept that finds the accepted
- * slots full takes the slot of the oldest accepted link that has not
- * finished its handshake (handshake_evictions) rather than being
- * refused.  Only links that passed the handshake are never evicted.
- */
-static struct link *link_slot(bool dialled)
-{
-    struct link *oldest = NULL;
-    int i, accepted = 0;
-
-    for (i = 0; i < MAX_LINKS; i++) {
-        if (repl_links[i].fd >= 0 && !repl_links[i].dialled) {
-            accepted++;
-        }
-    }
-    for (i = 0; i < MAX_LINKS; i++) {
-        if (repl_links[i].fd < 0 && (dialled || accepted < MAX_ACCEPTED)) {
-            return &repl_links[i];
-        }
-    }
-    if (dialled) {
-        return NULL;
-    }
-    for (i = 0; i < MAX_LINKS; i++) {
-        struct link *l = &repl_links[i];
-        if (l->fd >= 0 && !l->dialled && l->hs != HS_DONE &&
-            (oldest == NULL || l->opened_us < oldest->opened_us)) {
-            oldest = l;
-        }
-    }
-    if (oldest != NULL) {
-        REPL_COUNT(handshake_evictions, 1);
-        log_info("replication %s: evicted, handshake not done after %llu "
-                 "ms and the slots are full", oldest->addr,
-                 (unsigned long long)((now_us() - oldest->opened_us) / 1000));
-        link_close(oldest, "evicted: handshake not done, slots full");
-    }
-    return oldest;
-}
-
-static void link_event(evutil_socket_t fd, short which, void *arg);
-
-static bool link_want(struct link *l, short flags)
-{
-    flags |= EV_PERSIST;
-    if (l->read_wants_write) {
-        flags |= EV_WRITE;
-    }
-    if (l->ev_flags == flags) {
-        return true;
-    }
-    event_del(l->ev);
-    if (event_assign(l->ev, repl_base, l->fd, flags, link_event, l) != 0 ||
-        event_add(l->ev, NULL) != 0) {
-        return false;
-    }
-    l->ev_flags = flags;
-    return true;
-}
-
-
-static bool link_open(struct link *l, int fd, bool dialled, const char *addr)
-{
-    memset(l, 0, sizeof(*l));
-    l->fd = fd;
-    l->dialled = dialled;
-    l->state = REPL_NONE;
-    l->hs = HS_WAIT_PAIR;
-    l->out_state = OUT_HANDSHAKE;
-    l->in_state = IN_HANDSHAKE;
-    snprintf(l->addr, sizeof(l->addr), "%s", addr);
-    net_tune_socket(fd, l->addr, l->congestion, sizeof(l->congestion));
-    l->ev = event_new(repl_base, fd, EV_READ | EV_PERSIST, link_event, l);
-    if (l->ev == NULL || event_add(l->ev, NULL) != 0) {
-        close(fd);
-        l->fd = -1;
-        return false;
-    }
-    l->ev_flags = EV_READ | EV_PERSIST;
-    l->last_rx_us = now_us();
-    l->opened_us = l->last_rx_us;
-    if (tls_repl_enabled()) {
-        l->tls = tls_repl_new(fd, dialled);
-        if (l->tls == NULL) {
-            event_free(l->ev);
-            l->ev = NULL;
-            close(fd);
-            l->fd = -1;
-            return false;
-        }
-        l->tls_pending = true;
-    }
-    summary_set_state(l, REPL_HANDSHAKE);
-    auth_begin(l);
-    return true;
-}
-
-/* --- sending ------------------------------------------------------------- */
-
-/* Send l->tx: 1 all sent, 0 the socket is full (EV_WRITE asked for),
- * -1 the link was closed. */
-static int tx_send(struct link *l)
-{
-    while (l->tx_off < l->tx.len) {
-        ssize_t n = repl_io_send(l->fd, l->tls, l->tx.data + l->tx_off,
-                                 l->tx.len - l->tx_off);
-        enum io_fail f;
-        if (n > 0) {
-            l->tx_off += (size_t)n;
-            l->tx_offset += (uint64_t)n;
-            REPL_COUNT(bytes_sent, (uint64_t)n);
-            continue;
-        }
-        f = util_io_fail(n, errno);
-        if (f == IO_FAIL_RETRY) {
-            continue;
-        }
-        if (f == IO_FAIL_WAIT) {
-            if (!link_want(l, EV_READ | EV_WRITE)) {
-                link_close(l, "event error");
-                return -1;
-            }
-            return 0;
-        }
-        link_close(l, repl_io_failure(n, errno));
-        return -1;
-    }
-    l->tx.len = l->tx_off = 0;
-    if (l->tx.cap > 4 * SYNC_HIGH_WATER) {
-        rbuf_free(&l->tx);
-    }
-    return 1;
-}
-
-/* A partial resync: send l->tx (PSYNC), then the backlog from psync_next
- * in chunks of CATCHUP_CHUNK, until the live end of the backlog is
- * reached; from then on live records go to outq again.  1 caught up (the
- * stream may follow), 0 waiting for the socket, -1 closed. */
-static int catch_up(struct link *l)
-{
-    for (;;) {
-        int r = tx_send(l);
-        bool lost = false;
-        if (r <= 0) {
-            return r;
-        }
-        switch (stream_catchup_step(&l->tx)) {
-        case CATCHUP_NONE:
-            return 1;
-        case CATCHUP_DONE:
-            log_event("replication %s: partial resync done, caught up from "
-                      "the backlog", l->addr);
-            link_out_set_state(l, OUT_LIVE);
-            return 1;
-        case CATCHUP_LOST:
-            lost = true;        /* overwritten before we sent it */
-            break;
-        case CATCHUP_MORE:
-        default:
-            break;
-        }
-        if (lost) {
-            log_warn("replication %s: the backlog moved past what the peer "
-                     "still needed; a full resync follows", l->addr);
-            link_close(l, "backlog overrun during catch-up");
-            return -1;
-        }
-    }
-}
-
-/* Send what the link has queued; false if the link was closed.  writable:
- * called for EV_WRITE, so a blocked stream may try again. */
-static bool link_flush(struct link *l, bool writable)
-{
-    if (l->connecting || l->tls_pending) {
-        return true;            /* link_tls_step() sends when it is done */
-    }
-    if (l == repl_active && stream_enabled()) {
-        struct stream_flush_result fr;
-        int r = catch_up(l);
-        if (r <= 0) {
-            return r == 0;      /* waiting for the socket, or closed */
-        }
-        stream_flush(writable, &fr);
-        if (fr.overflow) {
-            REPL_COUNT(buffer_overflows, 1);
-            log_warn("replication %s: outbound buffer over %zu bytes; "
-                     "dropping the link to resync", l->addr,
-                     settings.repl_buffer_size);
-            link_close(l, "outbound buffer overflow");
-            return false;
-        }
-        if (fr.err != 0) {
-            link_close(l, repl_io_failure(-1, fr.err));
-            return false;
-        }
-        /* A walk that was paused above SYNC_HIGH_WATER resumes on the
-         * next event; when this flush emptied the queue without filling
-         * the socket, no other event may come for a while, so ask for
-         * EV_WRITE, which fires at once while the socket has room. */
-        return link_want(l, fr.blocked || l->out_state == OUT_COPY
-                            ? EV_READ | EV_WRITE : EV_READ) ||
-               (link_close(l, "event error"), false);
-    }
-    switch (tx_send(l)) {
-    case 1:
-        break;
-    case 0:
-        return true;            /* EV_WRITE asked for */
-    default:
-        return false;
-    }
-    return link_want(l, EV_READ) || (link_close(l, "event error"), false);
-}
-
-void send_line(struct link *l, const char *fmt, ...)
-{
-    char line[REC_LINE_MAX];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n <= 0 || (size_t)n >= sizeof(line)) {
-        return;
-    }
-    send_ctl(l, line, (size_t)n);
-}
-
-void send_ctl(struct link *l, const char *line, size_t n)
-{
-    if (l == repl_active && stream_enabled()) {
-        stream_queue_ctrl(line, n);
-    } else {
-        rbuf_add(&l->tx, line, n);
-    }
+    link_summary_set_state(l, REPL_NONE);
 }
 
 /* --- keeping a link ------------------------------------------------------ */
@@ -510,6 +269,7 @@ void link_established(struct link *l)
                  repl_node_id);
     }
     repl_active = l;
+    linked_since_tick = true;
     link_hs_set_state(l, HS_DONE);
     log_event("replication %s: link up (%s, %s)", l->addr,
               l->dialled ? "dialled" : "accepted",
@@ -566,6 +326,7 @@ void signal_ready(const char *why)
     }
     ready_sent = true;
     regated = false;
+    wake_set_state(WAKE_RUNNING);
     log_event("replication: gate open, client port opening (%s)", why);
     if (ready_fd >= 0 && write(ready_fd, &b, 1) != 1) {
         log_warn("replication: cannot signal the main thread");
@@ -613,260 +374,10 @@ static void peer_refused(struct link *l)
     link_close(l, why);
 }
 
-/* Read what the socket has: false if the link was closed. */
-static bool read_socket(struct link *l)
+/* For repl_link_io.c, whose reads refuse the peer's bytes. */
+void link_peer_refused(struct link *l)
 {
-    for (;;) {
-        ssize_t n;
-        enum io_fail f;
-        if (!rbuf_reserve(&l->in, READ_CHUNK)) {
-            link_close(l, "out of memory");
-            return false;
-        }
-        if (l->tls != NULL) {
-            enum tls_want want;
-            n = tls_read(l->tls, l->in.data + l->in.len, READ_CHUNK,
-                              &want);
-            l->read_wants_write = n < 0 && want == TLS_WANT_WRITE;
-        } else {
-            n = read(l->fd, l->in.data + l->in.len, READ_CHUNK);
-        }
-        if (n > 0) {
-            l->in.len += (size_t)n;
-            l->last_rx_us = now_us();
-            REPL_COUNT(bytes_received, (uint64_t)n);
-            /* A short plain read drained the socket; TLS may still hold
-             * decrypted bytes that no event will announce. */
-            if (n < READ_CHUNK && l->tls == NULL) {
-                return true;
-            }
-            continue;
-        }
-        f = util_io_fail(n, errno);
-        if (f == IO_FAIL_RETRY) {
-            continue;
-        }
-        if (f == IO_FAIL_WAIT) {
-            return true;
-        }
-        link_close(l, repl_io_failure(n, errno));
-        return false;
-    }
-}
-
-/* Apply every whole record received; false if the link was closed.
- * The hook ignores what is applied meanwhile (repl_applying). */
-static bool apply_received(struct link *l)
-{
-    repl_applying = true;
-    for (unsigned done = 1;; done++) {
-        size_t before = l->in_off;
-        int r = apply_one(l);
-        if (done % APPLY_YIELD == 0) {
-            util_preempt_point(&repl_yield_us);
-        }
-        if (l->fd < 0) {
-            break;
-        }
-        if (r < 0) {
-            repl_applying = false;
-            peer_refused(l);
-            return false;
-        }
-        if (r == 0) {
-            break;
-        }
-        if (l->state >= REPL_SYNCING) {
-            l->rx_offset += l->in_off - before;
-        }
-    }
-    repl_applying = false;
-    return l->fd >= 0;
-}
-
-static void link_read(struct link *l)
-{
-    if (!read_socket(l) || !apply_received(l)) {
-        return;
-    }
-    persist_gate_check();
-    if (settings.repl_sync && l->rx_items != l->acked_rx) {
-        /* Synchronous writes wait for this: acknowledge at once. */
-        apply_send_ack(l);
-    }
-    /* Compact what was consumed. */
-    if (l->in_off > 0) {
-        memmove(l->in.data, l->in.data + l->in_off, l->in.len - l->in_off);
-        l->in.len -= l->in_off;
-        if (l->hint_ok && l->hint_off >= l->in_off) {
-            l->hint_off -= l->in_off;
-        } else {
-            l->hint_ok = false;
-        }
-        l->in_off = 0;
-    }
-}
-
-/* --- events -------------------------------------------------------------- */
-
-/* Move stream bytes to the repl_active link and send; then continue a walk. */
-static void pump(struct link *l, bool writable)
-{
-    if (l->fd < 0) {
-        return;
-    }
-    if (l->out_state == OUT_COPY) {
-        walk_step(l);
-    }
-    link_flush(l, writable);
-}
-
-static void finish_connect(struct link *l)
-{
-    int err = 0;
-    socklen_t len = sizeof(err);
-
-    l->connecting = false;
-    if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
-        link_close(l, err ? strerror(err) : "connect failed");
-        return;
-    }
-    log_info("replication %s: connected", l->addr);
-}
-
-/* Drive the TLS handshake; true once it is done and the link may talk. */
-static bool link_tls_step(struct link *l)
-{
-    enum tls_want want;
-    const char *why = NULL;
-    int rc = tls_handshake(l->tls, &want, &why);
-
-    if (rc == -2) {
-        log_info("replication %s: %s", l->addr, why);
-        link_close(l, why);
-        return false;
-    }
-    if (rc < 0) {
-        REPL_COUNT(tls_failures, 1);
-        log_warn("replication %s: %s", l->addr, why);
-        link_close(l, why);
-        return false;
-    }
-    if (rc == 0) {
-        if (!link_want(l, want == TLS_WANT_WRITE ? EV_READ | EV_WRITE
-                                                 : EV_READ)) {
-            link_close(l, "event error");
-        }
-        return false;
-    }
-    l->tls_pending = false;
-    tls_describe(l->tls, l->tls_desc, sizeof(l->tls_desc));
-    if (!tls_channel_id(l->tls, l->channel)) {
-        l->channel[0] = '\0';
-    }
-    log_info("replication %s: TLS established (%s)", l->addr, l->tls_desc);
-    return true;
-}
-
-static void link_event(evutil_socket_t fd, short which, void *arg)
-{
-    struct link *l = arg;
-
-    (void)fd;
-    if (l->connecting) {
-        finish_connect(l);
-        if (l->fd < 0) {
-            return;
-        }
-    }
-    if (l->tls_pending) {
-        if (!link_tls_step(l)) {
-            return;
-        }
-        /* The peer's first lines may already sit decrypted in the
-         * session: read them now, no event will tell. */
-        which |= EV_READ;
-    }
-    if (which & EV_READ || (l->read_wants_write && (which & EV_WRITE))) {
-        link_read(l);
-        if (l->fd < 0) {
-            return;
-        }
-    }
-    pump(l, (which & EV_WRITE) != 0);
-}
-
-static void wake_cb(evutil_socket_t fd, short which, void *arg)
-{
-    char buf[256];
-
-    (void)which;
-    (void)arg;
-    while (read(fd, buf, sizeof(buf)) > 0) {
-    }
-    if (repl_active != NULL) {
-        pump(repl_active, false);    /* handles errors and overflow */
-    } else {
-        stream_discard();
-    }
-}
-static void accept_cb(evutil_socket_t fd, short which, void *arg)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    struct link *l;
-    char addr[64];
-    int cfd;
-
-    (void)which;
-    (void)arg;
-    cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK);
-    if (cfd < 0) {
-        return;
-    }
-    util_addr_name((struct sockaddr *)&ss, addr, sizeof(addr));
-    l = link_slot(false);
-    if (l == NULL) {
-        log_info("replication: refusing %s, too many links", addr);
-        close(cfd);
-        return;
-    }
-    log_info("replication %s: accepted", addr);
-    if (link_open(l, cfd, false, addr)) {
-        link_flush(l, true);
-    }
-}
-
-/* Dial the peer unless a link (or a dial) is already there. */
-static void dial(void)
-{
-    struct link *l;
-    char addr[300], err[128];
-    int i, fd;
-
-    for (i = 0; i < MAX_LINKS; i++) {
-        if (repl_links[i].fd >= 0 && (repl_links[i].dialled ||
-                                      repl_links[i].state >= REPL_SYNCING)) {
-            return;
-        }
-    }
-    l = link_slot(true);
-    if (l == NULL) {
-        return;
-    }
-    fd = net_dial(peer_host, peer_port, addr, sizeof(addr), err, sizeof(err));
-    if (err[0] != '\0') {
-        pthread_mutex_lock(&repl_stats_lock);
-        snprintf(repl_rs.last_error, sizeof(repl_rs.last_error), "%s", err);
-        pthread_mutex_unlock(&repl_stats_lock);
-    }
-    if (fd < 0) {
-        return;
-    }
-    if (link_open(l, fd, true, addr)) {
-        l->connecting = true;
-        link_want(l, EV_READ | EV_WRITE);
-    }
+    peer_refused(l);
 }
 
 static void ack_and_ping(struct link *l, uint64_t now)
@@ -957,44 +468,52 @@ bool repl_regated(void)
     return regated;
 }
 
-bool repl_stall_unnoticed(uint64_t rx_ms)
-{
-    uint64_t t = __atomic_load_n(&cron_ms, __ATOMIC_RELAXED);
-
-    return settings.repl_stall_gate && t != 0 && rx_ms > t + (uint64_t)settings.repl_timeout * 1000;
-}
-
 /*
  * A node that was stopped (SIGSTOP, a paused VM, a starved process) for
- * repl_timeout or more has lost its link as far as the peer knows, and
- * its copy misses what the peer took meanwhile: it would serve stale
- * reads.  So it closes its client port and its clients' connections
- * again (the clients go to the peer), drops its link, and reopens as at
- * start: once the peer's stream is applied up to one of the peer's
- * PINGs after the resync (everything the peer had sent by then), or
- * after repl_initial_sync_timeout if no peer answers.  The stall shows
- * as a gap in this 100 ms timer; workers may serve a few requests before
- * this tick notices it (the requests that waited are versioned by their
- * arrival: items.c, "late writes").
+ * WAKE_STALL_MS or more may hold a copy that misses what the peer's
+ * clients wrote meanwhile (they timed out on it): it would serve stale
+ * reads.  The stall shows as a gap in this 100 ms timer, and before the
+ * tick is published (wake_tick) the workers are told (repl_wake.c):
+ *
+ *   - by default, and for a stall shorter than repl_timeout, they hold
+ *     every client request read after the wake until the peer's stream
+ *     is applied up to a PING the peer sent after it (repl_apply.c,
+ *     on_ping), at most repl_timeout seconds;
+ *   - with -o repl_stall_gate=1, after a stall of repl_timeout or more
+ *     (the peer has dropped the link), the node closes its client port
+ *     and its clients' connections again (the clients go to the peer),
+ *     drops its link, and reopens as at start: once the peer's stream is
+ *     applied up to one of the peer's PINGs after the resync, or after
+ *     repl_initial_sync_timeout if no peer answers.
+ *
+ * Requests that waited in the sockets through the stall are held too;
+ * their writes are versioned by their arrival (items.c, "late writes").
  */
-static void stalled(uint64_t now, uint64_t gap_ms)
+static void stalled(uint64_t now, uint64_t gap_ms, bool was_linked)
 {
     char b = 'c';
     int i;
 
-    __atomic_add_fetch(&stalls, 1, __ATOMIC_RELAXED);
-    if (!settings.repl_stall_gate) {
-        log_warn("replication: this process did not run for %llu ms "
-                 "(repl_timeout %d s); it may serve what the peer changed "
-                 "meanwhile until the link has caught up "
-                 "(-o repl_stall_gate=1 closes the port instead)",
-                 (unsigned long long)gap_ms, settings.repl_timeout);
+    if (gap_ms < (uint64_t)settings.repl_timeout * 1000 ||
+        !settings.repl_stall_gate) {
+        if (gap_ms >= (uint64_t)settings.repl_timeout * 1000) {
+            __atomic_add_fetch(&stalls, 1, __ATOMIC_RELAXED);
+        }
+        if (!ready_sent || !was_linked) {
+            return;             /* no peer to catch up from */
+        }
+        log_warn("replication: this process did not run for %llu ms; "
+                 "client requests wait until it has caught up with the "
+                 "peer", (unsigned long long)gap_ms);
+        wake_hold(now);
         return;
     }
+    __atomic_add_fetch(&stalls, 1, __ATOMIC_RELAXED);
     log_warn("replication: this process did not run for %llu ms "
              "(repl_timeout %d s); closing the client port until it has "
              "caught up with the peer", (unsigned long long)gap_ms,
              settings.repl_timeout);
+    wake_set_state(WAKE_GATED);
     for (i = 0; i < MAX_LINKS; i++) {
         if (repl_links[i].fd >= 0) {
             link_close(&repl_links[i], "this process stalled");
@@ -1014,9 +533,8 @@ static void stalled(uint64_t now, uint64_t gap_ms)
 
 static void repl_cron(evutil_socket_t fd, short which, void *arg)
 {
-    static uint64_t last_cron_us;
     uint64_t now = now_us();
-    uint64_t gap_ms = last_cron_us != 0 ? (now - last_cron_us) / 1000 : 0;
+    uint64_t gap_ms = (now - last_cron_us) / 1000;
     bool late = gap_ms > COPY_STARVED_MS;
     int i;
 
@@ -1024,10 +542,11 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     (void)which;
     (void)arg;
     last_cron_us = now;
-    __atomic_store_n(&cron_ms, item_clock_sample(), __ATOMIC_RELAXED);
-    if (gap_ms >= (uint64_t)settings.repl_timeout * 1000) {
-        stalled(now, gap_ms);
+    if (gap_ms >= WAKE_STALL_MS) {
+        /* before the workers see the new tick */
+        stalled(now, gap_ms, linked_since_tick);
     }
+    wake_tick(item_clock_sample(), now);
     copy_note_cron(now);
     for (i = 0; i < MAX_LINKS; i++) {
         struct link *l = &repl_links[i];
@@ -1047,10 +566,10 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
             continue;
         }
         ack_and_ping(l, now);
-        pump(l, false);
+        link_pump(l, false);
     }
     if (repl_active == NULL && now >= next_dial_us) {
-        dial();
+        link_dial(peer_host, peer_port);
         next_dial_us = now + (uint64_t)backoff_ms * 1000;
         backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
                                                      : backoff_ms * 2;
@@ -1059,6 +578,7 @@ static void repl_cron(evutil_socket_t fd, short which, void *arg)
     now = now_us();     /* pump() above may have noted newer samples */
     lag_ms = stream_lag_ms(now);
     check_tick(repl_active, now);
+    linked_since_tick = repl_active != NULL;
 }
 
 static void *repl_main(void *arg)
@@ -1066,6 +586,9 @@ static void *repl_main(void *arg)
     (void)arg;
     pthread_setname_np(pthread_self(), "mc-repl");
     copy_note_thread();
+    /* A stall before the timer's first tick is a stall too. */
+    last_cron_us = now_us();
+    wake_tick(item_clock_sample(), last_cron_us);
     event_base_dispatch(repl_base);
     return NULL;
 }
@@ -1133,10 +656,10 @@ int repl_start(int ready)
     if (repl_base == NULL) {
         return -1;
     }
-    listen_ev = event_new(repl_base, listen_fd, EV_READ | EV_PERSIST, accept_cb,
-                          NULL);
-    wake_ev = event_new(repl_base, wake_rd, EV_READ | EV_PERSIST, wake_cb,
-                        NULL);
+    listen_ev = event_new(repl_base, listen_fd, EV_READ | EV_PERSIST,
+                          link_accept_cb, NULL);
+    wake_ev = event_new(repl_base, wake_rd, EV_READ | EV_PERSIST,
+                        link_wake_cb, NULL);
     cron_ev = event_new(repl_base, -1, EV_PERSIST, repl_cron, NULL);
     if (listen_ev == NULL || wake_ev == NULL || cron_ev == NULL ||
         event_add(listen_ev, NULL) != 0 || event_add(wake_ev, NULL) != 0 ||

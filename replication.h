@@ -52,11 +52,6 @@ uint64_t repl_acked_off(void);
  * ends at stream offset off (NAK): repl_wait answers FAILED for it. */
 bool repl_write_failed(uint64_t off);
 bool repl_linked(void);
-/* Bytes that reached a client socket at rx_ms, more than repl_timeout
- * after the replication timer last ran: this process was stopped, and
- * the timer has not noticed yet (the client port is about to close:
- * replication.c, stalled()).  Any thread. */
-bool repl_stall_unnoticed(uint64_t rx_ms);
 void repl_count_sync(bool timed_out, bool unlinked);
 /* A synchronous write the peer acknowledged as not stored (NAK): its
  * client gets an error instead of the success reply. */

@@ -8,6 +8,7 @@
 #include "restart.h"
 #include "assoc.h"
 #include "hash.h"
+#include "item_chunk.h"
 #include "items.h"
 #include "items_apply.h"
 #include "log.h"
@@ -235,6 +236,13 @@ struct items_pass {
     uint64_t tombstones;        /* tombstone records */
 };
 
+/* One chunk of a chunked value into the file. */
+static bool w_piece(void *arg, const char *p, size_t n)
+{
+    w_add(arg, p, n);
+    return true;
+}
+
 static bool save_item_cb(struct item *it, void *arg)
 {
     struct items_pass *ps = arg;
@@ -264,7 +272,7 @@ static bool save_item_cb(struct item *it, void *arg)
     memcpy(hdr + 16, &it->version, 8);
     w_add(ps->w, hdr, sizeof(hdr));
     w_add(ps->w, ITEM_key(it), it->nkey);
-    w_add(ps->w, ITEM_data(it), vlen);
+    item_value_pieces(it, vlen, w_piece, ps->w);
     return !ps->w->failed;
 }
 

@@ -6,6 +6,7 @@
 #include "memcached.h"
 #include "slab_mover.h"
 #include "hash.h"
+#include "item_chunk.h"
 #include "items.h"
 #include "item_locks.h"
 #include "log.h"
@@ -38,29 +39,64 @@ struct move_req {
 static bool mover_running;      /* atomic */
 static uint64_t slabs_moved;    /* atomic */
 static uint64_t move_rescues;   /* atomic: items copied out of a page */
+static uint64_t move_chunk_rescues; /* atomic: chunks of chunked items */
 static uint64_t move_evictions; /* atomic: live items evicted, no room */
+
+static void count_out(enum page_out out)
+{
+    if (out == PAGE_OUT_RESCUED) {
+        __atomic_add_fetch(&move_rescues, 1, __ATOMIC_RELAXED);
+    } else if (out == PAGE_OUT_CHUNK_RESCUED) {
+        __atomic_add_fetch(&move_chunk_rescues, 1, __ATOMIC_RELAXED);
+    } else if (out == PAGE_OUT_EVICTED) {
+        __atomic_add_fetch(&move_evictions, 1, __ATOMIC_RELAXED);
+    }
+}
+
+/* A chunk of a chunked item (nkey 0): found through its header, whose
+ * stripe guards the chain.  The header may be gone or reused meanwhile:
+ * item_move_chunk_locked checks it owns the chunk before moving it. */
+static void empty_value_chunk(struct item_chunk *ch)
+{
+    struct item *head = __atomic_load_n(&ch->head, __ATOMIC_ACQUIRE);
+    uint8_t nkey;
+    uint32_t hv;
+
+    /* Only what looks like a linked chunked header is hashed, so that a
+     * stale pointer never makes us read a key past a small chunk. */
+    if (head == NULL ||
+        !(__atomic_load_n(&head->it_flags, __ATOMIC_ACQUIRE) & ITEM_LINKED) ||
+        head->slabs_clsid != item_chunk_clsid) {
+        return;
+    }
+    nkey = __atomic_load_n(&head->nkey, __ATOMIC_ACQUIRE);
+    if (nkey == 0 || nkey > KEY_MAX_LENGTH) {
+        return;
+    }
+    hv = hash(ITEM_key(head), nkey);
+    item_lock(hv);
+    count_out(item_move_chunk_locked(ch, head, hv));
+    item_unlock(hv);
+}
 
 /* Try to empty chunk `it` of the moving page; true if it is free now. */
 static bool empty_chunk(struct item *it)
 {
     uint8_t fl = __atomic_load_n(&it->it_flags, __ATOMIC_ACQUIRE);
-    enum page_out out;
     uint32_t hv;
 
     if (fl & ITEM_SLABBED) {
         return true;
     }
-    if (!(fl & ITEM_LINKED)) {
+    if (fl == 0 && __atomic_load_n(&it->nkey, __ATOMIC_ACQUIRE) == 0) {
+        empty_value_chunk((struct item_chunk *)it);
+    } else if (!(fl & ITEM_LINKED)) {
         return false;           /* being filled or sent: wait */
-    }
-    hv = hash(ITEM_key(it), it->nkey);
-    item_lock(hv);
-    out = item_move_out_locked(it, hv);
-    item_unlock(hv);
-    if (out == PAGE_OUT_RESCUED) {
-        __atomic_add_fetch(&move_rescues, 1, __ATOMIC_RELAXED);
-    } else if (out == PAGE_OUT_EVICTED) {
-        __atomic_add_fetch(&move_evictions, 1, __ATOMIC_RELAXED);
+    } else {
+        hv = hash(ITEM_key(it), it->nkey);
+        item_lock(hv);
+        count_out(item_move_out_locked(it, hv));
+        item_unlock(hv);
     }
     return (__atomic_load_n(&it->it_flags, __ATOMIC_ACQUIRE) &
             ITEM_SLABBED) != 0;
@@ -140,8 +176,10 @@ uint64_t items_slabs_moved(void)
     return __atomic_load_n(&slabs_moved, __ATOMIC_RELAXED);
 }
 
-void items_reassign_stats(uint64_t *rescues, uint64_t *evictions_nomem)
+void items_reassign_stats(uint64_t *rescues, uint64_t *chunk_rescues,
+                          uint64_t *evictions_nomem)
 {
     *rescues = __atomic_load_n(&move_rescues, __ATOMIC_RELAXED);
+    *chunk_rescues = __atomic_load_n(&move_chunk_rescues, __ATOMIC_RELAXED);
     *evictions_nomem = __atomic_load_n(&move_evictions, __ATOMIC_RELAXED);
 }

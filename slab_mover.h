@@ -17,6 +17,7 @@ bool items_reassign_running(void);
 uint64_t items_slabs_moved(void);
 /* Items the page mover copied elsewhere in their class, and live items it
  * had to evict for want of a free chunk. */
-void items_reassign_stats(uint64_t *rescues, uint64_t *evictions_nomem);
+void items_reassign_stats(uint64_t *rescues, uint64_t *chunk_rescues,
+                          uint64_t *evictions_nomem);
 
 #endif

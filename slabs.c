@@ -317,10 +317,9 @@ int slabs_init(size_t limit, double factor, size_t chunk_min,
         add_class(size, page_size);
         size = (size_t)(size * factor);
     }
+    /* Items above chunk_max are chained from chunks of these classes
+     * (items.c, item_chunk.c), as in memcached: no class above it. */
     add_class(chunk_max, page_size);
-    if (item_max > chunk_max) {
-        add_class(item_max, item_max);
-    }
     (void)prealloc;
     build_clsid_table();
     return 0;

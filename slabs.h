@@ -24,7 +24,8 @@ int slabs_set_sizes(const size_t *sizes, unsigned n);
 
 /*
  * Build the classes: chunk sizes grow from hdr+chunk_min by `factor` up to
- * chunk_max; one more class holds items up to item_max.  limit is the
+ * chunk_max, the largest class (bigger items are chained from chunks,
+ * item_chunk.h); a page holds at least item_max bytes.  limit is the
  * byte budget for pages (0 = unlimited).  Returns 0, or -1 on bad input.
  */
 int slabs_init(size_t limit, double factor, size_t chunk_min,

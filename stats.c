@@ -191,12 +191,12 @@ static void general_server(struct strbuf *sb, const struct thread_stats *t)
 /* The slab mover, the crawler and the LRU maintainer. */
 static void general_background(struct strbuf *sb)
 {
-    uint64_t rescues, evictions_nomem;
+    uint64_t rescues, chunk_rescues, evictions_nomem;
 
     if (settings.slab_reassign) {
-        items_reassign_stats(&rescues, &evictions_nomem);
+        items_reassign_stats(&rescues, &chunk_rescues, &evictions_nomem);
         U64("slab_reassign_rescues", rescues);
-        U64("slab_reassign_chunk_rescues", 0);
+        U64("slab_reassign_chunk_rescues", chunk_rescues);
         U64("slab_reassign_evictions_nomem", evictions_nomem);
         U64("slab_reassign_inline_reclaim", 0);
         U64("slab_reassign_busy_items", 0);
@@ -235,27 +235,31 @@ static void general_logs_tls(struct strbuf *sb)
     U64("round_robin_fallback", 0);
 }
 
+/* A counter's total in stats (items_lru.h, LRU_STATS): shown as `in`
+ * says. */
+enum lru_in_stats { LRU_NO, LRU_ALWAYS, LRU_MAINT };
+
+static void lru_total(struct strbuf *sb, const char *name, uint64_t v,
+                      enum lru_in_stats in)
+{
+    if (in == LRU_ALWAYS || (in == LRU_MAINT && settings.lru_maintainer)) {
+        U64(name, v);
+    }
+}
+
+#define LRU_STAT_GENERAL(name, in, ...) \
+    lru_total(sb, #name, lru->name, LRU_##in);
+#define LRU_STAT_TOTAL(name, field) \
+    lru_total(sb, #name, lru->field, LRU_ALWAYS);
+
 static void general_items(struct strbuf *sb, const struct lru_stats *lru)
 {
     U64("bytes", lru->bytes);
     U64("curr_items", items_curr());
     U64("total_items", items_total());
     U64("slab_global_page_pool", slabs_pool_pages());
-    U64("expired_unfetched", lru->expired_unfetched);
-    U64("evicted_unfetched", lru->evicted_unfetched);
+    LRU_STATS(LRU_STAT_GENERAL, LRU_STAT_NONE, LRU_STAT_TOTAL)
     if (settings.lru_maintainer) {
-        U64("evicted_active", lru->evicted_active);
-    }
-    U64("evictions", lru->evicted);
-    U64("reclaimed", lru->reclaimed);
-    U64("crawler_reclaimed", lru->crawler_reclaimed);
-    U64("crawler_items_checked", lru->crawler_items_checked);
-    U64("lrutail_reflocked", lru->lrutail_reflocked);
-    if (settings.lru_maintainer) {
-        U64("moves_to_cold", 0);
-        U64("moves_to_warm", 0);
-        U64("moves_within_lru", lru->moves_within_lru);
-        U64("direct_reclaims", lru->direct_reclaims);
         U64("lru_bumps_dropped", 0);
     }
 }

@@ -14,6 +14,7 @@
 #include "thread.h"
 #include "conn.h"
 #include "conn_admin.h"
+#include "conn_io.h"
 #include "conn_reply.h"
 #include "conn_sync.h"
 #include "conn_udp.h"
@@ -176,6 +177,7 @@ static void *worker_main(void *arg)
     pthread_cond_signal(&init_cond);
     pthread_mutex_unlock(&init_lock);
     event_base_dispatch(w->base);
+    conn_tls_thread_done();
     return NULL;
 }
 

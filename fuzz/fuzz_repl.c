@@ -3,9 +3,9 @@
  * stranger reaches before authentication (the handshake, with a secret)
  * and what an authenticated peer sends (without a secret: RESUME, the
  * control lines and the records, decoded and applied to real storage).
- * replication.c, and the repl_*.c files whose state it resets, are
- * compiled into this file so that the link functions run directly, on
- * one end of a socketpair, without the replication thread.
+ * replication.c, repl_link_io.c and the repl_*.c files whose state it
+ * resets are compiled into this file so that the link functions run
+ * directly, on one end of a socketpair, without the replication thread.
  */
 #include "log.h"
 /* Every refused input logs a warning: millions of lines, and most of the
@@ -17,6 +17,7 @@
 #define REPL_FSM_STRICT 1
 
 #include "replication.c"
+#include "repl_link_io.c"
 #include "repl_apply.c"
 #include "repl_auth.c"
 #include "repl_stream.c"
@@ -114,7 +115,7 @@ static void serve(struct link *l, int peer)
         if (l->fd < 0) {
             break;
         }
-        pump(l, true);
+        link_pump(l, true);
         drain(peer, true);
         drain(wake_rd, false);
         if (l->out_state != OUT_COPY) {

@@ -8,6 +8,7 @@
 #define FUZZ_STORAGE_H
 
 #include "assoc.h"
+#include "item_chunk.h"
 #include "items.h"
 #include "settings.h"
 #include "slabs.h"
@@ -34,6 +35,7 @@ static inline void fuzz_storage_reset(unsigned node_id)
         assoc_init(FUZZ_HASHPOWER) != 0 || items_init() != 0) {
         abort();
     }
+    item_chunks_init((size_t)settings.item_size_max);
     items_set_node_id(node_id);
 }
 

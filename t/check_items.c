@@ -7,6 +7,7 @@
 #include "memcached.h"
 #include "assoc.h"
 #include "hash.h"
+#include "item_chunk.h"
 #include "items.h"
 #include "items_digest.h"
 #include "items_apply.h"
@@ -33,6 +34,7 @@ static void start(size_t limit, size_t chunk_max, size_t item_max)
     ck_assert_int_eq(stats_init(1), 0);
     ck_assert_int_eq(slabs_init(limit, 1.25, 48, chunk_max, item_max, false),
                      0);
+    item_chunks_init(item_max);
     ck_assert_int_eq(item_locks_init(HASHPOWER < 13 ? HASHPOWER : 13), 0);
     ck_assert_int_eq(assoc_init(HASHPOWER), 0);
     ck_assert_int_eq(items_init(), 0);
@@ -70,8 +72,8 @@ static struct item *mk(const char *key, const char *val, uint32_t flags,
 
     ck_assert_msg(it != NULL, "item_alloc(%s) failed: %d", key, (int)why);
     ck_assert_int_eq(why, ALLOC_OK);
-    memcpy(ITEM_data(it), val, vlen);
-    memcpy(ITEM_data(it) + vlen, "\r\n", 2);
+    item_value_write(it, 0, val, vlen);
+    item_value_write(it, vlen, "\r\n", 2);
     return it;
 }
 
@@ -96,9 +98,18 @@ static void set(const char *key, const char *val)
 static bool value_is(const struct item *it, const char *val)
 {
     size_t vlen = strlen(val);
+    char *buf;
+    bool same;
 
-    return it->nbytes == vlen + 2 && memcmp(ITEM_data(it), val, vlen) == 0 &&
-           memcmp(ITEM_data(it) + vlen, "\r\n", 2) == 0;
+    if (it->nbytes != vlen + 2) {
+        return false;
+    }
+    buf = malloc(vlen + 2);
+    ck_assert_ptr_nonnull(buf);
+    item_value_read(it, 0, buf, vlen + 2);
+    same = memcmp(buf, val, vlen) == 0 && memcmp(buf + vlen, "\r\n", 2) == 0;
+    free(buf);
+    return same;
 }
 
 /* The key's value is val (NULL: the key is missing). */
@@ -114,8 +125,9 @@ static void assert_value(const char *key, const char *val)
     ck_assert_msg(it != NULL, "%s: expected \"%s\", missing (%d)", key, val,
                   (int)why);
     ck_assert_int_eq(why, GET_HIT);
-    ck_assert_msg(value_is(it, val), "%s: expected \"%s\", got \"%.*s\"",
-                  key, val, (int)it->nbytes - 2, ITEM_data(it));
+    ck_assert_msg(value_is(it, val), "%s: expected %zu bytes \"%.20s\", "
+                  "got %u bytes", key, strlen(val), val,
+                  (unsigned)it->nbytes - 2);
     item_remove(it);
 }
 
@@ -286,7 +298,136 @@ START_TEST(test_append_too_large_not_stored)
                      STORE_NOT_STORED);
     assert_value("k", val);
     free(val);
+    ck_assert(item_delete("k", 1, 0, &(bool){false}));
     assert_no_leak();
+}
+END_TEST
+
+/* --- chunked items ------------------------------------------------------- */
+
+/* Pages of 64 KB, chunks up to 1 KB: values above about 1 KB are chained. */
+static void setup_chunked(void)
+{
+    start(64 * 1024 * 1024, 1024, 64 * 1024);
+}
+
+/* A value of n bytes that differs at every offset in a 251-byte cycle. */
+static char *pattern(size_t n, char base)
+{
+    char *v = malloc(n + 1);
+    size_t i;
+
+    ck_assert_ptr_nonnull(v);
+    for (i = 0; i < n; i++) {
+        v[i] = (char)(base + i % 23) ^ (char)(i / 251 % 2);
+    }
+    v[n] = '\0';
+    return v;
+}
+
+struct take_case {
+    size_t remain;              /* value bytes still to place */
+    size_t full;                /* size of a full chunk */
+    size_t want;                /* bytes the next chunk holds */
+};
+
+static const struct take_case take_cases[] = {
+    {1, 1024, 1},
+    {100, 1024, 100},
+    {1024 - ITEM_CHUNK_HDR, 1024, 1024 - ITEM_CHUNK_HDR},
+    {1024 - ITEM_CHUNK_HDR + 1, 1024, 1024 - ITEM_CHUNK_HDR},
+    {1000000, 524288, 524288 - ITEM_CHUNK_HDR},
+};
+
+START_TEST(test_chunk_take)
+{
+    const struct take_case *c = &take_cases[_i];
+
+    ck_assert_uint_eq(item_chunk_take(c->remain, c->full), c->want);
+}
+END_TEST
+
+static bool count_piece(void *arg, const char *p, size_t n)
+{
+    size_t *total = arg;
+
+    (void)p;
+    ck_assert_uint_gt(n, 0);
+    *total += n;
+    return true;
+}
+
+/* Value sizes on both sides of each chunk boundary (968 bytes a chunk). */
+static const size_t chunked_sizes[] = {
+    900, 966, 967, 968, 969, 1934, 1935, 1936, 1937, 5000, 60000,
+};
+
+START_TEST(test_chunked_roundtrip)
+{
+    size_t n = chunked_sizes[_i];
+    char *v = pattern(n, 'a');
+    enum get_result why;
+    struct item *it;
+    size_t total = 0;
+
+    set("big", v);
+    assert_value("big", v);
+    it = item_get("big", 3, &why);
+    ck_assert_ptr_nonnull(it);
+    ck_assert(item_is_chunked(it) == (ITEM_HDR_SIZE + 3 + n + 2 > 1024));
+    ck_assert(item_crlf_ok(it));
+    ck_assert(item_value_pieces(it, it->nbytes, count_piece, &total));
+    ck_assert_uint_eq(total, n + 2);
+    item_remove(it);
+    ck_assert(item_delete("big", 3, 0, &(bool){false}));
+    assert_no_leak();
+    free(v);
+}
+END_TEST
+
+START_TEST(test_chunked_append_prepend)
+{
+    char *a = pattern(1500, 'a');
+    char *b = pattern(2500, 'A');
+    char *ab = malloc(4001);
+    char *bab = malloc(6501);
+
+    ck_assert_ptr_nonnull(ab);
+    ck_assert_ptr_nonnull(bab);
+    snprintf(ab, 4001, "%s%s", a, b);
+    snprintf(bab, 6501, "%s%s", b, ab);
+    set("k", a);
+    ck_assert_int_eq(put("k", b, 0, 0, STORE_MODE_APPEND, NULL),
+                     STORE_STORED);
+    assert_value("k", ab);
+    ck_assert_int_eq(put("k", b, 0, 0, STORE_MODE_PREPEND, NULL),
+                     STORE_STORED);
+    assert_value("k", bab);
+    ck_assert(item_delete("k", 1, 0, &(bool){false}));
+    assert_no_leak();
+    free(a);
+    free(b);
+    free(ab);
+    free(bab);
+}
+END_TEST
+
+START_TEST(test_chunked_size_limit)
+{
+    ck_assert(item_size_ok(3, 64 * 1024 - ITEM_HDR_SIZE - 3));
+    ck_assert(!item_size_ok(3, 64 * 1024 - ITEM_HDR_SIZE - 2));
+}
+END_TEST
+
+START_TEST(test_chunked_apply_store)
+{
+    char *v = pattern(3000, 'q');
+
+    ck_assert_int_eq(item_apply_store("r", 1, hash("r", 1), 7, 0,
+                                      item_next_version(), v, 3000, 0, NULL),
+                     APPLY_DONE);
+    assert_value("r", v);
+    free(v);
 }
 END_TEST
 
@@ -1594,6 +1735,7 @@ static Suite *items_suite(void)
     TCase *hook = tcase_create("mutation_hook");
     TCase *digest = tcase_create("digest");
     TCase *apply_tc = tcase_create("apply");
+    TCase *chunked = tcase_create("chunked");
     TCase *plain[] = {store, version, expiry, flush, del, delta, refs,
                       limits, lru, digest, apply_tc};
     size_t i;
@@ -1602,6 +1744,15 @@ static Suite *items_suite(void)
         tcase_add_checked_fixture(plain[i], setup, teardown);
     }
     tcase_add_checked_fixture(evict, setup_tiny, teardown);
+    tcase_add_checked_fixture(chunked, setup_chunked, teardown);
+    tcase_add_loop_test(chunked, test_chunk_take, 0,
+                        sizeof(take_cases) / sizeof(take_cases[0]));
+    tcase_add_loop_test(chunked, test_chunked_roundtrip, 0,
+                        sizeof(chunked_sizes) / sizeof(chunked_sizes[0]));
+    tcase_add_test(chunked, test_chunked_append_prepend);
+    tcase_add_test(chunked, test_chunked_size_limit);
+    tcase_add_test(chunked, test_chunked_apply_store);
+    suite_add_tcase(s, chunked);
     tcase_add_checked_fixture(hook, hook_setup, teardown);
 
     tcase_add_test(apply_tc, test_apply_rewrites_unheld_item_in_place);

@@ -83,8 +83,8 @@ START_TEST(test_sizes_grow_by_factor_and_are_aligned)
     unsigned n = slabs_largest_class();
     unsigned i;
 
-    /* Classes 1..n-2 come from the growth loop; n-1 is chunk_max and n is
-     * item_max. */
+    /* Classes 1..n-1 come from the growth loop; n is chunk_max (larger
+     * items are chunked: no item_max class). */
     ck_assert_uint_gt(n, 10);
     ck_assert_uint_eq(slabs_count(), n);
     for (i = 1; i + 2 < n; i++) {
@@ -94,10 +94,9 @@ START_TEST(test_sizes_grow_by_factor_and_are_aligned)
         ck_assert_uint_ge(b, (size_t)(a * FACTOR));
         ck_assert_uint_lt(b, (size_t)(a * FACTOR) + 8);
     }
-    ck_assert_uint_eq(slabs_chunk_size(n - 2) % 8, 0);
-    ck_assert_uint_lt(slabs_chunk_size(n - 2), CHUNK_MAX);
-    ck_assert_uint_eq(slabs_chunk_size(n - 1), CHUNK_MAX);
-    ck_assert_uint_eq(slabs_chunk_size(n), ITEM_MAX);
+    ck_assert_uint_eq(slabs_chunk_size(n - 1) % 8, 0);
+    ck_assert_uint_lt(slabs_chunk_size(n - 1), CHUNK_MAX);
+    ck_assert_uint_eq(slabs_chunk_size(n), CHUNK_MAX);
     ck_assert_uint_eq(slabs_chunk_size(0), 0);
     ck_assert_uint_eq(slabs_chunk_size(n + 1), 0);
 }
@@ -167,8 +166,9 @@ static const struct clsid_case clsid_cases[] = {
     {97, 2},
     {120, 2},
     {121, 3},
-    {ITEM_MAX, ~0u},
-    {ITEM_MAX + 1, 0},
+    {CHUNK_MAX, ~0u},
+    {CHUNK_MAX + 1, 0},           /* chunked: items.c chains chunks */
+    {ITEM_MAX, 0},
     {(size_t)ITEM_MAX * 64, 0},
 };
 
@@ -206,8 +206,10 @@ static void every_size_matches_scan(void)
                       "size %zu: %u, scan says %u", size, slabs_clsid(size),
                       scan_clsid(size));
     }
-    ck_assert_uint_eq(slabs_clsid(ITEM_MAX), slabs_largest_class());
-    ck_assert_uint_eq(slabs_clsid(ITEM_MAX + 1), 0);
+    /* The largest class is chunk_max: larger items are chunked. */
+    ck_assert_uint_eq(slabs_clsid(CHUNK_MAX), slabs_largest_class());
+    ck_assert_uint_eq(slabs_clsid(CHUNK_MAX + 1), 0);
+    ck_assert_uint_eq(slabs_clsid(ITEM_MAX), 0);
 }
 
 /* The lookup table and the search agree with a scan at every size the
@@ -285,8 +287,11 @@ START_TEST(test_first_page_of_a_class_granted_over_limit)
     ck_assert_ptr_null(slabs_alloc(100, id));
     ck_assert_uint_eq(slabs_pages(id), 1);
     /* So does the largest class. */
-    ck_assert_ptr_nonnull(slabs_alloc(ITEM_MAX, slabs_largest_class()));
-    ck_assert_ptr_null(slabs_alloc(ITEM_MAX, slabs_largest_class()));
+    per2 = perslab_of(slabs_largest_class());
+    for (i = 0; i < per2; i++) {
+        ck_assert_ptr_nonnull(slabs_alloc(CHUNK_MAX, slabs_largest_class()));
+    }
+    ck_assert_ptr_null(slabs_alloc(CHUNK_MAX, slabs_largest_class()));
 }
 END_TEST
 

@@ -43,6 +43,15 @@ sub items_stat {
     ok(MemcTest::wait_until(sub { items_stat($srv, 'moves_to_warm') > 0 },
                             15, 'moves to warm'),
        'second read sends the COLD canary to WARM');
+    # stats shows the totals of the per-class moves, as memcached does.
+    my $totals = $srv->stats;
+    my $items = $srv->stats('items');
+    for my $m (qw(moves_to_cold moves_to_warm)) {
+        my $sum = 0;
+        $sum += $items->{$_} for grep { /^items:\d+:$m$/ } keys %$items;
+        ok($sum > 0 && ($totals->{$m} // -1) >= $sum,
+           "stats $m is the classes' total ($totals->{$m}, items $sum)");
+    }
     $srv->mem_set("more$_", $big) for 1 .. 100;
     ok($srv->stats->{evictions} > 0, 'the class evicted');
     is($srv->mem_get('canary'), $big, 'WARM canary survived the evictions');

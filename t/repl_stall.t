@@ -80,18 +80,44 @@ is(stat_of($B, 'stalls'), 0, 'a stall shorter than repl_timeout is no stall');
 
 # The reproducer of the bug report: a stall past repl_timeout.
 $B->sigstop;
+my $stopped_at = time;
 $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $B->port)
     or die "connect B: $!";
 print $c "set k 0 0 1\r\n2\r\n";
 close $c;
+# a reader that waits through the stall: its get sat in B's socket
+my $w = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $B->port)
+    or die "connect B: $!";
+print $w "get k\r\n";
 is($A->cmd("set k 0 0 1\r\n5"), "STORED\r\n", 'k=5 via A while B hangs');
 ok(MemcTest::wait_until(sub {
     my $st = $A->repl_stats;
     return $st && $st->{link_state} ne 'linked';
 }, 20), 'A dropped the link to the hung B');
+# A may drop it before B's stall reaches repl_timeout (B's last PING
+# came up to a second before the stop)
+my $left = $stopped_at + 4.5 - time;
+select(undef, undef, undef, $left) if $left > 0;
 $B->sigcont;
 # From now on B answers k=5 or not at all, never its old copy.
 my (%seen, $fresh);
+{
+    my $got = '';
+    MemcTest::wait_until(sub {
+        my $rin = '';
+        vec($rin, fileno($w), 1) = 1;
+        return 0 unless select($rin, undef, undef, 0.2) > 0;
+        my $n = sysread($w, my $buf, 1024);
+        return 1 unless $n;
+        $got .= $buf;
+        return $got =~ /END\r\n$/;
+    }, 10);
+    note("the waiting get: " . ($got eq '' ? 'closed' : $got));
+    unlike($got, qr/^VALUE k \d+ 1\r\n[^5]/,
+           'the get that waited through the stall is not answered from the '
+           . 'old copy') or diag($got);
+    close $w;
+}
 MemcTest::wait_until(sub {
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $B->port, Timeout => 1);
@@ -123,7 +149,7 @@ is(join(',', grep { $_ ne '5' && $_ ne 'refused' && $_ ne 'closed' }
     or diag(join ' ', map { "$_=$seen{$_}" } sort keys %seen);
 ok(wait_linked($A, $B, 30), 'relinked');
 ok(wait_value($A, 'k', '5', 10), 'A keeps k=5');
-is(stat_of($B, 'stalls'), 1, 'B counted the stall');
+is(stat_of($B, 'stalls'), 1, 'B counted the stall') or diag($B->log_tail(60));
 like($B->log_text, qr/did not run for \d+ ms/, 'B logged it');
 
 # A write that did not wait still wins over an older one, as before.

@@ -37,8 +37,9 @@ my @allow = qw(
     issue_41 issue_42 issue_50 issue_61 issue_67 issue_68 issue_70
     item_size_max line-lengths lru lru-crawler lru-maintainer
     malicious-commands maxconns metaget multiversioning noreply quit
-    restart shutdown slabs-reassign2 slabs_reassign stats stats-conns
-    stats-detail strtol-testing touch udp unixsocket watcher watcher_connid
+    restart shutdown slabs-reassign-chunked slabs-reassign2 slabs_reassign
+    stats stats-conns stats-detail strtol-testing touch udp unixsocket
+    watcher watcher_connid
 );
 
 my @allow_tls = qw(
