@@ -424,7 +424,8 @@ START_TEST(test_chunked_apply_store)
     char *v = pattern(3000, 'q');
 
     ck_assert_int_eq(item_apply_store("r", 1, hash("r", 1), 7, 0,
-                                      item_next_version(), v, 3000, 0, NULL),
+                                      item_next_version(), v, 3000, 0, NULL,
+                                      false),
                      APPLY_DONE);
     assert_value("r", v);
     free(v);
