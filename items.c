@@ -340,13 +340,16 @@ static uint8_t initial_seg(const struct item *it)
     return settings.lru_segmented ? LRU_HOT : LRU_COLD;
 }
 
-void do_item_link(struct item *it, uint32_t hv)
+void do_item_link_in(struct item *it, uint32_t hv, bool cold)
 {
     struct lru *l = &lrus[it->slabs_clsid];
 
     it->it_flags |= ITEM_LINKED;
     it->atime = current_time;
     it->lru = initial_seg(it);
+    if (cold && it->lru == LRU_HOT) {
+        it->lru = LRU_COLD;
+    }
     __atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
     if (it->it_flags & ITEM_TOMBSTONE) {
         __atomic_add_fetch(&tombstones, 1, __ATOMIC_RELAXED);
@@ -357,6 +360,11 @@ void do_item_link(struct item *it, uint32_t hv)
     pthread_mutex_unlock(&l->lock);
     __atomic_add_fetch(&curr_items, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&total_items, 1, __ATOMIC_RELAXED);
+}
+
+void do_item_link(struct item *it, uint32_t hv)
+{
+    do_item_link_in(it, hv, false);
 }
 
 /* Unlink with the class's LRU lock already held (eviction path). */

@@ -83,7 +83,7 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
                                    uint32_t flags, uint32_t exptime,
                                    uint64_t version, const char *data,
                                    size_t len, uint8_t marks,
-                                   const uint32_t *next_hv)
+                                   const uint32_t *next_hv, bool copy)
 {
     enum alloc_result why;
     struct item *old, *it;
@@ -130,10 +130,9 @@ enum apply_result item_apply_store(const char *key, size_t nkey,
     it->version = version;
     it->it_flags |= marks;
     if (old != NULL) {
-        do_item_replace(old, it, hv);
-    } else {
-        do_item_link(it, hv);
+        do_item_unlink(old, hv);
     }
+    do_item_link_in(it, hv, copy);
     item_unlock(hv);
     item_remove(it);
     return APPLY_DONE;

@@ -22,13 +22,16 @@ enum apply_result {
 /* hv is hash(key, nkey).  marks: ITEM_KEY_BINARY, ITEM_STALE and
  * ITEM_TOKEN_SENT as the peer's item has them.  next_hv, when not NULL,
  * is the hash of the key the caller will apply next: its bucket is
- * prefetched while this one is locked. */
+ * prefetched while this one is locked.  copy: the record is part of a
+ * full copy; a new item then goes straight to COLD instead of HOT (it has
+ * not been used here, and the LRU maintainer would only move it there,
+ * item by item, while the copy arrives). */
 enum apply_result item_apply_store(const char *key, size_t nkey,
                                    uint32_t hv,
                                    uint32_t flags, uint32_t exptime,
                                    uint64_t version, const char *data,
                                    size_t len, uint8_t marks,
-                                   const uint32_t *next_hv);
+                                   const uint32_t *next_hv, bool copy);
 /* The peer's item of exactly this version got meta marks (ITEM_STALE,
  * ITEM_TOKEN_SENT): ours gets them too. */
 enum apply_result item_apply_marks(const char *key, size_t nkey,

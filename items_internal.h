@@ -40,6 +40,9 @@ extern uint32_t flush_at;      /* unix time the cutoff applies from */
 
 /* items.c: link, unlink and replace under the key's stripe lock. */
 void do_item_link(struct item *it, uint32_t hv);
+/* cold: into COLD where it would go to HOT (an item that has not been
+ * used here, from a full copy). */
+void do_item_link_in(struct item *it, uint32_t hv, bool cold);
 void do_item_unlink(struct item *it, uint32_t hv);
 /* ... with the class's LRU lock already held (eviction path). */
 void do_item_unlink_lru_locked(struct item *it, uint32_t hv);

@@ -12,6 +12,7 @@
 #include "settings.h"
 #include "slabs.h"
 #include "item_locks.h"
+#include "util.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -415,6 +416,9 @@ void items_reset_lru_stats(void)
  * no older than hot_max_factor and warm_max_factor times COLD's tail age
  * (0 when the LRU is flat, which drains them into COLD).
  */
+/* The maintainer's last yield (util_preempt_point); it alone juggles. */
+static uint64_t juggle_yield_us;
+
 int items_lru_juggle(unsigned id)
 {
     struct lru *l = &lrus[id];
@@ -423,9 +427,14 @@ int items_lru_juggle(unsigned id)
     int did = 0;
     int i;
 
-    /* One taking of the lock for the whole pass: a pass moves a few
-     * items each time under a steady load, and the lock round trips
-     * would cost more than the moves. */
+    /* The lock is taken once per round, not per move: a pass moves a
+     * few items each time under a steady load, and the lock round trips
+     * would cost more than the moves.  After a bulk load a pass can move
+     * thousands (8 rounds of up to 500 per list, milliseconds with cold
+     * items): between rounds the lock is let go and the CPU given away
+     * at most once a millisecond (doc/threads.txt, "Yield points"), so a
+     * worker storing into this class, or woken on this CPU, is not held
+     * up for the whole pass. */
     pthread_mutex_lock(&l->lock);
     if (settings.temp_lru) {
         did += pull_tail_locked(l, LRU_TEMP, 0, 0, 0, JUGGLE_MAX);
@@ -443,10 +452,15 @@ int items_lru_juggle(unsigned id)
     /* A pull that met a busy or dead item returns early: go round again
      * while anything happens, a few times at most. */
     for (i = 0; i < JUGGLE_ROUNDS; i++) {
-        int more = pull_tail_locked(l, LRU_HOT, total, 0, hot_age,
-                                    JUGGLE_MAX) +
-                   pull_tail_locked(l, LRU_WARM, total, 0, warm_age,
-                                    JUGGLE_MAX);
+        int more;
+
+        if (i > 0) {
+            pthread_mutex_unlock(&l->lock);
+            util_preempt_point(&juggle_yield_us);
+            pthread_mutex_lock(&l->lock);
+        }
+        more = pull_tail_locked(l, LRU_HOT, total, 0, hot_age, JUGGLE_MAX) +
+               pull_tail_locked(l, LRU_WARM, total, 0, warm_age, JUGGLE_MAX);
         if (settings.lru_segmented) {
             more += pull_tail_locked(l, LRU_COLD, total, 0, 0, JUGGLE_MAX);
         }

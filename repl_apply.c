@@ -237,7 +237,8 @@ static int apply_store(struct link *l, const struct repl_rec *r,
     res = item_apply_store(r->key, r->nkey, hv, (uint32_t)r->flags,
                            (uint32_t)r->exptime, r->version,
                            start + linelen, (size_t)r->vlen,
-                           item_marks(r), l->hint_ok ? &l->hint_hv : NULL);
+                           item_marks(r), l->hint_ok ? &l->hint_hv : NULL,
+                           !r->live);
     count_applied(res);
     l->in_off += whole;
     l->rx_items++;

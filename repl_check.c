@@ -104,7 +104,11 @@ static void begin_sum(struct link *l, enum check_state s, uint32_t t)
     check_set_state(l, s);
 }
 
-/* Sum for up to CHECK_STEP_US: true when the digest is complete. */
+/* Sum for up to CHECK_STEP_US: true when the digest is complete.  The
+ * thread gives the CPU away between slices at most once a millisecond
+ * (doc/threads.txt, "Yield points"): on a kernel that preempts lazily a
+ * 5 ms step would otherwise hold a worker woken on this CPU until the
+ * step ends. */
 static bool sum_step(void)
 {
     uint64_t t0 = util_mono_us(), t;
@@ -112,6 +116,7 @@ static bool sum_step(void)
 
     do {
         done = items_digest_step(&walk, CHECK_SLICE);
+        util_preempt_point(&repl_yield_us);
         t = util_mono_us();
     } while (!done && t - t0 < CHECK_STEP_US);
     busy_us += t - t0;

@@ -427,6 +427,72 @@ static int decode_control(const struct field *f, int nf, struct repl_rec *r)
     return -1;
 }
 
+/*
+ * The record nearly every line is: "S|s <plain key> <flags> <exptime>
+ * <version> <len>[ <marks>]", read in one pass.  Splitting it into
+ * fields and parsing each field again cost the receiver about 1,000
+ * instructions a record, a third of what applying a replicated 1 KB set
+ * costs it.  Returns true when the line had exactly that shape and every
+ * value is within its bounds, with r filled as decode_data() fills it;
+ * false for anything else (a key marker, a 20-digit number, an empty
+ * field, a bound exceeded), which then goes to the general decoder: it
+ * decides what such a line is, and refuses it if it is wrong.
+ */
+#define FAST_MAX_DIGITS 19      /* never overflows 64 bits */
+static bool decode_store_fast(const char *line, size_t len,
+                              uint64_t vlen_max, struct repl_rec *r)
+{
+    const char *p = line + 2, *end = line + len, *sp;
+    uint64_t v[5];
+    int n = 0;
+
+    if (len < 4 || (line[0] != 'S' && line[0] != 's') || line[1] != ' ') {
+        return false;
+    }
+    sp = memchr(p, ' ', (size_t)(end - p));
+    if (sp == NULL || sp == p || sp - p > KEY_MAX_LENGTH) {
+        return false;
+    }
+    r->key = p;
+    r->nkey = (size_t)(sp - p);
+    p = sp + 1;
+    for (;;) {
+        const char *first = p;
+        const char *lim = end - p > FAST_MAX_DIGITS ? p + FAST_MAX_DIGITS
+                                                    : end;
+        uint64_t x = 0;
+        unsigned d;
+
+        while (p < lim && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+            x = x * 10 + d;
+            p++;
+        }
+        if (p == first || n == 5 || (p < end && *p != ' ')) {
+            return false;
+        }
+        v[n++] = x;
+        if (p == end) {
+            break;
+        }
+        if (++p == end) {
+            return false;       /* a trailing space: an empty field */
+        }
+    }
+    if (n < 4 || v[0] > UINT32_MAX || v[1] > UINT32_MAX || v[3] > vlen_max ||
+        (n == 5 && v[4] > 3)) {
+        return false;
+    }
+    r->type = REC_STORE;
+    r->live = line[0] == 'S';
+    r->b64 = r->binary = false;
+    r->flags = v[0];
+    r->exptime = v[1];
+    r->version = v[2];
+    r->vlen = v[3];
+    r->marks = n == 5 ? v[4] : 0;
+    return true;
+}
+
 /* Record letters as bits (a test instead of a strchr, which would also
  * have matched a NUL): keyed ones, the peer's own stream's, and every
  * data record's. */
@@ -449,9 +515,13 @@ int repl_decode(const char *line, size_t len, uint64_t vlen_max,
 {
     struct field f[8];
     const struct field *mark = NULL;
-    int nf = repl_split(line, len, f, 8);
+    int nf;
     bool keyed;
 
+    if (decode_store_fast(line, len, vlen_max, r)) {
+        return 0;
+    }
+    nf = repl_split(line, len, f, 8);
     if (nf <= 0) {
         return -1;
     }

@@ -636,7 +636,7 @@ static const char *load_section(uint32_t tag, const char *p, uint64_t n,
         } else {
             a = item_apply_store(r.key, r.nkey, hash(r.key, r.nkey),
                                  r.flags, r.exptime, r.version, r.value,
-                                 r.vlen, r.key_binary, NULL);
+                                 r.vlen, r.key_binary, NULL, false);
         }
         if (a == APPLY_NO_MEMORY) {
             (*nomem)++;

@@ -424,7 +424,8 @@ START_TEST(test_chunked_apply_store)
     char *v = pattern(3000, 'q');
 
     ck_assert_int_eq(item_apply_store("r", 1, hash("r", 1), 7, 0,
-                                      item_next_version(), v, 3000, 0, NULL),
+                                      item_next_version(), v, 3000, 0, NULL,
+                                      false),
                      APPLY_DONE);
     assert_value("r", v);
     free(v);
@@ -1564,7 +1565,29 @@ static enum apply_result apply(const char *key, const char *val,
                                uint32_t flags, uint64_t version)
 {
     return item_apply_store(key, strlen(key), hash(key, strlen(key)), flags,
-                            0, version, val, strlen(val), false, NULL);
+                            0, version, val, strlen(val), false, NULL,
+                            false);
+}
+
+/* The same record arriving in a full copy (s). */
+static enum apply_result apply_copy(const char *key, const char *val,
+                                    uint32_t exptime, uint64_t version)
+{
+    return item_apply_store(key, strlen(key), hash(key, strlen(key)), 0,
+                            exptime, version, val, strlen(val), false, NULL,
+                            true);
+}
+
+/* The LRU list key's item is on (it must exist). */
+static unsigned lru_of(const char *key)
+{
+    struct item *it = item_peek(key, strlen(key));
+    unsigned seg;
+
+    ck_assert_ptr_nonnull(it);
+    seg = it->lru;
+    item_remove(it);
+    return seg;
 }
 
 static uint64_t requested_bytes(unsigned id)
@@ -1662,6 +1685,41 @@ START_TEST(test_apply_other_class_or_tombstone_relinks)
 }
 END_TEST
 
+START_TEST(test_apply_copy_links_into_cold)
+{
+    char big[600];
+    struct lru_stats st;
+    struct item *it;
+
+    /* A live record is a write: HOT, as a local set.  A copy's record
+     * has not been used here: straight to COLD, where the maintainer
+     * would move it anyway. */
+    ck_assert_int_eq(apply("live", "v", 0, 100), APPLY_DONE);
+    ck_assert_int_eq(apply_copy("copied", "v", 0, 100), APPLY_DONE);
+    ck_assert_uint_eq(lru_of("live"), LRU_HOT);
+    ck_assert_uint_eq(lru_of("copied"), LRU_COLD);
+    it = item_peek("live", 4);
+    items_lru_stats(it->slabs_clsid, &st);
+    item_remove(it);
+    ck_assert_uint_eq(st.number_seg[LRU_HOT], 1);
+    ck_assert_uint_eq(st.number_seg[LRU_COLD], 1);
+    /* Replacing an item (another class, so not in place) too. */
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ck_assert_int_eq(apply_copy("live", big, 0, 200), APPLY_DONE);
+    ck_assert_uint_eq(lru_of("live"), LRU_COLD);
+    assert_value("live", big);
+    /* A short-lived item still goes to TEMP, as a local write would. */
+    settings.temp_lru = true;
+    settings.temporary_ttl = 61;
+    ck_assert_int_eq(apply_copy("short", "v", current_time + 30, 300),
+                     APPLY_DONE);
+    ck_assert_uint_eq(lru_of("short"), LRU_TEMP);
+    settings.temp_lru = false;
+    assert_no_leak();
+}
+END_TEST
+
 static Suite *items_suite(void)
 {
     Suite *s = suite_create("items");
@@ -1701,6 +1759,7 @@ static Suite *items_suite(void)
     tcase_add_test(apply_tc, test_apply_rewrites_unheld_item_in_place);
     tcase_add_test(apply_tc, test_apply_never_rewrites_a_held_item);
     tcase_add_test(apply_tc, test_apply_other_class_or_tombstone_relinks);
+    tcase_add_test(apply_tc, test_apply_copy_links_into_cold);
     tcase_add_loop_test(store, test_store_modes, 0,
                         sizeof(store_cases) / sizeof(store_cases[0]));
     tcase_add_test(store, test_set_replaces_but_holder_keeps_old);

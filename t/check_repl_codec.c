@@ -352,6 +352,87 @@ START_TEST(test_malformed_lines_refused)
 }
 END_TEST
 
+/* S and s lines at the edges of what is accepted, whichever decoder
+ * path reads them (the one-pass store reader takes numbers of up to 19
+ * digits and plain keys; the rest goes to the general one). */
+START_TEST(test_store_edges)
+{
+    static const struct {
+        const char *line;
+        bool live;
+        uint64_t flags, exptime, version, vlen, marks;
+    } ok[] = {
+        { "S k 0 0 0 0", true, 0, 0, 0, 0, 0 },
+        { "s k 0 0 1 1", false, 0, 0, 1, 1, 0 },
+        { "S k 4294967295 4294967295 1 1048576 3", true, 4294967295u,
+          4294967295u, 1, VLEN_MAX, 3 },
+        { "S k 007 0 0000000000000000001 01", true, 7, 0, 1, 1, 0 },
+        { "S k 0 0 9999999999999999999 1", true, 0, 0,
+          9999999999999999999ull, 1, 0 },
+        { "S k 0 0 18446744073709551615 1 0", true, 0, 0, UINT64_MAX, 1,
+          0 },
+        { "s k 1 2 00000000000000000003 4 2", false, 1, 2, 3, 4, 2 },
+        /* 8 digits at a time, then one by one */
+        { "S k 12345678 99999999 1234567890123456 1048576", true, 12345678,
+          99999999, 1234567890123456ull, VLEN_MAX, 0 },
+        { "S k 1234567890 0 12345678901234567 00001234", true,
+          1234567890, 0, 12345678901234567ull, 1234, 0 },
+        { "S k 0 0 1888888888888888888 9", true, 0, 0,
+          1888888888888888888ull, 9, 0 },
+    };
+    static const char *const bad[] = {
+        "S k 0 0 1 1 ", "S k 0 0 1  1", "S k 0 0  1 1", "S k  0 0 1 1",
+        "S k 0 0 1 1048577 0", "S k 4294967296 0 1 1 1", "S k 0 0 1 1 04",
+        "S k 0 0 1 1 1 ", "S k 0 0 1", "S k 0 0 1 1a", "S k 0 0 1a 1",
+        "S k 0 0 184467440737095516150 1", "S k 0 0 1 1\r", "s k\t 0 0",
+        "S k 0 0 1 99999999999999999999",
+        "S k 0 0 1234567:901234567 1", "S k 0 0 12345678/ 1",
+        "S k 0 0 123456789012345/ 1", "S k 0 0 1234567\x80 1",
+        "S k 0 0 12345678901234567890123 1",
+    };
+    char longkey[KEY_MAX_LENGTH + 2];
+    char line[REC_LINE_MAX];
+    struct repl_rec r;
+    size_t i;
+
+    for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        memset(&r, 0x5a, sizeof(r));
+        ck_assert_msg(decode_str(ok[i].line, &r) == 0, "refused \"%s\"",
+                      ok[i].line);
+        ck_assert_int_eq(r.type, REC_STORE);
+        ck_assert_int_eq(r.live, ok[i].live);
+        ck_assert(!r.b64 && !r.binary);
+        ck_assert_uint_eq(r.nkey, 1);
+        ck_assert_mem_eq(r.key, "k", 1);
+        ck_assert_uint_eq(r.flags, ok[i].flags);
+        ck_assert_uint_eq(r.exptime, ok[i].exptime);
+        ck_assert_uint_eq(r.version, ok[i].version);
+        ck_assert_uint_eq(r.vlen, ok[i].vlen);
+        ck_assert_uint_eq(r.marks, ok[i].marks);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_msg(decode_str(bad[i], &r) == -1, "accepted \"%s\"",
+                      bad[i]);
+    }
+    memset(longkey, 'k', KEY_MAX_LENGTH);
+    longkey[KEY_MAX_LENGTH] = '\0';        /* 250 bytes: fine */
+    snprintf(line, sizeof(line), "S %s 1 2 3 4", longkey);
+    ck_assert_int_eq(decode_str(line, &r), 0);
+    ck_assert_uint_eq(r.nkey, KEY_MAX_LENGTH);
+    ck_assert_ptr_eq(r.key, line + 2);
+    ck_assert_uint_eq(r.vlen, 4);
+    longkey[KEY_MAX_LENGTH] = 'k';
+    longkey[KEY_MAX_LENGTH + 1] = '\0';
+    snprintf(line, sizeof(line), "S %s 1 2 3 4", longkey);
+    ck_assert_int_eq(decode_str(line, &r), -1);
+    /* A one-letter key that is also a key marker's letter. */
+    ck_assert_int_eq(decode_str("S b 0 0 1 1", &r), 0);
+    ck_assert_uint_eq(r.nkey, 1);
+    ck_assert_int_eq(r.key[0], 'b');
+    ck_assert(!r.b64);
+}
+END_TEST
+
 START_TEST(test_parse_u64_edges)
 {
     uint64_t v;
@@ -546,6 +627,7 @@ static Suite *codec_suite(void)
     tcase_add_test(bad, test_malformed_lines_refused);
     tcase_add_test(bad, test_parse_u64_edges);
     tcase_add_test(bad, test_handshake_lines_refused);
+    tcase_add_test(bad, test_store_edges);
     suite_add_tcase(s, rt);
     suite_add_tcase(s, bad);
     return s;
