@@ -18,6 +18,7 @@
 #include "restart.c"
 
 #include "fuzz/fuzz_storage.h"
+#include "item_locks.h"
 #include "repl_persist.h"
 #include "restart.h"
 #include "settings.h"
