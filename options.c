@@ -175,8 +175,12 @@ SASL_HELP
 "   - repl_stall_gate:     1: after this process was stopped for\n"
 "                          repl_timeout or more, close the client port and\n"
 "                          connections until caught up with the peer\n"
-"                          (default: 0: after a stall of 1 s or more,\n"
-"                          client requests wait until it has caught up)\n"
+"                          (default: 0)\n"
+"   - repl_wake_hold:      1: after a stall of 1 s or more, client\n"
+"                          requests wait until it has caught up with the\n"
+"                          peer, at most repl_timeout (default: 0: a\n"
+"                          request that waited through the stall waits\n"
+"                          for the next replication tick only)\n"
 "   - monitor_listen:      HOST:PORT on loopback for monitoring without\n"
 "                          authentication: only stats, version and quit\n"
 "   - modern:              accepted for compatibility; the defaults are\n"
@@ -566,6 +570,7 @@ static const struct xopt xopts[] = {
     XO_NUM("repl_initial_sync_timeout", repl_initial_sync_timeout, 0, 86400,
            "repl_initial_sync_timeout takes seconds"),
     XO_01("repl_stall_gate", repl_stall_gate),
+    XO_01("repl_wake_hold", repl_wake_hold),
     XO_NUM("repl_tombstone_ttl", repl_tombstone_ttl, 1, 30 * 86400,
            "repl_tombstone_ttl takes 1..2592000 seconds"),
     XO_01("repl_sync", repl_sync),

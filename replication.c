@@ -475,10 +475,12 @@ bool repl_regated(void)
  * reads.  The stall shows as a gap in this 100 ms timer, and before the
  * tick is published (wake_tick) the workers are told (repl_wake.c):
  *
- *   - by default, and for a stall shorter than repl_timeout, they hold
- *     every client request read after the wake until the peer's stream
- *     is applied up to a PING the peer sent after it (repl_apply.c,
- *     on_ping), at most repl_timeout seconds;
+ *   - with -o repl_wake_hold=1 (and no gate, or a stall shorter than
+ *     repl_timeout), they hold every client request read after the
+ *     wake until the peer's stream is applied up to a PING the peer
+ *     sent after it (repl_apply.c, on_ping), at most repl_timeout
+ *     seconds; by default a request only waits for the timer's next
+ *     tick;
  *   - with -o repl_stall_gate=1, after a stall of repl_timeout or more
  *     (the peer has dropped the link), the node closes its client port
  *     and its clients' connections again (the clients go to the peer),
@@ -501,6 +503,11 @@ static void stalled(uint64_t now, uint64_t gap_ms, bool was_linked)
         }
         if (!ready_sent || !was_linked) {
             return;             /* no peer to catch up from */
+        }
+        if (!settings.repl_wake_hold) {
+            log_warn("replication: this process did not run for %llu ms",
+                     (unsigned long long)gap_ms);
+            return;
         }
         log_warn("replication: this process did not run for %llu ms; "
                  "client requests wait until it has caught up with the "

@@ -96,6 +96,7 @@ struct settings {
     size_t repl_buffer_size;    /* -o repl_buffer_size: bytes */
     int repl_initial_sync_timeout;  /* -o repl_initial_sync_timeout */
     bool repl_stall_gate;           /* -o repl_stall_gate: regate after a stall */
+    bool repl_wake_hold;            /* -o repl_wake_hold: hold requests after a stall */
     int repl_tombstone_ttl;     /* -o repl_tombstone_ttl: seconds */
     size_t repl_backlog_size;   /* -o repl_backlog_size: bytes, 0 = none */
     bool repl_sync;             /* -o repl_sync=1: reply after peer ack */

@@ -9,8 +9,8 @@
 # (with 60,000 other writes before k's, so that catching up takes a
 # while).
 # Once with a stall shorter than repl_timeout (the link stays up), once
-# past it (A drops the link, B resyncs).  The default mode: no
-# repl_stall_gate, so B's port stays open.
+# past it (A drops the link, B resyncs).  With -o repl_wake_hold=1 and
+# no repl_stall_gate, so B's port stays open.
 
 use strict;
 use warnings;
@@ -24,7 +24,8 @@ use MemcPair;
 
 require_pair_build();
 
-my ($A, $B) = start_pair(linked => 1, repl_timeout => 5);
+my ($A, $B) = start_pair(linked => 1, repl_timeout => 5,
+                         args => ['-o', 'repl_wake_hold=1']);
 
 sub get_on {
     my ($port) = @_;
