@@ -134,8 +134,9 @@ int conn_out_slow(struct conn *c, const char *s, size_t len)
     return 0;
 }
 
-int conn_out_item(struct conn *c, struct item *it, const char *p,
-                  size_t len)
+/* Keep a reference to it until its bytes are sent (c->ilist); on failure
+ * it is released and the connection closes after its replies. */
+static inline int hold_item(struct conn *c, struct item *it)
 {
     if (c->icount == c->isize) {
         int n = c->isize * 2;
@@ -149,6 +150,15 @@ int conn_out_item(struct conn *c, struct item *it, const char *p,
         c->isize = n;
     }
     c->ilist[c->icount++] = it;
+    return 0;
+}
+
+int conn_out_item(struct conn *c, struct item *it, const char *p,
+                  size_t len)
+{
+    if (hold_item(c, it) != 0) {
+        return -1;
+    }
     if (add_iov(c, p, len) != 0) {
         c->close_after_write = true;
         return -1;
@@ -162,18 +172,9 @@ int conn_out_item(struct conn *c, struct item *it, const char *p,
  * get). */
 int conn_out_chunked(struct conn *c, struct item *it, size_t len)
 {
-    if (c->icount == c->isize) {
-        int n = c->isize * 2;
-        struct item **nl = realloc(c->ilist, sizeof(*nl) * (size_t)n);
-        if (nl == NULL) {
-            item_remove(it);
-            c->close_after_write = true;
-            return -1;
-        }
-        c->ilist = nl;
-        c->isize = n;
+    if (hold_item(c, it) != 0) {
+        return -1;
     }
-    c->ilist[c->icount++] = it;
     if (item_value_iovs(it, len, &c->iov, &c->iovused, &c->iovsize) != 0) {
         c->close_after_write = true;
         return -1;

@@ -1078,25 +1078,40 @@ uint64_t items_total(void)
 
 /* --- slabs reassign: the items of a page being moved (slab_mover.c) ----- */
 
+struct item *do_item_copy_out(const struct item *it, size_t n, unsigned id)
+{
+    struct item *copy = slabs_alloc_free(n, id);
+
+    if (copy != NULL) {
+        memcpy(copy, it, n);
+        copy->next = copy->prev = copy->h_next = NULL;
+        copy->refcount = 1;
+        copy->it_flags &= ~ITEM_LINKED;
+    }
+    return copy;
+}
+
+void do_item_move_to(struct item *it, struct item *copy, uint32_t hv)
+{
+    uint32_t atime = it->atime;
+
+    do_item_replace(it, copy, hv);
+    copy->atime = atime;
+    item_remove(copy);
+}
+
 /* Copy linked item `it` (stripe hv held) into a free chunk of its class
  * outside the moving page and link the copy in its place.  False when
  * the class has no free chunk. */
 static bool rescue(struct item *it, uint32_t hv)
 {
-    size_t n = ITEM_ntotal(it);
-    struct item *copy = slabs_alloc_free(n, it->slabs_clsid);
-    uint32_t atime = it->atime;
+    struct item *copy = do_item_copy_out(it, ITEM_ntotal(it),
+                                         it->slabs_clsid);
 
     if (copy == NULL) {
         return false;
     }
-    memcpy(copy, it, n);
-    copy->next = copy->prev = copy->h_next = NULL;
-    copy->refcount = 1;
-    copy->it_flags &= ~ITEM_LINKED;
-    do_item_replace(it, copy, hv);
-    copy->atime = atime;
-    item_remove(copy);
+    do_item_move_to(it, copy, hv);
     return true;
 }
 

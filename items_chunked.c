@@ -89,24 +89,17 @@ void items_free_chunked(struct item *it)
 bool items_rescue_header(struct item *it, uint32_t hv)
 {
     size_t n = item_chunk_hdr_size(it->nkey);
-    struct item *copy = slabs_alloc_free(n, slabs_clsid(n));
-    uint32_t atime = it->atime;
+    struct item *copy = do_item_copy_out(it, n, slabs_clsid(n));
     struct item_chunk *ch;
 
     if (copy == NULL) {
         return false;
     }
-    memcpy(copy, it, n);
-    copy->next = copy->prev = copy->h_next = NULL;
-    copy->refcount = 1;
-    copy->it_flags &= ~ITEM_LINKED;
     for (ch = item_first_chunk(copy); ch != NULL; ch = ch->next) {
         ch->head = copy;
     }
     item_set_first_chunk(it, NULL);
-    do_item_replace(it, copy, hv);
-    copy->atime = atime;
-    item_remove(copy);
+    do_item_move_to(it, copy, hv);
     return true;
 }
 

@@ -101,6 +101,12 @@ static inline void *items_alloc_pull(size_t size, unsigned id,
 struct item *items_alloc_chunked(size_t nkey, size_t nbytes);
 void items_free_chunked(struct item *it);
 bool items_rescue_header(struct item *it, uint32_t hv);
+/* The page mover's copy: it's first n bytes in a free chunk of class id
+ * (never a new page), unlinked, one reference; NULL when there is none.
+ * do_item_move_to links the copy in its place (stripe hv held), keeps
+ * its access time and drops the caller's reference. */
+struct item *do_item_copy_out(const struct item *it, size_t n, unsigned id);
+void do_item_move_to(struct item *it, struct item *copy, uint32_t hv);
 
 /* Fill an item's value: the data and the "\r\n" every value ends with. */
 static inline void set_value(struct item *it, const char *data, size_t len)
