@@ -51,13 +51,24 @@ static uint64_t psync_next;
 static size_t outq_off;         /* bytes of outq already sent */
 /* STREAM_DIRECT: in the steady state (no copy, no catch-up, no TLS) records go
  * only to the backlog and are sent from there, from ring_sent on; outq
- * then holds only control lines (ACK, PING), sent when ring_sent reaches
- * ctrl_at, the record boundary at which the first of them was queued.
- * This saves a copy of every record.  Used only when the backlog is at
- * least repl_buffer_size, so that bytes not yet sent cannot be
- * overwritten before the overflow rule drops the link. */
+ * then holds only control lines (ACK, PING, PONG), each run of them sent
+ * when ring_sent reaches the record boundary at which it was queued, so
+ * that a line never overtakes a record fed before it (a PONG tells the
+ * peer it has everything before it).  This saves a copy of every record.
+ * Used only when the backlog is at least repl_buffer_size, so that bytes
+ * not yet sent cannot be overwritten before the overflow rule drops the
+ * link. */
 static uint64_t ring_sent;      /* backlog offset sent up to (direct) */
-static uint64_t ctrl_at;        /* where outq's control lines go (direct) */
+/* Runs of control lines: outq[.., end) goes after the ring up to at.
+ * When all CTRL_RUNS are taken a new line joins the last run, which then
+ * waits for the records fed so far: a line may go later, never
+ * earlier. */
+#define CTRL_RUNS 32
+static struct ctrl_run {
+    uint64_t at;                /* ring offset the run follows */
+    size_t end;                 /* outq offset the run ends at */
+} ctrl_run[CTRL_RUNS];
+static unsigned ctrl_runs;      /* runs not yet sent; [0] is the next */
 /* Not modes: in any mode the socket may fill or fail, or outq overflow. */
 static bool stream_blocked;     /* socket full: the thread waits EV_WRITE */
 static int stream_errno;        /* a send failed: the thread closes */
@@ -286,17 +297,28 @@ static bool may_push_locked(bool by_thread)
  * ring; NULL when all is sent. */
 static const char *next_span_locked(size_t *want, bool *from_ring)
 {
-    if (outq_off < outq.len &&
-        (mode != STREAM_DIRECT || ring_sent == ctrl_at)) {
-        *want = outq.len - outq_off;
+    if (mode != STREAM_DIRECT) {
+        if (outq_off < outq.len) {
+            *want = outq.len - outq_off;
+            *from_ring = false;
+            return outq.data + outq_off;
+        }
+        return NULL;
+    }
+    while (ctrl_runs > 0 && outq_off >= ctrl_run[0].end) {
+        memmove(&ctrl_run[0], &ctrl_run[1],
+                --ctrl_runs * sizeof(ctrl_run[0]));
+    }
+    if (ctrl_runs > 0 && ring_sent == ctrl_run[0].at) {
+        *want = ctrl_run[0].end - outq_off;
         *from_ring = false;
         return outq.data + outq_off;
     }
-    if (mode == STREAM_DIRECT && ring_sent < ring.end) {
-        /* Up to the wrap; the next turn sends the rest. */
+    if (ring_sent < ring.end) {
+        /* Up to the wrap or the next run; the next turn sends the rest. */
         *from_ring = true;
         return ring_span(&ring, ring_sent,
-                         outq_off < outq.len ? ctrl_at : ring.end, want);
+                         ctrl_runs > 0 ? ctrl_run[0].at : ring.end, want);
     }
     return NULL;
 }
@@ -306,6 +328,7 @@ static const char *next_span_locked(size_t *want, bool *from_ring)
 static void sent_all_locked(void)
 {
     outq.len = outq_off = 0;
+    ctrl_runs = 0;
     if (outq.cap > 4 * SYNC_HIGH_WATER) {
         rbuf_free(&outq);
     }
@@ -395,6 +418,7 @@ void repl_worker_push(void)
 static void begin_locked(const char *pending, size_t n, uint64_t peer_has)
 {
     outq.len = outq_off = 0;
+    ctrl_runs = 0;
     out_overflow = false;
     stream_blocked = false;
     stream_errno = 0;
@@ -495,11 +519,17 @@ void stream_flush(bool writable, struct stream_flush_result *r)
 void stream_queue_ctrl(const char *line, size_t n)
 {
     pthread_mutex_lock(&out_lock);
-    if (mode == STREAM_DIRECT && outq_off == outq.len) {
-        ctrl_at = ring.end;         /* after the records fed so far */
-    }
     if (!rbuf_add(&outq, line, n)) {
         out_overflow = true;        /* out of memory: resync */
+    } else if (mode == STREAM_DIRECT) {
+        /* after the records fed so far */
+        struct ctrl_run *last = ctrl_runs > 0 ? &ctrl_run[ctrl_runs - 1]
+                                              : NULL;
+        if (last == NULL || (last->at != ring.end && ctrl_runs < CTRL_RUNS)) {
+            last = &ctrl_run[ctrl_runs++];
+        }
+        last->at = ring.end;
+        last->end = outq.len;
     }
     pthread_mutex_unlock(&out_lock);
 }
@@ -546,6 +576,7 @@ void stream_close(void)
     stream_tls = NULL;
     mode_set(STREAM_OFF);
     outq.len = outq_off = 0;
+    ctrl_runs = 0;
     out_overflow = false;
     stream_blocked = false;
     stream_errno = 0;
@@ -558,6 +589,7 @@ void stream_discard(void)
     pthread_mutex_lock(&out_lock);
     out_woken = false;
     outq.len = outq_off = 0;
+    ctrl_runs = 0;
     pthread_mutex_unlock(&out_lock);
 }
 
