@@ -303,6 +303,12 @@ static int apply_flush(struct link *l, const struct repl_rec *r)
  * for the skew. */
 static int on_ping(struct link *l, const struct repl_rec *r)
 {
+    if (r->ask) {
+        /* Queued behind every record sent so far (send_ctl). */
+        char line[REC_LINE_MAX];
+        send_ctl(l, line, repl_fmt_pong(line, r->serial));
+        return 1;
+    }
     if (r->has_ms) {
         apply_note_skew(l, r->ms);
         if (l->in_state == IN_LIVE) {
@@ -311,6 +317,21 @@ static int on_ping(struct link *l, const struct repl_rec *r)
     }
     if (repl_regated() && l->in_state == IN_LIVE) {
         /* Everything the peer sent before this PING is applied. */
+        signal_ready("caught up with the peer after a stall");
+    }
+    return 1;
+}
+
+/* The answer to our PING w<n>: everything the peer sent before it is
+ * applied.  Only on a live link: during a full copy it proves nothing
+ * (the link asks again when the copy is done). */
+static int on_pong(struct link *l, const struct repl_rec *r)
+{
+    if (l->in_state != IN_LIVE) {
+        return 1;
+    }
+    wake_on_pong(r->serial);
+    if (repl_regated() && r->serial == l->wake_asked) {
         signal_ready("caught up with the peer after a stall");
     }
     return 1;
@@ -427,6 +448,8 @@ static int apply_line(struct link *l, const struct repl_rec *r)
         return apply_marks(l, r);
     case REC_PING:
         return on_ping(l, r);
+    case REC_PONG:
+        return on_pong(l, r);
     case REC_ACK:
         return on_ack(l, r);
     case REC_SYNC:

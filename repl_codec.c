@@ -170,6 +170,20 @@ size_t repl_fmt_ping(char *buf, uint64_t ms)
     return put_ctl(buf, "PING", &ms, 1);
 }
 
+size_t repl_fmt_ping_ask(char *buf, uint64_t serial)
+{
+    char *p = buf;
+
+    memcpy(p, "PING w", 6);
+    p = repl_put_u64(p + 6, serial);
+    return repl_put_end(buf, p, "");
+}
+
+size_t repl_fmt_pong(char *buf, uint64_t serial)
+{
+    return put_ctl(buf, "PONG", &serial, 1);
+}
+
 size_t repl_fmt_ack(char *buf, uint64_t bytes, uint64_t items,
                     uint64_t offset, uint64_t records)
 {
@@ -381,7 +395,16 @@ static int decode_control(const struct field *f, int nf, struct repl_rec *r)
     if (repl_field_is(&f[0], "PING") && nf == 2) {
         r->type = REC_PING;
         r->has_ms = repl_field_u64(&f[1], &r->ms);
+        r->ask = false;
+        if (!r->has_ms && f[1].len > 1 && f[1].p[0] == 'w') {
+            struct field n = { f[1].p + 1, f[1].len - 1 };
+            r->ask = repl_field_u64(&n, &r->serial);
+        }
         return 0;
+    }
+    if (repl_field_is(&f[0], "PONG") && nf == 2) {
+        r->type = REC_PONG;
+        return repl_field_u64(&f[1], &r->serial) ? 0 : -1;
     }
     if (repl_field_is(&f[0], "ACK") && (nf == 4 || nf == 5)) {
         r->type = REC_ACK;

@@ -58,8 +58,14 @@ size_t repl_fmt_marks(char *buf, const char *key, size_t nkey, bool binary,
  * own stream ends.  SYNC: items in the copy, the stream offset and
  * records the live stream goes on from.  PSYNC: the offset the backlog
  * is sent from.  SYNCED: items sent in the copy.  DIGEST: the sum, its
- * items, records fed and applied, and the unix time it holds to. */
+ * items, records fed and applied, and the unix time it holds to.
+ * PING w<n> asks the peer for PONG <n> at once, queued behind every
+ * record it has sent so far (a node woken from a stall learns it is
+ * caught up in one round trip); an older peer reads it as a PING
+ * without a clock and ignores it. */
 size_t repl_fmt_ping(char *buf, uint64_t ms);
+size_t repl_fmt_ping_ask(char *buf, uint64_t serial);
+size_t repl_fmt_pong(char *buf, uint64_t serial);
 size_t repl_fmt_ack(char *buf, uint64_t bytes, uint64_t items,
                     uint64_t offset, uint64_t records);
 size_t repl_fmt_nak(char *buf, uint64_t offset);
@@ -195,7 +201,9 @@ enum repl_rec_type {
     REC_TOUCH,                  /* T: a new deadline */
     REC_FLUSH,                  /* F, f: flush_all */
     REC_MARKS,                  /* M: meta marks of one version */
-    REC_PING,                   /* heartbeat with the wall clock */
+    REC_PING,                   /* heartbeat with the wall clock, or
+                                   (PING w<n>) a request for a PONG */
+    REC_PONG,                   /* the answer to PING w<n> */
     REC_ACK,                    /* what the peer applied */
     REC_SYNC,                   /* a full copy starts */
     REC_PSYNC,                  /* the backlog from an offset follows */
@@ -225,6 +233,8 @@ struct repl_rec {
     uint64_t applied;           /* DIGEST: our records the peer applied */
     bool has_ms;                /* PING: ms parsed */
     uint64_t ms;                /* PING: the peer's wall clock */
+    bool ask;                   /* PING w<n>: answer PONG <n> */
+    uint64_t serial;            /* PING w<n>, PONG: n */
     uint64_t bytes;             /* ACK: link bytes applied */
     uint64_t items;             /* ACK: link records; SYNC, DIGEST: items */
     uint64_t offset;            /* ACK: stream offset; SYNC: base; PSYNC;

@@ -99,6 +99,7 @@ struct link {
     enum link_fault fault;      /* ... and what kind of refusal */
     uint64_t vbound;            /* versions up to this are fine: checked */
     int64_t skew_ms;            /* peer clock minus ours: note_skew() */
+    uint64_t wake_asked;        /* the stall serial PING w<n> asked for */
     int64_t skew_seen[SKEW_SAMPLES];    /* the last samples, HELLO, PINGs */
     unsigned skew_n;            /* samples taken on this link */
     bool skew_far;              /* skew_ms is over SKEW_WARN_MS (logged) */
@@ -192,6 +193,7 @@ struct link {
     LINE(stall_holds, "%llu", U(wake_holds()))                            \
     LINE(stall_held_requests, "%llu", U(wake_held_requests()))            \
     LINE(stall_hold_timeouts, "%llu", U(wake_hold_timeouts()))            \
+    LINE(stall_last_hold_ms, "%llu", U(wake_last_hold_ms()))              \
     LINE(late_writes, "%llu", U(items_late_writes()))                     \
     LINE(late_superseded, "%llu", U(items_late_superseded()))             \
     LINE(sync_mode, "%s", settings.repl_sync ? "on" : "off")              \
@@ -253,6 +255,10 @@ void link_established(struct link *l);
 void link_slow_redial(void);
 /* The first sync is done (or given up on): open the client port. */
 void signal_ready(const char *why);
+/* After a stall (holding, or the client port closed again): ask the
+ * peer on l, once it is live, for a PONG behind its records
+ * (replication.c). */
+void wake_ask(struct link *l);
 /* Whether the client port is closed again after a stall: it reopens
  * only once the peer's stream is applied up to one of its PINGs. */
 bool repl_regated(void);

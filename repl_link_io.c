@@ -14,6 +14,7 @@
 #include "repl_persist.h"
 #include "repl_stream.h"
 #include "repl_walk.h"
+#include "repl_wake.h"
 #include "tls.h"
 #include "log.h"
 #include "settings.h"
@@ -390,6 +391,7 @@ static void finish_connect(struct link *l)
 
     l->connecting = false;
     if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
+        wake_unreachable(err ? strerror(err) : "connect failed");
         link_close(l, err ? strerror(err) : "connect failed");
         return;
     }
@@ -523,6 +525,7 @@ void link_dial(const char *peer_host, const char *peer_port)
         pthread_mutex_unlock(&repl_stats_lock);
     }
     if (fd < 0) {
+        wake_unreachable(err[0] != '\0' ? err : "dial failed");
         return;
     }
     if (link_open(l, fd, true, addr)) {

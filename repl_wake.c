@@ -44,12 +44,14 @@ int wake_state_now;             /* enum wake_state; atomic */
 uint64_t wake_tick_ms;          /* atomic: wall clock of the last tick */
 static uint64_t hold_from_ms;   /* wall clock the hold began (repl thread) */
 static uint64_t hold_until_us;  /* the longest it lasts (repl thread) */
+static uint64_t serial;         /* stalls so far: PING w<serial> (repl) */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static unsigned waiters;        /* workers in wait_turn(); under mu */
 static uint64_t holds;          /* atomic: stats replication stall_holds */
 static uint64_t held;           /* atomic: requests that waited */
 static uint64_t hold_timeouts;  /* atomic: holds ended by their limit */
+static uint64_t last_hold_ms;   /* atomic: how long the last hold lasted */
 
 #define WAKE_STATE_NAME(e, name) name,
 static const char *const state_names[] = {WAKE_STATES(WAKE_STATE_NAME)};
@@ -82,15 +84,37 @@ void wake_set_state(enum wake_state s)
     pthread_mutex_unlock(&mu);
 }
 
+/* The hold ends (repl thread): how long it lasted goes to stats. */
+static uint64_t end_hold(void)
+{
+    uint64_t ms = util_now_ms() - hold_from_ms;
+
+    __atomic_store_n(&last_hold_ms, ms, __ATOMIC_RELAXED);
+    wake_set_state(WAKE_RUNNING);
+    return ms;
+}
+
 void wake_hold(uint64_t now_us)
 {
     if (wake_state() == WAKE_GATED) {
         return;                 /* the closed port holds everything */
     }
+    serial++;
     hold_from_ms = util_now_ms();
     hold_until_us = now_us + (uint64_t)settings.repl_timeout * 1000000;
     __atomic_add_fetch(&holds, 1, __ATOMIC_RELAXED);
     wake_set_state(WAKE_HOLDING);
+}
+
+void wake_gate(void)
+{
+    serial++;
+    wake_set_state(WAKE_GATED);
+}
+
+uint64_t wake_serial(void)
+{
+    return serial;
 }
 
 void wake_tick(uint64_t now_ms, uint64_t now_us)
@@ -100,7 +124,7 @@ void wake_tick(uint64_t now_ms, uint64_t now_us)
         log_warn("replication: not caught up with the peer %d s after a "
                  "stall; serving client requests again",
                  settings.repl_timeout);
-        wake_set_state(WAKE_RUNNING);
+        end_hold();
     }
     pthread_mutex_lock(&mu);
     __atomic_store_n(&wake_tick_ms, now_ms, __ATOMIC_RELEASE);
@@ -118,8 +142,28 @@ void wake_on_ping(uint64_t peer_ms, int64_t skew_ms)
     }
     log_event("replication: caught up with the peer after a stall "
               "(%llu ms); serving client requests again",
-              (unsigned long long)(util_now_ms() - hold_from_ms));
-    wake_set_state(WAKE_RUNNING);
+              (unsigned long long)end_hold());
+}
+
+void wake_unreachable(const char *why)
+{
+    if (wake_state() != WAKE_HOLDING) {
+        return;
+    }
+    __atomic_add_fetch(&hold_timeouts, 1, __ATOMIC_RELAXED);
+    log_warn("replication: the peer cannot be reached after a stall (%s, "
+             "%llu ms); serving client requests from this node's copy", why,
+             (unsigned long long)end_hold());
+}
+
+void wake_on_pong(uint64_t n)
+{
+    if (wake_state() != WAKE_HOLDING || n != serial) {
+        return;
+    }
+    log_event("replication: caught up with the peer after a stall "
+              "(%llu ms); serving client requests again",
+              (unsigned long long)end_hold());
 }
 
 /* The worker's side, under mu: whether bytes seen at since (their
@@ -182,6 +226,11 @@ uint64_t wake_holds(void)
 uint64_t wake_held_requests(void)
 {
     return __atomic_load_n(&held, __ATOMIC_RELAXED);
+}
+
+uint64_t wake_last_hold_ms(void)
+{
+    return __atomic_load_n(&last_hold_ms, __ATOMIC_RELAXED);
 }
 
 uint64_t wake_hold_timeouts(void)

@@ -38,6 +38,16 @@ void wake_tick(uint64_t tick_ms, uint64_t now_us);
  * clock is ahead of ours) was applied on a live link: a hold ends when
  * the PING was sent after the stall began to be held. */
 void wake_on_ping(uint64_t peer_ms, int64_t skew_ms);
+/* The peer's PONG <n> was applied on a live link: everything it sent
+ * before is applied, and a hold for stall n ends (one round trip after
+ * the link is live).  wake_gate(): a stall that closes the client port.
+ * wake_serial(): the latest stall's n, for PING w<n>. */
+void wake_on_pong(uint64_t n);
+/* A dial to the peer failed (refused, unreachable): a hold ends, since
+ * this node's copy is the only one clients can have. */
+void wake_unreachable(const char *why);
+void wake_gate(void);
+uint64_t wake_serial(void);
 enum wake_state wake_state(void);
 
 /* Any worker: may bytes that reached a client socket at unix ms rx_ms,
@@ -66,5 +76,6 @@ static inline int repl_wake_check(uint64_t rx_ms, uint64_t turn_ms)
 uint64_t wake_holds(void);
 uint64_t wake_held_requests(void);
 uint64_t wake_hold_timeouts(void);
+uint64_t wake_last_hold_ms(void);
 
 #endif

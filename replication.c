@@ -187,6 +187,22 @@ void link_in_set_state(struct link *l, enum link_in s)
               link_in_name(l->in_state), link_in_name(s));
     l->in_state = s;
     link_summary_set_state(l, link_summary(l->out_state, l->in_state));
+    if (s == IN_LIVE) {
+        wake_ask(l);
+    }
+}
+
+void wake_ask(struct link *l)
+{
+    char line[REC_LINE_MAX];
+    uint64_t n = wake_serial();
+
+    if (l->in_state != IN_LIVE || l->wake_asked == n ||
+        (wake_state() != WAKE_HOLDING && !regated)) {
+        return;
+    }
+    l->wake_asked = n;
+    send_ctl(l, line, repl_fmt_ping_ask(line, n));   /* sent by the caller's pump */
 }
 
 static void link_error(struct link *l, const char *why)
@@ -513,6 +529,13 @@ static void stalled(uint64_t now, uint64_t gap_ms, bool was_linked)
                  "client requests wait until it has caught up with the "
                  "peer", (unsigned long long)gap_ms);
         wake_hold(now);
+        next_dial_us = now;     /* the peer may have dropped the link */
+        backoff_ms = BACKOFF_MIN_MS;
+        for (i = 0; i < MAX_LINKS; i++) {
+            if (repl_links[i].fd >= 0) {
+                wake_ask(&repl_links[i]);
+            }
+        }
         return;
     }
     __atomic_add_fetch(&stalls, 1, __ATOMIC_RELAXED);
@@ -520,7 +543,7 @@ static void stalled(uint64_t now, uint64_t gap_ms, bool was_linked)
              "(repl_timeout %d s); closing the client port until it has "
              "caught up with the peer", (unsigned long long)gap_ms,
              settings.repl_timeout);
-    wake_set_state(WAKE_GATED);
+    wake_gate();
     for (i = 0; i < MAX_LINKS; i++) {
         if (repl_links[i].fd >= 0) {
             link_close(&repl_links[i], "this process stalled");

@@ -59,6 +59,7 @@ void settings_init(void)
     settings.repl_backlog_size = 64 * 1024 * 1024;
     settings.repl_sync_timeout = 50;
     settings.repl_idle_copy = true;
+    settings.repl_wake_hold = true;
     settings.hot_lru_pct = 20;
     settings.warm_lru_pct = 40;
     settings.hot_max_factor = 0.2;

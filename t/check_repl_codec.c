@@ -201,6 +201,13 @@ START_TEST(test_control_lines)
     ck_assert_uint_eq(r.ms, 1796000000123ULL);
     ck_assert_int_eq(decode_str("PING x", &r), 0);  /* liveness only */
     ck_assert(!r.has_ms);
+    ck_assert(!r.ask);
+    ck_assert_int_eq(decode_str("PING w", &r), 0);  /* no number: no ask */
+    ck_assert(!r.has_ms && !r.ask);
+    ck_assert_int_eq(decode_str("PING w-1", &r), 0);
+    ck_assert(!r.has_ms && !r.ask);
+    ck_assert_int_eq(decode_str("PING w18446744073709551616", &r), 0);
+    ck_assert(!r.has_ms && !r.ask);
     ck_assert_int_eq(decode_str("ACK 10 2 30", &r), 0);
     ck_assert_int_eq(r.type, REC_ACK);
     ck_assert_uint_eq(r.bytes, 10);
@@ -253,6 +260,19 @@ START_TEST(test_control_lines_round_trip)
     ck_assert_int_eq(r.type, REC_PING);
     ck_assert(r.has_ms);
     ck_assert_uint_eq(r.ms, 1796000000123ULL);
+
+    n = repl_fmt_ping_ask(buf, 7);
+    ck_assert_str_eq(buf_str(buf, n), "PING w7\r\n");
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_PING);
+    ck_assert(r.ask && !r.has_ms);
+    ck_assert_uint_eq(r.serial, 7);
+
+    n = repl_fmt_pong(buf, UINT64_MAX);
+    ck_assert_str_eq(buf_str(buf, n), "PONG 18446744073709551615\r\n");
+    ck_assert_int_eq(decode(buf, n, &r), 0);
+    ck_assert_int_eq(r.type, REC_PONG);
+    ck_assert_uint_eq(r.serial, UINT64_MAX);
 
     n = repl_fmt_ack(buf, 10, 2, UINT64_MAX, 40);
     ck_assert_str_eq(buf_str(buf, n),
@@ -328,7 +348,8 @@ START_TEST(test_malformed_lines_refused)
         "D k", "D k 1 2", "D", "T k 1", "T k 4294967296 1",
         "F 1", "F 1 4294967296", "F x 1",
         "ACK 1 2", "ACK 1 2 x", "ACK 1 2 3 4 5", "SYNC 1", "SYNC x 1",
-        "PSYNC", "PSYNC x", "PING", "RESUME 1 2 3",
+        "PSYNC", "PSYNC x", "PING", "RESUME 1 2 3", "PONG", "PONG x",
+        "PONG 1 2", "PONG -1", "PING w1 2",
         "NAK", "NAK x", "NAK 1 2", "NAK -1", "RESYNC 1", "DIGEST 1 2 3 4",
         "DIGEST 1 2 3 4 4294967296", "DIGEST x 2 3 4 5", "s k 0 0 1 1 1 1 1",
         "S a b c d e f g h i",              /* more than 8 fields */
