@@ -1062,11 +1062,12 @@ static int lag_probe(void)
     qsort(rtt, n, sizeof(double), cmp_double);
     printf("probes=%llu timeouts=%llu polls=%llu lag_p50_us=%.1f "
            "lag_p99_us=%.1f lag_max_us=%.1f ack_lag_p50_us=%.1f "
-           "ack_lag_p99_us=%.1f ack_lag_max_us=%.1f set_p50_us=%.1f\n",
+           "ack_lag_p99_us=%.1f ack_lag_max_us=%.1f set_p50_us=%.1f "
+           "set_p99_us=%.1f\n",
            (unsigned long long)n, (unsigned long long)timeouts,
            (unsigned long long)polls, pct(lag, n, 0.5), pct(lag, n, 0.99),
            n ? lag[n - 1] : 0.0, pct(ack, n, 0.5), pct(ack, n, 0.99),
-           n ? ack[n - 1] : 0.0, pct(rtt, n, 0.5));
+           n ? ack[n - 1] : 0.0, pct(rtt, n, 0.5), pct(rtt, n, 0.99));
     return timeouts > 0 ? 1 : 0;
 }
 

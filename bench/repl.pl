@@ -552,7 +552,8 @@ sub section_lag {
             for qw(p50 p99);
         put('lag', $run, 'ours', "idle lag $_ us", $idle->{"lag_${_}_us"})
             for qw(p50 p99);
-        put('lag', $run, 'ours', 'probe set p50 us', $pr->{set_p50_us});
+        put('lag', $run, 'ours', "probe set $_ us", $pr->{"set_${_}_us"})
+            for qw(p50 p99);
         progress(sprintf('lag-r%d: max %.0f ops/s, at %.0f ops/s lag '
                          . 'p50 %.0f p99 %.0f max %.0f us (idle p99 %.0f)',
                          $run, $max->{rps}, $bgr->{rps}, $pr->{lag_p50_us},
@@ -585,6 +586,8 @@ sub section_lag {
         put('lag', $run, 'ref', "lag $_ us", $fl->{"lag_${_}_us"})
             for qw(p50 p99 max);
         put('lag', $run, 'ref', "ack lag $_ us", $fl->{"ack_lag_${_}_us"})
+            for qw(p50 p99);
+        put('lag', $run, 'ref', "probe set $_ us", $fl->{"set_${_}_us"})
             for qw(p50 p99);
         put('lag', $run, 'ref', 'max ops/s', $max->{rps});
         put('lag', $run, 'ref', 'half-load ops/s', $at->{rps});
@@ -1621,6 +1624,9 @@ sub report {
     $row->('... counted from A\'s STORED instead, p50 / p99, us', '%.0f',
            ['ack lag p50 us', 'ack lag p99 us'],
            ['ack lag p50 us', 'ack lag p99 us']);
+    $row->('... of which the probe\'s set on A until STORED, p50 / p99, '
+           . 'us', '%.0f', ['probe set p50 us', 'probe set p99 us'],
+           ['probe set p50 us', 'probe set p99 us']);
     $row->('... with no other load, p50 / p99, us', '%.0f',
            ['idle lag p50 us', 'idle lag p99 us']);
     $row->("full resync of $P{sync_items} x $P{sync_value} B items, "
