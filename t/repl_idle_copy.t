@@ -58,22 +58,32 @@ sub preload {
 }
 
 # Restart B empty and stop it once A is in the middle of sending the copy
-# (and, when $b_idle, once B's receiving thread shows as SCHED_IDLE).
+# (and, when $b_idle, once B's receiving thread shows as SCHED_IDLE).  A
+# copy of $N items takes a fraction of a second, shorter than a poll
+# interval, so B is let run in steps of 10 ms and each step ends stopped:
+# the check that succeeds first sees B held early in the copy.
 sub hold_copy {
     my ($A, $B, $b_idle) = @_;
     $B->kill9;
     $B->restart(nowait => 1);
-    my $held = wait_until(sub {
-        return -1 unless $B->is_alive;
-        my $r = $A->repl_stats or return 0;
-        return 0 unless ($r->{sync_in_progress} // 0) == 1;
-        return 0 if $b_idle && idle_threads($B->pid) != 1;
+    $B->sigstop;
+    my $deadline = time + 20;
+    my $held = 0;
+    while (time < $deadline) {
+        last unless $B->is_alive;
+        $B->sigcont;
+        select(undef, undef, undef, 0.01);
         $B->sigstop;
-        return 1;
-    }, 20);
-    ok($held && $held > 0, 'B stopped while A sends it a full copy')
+        my $r = $A->repl_stats or next;
+        next unless ($r->{sync_in_progress} // 0) == 1;
+        next if $b_idle && idle_threads($B->pid) != 1;
+        $held = 1;
+        last;
+    }
+    ok($held, 'B stopped while A sends it a full copy')
         or diag($B->log_tail(10));
-    return $held && $held > 0;
+    $B->sigcont unless $held || !$B->is_alive;
+    return $held;
 }
 
 {
