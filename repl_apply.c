@@ -299,14 +299,39 @@ static int apply_flush(struct link *l, const struct repl_rec *r)
 
 /* --- control lines ------------------------------------------------------- */
 
+/* A peer woken from a stall asks (PING w<n>); the PONG is queued behind
+ * every record sent so far (send_ctl).  A woken peer asks once per
+ * stall: a peer that asks more than PONG_PER_SEC times a second gets no
+ * more answers that second, so that it cannot grow our queue while it
+ * does not read. */
+#define PONG_PER_SEC 4
+static void answer_ask(struct link *l, uint64_t serial)
+{
+    char line[REC_LINE_MAX];
+    uint64_t now = util_mono_us();
+
+    if (now - l->pong_window_us >= 1000000) {
+        l->pong_window_us = now;
+        l->pongs = 0;
+    }
+    if (l->pongs >= PONG_PER_SEC) {
+        if (l->pongs++ == PONG_PER_SEC) {
+            log_info("replication %s: the peer asks for PONGs more than %d "
+                     "times a second; not answering the rest", l->addr,
+                     PONG_PER_SEC);
+        }
+        return;
+    }
+    l->pongs++;
+    send_ctl(l, line, repl_fmt_pong(line, serial));
+}
+
 /* Liveness (last_rx_us is already updated), and the peer's wall clock
  * for the skew. */
 static int on_ping(struct link *l, const struct repl_rec *r)
 {
     if (r->ask) {
-        /* Queued behind every record sent so far (send_ctl). */
-        char line[REC_LINE_MAX];
-        send_ctl(l, line, repl_fmt_pong(line, r->serial));
+        answer_ask(l, r->serial);
         return 1;
     }
     if (r->has_ms) {

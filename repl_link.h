@@ -100,6 +100,8 @@ struct link {
     uint64_t vbound;            /* versions up to this are fine: checked */
     int64_t skew_ms;            /* peer clock minus ours: note_skew() */
     uint64_t wake_asked;        /* the stall serial PING w<n> asked for */
+    uint64_t pong_window_us;    /* PONGs answered since then ... */
+    unsigned pongs;             /* ... this many (at most PONG_PER_SEC) */
     int64_t skew_seen[SKEW_SAMPLES];    /* the last samples, HELLO, PINGs */
     unsigned skew_n;            /* samples taken on this link */
     bool skew_far;              /* skew_ms is over SKEW_WARN_MS (logged) */
