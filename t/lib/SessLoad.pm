@@ -36,7 +36,8 @@ our @EVENTS;                # [time, what, is_kill]
 my $JSON = JSON::PP->new;
 
 # record a step at the current time; kind => 'kill', 'stop' or 'cont'
-# for a SIGKILL, SIGSTOP or SIGCONT (see summary)
+# for a SIGKILL, SIGSTOP or SIGCONT, 'open' for a restarted node's client
+# port answering again (see summary)
 sub event {
     my ($what, %o) = @_;
     push @EVENTS, [time, $what, $o{kind} // ''];
@@ -241,6 +242,22 @@ sub _in_hang {
     return 0;
 }
 
+# true when $rec overlaps the time a node was down: from a "kill" event
+# to the next "open" (its restarted client port answering)
+sub _node_down {
+    my ($rec) = @_;
+    my $from;
+    for my $e (@EVENTS, [9e9, 'end', 'open']) {
+        if ($e->[2] eq 'kill') {
+            $from = $e->[0];
+        } elsif ($e->[2] eq 'open' && defined $from) {
+            return 1 if $rec->{t0} <= $e->[0] && $rec->{t1} >= $from;
+            undef $from;
+        }
+    }
+    return 0;
+}
+
 # the phase a time falls in: the last event at or before it
 sub phase_of {
     my ($t) = @_;
@@ -257,6 +274,8 @@ sub phase_of {
 #   error_at_kill  failed, and a node was SIGKILLed or SIGSTOPped while
 #                  it ran (it may have been waiting on that node)
 #   error_in_hang  failed while a node was stopped (SIGSTOP to SIGCONT)
+#   error_down     failed while a node was down (SIGKILL until its
+#                  restarted client port answered)
 #   stale_at_wake  a stale (or ahead) read when a stopped node got
 #                  SIGCONT between the session's last known write and
 #                  the read: on waking, a node applies the writes that
@@ -268,7 +287,7 @@ sub summary {
     my ($self) = @_;
     my %c = (requests => 0, ok => 0, logout => 0, stale => 0, ahead => 0,
              error => 0, error_at_kill => 0, error_in_hang => 0,
-             stale_at_wake => 0);
+             error_down => 0, stale_at_wake => 0);
     my (%phase, @bad);
     for my $rec (@{ $self->{log} }) {
         $c{requests}++;
@@ -276,7 +295,8 @@ sub summary {
         if ($v eq 'error') {
             $v = _during($rec, 'kill') || _during($rec, 'stop')
                    ? 'error_at_kill'
-               : _in_hang($rec) ? 'error_in_hang' : $v;
+               : _in_hang($rec) ? 'error_in_hang'
+               : _node_down($rec) ? 'error_down' : $v;
         } elsif (($v eq 'stale' || $v eq 'ahead')
                  && _during({ t0 => $rec->{since}, t1 => $rec->{t1} },
                             'cont')) {
@@ -303,12 +323,13 @@ sub summary_line {
             @{ $self->{log} };
     return sprintf('%s: %d requests, %d ok, %d logouts, %d stale, '
                    . '%d errors; apart: %d failed in flight at a kill or '
-                   . 'stop, %d failed during a stop, %d stale after a '
+                   . 'stop, %d failed during a stop, %d failed while a '
+                   . 'node was down, %d stale after a '
                    . 'SIGCONT; %d ok with warnings; slowest %.1fs%s',
                    $self->{name}, $c->{requests}, $c->{ok}, $c->{logout},
                    $c->{stale} + $c->{ahead}, $c->{error},
                    $c->{error_at_kill}, $c->{error_in_hang},
-                   $c->{stale_at_wake}, $self->{warned} // 0, $t[0] // 0,
+                   $c->{error_down}, $c->{stale_at_wake}, $self->{warned} // 0, $t[0] // 0,
                    $c->{ahead} ? " ($c->{ahead} counts ahead)" : '');
 }
 
