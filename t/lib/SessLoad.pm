@@ -226,15 +226,15 @@ sub _during {
     return 0;
 }
 
-# true when $rec overlaps a hang: from a "stop" event to the next
-# "cont" (or the end)
-sub _in_hang {
-    my ($rec) = @_;
+# true when $rec overlaps a span from an event of kind $from_kind to the
+# next of kind $to_kind (or the end)
+sub _overlaps {
+    my ($rec, $from_kind, $to_kind) = @_;
     my $from;
-    for my $e (@EVENTS, [9e9, 'end', 'cont']) {
-        if ($e->[2] eq 'stop') {
+    for my $e (@EVENTS, [9e9, 'end', $to_kind]) {
+        if ($e->[2] eq $from_kind) {
             $from = $e->[0];
-        } elsif ($e->[2] eq 'cont' && defined $from) {
+        } elsif ($e->[2] eq $to_kind && defined $from) {
             return 1 if $rec->{t0} <= $e->[0] && $rec->{t1} >= $from;
             undef $from;
         }
@@ -242,21 +242,11 @@ sub _in_hang {
     return 0;
 }
 
-# true when $rec overlaps the time a node was down: from a "kill" event
-# to the next "open" (its restarted client port answering)
-sub _node_down {
-    my ($rec) = @_;
-    my $from;
-    for my $e (@EVENTS, [9e9, 'end', 'open']) {
-        if ($e->[2] eq 'kill') {
-            $from = $e->[0];
-        } elsif ($e->[2] eq 'open' && defined $from) {
-            return 1 if $rec->{t0} <= $e->[0] && $rec->{t1} >= $from;
-            undef $from;
-        }
-    }
-    return 0;
-}
+# a hang: from a SIGSTOP to its SIGCONT
+sub _in_hang { return _overlaps($_[0], 'stop', 'cont'); }
+
+# a node down: from its SIGKILL until its restarted client port answers
+sub _node_down { return _overlaps($_[0], 'kill', 'open'); }
 
 # the phase a time falls in: the last event at or before it
 sub phase_of {
