@@ -32,6 +32,7 @@ static bool requested;          /* a crawl was asked for */
 static bool busy;               /* a pass is in progress */
 static bool want[SLABS_MAX_CLASSES];    /* classes of the requested pass */
 static uint64_t starts;         /* passes started */
+uint32_t crawler_due;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 
@@ -69,7 +70,29 @@ struct pass {
     const bool *mask;
     uint64_t checked[SLABS_MAX_CLASSES];
     uint64_t reclaimed[SLABS_MAX_CLASSES];
+    uint32_t due;               /* earliest deadline of what it left */
 };
+
+void crawler_lower_due(uint32_t t)
+{
+    uint32_t due = __atomic_load_n(&crawler_due, __ATOMIC_RELAXED);
+
+    while ((due == 0 || t < due) &&
+           !__atomic_compare_exchange_n(&crawler_due, &due, t, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
+/* An item the pass leaves linked dies at its deadline, or (dead but in
+ * use, so not reclaimed) is due at once. */
+static void pass_note(struct pass *p, const struct item *it, bool dead)
+{
+    uint32_t t = dead ? current_time : it->exptime;
+
+    if (t != 0 && (p->due == 0 || t < p->due)) {
+        p->due = t;
+    }
+}
 
 static bool reclaim_cb(struct item *it, void *arg)
 {
@@ -82,9 +105,12 @@ static bool reclaim_cb(struct item *it, void *arg)
     p->checked[id]++;
     /* Most items are alive: test that before hashing the key, which only
      * the unlink needs.  The walk holds the item's stripe lock. */
-    if (item_is_dead(it) &&
-        item_reclaim_if_dead(it, hash(ITEM_key(it), it->nkey))) {
+    if (!item_is_dead(it)) {
+        pass_note(p, it, false);
+    } else if (item_reclaim_if_dead(it, hash(ITEM_key(it), it->nkey))) {
         p->reclaimed[id]++;
+    } else {
+        pass_note(p, it, true);
     }
     return true;
 }
@@ -102,13 +128,20 @@ static void pass_flush(struct pass *p)
     }
 }
 
-static void crawl_pass(const bool *mask)
+/* A pass over every class starts crawler_due again from what it finds
+ * and what storage notes meanwhile; one over some classes only lowers
+ * it. */
+static void crawl_pass(const bool *mask, bool all)
 {
     struct pass p;
     uint64_t next = 0;
+    uint32_t was = 0;
 
     memset(&p, 0, sizeof(p));
     p.mask = mask;
+    if (all) {
+        was = __atomic_exchange_n(&crawler_due, 0, __ATOMIC_RELAXED);
+    }
     do {
         next = assoc_walk_buckets(next, CRAWL_SLICE, reclaim_cb, &p);
         pass_flush(&p);
@@ -116,6 +149,32 @@ static void crawl_pass(const bool *mask)
             usleep(settings.lru_crawler_sleep);
         }
     } while (next != 0 && !stop);
+    if (next != 0 && was != 0) {
+        crawler_lower_due(was);     /* stopped before the end */
+    }
+    if (p.due != 0) {
+        crawler_lower_due(p.due);
+    }
+}
+
+static bool all_classes(const bool *mask)
+{
+    unsigned id;
+
+    for (id = 1; id < SLABS_MAX_CLASSES; id++) {
+        if (!mask[id]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The automatic pass: only once an item may have died since the last. */
+static bool pass_due(void)
+{
+    uint32_t due = __atomic_load_n(&crawler_due, __ATOMIC_RELAXED);
+
+    return due != 0 && due <= current_time;
 }
 
 static void *crawler_main(void *arg)
@@ -137,14 +196,16 @@ static void *crawler_main(void *arg)
         }
         if (requested) {
             memcpy(mask, want, sizeof(mask));
-        } else {
+        } else if (pass_due()) {
             memset(mask, 1, sizeof(mask));
+        } else {
+            continue;
         }
         requested = false;
         busy = true;
         starts++;
         pthread_mutex_unlock(&lock);
-        crawl_pass(mask);
+        crawl_pass(mask, all_classes(mask));
         pthread_mutex_lock(&lock);
         busy = false;
     }

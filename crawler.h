@@ -40,4 +40,27 @@ bool crawler_metadump_step(struct metadump *d, uint64_t buckets,
 uint64_t crawler_starts(void);
 bool crawler_running(void);
 
+/* The earliest unix second at which an item the automatic pass has not
+ * yet seen may die (expire, or fall to a flush_all); 0: none.  Storage
+ * notes every deadline it sets; a full pass starts again from 0 and
+ * notes the deadlines of the live items it walks.  The automatic pass
+ * (every CRAWL_INTERVAL seconds) runs only once that second has come: a
+ * cache whose items never expire is not walked for nothing, as memcached
+ * does not crawl a class without deadlines. */
+extern uint32_t crawler_due;    /* atomic */
+void crawler_lower_due(uint32_t t);
+
+static inline void crawler_note_deadline(uint32_t t)
+{
+    uint32_t due;
+
+    if (t == 0) {
+        return;
+    }
+    due = __atomic_load_n(&crawler_due, __ATOMIC_RELAXED);
+    if (due == 0 || t < due) {
+        crawler_lower_due(t);
+    }
+}
+
 #endif

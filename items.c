@@ -24,6 +24,7 @@
 #include "settings.h"
 #include "slabs.h"
 #include "item_locks.h"
+#include "crawler.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -268,6 +269,7 @@ void item_flush(uint32_t when)
     }
     flush_at = at;
     __atomic_store_n(&flush_cutoff, cutoff, __ATOMIC_RELEASE);
+    crawler_note_deadline(at);
     if (mutation_hook != NULL) {
         mutation_hook(MUT_FLUSH, NULL, cutoff, at);
     }
@@ -285,6 +287,7 @@ void item_apply_flush(uint64_t cutoff, uint32_t at)
     if (cutoff > __atomic_load_n(&flush_cutoff, __ATOMIC_ACQUIRE)) {
         flush_at = at;
         __atomic_store_n(&flush_cutoff, cutoff, __ATOMIC_RELEASE);
+        crawler_note_deadline(at);
     }
 }
 
@@ -347,6 +350,7 @@ void do_item_link_in(struct item *it, uint32_t hv, bool cold)
     it->it_flags |= ITEM_LINKED;
     it->atime = current_time;
     it->lru = initial_seg(it);
+    crawler_note_deadline(it->exptime);
     if (cold && it->lru == LRU_HOT) {
         it->lru = LRU_COLD;
     }
@@ -417,6 +421,7 @@ void do_item_replace(struct item *old, struct item *it, uint32_t hv)
     it->it_flags |= ITEM_LINKED;
     it->atime = current_time;
     it->lru = initial_seg(it);
+    crawler_note_deadline(it->exptime);
     __atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
     if (it->it_flags & ITEM_TOMBSTONE) {
         __atomic_add_fetch(&tombstones, 1, __ATOMIC_RELAXED);
@@ -622,6 +627,7 @@ struct item *item_touch(const char *key, size_t nkey, uint32_t exptime,
     it = do_item_get(key, nkey, hv, why);
     if (it != NULL) {
         it->exptime = exptime;
+        crawler_note_deadline(exptime);
         mark_fetched(it);
         notify(MUT_TOUCH, it);
     }
@@ -806,6 +812,7 @@ bool item_delete_meta(const char *key, size_t nkey, uint64_t cas,
         it->version = item_next_version();
         if (set_ttl) {
             it->exptime = exptime;
+            crawler_note_deadline(exptime);
         }
         notify(MUT_STORE, it);
         done = true;

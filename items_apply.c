@@ -12,6 +12,7 @@
 #include "hash.h"
 #include "slabs.h"
 #include "item_locks.h"
+#include "crawler.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -49,6 +50,7 @@ static bool rewrite_in_place(struct item *old, uint32_t flags,
     set_value(old, data, len);
     old->flags = flags;
     old->exptime = exptime;
+    crawler_note_deadline(exptime);
     old->version = version;
     old->atime = current_time;
     old->it_flags = ITEM_LINKED | ITEM_ACTIVE | marks;
@@ -169,6 +171,7 @@ enum apply_result item_apply_touch(const char *key, size_t nkey,
     old = assoc_find(key, nkey, hv);
     if (old != NULL && old->version == version) {
         old->exptime = exptime;
+        crawler_note_deadline(exptime);
         r = APPLY_DONE;
     }
     item_unlock(hv);
