@@ -343,20 +343,29 @@ static uint8_t initial_seg(const struct item *it)
     return settings.lru_segmented ? LRU_HOT : LRU_COLD;
 }
 
-void do_item_link_in(struct item *it, uint32_t hv, bool cold)
+/* What every item becoming linked gets, whether it is new in the hash
+ * table (do_item_link_in) or takes an old one's place (do_item_replace):
+ * the flag, its time and LRU segment, the table's reference, the
+ * tombstone count, and its deadline for the crawler. */
+static void mark_linked(struct item *it)
 {
-    struct lru *l = &lrus[it->slabs_clsid];
-
     it->it_flags |= ITEM_LINKED;
     it->atime = current_time;
     it->lru = initial_seg(it);
     crawler_note_deadline(it->exptime);
-    if (cold && it->lru == LRU_HOT) {
-        it->lru = LRU_COLD;
-    }
     __atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
     if (it->it_flags & ITEM_TOMBSTONE) {
         __atomic_add_fetch(&tombstones, 1, __ATOMIC_RELAXED);
+    }
+}
+
+void do_item_link_in(struct item *it, uint32_t hv, bool cold)
+{
+    struct lru *l = &lrus[it->slabs_clsid];
+
+    mark_linked(it);
+    if (cold && it->lru == LRU_HOT) {
+        it->lru = LRU_COLD;
     }
     assoc_insert(it, hv);
     pthread_mutex_lock(&l->lock);
@@ -418,14 +427,7 @@ void do_item_replace(struct item *old, struct item *it, uint32_t hv)
     if (old->it_flags & ITEM_TOMBSTONE) {
         __atomic_sub_fetch(&tombstones, 1, __ATOMIC_RELAXED);
     }
-    it->it_flags |= ITEM_LINKED;
-    it->atime = current_time;
-    it->lru = initial_seg(it);
-    crawler_note_deadline(it->exptime);
-    __atomic_add_fetch(&it->refcount, 1, __ATOMIC_RELAXED);
-    if (it->it_flags & ITEM_TOMBSTONE) {
-        __atomic_add_fetch(&tombstones, 1, __ATOMIC_RELAXED);
-    }
+    mark_linked(it);
     assoc_replace(old, it, hv);
     pthread_mutex_lock(&l->lock);
     items_lru_unlink_locked(l, old);
