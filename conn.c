@@ -194,6 +194,7 @@ struct conn *conn_new(int sfd, enum conn_state state, struct worker *w,
     c->last_write_off = 0;
     c->origin.rx_ms = 0;
     c->origin.next_late = 0;
+    c->origin.stalled = false;
     c->wait_cmd = false;
     c->monitor = false;
     c->rcurr = c->rbuf;
@@ -542,6 +543,17 @@ static uint64_t turn_ms(struct conn *c)
     return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
+/* Whether the client has closed its side (or reset): nothing left to
+ * read but the end. */
+static bool peer_closed(int fd)
+{
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                      errno != EINTR);
+}
+
 static ssize_t read_stamped(struct conn *c, void *buf, size_t len)
 {
     union {
@@ -569,14 +581,28 @@ static ssize_t read_stamped(struct conn *c, void *buf, size_t len)
         memcpy(&tv, CMSG_DATA(cm), sizeof(tv));
         c->origin.rx_ms = (uint64_t)tv.tv_sec * 1000 +
                           (uint64_t)tv.tv_usec / 1000;
-        if (!c->monitor && repl_wake_check(c->origin.rx_ms,
-                                           turn_ms(c)) != 0) {
+        int w = c->monitor ? 0 : repl_wake_check(c->origin.rx_ms,
+                                                  turn_ms(c));
+        if (w < 0) {
             /* The port closed again after a stall. */
             errno = ECONNABORTED;
             return -1;
         }
+        c->origin.stalled = w > 0 ||
+                            repl_wake_before_hold_end(c->origin.rx_ms);
+        if (c->origin.stalled && peer_closed(c->sfd)) {
+            /* These bytes waited through a stall and their client has
+             * closed the connection since: it gave up on them, and may
+             * have sent them to the peer meanwhile.  Run late, a lock
+             * they take would be nobody's.  The receive time alone
+             * cannot tell: a FIN merged into the data moves it to the
+             * close, which can be just before the wake. */
+            wake_count_abandoned();
+            return 0;
+        }
     } else {
         c->origin.rx_ms = 0;
+        c->origin.stalled = false;
     }
     return n;
 }

@@ -99,7 +99,15 @@ void item_observe_version(uint64_t v)
  * read and keep a fresh version) then applies as a replicated record
  * does: only over a key whose version (item or tombstone) is lower, so
  * the pair converges on the newest write by arrival.  A late write that
- * loses is answered as done: it was, and was then replaced.
+ * loses is answered as done: it was, and was then replaced.  A late incr
+ * or decr read the key as it stood on arrival: over a key written since,
+ * that value is gone, and adding to the newer one would undo the newer
+ * write (a session lock that pecl memcache took with incr and released on
+ * the peer would be taken again, for a client that gave up long ago), so
+ * it is refused (DELTA_SUPERSEDED); over a key not written since it
+ * applies, with its arrival's version as a late set, so that a write the
+ * peer made after that arrival (and sent after the hold's PONG) still
+ * wins when it comes.
  *
  * Its version is max(just below receive ms << 20, what the clock stood at
  * then + 1 tick, the connection's previous late write + 1 tick): the
@@ -112,6 +120,7 @@ void item_observe_version(uint64_t v)
  * floor to a neighbouring sample.
  */
 #define LATE_MS 1000            /* a write this late takes its rx time */
+#define STALLED_LOCK_MS 500     /* see stalled_lock() */
 #define CLOCK_SAMPLES 64        /* 6.4 s of 100 ms samples */
 struct clock_sample {
     uint64_t ms;                /* unix ms of the sample (atomic) */
@@ -121,6 +130,7 @@ static struct clock_sample samples[CLOCK_SAMPLES];
 static unsigned sample_next;    /* next slot; written by one thread */
 static uint64_t late_writes;    /* atomic */
 static uint64_t late_superseded; /* atomic */
+static uint64_t stalled_locks;  /* atomic */
 static __thread struct write_origin *origin;
 
 struct write_origin *item_set_origin(struct write_origin *o)
@@ -153,6 +163,11 @@ uint64_t items_late_writes(void)
 uint64_t items_late_superseded(void)
 {
     return __atomic_load_n(&late_superseded, __ATOMIC_RELAXED);
+}
+
+uint64_t items_stalled_locks(void)
+{
+    return __atomic_load_n(&stalled_locks, __ATOMIC_RELAXED);
 }
 
 /* The clock as it stood at unix ms t: the newest sample not after t, or
@@ -198,6 +213,11 @@ static uint64_t late_version(struct write_origin *o)
     return v;
 }
 
+static bool is_late(const struct write_origin *o, uint64_t now)
+{
+    return o != NULL && o->rx_ms != 0 && now >= o->rx_ms + LATE_MS;
+}
+
 /* The version of a plain write (set, add, delete) from this thread's
  * origin; *late tells whether it is a late one. */
 static uint64_t write_version(bool *late)
@@ -205,7 +225,7 @@ static uint64_t write_version(bool *late)
     struct write_origin *o = origin;
     uint64_t now = util_now_ms();
 
-    *late = o != NULL && o->rx_ms != 0 && now >= o->rx_ms + LATE_MS;
+    *late = is_late(o, now);
     return *late ? late_version(o) : next_version(now);
 }
 
@@ -221,6 +241,44 @@ static bool superseded(const char *key, size_t nkey, uint32_t hv,
     }
     __atomic_add_fetch(&late_superseded, 1, __ATOMIC_RELAXED);
     return true;
+}
+
+/* A command that takes a lock (add, incr, decr) whose bytes waited for
+ * a stall's hold STALLED_LOCK_MS or more is not run: its client's
+ * timeout (pecl memcache: 1 s) may run out before the answer reaches it,
+ * and the lock it took, replicated, would then stop that client on the
+ * peer, where it goes next, until the lock expires.  An add answers
+ * NOT_STORED, as for a lock someone holds (the client waits and asks
+ * again); an incr or decr DELTA_SUPERSEDED. */
+static bool stalled_lock(void)
+{
+    struct write_origin *o = origin;
+
+    if (o == NULL || !o->stalled ||
+        util_now_ms() < o->rx_ms + STALLED_LOCK_MS) {
+        return false;
+    }
+    __atomic_add_fetch(&stalled_locks, 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+/* An incr/decr of it (the key's live item) from this thread's origin:
+ * *v = 0 (a fresh version) unless it is a late one, which takes its
+ * arrival's version; false when a late one is superseded. */
+static bool delta_version(const struct item *it, uint64_t *v)
+{
+    struct write_origin *o = origin;
+
+    *v = 0;
+    if (o == NULL || o->rx_ms == 0 || !is_late(o, util_now_ms())) {
+        return true;
+    }
+    *v = late_version(o);
+    if (it->version < *v) {
+        return true;
+    }
+    __atomic_add_fetch(&late_superseded, 1, __ATOMIC_RELAXED);
+    return false;
 }
 
 uint64_t item_cas(const struct item *it)
@@ -678,6 +736,9 @@ static bool store_allowed(struct item *it, struct item *old,
             items_lru_bump(old);
             return false;
         }
+        if (stalled_lock()) {
+            return false;
+        }
         break;
     case STORE_MODE_REPLACE:
         if (old == NULL) {
@@ -961,9 +1022,11 @@ bool item_delete_cls(const char *key, size_t nkey, uint64_t cas,
 
 /* --- incr / decr --------------------------------------------------------- */
 
+/* version: the new value's, or 0 for a fresh one. */
 static enum delta_result do_item_delta(struct item *it, bool incr,
                                        uint64_t delta, uint64_t *value,
-                                       char *buf, uint64_t *cas, uint32_t hv)
+                                       char *buf, uint64_t *cas, uint32_t hv,
+                                       uint64_t version)
 {
     uint64_t v;
     size_t len;
@@ -990,7 +1053,7 @@ static enum delta_result do_item_delta(struct item *it, bool incr,
          * spaces as memcached does. */
         memcpy(ITEM_data(it), buf, len);
         memset(ITEM_data(it) + len, ' ', it->nbytes - len - 2);
-        it->version = item_next_version();
+        it->version = version != 0 ? version : item_next_version();
         notify(MUT_STORE, it);
     } else {
         enum alloc_result why;
@@ -1000,7 +1063,7 @@ static enum delta_result do_item_delta(struct item *it, bool incr,
             return DELTA_NO_MEMORY;
         }
         set_value(n, buf, len);
-        n->version = item_next_version();
+        n->version = version != 0 ? version : item_next_version();
         do_item_replace(it, n, hv);
         notify(MUT_STORE, n);
         item_remove(n);
@@ -1018,14 +1081,18 @@ enum delta_result item_delta(const char *key, size_t nkey, bool incr,
     uint32_t hv = hash(key, nkey);
     enum get_result why;
     enum delta_result res;
+    uint64_t version;
     struct item *it;
 
     item_lock(hv);
     it = do_item_get(key, nkey, hv, &why);
     if (it == NULL) {
         res = DELTA_NOT_FOUND;
+    } else if (stalled_lock() || !delta_version(it, &version)) {
+        res = DELTA_SUPERSEDED;
+        item_remove(it);
     } else {
-        res = do_item_delta(it, incr, delta, value, buf, cas, hv);
+        res = do_item_delta(it, incr, delta, value, buf, cas, hv, version);
         if (res == DELTA_OK) {
             if (events.delta_hit != NULL) {
                 events.delta_hit(it->slabs_clsid, incr);

@@ -46,7 +46,10 @@ enum delta_result {
     DELTA_NON_NUMERIC,
     DELTA_NO_MEMORY,
     DELTA_NOT_FOUND,
-    DELTA_EXISTS                /* cas mismatch */
+    DELTA_EXISTS,               /* cas mismatch */
+    DELTA_SUPERSEDED            /* late, and the key was written since it
+                                   arrived, or waited through a stall
+                                   (items.c): not applied */
 };
 
 enum alloc_result {
@@ -107,6 +110,8 @@ struct write_origin {
     uint64_t next_late;         /* lowest version the connection's next
                                    late write may take (keeps its late
                                    writes in their order) */
+    bool stalled;               /* the bytes waited for a stall's hold
+                                   (repl_wake.h) */
 };
 /* This thread's writes come from o from now on (NULL: none, the
  * replication thread, a crawler); returns the previous one. */
@@ -119,6 +124,9 @@ uint64_t item_clock_sample(void);
  * write had already replaced (answered as done, not applied). */
 uint64_t items_late_writes(void);
 uint64_t items_late_superseded(void);
+/* Locks (add, incr, decr) not run because they waited for a stall's
+ * hold too long (items.c, stalled_lock). */
+uint64_t items_stalled_locks(void);
 
 /* True when an item of this key and value size could ever be stored. */
 bool item_size_ok(size_t nkey, size_t nbytes);
@@ -196,7 +204,8 @@ bool item_delete_cls(const char *key, size_t nkey, uint64_t cas,
 
 /* incr/decr.  On DELTA_OK the new value is in *value and its decimal text
  * in buf (at least MAX_NUMBER_LEN + 1 bytes); *cas in: token (0 = any),
- * out: new CAS. */
+ * out: new CAS.  DELTA_SUPERSEDED: a late one (see items.c) over a key
+ * written after its bytes arrived; nothing changed. */
 enum delta_result item_delta(const char *key, size_t nkey, bool incr,
                              uint64_t delta, uint64_t *value, char *buf,
                              uint64_t *cas);

@@ -368,6 +368,7 @@ static void process_arith(struct conn *c, const char *key, uint16_t nkey,
         reply_error(c, BIN_ENOMEM, 0);
         break;
     case DELTA_EXISTS:
+    case DELTA_SUPERSEDED:      /* changed since the request arrived */
         reply_error(c, BIN_KEY_EEXISTS, 0);
         break;
     case DELTA_NOT_FOUND:

@@ -743,6 +743,7 @@ static void meta_arith(struct conn *c, struct meta_req *m)
         out_line(c, "SERVER_ERROR out of memory");
         break;
     case DELTA_EXISTS:
+    case DELTA_SUPERSEDED:      /* changed since the request arrived */
         out_code_k_o(c, "EX", m, m->key, m->nkey, m->base64, false);
         break;
     case DELTA_NOT_FOUND:

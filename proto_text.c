@@ -444,6 +444,10 @@ static void process_arith(struct conn *c, struct token *t, int ntok,
     case DELTA_NO_MEMORY:
         reply(c, "SERVER_ERROR out of memory");
         break;
+    case DELTA_SUPERSEDED:
+        reply(c, "SERVER_ERROR not applied: the request waited through "
+                 "a stall");
+        break;
     case DELTA_NOT_FOUND:
     case DELTA_EXISTS:
         if (incr) {

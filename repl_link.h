@@ -195,9 +195,11 @@ struct link {
     LINE(stall_holds, "%llu", U(wake_holds()))                            \
     LINE(stall_held_requests, "%llu", U(wake_held_requests()))            \
     LINE(stall_hold_timeouts, "%llu", U(wake_hold_timeouts()))            \
+    LINE(stall_abandoned, "%llu", U(wake_abandoned()))                    \
     LINE(stall_last_hold_ms, "%llu", U(wake_last_hold_ms()))              \
     LINE(late_writes, "%llu", U(items_late_writes()))                     \
     LINE(late_superseded, "%llu", U(items_late_superseded()))             \
+    LINE(stall_refused_locks, "%llu", U(items_stalled_locks()))           \
     LINE(sync_mode, "%s", settings.repl_sync ? "on" : "off")              \
     LINE(sync_writes, "%llu",                                             \
          U(__atomic_load_n(&sync_waits, __ATOMIC_RELAXED)))               \

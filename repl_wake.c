@@ -52,6 +52,8 @@ static uint64_t holds;          /* atomic: stats replication stall_holds */
 static uint64_t held;           /* atomic: requests that waited */
 static uint64_t hold_timeouts;  /* atomic: holds ended by their limit */
 static uint64_t last_hold_ms;   /* atomic: how long the last hold lasted */
+static uint64_t abandoned;      /* atomic: reads dropped, client gone */
+uint64_t wake_hold_end_ms;      /* atomic: wall clock the last hold ended */
 
 #define WAKE_STATE_NAME(e, name) name,
 static const char *const state_names[] = {WAKE_STATES(WAKE_STATE_NAME)};
@@ -87,9 +89,10 @@ void wake_set_state(enum wake_state s)
 /* The hold ends (repl thread): how long it lasted goes to stats. */
 static uint64_t end_hold(void)
 {
-    uint64_t ms = util_now_ms() - hold_from_ms;
+    uint64_t now = util_now_ms(), ms = now - hold_from_ms;
 
     __atomic_store_n(&last_hold_ms, ms, __ATOMIC_RELAXED);
+    __atomic_store_n(&wake_hold_end_ms, now, __ATOMIC_RELEASE);
     wake_set_state(WAKE_RUNNING);
     return ms;
 }
@@ -207,7 +210,7 @@ static int wait_turn(uint64_t since)
     }
     waiters--;
     pthread_mutex_unlock(&mu);
-    return v < 0 ? -1 : 0;
+    return v < 0 ? -1 : counted ? 1 : 0;
 }
 
 int wake_wait(uint64_t rx_ms, uint64_t turn_ms)
@@ -231,6 +234,16 @@ uint64_t wake_held_requests(void)
 uint64_t wake_last_hold_ms(void)
 {
     return __atomic_load_n(&last_hold_ms, __ATOMIC_RELAXED);
+}
+
+void wake_count_abandoned(void)
+{
+    __atomic_add_fetch(&abandoned, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t wake_abandoned(void)
+{
+    return __atomic_load_n(&abandoned, __ATOMIC_RELAXED);
 }
 
 uint64_t wake_hold_timeouts(void)

@@ -52,10 +52,12 @@ enum wake_state wake_state(void);
 
 /* Any worker: may bytes that reached a client socket at unix ms rx_ms,
  * read in the loop turn that began at unix ms turn_ms, be served?  0:
- * yes (at once, or after waiting for the hold to end); -1: no, the
- * client port closed again (close the connection unanswered).  Inline:
- * it runs for every read of client bytes in a pair; the rest is in
- * wake_wait(). */
+ * yes, at once; 1: yes, after waiting for the timer's verdict or the
+ * hold's end (they may have waited through a stall); -1: no, the client
+ * port closed again (close the connection unanswered).  Inline: it runs
+ * for every read of client bytes in a pair; the rest is in wake_wait().
+ * wake_count_abandoned(): bytes that waited, whose client had closed
+ * the connection meanwhile, were dropped (conn.c). */
 extern int wake_state_now;      /* enum wake_state; atomic */
 extern uint64_t wake_tick_ms;   /* atomic: wall clock of the last tick */
 int wake_wait(uint64_t rx_ms, uint64_t turn_ms);
@@ -72,10 +74,21 @@ static inline int repl_wake_check(uint64_t rx_ms, uint64_t turn_ms)
     return wake_wait(rx_ms, turn_ms);
 }
 
+/* Whether bytes that reached a client socket at unix ms rx_ms arrived
+ * before the last hold ended: they may have waited through a stall even
+ * when repl_wake_check() served them at once (see conn.c). */
+extern uint64_t wake_hold_end_ms;       /* atomic */
+static inline bool repl_wake_before_hold_end(uint64_t rx_ms)
+{
+    return rx_ms <= __atomic_load_n(&wake_hold_end_ms, __ATOMIC_ACQUIRE);
+}
+
 /* stats replication */
 uint64_t wake_holds(void);
 uint64_t wake_held_requests(void);
 uint64_t wake_hold_timeouts(void);
+void wake_count_abandoned(void);
+uint64_t wake_abandoned(void);
 uint64_t wake_last_hold_ms(void);
 
 #endif

@@ -475,7 +475,7 @@ END_TEST
  * order, and never below what the clock stood at when they arrived. */
 START_TEST(test_late_writes)
 {
-    struct write_origin o = {0, 0};
+    struct write_origin o = {0, 0, false};
     uint64_t now = util_now_ms(), before, cas = 0, c1, c2;
     uint64_t sup = items_late_superseded();
     bool exists;
@@ -527,6 +527,87 @@ START_TEST(test_late_writes)
                      STORE_STORED);
     item_set_origin(NULL);
     assert_value("late_k", "fresh");
+}
+END_TEST
+
+/* A late incr or decr read the key as it stood when its bytes arrived
+ * (pecl memcache takes its session lock with incr): over a key written
+ * since, it is refused and changes nothing; over a key not written since,
+ * it applies, versioned by its arrival.  Without a late origin, as any
+ * incr. */
+START_TEST(test_late_delta)
+{
+    struct write_origin o = {0, 0, false};
+    uint64_t now = util_now_ms(), value = 0, cas = 0;
+    uint64_t sup = items_late_superseded();
+    uint64_t old = (now - 5000) << 20;
+    char buf[MAX_NUMBER_LEN + 1];
+
+    item_clock_sample();
+    set("late_lock", "0");              /* released after rx, elsewhere */
+    ck_assert_int_eq(item_apply_store("late_ctr", 8, hash("late_ctr", 8), 0,
+                                      0, old, "7", 1, 0, NULL, false),
+                     APPLY_DONE);       /* last written before rx */
+    o.rx_ms = now - 2000;
+    item_set_origin(&o);
+    ck_assert_int_eq(item_delta("late_lock", 9, true, 1, &value, buf, &cas),
+                     DELTA_SUPERSEDED);
+    cas = 0;
+    ck_assert_int_eq(item_delta("late_ctr", 8, true, 1, &value, buf, &cas),
+                     DELTA_OK);
+    ck_assert_uint_eq(value, 8);
+    item_set_origin(NULL);
+    assert_value("late_lock", "0");
+    assert_value("late_ctr", "8");
+    ck_assert_uint_eq(items_late_superseded(), sup + 1);
+    /* ... with its arrival's version: a write made after that arrival
+     * (the peer's, received later) still wins */
+    ck_assert_uint_gt(cas, old);
+    ck_assert_uint_lt(cas, (now - 1000) << 20);
+    ck_assert_int_eq(item_apply_store("late_ctr", 8, hash("late_ctr", 8), 0,
+                                      0, (now - 1000) << 20, "20", 2, 0,
+                                      NULL, false),
+                     APPLY_DONE);
+    assert_value("late_ctr", "20");
+    /* Not late: applies. */
+    cas = 0;
+    ck_assert_int_eq(item_delta("late_lock", 9, true, 1, &value, buf, &cas),
+                     DELTA_OK);
+    ck_assert_uint_eq(value, 1);
+}
+END_TEST
+
+/* After a stall's hold, add, incr and decr (the commands that take
+ * locks) whose bytes waited 500 ms or more are not run; those that
+ * waited less are, and so are other writes. */
+START_TEST(test_stalled_locks)
+{
+    struct write_origin o = {0, 0, true};
+    uint64_t now = util_now_ms(), value = 0, cas = 0;
+    uint64_t refused = items_stalled_locks();
+    char buf[MAX_NUMBER_LEN + 1];
+
+    set("st_lock", "0");
+    o.rx_ms = now - 600;
+    item_set_origin(&o);
+    ck_assert_int_eq(put("st_add", "1", 0, 0, STORE_MODE_ADD, NULL),
+                     STORE_NOT_STORED);
+    ck_assert_int_eq(item_delta("st_lock", 7, true, 1, &value, buf, &cas),
+                     DELTA_SUPERSEDED);
+    ck_assert_int_eq(put("st_set", "s", 0, 0, STORE_MODE_SET, NULL),
+                     STORE_STORED);
+    o.rx_ms = util_now_ms() - 100;
+    ck_assert_int_eq(put("st_add2", "1", 0, 0, STORE_MODE_ADD, NULL),
+                     STORE_STORED);
+    cas = 0;
+    ck_assert_int_eq(item_delta("st_lock", 7, true, 1, &value, buf, &cas),
+                     DELTA_OK);
+    item_set_origin(NULL);
+    assert_value("st_add", NULL);
+    assert_value("st_set", "s");
+    assert_value("st_add2", "1");
+    assert_value("st_lock", "1");
+    ck_assert_uint_eq(items_stalled_locks(), refused + 2);
 }
 END_TEST
 
@@ -1768,6 +1849,8 @@ static Suite *items_suite(void)
     tcase_add_test(version, test_versions_strictly_increase);
     tcase_add_test(version, test_observed_version_moves_clock);
     tcase_add_test(version, test_late_writes);
+    tcase_add_test(version, test_late_delta);
+    tcase_add_test(version, test_stalled_locks);
     tcase_add_test(version, test_node_id_in_low_bits);
     tcase_add_test(version, test_use_cas_false_reports_zero);
     tcase_add_test(expiry, test_get_expired_is_reclaimed);
