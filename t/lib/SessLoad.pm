@@ -341,7 +341,9 @@ sub explain {
         push @l, sprintf('  %.2f-%.2fs %s %s: known %d, read %s%s',
                          $rec->{t0} - $t00, $rec->{t1} - $t00, $rec->{sid},
                          $rec->{class}, $rec->{known}, $rec->{n} // '-',
-                         ($rec->{error} ? " ($rec->{error})" : '')
+                         ($rec->{error} ? " ($rec->{error})"
+                          : $rec->{warned} ? " (warnings: $rec->{warned})"
+                          : '')
                          . ($rec->{seen} ? "; then $rec->{seen}" : ''));
     }
     return join "\n", @l;
